@@ -1,0 +1,411 @@
+/* The request pipeline: host to vault, route, api-version, token, then the handler; and the
+ * lifetime of api_req/api_resp. The one gate every operation passes, so handlers never check
+ * credentials or versions themselves. Never logs a token or a body. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "vault/core.h"
+
+#define RESP_BODY_MAX (64u * 1024 * 1024)
+#define HOST_MAX 255
+
+/* The data-plane api-versions kluis understands (all answer with one superset of fields). */
+static const char *const api_versions[] = {
+	"2015-06-01", "2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",
+	"7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1", "7.6-preview.2",
+	"2025-06-01", "2025-06-01-preview", "2025-07-01", "2025-07-01-preview",
+	"2026-01-01-preview",
+};
+#define LATEST_API_VERSION "2025-07-01"
+
+struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *core,
+			    struct kl_err *err)
+{
+	struct api_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ctx->cfg = *cfg;
+	ctx->core = core;
+	ctx->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
+	return ctx;
+}
+
+void api_ctx_free(struct api_ctx *ctx)
+{
+	free(ctx);
+}
+
+size_t api_ctx_max_body(const struct api_ctx *ctx)
+{
+	return ctx->max_body;
+}
+
+int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *err)
+{
+	memset(req, 0, sizeof(*req));
+	buf_init_secret(&req->body, ctx->max_body);
+	return vault_new_request_id(req->request_id, err);
+}
+
+int api_req_add_query(struct api_req *req, const char *name, const char *value,
+		      struct kl_err *err)
+{
+	struct api_param *p;
+
+	if (req->n_query >= API_MAX_QUERY) {
+		req->query_overflow = true;
+		return 0;
+	}
+	p = &req->query[req->n_query];
+	p->name = strdup(name ? name : "");
+	p->value = strdup(value ? value : "");
+	if (p->name == NULL || p->value == NULL) {
+		free(p->name);
+		free(p->value);
+		p->name = p->value = NULL;
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	}
+	req->n_query++;
+	return 0;
+}
+
+static void free_wiped(char *s)
+{
+	if (s != NULL) {
+		secure_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+void api_req_free(struct api_req *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_query; i++) {
+		free(req->query[i].name);
+		free_wiped(req->query[i].value);
+	}
+	for (i = 0; i < req->n_params; i++)
+		free(req->params[i]);
+	free(req->path);
+	free(req->host);
+	free_wiped(req->authorization);
+	free(req->client_request_id);
+	free(req->content_type);
+	free(req->vault_name);
+	buf_clear(&req->body);
+	memset(req, 0, sizeof(*req));
+}
+
+void api_resp_init(struct api_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	buf_init_secret(&resp->body, RESP_BODY_MAX);
+}
+
+void api_resp_free(struct api_resp *resp)
+{
+	size_t i;
+
+	for (i = 0; i < resp->n_headers; i++)
+		free(resp->headers[i].value);
+	buf_clear(&resp->body);
+	memset(resp, 0, sizeof(*resp));
+}
+
+void api_resp_header(struct api_resp *resp, const char *name, const char *value)
+{
+	size_t i;
+	char *copy;
+
+	for (i = 0; i < resp->n_headers; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			break;
+	if (i == API_MAX_RESP_HEADERS) {
+		LOG_WARN(NULL, "dropping response header %s: too many", name);
+		return;
+	}
+	if ((copy = strdup(value)) == NULL) {
+		LOG_WARN(NULL, "dropping response header %s: out of memory", name);
+		return;
+	}
+	if (i < resp->n_headers) {
+		free(resp->headers[i].value);
+	} else {
+		resp->n_headers++;
+	}
+	resp->headers[i].name = name;
+	resp->headers[i].value = copy;
+}
+
+const char *api_query(const struct api_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_query; i++)
+		if (strcmp(req->query[i].name, name) == 0)
+			return req->query[i].value;
+	return NULL;
+}
+
+/* Printable ASCII without quotes or backslashes: safe to echo in a header or a URL authority. */
+static bool is_safe_header_text(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= max || s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+static bool is_valid_host(const char *h)
+{
+	size_t i;
+
+	if (h == NULL || *h == '\0')
+		return false;
+	for (i = 0; h[i] != '\0'; i++) {
+		char ch = h[i];
+
+		if (i >= HOST_MAX || !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				       (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':' ||
+				       ch == '[' || ch == ']'))
+			return false;
+	}
+	return true;
+}
+
+/* The host part of an authority (no port), lowercased, into out. */
+static void authority_host(const char *authority, char *out, size_t n)
+{
+	const char *end;
+	size_t len, i;
+
+	if (authority[0] == '[') {
+		end = strchr(authority, ']');
+		len = end ? (size_t)(end - authority) + 1 : strlen(authority);
+	} else {
+		end = strrchr(authority, ':');
+		len = end ? (size_t)(end - authority) : strlen(authority);
+	}
+	if (len >= n)
+		len = n - 1;
+	for (i = 0; i < len; i++)
+		out[i] = (authority[i] >= 'A' && authority[i] <= 'Z') ? (char)(authority[i] + 32)
+								      : authority[i];
+	out[len] = '\0';
+}
+
+/* The port of an authority, "" when none. */
+static const char *authority_port(const char *authority)
+{
+	const char *p = authority[0] == '[' ? strchr(authority, ']') : authority;
+	const char *colon = p ? strrchr(p, ':') : NULL;
+
+	return colon ? colon + 1 : "";
+}
+
+/* Which vault the authority names: NAME.SUFFIX is NAME, anything else the default vault. */
+static int vault_of_host(const struct api_ctx *ctx, const char *authority, char **out,
+			 struct kl_err *err)
+{
+	char host[HOST_MAX + 1];
+	const char *suffix = ctx->cfg.dns_suffix;
+	size_t hl, sl = strlen(suffix);
+	const char *name = ctx->cfg.default_vault;
+	char label[HOST_MAX + 1] = "";
+
+	authority_host(authority, host, sizeof(host));
+	hl = strlen(host);
+	if (hl > sl + 1 && host[hl - sl - 1] == '.' && strcasecmp(host + hl - sl, suffix) == 0) {
+		memcpy(label, host, hl - sl - 1);
+		label[hl - sl - 1] = '\0';
+		if (strchr(label, '.') != NULL)
+			return kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
+					  "No vault is addressed by the host %.64s.", host);
+		name = label;
+	}
+	if ((*out = strdup(name)) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	return 0;
+}
+
+void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, const char *host,
+			struct api_resp *resp, const char *message)
+{
+	struct kl_err err;
+	char value[1024];
+	const char *port = authority_port(host);
+
+	kl_fail_az(&err, KL_EUNAUTH, "Unauthorized", NULL, "%s", message);
+	api_resp_error(resp, &err);
+	/* The SDKs check that the vault host ends with "." + the resource's host (and port, in
+	 * Python), and take the tenant from the authorization URL's path. */
+	snprintf(value, sizeof(value), "Bearer authorization=\"https://%s/%s\", resource=\"https://%s%s%s\"",
+		 host, vault_core_tenant(ctx->core), ctx->cfg.dns_suffix, *port && strcmp(port, "443") ? ":" : "",
+		 *port && strcmp(port, "443") ? port : "");
+	api_resp_header(resp, "WWW-Authenticate", value);
+	api_resp_finish(req, resp);
+}
+
+void api_resp_finish(const struct api_req *req, struct api_resp *resp)
+{
+	api_resp_header(resp, "x-ms-request-id", req->request_id);
+	if (req->client_request_id != NULL && is_safe_header_text(req->client_request_id, 256))
+		api_resp_header(resp, "x-ms-client-request-id", req->client_request_id);
+	api_resp_header(resp, "x-ms-keyvault-service-version", "kluis-" KLUIS_VERSION);
+	api_resp_header(resp, "Cache-Control", "no-cache");
+	if (resp->body.len > 0)
+		api_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
+}
+
+int api_reply_json(struct api_call *c, int status, json_t *body)
+{
+	int rc;
+
+	if (body == NULL)
+		return kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	buf_reset(&c->resp->body);
+	rc = json_util_dump(body, &c->resp->body, &c->err);
+	json_decref(body);
+	if (rc == 0)
+		c->resp->status = status;
+	return rc;
+}
+
+int api_reply_empty(struct api_call *c, int status)
+{
+	buf_reset(&c->resp->body);
+	c->resp->status = status;
+	return 0;
+}
+
+static bool api_version_known(const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(api_versions) / sizeof(api_versions[0]); i++)
+		if (strcmp(api_versions[i], v) == 0)
+			return true;
+	return false;
+}
+
+/* The bearer token of an Authorization header, or NULL. */
+static const char *bearer_token(const char *authz, size_t *len)
+{
+	const char *t;
+
+	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
+		return NULL;
+	t = authz + 7;
+	while (*t == ' ')
+		t++;
+	*len = strlen(t);
+	while (*len > 0 && t[*len - 1] == ' ')
+		(*len)--;
+	return *len > 0 ? t : NULL;
+}
+
+static const char *request_host(const struct api_req *req)
+{
+	return is_valid_host(req->host) ? req->host : "localhost";
+}
+
+int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	const struct route *r;
+	const char *version, *tok;
+	struct kl_err err = { 0 };
+	bool method_mismatch;
+	size_t tok_len = 0;
+
+	r = routes_match(req, &method_mismatch);
+	req->route = r;
+	if (r == NULL) {
+		if (method_mismatch)
+			kl_fail_az(&err, KL_EMETHOD, "MethodNotAllowed", NULL,
+				   "The method %.16s is not allowed on this resource.", req->method);
+		else
+			kl_fail_az(&err, KL_ENOTFOUND, "NotFound", NULL,
+				   "The requested resource was not found: %.64s", req->path ? req->path : "");
+		goto fail;
+	}
+	if (r->cls == ROUTE_PUBLIC)
+		return 0;
+	if (req->host != NULL && !is_valid_host(req->host)) {
+		kl_fail(&err, KL_EINVAL, "The Host header is not valid.");
+		goto fail;
+	}
+	if (req->query_overflow) {
+		kl_fail(&err, KL_EINVAL, "Too many query parameters (at most %d).", API_MAX_QUERY);
+		goto fail;
+	}
+	version = api_query(req, "api-version");
+	if (version == NULL || *version == '\0') {
+		kl_fail_az(&err, KL_EINVAL, "BadParameter", NULL,
+			   "The api-version query parameter is missing. Consider using the latest "
+			   "supported version (" LATEST_API_VERSION ").");
+		goto fail;
+	}
+	if (!api_version_known(version)) {
+		kl_fail_az(&err, KL_EINVAL, "BadParameter", NULL,
+			   "The specified version (%.32s) is not recognized. Consider using the latest "
+			   "supported version (" LATEST_API_VERSION ").", version);
+		goto fail;
+	}
+	tok = bearer_token(req->authorization, &tok_len);
+	if (tok == NULL) {
+		api_resp_challenge(ctx, req, request_host(req), resp,
+				   "AKV10000: Request is missing a Bearer or PoP token.");
+		return -1;
+	}
+	if (!vault_core_token_ok(ctx->core, tok, tok_len)) {
+		api_resp_challenge(ctx, req, request_host(req), resp,
+				   "AKV10001: The bearer token is not valid for this vault.");
+		return -1;
+	}
+	if (vault_of_host(ctx, request_host(req), &req->vault_name, &err) != 0)
+		goto fail;
+	return 0;
+fail:
+	api_resp_error(resp, &err);
+	api_resp_finish(req, resp);
+	return -1;
+}
+
+void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	const struct route *r = req->route;
+	struct api_call c = { .ctx = ctx, .req = req, .resp = resp };
+	uint64_t t0 = clock_mono_us();
+	int rc = -1;
+
+	c.host = request_host(req);
+	c.api_version = api_query(req, "api-version");
+	if (r == NULL) {
+		kl_fail(&c.err, KL_EINTERNAL, "request dispatched without a route");
+		goto out;
+	}
+	if (r->cls != ROUTE_PUBLIC && vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
+		goto out;
+	rc = r->handler(&c);
+out:
+	if (rc != 0) {
+		api_resp_error(resp, &c.err);
+		if (resp->status >= 500)
+			LOG_WARN(req->request_id, "%s failed: %s", r ? r->op : "-", c.err.msg);
+	}
+	api_resp_finish(req, resp);
+	LOG_DEBUG(req->request_id, "%s %s %d %lluus", req->method, r ? r->op : "-", resp->status,
+		  (unsigned long long)(clock_mono_us() - t0));
+}

@@ -1,0 +1,104 @@
+/* The boundary between the HTTP server and the API: a request as plain data in, a response as
+ * plain data out. http/ fills api_req and writes api_resp; api/ never sees a socket.
+ *
+ * A request is handled in two phases so that nothing of an unauthenticated body is kept:
+ * api_begin() runs on the headers alone (route, api-version, token); only when it says go on
+ * does http/ read the body, then api_dispatch() runs the operation.
+ * Thread safety: api_ctx is shared by every worker and read-only after api_ctx_new(). */
+#ifndef KLUIS_API_API_H
+#define KLUIS_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct vault_core;
+
+#define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
+#define API_MAX_RESP_HEADERS 12
+#define API_DEFAULT_MAX_BODY (1024 * 1024)
+
+struct api_param {
+	char *name;		/* percent-decoded */
+	char *value;		/* percent-decoded; "" when the parameter had no '=' */
+};
+
+struct api_header {
+	const char *name;	/* static string */
+	char *value;		/* owned by the response */
+};
+
+struct api_req {
+	char method[16];
+	char *path;		/* as received, before any '?', percent-decoded, "//" kept */
+	struct api_param query[API_MAX_QUERY];
+	size_t n_query;
+	bool query_overflow;	/* more than API_MAX_QUERY parameters were sent */
+	char *host;		/* Host header, NULL when absent */
+	char *authorization;	/* Authorization header, NULL when absent; wiped on free */
+	char *client_request_id; /* x-ms-client-request-id, NULL when absent */
+	char *content_type;
+	struct buf body;	/* wiping buffer, ceiling api_ctx max body */
+	char request_id[37];	/* x-ms-request-id of this request, set by api_req_init */
+	char client_addr[64];	/* "ip:port" of the peer, for logs */
+	/* Filled by api_begin for api_dispatch; opaque to http/. */
+	const void *route;
+	char *vault_name;
+	char *params[4];	/* path parameters of the matched route, in order */
+	size_t n_params;
+};
+
+struct api_resp {
+	int status;		/* 0 until set */
+	struct buf body;	/* JSON, or empty */
+	struct api_header headers[API_MAX_RESP_HEADERS];
+	size_t n_headers;
+};
+
+struct api_config {
+	const char *dns_suffix;		/* "vault.localhost" */
+	const char *default_vault;	/* vault for hosts outside dns_suffix */
+	size_t max_body;		/* bytes; 0 means API_DEFAULT_MAX_BODY */
+	const char *region;		/* reported on /health; NULL for "local" */
+};
+
+struct api_ctx;
+
+/* ctx keeps pointers to cfg's strings and to core: they must outlive it. */
+struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *core,
+			    struct kl_err *err);
+void api_ctx_free(struct api_ctx *ctx);
+size_t api_ctx_max_body(const struct api_ctx *ctx);
+
+/* Sets up an empty request: a fresh request id, a body buffer with the context's ceiling. */
+int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *err);
+/* Adds a decoded query parameter (copied). Past API_MAX_QUERY it sets query_overflow. */
+int api_req_add_query(struct api_req *req, const char *name, const char *value,
+		      struct kl_err *err);
+/* Frees and wipes everything the request holds; the struct can then be discarded. */
+void api_req_free(struct api_req *req);
+
+void api_resp_init(struct api_resp *resp);
+void api_resp_free(struct api_resp *resp);
+/* Adds a header; the value is copied. Ignored (logged) past API_MAX_RESP_HEADERS. */
+void api_resp_header(struct api_resp *resp, const char *name, const char *value);
+/* Replaces resp with the Azure-style error for err (status, JSON body, Retry-After where due). */
+void api_resp_error(struct api_resp *resp, const struct kl_err *err);
+
+/* Phase 1, headers only. Returns 0 when the body should be read and api_dispatch called, or -1
+ * when resp already holds the final answer (unknown route, bad api-version, missing or bad
+ * token, /health...). Also called for requests without a body. */
+int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
+
+/* Phase 2, the whole body read. Always fills resp, including x-ms-request-id and the echoed
+ * x-ms-client-request-id. */
+void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
+
+/* Headers every response carries (x-ms-request-id, echoed client id, Content-Type when there is
+ * a body, Cache-Control). api_begin and api_dispatch call it; http/ calls it for answers it
+ * makes itself (413 before the body is read). */
+void api_resp_finish(const struct api_req *req, struct api_resp *resp);
+
+#endif

@@ -1,0 +1,63 @@
+/* Error kinds to HTTP statuses and Azure error bodies: the only place that picks a status for a
+ * failure. The message comes from the core and never holds secrets. */
+#include <stdio.h>
+
+#include "api/internal.h"
+#include "util/json.h"
+#include "util/log.h"
+
+struct errc_map {
+	int status;
+	const char *code;
+};
+
+static const struct errc_map map[] = {
+	[KL_OK] = { 500, "InternalError" },
+	[KL_EINVAL] = { 400, "BadParameter" },
+	[KL_EUNAUTH] = { 401, "Unauthorized" },
+	[KL_EFORBIDDEN] = { 403, "Forbidden" },
+	[KL_ENOTFOUND] = { 404, "NotFound" },
+	[KL_ECONFLICT] = { 409, "Conflict" },
+	[KL_ETOOBIG] = { 413, "RequestTooLarge" },
+	[KL_ETHROTTLED] = { 429, "Throttled" },
+	[KL_EREADONLY] = { 503, "VaultIsReadOnly" },
+	[KL_EUNAVAIL] = { 503, "ServiceUnavailable" },
+	[KL_ECORRUPT] = { 500, "InternalError" },
+	[KL_ENOMEM] = { 503, "ServiceUnavailable" },
+	[KL_EINTERNAL] = { 500, "InternalError" },
+	[KL_EMETHOD] = { 405, "MethodNotAllowed" },
+};
+
+int errors_status(enum kl_errc code)
+{
+	if ((size_t)code >= sizeof(map) / sizeof(map[0]))
+		return 500;
+	return map[code].status;
+}
+
+void api_resp_error(struct api_resp *resp, const struct kl_err *err)
+{
+	enum kl_errc kind = (size_t)err->code < sizeof(map) / sizeof(map[0]) ? err->code : KL_EINTERNAL;
+	const char *code = err->azure_code ? err->azure_code : map[kind].code;
+	const char *inner = err->inner_code;
+	struct kl_err derr;
+	json_t *body, *e;
+
+	if (kind == KL_EREADONLY && inner == NULL)
+		inner = "RegionalFailover";
+	resp->status = map[kind].status;
+	buf_reset(&resp->body);
+	e = json_pack("{s:s, s:s}", "code", code, "message",
+		      err->msg[0] ? err->msg : "The request failed.");
+	if (e != NULL && inner != NULL)
+		json_object_set_new(e, "innererror", json_pack("{s:s}", "code", inner));
+	body = e ? json_pack("{s:o}", "error", e) : NULL;
+	if (body == NULL || json_util_dump(body, &resp->body, &derr) != 0) {
+		buf_reset(&resp->body);
+		LOG_ERROR(NULL, "cannot render an error body (status %d)", resp->status);
+	}
+	json_decref(body);
+	api_resp_header(resp, "x-ms-error-code", code);
+	if (resp->status == 429 || resp->status == 503)
+		api_resp_header(resp, "Retry-After", "1");
+}

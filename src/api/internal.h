@@ -1,0 +1,122 @@
+/* What the files of api/ share: the context, the call being served, the route table's types and
+ * the helpers that turn domain objects into Azure JSON and back. */
+#ifndef KLUIS_API_INTERNAL_H
+#define KLUIS_API_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "util/secbuf.h"
+#include "vault/object.h"
+#include "vault/vault.h"
+
+struct api_ctx {
+	struct api_config cfg;
+	struct vault_core *core;
+	size_t max_body;
+};
+
+/* One request being served, handed to a handler. */
+struct api_call {
+	struct api_ctx *ctx;
+	struct api_req *req;
+	struct api_resp *resp;
+	struct vault vault;		/* the vault the Host header names */
+	const char *api_version;	/* validated */
+	const char *host;		/* sanitised authority for ids and links */
+	struct kl_err err;
+};
+
+typedef int (*api_handler)(struct api_call *c);
+
+/* What an operation does, for the read-only gate: only WRITE and ADMIN change state. */
+enum route_class { ROUTE_PUBLIC, ROUTE_READ, ROUTE_CRYPTO, ROUTE_WRITE, ROUTE_ADMIN };
+
+/* The permission an operation needs (checked against the principal's role per vault). */
+enum route_perm {
+	PERM_NONE,
+	PERM_SECRET_GET,
+	PERM_SECRET_LIST,
+	PERM_SECRET_SET,
+	PERM_SECRET_DELETE,
+	PERM_SECRET_BACKUP,
+	PERM_SECRET_RESTORE,
+	PERM_SECRET_RECOVER,
+	PERM_SECRET_PURGE,
+};
+
+struct route {
+	const char *method;
+	const char *path;	/* segments: literal, {param}, or a final {param?} that may be empty */
+	api_handler handler;
+	enum route_class cls;
+	enum route_perm perm;
+	const char *op;		/* operation name for logs and metrics */
+};
+
+/* The route table (routes.c) and its matcher. Returns the route, filling req->params; NULL with
+ * *method_mismatch true when the path exists under another method. */
+const struct route *routes_match(struct api_req *req, bool *method_mismatch);
+const struct route *routes_table(size_t *n);
+
+/* Query parameter by name, NULL when absent. */
+const char *api_query(const struct api_req *req, const char *name);
+
+/* Replies: JSON (takes ownership of body), or an empty body. Return 0. */
+int api_reply_json(struct api_call *c, int status, json_t *body);
+int api_reply_empty(struct api_call *c, int status);
+
+/* The 401 answer with the challenge the SDKs expect for this host. */
+void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, const char *host,
+			struct api_resp *resp, const char *message);
+
+/* errors.c: the status and default code of an error kind. */
+int errors_status(enum kl_errc code);
+
+/* body.c: request bodies. */
+int body_object(const struct api_req *req, json_t **out, struct kl_err *err);
+/* Optional string member: absent or null leaves *out NULL; wrong type is KL_EINVAL. */
+int body_opt_string(json_t *obj, const char *field, const char **out, struct kl_err *err);
+/* attributes {enabled, nbf, exp} into a patch (only what is present). */
+int body_attrs(json_t *obj, struct obj_patch *p, struct kl_err *err);
+/* tags into a patch; *tags is allocated (free with body_tags_free). */
+int body_tags(json_t *obj, struct obj_patch *p, struct obj_tag **tags, struct kl_err *err);
+void body_tags_free(struct obj_tag *tags, size_t n);
+/* Number of UTF-8 characters of s (jansson has validated the encoding). */
+size_t body_utf8_chars(const char *s);
+
+/* bundle.c: Azure JSON for objects. The collection is "secrets" or "keys". */
+json_t *bundle_attributes(const struct api_call *c, const struct obj *o);
+char *bundle_id(const struct api_call *c, const char *collection, const char *name,
+		const char *version);
+json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char *value,
+		      size_t value_len, bool is_item);
+
+/* paging.c: maxresults and $skiptoken in, nextLink out. */
+int paging_args(const struct api_req *req, size_t *max, bool *max_given, char *after,
+		size_t after_size, struct kl_err *err);
+/* Sets "nextLink" on page (null when next is empty). path is the collection path. */
+int paging_next_link(const struct api_call *c, const char *path, const char *next, size_t max,
+		     bool max_given, json_t *page);
+/* A page object {"value": items, "nextLink": ...}. */
+json_t *paging_page(const struct api_call *c, const char *path, json_t *items,
+		    const struct obj_page *p, size_t max, bool max_given);
+
+/* Handlers. */
+int health_get(struct api_call *c);
+int health_writable(struct api_call *c);
+int secrets_set(struct api_call *c);
+int secrets_get(struct api_call *c);
+int secrets_update(struct api_call *c);
+int secrets_list(struct api_call *c);
+int secrets_list_versions(struct api_call *c);
+int secrets_delete(struct api_call *c);
+int secrets_backup(struct api_call *c);
+int secrets_restore(struct api_call *c);
+int deleted_secrets_get(struct api_call *c);
+int deleted_secrets_list(struct api_call *c);
+int deleted_secrets_recover(struct api_call *c);
+int deleted_secrets_purge(struct api_call *c);
+
+#endif

@@ -1,0 +1,107 @@
+/* The route table: every operation of the API, the class the read-only gate reads and the
+ * permission it needs. Matching is literal-first by table order; "//" is kept, so an empty
+ * version segment means "latest" as the SDKs send it. Owns no state. */
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+
+static const struct route routes[] = {
+	/* method    path                                 handler                  class         permission           op */
+	{ "GET",    "/health",                           health_get,              ROUTE_PUBLIC, PERM_NONE,           "Health" },
+	{ "GET",    "/health/writable",                  health_writable,         ROUTE_PUBLIC, PERM_NONE,           "HealthWritable" },
+	{ "GET",    "/secrets",                          secrets_list,            ROUTE_READ,   PERM_SECRET_LIST,    "GetSecrets" },
+	{ "POST",   "/secrets/restore",                  secrets_restore,         ROUTE_WRITE,  PERM_SECRET_RESTORE, "RestoreSecret" },
+	{ "PUT",    "/secrets/{name}",                   secrets_set,             ROUTE_WRITE,  PERM_SECRET_SET,     "SetSecret" },
+	{ "DELETE", "/secrets/{name}",                   secrets_delete,          ROUTE_WRITE,  PERM_SECRET_DELETE,  "DeleteSecret" },
+	{ "GET",    "/secrets/{name}/versions",          secrets_list_versions,   ROUTE_READ,   PERM_SECRET_LIST,    "GetSecretVersions" },
+	{ "POST",   "/secrets/{name}/backup",            secrets_backup,          ROUTE_READ,   PERM_SECRET_BACKUP,  "BackupSecret" },
+	{ "GET",    "/secrets/{name}/{version?}",        secrets_get,             ROUTE_READ,   PERM_SECRET_GET,     "GetSecret" },
+	{ "PATCH",  "/secrets/{name}/{version?}",        secrets_update,          ROUTE_WRITE,  PERM_SECRET_SET,     "UpdateSecret" },
+	{ "GET",    "/deletedsecrets",                   deleted_secrets_list,    ROUTE_READ,   PERM_SECRET_LIST,    "GetDeletedSecrets" },
+	{ "GET",    "/deletedsecrets/{name}",            deleted_secrets_get,     ROUTE_READ,   PERM_SECRET_LIST,    "GetDeletedSecret" },
+	{ "DELETE", "/deletedsecrets/{name}",            deleted_secrets_purge,   ROUTE_WRITE,  PERM_SECRET_PURGE,   "PurgeDeletedSecret" },
+	{ "POST",   "/deletedsecrets/{name}/recover",    deleted_secrets_recover, ROUTE_WRITE,  PERM_SECRET_RECOVER, "RecoverDeletedSecret" },
+};
+
+const struct route *routes_table(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
+
+/* Next segment of a path after *p (which points at a '/'): its start and length. */
+static bool next_segment(const char **p, const char **seg, size_t *len)
+{
+	const char *s = *p, *end;
+
+	if (*s != '/')
+		return false;
+	s++;
+	end = strchr(s, '/');
+	*seg = s;
+	*len = end ? (size_t)(end - s) : strlen(s);
+	*p = s + *len;
+	return true;
+}
+
+/* Does path match pattern? Path parameters are recorded (pointers into req->path are not kept:
+ * they are copied into req->params when the whole route matches). */
+static bool match(const char *pattern, const char *path, const char **params, size_t *lens,
+		  size_t *n_params)
+{
+	const char *pp = pattern, *ps = path, *pseg, *sseg;
+	size_t plen, slen;
+
+	*n_params = 0;
+	while (*pp != '\0') {
+		if (!next_segment(&pp, &pseg, &plen))
+			return false;
+		if (plen >= 2 && pseg[0] == '{') {
+			bool optional = pseg[plen - 2] == '?';
+
+			if (*ps == '\0' && optional && *pp == '\0') {	/* segment missing: latest */
+				params[*n_params] = ps;
+				lens[(*n_params)++] = 0;
+				return true;
+			}
+			if (!next_segment(&ps, &sseg, &slen) || *n_params >= 4)
+				return false;
+			params[*n_params] = sseg;
+			lens[(*n_params)++] = slen;
+			continue;
+		}
+		if (!next_segment(&ps, &sseg, &slen) || slen != plen || strncasecmp(sseg, pseg, plen) != 0)
+			return false;
+	}
+	return *ps == '\0';
+}
+
+const struct route *routes_match(struct api_req *req, bool *method_mismatch)
+{
+	const char *params[4];
+	size_t lens[4], n, i, j;
+
+	*method_mismatch = false;
+	if (req->path == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!match(routes[i].path, req->path, params, lens, &n))
+			continue;
+		if (strcmp(routes[i].method, req->method) != 0) {
+			*method_mismatch = true;
+			continue;
+		}
+		for (j = 0; j < n; j++) {
+			req->params[j] = strndup(params[j], lens[j]);
+			if (req->params[j] == NULL) {
+				req->n_params = j;
+				return NULL;
+			}
+		}
+		req->n_params = n;
+		*method_mismatch = false;
+		return &routes[i];
+	}
+	return NULL;
+}

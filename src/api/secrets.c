@@ -1,0 +1,346 @@
+/* The secrets operations: Azure JSON in, vault calls, Azure JSON out. Values pass from the parsed
+ * body (wiping allocator) to the vault and from the vault's secbuf to the response body (wiping
+ * buffer); they are never logged or copied elsewhere. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "util/b64url.h"
+#include "vault/secrets.h"
+
+/* Path parameter 0, the secret name, checked against the service's rule. */
+static const char *name_param(struct api_call *c)
+{
+	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
+
+	if (!vault_name_is_valid_object(name)) {
+		kl_fail(&c->err, KL_EINVAL, "The secret name '%.64s' is not valid: names are 1 to 127 "
+			"characters of letters, digits and hyphens.", name);
+		return NULL;
+	}
+	return name;
+}
+
+static const char *version_param(struct api_call *c)
+{
+	return c->req->n_params > 1 ? c->req->params[1] : "";
+}
+
+static int reply_secret(struct api_call *c, const struct obj *o, const char *value, size_t len)
+{
+	return api_reply_json(c, 200, bundle_secret(c, o, value, len, false));
+}
+
+int secrets_set(struct api_call *c)
+{
+	struct obj_patch attrs = { 0 }, tagp = { 0 };
+	struct obj_tag *tags = NULL;
+	struct obj in, out;
+	json_t *body = NULL, *jv;
+	const char *name, *ct = NULL;
+	int rc = -1;
+
+	obj_init(&in);
+	obj_init(&out);
+	if ((name = name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0)
+		goto out;
+	jv = json_object_get(body, "value");
+	if (jv == NULL || json_is_null(jv)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'value' is required.");
+		goto out;
+	}
+	if (!json_is_string(jv)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'value' must be a string.");
+		goto out;
+	}
+	if (json_string_length(jv) > SECRET_VALUE_MAX) {
+		kl_fail(&c->err, KL_EINVAL, "The secret value is larger than %d bytes.", SECRET_VALUE_MAX);
+		goto out;
+	}
+	if (body_opt_string(body, "contentType", &ct, &c->err) != 0 ||
+	    body_attrs(body, &attrs, &c->err) != 0 || body_tags(body, &tagp, &tags, &c->err) != 0)
+		goto out;
+	if (ct != NULL && body_utf8_chars(ct) > OBJ_CONTENT_TYPE_MAX_CHARS) {
+		kl_fail(&c->err, KL_EINVAL, "contentType is longer than %d characters.",
+			OBJ_CONTENT_TYPE_MAX_CHARS);
+		goto out;
+	}
+	in.attrs.enabled = attrs.set_enabled ? attrs.enabled : true;
+	in.attrs.has_nbf = attrs.set_nbf;
+	in.attrs.nbf = attrs.nbf;
+	in.attrs.has_exp = attrs.set_exp;
+	in.attrs.exp = attrs.exp;
+	in.content_type = (char *)ct;	/* borrowed; reset before obj_clear */
+	in.has_tags = tagp.set_tags;
+	in.tags = tags;
+	in.n_tags = tagp.n_tags;
+	rc = obj_create(&c->vault, OBJ_SECRET, name, &in, json_string_value(jv),
+			json_string_length(jv), &out, &c->err);
+	in.content_type = NULL;
+	in.tags = NULL;
+	in.n_tags = 0;
+	if (rc == 0)
+		rc = reply_secret(c, &out, json_string_value(jv), json_string_length(jv));
+out:
+	obj_clear(&in);
+	obj_clear(&out);
+	body_tags_free(tags, tagp.n_tags);
+	json_decref(body);
+	return rc;
+}
+
+int secrets_get(struct api_call *c)
+{
+	struct secbuf *value = NULL;
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = name_param(c)) == NULL ||
+	    secret_get(&c->vault, name, version_param(c), &o, &value, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, (const char *)value->data, value->len);
+out:
+	secbuf_free(value);
+	obj_clear(&o);
+	return rc;
+}
+
+int secrets_update(struct api_call *c)
+{
+	struct obj_patch p = { 0 };
+	struct obj_tag *tags = NULL;
+	struct obj o;
+	json_t *body = NULL;
+	const char *name, *ct = NULL;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	    body_attrs(body, &p, &c->err) != 0 || body_tags(body, &p, &tags, &c->err) != 0 ||
+	    body_opt_string(body, "contentType", &ct, &c->err) != 0)
+		goto out;
+	if (ct != NULL) {
+		if (body_utf8_chars(ct) > OBJ_CONTENT_TYPE_MAX_CHARS) {
+			kl_fail(&c->err, KL_EINVAL, "contentType is longer than %d characters.",
+				OBJ_CONTENT_TYPE_MAX_CHARS);
+			goto out;
+		}
+		p.set_content_type = true;
+		p.content_type = ct;
+	}
+	if (obj_update(&c->vault, OBJ_SECRET, name, version_param(c), &p, &o, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, NULL, 0);
+out:
+	obj_clear(&o);
+	body_tags_free(tags, p.n_tags);
+	json_decref(body);
+	return rc;
+}
+
+/* A page of items as the list operations return them. */
+static int reply_page(struct api_call *c, const char *path, struct obj_page *p, size_t max,
+		      bool max_given, bool versioned)
+{
+	json_t *items = json_array();
+	size_t i;
+
+	for (i = 0; items != NULL && i < p->n; i++) {
+		json_t *it = bundle_secret(c, &p->items[i], NULL, 0, !versioned);
+
+		if (it == NULL || json_array_append_new(items, it) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	return api_reply_json(c, 200, paging_page(c, path, items, p, max, max_given));
+}
+
+int secrets_list(struct api_call *c)
+{
+	struct obj_page *p = calloc(1, sizeof(*p));
+	char after[OBJ_NAME_MAX + 1];
+	size_t max;
+	bool given;
+	int rc = -1;
+
+	if (p == NULL) {
+		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
+	    obj_list(&c->vault, OBJ_SECRET, after, max, p, &c->err) != 0)
+		goto out;
+	rc = reply_page(c, "/secrets", p, max, given, false);
+out:
+	if (p != NULL)
+		obj_page_clear(p);
+	free(p);
+	return rc;
+}
+
+int secrets_list_versions(struct api_call *c)
+{
+	struct obj_page *p = calloc(1, sizeof(*p));
+	char after[OBJ_NAME_MAX + 1], path[OBJ_NAME_MAX + 32];
+	const char *name;
+	size_t max;
+	bool given;
+	int rc = -1;
+
+	if (p == NULL) {
+		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((name = name_param(c)) == NULL ||
+	    paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
+	    obj_list_versions(&c->vault, OBJ_SECRET, name, after, max, p, &c->err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "/secrets/%s/versions", name);
+	rc = reply_page(c, path, p, max, given, true);
+out:
+	if (p != NULL)
+		obj_page_clear(p);
+	free(p);
+	return rc;
+}
+
+int secrets_delete(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = name_param(c)) == NULL ||
+	    obj_delete(&c->vault, OBJ_SECRET, name, &o, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, NULL, 0);
+out:
+	obj_clear(&o);
+	return rc;
+}
+
+int secrets_backup(struct api_call *c)
+{
+	struct buf blob, b64;
+	const char *name;
+	json_t *j;
+	int rc = -1;
+
+	buf_init(&blob, 64u * 1024 * 1024);
+	buf_init(&b64, 96u * 1024 * 1024);
+	if ((name = name_param(c)) == NULL ||
+	    obj_backup(&c->vault, OBJ_SECRET, name, &blob, &c->err) != 0 ||
+	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
+		goto out;
+	/* A backup that could not be sent back to restore would be useless. */
+	if (b64.len + 64 > c->ctx->max_body) {
+		kl_fail(&c->err, KL_EINVAL, "The backup of secret %.64s would be larger than the "
+			"request limit of %zu bytes; raise --max-body to back it up.", name,
+			c->ctx->max_body);
+		goto out;
+	}
+	j = json_pack("{s:s%}", "value", buf_cstr(&b64), b64.len);
+	rc = api_reply_json(c, 200, j);
+out:
+	buf_clear(&blob);
+	buf_clear(&b64);
+	return rc;
+}
+
+int secrets_restore(struct api_call *c)
+{
+	struct buf blob;
+	struct obj o;
+	json_t *body = NULL, *jv;
+	int rc = -1;
+
+	obj_init(&o);
+	buf_init(&blob, 64u * 1024 * 1024);
+	if (body_object(c->req, &body, &c->err) != 0)
+		goto out;
+	jv = json_object_get(body, "value");
+	if (!json_is_string(jv)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the backup blob) is required and must "
+			"be a string.");
+		goto out;
+	}
+	if (b64url_decode(json_string_value(jv), json_string_length(jv), &blob, &c->err) != 0) {
+		kl_fail(&c->err, KL_EINVAL, "The backup blob is not valid base64url.");
+		goto out;
+	}
+	if (obj_restore(&c->vault, OBJ_SECRET, blob.data, blob.len, &o, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, NULL, 0);
+out:
+	obj_clear(&o);
+	buf_clear(&blob);
+	json_decref(body);
+	return rc;
+}
+
+int deleted_secrets_get(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = name_param(c)) == NULL || secret_get_deleted(&c->vault, name, &o, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, NULL, 0);
+out:
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_secrets_list(struct api_call *c)
+{
+	struct obj_page *p = calloc(1, sizeof(*p));
+	char after[OBJ_NAME_MAX + 1];
+	size_t max;
+	bool given;
+	int rc = -1;
+
+	if (p == NULL) {
+		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
+	    obj_list_deleted(&c->vault, OBJ_SECRET, after, max, p, &c->err) != 0)
+		goto out;
+	rc = reply_page(c, "/deletedsecrets", p, max, given, false);
+out:
+	if (p != NULL)
+		obj_page_clear(p);
+	free(p);
+	return rc;
+}
+
+int deleted_secrets_recover(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = name_param(c)) == NULL ||
+	    obj_recover(&c->vault, OBJ_SECRET, name, &o, &c->err) != 0)
+		goto out;
+	rc = reply_secret(c, &o, NULL, 0);
+out:
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_secrets_purge(struct api_call *c)
+{
+	const char *name;
+
+	if ((name = name_param(c)) == NULL || obj_purge(&c->vault, OBJ_SECRET, name, &c->err) != 0)
+		return -1;
+	return api_reply_empty(c, 204);
+}

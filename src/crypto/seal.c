@@ -1,0 +1,380 @@
+/* seal.c owns the master key, data keys and sealed records (AES-256-GCM, random 96-bit nonces,
+ * the record's key as additional data). It is the only code that sees the master key. It must
+ * never put key bytes or plaintext in a log or an error message, never return partial plaintext
+ * from a record that failed authentication, and never overwrite an existing master key file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "crypto/rand.h"
+#include "crypto/seal.h"
+#include "util/log.h"
+
+#define SEAL_KEY_LEN 32
+#define SEAL_FORMAT_V1 0x01
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEAL_OVERHEAD (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+#define SEAL_CHUNK 1024
+/* EVP takes int lengths; records are far smaller than this anyway. */
+#define SEAL_PLAIN_MAX ((size_t)INT_MAX - SEAL_OVERHEAD)
+#define SEAL_WRAP_AAD "kluis/data-key/v1"
+
+struct seal_key {
+	unsigned char k[SEAL_KEY_LEN];
+};
+
+/* OpenSSL's reason for the last failure, for the log (never holds key material). */
+static const char *ossl_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_get_error());
+
+	ERR_clear_error();
+	return r != NULL ? r : "unknown reason";
+}
+
+static struct seal_key *seal_key_alloc(struct kl_err *err)
+{
+	struct seal_key *k = OPENSSL_secure_zalloc(sizeof(*k));
+
+	/* Without OpenSSL's secure heap, keep the page out of swap where we may. Best effort, and
+	 * never undone: the page may hold another key, and mlock does not count. */
+	if (k == NULL)
+		kl_fail(err, KL_ENOMEM, "out of memory");
+	else if (!CRYPTO_secure_malloc_initialized())
+		(void)mlock(k, sizeof(*k));
+	return k;
+}
+
+void seal_key_free(struct seal_key *k)
+{
+	if (k != NULL) {
+		OPENSSL_cleanse(k->k, sizeof(k->k));
+		OPENSSL_secure_clear_free(k, sizeof(*k));
+	}
+}
+
+struct seal_key *seal_key_generate(struct kl_err *err)
+{
+	struct seal_key *k = NULL;
+	struct seal_key *res = NULL;
+
+	if ((k = seal_key_alloc(err)) == NULL || crypto_random(k->k, sizeof(k->k), err) != 0)
+		goto out;
+	res = k;
+	k = NULL;
+out:
+	seal_key_free(k);
+	return res;
+}
+
+int seal_seal(const struct seal_key *k, const void *aad, size_t aad_len, const void *plain,
+	      size_t plain_len, struct buf *out, struct kl_err *err)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	unsigned char head[1 + SEAL_NONCE_LEN];
+	unsigned char chunk[SEAL_CHUNK + 32];	/* GCM is a stream mode: output == input */
+	unsigned char tag[SEAL_TAG_LEN];
+	const unsigned char *p = plain;
+	size_t start = out->len, done = 0, step;
+	int n = 0, rc = -1;
+
+	if (plain_len > SEAL_PLAIN_MAX || aad_len > INT_MAX) {
+		kl_fail(err, KL_ETOOBIG, "value too large to seal");
+		goto out;
+	}
+	head[0] = SEAL_FORMAT_V1;
+	if (crypto_random(head + 1, SEAL_NONCE_LEN, err) != 0)
+		goto out;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) != 1 ||
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, k->k, head + 1) != 1 ||
+	    (aad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1))
+		goto ossl_fail;
+	if (buf_append(out, head, sizeof(head), err) != 0)
+		goto out;
+	while (done < plain_len) {
+		step = plain_len - done < SEAL_CHUNK ? plain_len - done : SEAL_CHUNK;
+		if (EVP_EncryptUpdate(ctx, chunk, &n, p + done, (int)step) != 1)
+			goto ossl_fail;
+		if (buf_append(out, chunk, (size_t)n, err) != 0)
+			goto out;
+		done += step;
+	}
+	if (EVP_EncryptFinal_ex(ctx, chunk, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, tag) != 1)
+		goto ossl_fail;
+	if ((n > 0 && buf_append(out, chunk, (size_t)n, err) != 0) ||
+	    buf_append(out, tag, sizeof(tag), err) != 0)
+		goto out;
+	rc = 0;
+	goto out;
+ossl_fail:
+	LOG_ERROR(NULL, "AES-256-GCM encryption failed: %s", ossl_reason());
+	kl_fail(err, KL_EINTERNAL, "encryption failed");
+out:
+	if (rc != 0)
+		buf_truncate(out, start);
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	return rc;
+}
+
+int seal_open(const struct seal_key *k, const void *aad, size_t aad_len, const void *sealed,
+	      size_t sealed_len, struct secbuf **out, struct kl_err *err)
+{
+	const unsigned char *s = sealed;
+	EVP_CIPHER_CTX *ctx = NULL;
+	struct secbuf *plain = NULL;
+	unsigned char tag[SEAL_TAG_LEN];
+	size_t ct_len;
+	int n = 0, fin = 0, rc = -1;
+
+	/* One message for every way a record can be wrong, and never any of its bytes. */
+	if (sealed_len < SEAL_OVERHEAD || sealed_len - SEAL_OVERHEAD > SEAL_PLAIN_MAX ||
+	    s[0] != SEAL_FORMAT_V1 || aad_len > INT_MAX) {
+		kl_fail(err, KL_ECORRUPT, "sealed record failed authentication");
+		goto out;
+	}
+	ct_len = sealed_len - SEAL_OVERHEAD;
+	memcpy(tag, s + sealed_len - SEAL_TAG_LEN, SEAL_TAG_LEN);
+	if ((plain = secbuf_new(ct_len, err)) == NULL)
+		goto out;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, k->k, s + 1) != 1 ||
+	    (aad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+	    (ct_len > 0 &&
+	     EVP_DecryptUpdate(ctx, plain->data, &n, s + 1 + SEAL_NONCE_LEN, (int)ct_len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) != 1) {
+		LOG_ERROR(NULL, "AES-256-GCM decryption failed: %s", ossl_reason());
+		kl_fail(err, KL_EINTERNAL, "decryption failed");
+		goto out;
+	}
+	/* The tag is checked here; until then plain holds unauthenticated bytes. */
+	if (EVP_DecryptFinal_ex(ctx, plain->data + (ct_len > 0 ? (size_t)n : 0), &fin) != 1) {
+		ERR_clear_error();
+		kl_fail(err, KL_ECORRUPT, "sealed record failed authentication");
+		goto out;
+	}
+	*out = plain;
+	plain = NULL;
+	rc = 0;
+out:
+	secbuf_free(plain);	/* wipes anything decrypted from a record that failed */
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int seal_key_wrap(const struct seal_key *master, const struct seal_key *key, struct buf *out,
+		  struct kl_err *err)
+{
+	return seal_seal(master, SEAL_WRAP_AAD, strlen(SEAL_WRAP_AAD), key->k, sizeof(key->k), out,
+			 err);
+}
+
+struct seal_key *seal_key_unwrap(const struct seal_key *master, const void *wrapped, size_t n,
+				 struct kl_err *err)
+{
+	struct secbuf *raw = NULL;
+	struct seal_key *k = NULL;
+	struct seal_key *res = NULL;
+
+	if (seal_open(master, SEAL_WRAP_AAD, strlen(SEAL_WRAP_AAD), wrapped, n, &raw, err) != 0) {
+		if (err != NULL && err->code == KL_ECORRUPT)
+			kl_fail(err, KL_ECORRUPT, "the wrapped data key failed authentication: "
+				"wrong master key or damaged record");
+		goto out;
+	}
+	if (raw->len != SEAL_KEY_LEN) {
+		kl_fail(err, KL_ECORRUPT, "the wrapped data key has the wrong length");
+		goto out;
+	}
+	if ((k = seal_key_alloc(err)) == NULL)
+		goto out;
+	memcpy(k->k, raw->data, SEAL_KEY_LEN);
+	res = k;
+	k = NULL;
+out:
+	secbuf_free(raw);
+	seal_key_free(k);
+	return res;
+}
+
+/* fsync of the directory holding path, so a new entry survives a crash. */
+static int seal_sync_dir(const char *path, struct kl_err *err)
+{
+	char *dir = NULL, *slash;
+	int fd = -1, rc = -1;
+
+	if ((dir = strdup(path)) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot sync directory of master key file %.100s: %s",
+			path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+/* Creates path holding fresh key bytes. NULL with *exists set (and err untouched) when the file
+ * appeared since the caller looked. */
+static struct seal_key *seal_master_create(const char *path, bool *exists, struct kl_err *err)
+{
+	struct seal_key *k = NULL;
+	struct seal_key *res = NULL;
+	size_t off = 0;
+	ssize_t w;
+	int fd = -1, created = 0;
+
+	*exists = false;
+	if ((fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) < 0) {
+		if (errno == EEXIST)
+			*exists = true;
+		else
+			kl_fail(err, KL_EINTERNAL, "cannot create master key file %.100s: %s", path,
+				strerror(errno));
+		goto out;
+	}
+	created = 1;
+	/* A umask can only drop bits from 0600; set it anyway so the mode is never a guess. */
+	if (fchmod(fd, 0600) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot chmod master key file %.100s: %s", path,
+			strerror(errno));
+		goto out;
+	}
+	if ((k = seal_key_generate(err)) == NULL)
+		goto out;
+	while (off < sizeof(k->k)) {
+		w = write(fd, k->k + off, sizeof(k->k) - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			kl_fail(err, KL_EINTERNAL, "cannot write master key file %.100s: %s", path,
+				w < 0 ? strerror(errno) : "short write");
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot sync master key file %.100s: %s", path,
+			strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		kl_fail(err, KL_EINTERNAL, "cannot close master key file %.100s: %s", path,
+			strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (seal_sync_dir(path, err) != 0)
+		goto out;
+	LOG_INFO(NULL, "created master key file %.200s", path);
+	res = k;
+	k = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	/* Never leave a half-written key behind to be refused (or trusted) at the next start. */
+	if (res == NULL && created)
+		unlink(path);
+	seal_key_free(k);
+	return res;
+}
+
+struct seal_key *seal_master_load(const char *path, int create, struct kl_err *err)
+{
+	struct seal_key *k = NULL;
+	struct seal_key *res = NULL;
+	struct stat st;
+	bool exists = false;
+	size_t off = 0;
+	ssize_t r;
+	int fd = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if ((res = seal_master_create(path, &exists, err)) != NULL || !exists)
+			goto out;
+		/* Another process created it between our open and our O_EXCL: read theirs. */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		kl_fail(err, errno == ENOENT ? KL_ENOTFOUND : KL_EINTERNAL,
+			"cannot open master key file %.100s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot stat master key file %.100s: %s", path,
+			strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		kl_fail(err, KL_ECORRUPT, "master key file %.100s is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		kl_fail(err, KL_EFORBIDDEN,
+			"master key file %.100s must not be readable by group or others "
+			"(chmod 600)", path);
+		goto out;
+	}
+	if (st.st_size != SEAL_KEY_LEN) {
+		kl_fail(err, KL_ECORRUPT, "master key file %.100s has %lld bytes, expected %d",
+			path, (long long)st.st_size, SEAL_KEY_LEN);
+		goto out;
+	}
+	if ((k = seal_key_alloc(err)) == NULL)
+		goto out;
+	while (off < sizeof(k->k)) {
+		r = read(fd, k->k + off, sizeof(k->k) - off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			kl_fail(err, KL_ECORRUPT, "cannot read master key file %.100s: %s", path,
+				r < 0 ? strerror(errno) : "file shrank while reading");
+			goto out;
+		}
+		off += (size_t)r;
+	}
+	res = k;
+	k = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	seal_key_free(k);
+	return res;
+}

@@ -1,0 +1,644 @@
+/* The HTTPS server: libmicrohttpd (TLS by GnuTLS inside it) and the per-request protocol that
+ * turns a connection's bytes into an api_req and an api_resp back into bytes: api_begin() on the
+ * headers alone, the body read only when api/ says go on, then api_dispatch(). Owns the daemon,
+ * its listen socket, the certificate and key in memory, and one struct http_request per request.
+ * Must never interpret a request (routes, tokens, vaults and error bodies belong to api/), never
+ * keep body bytes of a request api/ refused, never log a header value or a body. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api/api.h"
+#include "http/server.h"
+#include "util/log.h"
+#include "util/secbuf.h"
+
+#define PEM_MAX_BYTES (256u * 1024)
+#define DEFAULT_CONN_MEMORY (64u * 1024)
+#define DEFAULT_CONN_TIMEOUT_S 60u
+#define DEFAULT_MAX_CONNECTIONS 1024u
+#define MAX_THREADS 256u
+#define LISTEN_BACKLOG 511
+#define DRAIN_WAIT_MS 5000	/* how long stop waits for requests in flight */
+/* A chunked body that passes the limit cannot be answered before it ends (libmicrohttpd queues
+ * answers only before or after the body): up to this many more bytes are read and dropped so
+ * the client still gets its 413, then the connection is closed instead. */
+#define DISCARD_MAX_BYTES (8u * 1024 * 1024)
+/* TLS 1.2 and 1.3 only, GnuTLS's default ciphers within them. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct api_ctx *api;
+	struct secbuf *cert;	/* PEM, NUL-terminated; libmicrohttpd keeps the pointers */
+	struct secbuf *key;
+	int listen_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t drained;
+	unsigned n_active;	/* requests between their first call and completion; under lock */
+	atomic_bool is_stopping;
+};
+
+/* One request, from the access handler's first call to the completion callback (*con_cls). */
+struct http_request {
+	struct http_server *srv;
+	struct api_req req;
+	struct api_resp resp;
+	bool is_queued;		/* an answer is queued: nothing more to do */
+	bool is_discarding;	/* the body failed (body_err): drop the rest, answer at its end */
+	uint64_t discarded;
+	struct kl_err body_err;
+};
+
+/* The answer when not even the request state can be allocated. */
+static const char oom_body[] =
+	"{\"error\":{\"code\":\"ServiceUnavailable\",\"message\":\"The server is out of memory.\"}}";
+
+/* libmicrohttpd's own messages (TLS handshake failures, bind errors...) go to our log. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+							      va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	LOG_WARN(NULL, "libmicrohttpd: %s", line);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and of query names and values, as libmicrohttpd's own but for
+ * "%00", which stays as it is: a decoded NUL would silently cut the C string api/ receives
+ * ("name%00x" read as "name"); kept literal, it fails validation like any bad character. */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *r = s, *w = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)conn;
+	while (*r != '\0') {
+		if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+/* Reads a PEM file into wiped memory (NUL-terminated, as libmicrohttpd wants it). */
+static int read_pem(const char *path, struct secbuf **out, struct kl_err *err)
+{
+	struct secbuf *sb = NULL;
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		kl_fail(err, KL_EINVAL, "cannot read %.128s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > PEM_MAX_BYTES) {
+		kl_fail(err, KL_EINVAL, "%.128s is not a PEM file of at most %u bytes", path,
+			PEM_MAX_BYTES);
+		goto out;
+	}
+	if ((sb = secbuf_new((size_t)st.st_size, err)) == NULL)
+		goto out;
+	while (got < sb->len) {
+		n = read(fd, sb->data + got, sb->len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			kl_fail(err, KL_EINVAL, "cannot read %.128s: %s", path,
+				n < 0 ? strerror(errno) : "file shrank while read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	sb->data[sb->len] = '\0';
+	*out = sb;	/* the caller owns it now */
+	sb = NULL;
+	rc = 0;
+out:
+	secbuf_free(sb);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* The listening socket, made here rather than by libmicrohttpd so that a bind failure is
+ * reported with its reason. */
+static int open_listener(const struct http_addr *a, int *out, struct kl_err *err)
+{
+	int fd, one = 1, rc = -1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot create a socket for %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (a->is_ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
+		kl_fail(err, KL_EUNAVAIL, "cannot set up a socket for %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot bind %s:%u: %s", a->host, a->port, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, LISTEN_BACKLOG) != 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot listen on %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	*out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* --- answers -------------------------------------------------------------------------------- */
+
+/* Queues hr->resp. must_close when the connection cannot carry another request (an answer given
+ * before the body was read: its bytes must not be parsed as the next request). */
+static enum MHD_Result queue_resp(struct http_request *hr, struct MHD_Connection *conn,
+				  bool must_close)
+{
+	struct api_resp *resp = &hr->resp;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t i;
+	int status = resp->status;
+
+	if (status < 100 || status > 999) {
+		LOG_ERROR(hr->req.request_id, "api left status %d; answering 500", status);
+		status = 500;
+	}
+	/* The body may hold a secret value: libmicrohttpd points at our buffer instead of copying
+	 * it, and api_resp_free() wipes it at completion, after the last byte is sent. */
+	r = MHD_create_response_from_buffer(resp->body.len,
+					    resp->body.len > 0 ? (void *)resp->body.data : (void *)"",
+					    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL) {
+		LOG_ERROR(hr->req.request_id, "cannot create a response; closing the connection");
+		return MHD_NO;
+	}
+	for (i = 0; i < resp->n_headers; i++)
+		if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) != MHD_YES)
+			LOG_WARN(hr->req.request_id, "dropped response header %s", resp->headers[i].name);
+	if ((must_close || atomic_load(&hr->srv->is_stopping)) &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;	/* closing is the point; without the header, close now */
+	}
+	ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);	/* the connection holds its own reference */
+	if (ret == MHD_YES)
+		hr->is_queued = true;
+	else
+		LOG_ERROR(hr->req.request_id, "cannot queue a response; closing the connection");
+	return ret;
+}
+
+/* Answers with the error err (status and body from api/). */
+static enum MHD_Result queue_error(struct http_request *hr, struct MHD_Connection *conn,
+				   const struct kl_err *err, bool must_close)
+{
+	api_resp_free(&hr->resp);
+	api_resp_init(&hr->resp);
+	api_resp_error(&hr->resp, err);
+	api_resp_finish(&hr->req, &hr->resp);
+	return queue_resp(hr, conn, must_close);
+}
+
+/* Out of memory before any request state exists: a fixed answer, then close. */
+static enum MHD_Result queue_oom(struct MHD_Connection *conn)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret = MHD_NO;
+
+	r = MHD_create_response_from_buffer(sizeof(oom_body) - 1, (void *)oom_body,
+					    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    "application/json; charset=utf-8") == MHD_YES &&
+	    MHD_add_response_header(r, "Retry-After", "1") == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
+		ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* --- reading the request head ---------------------------------------------------------------- */
+
+/* Headers that must appear at most once: a second copy is ambiguous (which Host names the vault,
+ * which length frames the body?) and is refused rather than guessed. */
+struct header_scan {
+	unsigned host, authorization, content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct header_scan *hs = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		hs->host++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		hs->authorization++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		hs->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		hs->transfer_encoding++;
+	return MHD_YES;
+}
+
+struct query_scan {
+	struct api_req *req;
+	struct kl_err *err;
+	int rc;
+};
+
+static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key,
+				 size_t key_size, const char *value, size_t value_size)
+{
+	struct query_scan *qs = cls;
+
+	(void)kind;
+	if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size)) {
+		qs->rc = kl_fail(qs->err, KL_EINVAL, "A query parameter contains a NUL byte.");
+		return MHD_NO;
+	}
+	if (api_req_add_query(qs->req, key, value != NULL ? value : "", qs->err) != 0) {
+		qs->rc = -1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* A copy of header name's value into *out (left NULL when absent). */
+static int copy_header(struct MHD_Connection *conn, const char *name, char **out,
+		       struct kl_err *err)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	if (v == NULL)
+		return 0;
+	if ((*out = strdup(v)) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* "ip:port" (or "[ip]:port") of the peer, for logs; "-" when unknown. */
+static void format_client_addr(struct MHD_Connection *conn, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci;
+	char host[INET6_ADDRSTRLEN], port[8];
+	socklen_t len;
+
+	snprintf(out, n, "-");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		len = sizeof(struct sockaddr_in);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		len = sizeof(struct sockaddr_in6);
+	else
+		return;
+	if (getnameinfo(ci->client_addr, len, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	if (ci->client_addr->sa_family == AF_INET6)
+		snprintf(out, n, "[%s]:%s", host, port);
+	else
+		snprintf(out, n, "%s:%s", host, port);
+}
+
+/* Fills hr->req from the request head. *has_body tells whether body bytes follow it. */
+static int read_head(struct http_request *hr, struct MHD_Connection *conn, const char *url,
+		     const char *method, bool *has_body, uint64_t *content_length,
+		     struct kl_err *err)
+{
+	struct api_req *req = &hr->req;
+	struct header_scan hs = { 0 };
+	struct query_scan qs = { .req = req, .err = err, .rc = 0 };
+	const char *te, *cl;
+
+	*has_body = false;
+	*content_length = 0;
+	/* A method longer than the field is cut; no cut method equals a real one. */
+	snprintf(req->method, sizeof(req->method), "%s", method);
+	format_client_addr(conn, req->client_addr, sizeof(req->client_addr));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hs);
+	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	*has_body = te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+	if (hs.host > 1 || hs.authorization > 1 || hs.content_length > 1 ||
+	    hs.transfer_encoding > 1)
+		return kl_fail(err, KL_EINVAL, "The request repeats a header that may appear only "
+			       "once (Host, Authorization, Content-Length or Transfer-Encoding).");
+	if (te != NULL && cl != NULL)
+		return kl_fail(err, KL_EINVAL, "The request has both Content-Length and "
+			       "Transfer-Encoding.");
+	if (te != NULL && strcasecmp(te, "chunked") != 0)
+		return kl_fail(err, KL_EINVAL, "Transfer-Encoding '%.32s' is not supported.", te);
+	if (cl != NULL) {
+		/* libmicrohttpd has checked the digits and the range already. */
+		*content_length = strtoull(cl, NULL, 10);
+	}
+	if ((req->path = strdup(url)) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	if (copy_header(conn, MHD_HTTP_HEADER_HOST, &req->host, err) != 0 ||
+	    copy_header(conn, MHD_HTTP_HEADER_AUTHORIZATION, &req->authorization, err) != 0 ||
+	    copy_header(conn, "x-ms-client-request-id", &req->client_request_id, err) != 0 ||
+	    copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, &req->content_type, err) != 0)
+		return -1;
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, add_query, &qs);
+	return qs.rc;
+}
+
+/* --- the access handler --------------------------------------------------------------------- */
+
+/* First call for a request: its head is complete, no body byte has been read. */
+static enum MHD_Result request_start(struct http_server *srv, struct MHD_Connection *conn,
+				     const char *url, const char *method, void **con_cls)
+{
+	struct http_request *hr;
+	struct kl_err err = { 0 };
+	uint64_t content_length = 0;
+	size_t max_body = api_ctx_max_body(srv->api);
+	bool has_body = false;
+
+	if ((hr = calloc(1, sizeof(*hr))) == NULL)
+		return queue_oom(conn);
+	hr->srv = srv;
+	api_resp_init(&hr->resp);
+	pthread_mutex_lock(&srv->lock);
+	srv->n_active++;
+	pthread_mutex_unlock(&srv->lock);
+	*con_cls = hr;	/* on_completed frees it, whatever happens next */
+
+	if (api_req_init(srv->api, &hr->req, &err) != 0 ||
+	    read_head(hr, conn, url, method, &has_body, &content_length, &err) != 0)
+		return queue_error(hr, conn, &err, has_body);
+	if (api_begin(srv->api, &hr->req, &hr->resp) != 0)
+		return queue_resp(hr, conn, has_body);	/* refused on the head: the body is never read */
+	if (content_length > max_body) {
+		kl_fail(&err, KL_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
+			max_body);
+		return queue_error(hr, conn, &err, true);
+	}
+	return MHD_YES;
+}
+
+/* Body bytes: kept in req->body up to the limit, dropped after a failure. */
+static enum MHD_Result request_body(struct http_request *hr, const char *data, size_t *size)
+{
+	size_t n = *size;
+
+	*size = 0;
+	if (hr->is_discarding) {
+		hr->discarded += n;
+		if (hr->discarded > DISCARD_MAX_BYTES) {
+			LOG_INFO(hr->req.request_id, "closing a connection that sent %llu bytes past "
+				 "the body limit", (unsigned long long)hr->discarded);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (buf_append(&hr->req.body, data, n, &hr->body_err) != 0) {
+		if (hr->body_err.code == KL_ETOOBIG)
+			kl_fail(&hr->body_err, KL_ETOOBIG, "The request body is larger than the limit "
+				"of %zu bytes.", hr->req.body.max);
+		buf_clear(&hr->req.body);	/* wiped: it may hold a secret */
+		hr->is_discarding = true;
+		hr->discarded = n;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_request *hr = *con_cls;
+
+	(void)version;
+	if (hr == NULL)
+		return request_start(srv, conn, url, method, con_cls);
+	if (hr->is_queued) {	/* libmicrohttpd does not call again after a queue; be safe */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0)
+		return request_body(hr, upload_data, upload_data_size);
+	/* The whole request is in. */
+	if (hr->is_discarding)
+		return queue_error(hr, conn, &hr->body_err, true);
+	api_dispatch(srv->api, &hr->req, &hr->resp);
+	return queue_resp(hr, conn, false);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_request *hr = *con_cls;
+
+	(void)conn;
+	if (hr == NULL)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		LOG_DEBUG(hr->req.request_id, "request ended before its answer was sent (%d)",
+			  (int)toe);
+	api_req_free(&hr->req);
+	api_resp_free(&hr->resp);
+	free(hr);
+	*con_cls = NULL;
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->n_active == 0)
+		pthread_cond_broadcast(&srv->drained);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* --- start and stop ------------------------------------------------------------------------- */
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > (long)MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+struct http_server *http_server_start(const struct http_config *cfg, struct api_ctx *api,
+				      struct kl_err *err)
+{
+	struct http_server *s = NULL, *ret = NULL;
+	pthread_condattr_t ca;
+	unsigned threads = cfg->threads ? cfg->threads : default_threads();
+	size_t mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes : DEFAULT_CONN_MEMORY;
+	unsigned timeout_s = cfg->conn_timeout_s ? cfg->conn_timeout_s : DEFAULT_CONN_TIMEOUT_S;
+	unsigned max_conn = cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS;
+	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	s->api = api;
+	s->listen_fd = -1;
+	atomic_init(&s->is_stopping, false);
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot create a mutex");
+		free(s);
+		s = NULL;
+		goto out;
+	}
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&s->drained, &ca) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot create a condition variable");
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		s = NULL;
+		goto out;
+	}
+	pthread_condattr_destroy(&ca);
+	if (read_pem(cfg->cert_pem_path, &s->cert, err) != 0 ||
+	    read_pem(cfg->key_pem_path, &s->key, err) != 0 ||
+	    open_listener(cfg->listen, &s->listen_fd, err) != 0)
+		goto out;
+	s->daemon = MHD_start_daemon(
+		flags, cfg->listen->port, NULL, NULL, on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,	/* first, per the manual */
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
+		MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert->data,
+		MHD_OPTION_HTTPS_MEM_KEY, (const char *)s->key->data,
+		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_END);
+	if (s->daemon == NULL) {
+		/* libmicrohttpd closes the socket on most of its failure paths: never close it
+		 * twice (the number may already name another file); the process is exiting. */
+		s->listen_fd = -1;
+		kl_fail(err, KL_EINTERNAL, "the HTTPS server did not start on %s:%u (see the "
+			"libmicrohttpd message above)", cfg->listen->host, cfg->listen->port);
+		goto out;
+	}
+	LOG_DEBUG(NULL, "serving on %s:%u with %u threads", cfg->listen->host, cfg->listen->port,
+		  threads);
+	ret = s;	/* the caller owns it now */
+	s = NULL;
+out:
+	if (s != NULL) {
+		if (s->listen_fd >= 0)
+			close(s->listen_fd);
+		secbuf_free(s->key);
+		secbuf_free(s->cert);
+		pthread_cond_destroy(&s->drained);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+	return ret;
+}
+
+/* Waits until no request is in flight, or DRAIN_WAIT_MS have passed. */
+static void wait_drained(struct http_server *s)
+{
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += DRAIN_WAIT_MS / 1000;
+	deadline.tv_nsec += (long)(DRAIN_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->n_active > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&s->drained, &s->lock, &deadline);
+	if (s->n_active > 0)
+		LOG_WARN(NULL, "stopping with %u requests still in flight", s->n_active);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void http_server_stop(struct http_server *s)
+{
+	MHD_socket fd;
+
+	if (s == NULL)
+		return;
+	atomic_store(&s->is_stopping, true);	/* answers from now on close their connection */
+	fd = MHD_quiesce_daemon(s->daemon);	/* no new connections */
+	/* Connections still in the backlog would wait for an accept that never comes and then be
+	 * reset; shutting the socket down (it stays open, so its number cannot be reused under a
+	 * worker) refuses them now, which clients and load balancers retry elsewhere at once. */
+	if (fd != MHD_INVALID_SOCKET)
+		shutdown(fd, SHUT_RDWR);
+	wait_drained(s);
+	MHD_stop_daemon(s->daemon);	/* closes the rest and joins the workers */
+	/* After a quiesce the listen socket is ours to close; otherwise the daemon closed it. */
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	secbuf_free(s->key);
+	secbuf_free(s->cert);
+	pthread_cond_destroy(&s->drained);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

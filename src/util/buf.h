@@ -1,0 +1,49 @@
+/* Growable byte buffer with a ceiling fixed at buf_init: the only way kluis grows memory from
+ * client-sized input. Not thread-safe; one owner. */
+#ifndef KLUIS_UTIL_BUF_H
+#define KLUIS_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct buf {
+	unsigned char *data;	/* NULL until the first append; always NUL-terminated after it */
+	size_t len;
+	size_t cap;
+	size_t max;		/* appends past this fail with KL_ETOOBIG */
+	bool wipe;		/* wipe the memory on growth and on clear (secret contents) */
+};
+
+/* An empty buffer that may hold at most max bytes. */
+void buf_init(struct buf *b, size_t max);
+/* Same, and its memory is wiped whenever it is released. */
+void buf_init_secret(struct buf *b, size_t max);
+
+/* Append n bytes. KL_ETOOBIG past max, KL_ENOMEM; on failure b is unchanged. */
+int buf_append(struct buf *b, const void *p, size_t n, struct kl_err *err);
+int buf_append_str(struct buf *b, const char *s, struct kl_err *err);
+int buf_putc(struct buf *b, char c, struct kl_err *err);
+int buf_printf(struct buf *b, struct kl_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int buf_vprintf(struct buf *b, struct kl_err *err, const char *fmt, va_list ap);
+
+/* The contents as a C string ("" when empty); valid until the next change. */
+const char *buf_cstr(const struct buf *b);
+
+/* Drop everything after the first len bytes (no-op when len >= b->len); the dropped bytes are
+ * wiped when b->wipe. Lets a multi-part writer undo a partial append on failure. */
+void buf_truncate(struct buf *b, size_t len);
+
+/* Forget the contents, keep the memory (wiped first when b->wipe). */
+void buf_reset(struct buf *b);
+/* Release the memory (wiped when b->wipe); b can be reused after buf_init. */
+void buf_clear(struct buf *b);
+
+/* Hand the memory over: returns data (malloc'd, NUL-terminated, may be NULL when empty) and its
+ * length, leaving b empty. The caller frees it. */
+unsigned char *buf_steal(struct buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,14 @@
+/* Time, in one place so tests and later code agree on units. Thread-safe. */
+#ifndef KLUIS_UTIL_CLOCK_H
+#define KLUIS_UTIL_CLOCK_H
+
+#include <stdint.h>
+
+/* Wall-clock Unix seconds (IntDate on the wire). */
+int64_t clock_now_s(void);
+/* Monotonic milliseconds, for durations. */
+uint64_t clock_mono_ms(void);
+/* Monotonic microseconds, for latency. */
+uint64_t clock_mono_us(void);
+
+#endif

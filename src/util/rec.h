@@ -1,0 +1,44 @@
+/* A small binary codec for stored records: fixed-width big-endian integers and length-prefixed
+ * byte strings, read back with bounds checks. Keeps the vault core free of any text format. */
+#ifndef KLUIS_UTIL_REC_H
+#define KLUIS_UTIL_REC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* Writers append to b; they fail only with KL_ENOMEM or KL_ETOOBIG. */
+int rec_put_u8(struct buf *b, uint8_t v, struct kl_err *err);
+int rec_put_u64(struct buf *b, uint64_t v, struct kl_err *err);
+int rec_put_i64(struct buf *b, int64_t v, struct kl_err *err);
+/* A u32 length followed by the bytes. */
+int rec_put_bytes(struct buf *b, const void *p, size_t n, struct kl_err *err);
+/* Like rec_put_bytes; NULL is written as absent (distinct from ""). */
+int rec_put_str(struct buf *b, const char *s, struct kl_err *err);
+
+struct rec_reader {
+	const unsigned char *p;
+	size_t len;
+	size_t off;
+	bool bad;		/* set by the first read past the end or of a malformed field */
+};
+
+void rec_reader_init(struct rec_reader *r, const void *p, size_t len);
+uint8_t rec_get_u8(struct rec_reader *r);
+uint64_t rec_get_u64(struct rec_reader *r);
+int64_t rec_get_i64(struct rec_reader *r);
+/* Borrowed view into the reader's memory; *n its length. NULL (and bad) past the end. */
+const unsigned char *rec_get_bytes(struct rec_reader *r, size_t *n);
+/* A malloc'd NUL-terminated copy; NULL for an absent string or when bad (check r->bad). Strings
+ * holding a NUL byte set bad. */
+char *rec_get_str(struct rec_reader *r);
+/* True when every byte was consumed and nothing was bad. */
+bool rec_done(const struct rec_reader *r);
+
+/* Big-endian helpers for building store keys. */
+void rec_be64(unsigned char out[8], uint64_t v);
+uint64_t rec_from_be64(const unsigned char in[8]);
+
+#endif

@@ -1,0 +1,272 @@
+/* Backup and restore of one object with all its versions. A backup blob is the object's versions
+ * with their plain material, sealed as a whole under the deployment's data key: opaque and
+ * authenticated, so a tampered blob or one from another deployment is refused, and restore can
+ * place the versions in any vault of this deployment (each version is resealed under its new
+ * record key). Plain material lives only in wiping buffers here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rec.h"
+#include "vault/internal.h"
+
+#define BACKUP_MAGIC "KLBK"
+#define BACKUP_FORMAT 1
+#define BACKUP_MAX_BYTES (64u * 1024 * 1024)
+#define VERSION_REC_MAX (1024u * 1024)
+
+static void backup_aad(char out[32], enum obj_kind kind)
+{
+	snprintf(out, 32, "kluis/backup/v1/%c", obj_kinds[kind].tag);
+}
+
+struct backup_scan {
+	const struct vault *v;
+	struct buf *versions;	/* wiping: holds plain material */
+	size_t n;
+};
+
+/* Re-encodes one stored version with its material opened. */
+static int backup_version(void *arg, const void *key, size_t key_len, const void *val,
+			  size_t val_len, uint64_t version, struct kl_err *err)
+{
+	struct backup_scan *s = arg;
+	struct obj o;
+	struct secbuf *plain = NULL;
+	struct buf rec;
+	const unsigned char *sealed;
+	size_t sealed_len;
+	bool has_m;
+	int rc = -1;
+
+	(void)version;
+	obj_init(&o);
+	buf_init_secret(&rec, VERSION_REC_MAX);
+	if (++s->n > OBJ_MAX_VERSIONS_PER_BACKUP) {
+		kl_fail(err, KL_EINVAL, "An object with more than %d versions cannot be backed up.",
+			OBJ_MAX_VERSIONS_PER_BACKUP);
+		goto out;
+	}
+	if (version_decode(val, val_len, &o, &has_m, &sealed, &sealed_len, err) != 0)
+		goto out;
+	if (has_m && seal_open(s->v->core->data_key, key, key_len, sealed, sealed_len, &plain, err) != 0)
+		goto out;
+	if (version_encode(&o, has_m, plain ? plain->data : NULL, plain ? plain->len : 0, &rec, err) != 0 ||
+	    rec_put_bytes(s->versions, rec.data, rec.len, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	secbuf_free(plain);
+	buf_clear(&rec);
+	obj_clear(&o);
+	return rc;
+}
+
+int obj_backup(struct vault *v, enum obj_kind kind, const char *name, struct buf *blob,
+	       struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], prefix[KEYBUF], aad[32];
+	struct backup_scan s = { .v = v };
+	struct buf versions, payload;
+	struct head h;
+	int rc = -1;
+
+	buf_init_secret(&versions, BACKUP_MAX_BYTES);
+	buf_init_secret(&payload, BACKUP_MAX_BYTES);
+	s.versions = &versions;
+	if (obj_check_name(kind, name, lname, err) != 0)
+		goto out;
+	if (obj_head_load(v, kind, 'h', lname, &h, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, kind, name, NULL);
+		goto out;
+	}
+	obj_key_version(prefix, v, kind, lname, "");
+	if (store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, backup_version, &s, err) != 0)
+		goto out;
+	backup_aad(aad, kind);
+	if (rec_put_u8(&payload, (uint8_t)obj_kinds[kind].tag, err) != 0 ||
+	    rec_put_str(&payload, h.display, err) != 0 || rec_put_str(&payload, h.latest, err) != 0 ||
+	    rec_put_u64(&payload, s.n, err) != 0 ||
+	    buf_append(&payload, versions.data, versions.len, err) != 0 ||
+	    buf_append(blob, BACKUP_MAGIC, 4, err) != 0 || rec_put_u8(blob, BACKUP_FORMAT, err) != 0 ||
+	    seal_seal(v->core->data_key, aad, strlen(aad), payload.data, payload.len, blob, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	buf_clear(&versions);
+	buf_clear(&payload);
+	return rc;
+}
+
+/* The restored versions, resealed for this vault, and the store ops that write them. */
+struct restore_set {
+	struct buf *recs;
+	char (*keys)[KEYBUF];
+	size_t n;
+};
+
+static void restore_set_clear(struct restore_set *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		buf_clear(&r->recs[i]);
+	free(r->recs);
+	free(r->keys);
+	memset(r, 0, sizeof(*r));
+}
+
+static int invalid_blob(struct kl_err *err)
+{
+	return kl_fail(err, KL_EINVAL, "The backup blob is invalid, damaged, or was not made by this "
+			"deployment.");
+}
+
+/* Parses the opened payload into r, resealing every version's material under its key in v. */
+static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbuf *payload,
+			 struct head *h, char *lname, struct restore_set *r, struct kl_err *err)
+{
+	struct rec_reader rd;
+	uint64_t n, i;
+	char *display = NULL, *latest = NULL;
+	bool latest_found = false;
+	int rc = -1;
+
+	rec_reader_init(&rd, payload->data, payload->len);
+	if (rec_get_u8(&rd) != (uint8_t)obj_kinds[kind].tag) {
+		kl_fail(err, KL_EINVAL, "The backup blob is not a %s backup.", obj_kinds[kind].lower);
+		goto out;
+	}
+	display = rec_get_str(&rd);
+	latest = rec_get_str(&rd);
+	n = rec_get_u64(&rd);
+	if (rd.bad || display == NULL || latest == NULL || !vault_name_is_valid_object(display) ||
+	    !vault_version_is_valid(latest) || n == 0 || n > OBJ_MAX_VERSIONS_PER_BACKUP) {
+		invalid_blob(err);
+		goto out;
+	}
+	memset(h, 0, sizeof(*h));
+	snprintf(h->display, sizeof(h->display), "%s", display);
+	snprintf(h->latest, sizeof(h->latest), "%s", latest);
+	lower_copy(lname, OBJ_NAME_MAX + 1, display);
+	r->recs = calloc(n, sizeof(*r->recs));
+	r->keys = calloc(n, sizeof(*r->keys));
+	if (r->recs == NULL || r->keys == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct obj o;
+		const unsigned char *rec, *m;
+		size_t rec_len, m_len;
+		bool has_m;
+		struct buf sealed;
+		int ok;
+
+		rec = rec_get_bytes(&rd, &rec_len);
+		if (rec == NULL) {
+			invalid_blob(err);
+			goto out;
+		}
+		obj_init(&o);
+		buf_init(&sealed, VERSION_REC_MAX);
+		buf_init(&r->recs[i], VERSION_REC_MAX);
+		r->n = i + 1;
+		ok = version_decode(rec, rec_len, &o, &has_m, &m, &m_len, err) == 0 &&
+		     vault_version_is_valid(o.version);
+		if (ok) {
+			obj_key_version(r->keys[i], v, kind, lname, o.version);
+			latest_found |= strcmp(o.version, h->latest) == 0;
+			ok = (!has_m || seal_seal(v->core->data_key, r->keys[i], strlen(r->keys[i]), m,
+						  m_len, &sealed, err) == 0) &&
+			     version_encode(&o, has_m, sealed.data, sealed.len, &r->recs[i], err) == 0;
+		} else {
+			invalid_blob(err);
+		}
+		obj_clear(&o);
+		buf_clear(&sealed);
+		if (!ok)
+			goto out;
+	}
+	if (!rec_done(&rd) || !latest_found) {
+		invalid_blob(err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(display);
+	free(latest);
+	return rc;
+}
+
+int obj_restore(struct vault *v, enum obj_kind kind, const void *blob, size_t blob_len,
+		struct obj *out, struct kl_err *err)
+{
+	char aad[32], lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF];
+	const unsigned char *b = blob;
+	struct secbuf *payload = NULL;
+	struct restore_set r = { 0 };
+	struct store_op *ops = NULL;
+	struct buf hrec;
+	struct head h;
+	uint64_t hv, dv;
+	size_t i, n = 0;
+	int rc = -1;
+
+	buf_init(&hrec, 4096);
+	backup_aad(aad, kind);
+	if (blob_len < 5 || memcmp(b, BACKUP_MAGIC, 4) != 0 || b[4] != BACKUP_FORMAT) {
+		invalid_blob(err);
+		goto out;
+	}
+	if (seal_open(v->core->data_key, aad, strlen(aad), b + 5, blob_len - 5, &payload, err) != 0) {
+		invalid_blob(err);
+		goto out;
+	}
+	if (restore_parse(v, kind, payload, &h, lname, &r, err) != 0)
+		goto out;
+	if (obj_head_version(v, kind, 'h', lname, &hv, err) != 0 ||
+	    obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
+		goto out;
+	if (dv != 0) {
+		obj_fail_is_deleted(err, kind, h.display);
+		goto out;
+	}
+	if (hv != 0) {
+		kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+			   "%s %.127s already exists in this vault; delete and purge it before "
+			   "restoring a backup of it.", obj_kinds[kind].title, h.display);
+		goto out;
+	}
+	obj_key_head(hkey, v, kind, 'h', lname);
+	obj_key_head(dkey, v, kind, 'd', lname);
+	if (head_encode(&h, &hrec, err) != 0)
+		goto out;
+	if ((ops = calloc(r.n + 3, sizeof(*ops))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey) };
+	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey) };
+	for (i = 0; i < r.n; i++)
+		ops[n++] = (struct store_op){ .kind = STORE_PUT, .key = r.keys[i],
+					      .key_len = strlen(r.keys[i]), .val = r.recs[i].data,
+					      .val_len = r.recs[i].len };
+	ops[n++] = (struct store_op){ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey),
+				      .val = hrec.data, .val_len = hrec.len };
+	if (store_txn(v->core->st, ops, n, err) != 0) {
+		if (err->code == KL_ECONFLICT)
+			kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+				   "%s %.127s was created while it was being restored.",
+				   obj_kinds[kind].title, h.display);
+		goto out;
+	}
+	rc = obj_get(v, kind, h.display, NULL, out, NULL, err);
+out:
+	free(ops);
+	restore_set_clear(&r);
+	secbuf_free(payload);
+	buf_clear(&hrec);
+	return rc;
+}

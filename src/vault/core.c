@@ -1,0 +1,355 @@
+/* The deployment: opening or initialising its metadata (data key, tenant, admin credential,
+ * default vault) and the background purge job. Owns the master key only for the moment it takes
+ * to unwrap the data key; owns the admin token only while writing DIR/admin-token. Refuses,
+ * never repairs, a data directory that does not add up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/rand.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/secbuf.h"
+#include "vault/core.h"
+#include "vault/internal.h"
+
+#define META_FORMAT "m/format"
+#define META_DATA_KEY "m/datakey"
+#define META_TENANT "m/tenant"
+#define META_ADMIN "m/admin"
+#define FORMAT_V1 "kluis-store-1"
+
+static int path_join(char *out, size_t n, const char *dir, const char *file, struct kl_err *err)
+{
+	if ((size_t)snprintf(out, n, "%s/%s", dir, file) >= n)
+		return kl_fail(err, KL_EINVAL, "data directory path too long");
+	return 0;
+}
+
+/* Writes data to path atomically with mode 0600: temp file, fsync, rename, fsync dir. */
+static int write_private_file(const char *dir, const char *name, const void *data, size_t len,
+			      struct kl_err *err)
+{
+	char path[4096], tmp[4096];
+	int fd = -1, dfd = -1, rc = -1;
+
+	if (path_join(path, sizeof(path), dir, name, err) != 0 ||
+	    path_join(tmp, sizeof(tmp), dir, ".admin-token.tmp", err) != 0)
+		goto out;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+		kl_fail(err, KL_EINTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		fd = -1;
+		kl_fail(err, KL_EINTERNAL, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		fsync(dfd);
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+static int vault_put_op(const char *name, int retention_days, struct buf *rec, char *key,
+			struct kl_err *err)
+{
+	struct vault_rec r = { 0 };
+
+	snprintf(r.display, sizeof(r.display), "%s", name);
+	r.created = clock_now_s();
+	r.retention_days = retention_days;
+	snprintf(key, KEYBUF, "V/");
+	if (!lower_copy(key + 2, KEYBUF - 2, name))
+		return kl_fail(err, KL_EINVAL, "vault name too long");
+	return vault_rec_encode(&r, rec, err);
+}
+
+/* First start: a new data key under a (new) master key, tenant, admin token, default vault. */
+static int initialise(struct vault_core *core, const struct vault_core_config *cfg,
+		      struct kl_err *err)
+{
+	char mpath[4096], token[TOKEN_TEXT_LEN + 1], vkey[KEYBUF];
+	struct seal_key *master = NULL;
+	struct buf wrapped, vrec;
+	int rc = -1;
+
+	buf_init(&wrapped, 4096);
+	buf_init(&vrec, 4096);
+	memset(token, 0, sizeof(token));
+	if (path_join(mpath, sizeof(mpath), cfg->data_dir, "master.key", err) != 0 ||
+	    (master = seal_master_load(mpath, 1, err)) == NULL ||
+	    (core->data_key = seal_key_generate(err)) == NULL ||
+	    seal_key_wrap(master, core->data_key, &wrapped, err) != 0 ||
+	    crypto_random_uuid(core->tenant, err) != 0 || token_new(token, err) != 0 ||
+	    token_digest(token, strlen(token), core->admin_digest, err) != 0 ||
+	    vault_put_op(cfg->default_vault, cfg->retention_days, &vrec, vkey, err) != 0)
+		goto out;
+	/* The token file first: if the metadata commit below fails, the next start redoes both. */
+	token[strlen(token)] = '\n';
+	if (write_private_file(cfg->data_dir, "admin-token", token, strlen(token), err) != 0)
+		goto out;
+	struct store_op ops[] = {
+		{ .kind = STORE_CHECK, .key = META_FORMAT, .key_len = strlen(META_FORMAT), .version = 0 },
+		{ .kind = STORE_PUT, .key = META_FORMAT, .key_len = strlen(META_FORMAT), .val = FORMAT_V1,
+		  .val_len = strlen(FORMAT_V1) },
+		{ .kind = STORE_PUT, .key = META_DATA_KEY, .key_len = strlen(META_DATA_KEY),
+		  .val = wrapped.data, .val_len = wrapped.len },
+		{ .kind = STORE_PUT, .key = META_TENANT, .key_len = strlen(META_TENANT), .val = core->tenant,
+		  .val_len = strlen(core->tenant) },
+		{ .kind = STORE_PUT, .key = META_ADMIN, .key_len = strlen(META_ADMIN),
+		  .val = core->admin_digest, .val_len = sizeof(core->admin_digest) },
+		{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = vrec.data,
+		  .val_len = vrec.len },
+	};
+	if (store_txn(core->st, ops, sizeof(ops) / sizeof(ops[0]), err) != 0)
+		goto out;
+	LOG_INFO(NULL, "initialised a new deployment in %s (admin token in %s/admin-token)",
+		 cfg->data_dir, cfg->data_dir);
+	rc = 0;
+out:
+	secure_wipe(token, sizeof(token));
+	seal_key_free(master);
+	buf_clear(&wrapped);
+	buf_clear(&vrec);
+	return rc;
+}
+
+static int load_meta(struct store *st, const char *key, struct buf *val, struct kl_err *err)
+{
+	if (store_get(st, key, strlen(key), val, NULL, err) == 0)
+		return 0;
+	if (err->code == KL_ENOTFOUND)
+		kl_fail(err, KL_ECORRUPT, "the store lacks its %s record: the data directory is damaged",
+			key);
+	return -1;
+}
+
+/* Later starts: everything must be there and the data key must open under the master key. */
+static int load(struct vault_core *core, const struct vault_core_config *cfg, struct buf *format,
+		struct kl_err *err)
+{
+	char mpath[4096];
+	struct seal_key *master = NULL;
+	struct buf val;
+	int rc = -1;
+
+	buf_init(&val, 4096);
+	if (format->len != strlen(FORMAT_V1) || memcmp(format->data, FORMAT_V1, format->len) != 0) {
+		kl_fail(err, KL_ECORRUPT, "the store has an unknown format (%.32s)", buf_cstr(format));
+		goto out;
+	}
+	if (path_join(mpath, sizeof(mpath), cfg->data_dir, "master.key", err) != 0)
+		goto out;
+	if (access(mpath, F_OK) != 0) {
+		kl_fail(err, KL_ECORRUPT, "%.120s is missing: the store cannot be unsealed", mpath);
+		goto out;
+	}
+	if ((master = seal_master_load(mpath, 0, err)) == NULL ||
+	    load_meta(core->st, META_DATA_KEY, &val, err) != 0)
+		goto out;
+	if ((core->data_key = seal_key_unwrap(master, val.data, val.len, err)) == NULL) {
+		kl_fail(err, KL_ECORRUPT, "the store was sealed by another master key than %.120s; "
+			"refusing to open it", mpath);
+		goto out;
+	}
+	buf_reset(&val);
+	if (load_meta(core->st, META_TENANT, &val, err) != 0)
+		goto out;
+	if (val.len != 36) {
+		kl_fail(err, KL_ECORRUPT, "the stored tenant id is damaged");
+		goto out;
+	}
+	memcpy(core->tenant, val.data, 36);
+	core->tenant[36] = '\0';
+	buf_reset(&val);
+	if (load_meta(core->st, META_ADMIN, &val, err) != 0)
+		goto out;
+	if (val.len != sizeof(core->admin_digest)) {
+		kl_fail(err, KL_ECORRUPT, "the stored admin credential is damaged");
+		goto out;
+	}
+	memcpy(core->admin_digest, val.data, val.len);
+	rc = 0;
+out:
+	seal_key_free(master);
+	buf_clear(&val);
+	return rc;
+}
+
+/* A --default-vault that names a vault not created yet gets created. */
+static int ensure_default_vault(struct vault_core *core, const struct vault_core_config *cfg,
+				struct kl_err *err)
+{
+	char vkey[KEYBUF];
+	struct buf vrec;
+	int rc;
+
+	if (vault_core_vault_exists(core, cfg->default_vault, err) == 1)
+		return 0;
+	if (err->code != KL_OK)
+		return -1;
+	buf_init(&vrec, 4096);
+	rc = vault_put_op(cfg->default_vault, cfg->retention_days, &vrec, vkey, err);
+	if (rc == 0) {
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = vkey, .key_len = strlen(vkey), .version = 0 },
+			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = vrec.data,
+			  .val_len = vrec.len },
+		};
+		rc = store_txn(core->st, ops, 2, err);
+		if (rc != 0 && err->code == KL_ECONFLICT) {
+			kl_err_clear(err);
+			rc = 0;
+		}
+	}
+	buf_clear(&vrec);
+	return rc;
+}
+
+struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct store *st,
+				   struct kl_err *err)
+{
+	struct vault_core *core = NULL, *ret = NULL;
+	struct buf format;
+
+	buf_init(&format, 256);
+	if (cfg->retention_days < 7 || cfg->retention_days > 90) {
+		kl_fail(err, KL_EINVAL, "retention must be 7 to 90 days");
+		store_close(st);
+		goto out;
+	}
+	if ((core = calloc(1, sizeof(*core))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		store_close(st);
+		goto out;
+	}
+	core->st = st;
+	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
+	pthread_mutex_init(&core->job_mu, NULL);
+	pthread_cond_init(&core->job_cv, NULL);
+	if (store_get(st, META_FORMAT, strlen(META_FORMAT), &format, NULL, err) == 0) {
+		if (load(core, cfg, &format, err) != 0)
+			goto out;
+	} else if (err->code == KL_ENOTFOUND) {
+		kl_err_clear(err);
+		if (initialise(core, cfg, err) != 0)
+			goto out;
+	} else {
+		goto out;
+	}
+	if (ensure_default_vault(core, cfg, err) != 0)
+		goto out;
+	ret = core;
+	core = NULL;
+out:
+	vault_core_close(core);
+	buf_clear(&format);
+	return ret;
+}
+
+static void *purge_job(void *arg)
+{
+	struct vault_core *core = arg;
+	struct timespec until;
+	struct kl_err err;
+	size_t n;
+
+	pthread_mutex_lock(&core->job_mu);
+	while (!core->job_stop) {
+		pthread_mutex_unlock(&core->job_mu);
+		kl_err_clear(&err);
+		if (obj_purge_due(core, clock_now_s(), &n, &err) != 0)
+			LOG_WARN(NULL, "purge of due deleted objects failed: %s", err.msg);
+		else if (n > 0)
+			LOG_INFO(NULL, "purged %zu deleted objects whose retention ended", n);
+		pthread_mutex_lock(&core->job_mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += core->purge_interval_s;
+		while (!core->job_stop &&
+		       pthread_cond_timedwait(&core->job_cv, &core->job_mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&core->job_mu);
+	return NULL;
+}
+
+int vault_core_start_jobs(struct vault_core *core, struct kl_err *err)
+{
+	int rc;
+
+	if (core->job_running)
+		return 0;
+	core->job_stop = false;
+	rc = pthread_create(&core->job, NULL, purge_job, core);
+	if (rc != 0)
+		return kl_fail(err, KL_EINTERNAL, "cannot start the purge job: %s", strerror(rc));
+	core->job_running = true;
+	return 0;
+}
+
+void vault_core_close(struct vault_core *core)
+{
+	if (core == NULL)
+		return;
+	if (core->job_running) {
+		pthread_mutex_lock(&core->job_mu);
+		core->job_stop = true;
+		pthread_cond_broadcast(&core->job_cv);
+		pthread_mutex_unlock(&core->job_mu);
+		pthread_join(core->job, NULL);
+	}
+	pthread_cond_destroy(&core->job_cv);
+	pthread_mutex_destroy(&core->job_mu);
+	store_close(core->st);
+	seal_key_free(core->data_key);
+	secure_wipe(core, sizeof(*core));
+	free(core);
+}
+
+const char *vault_core_tenant(const struct vault_core *core)
+{
+	return core->tenant;
+}
+
+bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t tok_len)
+{
+	return token_matches(tok, tok_len, core->admin_digest);
+}
+
+int vault_core_vault_exists(struct vault_core *core, const char *name, struct kl_err *err)
+{
+	struct vault v;
+
+	if (vault_open(core, name, &v, err) == 0)
+		return 1;
+	if (err->code != KL_ENOTFOUND)
+		return -1;
+	kl_err_clear(err);
+	return 0;
+}
+
+int vault_new_request_id(char out[37], struct kl_err *err)
+{
+	return crypto_random_uuid(out, err);
+}
+
+const char *vault_core_storage(const struct vault_core *core)
+{
+	return core->st->vt->name;
+}

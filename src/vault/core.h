@@ -1,0 +1,56 @@
+/* The deployment: its store, data key, tenant, admin credential and vaults. Opened once by main,
+ * shared read-only by every worker thread afterwards (the store does its own locking).
+ *
+ * Data directory layout (created on first start, refused when inconsistent):
+ *   DIR/master.key   32 random bytes, 0600: wraps the data key; never leaves crypto/seal.c
+ *   DIR/admin-token  the admin bearer token, 0600; only its SHA-256 digest is stored
+ *   DIR/store/       the LMDB environment (when the embedded backend is used)
+ *   DIR/tls/         CA and server certificate (crypto/tlsgen) */
+#ifndef KLUIS_VAULT_CORE_H
+#define KLUIS_VAULT_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct store;
+struct vault_core;
+
+struct vault_core_config {
+	const char *data_dir;
+	const char *default_vault;	/* created on first start */
+	int retention_days;		/* soft-delete retention of vaults created here: 7..90 */
+	int purge_interval_s;		/* how often the purge job looks for due items; 0: 60 */
+};
+
+/* Opens the deployment on st (which the core then owns and closes). On a store without
+ * deployment metadata it initialises one: master key file, data key, tenant id, admin token file,
+ * default vault. Otherwise it checks everything: a missing or foreign master key, or metadata
+ * that fails authentication, is KL_ECORRUPT with a message saying what is wrong; nothing is
+ * overwritten. */
+struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct store *st,
+				   struct kl_err *err);
+
+/* Starts the background jobs (purge of due deleted items). */
+int vault_core_start_jobs(struct vault_core *core, struct kl_err *err);
+
+/* Stops the jobs, closes the store, wipes the keys; NULL is a no-op. */
+void vault_core_close(struct vault_core *core);
+
+/* The deployment's tenant id (a UUID), for the 401 challenge. */
+const char *vault_core_tenant(const struct vault_core *core);
+
+/* Constant-time check of a bearer token against the stored admin digest. */
+bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t tok_len);
+
+/* A fresh random request id (a UUID) for x-ms-request-id. */
+int vault_new_request_id(char out[37], struct kl_err *err);
+
+/* The storage backend's name ("lmdb") for /health. */
+const char *vault_core_storage(const struct vault_core *core);
+
+/* Does a vault of this name exist (case-insensitive)? */
+int vault_core_vault_exists(struct vault_core *core, const char *name, struct kl_err *err);
+
+#endif

@@ -1,0 +1,95 @@
+/* What the files of vault/ share and nobody else sees: the core's fields and the record codec. */
+#ifndef KLUIS_VAULT_INTERNAL_H
+#define KLUIS_VAULT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/seal.h"
+#include "crypto/token.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "vault/object.h"
+#include "vault/vault.h"
+
+#define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
+
+struct vault_core {
+	struct store *st;
+	struct seal_key *data_key;
+	char tenant[37];
+	unsigned char admin_digest[TOKEN_DIGEST_LEN];
+	int purge_interval_s;
+	/* the purge job */
+	pthread_t job;
+	bool job_running;
+	bool job_stop;
+	pthread_mutex_t job_mu;
+	pthread_cond_t job_cv;
+};
+
+/* The head of a name: live or deleted. */
+struct head {
+	char display[OBJ_NAME_MAX + 1];
+	char latest[33];
+	int64_t deleted_date, scheduled_purge;	/* 0 when live */
+};
+
+int head_encode(const struct head *h, struct buf *out, struct kl_err *err);
+int head_decode(const void *p, size_t n, struct head *h, struct kl_err *err);
+
+/* A version record: the object's fields and its sealed (or, inside backups, plain) material.
+ * has_material distinguishes an empty value from none. */
+int version_encode(const struct obj *o, bool has_material, const void *material,
+		   size_t material_len, struct buf *out, struct kl_err *err);
+/* Decodes into o (zeroed by the caller); *material points into p (borrowed). */
+int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
+		   const unsigned char **material, size_t *material_len, struct kl_err *err);
+
+struct vault_rec {
+	char display[VAULT_NAME_MAX + 1];
+	int64_t created;
+	int retention_days;
+	bool purge_protection;
+};
+int vault_rec_encode(const struct vault_rec *r, struct buf *out, struct kl_err *err);
+int vault_rec_decode(const void *p, size_t n, struct vault_rec *r, struct kl_err *err);
+
+struct kind_info {
+	char tag;		/* in store keys */
+	const char *lower;	/* in messages */
+	const char *title;
+	const char *not_found;	/* Azure error code */
+};
+extern const struct kind_info obj_kinds[];
+
+/* Store keys of objects (see object.h); out holds KEYBUF bytes. */
+void obj_key_head(char *out, const struct vault *v, enum obj_kind k, char state, const char *lname);
+void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const char *lname,
+		     const char *ver);
+
+/* The service's errors for a missing, a missing deleted, and a deleted name. All return -1. */
+int obj_fail_not_found(struct kl_err *err, enum obj_kind k, const char *name, const char *ver);
+int obj_fail_deleted_not_found(struct kl_err *err, enum obj_kind k, const char *name);
+int obj_fail_is_deleted(struct kl_err *err, enum obj_kind k, const char *name);
+
+/* Validates name and writes its lowercase store form (OBJ_NAME_MAX + 1 bytes) to lname. */
+int obj_check_name(enum obj_kind k, const char *name, char *lname, struct kl_err *err);
+
+/* Loads the head in state 'h' (live) or 'd' (deleted); KL_ENOTFOUND when absent. */
+int obj_head_load(const struct vault *v, enum obj_kind k, char state, const char *lname,
+		  struct head *h, uint64_t *version, struct kl_err *err);
+/* 0 with *version = 0 when the head is absent; -1 only on store errors. */
+int obj_head_version(const struct vault *v, enum obj_kind k, char state, const char *lname,
+		     uint64_t *version, struct kl_err *err);
+/* Loads a version into o (zeroed by the caller); with material, opens it too. */
+int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, const char *ver,
+		     struct obj *o, uint64_t *store_version, struct secbuf **material,
+		     struct kl_err *err);
+void obj_set_deleted_fields(struct obj *o, const struct head *h);
+
+/* Lowercase copy of s into out (size n); false when it does not fit. */
+bool lower_copy(char *out, size_t n, const char *s);
+
+#endif

@@ -1,0 +1,697 @@
+/* Versioned objects: the life of a name (live, deleted, purged) and of its versions, as store
+ * transactions with compares so that concurrent requests, and later several nodes, never leave a
+ * name both live and deleted or a head pointing at a missing version. Owns the store key layout
+ * of objects. Plain material exists here only between seal_open and the caller, in secbufs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/rand.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "vault/internal.h"
+
+#define TXN_ATTEMPTS 16
+#define VERSION_REC_MAX (1024u * 1024)
+
+const struct kind_info obj_kinds[] = {
+	[OBJ_SECRET] = { 's', "secret", "Secret", "SecretNotFound" },
+	[OBJ_KEY] = { 'k', "key", "Key", "KeyNotFound" },
+};
+
+/* ---- keys ---- */
+
+void obj_key_head(char *out, const struct vault *v, enum obj_kind k, char state, const char *lname)
+{
+	snprintf(out, KEYBUF, "o/%s/%c/%c/%s", v->name, obj_kinds[k].tag, state, lname);
+}
+
+void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const char *lname,
+			const char *ver)
+{
+	snprintf(out, KEYBUF, "o/%s/%c/v/%s/%s", v->name, obj_kinds[k].tag, lname, ver);
+}
+
+static void key_purge(char *out, int64_t when, const char *vault, char tag, const char *lname)
+{
+	snprintf(out, KEYBUF, "p/%016llx/%s/%c/%s", (unsigned long long)when, vault, tag, lname);
+}
+
+/* ---- errors ---- */
+
+int obj_fail_not_found(struct kl_err *err, enum obj_kind k, const char *name, const char *ver)
+{
+	const struct kind_info *ki = &obj_kinds[k];
+
+	return kl_fail_az(err, KL_ENOTFOUND, ki->not_found, NULL,
+			  "A %s with (name/id) %.127s%s%.32s was not found in this key vault. If you "
+			  "recently deleted this %s you may be able to recover it using the correct "
+			  "recovery command. For help resolving this issue, please see "
+			  "https://go.microsoft.com/fwlink/?linkid=2125182",
+			  ki->lower, name, ver && *ver ? "/" : "", ver ? ver : "", ki->lower);
+}
+
+int obj_fail_deleted_not_found(struct kl_err *err, enum obj_kind k, const char *name)
+{
+	return kl_fail_az(err, KL_ENOTFOUND, obj_kinds[k].not_found, NULL, "Deleted %s not found: %.127s",
+			  obj_kinds[k].title, name);
+}
+
+int obj_fail_is_deleted(struct kl_err *err, enum obj_kind k, const char *name)
+{
+	return kl_fail_az(err, KL_ECONFLICT, "Conflict", "ObjectIsDeletedButRecoverable",
+			  "%s %.127s is currently in a deleted but recoverable state, and its name "
+			  "cannot be reused; in this state, the %s can only be recovered or purged.",
+			  obj_kinds[k].title, name, obj_kinds[k].lower);
+}
+
+/* ---- loading ---- */
+
+/* Loads the head in state 'h' or 'd'. *version is its store version; KL_ENOTFOUND when absent. */
+int obj_head_load(const struct vault *v, enum obj_kind k, char state, const char *lname,
+		     struct head *h, uint64_t *version, struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct buf val;
+	int rc = -1;
+
+	buf_init(&val, 4096);
+	obj_key_head(key, v, k, state, lname);
+	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0 ||
+	    head_decode(val.data, val.len, h, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+/* Is there a head in that state? 0 with *version (0 when absent), -1 on a store error. */
+int obj_head_version(const struct vault *v, enum obj_kind k, char state, const char *lname,
+			uint64_t *version, struct kl_err *err)
+{
+	struct head h;
+
+	*version = 0;
+	if (obj_head_load(v, k, state, lname, &h, version, err) == 0)
+		return 0;
+	if (err->code != KL_ENOTFOUND)
+		return -1;
+	kl_err_clear(err);
+	*version = 0;
+	return 0;
+}
+
+/* Loads one version record into o; with material, opens the sealed material too. */
+int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, const char *ver,
+			struct obj *o, uint64_t *store_version, struct secbuf **material,
+			struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct buf val;
+	const unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	bool has_material = false;
+	int rc = -1;
+
+	buf_init(&val, VERSION_REC_MAX);
+	obj_key_version(key, v, k, lname, ver);
+	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
+	    version_decode(val.data, val.len, o, &has_material, &sealed, &sealed_len, err) != 0)
+		goto out;
+	if (material != NULL) {
+		if (!has_material) {
+			kl_fail(err, KL_ECORRUPT, "a stored object version has no material");
+			goto out;
+		}
+		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material, err) != 0) {
+			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+/* The raw record of a version (sealed material kept as is), for rewrites. */
+static int version_load_raw(const struct vault *v, enum obj_kind k, const char *lname,
+			    const char *ver, struct obj *o, uint64_t *store_version, struct buf *sealed,
+			    bool *has_material, struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct buf val;
+	const unsigned char *m = NULL;
+	size_t m_len = 0;
+	int rc = -1;
+
+	buf_init(&val, VERSION_REC_MAX);
+	obj_key_version(key, v, k, lname, ver);
+	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
+	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
+	    buf_append(sealed, m, m_len, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+void obj_set_deleted_fields(struct obj *o, const struct head *h)
+{
+	o->is_deleted = true;
+	o->deleted_date = h->deleted_date;
+	o->scheduled_purge = h->scheduled_purge;
+}
+
+int obj_check_name(enum obj_kind k, const char *name, char *lname, struct kl_err *err)
+{
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, OBJ_NAME_MAX + 1, name))
+		return obj_fail_not_found(err, k, name ? name : "", NULL);
+	return 0;
+}
+
+static int check_version(enum obj_kind k, const char *name, const char *version, char *lver,
+			 struct kl_err *err)
+{
+	if (!vault_version_is_valid(version) || !lower_copy(lver, 33, version))
+		return obj_fail_not_found(err, k, name, version);
+	return 0;
+}
+
+/* ---- operations ---- */
+
+int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+	    struct obj *out, struct secbuf **material, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], lver[33];
+	struct head h;
+
+	if (obj_check_name(kind, name, lname, err) != 0)
+		return -1;
+	if (obj_head_load(v, kind, 'h', lname, &h, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, kind, name, version);
+		return -1;
+	}
+	if (version != NULL && *version != '\0') {
+		if (check_version(kind, name, version, lver, err) != 0)
+			return -1;
+	} else {
+		memcpy(lver, h.latest, sizeof(lver));
+	}
+	if (obj_version_load(v, kind, lname, lver, out, NULL, material, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, kind, name, version);
+		obj_clear(out);
+		return -1;
+	}
+	memcpy(out->name, h.display, sizeof(out->name));
+	return 0;
+}
+
+int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
+	       const void *material, size_t material_len, struct obj *out, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF];
+	struct obj o;
+	struct buf sealed, rec, hrec;
+	struct head h;
+	uint64_t hv, dv;
+	int attempt, rc = -1;
+
+	obj_init(&o);
+	buf_init(&sealed, VERSION_REC_MAX);
+	buf_init(&rec, VERSION_REC_MAX);
+	buf_init(&hrec, 4096);
+	if (obj_check_name(kind, name, lname, err) != 0)
+		goto out;
+	/* the new version, sealed under its own store key */
+	o.attrs = in->attrs;
+	o.attrs.created = o.attrs.updated = clock_now_s();
+	o.managed = in->managed;
+	if (crypto_random_hex(o.version, 16, err) != 0 ||
+	    (in->content_type && (o.content_type = strdup(in->content_type)) == NULL) ||
+	    (in->has_tags && obj_set_tags(&o, in->tags, in->n_tags, err) != 0) ||
+	    buf_append(&o.pub, in->pub.data, in->pub.len, err) != 0) {
+		if (err->code == KL_OK)
+			kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	obj_key_head(hkey, v, kind, 'h', lname);
+	obj_key_head(dkey, v, kind, 'd', lname);
+	obj_key_version(vkey, v, kind, lname, o.version);
+	if (material != NULL &&
+	    seal_seal(v->core->data_key, vkey, strlen(vkey), material, material_len, &sealed, err) != 0)
+		goto out;
+	if (version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, err) != 0)
+		goto out;
+	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		if (obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
+			goto out;
+		if (dv != 0) {
+			obj_fail_is_deleted(err, kind, name);
+			goto out;
+		}
+		memset(&h, 0, sizeof(h));
+		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
+			if (err->code != KL_ENOTFOUND)
+				goto out;
+			kl_err_clear(err);
+			hv = 0;
+			snprintf(h.display, sizeof(h.display), "%s", name);
+		}
+		memcpy(h.latest, o.version, sizeof(h.latest));
+		buf_reset(&hrec);
+		if (head_encode(&h, &hrec, err) != 0)
+			goto out;
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = 0 },
+			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
+			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
+			{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
+		};
+		if (store_txn(v->core->st, ops, 4, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+	}
+	if (attempt == TXN_ATTEMPTS) {
+		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+		goto out;
+	}
+	memcpy(o.name, h.display, sizeof(o.name));
+	*out = o;
+	obj_init(&o);
+	rc = 0;
+out:
+	obj_clear(&o);
+	buf_clear(&sealed);
+	buf_clear(&rec);
+	buf_clear(&hrec);
+	return rc;
+}
+
+static int apply_patch(struct obj *o, const struct obj_patch *p, struct kl_err *err)
+{
+	char *ct = NULL;
+
+	if (p->set_enabled)
+		o->attrs.enabled = p->enabled;
+	if (p->set_nbf) {
+		o->attrs.has_nbf = p->has_nbf;
+		o->attrs.nbf = p->has_nbf ? p->nbf : 0;
+	}
+	if (p->set_exp) {
+		o->attrs.has_exp = p->has_exp;
+		o->attrs.exp = p->has_exp ? p->exp : 0;
+	}
+	if (p->set_content_type) {
+		if (p->content_type != NULL && (ct = strdup(p->content_type)) == NULL)
+			return kl_fail(err, KL_ENOMEM, "out of memory");
+		free(o->content_type);
+		o->content_type = ct;
+	}
+	if (p->set_tags && obj_set_tags(o, p->tags, p->n_tags, err) != 0)
+		return -1;
+	if (p->set_pub) {
+		buf_reset(&o->pub);
+		if (p->pub_len > 0 && buf_append(&o->pub, p->pub, p->pub_len, err) != 0)
+			return -1;
+	}
+	o->attrs.updated = clock_now_s();
+	return 0;
+}
+
+int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+	       const struct obj_patch *patch, struct obj *out, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
+	struct obj o;
+	struct buf sealed, rec;
+	struct head h;
+	uint64_t hv, sv;
+	bool has_material;
+	int attempt, rc = -1;
+
+	obj_init(&o);
+	buf_init(&sealed, VERSION_REC_MAX);
+	buf_init(&rec, VERSION_REC_MAX);
+	if (obj_check_name(kind, name, lname, err) != 0)
+		goto out;
+	if (version != NULL && *version != '\0' && check_version(kind, name, version, lver, err) != 0)
+		goto out;
+	obj_key_head(hkey, v, kind, 'h', lname);
+	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		obj_clear(&o);
+		buf_reset(&sealed);
+		buf_reset(&rec);
+		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
+			if (err->code == KL_ENOTFOUND)
+				obj_fail_not_found(err, kind, name, version);
+			goto out;
+		}
+		if (version == NULL || *version == '\0')
+			memcpy(lver, h.latest, sizeof(lver));
+		if (version_load_raw(v, kind, lname, lver, &o, &sv, &sealed, &has_material, err) != 0) {
+			if (err->code == KL_ENOTFOUND)
+				obj_fail_not_found(err, kind, name, version);
+			goto out;
+		}
+		if (apply_patch(&o, patch, err) != 0 ||
+		    version_encode(&o, has_material, sealed.data, sealed.len, &rec, err) != 0)
+			goto out;
+		obj_key_version(vkey, v, kind, lname, lver);
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
+			{ .kind = STORE_CHECK, .key = vkey, .key_len = strlen(vkey), .version = sv },
+			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
+		};
+		if (store_txn(v->core->st, ops, 3, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+	}
+	if (attempt == TXN_ATTEMPTS) {
+		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+		goto out;
+	}
+	memcpy(o.name, h.display, sizeof(o.name));
+	*out = o;
+	obj_init(&o);
+	rc = 0;
+out:
+	obj_clear(&o);
+	buf_clear(&sealed);
+	buf_clear(&rec);
+	return rc;
+}
+
+int obj_delete(struct vault *v, enum obj_kind kind, const char *name, struct obj *out,
+	       struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], pkey[KEYBUF];
+	struct obj o;
+	struct buf hrec;
+	struct head h;
+	uint64_t hv;
+	int attempt, rc = -1;
+
+	obj_init(&o);
+	buf_init(&hrec, 4096);
+	if (obj_check_name(kind, name, lname, err) != 0)
+		goto out;
+	obj_key_head(hkey, v, kind, 'h', lname);
+	obj_key_head(dkey, v, kind, 'd', lname);
+	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		obj_clear(&o);
+		buf_reset(&hrec);
+		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
+			if (err->code == KL_ENOTFOUND)
+				obj_fail_not_found(err, kind, name, NULL);
+			goto out;
+		}
+		if (obj_version_load(v, kind, lname, h.latest, &o, NULL, NULL, err) != 0)
+			goto out;
+		h.deleted_date = clock_now_s();
+		h.scheduled_purge = h.deleted_date + (int64_t)v->retention_days * 86400;
+		key_purge(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
+		if (head_encode(&h, &hrec, err) != 0)
+			goto out;
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
+			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = 0 },
+			{ .kind = STORE_DEL, .key = hkey, .key_len = strlen(hkey) },
+			{ .kind = STORE_PUT, .key = dkey, .key_len = strlen(dkey), .val = hrec.data, .val_len = hrec.len },
+			{ .kind = STORE_PUT, .key = pkey, .key_len = strlen(pkey), .val = "", .val_len = 0 },
+		};
+		if (store_txn(v->core->st, ops, 5, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+	}
+	if (attempt == TXN_ATTEMPTS) {
+		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+		goto out;
+	}
+	memcpy(o.name, h.display, sizeof(o.name));
+	obj_set_deleted_fields(&o, &h);
+	*out = o;
+	obj_init(&o);
+	rc = 0;
+out:
+	obj_clear(&o);
+	buf_clear(&hrec);
+	return rc;
+}
+
+int obj_get_deleted(struct vault *v, enum obj_kind kind, const char *name, struct obj *out,
+		    struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1];
+	struct head h;
+
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
+		return obj_fail_deleted_not_found(err, kind, name ? name : "");
+	if (obj_head_load(v, kind, 'd', lname, &h, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_deleted_not_found(err, kind, name);
+		return -1;
+	}
+	if (obj_version_load(v, kind, lname, h.latest, out, NULL, NULL, err) != 0) {
+		obj_clear(out);
+		return -1;
+	}
+	memcpy(out->name, h.display, sizeof(out->name));
+	obj_set_deleted_fields(out, &h);
+	return 0;
+}
+
+int obj_recover(struct vault *v, enum obj_kind kind, const char *name, struct obj *out,
+		struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], pkey[KEYBUF];
+	struct buf hrec;
+	struct head h;
+	uint64_t dv;
+	int attempt, rc = -1;
+
+	buf_init(&hrec, 4096);
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name)) {
+		obj_fail_deleted_not_found(err, kind, name ? name : "");
+		goto out;
+	}
+	obj_key_head(hkey, v, kind, 'h', lname);
+	obj_key_head(dkey, v, kind, 'd', lname);
+	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		buf_reset(&hrec);
+		if (obj_head_load(v, kind, 'd', lname, &h, &dv, err) != 0) {
+			if (err->code == KL_ENOTFOUND)
+				obj_fail_deleted_not_found(err, kind, name);
+			goto out;
+		}
+		key_purge(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
+		h.deleted_date = h.scheduled_purge = 0;
+		if (head_encode(&h, &hrec, err) != 0)
+			goto out;
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = dv },
+			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = 0 },
+			{ .kind = STORE_DEL, .key = dkey, .key_len = strlen(dkey) },
+			{ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) },
+			{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
+		};
+		if (store_txn(v->core->st, ops, 5, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+	}
+	if (attempt == TXN_ATTEMPTS) {
+		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+		goto out;
+	}
+	rc = obj_get(v, kind, h.display, NULL, out, NULL, err);
+out:
+	buf_clear(&hrec);
+	return rc;
+}
+
+/* ---- purge ---- */
+
+struct key_list {
+	char **keys;
+	size_t n, cap;
+};
+
+static void key_list_clear(struct key_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->keys[i]);
+	free(l->keys);
+	memset(l, 0, sizeof(*l));
+}
+
+static int key_list_add(struct key_list *l, const void *key, size_t len, struct kl_err *err)
+{
+	char **grown, *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+
+		if ((grown = realloc(l->keys, cap * sizeof(*grown))) == NULL)
+			return kl_fail(err, KL_ENOMEM, "out of memory");
+		l->keys = grown;
+		l->cap = cap;
+	}
+	if ((copy = malloc(len + 1)) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	memcpy(copy, key, len);
+	copy[len] = '\0';
+	l->keys[l->n++] = copy;
+	return 0;
+}
+
+static int collect_key(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		       uint64_t version, struct kl_err *err)
+{
+	(void)val;
+	(void)val_len;
+	(void)version;
+	return key_list_add(arg, key, key_len, err);
+}
+
+/* Removes the deleted name lname of vault vname: its head, schedule and every version, in one
+ * transaction that holds only while the deleted head is unchanged. */
+static int purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
+		      const char *lname, struct kl_err *err)
+{
+	struct vault v = { .core = core };
+	char dkey[KEYBUF], pkey[KEYBUF], prefix[KEYBUF];
+	struct key_list versions = { 0 };
+	struct store_op *ops = NULL;
+	struct head h;
+	uint64_t dv;
+	size_t i, n = 0;
+	int rc = -1;
+
+	snprintf(v.name, sizeof(v.name), "%s", vname);
+	obj_key_head(dkey, &v, kind, 'd', lname);
+	if (obj_head_load(&v, kind, 'd', lname, &h, &dv, err) != 0)
+		goto out;
+	key_purge(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
+	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
+	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_key, &versions, err) != 0)
+		goto out;
+	if ((ops = calloc(versions.n + 3, sizeof(*ops))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = dv };
+	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = dkey, .key_len = strlen(dkey) };
+	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) };
+	for (i = 0; i < versions.n; i++)
+		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = versions.keys[i],
+					      .key_len = strlen(versions.keys[i]) };
+	rc = store_txn(core->st, ops, n, err);
+out:
+	free(ops);
+	key_list_clear(&versions);
+	return rc;
+}
+
+int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1];
+	int attempt;
+
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
+		return obj_fail_deleted_not_found(err, kind, name ? name : "");
+	if (v->purge_protection)
+		return kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
+				  "Operation \"purge\" is not allowed because purge protection is "
+				  "enabled for this vault. Key Vault service will automatically purge "
+				  "it after the retention period has passed.");
+	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		if (purge_name(v->core, v->name, kind, lname, err) == 0)
+			return 0;
+		if (err->code == KL_ENOTFOUND)
+			return obj_fail_deleted_not_found(err, kind, name);
+		if (err->code != KL_ECONFLICT)
+			return -1;
+	}
+	return kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+}
+
+struct due_scan {
+	char until[32];		/* "p/<16 hex>" of now */
+	struct key_list keys;
+};
+
+static int collect_due(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		       uint64_t version, struct kl_err *err)
+{
+	struct due_scan *d = arg;
+
+	(void)val;
+	(void)val_len;
+	(void)version;
+	if (key_len < 18 || memcmp(key, d->until, 18) > 0)
+		return 1;	/* schedules are in time order: nothing later is due */
+	if (key_list_add(&d->keys, key, key_len, err) != 0)
+		return -1;
+	return d->keys.n >= 256 ? 1 : 0;
+}
+
+int obj_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, struct kl_err *err)
+{
+	struct due_scan d;
+	size_t i;
+	int rc = -1;
+
+	*n_purged = 0;
+	memset(&d, 0, sizeof(d));
+	snprintf(d.until, sizeof(d.until), "p/%016llx", (unsigned long long)now);
+	do {
+		key_list_clear(&d.keys);
+		if (store_scan(core->st, "p/", 2, NULL, 0, collect_due, &d, err) != 0)
+			goto out;
+		for (i = 0; i < d.keys.n; i++) {
+			/* p/<16 hex>/<vault>/<tag>/<name> */
+			char vname[VAULT_NAME_MAX + 1], lname[OBJ_NAME_MAX + 1], tag;
+			char *rest = d.keys.keys[i] + 19;
+			char *slash1 = strchr(rest, '/');
+			enum obj_kind kind;
+
+			if (slash1 == NULL || (size_t)(slash1 - rest) > VAULT_NAME_MAX || slash1[1] == '\0' ||
+			    slash1[2] != '/' || strlen(slash1 + 3) > OBJ_NAME_MAX) {
+				LOG_WARN(NULL, "dropping malformed purge schedule %.64s", d.keys.keys[i]);
+				store_del(core->st, d.keys.keys[i], strlen(d.keys.keys[i]), err);
+				continue;
+			}
+			memcpy(vname, rest, (size_t)(slash1 - rest));
+			vname[slash1 - rest] = '\0';
+			tag = slash1[1];
+			snprintf(lname, sizeof(lname), "%s", slash1 + 3);
+			kind = tag == 'k' ? OBJ_KEY : OBJ_SECRET;
+			if (purge_name(core, vname, kind, lname, err) == 0) {
+				(*n_purged)++;
+				continue;
+			}
+			if (err->code == KL_ENOTFOUND) {	/* recovered meanwhile: stale schedule */
+				kl_err_clear(err);
+				store_del(core->st, d.keys.keys[i], strlen(d.keys.keys[i]), err);
+				continue;
+			}
+			if (err->code != KL_ECONFLICT)
+				goto out;
+			kl_err_clear(err);	/* changed under us; the next pass sees it again */
+		}
+	} while (d.keys.n >= 256);
+	rc = 0;
+out:
+	key_list_clear(&d.keys);
+	return rc;
+}

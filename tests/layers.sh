@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fails when a source file includes a header from a layer above it. Calls go one way:
+# main -> http -> api -> vault -> {crypto, store}, with util under all; cli uses util only.
+set -u
+src=${1:?usage: layers.sh SRC_DIR}
+declare -A allowed=(
+  [util]="util"
+  [store]="store util"
+  [crypto]="crypto util"
+  [vault]="vault crypto store util"
+  [api]="api vault util"
+  [http]="http api util"
+  [cli]="cli util"
+)
+bad=0
+for layer in "${!allowed[@]}"; do
+  [ -d "$src/$layer" ] || continue
+  while IFS=: read -r file _ line; do
+    inc=$(sed -n 's/^#include "\([a-z]*\)\/.*/\1/p' <<<"$line")
+    [ -n "$inc" ] || continue
+    case " ${allowed[$layer]} " in
+      *" $inc "*) ;;
+      *) echo "layers: $file includes $inc/ (layer $layer may include: ${allowed[$layer]})"; bad=1 ;;
+    esac
+  done < <(grep -Hn '^#include "' "$src/$layer"/*.[ch] 2>/dev/null)
+done
+# Only crypto/ includes OpenSSL; only http/ includes microhttpd; only store/ includes lmdb.
+check_only() {
+  local pattern=$1 owner=$2
+  local hits
+  hits=$(grep -ln "^#include <$pattern" "$src"/*/*.[ch] "$src"/*.c 2>/dev/null | grep -v "^$src/$owner/" || true)
+  if [ -n "$hits" ]; then echo "layers: <$pattern> outside $owner/: $hits"; bad=1; fi
+}
+check_only 'openssl/' crypto
+check_only 'microhttpd.h' http
+check_only 'lmdb.h' store
+if [ $bad -eq 0 ]; then echo "layers: ok"; fi
+exit $bad

@@ -1,0 +1,436 @@
+/* api/ without sockets: requests built in memory go through api_begin and api_dispatch against a
+ * real deployment (LMDB in a temporary directory). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "api/internal.h"
+#include "fixture.h"
+#include "util/json.h"
+
+struct env {
+	struct fixture_dir dir;
+	struct vault_core *core;
+	struct api_ctx *api;
+	char token[128];
+	char bearer[160];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
+	struct kl_err err = { 0 };
+
+	json_util_init();
+	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
+	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
+	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
+	    fixture_admin_token(&e->dir, e->token, sizeof(e->token)) != 0)
+		return -1;
+	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", e->token);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	api_ctx_free(e->api);
+	vault_core_close(e->core);
+	fixture_dir_remove(&e->dir);
+	free(e);
+	return 0;
+}
+
+struct result {
+	int status;
+	json_t *body;
+	char www_auth[512];
+	char retry_after[16];
+	char request_id[64];
+	char client_id[64];
+};
+
+static void result_clear(struct result *r)
+{
+	json_decref(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Sends one request; query is "a=b&c=d" already decoded (no escapes), or NULL. */
+static void send_req(struct env *e, const char *method, const char *host, const char *path,
+		     const char *query, const char *authz, const char *body, struct result *out)
+{
+	struct api_req req;
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(api_req_init(e->api, &req, &err), 0);
+	api_resp_init(&resp);
+	snprintf(req.method, sizeof(req.method), "%s", method);
+	req.path = strdup(path);
+	req.host = host ? strdup(host) : NULL;
+	req.authorization = authz ? strdup(authz) : NULL;
+	req.client_request_id = strdup("client-id-1");
+	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq = '\0';
+		assert_int_equal(api_req_add_query(&req, tok, eq ? eq + 1 : "", &err), 0);
+	}
+	free(q);
+	if (api_begin(e->api, &req, &resp) == 0) {
+		if (body)
+			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
+		api_dispatch(e->api, &req, &resp);
+	}
+	out->status = resp.status;
+	if (resp.body.len > 0) {
+		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+		assert_non_null(out->body);
+	}
+	for (i = 0; i < resp.n_headers; i++) {
+		const char *n = resp.headers[i].name, *v = resp.headers[i].value;
+
+		if (strcmp(n, "WWW-Authenticate") == 0)
+			snprintf(out->www_auth, sizeof(out->www_auth), "%s", v);
+		else if (strcmp(n, "Retry-After") == 0)
+			snprintf(out->retry_after, sizeof(out->retry_after), "%s", v);
+		else if (strcmp(n, "x-ms-request-id") == 0)
+			snprintf(out->request_id, sizeof(out->request_id), "%s", v);
+		else if (strcmp(n, "x-ms-client-request-id") == 0)
+			snprintf(out->client_id, sizeof(out->client_id), "%s", v);
+	}
+	api_req_free(&req);
+	api_resp_free(&resp);
+}
+
+#define HOST "default.vault.localhost:8443"
+#define V "api-version=7.5"
+
+static const char *err_code(const struct result *r)
+{
+	return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
+}
+
+static void test_no_token_gets_challenge(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+	char expect[256];
+
+	send_req(e, "GET", HOST, "/secrets/a", V, NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(err_code(&r), "Unauthorized");
+	snprintf(expect, sizeof(expect),
+		 "Bearer authorization=\"https://" HOST "/%s\", resource=\"https://vault.localhost:8443\"",
+		 vault_core_tenant(e->core));
+	assert_string_equal(r.www_auth, expect);
+	assert_string_equal(r.client_id, "client-id-1");
+	assert_int_equal(strlen(r.request_id), 36);
+	result_clear(&r);
+}
+
+static void test_wrong_token_is_401(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+
+	send_req(e, "GET", HOST, "/secrets", V, "Bearer kl1.notthetoken", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_true(strlen(r.www_auth) > 0);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", V, "Basic abc", NULL, &r);
+	assert_int_equal(r.status, 401);
+	result_clear(&r);
+}
+
+static void test_api_version_rules(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+	const char *msg;
+
+	send_req(e, "GET", HOST, "/secrets", NULL, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(err_code(&r), "BadParameter");
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", "api-version=1999-01-01", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	msg = json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
+	assert_non_null(strstr(msg, "The specified version (1999-01-01) is not recognized"));
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", "api-version=2025-07-01", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+}
+
+static void test_set_get_update_latest(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+	char id[256], ver[64];
+	json_t *a;
+
+	send_req(e, "PUT", HOST, "/secrets/Alpha", V, e->bearer,
+		 "{\"value\":\"s3cr3t\",\"contentType\":\"text/plain\",\"attributes\":{},"
+		 "\"tags\":{\"env\":\"test\"}}", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "s3cr3t");
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(r.body, "id")));
+	assert_memory_equal(id, "https://" HOST "/secrets/Alpha/", strlen("https://" HOST "/secrets/Alpha/"));
+	snprintf(ver, sizeof(ver), "%s", strrchr(id, '/') + 1);
+	assert_int_equal(strlen(ver), 32);
+	a = json_object_get(r.body, "attributes");
+	assert_true(json_is_true(json_object_get(a, "enabled")));
+	assert_string_equal(json_string_value(json_object_get(a, "recoveryLevel")), "Recoverable+Purgeable");
+	assert_int_equal(json_integer_value(json_object_get(a, "recoverableDays")), 90);
+	result_clear(&r);
+
+	/* latest by empty version segment, by missing segment, by exact version; case-insensitive */
+	send_req(e, "GET", HOST, "/secrets/alpha/", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "id")), id);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/ALPHA", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, strchr(id + 8, '/'), V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "s3cr3t");
+	result_clear(&r);
+
+	/* update: disable; then get is 403 SecretDisabled, update response has no value */
+	send_req(e, "PATCH", HOST, "/secrets/Alpha/", V, e->bearer,
+		 "{\"attributes\":{\"enabled\":false},\"contentType\":\"x\"}", &r);
+	assert_int_equal(r.status, 200);
+	assert_null(json_object_get(r.body, "value"));
+	assert_string_equal(json_string_value(json_object_get(r.body, "contentType")), "x");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "tags"), "env")), "test");
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/Alpha", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "Forbidden");
+	result_clear(&r);
+}
+
+static void test_bad_bodies_change_nothing(void **state)
+{
+	struct env *e = *state;
+	static const char *const bodies[] = {
+		"", "{", "[]", "{\"value\":1}", "{\"value\":\"x\",\"tags\":[]}",
+		"{\"value\":\"x\",\"attributes\":{\"enabled\":\"yes\"}}",
+		"{\"value\":\"x\",\"attributes\":{\"exp\":\"soon\"}}", "{\"contentType\":\"x\"}",
+		"{\"value\":\"x\"} trailing", "{\"value\":\"x\",\"contentType\":5}",
+	};
+	struct result r;
+	size_t i;
+
+	send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, "{\"value\":\"original\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, bodies[i], &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(err_code(&r), "BadParameter");
+		result_clear(&r);
+	}
+	send_req(e, "PUT", HOST, "/secrets/bad_name", V, e->bearer, "{\"value\":\"x\"}", &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/keep", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "original");
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/keep/versions", V, e->bearer, NULL, &r);
+	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 1);
+	result_clear(&r);
+}
+
+static void test_paging_follows_skiptoken(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+	char path[64], next[1024];
+	size_t seen = 0, pages = 0;
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		snprintf(path, sizeof(path), "/secrets/page-%02d", i);
+		send_req(e, "PUT", HOST, path, V, e->bearer, "{\"value\":\"v\"}", &r);
+		assert_int_equal(r.status, 200);
+		result_clear(&r);
+	}
+	snprintf(next, sizeof(next), "%s", V "&maxresults=7");
+	for (;;) {
+		json_t *nl;
+		const char *q;
+
+		send_req(e, "GET", HOST, "/secrets", next, e->bearer, NULL, &r);
+		assert_int_equal(r.status, 200);
+		seen += json_array_size(json_object_get(r.body, "value"));
+		pages++;
+		nl = json_object_get(r.body, "nextLink");
+		if (json_is_null(nl)) {
+			result_clear(&r);
+			break;
+		}
+		q = strchr(json_string_value(nl), '?');
+		assert_memory_equal(json_string_value(nl), "https://" HOST "/secrets?", strlen("https://" HOST "/secrets?"));
+		snprintf(next, sizeof(next), "%s", q + 1);
+		result_clear(&r);
+	}
+	/* other tests may have stored a few secrets too: every one is seen exactly once */
+	assert_true(seen >= 30);
+	assert_true(pages >= 5);
+	send_req(e, "GET", HOST, "/secrets", V "&$skiptoken=garbage!", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", V "&maxresults=0", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", V "&maxresults=abc", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", V "&maxresults=1000", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 25);
+	result_clear(&r);
+}
+
+static void test_hosts_route_to_vaults(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+
+	send_req(e, "GET", "nosuch.vault.localhost:8443", "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_code(&r), "VaultNotFound");
+	result_clear(&r);
+	send_req(e, "GET", "a.b.vault.localhost:8443", "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 404);
+	result_clear(&r);
+	send_req(e, "GET", "127.0.0.1:8443", "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", "[::1]:8443", "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", "evil\"host", "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+}
+
+static void test_unknown_route_and_method(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+
+	send_req(e, "GET", HOST, "/nothing/here", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 404);
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/secrets", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 405);
+	result_clear(&r);
+	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "mode")), "read-write");
+	result_clear(&r);
+}
+
+static void test_delete_recover_purge(void **state)
+{
+	struct env *e = *state;
+	struct result r;
+
+	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v1\"}", &r);
+	result_clear(&r);
+	send_req(e, "DELETE", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "recoveryId")),
+			    "https://" HOST "/deletedsecrets/gone");
+	assert_int_equal(json_integer_value(json_object_get(r.body, "scheduledPurgeDate")) -
+				 json_integer_value(json_object_get(r.body, "deletedDate")),
+			 90 * 86400);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_code(&r), "SecretNotFound");
+	result_clear(&r);
+	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v2\"}", &r);
+	assert_int_equal(r.status, 409);
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/deletedsecrets/gone/recover", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "v1");
+	result_clear(&r);
+	send_req(e, "DELETE", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
+	result_clear(&r);
+	send_req(e, "DELETE", HOST, "/deletedsecrets/gone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_null(r.body);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/deletedsecrets/gone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 404);
+	result_clear(&r);
+	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v3\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+}
+
+/* The read-only failover set of the design, by operation: every other operation must be
+ * classed as a write so that the gate refuses it. */
+static void test_route_classes_match_read_only_set(void **state)
+{
+	static const char *const allowed[] = {
+		"Health", "HealthWritable", "GetSecrets", "GetSecretVersions", "GetSecret",
+		"BackupSecret", "GetDeletedSecrets", "GetDeletedSecret",
+	};
+	const struct route *t;
+	size_t n, i, j;
+
+	(void)state;
+	t = routes_table(&n);
+	for (i = 0; i < n; i++) {
+		bool is_allowed = false;
+
+		for (j = 0; j < sizeof(allowed) / sizeof(allowed[0]); j++)
+			is_allowed |= strcmp(t[i].op, allowed[j]) == 0;
+		assert_non_null(t[i].handler);
+		if (is_allowed)
+			assert_true(t[i].cls != ROUTE_WRITE && t[i].cls != ROUTE_ADMIN);
+		else
+			assert_true(t[i].cls == ROUTE_WRITE || t[i].cls == ROUTE_ADMIN);
+		assert_true((t[i].cls == ROUTE_PUBLIC) == (t[i].perm == PERM_NONE));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_token_gets_challenge),
+		cmocka_unit_test(test_wrong_token_is_401),
+		cmocka_unit_test(test_api_version_rules),
+		cmocka_unit_test(test_set_get_update_latest),
+		cmocka_unit_test(test_bad_bodies_change_nothing),
+		cmocka_unit_test(test_paging_follows_skiptoken),
+		cmocka_unit_test(test_hosts_route_to_vaults),
+		cmocka_unit_test(test_unknown_route_and_method),
+		cmocka_unit_test(test_delete_recover_purge),
+		cmocka_unit_test(test_route_classes_match_read_only_set),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
