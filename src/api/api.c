@@ -19,10 +19,10 @@
 static const char *const api_versions[] = {
 	"2015-06-01", "2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",
 	"7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1", "7.6-preview.2",
-	"2025-06-01", "2025-06-01-preview", "2025-07-01", "2025-07-01-preview",
-	"2026-01-01-preview",
+	"2025-06-01", "2025-06-01-preview", "2025-07-01", "2025-07-01-preview", "2026-04-01",
+	"2026-01-01-preview", "2026-04-01-preview",
 };
-#define LATEST_API_VERSION "2025-07-01"
+#define LATEST_API_VERSION "2026-04-01"
 
 struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *core,
 			    struct kl_err *err)

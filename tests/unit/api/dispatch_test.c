@@ -169,7 +169,14 @@ static void test_api_version_rules(void **state)
 	msg = json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
 	assert_non_null(strstr(msg, "The specified version (1999-01-01) is not recognized"));
 	result_clear(&r);
+	/* what the JS SDK sends: 4.11 sent 2025-07-01, 4.12 sends 2026-04-01; Python sends 7.3 */
 	send_req(e, "GET", HOST, "/secrets", "api-version=2025-07-01", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", "api-version=2026-04-01", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets", "api-version=7.3", e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	result_clear(&r);
 }
