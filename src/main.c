@@ -78,13 +78,13 @@ static const struct option long_options[] = {
 static void print_help(void)
 {
 	printf("Usage: kluisd [OPTION]...\n"
-	       "A key vault server speaking the Azure Key Vault REST API over HTTPS. Runs in the\n"
-	       "foreground and logs to stderr; SIGTERM or SIGINT finishes the requests in flight,\n"
-	       "closes the store and exits 0.\n"
+	       "A key vault server speaking the Azure Key Vault REST API over HTTPS. Runs in\n"
+	       "the foreground and logs to stderr; SIGTERM or SIGINT finishes the requests in\n"
+	       "flight, closes the store and exits 0.\n"
 	       "\n"
-	       "  --data-dir DIR         where the store, master key, admin token and TLS files\n"
-	       "                         live; created (mode 0700) and initialised on first start\n"
-	       "                         (default %s)\n"
+	       "  --data-dir DIR         where the store, master key, admin token and TLS\n"
+	       "                         files live; created (mode 0700) and initialised on\n"
+	       "                         first start (default %s)\n"
 	       "  --listen HOST:PORT     address to serve HTTPS on: an IPv4 address, an IPv6\n"
 	       "                         address in brackets ([::1]:8443) or localhost\n"
 	       "                         (default %s)\n"
@@ -92,13 +92,14 @@ static void print_help(void)
 	       "                         the server certificate covers *.SUFFIX\n"
 	       "                         (default %s)\n"
 	       "  --default-vault NAME   the vault created on first start and served for hosts\n"
-	       "                         outside SUFFIX (localhost, IP addresses); 3-24 letters,\n"
-	       "                         digits and '-', starting with a letter (default %s)\n"
+	       "                         outside SUFFIX (localhost, IP addresses); 3-24\n"
+	       "                         letters, digits and '-', starting with a letter\n"
+	       "                         (default %s)\n"
 	       "  --threads N            worker threads, 1-%d (default: one per online CPU)\n"
 	       "  --retention-days N     days a deleted object is kept before it is purged, 7-90\n"
 	       "                         (default %d)\n"
-	       "  --max-body BYTES       largest request body accepted, 1-%llu; larger ones get\n"
-	       "                         413 (default %d)\n"
+	       "  --max-body BYTES       largest request body accepted, 1-%llu; a larger\n"
+	       "                         one gets 413 (default %d)\n"
 	       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
@@ -210,7 +211,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			goto out;
 		case OPT_DATA_DIR:
 			if (optarg[0] == '\0' || strlen(optarg) > DATA_DIR_MAX) {
-				usage_error("--data-dir", optarg, "must be a path of 1 to 4064 bytes");
+				usage_error("--data-dir", optarg,
+					    "must be a path of 1 to 4064 bytes");
 				goto out;
 			}
 			o->data_dir = optarg;
@@ -232,8 +234,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_DEFAULT_VAULT:
 			if (!vault_name_is_valid_vault(optarg)) {
 				usage_error("--default-vault", optarg,
-					    "must be 3-24 letters, digits and '-', start with a letter, "
-					    "end with a letter or digit, and have no '--'");
+					    "must be 3-24 letters, digits and '-', start with a "
+					    "letter, end with a letter or digit, and have no '--'");
 				goto out;
 			}
 			o->default_vault = optarg;
@@ -299,7 +301,8 @@ static int make_dirs(const char *path, struct kl_err *err)
 			continue;	/* "a//b", or a trailing '/' */
 		p[i] = '\0';
 		if (mkdir(p, 0700) != 0 && errno != EEXIST)
-			return kl_fail(err, KL_EINVAL, "cannot create %.128s: %s", p, strerror(errno));
+			return kl_fail(err, KL_EINVAL, "cannot create %.128s: %s", p,
+				       strerror(errno));
 		if (stat(p, &st) != 0)
 			return kl_fail(err, KL_EINVAL, "cannot use %.128s: %s", p, strerror(errno));
 		if (!S_ISDIR(st.st_mode))
@@ -374,7 +377,9 @@ static int run(const struct options *o)
 	hcfg.threads = o->threads;
 	if ((srv = http_server_start(&hcfg, api, &err)) == NULL)
 		goto out;
-	LOG_INFO(NULL, "kluisd listening on https://%s:%u (vault URL https://%s.%s:%u/, CA %s/tls/ca.pem)",
+	LOG_INFO(NULL,
+		 "kluisd listening on https://%s:%u (vault URL https://%s.%s:%u/, "
+		 "CA %s/tls/ca.pem)",
 		 o->listen.host, o->listen.port, o->default_vault, o->dns_suffix, o->listen.port,
 		 o->data_dir);
 
@@ -389,7 +394,8 @@ out:
 	vault_core_close(core);	/* stops the jobs, closes the store */
 	api_ctx_free(api);
 	store_close(st);
-	LOG_INFO(NULL, "kluisd stopped");
+	if (status == EXIT_SUCCESS)
+		LOG_INFO(NULL, "kluisd stopped");
 	return status;
 }
 

@@ -17,8 +17,8 @@ static int parse_port(const char *s, unsigned short *out, struct kl_err *err)
 
 	for (i = 0; s[i] != '\0'; i++) {
 		if (i >= 5 || s[i] < '0' || s[i] > '9')
-			return kl_fail(err, KL_EINVAL, "the port '%.16s' is not a number from 1 to 65535",
-				       s);
+			return kl_fail(err, KL_EINVAL,
+				       "the port '%.16s' is not a number from 1 to 65535", s);
 		v = v * 10 + (unsigned long)(s[i] - '0');
 	}
 	if (i == 0)
@@ -39,7 +39,8 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 	memset(out, 0, sizeof(*out));
 	n = text != NULL ? strnlen(text, HTTP_ADDR_TEXT_MAX + 1) : 0;
 	if (n == 0 || n > HTTP_ADDR_TEXT_MAX) {
-		kl_fail(err, KL_EINVAL, "the listen address must be HOST:PORT (at most %d characters)",
+		kl_fail(err, KL_EINVAL,
+			"the listen address must be HOST:PORT (at most %d characters)",
 			HTTP_ADDR_TEXT_MAX);
 		goto out;
 	}
@@ -47,7 +48,8 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 		const char *close = strchr(text, ']');
 
 		if (close == NULL || close[1] != ':') {
-			kl_fail(err, KL_EINVAL, "an IPv6 listen address must be written [ADDRESS]:PORT");
+			kl_fail(err, KL_EINVAL,
+				"an IPv6 listen address must be written [ADDRESS]:PORT");
 			goto out;
 		}
 		host_len = (size_t)(close - text - 1);
@@ -58,14 +60,14 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 	} else {
 		colon = strrchr(text, ':');
 		if (colon == NULL) {
-			kl_fail(err, KL_EINVAL, "the listen address '%.64s' has no port (expected HOST:PORT)",
-				text);
+			kl_fail(err, KL_EINVAL, "the listen address '%.64s' has no port "
+				"(expected HOST:PORT)", text);
 			goto out;
 		}
 		host_len = (size_t)(colon - text);
 		if (memchr(text, ':', host_len) != NULL) {
-			kl_fail(err, KL_EINVAL, "an IPv6 listen address must be written in brackets, "
-				"e.g. [::1]:8443");
+			kl_fail(err, KL_EINVAL, "an IPv6 listen address must be written in "
+				"brackets, e.g. [::1]:8443");
 			goto out;
 		}
 		port_text = colon + 1;
@@ -73,8 +75,8 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 		host[host_len] = '\0';
 	}
 	if (host_len == 0) {
-		kl_fail(err, KL_EINVAL, "the listen address has no host (use 0.0.0.0 or [::] for every "
-			"interface)");
+		kl_fail(err, KL_EINVAL,
+			"the listen address has no host (use 0.0.0.0 or [::] for every interface)");
 		goto out;
 	}
 	if (parse_port(port_text, &out->port, err) != 0)
@@ -103,7 +105,8 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 		} else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 			inet_ntop(AF_INET, &a4->sin_addr, out->host, sizeof(out->host));
 		} else {
-			kl_fail(err, KL_EINVAL, "the listen host '%.64s' is not an IP address or localhost "
+			kl_fail(err, KL_EINVAL,
+				"the listen host '%.64s' is not an IP address or localhost "
 				"(names are not resolved)", host);
 			goto out;
 		}

@@ -6,7 +6,6 @@
  * keep body bytes of a request api/ refused, never log a header value or a body. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "api/api.h"
+#include "http/internal.h"
 #include "http/server.h"
 #include "util/log.h"
 #include "util/secbuf.h"
@@ -66,8 +65,8 @@ struct http_request {
 };
 
 /* The answer when not even the request state can be allocated. */
-static const char oom_body[] =
-	"{\"error\":{\"code\":\"ServiceUnavailable\",\"message\":\"The server is out of memory.\"}}";
+static const char oom_body[] = "{\"error\":{\"code\":\"ServiceUnavailable\","
+				"\"message\":\"The server is out of memory.\"}}";
 
 /* libmicrohttpd's own messages (TLS handshake failures, bind errors...) go to our log. */
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
@@ -82,40 +81,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	LOG_WARN(NULL, "libmicrohttpd: %s", line);
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decoding of the path and of query names and values, as libmicrohttpd's own but for
- * "%00", which stays as it is: a decoded NUL would silently cut the C string api/ receives
- * ("name%00x" read as "name"); kept literal, it fails validation like any bad character. */
-static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
-{
-	char *r = s, *w = s;
-	int hi, lo;
-
-	(void)cls;
-	(void)conn;
-	while (*r != '\0') {
-		if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
-		    (hi | lo) != 0) {
-			*w++ = (char)(hi * 16 + lo);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
 }
 
 /* Reads a PEM file into wiped memory (NUL-terminated, as libmicrohttpd wants it). */
@@ -180,7 +145,8 @@ static int open_listener(const struct http_addr *a, int *out, struct kl_err *err
 		goto out;
 	}
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
-		kl_fail(err, KL_EUNAVAIL, "cannot bind %s:%u: %s", a->host, a->port, strerror(errno));
+		kl_fail(err, KL_EUNAVAIL, "cannot bind %s:%u: %s", a->host, a->port,
+			strerror(errno));
 		goto out;
 	}
 	if (listen(fd, LISTEN_BACKLOG) != 0) {
@@ -207,6 +173,7 @@ static enum MHD_Result queue_resp(struct http_request *hr, struct MHD_Connection
 	struct api_resp *resp = &hr->resp;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	void *body;
 	size_t i;
 	int status = resp->status;
 
@@ -216,16 +183,18 @@ static enum MHD_Result queue_resp(struct http_request *hr, struct MHD_Connection
 	}
 	/* The body may hold a secret value: libmicrohttpd points at our buffer instead of copying
 	 * it, and api_resp_free() wipes it at completion, after the last byte is sent. */
-	r = MHD_create_response_from_buffer(resp->body.len,
-					    resp->body.len > 0 ? (void *)resp->body.data : (void *)"",
-					    MHD_RESPMEM_PERSISTENT);
+	body = resp->body.len > 0 ? (void *)resp->body.data : (void *)"";
+	r = MHD_create_response_from_buffer(resp->body.len, body, MHD_RESPMEM_PERSISTENT);
 	if (r == NULL) {
 		LOG_ERROR(hr->req.request_id, "cannot create a response; closing the connection");
 		return MHD_NO;
 	}
-	for (i = 0; i < resp->n_headers; i++)
-		if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) != MHD_YES)
-			LOG_WARN(hr->req.request_id, "dropped response header %s", resp->headers[i].name);
+	for (i = 0; i < resp->n_headers; i++) {
+		const struct api_header *h = &resp->headers[i];
+
+		if (MHD_add_response_header(r, h->name, h->value) != MHD_YES)
+			LOG_WARN(hr->req.request_id, "dropped response header %s", h->name);
+	}
 	if ((must_close || atomic_load(&hr->srv->is_stopping)) &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
 		MHD_destroy_response(r);
@@ -270,137 +239,6 @@ static enum MHD_Result queue_oom(struct MHD_Connection *conn)
 	return ret;
 }
 
-/* --- reading the request head ---------------------------------------------------------------- */
-
-/* Headers that must appear at most once: a second copy is ambiguous (which Host names the vault,
- * which length frames the body?) and is refused rather than guessed. */
-struct header_scan {
-	unsigned host, authorization, content_length, transfer_encoding;
-};
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				    const char *value)
-{
-	struct header_scan *hs = cls;
-
-	(void)kind;
-	(void)value;
-	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
-		hs->host++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
-		hs->authorization++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		hs->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		hs->transfer_encoding++;
-	return MHD_YES;
-}
-
-struct query_scan {
-	struct api_req *req;
-	struct kl_err *err;
-	int rc;
-};
-
-static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key,
-				 size_t key_size, const char *value, size_t value_size)
-{
-	struct query_scan *qs = cls;
-
-	(void)kind;
-	if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size)) {
-		qs->rc = kl_fail(qs->err, KL_EINVAL, "A query parameter contains a NUL byte.");
-		return MHD_NO;
-	}
-	if (api_req_add_query(qs->req, key, value != NULL ? value : "", qs->err) != 0) {
-		qs->rc = -1;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* A copy of header name's value into *out (left NULL when absent). */
-static int copy_header(struct MHD_Connection *conn, const char *name, char **out,
-		       struct kl_err *err)
-{
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-
-	if (v == NULL)
-		return 0;
-	if ((*out = strdup(v)) == NULL)
-		return kl_fail(err, KL_ENOMEM, "out of memory");
-	return 0;
-}
-
-/* "ip:port" (or "[ip]:port") of the peer, for logs; "-" when unknown. */
-static void format_client_addr(struct MHD_Connection *conn, char *out, size_t n)
-{
-	const union MHD_ConnectionInfo *ci;
-	char host[INET6_ADDRSTRLEN], port[8];
-	socklen_t len;
-
-	snprintf(out, n, "-");
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	if (ci->client_addr->sa_family == AF_INET)
-		len = sizeof(struct sockaddr_in);
-	else if (ci->client_addr->sa_family == AF_INET6)
-		len = sizeof(struct sockaddr_in6);
-	else
-		return;
-	if (getnameinfo(ci->client_addr, len, host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return;
-	if (ci->client_addr->sa_family == AF_INET6)
-		snprintf(out, n, "[%s]:%s", host, port);
-	else
-		snprintf(out, n, "%s:%s", host, port);
-}
-
-/* Fills hr->req from the request head. *has_body tells whether body bytes follow it. */
-static int read_head(struct http_request *hr, struct MHD_Connection *conn, const char *url,
-		     const char *method, bool *has_body, uint64_t *content_length,
-		     struct kl_err *err)
-{
-	struct api_req *req = &hr->req;
-	struct header_scan hs = { 0 };
-	struct query_scan qs = { .req = req, .err = err, .rc = 0 };
-	const char *te, *cl;
-
-	*has_body = false;
-	*content_length = 0;
-	/* A method longer than the field is cut; no cut method equals a real one. */
-	snprintf(req->method, sizeof(req->method), "%s", method);
-	format_client_addr(conn, req->client_addr, sizeof(req->client_addr));
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hs);
-	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	*has_body = te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
-	if (hs.host > 1 || hs.authorization > 1 || hs.content_length > 1 ||
-	    hs.transfer_encoding > 1)
-		return kl_fail(err, KL_EINVAL, "The request repeats a header that may appear only "
-			       "once (Host, Authorization, Content-Length or Transfer-Encoding).");
-	if (te != NULL && cl != NULL)
-		return kl_fail(err, KL_EINVAL, "The request has both Content-Length and "
-			       "Transfer-Encoding.");
-	if (te != NULL && strcasecmp(te, "chunked") != 0)
-		return kl_fail(err, KL_EINVAL, "Transfer-Encoding '%.32s' is not supported.", te);
-	if (cl != NULL) {
-		/* libmicrohttpd has checked the digits and the range already. */
-		*content_length = strtoull(cl, NULL, 10);
-	}
-	if ((req->path = strdup(url)) == NULL)
-		return kl_fail(err, KL_ENOMEM, "out of memory");
-	if (copy_header(conn, MHD_HTTP_HEADER_HOST, &req->host, err) != 0 ||
-	    copy_header(conn, MHD_HTTP_HEADER_AUTHORIZATION, &req->authorization, err) != 0 ||
-	    copy_header(conn, "x-ms-client-request-id", &req->client_request_id, err) != 0 ||
-	    copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, &req->content_type, err) != 0)
-		return -1;
-	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, add_query, &qs);
-	return qs.rc;
-}
-
 /* --- the access handler --------------------------------------------------------------------- */
 
 /* First call for a request: its head is complete, no body byte has been read. */
@@ -423,10 +261,11 @@ static enum MHD_Result request_start(struct http_server *srv, struct MHD_Connect
 	*con_cls = hr;	/* on_completed frees it, whatever happens next */
 
 	if (api_req_init(srv->api, &hr->req, &err) != 0 ||
-	    read_head(hr, conn, url, method, &has_body, &content_length, &err) != 0)
+	    http_read_head(conn, url, method, &hr->req, &has_body, &content_length, &err) != 0)
 		return queue_error(hr, conn, &err, has_body);
+	/* Refused on the head alone: the body is never read. */
 	if (api_begin(srv->api, &hr->req, &hr->resp) != 0)
-		return queue_resp(hr, conn, has_body);	/* refused on the head: the body is never read */
+		return queue_resp(hr, conn, has_body);
 	if (content_length > max_body) {
 		kl_fail(&err, KL_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
 			max_body);
@@ -444,16 +283,18 @@ static enum MHD_Result request_body(struct http_request *hr, const char *data, s
 	if (hr->is_discarding) {
 		hr->discarded += n;
 		if (hr->discarded > DISCARD_MAX_BYTES) {
-			LOG_INFO(hr->req.request_id, "closing a connection that sent %llu bytes past "
-				 "the body limit", (unsigned long long)hr->discarded);
+			LOG_INFO(hr->req.request_id,
+				 "closing a connection that sent %llu bytes past the body limit",
+				 (unsigned long long)hr->discarded);
 			return MHD_NO;
 		}
 		return MHD_YES;
 	}
 	if (buf_append(&hr->req.body, data, n, &hr->body_err) != 0) {
 		if (hr->body_err.code == KL_ETOOBIG)
-			kl_fail(&hr->body_err, KL_ETOOBIG, "The request body is larger than the limit "
-				"of %zu bytes.", hr->req.body.max);
+			kl_fail(&hr->body_err, KL_ETOOBIG,
+				"The request body is larger than the limit of %zu bytes.",
+				hr->req.body.max);
 		buf_clear(&hr->req.body);	/* wiped: it may hold a secret */
 		hr->is_discarding = true;
 		hr->discarded = n;
@@ -569,7 +410,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, max_conn,
-		MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);
 	if (s->daemon == NULL) {

@@ -21,7 +21,7 @@ struct http_config {
 	const char *cert_pem_path;	/* server certificate chain, PEM */
 	const char *key_pem_path;	/* its private key, PEM, unencrypted */
 	unsigned threads;		/* worker threads; 0: one per online CPU */
-	size_t conn_memory_bytes;	/* per-connection memory; 0: 64 KiB (16 KiB of headers fit) */
+	size_t conn_memory_bytes;	/* per connection; 0: 64 KiB (16 KiB of headers fit) */
 	unsigned conn_timeout_s;	/* idle connections are closed after this; 0: 60 */
 	unsigned max_connections;	/* concurrent connections; 0: 1024 */
 };

@@ -80,8 +80,9 @@ static void test_ipv6_host_is_canonical(void **state)
 	(void)state;
 	assert_int_equal(http_addr_parse("[0:0:0:0:0:0:0:1]:443", &a, &err), 0);
 	assert_string_equal(a.host, "[::1]");
-	assert_int_equal(
-		http_addr_parse("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:443", &a, &err), 0);
+	assert_int_equal(http_addr_parse("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:443",
+					 &a, &err),
+			 0);
 	assert_true(strlen(a.host) < sizeof(a.host));
 }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# ./scripts/test.sh
+# Installs what is missing, then runs every test: the unit tests in an ASan+UBSan build
+# (build-asan/; skipped with KLUIS_SKIP_ASAN=1), then the release build (build/) with its unit
+# tests and the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
+# against a real kluisd. The main ctest run comes last, so its summary is the last thing printed.
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+bash scripts/deps.sh
+
+echo "== npm ci (tests/e2e/js)"
+(cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
+
+if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
+	echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKLUIS_SANITIZE=address,undefined \
+		-DKLUIS_E2E=OFF >/dev/null
+	cmake --build build-asan -j"$jobs"
+	(cd build-asan &&
+		ASAN_OPTIONS=abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest -L unit --output-on-failure -j"$jobs")
+fi
+
+echo "== release build, unit and end-to-end tests (build/)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKLUIS_E2E=ON >/dev/null
+cmake --build build -j"$jobs"
+cd build
+exec ctest --output-on-failure

@@ -1,0 +1,303 @@
+// The e2e harness: one real kluisd on a free loopback port with a fresh data dir.
+//
+// Every server started in one test run shares one CA: run.mjs makes a template CA once (by
+// starting kluisd on an empty dir) and exports KLUIS_CA_DIR and NODE_EXTRA_CA_CERTS, which node
+// reads only at process start. startServer() copies ca.pem and ca-key.pem into DIR/tls before
+// the first start; kluisd reuses an existing CA and issues its server certificate from it. So the
+// SDK clients of every test file trust every server of the run without any option of theirs.
+//
+// Raw HTTP checks (headers, error bodies) go through request(), which pins the CA itself.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import https from "node:https";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, "../../../..");
+export const KLUISD = process.env.KLUISD || path.join(repoRoot, "build", "kluisd");
+const STARTUP_MS = 20000;
+
+/** A free TCP port on 127.0.0.1 (bound then released; the short race is accepted). */
+export async function freePort() {
+	const srv = net.createServer();
+	srv.listen(0, "127.0.0.1");
+	await once(srv, "listening");
+	const { port } = srv.address();
+	srv.close();
+	await once(srv, "close");
+	return port;
+}
+
+/** The credential both SDKs accept: a fixed bearer token. */
+export function staticCredential(token) {
+	return {
+		getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600e3 }),
+	};
+}
+
+function delay(ms) {
+	return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * One HTTPS request, raw. opts: {host (Host header name, default the vault host), port, ca,
+ * headers, body (string|Buffer), token (string; false = no Authorization), timeoutMs}.
+ * Resolves {status, headers, text, json} (json undefined when the body is not JSON).
+ */
+export function rawRequest(method, pathAndQuery, opts) {
+	const hostName = opts.host;
+	const headers = { ...(opts.headers || {}) };
+	if (!Object.keys(headers).some((h) => h.toLowerCase() === "host"))
+		headers.host = `${hostName}:${opts.port}`;
+	if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+	let body = opts.body;
+	if (body !== undefined && typeof body !== "string" && !Buffer.isBuffer(body)) {
+		body = JSON.stringify(body);
+		headers["content-type"] ??= "application/json";
+	}
+	const hasLength = Object.keys(headers).some((h) => h.toLowerCase() === "content-length");
+	// Without a length node would send a chunked body on POST/PUT/PATCH; the SDKs never do.
+	if (body !== undefined && !hasLength) headers["content-length"] = Buffer.byteLength(body);
+	else if (body === undefined && !hasLength && method !== "GET" && method !== "HEAD")
+		headers["content-length"] = 0;
+	return new Promise((resolve, reject) => {
+		const req = https.request(
+			{
+				host: "127.0.0.1",
+				port: opts.port,
+				method,
+				path: pathAndQuery,
+				headers,
+				ca: opts.ca,
+				// SNI and the certificate check use the name asked for (or the IP).
+				servername: net.isIP(hostName) ? undefined : hostName,
+				agent: false,
+				timeout: opts.timeoutMs ?? 15000,
+			},
+			(res) => {
+				const chunks = [];
+				res.on("data", (c) => chunks.push(c));
+				res.on("end", () => {
+					const text = Buffer.concat(chunks).toString("utf8");
+					let json;
+					try {
+						json = text.length ? JSON.parse(text) : undefined;
+					} catch {
+						json = undefined;
+					}
+					resolve({ status: res.statusCode, headers: res.headers, text, json });
+				});
+				res.on("error", reject);
+			},
+		);
+		req.on("timeout", () => req.destroy(new Error(`timeout: ${method} ${pathAndQuery}`)));
+		req.on("error", reject);
+		if (body !== undefined) req.write(body);
+		req.end();
+	});
+}
+
+// Every kluisd still running when this process exits is killed, whatever failed before.
+const live = new Set();
+process.on("exit", () => {
+	for (const p of live) p.kill("SIGKILL");
+});
+
+export class KluisServer {
+	constructor(opts) {
+		this.opts = opts;
+		this.port = opts.port;
+		this.dataDir = opts.dataDir;
+		this.vaultName = opts.defaultVault || "default";
+		this.dnsSuffix = opts.dnsSuffix || "vault.localhost";
+		this.vaultHost = `${this.vaultName}.${this.dnsSuffix}`;
+		this.vaultUrl = `https://${this.vaultHost}:${this.port}`;
+		this.url = `https://127.0.0.1:${this.port}`;
+		this.caPath = path.join(this.dataDir, "tls", "ca.pem");
+		this.proc = null;
+		this.stderr = "";
+		this.exitCode = null;
+	}
+
+	args() {
+		const a = ["--data-dir", this.dataDir, "--listen", `127.0.0.1:${this.port}`];
+		if (this.opts.dnsSuffix) a.push("--dns-suffix", this.opts.dnsSuffix);
+		if (this.opts.defaultVault) a.push("--default-vault", this.opts.defaultVault);
+		if (this.opts.retentionDays !== undefined)
+			a.push("--retention-days", String(this.opts.retentionDays));
+		if (this.opts.maxBody !== undefined) a.push("--max-body", String(this.opts.maxBody));
+		return a.concat(this.opts.extraArgs || []);
+	}
+
+	/** Spawns kluisd and waits until /health answers 200 over TLS with the dir's CA. */
+	async start() {
+		if (this.proc) throw new Error("already running");
+		this.exitCode = null;
+		const proc = spawn(KLUISD, this.args(), { stdio: ["ignore", "ignore", "pipe"] });
+		this.proc = proc;
+		live.add(proc);
+		proc.on("exit", () => live.delete(proc));
+		proc.stderr.setEncoding("utf8");
+		proc.stderr.on("data", (d) => {
+			this.stderr += d;
+			if (this.stderr.length > 1 << 20) this.stderr = this.stderr.slice(-(1 << 19));
+		});
+		this.exited = new Promise((resolve) => {
+			proc.on("exit", (code, signal) => {
+				this.exitCode = code;
+				this.exitSignal = signal;
+				if (this.proc === proc) this.proc = null;
+				resolve({ code, signal });
+			});
+		});
+		const deadline = Date.now() + STARTUP_MS;
+		let lastErr = "";
+		while (Date.now() < deadline) {
+			if (this.proc !== proc)
+				throw new Error(
+					`kluisd exited (code ${this.exitCode}, signal ${this.exitSignal}) before serving:\n${this.stderr}`,
+				);
+			if (fs.existsSync(this.caPath)) {
+				try {
+					const r = await this.request("GET", "/health", { token: false, host: "127.0.0.1", timeoutMs: 2000 });
+					if (r.status === 200) {
+						this.token = fs.readFileSync(path.join(this.dataDir, "admin-token"), "utf8").trim();
+						this.credential = staticCredential(this.token);
+						return this;
+					}
+					lastErr = `/health answered ${r.status}`;
+				} catch (e) {
+					lastErr = String(e);
+				}
+			}
+			await delay(50);
+		}
+		await this.kill9();
+		throw new Error(`kluisd did not serve /health within ${STARTUP_MS} ms (${lastErr}):\n${this.stderr}`);
+	}
+
+	/** SIGTERM and wait; returns the exit code (the contract: 0). */
+	async stop() {
+		if (!this.proc) return this.exitCode;
+		this.proc.kill("SIGTERM");
+		const { code, signal } = await this.exited;
+		if (signal) throw new Error(`kluisd died by ${signal} on SIGTERM:\n${this.stderr}`);
+		return code;
+	}
+
+	async kill9() {
+		if (!this.proc) return;
+		this.proc.kill("SIGKILL");
+		await this.exited;
+	}
+
+	async restart() {
+		const code = await this.stop();
+		await this.start();
+		return code;
+	}
+
+	/** Stops the server (if running) and removes its data dir unless KLUIS_KEEP is set. */
+	async close() {
+		let code = 0;
+		if (this.proc) {
+			try {
+				code = await this.stop();
+			} catch (e) {
+				await this.kill9();
+				throw e;
+			} finally {
+				if (!process.env.KLUIS_KEEP) await fsp.rm(this.dataDir, { recursive: true, force: true });
+			}
+		} else if (!process.env.KLUIS_KEEP) await fsp.rm(this.dataDir, { recursive: true, force: true });
+		// The contract: SIGTERM exits 0 (under a sanitizer, a leak at exit would not).
+		if (code !== 0) throw new Error(`kluisd exited ${code} on SIGTERM:\n${this.stderr.slice(-4000)}`);
+	}
+
+	get ca() {
+		return fs.readFileSync(this.caPath);
+	}
+
+	/** Raw HTTPS request to this server; token defaults to the admin token; host to the vault host. */
+	request(method, pathAndQuery, opts = {}) {
+		return rawRequest(method, pathAndQuery, {
+			port: this.port,
+			ca: this.ca,
+			host: opts.host ?? this.vaultHost,
+			...opts,
+			token: opts.token === undefined ? this.token : opts.token,
+		});
+	}
+}
+
+/**
+ * Starts a kluisd on a free port and a fresh data dir (or opts.dataDir). opts: retentionDays,
+ * maxBody, dnsSuffix, defaultVault, extraArgs, dataDir, shareCa (default true).
+ */
+export async function startServer(opts = {}) {
+	let lastErr;
+	for (let attempt = 0; attempt < 3; attempt++) {
+		const dataDir = opts.dataDir || (await fsp.mkdtemp(path.join(os.tmpdir(), "kluis-e2e-js-")));
+		const caDir = process.env.KLUIS_CA_DIR;
+		if (opts.shareCa !== false && caDir && !fs.existsSync(path.join(dataDir, "tls", "ca.pem"))) {
+			await fsp.mkdir(path.join(dataDir, "tls"), { recursive: true, mode: 0o700 });
+			for (const f of ["ca.pem", "ca-key.pem"])
+				await fsp.copyFile(path.join(caDir, f), path.join(dataDir, "tls", f));
+			await fsp.chmod(path.join(dataDir, "tls", "ca-key.pem"), 0o600);
+		}
+		const srv = new KluisServer({ ...opts, dataDir, port: opts.port || (await freePort()) });
+		try {
+			return await srv.start();
+		} catch (e) {
+			lastErr = e;
+			// A port taken between freePort() and bind: try another one.
+			if (!/address already in use|EADDRINUSE|bind/i.test(String(e)) || opts.port) throw e;
+			if (!opts.dataDir) await fsp.rm(dataDir, { recursive: true, force: true });
+		}
+	}
+	throw lastErr;
+}
+
+/** Makes a CA template dir by starting kluisd once on an empty dir; returns DIR/tls. */
+export async function makeCaTemplate() {
+	const srv = await startServer({ shareCa: false });
+	const code = await srv.stop();
+	if (code !== 0) throw new Error(`kluisd exited ${code} on SIGTERM:\n${srv.stderr}`);
+	return { tlsDir: path.join(srv.dataDir, "tls"), dataDir: srv.dataDir };
+}
+
+/** A unique name for a test object. */
+let counter = 0;
+export function uniqueName(prefix = "s") {
+	counter += 1;
+	return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+/** Collects an async iterable into an array. */
+export async function collect(iter) {
+	const out = [];
+	for await (const x of iter) out.push(x);
+	return out;
+}
+
+/** Expects fn to reject with a RestError of the given status (and error code, if given). */
+export async function expectRestError(fn, status, code) {
+	let err;
+	try {
+		await fn();
+	} catch (e) {
+		err = e;
+	}
+	if (!err) throw new Error(`expected a ${status} error, but the call succeeded`);
+	if (err.statusCode !== status || (code && err.code !== code))
+		throw new Error(
+			`expected ${status}${code ? " " + code : ""}, got ${err.statusCode} ${err.code}: ${err.message}`,
+		);
+	return err;
+}

@@ -1,0 +1,329 @@
+"""The e2e harness for the Python suites: a real kluisd on a free loopback port, fresh data dir.
+
+Run with Debian's interpreter: /usr/bin/python3 -m unittest discover -s tests/e2e/py -v
+(KLUISD names the binary; default build/kluisd).
+
+Every server started in one process shares one CA: the first server creates it, later data dirs
+are seeded with its ca.pem and ca-key.pem before their first start (kluisd reuses an existing CA
+and issues its server certificate from it). REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are set to it
+(the machine presets them to the system bundle), and clients also get connection_verify=<ca>.
+"""
+
+import atexit
+import base64
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+KLUISD = os.environ.get("KLUISD") or os.path.join(REPO, "build", "kluisd")
+STARTUP_S = 20.0
+
+_shared_ca_dir = None  # DIR/tls of the first server of this process, kept while it lives
+_ca_keeper = None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StaticCredential:
+    """The credential both SDKs accept: a fixed bearer token."""
+
+    def __init__(self, token):
+        self.token = token
+        self.calls = []
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken  # here: raw/ tests use only the stdlib
+
+        self.calls.append((scopes, kwargs))
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # dict, lower-case names
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        try:
+            self.json = json.loads(self.text) if body else None
+        except ValueError:
+            self.json = None
+
+    def error_code(self):
+        return (self.json or {}).get("error", {}).get("code") if isinstance(self.json, dict) else None
+
+    def __repr__(self):
+        return f"<{self.status} {self.text[:300]!r}>"
+
+
+class KluisServer:
+    def __init__(self, data_dir, port, retention_days=None, max_body=None, dns_suffix=None,
+                 default_vault=None, extra_args=None):
+        self.data_dir = data_dir
+        self.port = port
+        self.retention_days = retention_days
+        self.max_body = max_body
+        self.dns_suffix = dns_suffix or "vault.localhost"
+        self.default_vault = default_vault or "default"
+        self.extra_args = list(extra_args or [])
+        self._suffix_given = dns_suffix is not None
+        self._vault_given = default_vault is not None
+        self.vault_host = f"{self.default_vault}.{self.dns_suffix}"
+        self.vault_url = f"https://{self.vault_host}:{port}"
+        self.url = f"https://127.0.0.1:{port}"
+        self.ca = os.path.join(data_dir, "tls", "ca.pem")
+        self.proc = None
+        self.token = None
+        self._stderr_chunks = []
+        self._reader = None
+
+    # --- process control -------------------------------------------------------------------
+
+    def args(self):
+        a = [KLUISD, "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}"]
+        if self._suffix_given:
+            a += ["--dns-suffix", self.dns_suffix]
+        if self._vault_given:
+            a += ["--default-vault", self.default_vault]
+        if self.retention_days is not None:
+            a += ["--retention-days", str(self.retention_days)]
+        if self.max_body is not None:
+            a += ["--max-body", str(self.max_body)]
+        return a + self.extra_args
+
+    @property
+    def stderr(self):
+        return b"".join(self._stderr_chunks).decode("utf-8", "replace")
+
+    def _drain(self, pipe):
+        for chunk in iter(lambda: pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(4096), b""):
+            self._stderr_chunks.append(chunk)
+            if len(self._stderr_chunks) > 4096:
+                del self._stderr_chunks[:2048]
+
+    def start(self):
+        assert self.proc is None, "already running"
+        self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        _live.add(self)
+        self._reader = threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + STARTUP_S
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self._reader.join(2)
+                self.proc.stderr.close()
+                self.proc = None
+                raise RuntimeError(f"kluisd exited ({code}) before serving:\n{self.stderr}")
+            if os.path.exists(self.ca):
+                try:
+                    r = self.request("GET", "/health", token=False, host="127.0.0.1", timeout=2)
+                    if r.status == 200:
+                        with open(os.path.join(self.data_dir, "admin-token"), encoding="utf-8") as f:
+                            self.token = f.read().strip()
+                        self.credential = StaticCredential(self.token)
+                        return self
+                    last = f"/health answered {r.status}"
+                except (OSError, http.client.HTTPException, ssl.SSLError) as e:
+                    last = repr(e)
+            time.sleep(0.05)
+        self.kill9()
+        raise RuntimeError(f"kluisd did not serve /health in {STARTUP_S} s ({last}):\n{self.stderr}")
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig (SIGTERM), waits, returns the exit code (the contract: 0)."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise RuntimeError(f"kluisd did not stop within 30 s of {sig}:\n{self.stderr}")
+        self._reader.join(2)
+        self.proc.stderr.close()
+        self.proc = None
+        return code
+
+    def kill9(self):
+        if self.proc is None:
+            return None
+        self.proc.kill()
+        code = self.proc.wait()
+        self._reader.join(2)
+        self.proc.stderr.close()
+        self.proc = None
+        return code
+
+    def restart(self):
+        code = self.stop()
+        self.start()
+        return code
+
+    def close(self):
+        """Stops the server and removes its data dir; raises if SIGTERM did not exit 0."""
+        _live.discard(self)
+        code = 0
+        try:
+            if self.proc is not None:
+                code = self.stop()
+        finally:
+            if self.proc is not None:
+                self.kill9()
+            if not os.environ.get("KLUIS_KEEP"):
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+        if code != 0:
+            raise RuntimeError(f"kluisd exited {code} on SIGTERM:\n{self.stderr[-4000:]}")
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def secret_client(self, url=None, credential=None, **kwargs):
+        from azure.keyvault.secrets import SecretClient
+        return SecretClient(url or self.vault_url, credential or self.credential,
+                            connection_verify=self.ca, **kwargs)
+
+    def ssl_context(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        return ctx
+
+    def connect(self, host=None, timeout=15):
+        """An HTTPSConnection to 127.0.0.1:port whose SNI and certificate check use host."""
+        return _LoopbackHTTPS(host or self.vault_host, self.port, self.ssl_context(), timeout)
+
+    def request(self, method, path, body=None, headers=None, token=None, host=None, timeout=15):
+        """One raw request. token None = the admin token, False = none, str = that token."""
+        host = host or self.vault_host
+        hdrs = {"Host": f"{host}:{self.port}"}
+        if token is None:
+            token = self.token
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            hdrs["Content-Type"] = "application/json"
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is None and method in ("PUT", "POST", "PATCH", "DELETE"):
+            body = b""
+        hdrs.update(headers or {})
+        conn = self.connect(host=host, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        finally:
+            conn.close()
+
+
+class _LoopbackHTTPS(http.client.HTTPSConnection):
+    """Connects to 127.0.0.1 but does SNI and certificate verification for another name."""
+
+    def __init__(self, name, port, context, timeout):
+        super().__init__("127.0.0.1", port, timeout=timeout, context=context)
+        self._name = name
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._name)
+
+
+_live = set()  # servers not closed yet: closed at exit even when a setUpClass failed half-way
+
+
+def _die_with_parent():
+    """In the child before exec: kluisd gets SIGKILL if this test process dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _at_exit():
+    for srv in list(_live):
+        try:
+            srv.close()
+        except RuntimeError as e:
+            print(f"harness: {e}", file=sys.stderr)
+    if _ca_keeper and not os.environ.get("KLUIS_KEEP"):
+        shutil.rmtree(_ca_keeper, ignore_errors=True)
+
+
+atexit.register(_at_exit)
+
+
+def _set_trust(ca_path):
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        os.environ[var] = ca_path
+
+
+def start_server(**kwargs):
+    """Starts a kluisd on a free port and a fresh data dir (or data_dir=...)."""
+    global _shared_ca_dir, _ca_keeper
+    if _shared_ca_dir is None:
+        # The first server of the process: its own fresh CA becomes the shared one. A separate
+        # keeper dir holds a copy so that closing that server does not take the CA away.
+        keeper = tempfile.mkdtemp(prefix="kluis-e2e-py-ca-")
+        first = _start(None, **kwargs)
+        os.makedirs(os.path.join(keeper, "tls"), mode=0o700)
+        for f in ("ca.pem", "ca-key.pem"):
+            shutil.copy2(os.path.join(first.data_dir, "tls", f), os.path.join(keeper, "tls", f))
+        _shared_ca_dir = os.path.join(keeper, "tls")
+        _ca_keeper = keeper
+        _set_trust(os.path.join(_shared_ca_dir, "ca.pem"))
+        return first
+    return _start(_shared_ca_dir, **kwargs)
+
+
+def _start(ca_dir, data_dir=None, port=None, **kwargs):
+    last = None
+    for _ in range(3):
+        d = data_dir or tempfile.mkdtemp(prefix="kluis-e2e-py-")
+        if ca_dir and not os.path.exists(os.path.join(d, "tls", "ca.pem")):
+            os.makedirs(os.path.join(d, "tls"), mode=0o700, exist_ok=True)
+            for f in ("ca.pem", "ca-key.pem"):
+                shutil.copy2(os.path.join(ca_dir, f), os.path.join(d, "tls", f))
+            os.chmod(os.path.join(d, "tls", "ca-key.pem"), 0o600)
+        srv = KluisServer(d, port or free_port(), **kwargs)
+        try:
+            return srv.start()
+        except RuntimeError as e:
+            last = e
+            if port or "in use" not in str(e).lower():
+                raise
+            if not data_dir:
+                shutil.rmtree(d, ignore_errors=True)
+    raise last
+
+
+_counter = [0]
+
+
+def unique_name(prefix="s"):
+    _counter[0] += 1
+    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{_counter[0]}"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
