@@ -60,6 +60,7 @@ struct http_request {
 	struct api_resp resp;
 	bool is_queued;		/* an answer is queued: nothing more to do */
 	bool is_discarding;	/* the body failed (body_err): drop the rest, answer at its end */
+	bool is_answered;	/* api_begin answered on the head of a bodiless request */
 	uint64_t discarded;
 	struct kl_err body_err;
 };
@@ -263,9 +264,16 @@ static enum MHD_Result request_start(struct http_server *srv, struct MHD_Connect
 	if (api_req_init(srv->api, &hr->req, &err) != 0 ||
 	    http_read_head(conn, url, method, &hr->req, &has_body, &content_length, &err) != 0)
 		return queue_error(hr, conn, &err, has_body);
-	/* Refused on the head alone: the body is never read. */
-	if (api_begin(srv->api, &hr->req, &hr->resp) != 0)
-		return queue_resp(hr, conn, has_body);
+	/* Refused on the head alone: the body is never read. Without a body, the answer waits for
+	 * libmicrohttpd's next call: queued now, it would close the connection, and every SDK
+	 * client's first (challenge) request would cost a new TLS handshake. */
+	if (api_begin(srv->api, &hr->req, &hr->resp) != 0) {
+		if (!has_body) {
+			hr->is_answered = true;
+			return MHD_YES;
+		}
+		return queue_resp(hr, conn, true);
+	}
 	if (content_length > max_body) {
 		kl_fail(&err, KL_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
 			max_body);
@@ -319,6 +327,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size > 0)
 		return request_body(hr, upload_data, upload_data_size);
 	/* The whole request is in. */
+	if (hr->is_answered)
+		return queue_resp(hr, conn, false);
 	if (hr->is_discarding)
 		return queue_error(hr, conn, &hr->body_err, true);
 	api_dispatch(srv->api, &hr->req, &hr->resp);
