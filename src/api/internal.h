@@ -44,6 +44,27 @@ enum route_perm {
 	PERM_SECRET_RESTORE,
 	PERM_SECRET_RECOVER,
 	PERM_SECRET_PURGE,
+	PERM_KEY_GET,
+	PERM_KEY_LIST,
+	PERM_KEY_CREATE,
+	PERM_KEY_IMPORT,
+	PERM_KEY_UPDATE,
+	PERM_KEY_DELETE,
+	PERM_KEY_BACKUP,
+	PERM_KEY_RESTORE,
+	PERM_KEY_RECOVER,
+	PERM_KEY_PURGE,
+	PERM_KEY_ROTATE,
+	PERM_KEY_GET_POLICY,
+	PERM_KEY_SET_POLICY,
+	PERM_KEY_ENCRYPT,
+	PERM_KEY_DECRYPT,
+	PERM_KEY_WRAP,
+	PERM_KEY_UNWRAP,
+	PERM_KEY_SIGN,
+	PERM_KEY_VERIFY,
+	PERM_KEY_RELEASE,
+	PERM_RNG,
 };
 
 struct route {
@@ -103,6 +124,28 @@ int paging_next_link(const struct api_call *c, const char *path, const char *nex
 json_t *paging_page(const struct api_call *c, const char *path, json_t *items,
 		    const struct obj_page *p, size_t max, bool max_given);
 
+/* Replies 200 with a page whose items item() builds (versioned: ids carry the version). */
+typedef json_t *(*paging_item_fn)(const struct api_call *c, const struct obj *o, bool versioned);
+int paging_reply(struct api_call *c, const char *path, const struct obj_page *p, size_t max,
+		 bool max_given, paging_item_fn item, bool versioned);
+
+/* A whole list operation: paging arguments, the vault scan, the page reply. name is the object
+ * for PAGING_VERSIONS (NULL otherwise); path the collection path for nextLink. */
+enum paging_mode { PAGING_LIVE, PAGING_VERSIONS, PAGING_DELETED };
+int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, const char *name,
+		const char *path, paging_item_fn item);
+
+/* backup.c: POST .../backup and .../restore for any kind of object. */
+int api_backup(struct api_call *c, enum obj_kind kind, const char *name);
+int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out);
+
+/* keys.c: the key name path parameter (NULL with c->err set when invalid), and KeyBundle /
+ * KeyItem JSON (m may be NULL for items; versioned: the kid names the version). */
+struct key_meta;
+const char *keys_name_param(struct api_call *c);
+json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
+		   bool is_item, bool versioned);
+
 /* Handlers. */
 int health_get(struct api_call *c);
 int health_writable(struct api_call *c);
@@ -118,5 +161,29 @@ int deleted_secrets_get(struct api_call *c);
 int deleted_secrets_list(struct api_call *c);
 int deleted_secrets_recover(struct api_call *c);
 int deleted_secrets_purge(struct api_call *c);
+int keys_create(struct api_call *c);
+int keys_import(struct api_call *c);
+int keys_get(struct api_call *c);
+int keys_update(struct api_call *c);
+int keys_list(struct api_call *c);
+int keys_list_versions(struct api_call *c);
+int keys_delete(struct api_call *c);
+int keys_backup(struct api_call *c);
+int keys_restore(struct api_call *c);
+int keys_rotate(struct api_call *c);
+int keys_release(struct api_call *c);
+int keys_random(struct api_call *c);
+int keys_policy_get(struct api_call *c);
+int keys_policy_set(struct api_call *c);
+int keys_encrypt(struct api_call *c);
+int keys_decrypt(struct api_call *c);
+int keys_wrap(struct api_call *c);
+int keys_unwrap(struct api_call *c);
+int keys_sign(struct api_call *c);
+int keys_verify(struct api_call *c);
+int deleted_keys_get(struct api_call *c);
+int deleted_keys_list(struct api_call *c);
+int deleted_keys_recover(struct api_call *c);
+int deleted_keys_purge(struct api_call *c);
 
 #endif

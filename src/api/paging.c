@@ -102,3 +102,50 @@ json_t *paging_page(const struct api_call *c, const char *path, json_t *items,
 	}
 	return page;
 }
+
+int paging_reply(struct api_call *c, const char *path, const struct obj_page *p, size_t max,
+		 bool max_given, paging_item_fn item, bool versioned)
+{
+	json_t *items = json_array();
+	size_t i;
+
+	for (i = 0; items != NULL && i < p->n; i++) {
+		json_t *it = item(c, &p->items[i], versioned);
+
+		if (it == NULL || json_array_append_new(items, it) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	return api_reply_json(c, 200, paging_page(c, path, items, p, max, max_given));
+}
+
+int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, const char *name,
+		const char *path, paging_item_fn item)
+{
+	struct obj_page *p = calloc(1, sizeof(*p));
+	char after[OBJ_NAME_MAX + 1];
+	size_t max;
+	bool given;
+	int rc = -1;
+
+	if (p == NULL) {
+		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0)
+		goto out;
+	if (mode == PAGING_LIVE)
+		rc = obj_list(&c->vault, kind, after, max, p, &c->err);
+	else if (mode == PAGING_VERSIONS)
+		rc = obj_list_versions(&c->vault, kind, name, after, max, p, &c->err);
+	else
+		rc = obj_list_deleted(&c->vault, kind, after, max, p, &c->err);
+	if (rc == 0)
+		rc = paging_reply(c, path, p, max, given, item, mode == PAGING_VERSIONS);
+out:
+	if (p != NULL)
+		obj_page_clear(p);
+	free(p);
+	return rc;
+}

@@ -1,11 +1,11 @@
 /* The secrets operations: Azure JSON in, vault calls, Azure JSON out. Values pass from the parsed
  * body (wiping allocator) to the vault and from the vault's secbuf to the response body (wiping
  * buffer); they are never logged or copied elsewhere. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
-#include "util/b64url.h"
 #include "vault/secrets.h"
 
 /* Path parameter 0, the secret name, checked against the service's rule. */
@@ -140,71 +140,25 @@ out:
 	return rc;
 }
 
-/* A page of items as the list operations return them. */
-static int reply_page(struct api_call *c, const char *path, struct obj_page *p, size_t max,
-		      bool max_given, bool versioned)
+static json_t *secret_item(const struct api_call *c, const struct obj *o, bool versioned)
 {
-	json_t *items = json_array();
-	size_t i;
-
-	for (i = 0; items != NULL && i < p->n; i++) {
-		json_t *it = bundle_secret(c, &p->items[i], NULL, 0, !versioned);
-
-		if (it == NULL || json_array_append_new(items, it) != 0) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
-	return api_reply_json(c, 200, paging_page(c, path, items, p, max, max_given));
+	return bundle_secret(c, o, NULL, 0, !versioned);
 }
 
 int secrets_list(struct api_call *c)
 {
-	struct obj_page *p = calloc(1, sizeof(*p));
-	char after[OBJ_NAME_MAX + 1];
-	size_t max;
-	bool given;
-	int rc = -1;
-
-	if (p == NULL) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    obj_list(&c->vault, OBJ_SECRET, after, max, p, &c->err) != 0)
-		goto out;
-	rc = reply_page(c, "/secrets", p, max, given, false);
-out:
-	if (p != NULL)
-		obj_page_clear(p);
-	free(p);
-	return rc;
+	return paging_list(c, OBJ_SECRET, PAGING_LIVE, NULL, "/secrets", secret_item);
 }
 
 int secrets_list_versions(struct api_call *c)
 {
-	struct obj_page *p = calloc(1, sizeof(*p));
-	char after[OBJ_NAME_MAX + 1], path[OBJ_NAME_MAX + 32];
+	char path[OBJ_NAME_MAX + 32];
 	const char *name;
-	size_t max;
-	bool given;
-	int rc = -1;
 
-	if (p == NULL) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((name = name_param(c)) == NULL ||
-	    paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    obj_list_versions(&c->vault, OBJ_SECRET, name, after, max, p, &c->err) != 0)
-		goto out;
+	if ((name = name_param(c)) == NULL)
+		return -1;
 	snprintf(path, sizeof(path), "/secrets/%s/versions", name);
-	rc = reply_page(c, path, p, max, given, true);
-out:
-	if (p != NULL)
-		obj_page_clear(p);
-	free(p);
-	return rc;
+	return paging_list(c, OBJ_SECRET, PAGING_VERSIONS, name, path, secret_item);
 }
 
 int secrets_delete(struct api_call *c)
@@ -225,60 +179,20 @@ out:
 
 int secrets_backup(struct api_call *c)
 {
-	struct buf blob, b64;
-	const char *name;
-	json_t *j;
-	int rc = -1;
+	const char *name = name_param(c);
 
-	buf_init(&blob, 64u * 1024 * 1024);
-	buf_init(&b64, 96u * 1024 * 1024);
-	if ((name = name_param(c)) == NULL ||
-	    obj_backup(&c->vault, OBJ_SECRET, name, &blob, &c->err) != 0 ||
-	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
-		goto out;
-	/* A backup that could not be sent back to restore would be useless. */
-	if (b64.len + 64 > c->ctx->max_body) {
-		kl_fail(&c->err, KL_EINVAL, "The backup of secret %.64s would be larger than the "
-			"request limit of %zu bytes; raise --max-body to back it up.", name,
-			c->ctx->max_body);
-		goto out;
-	}
-	j = json_pack("{s:s%}", "value", buf_cstr(&b64), b64.len);
-	rc = api_reply_json(c, 200, j);
-out:
-	buf_clear(&blob);
-	buf_clear(&b64);
-	return rc;
+	return name ? api_backup(c, OBJ_SECRET, name) : -1;
 }
 
 int secrets_restore(struct api_call *c)
 {
-	struct buf blob;
 	struct obj o;
-	json_t *body = NULL, *jv;
 	int rc = -1;
 
 	obj_init(&o);
-	buf_init(&blob, 64u * 1024 * 1024);
-	if (body_object(c->req, &body, &c->err) != 0)
-		goto out;
-	jv = json_object_get(body, "value");
-	if (!json_is_string(jv)) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the backup blob) is required and must "
-			"be a string.");
-		goto out;
-	}
-	if (b64url_decode(json_string_value(jv), json_string_length(jv), &blob, &c->err) != 0) {
-		kl_fail(&c->err, KL_EINVAL, "The backup blob is not valid base64url.");
-		goto out;
-	}
-	if (obj_restore(&c->vault, OBJ_SECRET, blob.data, blob.len, &o, &c->err) != 0)
-		goto out;
-	rc = reply_secret(c, &o, NULL, 0);
-out:
+	if (api_restore(c, OBJ_SECRET, &o) == 0)
+		rc = reply_secret(c, &o, NULL, 0);
 	obj_clear(&o);
-	buf_clear(&blob);
-	json_decref(body);
 	return rc;
 }
 
@@ -299,25 +213,7 @@ out:
 
 int deleted_secrets_list(struct api_call *c)
 {
-	struct obj_page *p = calloc(1, sizeof(*p));
-	char after[OBJ_NAME_MAX + 1];
-	size_t max;
-	bool given;
-	int rc = -1;
-
-	if (p == NULL) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    obj_list_deleted(&c->vault, OBJ_SECRET, after, max, p, &c->err) != 0)
-		goto out;
-	rc = reply_page(c, "/deletedsecrets", p, max, given, false);
-out:
-	if (p != NULL)
-		obj_page_clear(p);
-	free(p);
-	return rc;
+	return paging_list(c, OBJ_SECRET, PAGING_DELETED, NULL, "/deletedsecrets", secret_item);
 }
 
 int deleted_secrets_recover(struct api_call *c)

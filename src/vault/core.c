@@ -17,6 +17,7 @@
 #include "util/secbuf.h"
 #include "vault/core.h"
 #include "vault/internal.h"
+#include "vault/keys.h"
 
 #define META_FORMAT "m/format"
 #define META_DATA_KEY "m/datakey"
@@ -263,6 +264,7 @@ out:
 	return ret;
 }
 
+/* The background writer: purges what is due, rotates keys whose policy says so. */
 static void *purge_job(void *arg)
 {
 	struct vault_core *core = arg;
@@ -278,6 +280,11 @@ static void *purge_job(void *arg)
 			LOG_WARN(NULL, "purge of due deleted objects failed: %s", err.msg);
 		else if (n > 0)
 			LOG_INFO(NULL, "purged %zu deleted objects whose retention ended", n);
+		kl_err_clear(&err);
+		if (key_rotate_due(core, clock_now_s(), &n, &err) != 0)
+			LOG_WARN(NULL, "automatic key rotation failed: %s", err.msg);
+		else if (n > 0)
+			LOG_INFO(NULL, "rotated %zu keys as their rotation policies say", n);
 		pthread_mutex_lock(&core->job_mu);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += core->purge_interval_s;

@@ -569,7 +569,7 @@ static int purge_name(struct vault_core *core, const char *vname, enum obj_kind 
 		      const char *lname, struct kl_err *err)
 {
 	struct vault v = { .core = core };
-	char dkey[KEYBUF], pkey[KEYBUF], prefix[KEYBUF];
+	char dkey[KEYBUF], pkey[KEYBUF], prefix[KEYBUF], side[KEYBUF], side_index[KEYBUF];
 	struct key_list versions = { 0 };
 	struct store_op *ops = NULL;
 	struct head h;
@@ -585,13 +585,21 @@ static int purge_name(struct vault_core *core, const char *vname, enum obj_kind 
 	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_key, &versions, err) != 0)
 		goto out;
-	if ((ops = calloc(versions.n + 3, sizeof(*ops))) == NULL) {
+	/* per-name records beside the versions (a key's rotation policy) and their index */
+	snprintf(side, sizeof(side), "o/%s/%c/r/%s", vname, obj_kinds[kind].tag, lname);
+	snprintf(side_index, sizeof(side_index), "r/%s/%s", vname, lname);
+	if ((ops = calloc(versions.n + 5, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
 	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = dv };
 	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = dkey, .key_len = strlen(dkey) };
 	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) };
+	if (kind == OBJ_KEY) {
+		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = side, .key_len = strlen(side) };
+		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = side_index,
+					      .key_len = strlen(side_index) };
+	}
 	for (i = 0; i < versions.n; i++)
 		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = versions.keys[i],
 					      .key_len = strlen(versions.keys[i]) };

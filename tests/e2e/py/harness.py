@@ -203,6 +203,11 @@ class KluisServer:
         return SecretClient(url or self.vault_url, credential or self.credential,
                             connection_verify=self.ca, **kwargs)
 
+    def key_client(self, url=None, credential=None, **kwargs):
+        from azure.keyvault.keys import KeyClient
+        return KeyClient(url or self.vault_url, credential or self.credential,
+                         connection_verify=self.ca, **kwargs)
+
     def ssl_context(self):
         ctx = ssl.create_default_context(cafile=self.ca)
         return ctx

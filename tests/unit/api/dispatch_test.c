@@ -404,6 +404,9 @@ static void test_route_classes_match_read_only_set(void **state)
 	static const char *const allowed[] = {
 		"Health", "HealthWritable", "GetSecrets", "GetSecretVersions", "GetSecret",
 		"BackupSecret", "GetDeletedSecrets", "GetDeletedSecret",
+		"GetKeys", "GetKeyVersions", "GetKey", "BackupKey", "Encrypt", "Decrypt", "WrapKey",
+		"UnwrapKey", "Sign", "Verify", "GetKeyRotationPolicy", "GetDeletedKeys",
+		"GetDeletedKey", "GetRandomBytes",
 	};
 	const struct route *t;
 	size_t n, i, j;

@@ -1,0 +1,55 @@
+/* Backup and restore on the wire, for every kind of object: the blob travels as base64url in
+ * {"value": ...}. The blob is sealed by the vault; here it is only encoded. */
+#include "api/internal.h"
+#include "util/b64url.h"
+
+#define BLOB_MAX (64u * 1024 * 1024)
+
+int api_backup(struct api_call *c, enum obj_kind kind, const char *name)
+{
+	struct buf blob, b64;
+	int rc = -1;
+
+	buf_init(&blob, BLOB_MAX);
+	buf_init(&b64, BLOB_MAX / 3 * 4 + 4);
+	if (obj_backup(&c->vault, kind, name, &blob, &c->err) != 0 ||
+	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
+		goto out;
+	/* A backup that could not be sent back to restore would be useless. */
+	if (b64.len + 64 > c->ctx->max_body) {
+		kl_fail(&c->err, KL_EINVAL, "The backup of %.64s would be larger than the request limit "
+			"of %zu bytes; raise --max-body to back it up.", name, c->ctx->max_body);
+		goto out;
+	}
+	rc = api_reply_json(c, 200, json_pack("{s:s%}", "value", buf_cstr(&b64), b64.len));
+out:
+	buf_clear(&blob);
+	buf_clear(&b64);
+	return rc;
+}
+
+int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out)
+{
+	struct buf blob;
+	json_t *body = NULL, *jv;
+	int rc = -1;
+
+	buf_init(&blob, BLOB_MAX);
+	if (body_object(c->req, &body, &c->err) != 0)
+		goto out;
+	jv = json_object_get(body, "value");
+	if (!json_is_string(jv)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the backup blob) is required and must "
+			"be a string.");
+		goto out;
+	}
+	if (b64url_decode(json_string_value(jv), json_string_length(jv), &blob, &c->err) != 0) {
+		kl_fail(&c->err, KL_EINVAL, "The backup blob is not valid base64url.");
+		goto out;
+	}
+	rc = obj_restore(&c->vault, kind, blob.data, blob.len, out, &c->err);
+out:
+	buf_clear(&blob);
+	json_decref(body);
+	return rc;
+}

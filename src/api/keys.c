@@ -1,0 +1,429 @@
+/* The keys operations: create, import, get, update, list, delete and recovery, backup, restore,
+ * rotate and rotation policies. JWKs leave here with public members only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+#include "util/b64url.h"
+#include "vault/keys.h"
+
+const char *keys_name_param(struct api_call *c)
+{
+	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
+
+	if (!vault_name_is_valid_object(name)) {
+		kl_fail(&c->err, KL_EINVAL, "The key name '%.64s' is not valid: names are 1 to 127 "
+			"characters of letters, digits and hyphens.", name);
+		return NULL;
+	}
+	return name;
+}
+
+static const char *version_param(struct api_call *c)
+{
+	return c->req->n_params > 1 ? c->req->params[1] : "";
+}
+
+json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
+		   bool is_item, bool versioned)
+{
+	json_t *b = json_object(), *tags;
+	char *kid = bundle_id(c, "keys", o->name, versioned ? o->version : NULL);
+	size_t i;
+
+	if (b == NULL || kid == NULL)
+		goto fail;
+	if (is_item) {
+		json_object_set_new(b, "kid", json_string(kid));
+	} else {
+		json_t *jwk = jwk_public_json(&m->pub, kid);
+
+		if (jwk == NULL)
+			goto fail;
+		json_object_set_new(b, "key", jwk);
+	}
+	json_object_set_new(b, "attributes", bundle_attributes(c, o));
+	json_object_set_new(json_object_get(b, "attributes"), "exportable", json_false());
+	if (o->has_tags) {
+		tags = json_object();
+		for (i = 0; tags != NULL && i < o->n_tags; i++)
+			json_object_set_new(tags, o->tags[i].name, json_string(o->tags[i].value));
+		json_object_set_new(b, "tags", tags);
+	}
+	if (o->managed)
+		json_object_set_new(b, "managed", json_true());
+	if (o->is_deleted) {
+		char *rid = bundle_id(c, "deletedkeys", o->name, NULL);
+
+		if (rid == NULL)
+			goto fail;
+		json_object_set_new(b, "recoveryId", json_string(rid));
+		free(rid);
+		json_object_set_new(b, "deletedDate", json_integer(o->deleted_date));
+		json_object_set_new(b, "scheduledPurgeDate", json_integer(o->scheduled_purge));
+	}
+	free(kid);
+	return b;
+fail:
+	free(kid);
+	json_decref(b);
+	return NULL;
+}
+
+static int reply_key(struct api_call *c, const struct obj *o, const struct key_meta *m)
+{
+	return api_reply_json(c, 200, bundle_key(c, o, m, false, true));
+}
+
+/* A key item needs the stored description only for full bundles; items show kid and attributes. */
+static json_t *key_item(const struct api_call *c, const struct obj *o, bool versioned)
+{
+	return bundle_key(c, o, NULL, true, versioned);
+}
+
+/* Reads the attributes and tags members shared by create, import and update into in. */
+static int read_common(struct api_call *c, json_t *body, struct obj *in, struct obj_patch *attrs,
+		       struct obj_tag **tags, struct obj_patch *tagp)
+{
+	json_t *a = json_object_get(body, "attributes"), *ex;
+
+	if (body_attrs(body, attrs, &c->err) != 0 || body_tags(body, tagp, tags, &c->err) != 0)
+		return -1;
+	ex = json_is_object(a) ? json_object_get(a, "exportable") : NULL;
+	if (ex != NULL && !json_is_null(ex) && !json_is_boolean(ex))
+		return kl_fail(&c->err, KL_EINVAL, "The attribute 'exportable' must be a boolean.");
+	if (json_is_true(ex))
+		return kl_fail(&c->err, KL_EINVAL, "Exportable keys need a key release policy; kluis "
+			       "does not support key release.");
+	if (!json_is_null(json_object_get(body, "release_policy")) &&
+	    json_object_get(body, "release_policy") != NULL)
+		return kl_fail(&c->err, KL_EINVAL, "Key release policies are not supported.");
+	in->attrs.enabled = attrs->set_enabled ? attrs->enabled : true;
+	in->attrs.has_nbf = attrs->set_nbf;
+	in->attrs.nbf = attrs->nbf;
+	in->attrs.has_exp = attrs->set_exp;
+	in->attrs.exp = attrs->exp;
+	in->has_tags = tagp->set_tags;
+	in->tags = *tags;	/* borrowed; reset before obj_clear */
+	in->n_tags = tagp->n_tags;
+	return 0;
+}
+
+static int opt_uint(json_t *body, const char *field, unsigned long max, unsigned long *out,
+		    struct kl_err *err)
+{
+	json_t *v = json_object_get(body, field);
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+	    (unsigned long long)json_integer_value(v) > max)
+		return kl_fail(err, KL_EINVAL, "The field '%s' must be a positive integer.", field);
+	*out = (unsigned long)json_integer_value(v);
+	return 0;
+}
+
+int keys_create(struct api_call *c)
+{
+	struct obj_patch attrs = { 0 }, tagp = { 0 };
+	struct obj_tag *tags = NULL;
+	struct key_spec spec = { 0 };
+	struct key_meta m;
+	struct obj in, out;
+	json_t *body = NULL, *ops;
+	unsigned long bits, exponent;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&in);
+	obj_init(&out);
+	key_meta_init(&m);
+	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	    body_opt_string(body, "kty", &spec.kty, &c->err) != 0 ||
+	    body_opt_string(body, "crv", &spec.crv, &c->err) != 0 ||
+	    opt_uint(body, "key_size", 65536, &bits, &c->err) != 0 ||
+	    opt_uint(body, "public_exponent", 0xffffffffUL, &exponent, &c->err) != 0 ||
+	    read_common(c, body, &in, &attrs, &tags, &tagp) != 0)
+		goto out;
+	if (spec.kty == NULL) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'kty' (the key type) is required.");
+		goto out;
+	}
+	spec.bits = (unsigned)bits;
+	spec.exponent = exponent;
+	ops = json_object_get(body, "key_ops");
+	if (ops != NULL && !json_is_null(ops)) {
+		if (jwk_key_ops_from_json(ops, &spec.key_ops, &c->err) != 0)
+			goto out;
+		spec.has_key_ops = true;
+	}
+	if (key_create(&c->vault, name, &spec, &in, &out, &m, &c->err) != 0)
+		goto out;
+	rc = reply_key(c, &out, &m);
+out:
+	in.tags = NULL;
+	in.n_tags = 0;
+	obj_clear(&in);
+	obj_clear(&out);
+	key_meta_clear(&m);
+	body_tags_free(tags, tagp.n_tags);
+	json_decref(body);
+	return rc;
+}
+
+int keys_import(struct api_call *c)
+{
+	struct obj_patch attrs = { 0 }, tagp = { 0 };
+	struct obj_tag *tags = NULL;
+	struct key_meta m;
+	struct jwk jwk;
+	struct obj in, out;
+	json_t *body = NULL, *key, *hsm;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&in);
+	obj_init(&out);
+	key_meta_init(&m);
+	jwk_init(&jwk);
+	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	    read_common(c, body, &in, &attrs, &tags, &tagp) != 0)
+		goto out;
+	key = json_object_get(body, "key");
+	hsm = json_object_get(body, "Hsm");
+	if (!json_is_object(key)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'key' (a JSON Web Key) is required.");
+		goto out;
+	}
+	if (hsm != NULL && !json_is_null(hsm) && !json_is_boolean(hsm)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'Hsm' must be a boolean.");
+		goto out;
+	}
+	if (jwk_from_json(key, &jwk, &c->err) != 0 ||
+	    key_import(&c->vault, name, &jwk, json_is_true(hsm), &in, &out, &m, &c->err) != 0)
+		goto out;
+	rc = reply_key(c, &out, &m);
+out:
+	in.tags = NULL;
+	in.n_tags = 0;
+	obj_clear(&in);
+	obj_clear(&out);
+	key_meta_clear(&m);
+	jwk_clear(&jwk);
+	body_tags_free(tags, tagp.n_tags);
+	json_decref(body);
+	return rc;
+}
+
+int keys_get(struct api_call *c)
+{
+	struct key_meta m;
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	key_meta_init(&m);
+	if ((name = keys_name_param(c)) == NULL ||
+	    key_get(&c->vault, name, version_param(c), &o, &m, &c->err) != 0)
+		goto out;
+	rc = reply_key(c, &o, &m);
+out:
+	obj_clear(&o);
+	key_meta_clear(&m);
+	return rc;
+}
+
+int keys_update(struct api_call *c)
+{
+	struct obj_patch p = { 0 };
+	struct obj_tag *tags = NULL;
+	struct key_meta m;
+	struct obj o;
+	json_t *body = NULL, *ops, *a, *ex;
+	unsigned key_ops = 0;
+	bool set_ops = false;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	key_meta_init(&m);
+	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	    body_attrs(body, &p, &c->err) != 0 || body_tags(body, &p, &tags, &c->err) != 0)
+		goto out;
+	a = json_object_get(body, "attributes");
+	ex = json_is_object(a) ? json_object_get(a, "exportable") : NULL;
+	if (json_is_true(ex) || (json_object_get(body, "release_policy") != NULL &&
+				 !json_is_null(json_object_get(body, "release_policy")))) {
+		kl_fail(&c->err, KL_EINVAL, "Key release and exportable keys are not supported.");
+		goto out;
+	}
+	ops = json_object_get(body, "key_ops");
+	if (ops != NULL && !json_is_null(ops)) {
+		if (jwk_key_ops_from_json(ops, &key_ops, &c->err) != 0)
+			goto out;
+		set_ops = true;
+	}
+	if (key_update(&c->vault, name, version_param(c), &p, set_ops, key_ops, &o, &m, &c->err) != 0)
+		goto out;
+	rc = reply_key(c, &o, &m);
+out:
+	obj_clear(&o);
+	key_meta_clear(&m);
+	body_tags_free(tags, p.n_tags);
+	json_decref(body);
+	return rc;
+}
+
+int keys_list(struct api_call *c)
+{
+	return paging_list(c, OBJ_KEY, PAGING_LIVE, NULL, "/keys", key_item);
+}
+
+int keys_list_versions(struct api_call *c)
+{
+	char path[OBJ_NAME_MAX + 32];
+	const char *name;
+
+	if ((name = keys_name_param(c)) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "/keys/%s/versions", name);
+	return paging_list(c, OBJ_KEY, PAGING_VERSIONS, name, path, key_item);
+}
+
+int deleted_keys_list(struct api_call *c)
+{
+	return paging_list(c, OBJ_KEY, PAGING_DELETED, NULL, "/deletedkeys", key_item);
+}
+
+/* Replies with the full bundle of o (its description decoded from o). */
+static int reply_obj(struct api_call *c, const struct obj *o)
+{
+	struct key_meta m;
+	int rc = -1;
+
+	key_meta_init(&m);
+	if (key_meta_of(o, &m, &c->err) == 0)
+		rc = reply_key(c, o, &m);
+	key_meta_clear(&m);
+	return rc;
+}
+
+int keys_delete(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = keys_name_param(c)) != NULL && obj_delete(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_keys_get(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = keys_name_param(c)) != NULL &&
+	    obj_get_deleted(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_keys_recover(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = keys_name_param(c)) != NULL && obj_recover(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_keys_purge(struct api_call *c)
+{
+	const char *name;
+
+	if ((name = keys_name_param(c)) == NULL || obj_purge(&c->vault, OBJ_KEY, name, &c->err) != 0)
+		return -1;
+	return api_reply_empty(c, 204);
+}
+
+int keys_backup(struct api_call *c)
+{
+	const char *name = keys_name_param(c);
+
+	return name ? api_backup(c, OBJ_KEY, name) : -1;
+}
+
+int keys_restore(struct api_call *c)
+{
+	struct obj o;
+	int rc = -1;
+
+	obj_init(&o);
+	if (api_restore(c, OBJ_KEY, &o) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int keys_rotate(struct api_call *c)
+{
+	struct key_meta m;
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	key_meta_init(&m);
+	if ((name = keys_name_param(c)) != NULL && key_rotate(&c->vault, name, &o, &m, &c->err) == 0)
+		rc = reply_key(c, &o, &m);
+	obj_clear(&o);
+	key_meta_clear(&m);
+	return rc;
+}
+
+int keys_release(struct api_call *c)
+{
+	return kl_fail(&c->err, KL_EINVAL, "Key release (secure key release for confidential "
+		       "computing) is not supported by kluis.");
+}
+
+int keys_random(struct api_call *c)
+{
+	unsigned char bytes[128];
+	struct buf b64;
+	json_t *body = NULL, *count;
+	int rc = -1;
+
+	buf_init(&b64, 512);
+	if (body_object(c->req, &body, &c->err) != 0)
+		goto out;
+	count = json_object_get(body, "count");
+	if (!json_is_integer(count) || json_integer_value(count) < 1 || json_integer_value(count) > 128) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'count' must be an integer from 1 to 128.");
+		goto out;
+	}
+	if (key_random(bytes, (size_t)json_integer_value(count), &c->err) != 0 ||
+	    b64url_encode(bytes, (size_t)json_integer_value(count), &b64, &c->err) != 0)
+		goto out;
+	rc = api_reply_json(c, 200, json_pack("{s:s}", "value", buf_cstr(&b64)));
+out:
+	secure_wipe(bytes, sizeof(bytes));
+	buf_clear(&b64);
+	json_decref(body);
+	return rc;
+}
