@@ -32,7 +32,18 @@
 #define SIG_MAX 1024	/* RSA 4096 is 512 bytes, a DER P-521 signature 139 */
 #define DECRYPT_FAILED "Decryption failed."
 
-enum alg_kind { AK_RSA_ENC, AK_GCM, AK_CBC, AK_CBCPAD, AK_KW, AK_KWP, AK_RS, AK_PS, AK_ES, AK_NONE };
+enum alg_kind {
+	AK_RSA_ENC,
+	AK_GCM,
+	AK_CBC,
+	AK_CBCPAD,
+	AK_KW,
+	AK_KWP,
+	AK_RS,
+	AK_PS,
+	AK_ES,
+	AK_NONE
+};
 
 enum alg_use { USE_CRYPT = 1, USE_WRAP = 2, USE_SIGN = 4 };
 
@@ -122,8 +133,8 @@ static const struct alg *alg_for(const struct keyops_key *k, const char *name, e
 		KEYOPS_BAD(err, "The algorithm %s cannot be used with a key of type %s.", a->name,
 			   kty_name(k->kty));
 	} else if (a->key_len != 0 && a->key_len != k->oct->len) {
-		KEYOPS_BAD(err, "The algorithm %s needs a %zu-bit key; this key has %u bits.", a->name,
-			   a->key_len * 8, k->bits);
+		KEYOPS_BAD(err, "The algorithm %s needs a %zu-bit key; this key has %u bits.",
+			   a->name, a->key_len * 8, k->bits);
 	} else if (a->crv != NULL && strcmp(a->crv, k->curve->crv) != 0) {
 		KEYOPS_BAD(err, "The algorithm %s needs a key on %s; this key is on %s.", a->name,
 			   a->crv, k->curve->crv);
@@ -151,7 +162,8 @@ static int rsa_crypt(const struct keyops_key *k, const struct alg *a, bool encry
 	int rc = -1;
 
 	if (encrypting && in->value_len > klen - a->len) {
-		KEYOPS_BAD(err, "The value is too long for %s with a %u-bit key: at most %zu bytes.",
+		KEYOPS_BAD(err,
+			   "The value is too long for %s with a %u-bit key: at most %zu bytes.",
 			   a->name, k->bits, klen - a->len);
 		goto out;
 	}
@@ -165,12 +177,13 @@ static int rsa_crypt(const struct keyops_key *k, const struct alg *a, bool encry
 	    (encrypting ? EVP_PKEY_encrypt_init(ctx) : EVP_PKEY_decrypt_init(ctx)) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, pad) <= 0 ||
 	    (a->md != NULL && (EVP_PKEY_CTX_set_rsa_oaep_md(ctx, a->md()) <= 0 ||
-			       EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) <= 0))) {
+			       EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, a->md()) <= 0))) {
 		keyops_ossl_fail(err, a->name);
 		goto out;
 	}
 	if (encrypting) {
-		if (EVP_PKEY_encrypt(ctx, tmp->data, &olen, nonnull(in->value), in->value_len) <= 0) {
+		if (EVP_PKEY_encrypt(ctx, tmp->data, &olen, nonnull(in->value), in->value_len) <=
+		    0) {
 			keyops_ossl_fail(err, a->name);
 			goto out;
 		}
@@ -281,7 +294,8 @@ static int aes_gcm(const struct keyops_key *k, const struct alg *a, bool encrypt
 			      encrypting ? 1 : 0) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, k->oct->data, iv, -1) != 1 ||
-	    (!encrypting && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) != 1) ||
+	    (!encrypting &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) != 1) ||
 	    (in->aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &m, in->aad, (int)in->aad_len) != 1)) {
 		keyops_ossl_fail(err, a->name);
 		goto out;
@@ -344,7 +358,8 @@ static int aes_kw(const struct keyops_key *k, const struct alg *a, bool wrapping
 	int m = 0, fin = 0, rc = -1;
 
 	if (a->kind == AK_KW && (n % KW_BLOCK != 0 || n < (wrapping ? 16 : 24))) {
-		KEYOPS_BAD(err, "The %s for %s must be a multiple of 8 bytes and at least %d bytes.",
+		KEYOPS_BAD(err,
+			   "The %s for %s must be a multiple of 8 bytes and at least %d bytes.",
 			   wrapping ? "key to wrap" : "wrapped key", a->name, wrapping ? 16 : 24);
 		goto out;
 	}
@@ -521,7 +536,8 @@ int keyops_sign(const struct keyops_key *k, const char *alg, const unsigned char
 	EVP_PKEY_CTX *ctx = NULL;
 	int rc = -1;
 
-	if ((a = sig_alg(k, alg, digest_len, err)) == NULL || (ctx = sig_ctx(k, a, true, err)) == NULL)
+	if ((a = sig_alg(k, alg, digest_len, err)) == NULL ||
+	    (ctx = sig_ctx(k, a, true, err)) == NULL)
 		goto out;
 	if (EVP_PKEY_sign(ctx, NULL, &raw_len, digest, digest_len) <= 0 || raw_len > sizeof(raw) ||
 	    EVP_PKEY_sign(ctx, raw, &raw_len, digest, digest_len) <= 0) {

@@ -36,7 +36,8 @@ struct keyops_key *keyops_from_jwk(const struct jwk *j, struct kl_err *err);
 int keyops_public_jwk(const struct keyops_key *k, struct jwk *out, struct kl_err *err);
 
 /* Private material to seal (PKCS#8 DER for RSA/EC, raw bytes for oct), appended to out (a
- * wiping buffer), and back. */
+ * wiping buffer), and back. keyops_deserialize fails with KL_ECORRUPT on anything it did not
+ * write (wrong type, truncated, trailing bytes). */
 int keyops_serialize(const struct keyops_key *k, struct buf *out, struct kl_err *err);
 struct keyops_key *keyops_deserialize(enum keyops_kty kty, const void *p, size_t n,
 				      struct kl_err *err);
@@ -79,7 +80,10 @@ int keyops_encrypt(const struct keyops_key *k, const char *alg, const struct key
 int keyops_decrypt(const struct keyops_key *k, const char *alg, const struct keyops_input *in,
 		   struct keyops_output *out, struct kl_err *err);
 /* alg: RSA1_5, RSA-OAEP, RSA-OAEP-256 (RSA keys); A128KW, A192KW, A256KW (RFC 3394, oct keys of
- * the matching size; input a multiple of 8 bytes, at least 16). */
+ * the matching size; input a multiple of 8 bytes, at least 16); CKM_AES_KEY_WRAP (RFC 3394 with
+ * an oct key of any size) and CKM_AES_KEY_WRAP_PAD (RFC 5649, any input of at least 1 byte).
+ * Every failure to decrypt or unwrap (padding, tag, integrity, a value of the wrong length for
+ * RSA) is the same 400 "Decryption failed.", and out is left as it was. */
 int keyops_wrap(const struct keyops_key *k, const char *alg, const struct keyops_input *in,
 		struct keyops_output *out, struct kl_err *err);
 int keyops_unwrap(const struct keyops_key *k, const char *alg, const struct keyops_input *in,
@@ -88,7 +92,8 @@ int keyops_unwrap(const struct keyops_key *k, const char *alg, const struct keyo
 /* Sign a digest (never hashes): RS256/384/512 and PS256/384/512 (RSA; PSS salt = hash length,
  * MGF1 with the same hash), ES256 (P-256), ES256K (P-256K), ES384 (P-384), ES512 (P-521); the
  * digest must be 32/48/64 bytes as the hash says. EC signatures are JOSE r||s, each half the
- * field size (64/64/96/132 bytes in all). Appends the signature to sig. */
+ * field size (64/64/96/132 bytes in all). Appends the signature to sig. RSNULL and HS256/384/512
+ * are known names that kluis refuses (400). */
 int keyops_sign(const struct keyops_key *k, const char *alg, const unsigned char *digest,
 		size_t digest_len, struct buf *sig, struct kl_err *err);
 /* *valid is false for a signature that does not verify (including wrong length): that is not an

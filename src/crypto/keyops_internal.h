@@ -1,7 +1,11 @@
-/* What keyops.c (keys, JWK, serialisation) and keycrypt.c (the operations) share: the key
- * structure and the curve table. Included by those two files only. */
+/* What keyops.c (keys, public JWK, serialisation), keyimport.c (JWK import) and keycrypt.c (the
+ * operations) share: the key structure, the curve table and a few constructors. Included by those
+ * three files only. */
 #ifndef KLUIS_CRYPTO_KEYOPS_INTERNAL_H
 #define KLUIS_CRYPTO_KEYOPS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include <openssl/evp.h>
 
@@ -17,7 +21,6 @@ struct keyops_curve {
 	int nid;
 	unsigned field_bits;
 	size_t size;		/* bytes of a coordinate, and of each of r and s */
-	const char *alg;	/* the ES algorithm of this curve */
 };
 
 struct keyops_key {
@@ -27,6 +30,15 @@ struct keyops_key {
 	const struct keyops_curve *curve;	/* EC */
 	unsigned bits;
 };
+
+/* The curve of a JWK name ("P-256"), NULL when not one of ours. */
+const struct keyops_curve *keyops_curve_by_name(const char *crv);
+/* 2048, 3072 or 4096. */
+bool keyops_rsa_bits_allowed(unsigned bits);
+/* An empty key of type kty (calloc'd); NULL with KL_ENOMEM. */
+struct keyops_key *keyops_key_new(enum keyops_kty kty, struct kl_err *err);
+/* An oct key holding a copy of p[0..n) (n already checked). */
+struct keyops_key *keyops_oct_from_bytes(const void *p, size_t n, struct kl_err *err);
 
 /* Logs what failed with OpenSSL's reason (never key material), empties OpenSSL's error queue,
  * and fills err with KL_EINTERNAL. Returns -1. */

@@ -28,7 +28,8 @@ int buf_append_str(struct buf *b, const char *s, struct kl_err *err);
 int buf_putc(struct buf *b, char c, struct kl_err *err);
 int buf_printf(struct buf *b, struct kl_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int buf_vprintf(struct buf *b, struct kl_err *err, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, struct kl_err *err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* The contents as a C string ("" when empty); valid until the next change. */
 const char *buf_cstr(const struct buf *b);

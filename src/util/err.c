@@ -8,6 +8,10 @@
 
 static void err_vfill(struct kl_err *err, enum kl_errc code, const char *azure_code,
 		      const char *inner_code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+static void err_vfill(struct kl_err *err, enum kl_errc code, const char *azure_code,
+		      const char *inner_code, const char *fmt, va_list ap)
 {
 	err->code = code;
 	err->azure_code = azure_code;

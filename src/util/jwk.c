@@ -88,8 +88,8 @@ int jwk_key_ops_from_json(json_t *arr, unsigned *ops, struct kl_err *err)
 		/* The names are case-sensitive, as the service's enum is. */
 		if (k == JWK_N_OPS || strlen(json_string_value(v)) != json_string_length(v)) {
 			kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL,
-				   "The key operation '%.32s' is not valid; use encrypt, decrypt, sign, "
-				   "verify, wrapKey, unwrapKey, import or export.",
+				   "The key operation '%.32s' is not valid; use encrypt, decrypt, "
+				   "sign, verify, wrapKey, unwrapKey, import or export.",
 				   json_string_value(v));
 			goto out;
 		}
@@ -132,7 +132,8 @@ static int read_name(json_t *obj, const char *member, char *dst, size_t size, st
 		goto out;
 	}
 	/* Longer than any valid name, or with a NUL inside: no valid value looks like this. */
-	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
+	if (json_string_length(v) >= size ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
 		kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL, "The JWK member '%s' is not supported.",
 			   member);
 		goto out;
@@ -161,13 +162,14 @@ static int read_bytes(json_t *obj, const char *member, struct buf *dst, struct k
 	}
 	/* Four characters make three bytes: refuse an oversize member before decoding any of it. */
 	if (json_string_length(v) / 4 > JWK_MEMBER_MAX / 3 + 1) {
-		kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL, "The JWK member '%s' is too large.", member);
+		kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL, "The JWK member '%s' is too large.",
+			   member);
 		goto out;
 	}
 	if (b64url_decode(json_string_value(v), json_string_length(v), dst, &e2) != 0) {
 		if (e2.code == KL_ETOOBIG)
-			kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL, "The JWK member '%s' is too large.",
-				   member);
+			kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL,
+				   "The JWK member '%s' is too large.", member);
 		else if (e2.code == KL_EINVAL)
 			kl_fail_az(err, KL_EINVAL, JWK_BAD, NULL,
 				   "The JWK member '%s' is not valid base64url.", member);
@@ -254,7 +256,8 @@ json_t *jwk_public_json(const struct jwk *j, const char *kid)
 	json_t *res = NULL;
 
 	/* jansson keeps insertion order, so this is the order the service writes. */
-	if (obj == NULL || (kid != NULL && json_object_set_new(obj, "kid", json_string(kid)) != 0) ||
+	if (obj == NULL ||
+	    (kid != NULL && json_object_set_new(obj, "kid", json_string(kid)) != 0) ||
 	    json_object_set_new(obj, "kty", json_string(j->kty)) != 0 ||
 	    (j->has_key_ops &&
 	     json_object_set_new(obj, "key_ops", jwk_key_ops_json(j->key_ops)) != 0) ||

@@ -75,6 +75,9 @@ static void log_write_all(const char *p, size_t n)
 
 /* Formats and writes one line; ap holds fmt's arguments. */
 static void log_vemit(enum log_level lv, const char *reqid, const char *func, const char *fmt,
+		      va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_vemit(enum log_level lv, const char *reqid, const char *func, const char *fmt,
 		      va_list ap)
 {
 	char msg[LOG_LINE_MAX];

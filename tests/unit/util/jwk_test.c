@@ -78,13 +78,14 @@ static void test_reads_every_member(void **state)
 
 	(void)state;
 	jwk_init(&j);
-	assert_int_equal(from_text("{\"kid\":\"https://x/keys/a/1\",\"kty\":\"RSA-HSM\","
-				   "\"crv\":\"P-256\",\"n\":\"AQAB\",\"e\":\"AQ==\",\"x\":\"-_8\","
-				   "\"y\":\"+/8=\",\"d\":\"AA\",\"p\":\"AQ\",\"q\":\"Ag\",\"dp\":\"Aw\","
-				   "\"dq\":\"BA\",\"qi\":\"BQ\",\"k\":\"Zm9vYmFy\",\"key_hsm\":\"xx\","
-				   "\"future\":{\"a\":[1]}}",
-				   &j, &err),
-			 0);
+	assert_int_equal(
+		from_text("{\"kid\":\"https://x/keys/a/1\",\"kty\":\"RSA-HSM\","
+			  "\"crv\":\"P-256\",\"n\":\"AQAB\",\"e\":\"AQ==\",\"x\":\"-_8\","
+			  "\"y\":\"+/8=\",\"d\":\"AA\",\"p\":\"AQ\",\"q\":\"Ag\",\"dp\":\"Aw\","
+			  "\"dq\":\"BA\",\"qi\":\"BQ\",\"k\":\"Zm9vYmFy\",\"key_hsm\":\"xx\","
+			  "\"future\":{\"a\":[1]}}",
+			  &j, &err),
+		0);
 	assert_string_equal(j.kty, "RSA-HSM");
 	assert_string_equal(j.crv, "P-256");
 	assert_int_equal(j.n.len, 3);
@@ -123,7 +124,8 @@ static void test_null_members_are_absent_and_reuse_empties(void **state)
 
 	(void)state;
 	jwk_init(&j);
-	assert_int_equal(from_text("{\"kty\":\"EC\",\"crv\":\"P-384\",\"d\":\"AQID\"}", &j, &err), 0);
+	assert_int_equal(from_text("{\"kty\":\"EC\",\"crv\":\"P-384\",\"d\":\"AQID\"}", &j, &err),
+			 0);
 	assert_int_equal(j.d.len, 3);
 	/* A second read into the same jwk starts from empty. */
 	assert_int_equal(from_text("{\"kty\":\"oct\",\"crv\":null,\"n\":null,\"d\":null,"
@@ -153,7 +155,8 @@ static void test_refusals_name_the_member(void **state)
 	assert_refused("{\"kty\":null}", "The JWK member 'kty' is required.");
 	assert_refused("{\"kty\":1}", "The JWK member 'kty' must be a string.");
 	assert_refused("{\"kty\":[\"RSA\"]}", "The JWK member 'kty' must be a string.");
-	assert_refused("{\"kty\":\"RSA-HSM-TOO-LONG-X\"}", "The JWK member 'kty' is not supported.");
+	assert_refused("{\"kty\":\"RSA-HSM-TOO-LONG-X\"}",
+		       "The JWK member 'kty' is not supported.");
 	assert_refused("{\"kty\":\"EC\",\"crv\":256}", "The JWK member 'crv' must be a string.");
 	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
 		/* A valid private member first, so the refusal has something to wipe. */
@@ -169,7 +172,8 @@ static void test_refusals_name_the_member(void **state)
 				 prior, members[i], bad_values[b]);
 			assert_refused(text, msg);
 		}
-		snprintf(msg, sizeof(msg), "The JWK member '%s' is not valid base64url.", members[i]);
+		snprintf(msg, sizeof(msg), "The JWK member '%s' is not valid base64url.",
+			 members[i]);
 		for (b = 0; b < sizeof(bad_texts) / sizeof(bad_texts[0]); b++) {
 			snprintf(text, sizeof(text),
 				 "{\"kty\":\"RSA\",\"%s\":\"AQID\",\"%s\":\"%s\"}", prior,
@@ -264,8 +268,9 @@ static void test_key_ops(void **state)
 	assert_int_equal(ops, 7);
 	json_decref(v);
 	v = jwk_key_ops_json(0xff);
-	assert_string_equal(dump(v, &out), "[\"encrypt\",\"decrypt\",\"sign\",\"verify\",\"wrapKey\","
-			       "\"unwrapKey\",\"import\",\"export\"]");
+	assert_string_equal(dump(v, &out),
+			    "[\"encrypt\",\"decrypt\",\"sign\",\"verify\",\"wrapKey\","
+			    "\"unwrapKey\",\"import\",\"export\"]");
 	buf_clear(&out);
 	json_decref(v);
 	v = jwk_key_ops_json(0);
@@ -306,8 +311,10 @@ static void test_public_json_rsa(void **state)
 	j.has_key_ops = true;
 	j.key_ops = JWK_OP_SIGN | JWK_OP_WRAP;
 	v = jwk_public_json(&j, "https://v.vault.localhost/keys/k/0123");
-	assert_string_equal(dump(v, &out), "{\"kid\":\"https://v.vault.localhost/keys/k/0123\",\"kty\":\"RSA-HSM\","
-			       "\"key_ops\":[\"sign\",\"wrapKey\"],\"n\":\"wwE\",\"e\":\"AQAB\"}");
+	assert_string_equal(
+		dump(v, &out),
+		"{\"kid\":\"https://v.vault.localhost/keys/k/0123\",\"kty\":\"RSA-HSM\","
+		"\"key_ops\":[\"sign\",\"wrapKey\"],\"n\":\"wwE\",\"e\":\"AQAB\"}");
 	buf_clear(&out);
 	json_decref(v);
 	j.has_key_ops = false;
@@ -336,8 +343,9 @@ static void test_public_json_ec_and_oct(void **state)
 	j.has_key_ops = true;
 	j.key_ops = JWK_OP_VERIFY;
 	v = jwk_public_json(&j, "kid-1");
-	assert_string_equal(dump(v, &out), "{\"kid\":\"kid-1\",\"kty\":\"EC\",\"key_ops\":[\"verify\"],"
-			       "\"crv\":\"P-256K\",\"x\":\"APv_\",\"y\":\"_w\"}");
+	assert_string_equal(dump(v, &out),
+			    "{\"kid\":\"kid-1\",\"kty\":\"EC\",\"key_ops\":[\"verify\"],"
+			    "\"crv\":\"P-256K\",\"x\":\"APv_\",\"y\":\"_w\"}");
 	buf_clear(&out);
 	/* And back: the same public members, no private ones. */
 	assert_int_equal(jwk_from_json(v, &back, &err), 0);
