@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
 	  liblmdb-dev libcmocka-dev openssl curl ca-certificates python3-azure python3-cryptography
-	  libnss-myhostname)
+	  libnss-myhostname clang libclang-rt-14-dev)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then

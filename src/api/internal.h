@@ -172,6 +172,7 @@ int keys_backup(struct api_call *c);
 int keys_restore(struct api_call *c);
 int keys_rotate(struct api_call *c);
 int keys_release(struct api_call *c);
+int keys_attestation(struct api_call *c);
 int keys_random(struct api_call *c);
 int keys_policy_get(struct api_call *c);
 int keys_policy_set(struct api_call *c);

@@ -319,7 +319,7 @@ int keys_delete(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = keys_name_param(c)) != NULL && obj_delete(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
+	if ((name = keys_name_param(c)) != NULL && key_delete(&c->vault, name, &o, &c->err) == 0)
 		rc = reply_obj(c, &o);
 	obj_clear(&o);
 	return rc;
@@ -356,7 +356,7 @@ int deleted_keys_purge(struct api_call *c)
 {
 	const char *name;
 
-	if ((name = keys_name_param(c)) == NULL || obj_purge(&c->vault, OBJ_KEY, name, &c->err) != 0)
+	if ((name = keys_name_param(c)) == NULL || key_purge(&c->vault, name, &c->err) != 0)
 		return -1;
 	return api_reply_empty(c, 204);
 }
@@ -400,6 +400,12 @@ int keys_release(struct api_call *c)
 {
 	return kl_fail(&c->err, KL_EINVAL, "Key release (secure key release for confidential "
 		       "computing) is not supported by kluis.");
+}
+
+int keys_attestation(struct api_call *c)
+{
+	return kl_fail(&c->err, KL_EINVAL, "Key attestation (a Managed HSM feature) is not supported "
+		       "by kluis.");
 }
 
 int keys_random(struct api_call *c)

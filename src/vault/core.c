@@ -24,6 +24,7 @@
 #define META_TENANT "m/tenant"
 #define META_ADMIN "m/admin"
 #define FORMAT_V1 "kluis-store-1"
+#define KEYCACHE_SLOTS 4096
 
 static int path_join(char *out, size_t n, const char *dir, const char *file, struct kl_err *err)
 {
@@ -241,6 +242,10 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 		goto out;
 	}
 	core->st = st;
+	if ((core->keys = keycache_new(KEYCACHE_SLOTS)) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
 	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
 	pthread_mutex_init(&core->job_mu, NULL);
 	pthread_cond_init(&core->job_cv, NULL);
@@ -324,6 +329,7 @@ void vault_core_close(struct vault_core *core)
 	pthread_cond_destroy(&core->job_cv);
 	pthread_mutex_destroy(&core->job_mu);
 	store_close(core->st);
+	keycache_free(core->keys);
 	seal_key_free(core->data_key);
 	secure_wipe(core, sizeof(*core));
 	free(core);

@@ -9,6 +9,7 @@
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "store/store.h"
+#include "vault/keycache.h"
 #include "util/buf.h"
 #include "vault/object.h"
 #include "vault/vault.h"
@@ -21,6 +22,7 @@ struct vault_core {
 	char tenant[37];
 	unsigned char admin_digest[TOKEN_DIGEST_LEN];
 	int purge_interval_s;
+	struct keycache *keys;		/* parsed private keys of key versions */
 	/* the purge job */
 	pthread_t job;
 	bool job_running;

@@ -318,6 +318,36 @@ static int check_allowed(const struct obj *o, const struct key_meta *m, enum key
 	return 0;
 }
 
+/* The cache id of a key version: vault/name/version, lowercase. */
+static void cache_id(char *out, size_t n, const struct vault *v, const char *lname, const char *ver)
+{
+	snprintf(out, n, "%s/%s/%s", v->name, lname, ver);
+}
+
+/* The parsed key of version o->version of lname, from the cache or unsealed and cached. */
+static struct keycache_ref *load_key(struct vault *v, const char *lname, const struct obj *o,
+				     const struct key_meta *m, struct kl_err *err)
+{
+	struct keycache_ref *ref;
+	struct secbuf *material = NULL;
+	struct keyops_key *k = NULL;
+	struct obj tmp;
+	char id[KEYBUF];
+
+	cache_id(id, sizeof(id), v, lname, o->version);
+	if ((ref = keycache_get(v->core->keys, id)) != NULL)
+		return ref;
+	obj_init(&tmp);
+	if (obj_version_load(v, OBJ_KEY, lname, o->version, &tmp, NULL, &material, err) == 0 &&
+	    (k = keyops_deserialize((enum keyops_kty)kty_family(m->kty), material->data,
+				    material->len, err)) != NULL &&
+	    (ref = keycache_put(v->core->keys, id, k)) == NULL)
+		kl_fail(err, KL_ENOMEM, "out of memory");
+	obj_clear(&tmp);
+	secbuf_free(material);
+	return ref;
+}
+
 int key_operate(struct vault *v, const char *name, const char *version, enum key_op op,
 		const char *alg, const struct key_op_in *in, struct key_op_out *out, struct obj *o,
 		struct kl_err *err)
@@ -325,18 +355,20 @@ int key_operate(struct vault *v, const char *name, const char *version, enum key
 	struct keyops_input kin = { in->value, in->value_len, in->iv, in->iv_len, in->aad,
 				    in->aad_len, in->tag, in->tag_len };
 	struct keyops_output kout = { .out = out->out };
-	struct secbuf *material = NULL;
-	struct keyops_key *k = NULL;
+	struct keycache_ref *ref = NULL;
+	const struct keyops_key *k;
+	char lname[OBJ_NAME_MAX + 1];
 	struct key_meta m;
 	int rc = -1;
 
 	key_meta_init(&m);
-	if (obj_get(v, OBJ_KEY, name, version, o, &material, err) != 0)
+	if (obj_get(v, OBJ_KEY, name, version, o, NULL, err) != 0)
 		goto out;
+	lower_copy(lname, sizeof(lname), o->name);
 	if (key_meta_of(o, &m, err) != 0 || check_allowed(o, &m, op, err) != 0 ||
-	    (k = keyops_deserialize((enum keyops_kty)kty_family(m.kty), material->data,
-				    material->len, err)) == NULL)
+	    (ref = load_key(v, lname, o, &m, err)) == NULL)
 		goto out;
+	k = keycache_key(ref);
 	switch (op) {
 	case KEY_OP_ENCRYPT:
 		rc = keyops_encrypt(k, alg, &kin, &kout, err);
@@ -367,9 +399,35 @@ int key_operate(struct vault *v, const char *name, const char *version, enum key
 out:
 	if (rc != 0)
 		obj_clear(o);
-	keyops_free(k);
-	secbuf_free(material);
+	keycache_release(v->core->keys, ref);
 	key_meta_clear(&m);
+	return rc;
+}
+
+/* Forgets the cached keys of every version of name. */
+static void forget_key(struct vault *v, const char *name)
+{
+	char lname[OBJ_NAME_MAX + 1], prefix[KEYBUF];
+
+	if (lower_copy(lname, sizeof(lname), name)) {
+		cache_id(prefix, sizeof(prefix), v, lname, "");
+		keycache_forget(v->core->keys, prefix);
+	}
+}
+
+int key_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
+{
+	int rc = obj_delete(v, OBJ_KEY, name, out, err);
+
+	forget_key(v, name);
+	return rc;
+}
+
+int key_purge(struct vault *v, const char *name, struct kl_err *err)
+{
+	int rc = obj_purge(v, OBJ_KEY, name, err);
+
+	forget_key(v, name);
 	return rc;
 }
 

@@ -119,6 +119,11 @@ int key_rotate_due(struct vault_core *core, int64_t now, size_t *n_rotated, stru
 /* Parses an ISO 8601 duration (PnYnMnWnDTnHnMnS; years 365 days, months 30) into seconds. */
 int key_duration_parse(const char *s, int64_t *seconds, struct kl_err *err);
 
+/* obj_delete and obj_purge for keys, which also drop the key's parsed versions from the cache
+ * (wiping them) so no deleted key stays in memory. */
+int key_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err);
+int key_purge(struct vault *v, const char *name, struct kl_err *err);
+
 /* Fresh random bytes for POST /rng. */
 int key_random(unsigned char *out, size_t n, struct kl_err *err);
 

@@ -107,6 +107,14 @@ describe("keys: management", () => {
 		assert.equal(r.status, 200, r.text);
 		assert.equal(r.json.key.e, "Aw", "e = 3 is the single byte 03");
 		assert.equal((await wireKey(name)).key.e, "Aw");
+		// The e = 3 key works: its RS256 signature verifies with node.
+		const data = Buffer.from("e is three");
+		const sig = await srv.request("POST", `/keys/${name}//sign?${API}`, {
+			body: { alg: "RS256", value: b64u(crypto.createHash("sha256").update(data).digest()) },
+		});
+		assert.equal(sig.status, 200, sig.text);
+		const pub3 = crypto.createPublicKey({ key: { kty: "RSA", n: r.json.key.n, e: r.json.key.e }, format: "jwk" });
+		assert.ok(crypto.verify("sha256", data, pub3, Buffer.from(sig.json.value, "base64url")), "e = 3 signature verifies");
 		const r2 = await srv.request("POST", `/keys/${name}/create?${API}`, { body: { kty: "RSA", public_exponent: 65537 } });
 		assert.equal(r2.status, 200, r2.text);
 		assert.equal(r2.json.key.e, "AQAB");
@@ -308,6 +316,32 @@ describe("keys: management", () => {
 		assert.equal(h.keyType, "oct-HSM");
 	});
 
+	test("a JWK whose kty is RSA-HSM or EC-HSM imports as that type", async () => {
+		const rsa = await client.importKey(uniqueName("imprsahsm"), sdkJwkFromPrivate(rsaKeyPair().privateKey, { kty: "RSA-HSM" }));
+		assert.equal(rsa.keyType, "RSA-HSM");
+		const ec = await client.importKey(uniqueName("impechsm"), sdkJwkFromPrivate(ecKeyPair("P-384").privateKey, { kty: "EC-HSM" }));
+		assert.equal(ec.keyType, "EC-HSM");
+		assert.equal((await wireKey(ec.name)).key.kty, "EC-HSM");
+		const oct = await client.importKey(uniqueName("impocthsm2"), { kty: "oct-HSM", k: crypto.randomBytes(16) });
+		assert.equal(oct.keyType, "oct-HSM");
+	});
+
+	test("key attestation and release are out of scope: 400 BadParameter (spec §3)", async () => {
+		const name = uniqueName("attest");
+		const k = await client.createEcKey(name);
+		// The spec names GET /keys/{n}/{v}/attestation; without a version the SDK sends
+		// /keys/{n}/attestation, which may as well read as an unknown version (404).
+		const e = await expectRestError(() => client.getKeyAttestation(name), 400).catch(() =>
+			expectRestError(() => client.getKeyAttestation(name), 404),
+		);
+		assert.ok(e);
+		const r = await srv.request("GET", `/keys/${name}/${k.properties.version}/attestation?api-version=2025-07-01`);
+		assert.equal(r.status, 400, `GET .../{v}/attestation: ${r.text}`);
+		assert.equal(r.json?.error?.code, "BadParameter");
+		await expectRestError(() => client.getKeyAttestation(name, { version: k.properties.version }), 400, "BadParameter");
+		await expectRestError(() => client.releaseKey(name, "eyJhbGciOiJub25lIn0.e30."), 400, "BadParameter");
+	});
+
 	test("import refuses an RSA key without d, a point off the curve and a 1024-bit key (400)", async () => {
 		const name = uniqueName("impbad");
 		const { privateKey } = rsaKeyPair();
@@ -416,6 +450,20 @@ describe("keys: management", () => {
 		assert.deepEqual(r.json.tags, { d: "4" });
 	});
 
+	test("an update to key_ops [] leaves a key that does nothing, but can be widened again", async () => {
+		const name = uniqueName("noops");
+		const k = await client.createEcKey(name);
+		const u = await client.updateKeyProperties(name, k.properties.version, { keyOps: [] });
+		assert.deepEqual(u.keyOperations ?? [], []);
+		const digest = crypto.randomBytes(32);
+		const r = await srv.request("POST", `/keys/${name}/${k.properties.version}/sign?${API}`, { body: { alg: "ES256", value: b64u(digest) } });
+		assert.equal(r.status, 403, r.text);
+		assert.equal(r.json?.error?.innererror?.code, "KeyOperationForbidden");
+		await client.updateKeyProperties(name, k.properties.version, { keyOps: ["sign"] });
+		const ok = await srv.request("POST", `/keys/${name}/${k.properties.version}/sign?${API}`, { body: { alg: "ES256", value: b64u(digest) } });
+		assert.equal(ok.status, 200, ok.text);
+	});
+
 	test("update refuses unknown key_ops and bad attributes (400); unknown key is 404", async () => {
 		const name = uniqueName("updbad");
 		const k = await client.createEcKey(name);
@@ -448,9 +496,13 @@ describe("keys: management", () => {
 		assert.equal(items[0].id, `${srv.vaultUrl}/keys/${name}`);
 		assert.equal(items[0].enabled, false);
 		assert.deepEqual(items[0].tags, { v: "2" });
-		const r = await srv.request("GET", `/keys?${API}`);
-		assert.equal(r.status, 200, r.text);
-		const raw = r.json.value.find((i) => i.kid === `${srv.vaultUrl}/keys/${name}`);
+		let raw;
+		for (let path = `/keys?${API}`; path && !raw; ) {
+			const r = await srv.request("GET", path);
+			assert.equal(r.status, 200, r.text);
+			raw = r.json.value.find((i) => i.kid === `${srv.vaultUrl}/keys/${name}`);
+			path = r.json.nextLink ? new URL(r.json.nextLink).pathname + new URL(r.json.nextLink).search : null;
+		}
 		assert.ok(raw, "raw list item uses kid");
 		assert.equal(raw.key, undefined, "list items carry no JWK");
 		assert.equal(raw.id, undefined, "key list items use kid, not id");

@@ -150,6 +150,25 @@ describe("keys: cryptographic operations", () => {
 		await expectOpError(path, "decrypt", { alg: "RSA-OAEP-256", value: sha1 }, 400, "BadParameter");
 	});
 
+	test("RSA 3072 and 4096: node encrypts, kluis decrypts; kluis signs, node verifies; sizes are k bytes", async () => {
+		for (const bits of [3072, 4096]) {
+			const k = await client.createRsaKey(uniqueName(`rsa${bits}`), { keySize: bits });
+			const pub = publicKeyOf(k);
+			const c = cc(k);
+			const kb = bits / 8;
+			for (const alg of RSA_ENC_ALGS) {
+				const pt = crypto.randomBytes(kb - MAX_PT[alg]);
+				assert.deepEqual(Buffer.from((await c.decrypt({ algorithm: alg, ciphertext: nodeRsaEncrypt(alg, pub, pt) })).result), pt, `${bits} ${alg}`);
+			}
+			for (const alg of RSA_SIGN_ALGS) {
+				const data = crypto.randomBytes(10);
+				const s = Buffer.from((await c.sign(alg, digestOf(alg, data))).result);
+				assert.equal(s.length, kb, `${bits} ${alg} signature length`);
+				assert.ok(nodeVerify(alg, data, pub, s), `${bits} ${alg}`);
+			}
+		}
+	});
+
 	// --- RSA key wrap --------------------------------------------------------------------------
 
 	test("RSA wrap: node and the SDK wrap with the public key, kluis unwraps; kluis wraps, node unwraps", async () => {
@@ -517,6 +536,70 @@ describe("keys: cryptographic operations", () => {
 		const v3 = await client.createEcKey(name);
 		const s3 = await srv.request("POST", `/keys/${name}//sign?api-version=7.6`, { body: { alg: "ES256", value: b64u(digest) } });
 		assert.equal(s3.json.kid, v3.id);
+	});
+
+	test("names and versions in operation paths compare case-insensitively; the kid keeps the creation case", async () => {
+		const name = uniqueName("CaseKey");
+		const k = await client.createEcKey(name);
+		const digest = crypto.randomBytes(32);
+		for (const path of [
+			`/keys/${name.toUpperCase()}/${k.properties.version}`,
+			`/keys/${name.toLowerCase()}/${k.properties.version.toUpperCase()}`,
+			`/keys/${name.toLowerCase()}/`,
+		]) {
+			const r = await rawOp(srv, path, "sign", { alg: "ES256", value: digest });
+			assert.equal(r.status, 200, `${path}: ${r.text}`);
+			assert.equal(r.json.kid, k.id, path);
+		}
+	});
+
+	test("concurrent operations, rotations and updates stay consistent: every kid matches its signature", async () => {
+		const name = uniqueName("race");
+		const first = await client.createEcKey(name);
+		const pubs = new Map([[first.id, publicKeyOf(first)]]);
+		const data = Buffer.from("race");
+		const digest = digestOf("ES256", data);
+		const results = [];
+		const signers = Array.from({ length: 8 }, async () => {
+			for (let i = 0; i < 25; i++) {
+				const r = await rawOp(srv, `/keys/${name}/`, "sign", { alg: "ES256", value: digest });
+				results.push(r);
+			}
+		});
+		const writer = (async () => {
+			for (let i = 0; i < 6; i++) {
+				const v = await client.createEcKey(name);
+				pubs.set(v.id, publicKeyOf(v));
+				await client.updateKeyProperties(name, v.properties.version, { tags: { i: String(i) } });
+			}
+		})();
+		await Promise.all([...signers, writer]);
+		assert.equal(results.length, 200);
+		for (const r of results) {
+			assert.equal(r.status, 200, r.text);
+			assert.ok(pubs.has(r.json.kid), `unknown kid ${r.json.kid}`);
+			assert.ok(nodeVerify("ES256", data, pubs.get(r.json.kid), unb64u(r.json.value)), `signature does not match ${r.json.kid}`);
+		}
+		// Toggling enabled while others sign: every answer is a valid signature or a 403, never anything else.
+		const latest = await client.getKey(name);
+		const toggles = (async () => {
+			for (let i = 0; i < 10; i++) await client.updateKeyProperties(name, latest.properties.version, { enabled: i % 2 === 1 });
+		})();
+		const mixed = [];
+		await Promise.all([
+			toggles,
+			...Array.from({ length: 4 }, async () => {
+				for (let i = 0; i < 20; i++) mixed.push(await rawOp(srv, keyPath(latest.id), "sign", { alg: "ES256", value: digest }));
+			}),
+		]);
+		for (const r of mixed) {
+			if (r.status === 403) assert.equal(r.json?.error?.innererror?.code, "KeyDisabled", r.text);
+			else {
+				assert.equal(r.status, 200, r.text);
+				assert.ok(nodeVerify("ES256", data, publicKeyOf(latest), unb64u(r.json.value)));
+			}
+		}
+		assert.equal((await client.getKey(name)).properties.enabled, true, "the last toggle enabled it");
 	});
 
 	test("operations on an unknown key or version are 404 KeyNotFound", async () => {

@@ -1,14 +1,14 @@
 // Key rotation through @azure/keyvault-keys (spec §3 "Rotation policy"): rotate on demand (same
 // type, size or curve and key_ops, new material, old versions keep working), the rotation policy
 // (empty before one is set, the Notify action appended, expiryTime applied to new versions, bad
-// policies refused with 400, 404 for a missing key).
+// policies refused with 400, 404 for a missing key), and automatic rotation by the background job.
 
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { KeyClient } from "@azure/keyvault-keys";
 import { collect, expectRestError, startServer, uniqueName } from "./lib/server.mjs";
-import { API, digestOf, keyPath, nodeVerify, publicKeyOf, rawOp, unb64u } from "./lib/keys.mjs";
+import { API, digestOf, keyPath, nodeVerify, publicKeyOf, rawOp, rsaKeyPair, sdkJwkFromPrivate, unb64u } from "./lib/keys.mjs";
 
 const DAY = 86400;
 
@@ -208,6 +208,85 @@ describe("keys: rotation", () => {
 			404,
 			"KeyNotFound",
 		);
+	});
+
+	test("rotate an imported RSA-HSM key: same type and size, new material", async () => {
+		const { privateKey } = rsaKeyPair(3072);
+		const k = await client.importKey(uniqueName("rotimp"), sdkJwkFromPrivate(privateKey), { hardwareProtected: true });
+		const r = await client.rotateKey(k.name);
+		assert.equal(r.keyType, "RSA-HSM");
+		assert.equal(r.key.n.length, 384);
+		assert.notDeepEqual(Buffer.from(r.key.n), Buffer.from(k.key.n));
+	});
+
+	test("automatic rotation: the background job rotates a key whose Rotate trigger is due, once", async () => {
+		// A Rotate action 30 days before expiry on a key that expires in 10 days is due at once.
+		// The job runs at start and then periodically (every 60 s by default): wait for it, then
+		// restart (another run at start) and check it rotated exactly once.
+		const auto = await startServer();
+		try {
+			const c = new KeyClient(auto.vaultUrl, auto.credential);
+			const name = uniqueName("autorot");
+			const due = await c.createRsaKey(name, {
+				keyOps: ["sign", "verify"],
+				expiresOn: new Date(Math.floor(Date.now() / 1000 + 10 * DAY) * 1000),
+			});
+			const notDue = await c.createEcKey(uniqueName("autorot-later"), {
+				expiresOn: new Date(Math.floor(Date.now() / 1000 + 200 * DAY) * 1000),
+			});
+			const policy = { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeBeforeExpiry: "P30D" }] };
+			await c.updateKeyRotationPolicy(notDue.name, policy);
+			await c.updateKeyRotationPolicy(name, policy);
+			const deadline = Date.now() + 75000;
+			let versions;
+			while (Date.now() < deadline) {
+				versions = await collect(c.listPropertiesOfKeyVersions(name));
+				if (versions.length > 1) break;
+				await new Promise((r) => setTimeout(r, 1000));
+			}
+			assert.equal(versions.length, 2, "rotated by the background job within 75 s");
+			const latest = await c.getKey(name);
+			assert.notEqual(latest.id, due.id);
+			assert.equal(latest.keyType, "RSA");
+			assert.equal(latest.key.n.length, 256);
+			assert.deepEqual([...latest.keyOperations].sort(), ["sign", "verify"]);
+			const exp = latest.properties.expiresOn.getTime() / 1000;
+			assert.ok(Math.abs(exp - (Date.now() / 1000 + 90 * DAY)) < 120, `new version expires in 90 days: ${latest.properties.expiresOn}`);
+			assert.equal((await collect(c.listPropertiesOfKeyVersions(notDue.name))).length, 1, "a key whose trigger is not due is left alone");
+			assert.equal(await auto.restart(), 0);
+			await new Promise((r) => setTimeout(r, 2000));
+			assert.equal((await collect(c.listPropertiesOfKeyVersions(name))).length, 2, "rotated once, not again");
+			assert.equal((await collect(c.listPropertiesOfKeyVersions(notDue.name))).length, 1);
+		} finally {
+			await auto.close();
+		}
+	});
+
+	test("automatic rotation leaves a deleted key alone", async () => {
+		const auto = await startServer();
+		try {
+			const c = new KeyClient(auto.vaultUrl, auto.credential);
+			const name = uniqueName("autodel");
+			const witness = uniqueName("autowitness");
+			for (const n of [name, witness]) {
+				await c.createEcKey(n, { expiresOn: new Date(Math.floor(Date.now() / 1000 + 200 * DAY) * 1000) });
+				await c.updateKeyRotationPolicy(n, { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeBeforeExpiry: "P30D" }] });
+			}
+			// Make both due, delete one at once, then restart: the job runs at start.
+			const soon = new Date(Math.floor(Date.now() / 1000 + 5 * DAY) * 1000);
+			await c.updateKeyProperties(name, { expiresOn: soon });
+			await (await c.beginDeleteKey(name)).pollUntilDone();
+			await c.updateKeyProperties(witness, { expiresOn: soon });
+			assert.equal(await auto.restart(), 0);
+			const deadline = Date.now() + 15000;
+			while (Date.now() < deadline && (await collect(c.listPropertiesOfKeyVersions(witness))).length < 2)
+				await new Promise((r) => setTimeout(r, 500));
+			assert.equal((await collect(c.listPropertiesOfKeyVersions(witness))).length, 2, "the job ran at start");
+			await (await c.beginRecoverDeletedKey(name)).pollUntilDone();
+			assert.equal((await collect(c.listPropertiesOfKeyVersions(name))).length, 1, "the deleted key was not rotated");
+		} finally {
+			await auto.close();
+		}
 	});
 
 	test("the policy survives a restart", async () => {

@@ -131,6 +131,29 @@ describe("keys: soft delete", () => {
 		await expectRestError(() => client.rotateKey(uniqueName("missing")), 404, "KeyNotFound");
 	});
 
+	test("the rotation policy: 404 while deleted, kept by recover, gone with purge", async () => {
+		const name = uniqueName("sdpol");
+		await client.createEcKey(name);
+		await client.updateKeyRotationPolicy(name, { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P60D" }] });
+		await (await client.beginDeleteKey(name)).pollUntilDone();
+		await expectRestError(() => client.getKeyRotationPolicy(name), 404, "KeyNotFound");
+		await expectRestError(
+			() => client.updateKeyRotationPolicy(name, { expiresIn: "P90D", lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P30D" }] }),
+			404,
+			"KeyNotFound",
+		);
+		await (await client.beginRecoverDeletedKey(name)).pollUntilDone();
+		const kept = await client.getKeyRotationPolicy(name);
+		assert.equal(kept.expiresIn, "P90D");
+		assert.equal(kept.lifetimeActions[0].timeAfterCreate, "P60D");
+		await (await client.beginDeleteKey(name)).pollUntilDone();
+		await client.purgeDeletedKey(name);
+		await client.createEcKey(name);
+		const fresh = await client.getKeyRotationPolicy(name);
+		assert.deepEqual(fresh.lifetimeActions ?? [], [], "a purged key's policy does not come back with the name");
+		assert.equal(fresh.expiresIn, undefined);
+	});
+
 	test("purge of a live or unknown name, recover of an unknown name: 404", async () => {
 		const name = uniqueName("live");
 		await client.createEcKey(name);

@@ -297,6 +297,10 @@ class KeysTest(unittest.TestCase):
         self.assertEqual(acts, [("Rotate", "P60D", None), ("Notify", None, "P30D")])
         got = self.client.get_key_rotation_policy(name)
         self.assertEqual(got.expires_in, "P90D")
+        # What was read writes back (get, then update with the same object).
+        again = self.client.update_key_rotation_policy(name, got)
+        self.assertEqual([(getattr(a.action, "value", a.action), a.time_after_create, a.time_before_expiry)
+                          for a in again.lifetime_actions], acts)
         t0 = time.time()
         r = self.client.rotate_key(name)
         self.assertNotEqual(r.properties.version, k.properties.version)
@@ -310,6 +314,20 @@ class KeysTest(unittest.TestCase):
             self.client.rotate_key(unique_name("missing"))
         with self.assertRaises(ResourceNotFoundError):
             self.client.get_key_rotation_policy(unique_name("missing"))
+
+    def test_policy_without_expiry_round_trips(self):
+        # The server's own default policy (Notify 30 days before expiry, no expiryTime) must be
+        # accepted back: a client that reads a policy and writes it back unchanged gets it stored.
+        name = unique_name("polrt")
+        self.client.create_ec_key(name)
+        p = self.client.update_key_rotation_policy(name, KeyRotationPolicy(lifetime_actions=[
+            KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P30D")]))
+        self.assertIsNone(p.expires_in)
+        got = self.client.get_key_rotation_policy(name)
+        again = self.client.update_key_rotation_policy(name, got)
+        self.assertEqual([(getattr(a.action, "value", a.action), a.time_after_create, a.time_before_expiry)
+                          for a in again.lifetime_actions],
+                         [("Rotate", "P30D", None), ("Notify", None, "P30D")])
 
     def test_random_bytes(self):
         a = self.client.get_random_bytes(32)

@@ -478,6 +478,57 @@ class KeysHostileTest(unittest.TestCase):
             r = self.post(f"/keys/restore?{API}", {"value": value})
             self.assertError(r, 400, "BadParameter", f"restore {str(value)[:30]!r}: {r}")
 
+    def test_every_keys_route_needs_a_token(self):
+        ver = self.canary_path.rsplit("/", 1)[1]
+        routes = [("POST", f"/keys/{CANARY}/create", {"kty": "EC"}), ("PUT", f"/keys/{CANARY}", {"key": self.ec}),
+                  ("GET", f"/keys/{CANARY}", None), ("GET", f"/keys/{CANARY}/{ver}", None),
+                  ("PATCH", f"/keys/{CANARY}/{ver}", {"attributes": {"enabled": False}}), ("GET", "/keys", None),
+                  ("GET", f"/keys/{CANARY}/versions", None), ("DELETE", f"/keys/{CANARY}", None),
+                  ("GET", "/deletedkeys", None), ("GET", f"/deletedkeys/{CANARY}", None),
+                  ("POST", f"/deletedkeys/{CANARY}/recover", None), ("DELETE", f"/deletedkeys/{CANARY}", None),
+                  ("POST", f"/keys/{CANARY}/backup", None), ("POST", "/keys/restore", {"value": "AAAA"}),
+                  ("POST", f"/keys/{CANARY}/rotate", None), ("GET", f"/keys/{CANARY}/rotationpolicy", None),
+                  ("PUT", f"/keys/{CANARY}/rotationpolicy", {"attributes": {"expiryTime": "P90D"}}),
+                  ("POST", "/rng", {"count": 8})]
+        for op in ("sign", "verify", "encrypt", "decrypt", "wrapkey", "unwrapkey"):
+            routes.append(("POST", f"{self.canary_path}/{op}", {"alg": "RS256", "value": b64u(self.digest)}))
+        for method, path, body in routes:
+            for token in (False, self.srv.token + "x"):
+                r = self.srv.request(method, f"{path}?{API}", body=body, token=token)
+                self.assertError(r, 401, "Unauthorized", f"{method} {path} token={bool(token)}: {r}")
+                self.assertTrue(r.headers.get("www-authenticate"), f"{method} {path}: no challenge")
+                self.assertNotIn("value", r.json, f"{method} {path}: a result without a token")
+
+    def test_unknown_vault(self):
+        for method, path, body in [("POST", f"{self.canary_path}/sign", {"alg": "RS256", "value": b64u(self.digest)}),
+                                   ("GET", f"/keys/{CANARY}", None), ("POST", f"/keys/{CANARY}/create", {"kty": "EC"}),
+                                   ("POST", "/rng", {"count": 8}), ("POST", f"/keys/{CANARY}/backup", None)]:
+            r = self.srv.request(method, f"{path}?{API}", body=body, host="nosuch.vault.localhost")
+            self.assertError(r, 404, msg=f"{method} {path} on an unknown vault: {r}")
+            self.assertNotIn("value", r.json)
+
+    def test_bad_paging_parameters(self):
+        for path in ["/keys", f"/keys/{CANARY}/versions", "/deletedkeys"]:
+            for bad in ["0", "-1", "abc", "1e3", "", "2.5", "%205"]:
+                r = self.srv.request("GET", f"{path}?{API}&maxresults={bad}")
+                self.assertError(r, 400, "BadParameter", f"{path} maxresults={bad!r}: {r}")
+            for bad in ["garbage", "%FF%FE", "e30", "A" * 4096]:
+                r = self.srv.request("GET", f"{path}?{API}&$skiptoken={bad}")
+                self.assertError(r, 400, "BadParameter", f"{path} $skiptoken={bad[:20]!r}: {r}")
+
+    def test_byok_blobs_are_refused(self):
+        for key in [{"kty": "RSA-HSM", "key_hsm": b64u(os.urandom(300))},
+                    dict(self.rsa, kty="RSA-HSM", key_hsm=b64u(os.urandom(300))),
+                    {"kty": "EC-HSM", "crv": "P-256", "key_hsm": b64u(os.urandom(100))}]:
+            r = self.imp("fresh-byok", key)
+            if r.status == 200:
+                # Importing the JWK's own private parts is fine; the BYOK blob must not be kept.
+                self.assertNotIn("key_hsm", r.json["key"])
+                self.srv.request("DELETE", f"/keys/fresh-byok?{API}")
+                self.srv.request("DELETE", f"/deletedkeys/fresh-byok?{API}")
+                continue
+            self.assertError(r, 400, "BadParameter", str(key)[:60])
+
     def test_secret_routes_do_not_reach_keys(self):
         # A secret named like the canary key is another object; key routes never serve secrets.
         r = self.put(f"/secrets/{CANARY}?{API}", {"value": "not a key"})

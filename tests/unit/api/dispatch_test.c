@@ -406,7 +406,7 @@ static void test_route_classes_match_read_only_set(void **state)
 		"BackupSecret", "GetDeletedSecrets", "GetDeletedSecret",
 		"GetKeys", "GetKeyVersions", "GetKey", "BackupKey", "Encrypt", "Decrypt", "WrapKey",
 		"UnwrapKey", "Sign", "Verify", "GetKeyRotationPolicy", "GetDeletedKeys",
-		"GetDeletedKey", "GetRandomBytes",
+		"GetDeletedKey", "GetRandomBytes", "GetKeyAttestation",
 	};
 	const struct route *t;
 	size_t n, i, j;
