@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ./scripts/test.sh
-# Installs what is missing, then runs every test: the unit tests in an ASan+UBSan build
-# (build-asan/; skipped with KLUIS_SKIP_ASAN=1), then the release build (build/) with its unit
+# Installs what is missing, then runs every test: the benchmark harness in smoke mode, the unit
+# tests in an ASan+UBSan build (build-asan/; skipped with KLUIS_SKIP_ASAN=1), every libFuzzer
+# target for a bounded time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 30; skipped with
+# KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit
 # tests and the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
 # against a real kluisd. The main ctest run comes last, so its summary is the last thing printed.
 # Exits non-zero on any failure.
@@ -15,6 +17,8 @@ bash scripts/deps.sh
 echo "== npm ci (tests/e2e/js)"
 (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 
+echo "== benchmark smoke (bench/run.sh --smoke; figures not judged)" && bench/run.sh --smoke
+
 if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
 	echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKLUIS_SANITIZE=address,undefined \
@@ -24,6 +28,23 @@ if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
 		ASAN_OPTIONS=abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			ctest -L unit --output-on-failure -j"$jobs")
+fi
+
+if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "== fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-30}s each (build-fuzz/, clang libFuzzer)"
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
+		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
+	cmake --build build-fuzz -j"$jobs" >/dev/null
+	for target in build-fuzz/*_fuzz; do
+		name=$(basename "$target" _fuzz)
+		corpus=$(mktemp -d)	# the committed seeds stay as they are
+		cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+		"$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-30}" -max_len=8192 -print_final_stats=1 \
+			"$corpus" 2>&1 | tail -n 3
+		rc=${PIPESTATUS[0]}
+		rm -rf "$corpus"
+		[ "$rc" -eq 0 ] || { echo "fuzz target $name failed (exit $rc)"; exit 1; }
+	done
 fi
 
 echo "== release build, unit and end-to-end tests (build/)"
