@@ -126,3 +126,29 @@ int body_tags(json_t *obj, struct obj_patch *p, struct obj_tag **tags, struct kl
 	p->n_tags = n;
 	return 0;
 }
+
+int body_new_object(json_t *body, struct obj *in, struct obj_tag **tags, struct kl_err *err)
+{
+	struct obj_patch p = { 0 };
+
+	*tags = NULL;
+	if (body_attrs(body, &p, err) != 0 || body_tags(body, &p, tags, err) != 0)
+		return -1;
+	in->attrs.enabled = p.set_enabled ? p.enabled : true;
+	in->attrs.has_nbf = p.set_nbf;
+	in->attrs.nbf = p.nbf;
+	in->attrs.has_exp = p.set_exp;
+	in->attrs.exp = p.exp;
+	in->has_tags = p.set_tags;
+	in->tags = *tags;
+	in->n_tags = p.n_tags;
+	return 0;
+}
+
+void body_new_object_done(struct obj *in, struct obj_tag *tags)
+{
+	in->tags = NULL;
+	in->n_tags = 0;
+	in->content_type = NULL;
+	free(tags);
+}

@@ -104,6 +104,11 @@ int body_attrs(json_t *obj, struct obj_patch *p, struct kl_err *err);
 /* tags into a patch; *tags is allocated (free with body_tags_free). */
 int body_tags(json_t *obj, struct obj_patch *p, struct obj_tag **tags, struct kl_err *err);
 void body_tags_free(struct obj_tag *tags, size_t n);
+/* The attributes (enabled defaults to true) and tags of a new object into in. The tags and any
+ * content_type the caller sets are borrowed from the parsed body: body_new_object_done gives them
+ * back, and must run before obj_clear(in) and before the body is freed. */
+int body_new_object(json_t *body, struct obj *in, struct obj_tag **tags, struct kl_err *err);
+void body_new_object_done(struct obj *in, struct obj_tag *tags);
 /* Number of UTF-8 characters of s (jansson has validated the encoding). */
 size_t body_utf8_chars(const char *s);
 

@@ -83,32 +83,29 @@ static json_t *key_item(const struct api_call *c, const struct obj *o, bool vers
 	return bundle_key(c, o, NULL, true, versioned);
 }
 
-/* Reads the attributes and tags members shared by create, import and update into in. */
-static int read_common(struct api_call *c, json_t *body, struct obj *in, struct obj_patch *attrs,
-		       struct obj_tag **tags, struct obj_patch *tagp)
+/* Key release is out of scope: an exportable key or a release policy is refused. */
+static int refuse_release(struct api_call *c, json_t *body)
 {
-	json_t *a = json_object_get(body, "attributes"), *ex;
+	json_t *a = json_object_get(body, "attributes"), *ex, *rp = json_object_get(body, "release_policy");
 
-	if (body_attrs(body, attrs, &c->err) != 0 || body_tags(body, tagp, tags, &c->err) != 0)
-		return -1;
 	ex = json_is_object(a) ? json_object_get(a, "exportable") : NULL;
 	if (ex != NULL && !json_is_null(ex) && !json_is_boolean(ex))
 		return kl_fail(&c->err, KL_EINVAL, "The attribute 'exportable' must be a boolean.");
 	if (json_is_true(ex))
 		return kl_fail(&c->err, KL_EINVAL, "Exportable keys need a key release policy; kluis "
 			       "does not support key release.");
-	if (!json_is_null(json_object_get(body, "release_policy")) &&
-	    json_object_get(body, "release_policy") != NULL)
+	if (rp != NULL && !json_is_null(rp))
 		return kl_fail(&c->err, KL_EINVAL, "Key release policies are not supported.");
-	in->attrs.enabled = attrs->set_enabled ? attrs->enabled : true;
-	in->attrs.has_nbf = attrs->set_nbf;
-	in->attrs.nbf = attrs->nbf;
-	in->attrs.has_exp = attrs->set_exp;
-	in->attrs.exp = attrs->exp;
-	in->has_tags = tagp->set_tags;
-	in->tags = *tags;	/* borrowed; reset before obj_clear */
-	in->n_tags = tagp->n_tags;
 	return 0;
+}
+
+/* The attributes and tags of a new key version (create, import), borrowed as body_new_object
+ * says. */
+static int read_common(struct api_call *c, json_t *body, struct obj *in, struct obj_tag **tags)
+{
+	if (refuse_release(c, body) != 0)
+		return -1;
+	return body_new_object(body, in, tags, &c->err);
 }
 
 static int opt_uint(json_t *body, const char *field, unsigned long max, unsigned long *out,
@@ -128,7 +125,6 @@ static int opt_uint(json_t *body, const char *field, unsigned long max, unsigned
 
 int keys_create(struct api_call *c)
 {
-	struct obj_patch attrs = { 0 }, tagp = { 0 };
 	struct obj_tag *tags = NULL;
 	struct key_spec spec = { 0 };
 	struct key_meta m;
@@ -146,7 +142,7 @@ int keys_create(struct api_call *c)
 	    body_opt_string(body, "crv", &spec.crv, &c->err) != 0 ||
 	    opt_uint(body, "key_size", 65536, &bits, &c->err) != 0 ||
 	    opt_uint(body, "public_exponent", 0xffffffffUL, &exponent, &c->err) != 0 ||
-	    read_common(c, body, &in, &attrs, &tags, &tagp) != 0)
+	    read_common(c, body, &in, &tags) != 0)
 		goto out;
 	if (spec.kty == NULL) {
 		kl_fail(&c->err, KL_EINVAL, "The field 'kty' (the key type) is required.");
@@ -164,19 +160,16 @@ int keys_create(struct api_call *c)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
-	in.tags = NULL;
-	in.n_tags = 0;
+	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);
 	key_meta_clear(&m);
-	body_tags_free(tags, tagp.n_tags);
 	json_decref(body);
 	return rc;
 }
 
 int keys_import(struct api_call *c)
 {
-	struct obj_patch attrs = { 0 }, tagp = { 0 };
 	struct obj_tag *tags = NULL;
 	struct key_meta m;
 	struct jwk jwk;
@@ -190,7 +183,7 @@ int keys_import(struct api_call *c)
 	key_meta_init(&m);
 	jwk_init(&jwk);
 	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
-	    read_common(c, body, &in, &attrs, &tags, &tagp) != 0)
+	    read_common(c, body, &in, &tags) != 0)
 		goto out;
 	key = json_object_get(body, "key");
 	hsm = json_object_get(body, "Hsm");
@@ -207,13 +200,11 @@ int keys_import(struct api_call *c)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
-	in.tags = NULL;
-	in.n_tags = 0;
+	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);
 	key_meta_clear(&m);
 	jwk_clear(&jwk);
-	body_tags_free(tags, tagp.n_tags);
 	json_decref(body);
 	return rc;
 }
@@ -243,7 +234,7 @@ int keys_update(struct api_call *c)
 	struct obj_tag *tags = NULL;
 	struct key_meta m;
 	struct obj o;
-	json_t *body = NULL, *ops, *a, *ex;
+	json_t *body = NULL, *ops;
 	unsigned key_ops = 0;
 	bool set_ops = false;
 	const char *name;
@@ -252,15 +243,9 @@ int keys_update(struct api_call *c)
 	obj_init(&o);
 	key_meta_init(&m);
 	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
-	    body_attrs(body, &p, &c->err) != 0 || body_tags(body, &p, &tags, &c->err) != 0)
+	    refuse_release(c, body) != 0 || body_attrs(body, &p, &c->err) != 0 ||
+	    body_tags(body, &p, &tags, &c->err) != 0)
 		goto out;
-	a = json_object_get(body, "attributes");
-	ex = json_is_object(a) ? json_object_get(a, "exportable") : NULL;
-	if (json_is_true(ex) || (json_object_get(body, "release_policy") != NULL &&
-				 !json_is_null(json_object_get(body, "release_policy")))) {
-		kl_fail(&c->err, KL_EINVAL, "Key release and exportable keys are not supported.");
-		goto out;
-	}
 	ops = json_object_get(body, "key_ops");
 	if (ops != NULL && !json_is_null(ops)) {
 		if (jwk_key_ops_from_json(ops, &key_ops, &c->err) != 0)

@@ -33,7 +33,6 @@ static int reply_secret(struct api_call *c, const struct obj *o, const char *val
 
 int secrets_set(struct api_call *c)
 {
-	struct obj_patch attrs = { 0 }, tagp = { 0 };
 	struct obj_tag *tags = NULL;
 	struct obj in, out;
 	json_t *body = NULL, *jv;
@@ -58,33 +57,22 @@ int secrets_set(struct api_call *c)
 		goto out;
 	}
 	if (body_opt_string(body, "contentType", &ct, &c->err) != 0 ||
-	    body_attrs(body, &attrs, &c->err) != 0 || body_tags(body, &tagp, &tags, &c->err) != 0)
+	    body_new_object(body, &in, &tags, &c->err) != 0)
 		goto out;
 	if (ct != NULL && body_utf8_chars(ct) > OBJ_CONTENT_TYPE_MAX_CHARS) {
 		kl_fail(&c->err, KL_EINVAL, "contentType is longer than %d characters.",
 			OBJ_CONTENT_TYPE_MAX_CHARS);
 		goto out;
 	}
-	in.attrs.enabled = attrs.set_enabled ? attrs.enabled : true;
-	in.attrs.has_nbf = attrs.set_nbf;
-	in.attrs.nbf = attrs.nbf;
-	in.attrs.has_exp = attrs.set_exp;
-	in.attrs.exp = attrs.exp;
-	in.content_type = (char *)ct;	/* borrowed; reset before obj_clear */
-	in.has_tags = tagp.set_tags;
-	in.tags = tags;
-	in.n_tags = tagp.n_tags;
+	in.content_type = (char *)ct;	/* borrowed, like the tags */
 	rc = obj_create(&c->vault, OBJ_SECRET, name, &in, json_string_value(jv),
 			json_string_length(jv), &out, &c->err);
-	in.content_type = NULL;
-	in.tags = NULL;
-	in.n_tags = 0;
 	if (rc == 0)
 		rc = reply_secret(c, &out, json_string_value(jv), json_string_length(jv));
 out:
+	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);
-	body_tags_free(tags, tagp.n_tags);
 	json_decref(body);
 	return rc;
 }
