@@ -53,7 +53,9 @@ int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *
 {
 	memset(req, 0, sizeof(*req));
 	buf_init_secret(&req->body, ctx->max_body);
-	return vault_new_request_id(req->request_id, err);
+	(void)err;
+	vault_core_request_id(ctx->core, req->request_id);
+	return 0;
 }
 
 int api_req_add_query(struct api_req *req, const char *name, const char *value,

@@ -241,14 +241,16 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 		store_close(st);
 		goto out;
 	}
-	core->st = st;
+	core->st = st;	/* vault_core_close closes it from here on */
+	pthread_mutex_init(&core->job_mu, NULL);
+	pthread_cond_init(&core->job_cv, NULL);
+	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
+	if (crypto_random(core->id_base, sizeof(core->id_base), err) != 0)
+		goto out;
 	if ((core->keys = keycache_new(KEYCACHE_SLOTS)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
-	pthread_mutex_init(&core->job_mu, NULL);
-	pthread_cond_init(&core->job_cv, NULL);
 	if (store_get(st, META_FORMAT, strlen(META_FORMAT), &format, NULL, err) == 0) {
 		if (load(core, cfg, &format, err) != 0)
 			goto out;
@@ -357,9 +359,20 @@ int vault_core_vault_exists(struct vault_core *core, const char *name, struct kl
 	return 0;
 }
 
-int vault_new_request_id(char out[37], struct kl_err *err)
+void vault_core_request_id(struct vault_core *core, char out[37])
 {
-	return crypto_random_uuid(out, err);
+	uint64_t seq = atomic_fetch_add(&core->id_seq, 1);
+	unsigned char b[16];
+	size_t i;
+
+	memcpy(b, core->id_base, sizeof(b));
+	for (i = 0; i < 8; i++)
+		b[8 + i] ^= (unsigned char)(seq >> (8 * (7 - i)));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);	/* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 const char *vault_core_storage(const struct vault_core *core)

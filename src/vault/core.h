@@ -44,8 +44,10 @@ const char *vault_core_tenant(const struct vault_core *core);
 /* Constant-time check of a bearer token against the stored admin digest. */
 bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t tok_len);
 
-/* A fresh random request id (a UUID) for x-ms-request-id. */
-int vault_new_request_id(char out[37], struct kl_err *err);
+/* A fresh request id for x-ms-request-id, in UUID form: a random per-process base combined with
+ * a counter, so ids never repeat within a process and differ between processes, without paying
+ * for the random generator on every request. Thread-safe. */
+void vault_core_request_id(struct vault_core *core, char out[37]);
 
 /* The storage backend's name ("lmdb") for /health. */
 const char *vault_core_storage(const struct vault_core *core);

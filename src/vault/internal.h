@@ -3,6 +3,7 @@
 #define KLUIS_VAULT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,8 @@ struct vault_core {
 	unsigned char admin_digest[TOKEN_DIGEST_LEN];
 	int purge_interval_s;
 	struct keycache *keys;		/* parsed private keys of key versions */
+	unsigned char id_base[16];	/* request ids: random per process ... */
+	_Atomic uint64_t id_seq;	/* ... combined with a counter */
 	/* the purge job */
 	pthread_t job;
 	bool job_running;

@@ -140,6 +140,21 @@ static void test_no_token_gets_challenge(void **state)
 	result_clear(&r);
 }
 
+static void test_request_ids_are_unique_uuids(void **state)
+{
+	struct env *e = *state;
+	struct result a, b;
+
+	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &a);
+	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &b);
+	assert_int_equal(strlen(a.request_id), 36);
+	assert_string_not_equal(a.request_id, b.request_id);
+	assert_true(a.request_id[8] == '-' && a.request_id[13] == '-' && a.request_id[14] == '4');
+	assert_true(strchr("89ab", a.request_id[19]) != NULL);
+	result_clear(&a);
+	result_clear(&b);
+}
+
 static void test_wrong_token_is_401(void **state)
 {
 	struct env *e = *state;
@@ -431,6 +446,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_token_gets_challenge),
+		cmocka_unit_test(test_request_ids_are_unique_uuids),
 		cmocka_unit_test(test_wrong_token_is_401),
 		cmocka_unit_test(test_api_version_rules),
 		cmocka_unit_test(test_set_get_update_latest),
