@@ -159,6 +159,23 @@ const char *api_query(const struct api_req *req, const char *name)
 	return NULL;
 }
 
+const char *api_name_param(struct api_call *c, const char *kind)
+{
+	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
+
+	if (!vault_name_is_valid_object(name)) {
+		kl_fail(&c->err, KL_EINVAL, "The %s name '%.64s' is not valid: names are 1 to 127 "
+			"characters of letters, digits and hyphens.", kind, name);
+		return NULL;
+	}
+	return name;
+}
+
+const char *api_version_param(struct api_call *c)
+{
+	return c->req->n_params > 1 ? c->req->params[1] : "";
+}
+
 /* Printable ASCII without quotes or backslashes: safe to echo in a header or a URL authority. */
 static bool is_safe_header_text(const char *s, size_t max)
 {

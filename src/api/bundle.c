@@ -45,20 +45,12 @@ static int set_id(json_t *b, const char *field, char *id)
 	return 0;
 }
 
-json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char *value,
-		      size_t value_len, bool is_item)
+int bundle_common(const struct api_call *c, json_t *b, const struct obj *o,
+		  const char *deleted_collection)
 {
-	json_t *b = json_object(), *tags;
+	json_t *tags;
 	size_t i;
 
-	if (b == NULL)
-		return NULL;
-	if (value != NULL)
-		json_object_set_new(b, "value", json_stringn(value, value_len));
-	if (set_id(b, "id", bundle_id(c, "secrets", o->name, is_item ? NULL : o->version)) != 0)
-		goto fail;
-	if (o->content_type != NULL)
-		json_object_set_new(b, "contentType", json_string(o->content_type));
 	json_object_set_new(b, "attributes", bundle_attributes(c, o));
 	if (o->has_tags) {
 		tags = json_object();
@@ -69,11 +61,29 @@ json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char 
 	if (o->managed)
 		json_object_set_new(b, "managed", json_true());
 	if (o->is_deleted) {
-		if (set_id(b, "recoveryId", bundle_id(c, "deletedsecrets", o->name, NULL)) != 0)
-			goto fail;
+		if (set_id(b, "recoveryId", bundle_id(c, deleted_collection, o->name, NULL)) != 0)
+			return -1;
 		json_object_set_new(b, "deletedDate", json_integer(o->deleted_date));
 		json_object_set_new(b, "scheduledPurgeDate", json_integer(o->scheduled_purge));
 	}
+	return 0;
+}
+
+json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char *value,
+		      size_t value_len, bool is_item)
+{
+	json_t *b = json_object();
+
+	if (b == NULL)
+		return NULL;
+	if (value != NULL)
+		json_object_set_new(b, "value", json_stringn(value, value_len));
+	if (set_id(b, "id", bundle_id(c, "secrets", o->name, is_item ? NULL : o->version)) != 0)
+		goto fail;
+	if (o->content_type != NULL)
+		json_object_set_new(b, "contentType", json_string(o->content_type));
+	if (bundle_common(c, b, o, "deletedsecrets") != 0)
+		goto fail;
 	return b;
 fail:
 	json_decref(b);

@@ -64,7 +64,7 @@ static int run(struct api_call *c, enum key_op op)
 	buf_init(&sig, 1024);
 	buf_init_secret(&out, MEMBER_MAX);
 	res.out = &out;
-	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	if ((name = api_name_param(c, "key")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    body_opt_string(body, "alg", &alg, &c->err) != 0)
 		goto out;
 	if (alg == NULL) {
@@ -97,7 +97,7 @@ static int run(struct api_call *c, enum key_op op)
 		in.tag = tag.data;
 		in.tag_len = tag.len;
 	}
-	if (key_operate(&c->vault, name, c->req->n_params > 1 ? c->req->params[1] : "", op, alg, &in,
+	if (key_operate(&c->vault, name, api_version_param(c), op, alg, &in,
 			&res, &o, &c->err) != 0)
 		goto out;
 	if ((reply = json_object()) == NULL) {

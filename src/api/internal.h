@@ -81,6 +81,12 @@ struct route {
 const struct route *routes_match(struct api_req *req, bool *method_mismatch);
 const struct route *routes_table(size_t *n);
 
+/* Path parameter 0, the object name, checked against the service's rule: NULL with c->err set
+ * (400 naming the kind, "secret" or "key") when invalid. */
+const char *api_name_param(struct api_call *c, const char *kind);
+/* Path parameter 1, the version: "" when absent (the latest). */
+const char *api_version_param(struct api_call *c);
+
 /* Query parameter by name, NULL when absent. */
 const char *api_query(const struct api_req *req, const char *name);
 
@@ -116,6 +122,11 @@ size_t body_utf8_chars(const char *s);
 json_t *bundle_attributes(const struct api_call *c, const struct obj *o);
 char *bundle_id(const struct api_call *c, const char *collection, const char *name,
 		const char *version);
+/* The members every object bundle shares, added to b in the service's order: attributes, tags,
+ * managed, and for a deleted object recoveryId (under deleted_collection), deletedDate and
+ * scheduledPurgeDate. -1 on allocation failure. */
+int bundle_common(const struct api_call *c, json_t *b, const struct obj *o,
+		  const char *deleted_collection);
 json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char *value,
 		      size_t value_len, bool is_item);
 
@@ -144,10 +155,9 @@ int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, c
 int api_backup(struct api_call *c, enum obj_kind kind, const char *name);
 int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out);
 
-/* keys.c: the key name path parameter (NULL with c->err set when invalid), and KeyBundle /
+/* keys.c: KeyBundle /
  * KeyItem JSON (m may be NULL for items; versioned: the kid names the version). */
 struct key_meta;
-const char *keys_name_param(struct api_call *c);
 json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
 		   bool is_item, bool versioned);
 

@@ -9,29 +9,11 @@
 #include "util/b64url.h"
 #include "vault/keys.h"
 
-const char *keys_name_param(struct api_call *c)
-{
-	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
-
-	if (!vault_name_is_valid_object(name)) {
-		kl_fail(&c->err, KL_EINVAL, "The key name '%.64s' is not valid: names are 1 to 127 "
-			"characters of letters, digits and hyphens.", name);
-		return NULL;
-	}
-	return name;
-}
-
-static const char *version_param(struct api_call *c)
-{
-	return c->req->n_params > 1 ? c->req->params[1] : "";
-}
-
 json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
 		   bool is_item, bool versioned)
 {
-	json_t *b = json_object(), *tags;
+	json_t *b = json_object();
 	char *kid = bundle_id(c, "keys", o->name, versioned ? o->version : NULL);
-	size_t i;
 
 	if (b == NULL || kid == NULL)
 		goto fail;
@@ -44,26 +26,9 @@ json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct k
 			goto fail;
 		json_object_set_new(b, "key", jwk);
 	}
-	json_object_set_new(b, "attributes", bundle_attributes(c, o));
+	if (bundle_common(c, b, o, "deletedkeys") != 0)
+		goto fail;
 	json_object_set_new(json_object_get(b, "attributes"), "exportable", json_false());
-	if (o->has_tags) {
-		tags = json_object();
-		for (i = 0; tags != NULL && i < o->n_tags; i++)
-			json_object_set_new(tags, o->tags[i].name, json_string(o->tags[i].value));
-		json_object_set_new(b, "tags", tags);
-	}
-	if (o->managed)
-		json_object_set_new(b, "managed", json_true());
-	if (o->is_deleted) {
-		char *rid = bundle_id(c, "deletedkeys", o->name, NULL);
-
-		if (rid == NULL)
-			goto fail;
-		json_object_set_new(b, "recoveryId", json_string(rid));
-		free(rid);
-		json_object_set_new(b, "deletedDate", json_integer(o->deleted_date));
-		json_object_set_new(b, "scheduledPurgeDate", json_integer(o->scheduled_purge));
-	}
 	free(kid);
 	return b;
 fail:
@@ -137,7 +102,7 @@ int keys_create(struct api_call *c)
 	obj_init(&in);
 	obj_init(&out);
 	key_meta_init(&m);
-	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	if ((name = api_name_param(c, "key")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    body_opt_string(body, "kty", &spec.kty, &c->err) != 0 ||
 	    body_opt_string(body, "crv", &spec.crv, &c->err) != 0 ||
 	    opt_uint(body, "key_size", 65536, &bits, &c->err) != 0 ||
@@ -182,7 +147,7 @@ int keys_import(struct api_call *c)
 	obj_init(&out);
 	key_meta_init(&m);
 	jwk_init(&jwk);
-	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	if ((name = api_name_param(c, "key")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    read_common(c, body, &in, &tags) != 0)
 		goto out;
 	key = json_object_get(body, "key");
@@ -218,8 +183,8 @@ int keys_get(struct api_call *c)
 
 	obj_init(&o);
 	key_meta_init(&m);
-	if ((name = keys_name_param(c)) == NULL ||
-	    key_get(&c->vault, name, version_param(c), &o, &m, &c->err) != 0)
+	if ((name = api_name_param(c, "key")) == NULL ||
+	    key_get(&c->vault, name, api_version_param(c), &o, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &o, &m);
 out:
@@ -242,7 +207,7 @@ int keys_update(struct api_call *c)
 
 	obj_init(&o);
 	key_meta_init(&m);
-	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	if ((name = api_name_param(c, "key")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    refuse_release(c, body) != 0 || body_attrs(body, &p, &c->err) != 0 ||
 	    body_tags(body, &p, &tags, &c->err) != 0)
 		goto out;
@@ -252,7 +217,7 @@ int keys_update(struct api_call *c)
 			goto out;
 		set_ops = true;
 	}
-	if (key_update(&c->vault, name, version_param(c), &p, set_ops, key_ops, &o, &m, &c->err) != 0)
+	if (key_update(&c->vault, name, api_version_param(c), &p, set_ops, key_ops, &o, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &o, &m);
 out:
@@ -273,7 +238,7 @@ int keys_list_versions(struct api_call *c)
 	char path[OBJ_NAME_MAX + 32];
 	const char *name;
 
-	if ((name = keys_name_param(c)) == NULL)
+	if ((name = api_name_param(c, "key")) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "/keys/%s/versions", name);
 	return paging_list(c, OBJ_KEY, PAGING_VERSIONS, name, path, key_item);
@@ -304,7 +269,7 @@ int keys_delete(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = keys_name_param(c)) != NULL && key_delete(&c->vault, name, &o, &c->err) == 0)
+	if ((name = api_name_param(c, "key")) != NULL && key_delete(&c->vault, name, &o, &c->err) == 0)
 		rc = reply_obj(c, &o);
 	obj_clear(&o);
 	return rc;
@@ -317,7 +282,7 @@ int deleted_keys_get(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = keys_name_param(c)) != NULL &&
+	if ((name = api_name_param(c, "key")) != NULL &&
 	    obj_get_deleted(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
 		rc = reply_obj(c, &o);
 	obj_clear(&o);
@@ -331,7 +296,7 @@ int deleted_keys_recover(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = keys_name_param(c)) != NULL && obj_recover(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
+	if ((name = api_name_param(c, "key")) != NULL && obj_recover(&c->vault, OBJ_KEY, name, &o, &c->err) == 0)
 		rc = reply_obj(c, &o);
 	obj_clear(&o);
 	return rc;
@@ -341,14 +306,14 @@ int deleted_keys_purge(struct api_call *c)
 {
 	const char *name;
 
-	if ((name = keys_name_param(c)) == NULL || key_purge(&c->vault, name, &c->err) != 0)
+	if ((name = api_name_param(c, "key")) == NULL || key_purge(&c->vault, name, &c->err) != 0)
 		return -1;
 	return api_reply_empty(c, 204);
 }
 
 int keys_backup(struct api_call *c)
 {
-	const char *name = keys_name_param(c);
+	const char *name = api_name_param(c, "key");
 
 	return name ? api_backup(c, OBJ_KEY, name) : -1;
 }
@@ -374,7 +339,7 @@ int keys_rotate(struct api_call *c)
 
 	obj_init(&o);
 	key_meta_init(&m);
-	if ((name = keys_name_param(c)) != NULL && key_rotate(&c->vault, name, &o, &m, &c->err) == 0)
+	if ((name = api_name_param(c, "key")) != NULL && key_rotate(&c->vault, name, &o, &m, &c->err) == 0)
 		rc = reply_key(c, &o, &m);
 	obj_clear(&o);
 	key_meta_clear(&m);

@@ -45,7 +45,7 @@ int keys_policy_get(struct api_call *c)
 	struct key_policy p;
 	const char *name;
 
-	if ((name = keys_name_param(c)) == NULL || key_policy_get(&c->vault, name, &p, &c->err) != 0)
+	if ((name = api_name_param(c, "key")) == NULL || key_policy_get(&c->vault, name, &p, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, policy_json(c, name, &p));
 }
@@ -92,7 +92,7 @@ int keys_policy_set(struct api_call *c)
 	int rc = -1;
 
 	memset(&in, 0, sizeof(in));
-	if ((name = keys_name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0)
+	if ((name = api_name_param(c, "key")) == NULL || body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	actions = json_object_get(body, "lifetimeActions");
 	attrs = json_object_get(body, "attributes");

@@ -8,24 +8,6 @@
 #include "api/internal.h"
 #include "vault/secrets.h"
 
-/* Path parameter 0, the secret name, checked against the service's rule. */
-static const char *name_param(struct api_call *c)
-{
-	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
-
-	if (!vault_name_is_valid_object(name)) {
-		kl_fail(&c->err, KL_EINVAL, "The secret name '%.64s' is not valid: names are 1 to 127 "
-			"characters of letters, digits and hyphens.", name);
-		return NULL;
-	}
-	return name;
-}
-
-static const char *version_param(struct api_call *c)
-{
-	return c->req->n_params > 1 ? c->req->params[1] : "";
-}
-
 static int reply_secret(struct api_call *c, const struct obj *o, const char *value, size_t len)
 {
 	return api_reply_json(c, 200, bundle_secret(c, o, value, len, false));
@@ -41,7 +23,7 @@ int secrets_set(struct api_call *c)
 
 	obj_init(&in);
 	obj_init(&out);
-	if ((name = name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0)
+	if ((name = api_name_param(c, "secret")) == NULL || body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	jv = json_object_get(body, "value");
 	if (jv == NULL || json_is_null(jv)) {
@@ -85,8 +67,8 @@ int secrets_get(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = name_param(c)) == NULL ||
-	    secret_get(&c->vault, name, version_param(c), &o, &value, &c->err) != 0)
+	if ((name = api_name_param(c, "secret")) == NULL ||
+	    secret_get(&c->vault, name, api_version_param(c), &o, &value, &c->err) != 0)
 		goto out;
 	rc = reply_secret(c, &o, (const char *)value->data, value->len);
 out:
@@ -105,7 +87,7 @@ int secrets_update(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = name_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
+	if ((name = api_name_param(c, "secret")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    body_attrs(body, &p, &c->err) != 0 || body_tags(body, &p, &tags, &c->err) != 0 ||
 	    body_opt_string(body, "contentType", &ct, &c->err) != 0)
 		goto out;
@@ -118,7 +100,7 @@ int secrets_update(struct api_call *c)
 		p.set_content_type = true;
 		p.content_type = ct;
 	}
-	if (obj_update(&c->vault, OBJ_SECRET, name, version_param(c), &p, &o, &c->err) != 0)
+	if (obj_update(&c->vault, OBJ_SECRET, name, api_version_param(c), &p, &o, &c->err) != 0)
 		goto out;
 	rc = reply_secret(c, &o, NULL, 0);
 out:
@@ -143,7 +125,7 @@ int secrets_list_versions(struct api_call *c)
 	char path[OBJ_NAME_MAX + 32];
 	const char *name;
 
-	if ((name = name_param(c)) == NULL)
+	if ((name = api_name_param(c, "secret")) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "/secrets/%s/versions", name);
 	return paging_list(c, OBJ_SECRET, PAGING_VERSIONS, name, path, secret_item);
@@ -156,7 +138,7 @@ int secrets_delete(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = name_param(c)) == NULL ||
+	if ((name = api_name_param(c, "secret")) == NULL ||
 	    obj_delete(&c->vault, OBJ_SECRET, name, &o, &c->err) != 0)
 		goto out;
 	rc = reply_secret(c, &o, NULL, 0);
@@ -167,7 +149,7 @@ out:
 
 int secrets_backup(struct api_call *c)
 {
-	const char *name = name_param(c);
+	const char *name = api_name_param(c, "secret");
 
 	return name ? api_backup(c, OBJ_SECRET, name) : -1;
 }
@@ -191,7 +173,7 @@ int deleted_secrets_get(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = name_param(c)) == NULL || secret_get_deleted(&c->vault, name, &o, &c->err) != 0)
+	if ((name = api_name_param(c, "secret")) == NULL || secret_get_deleted(&c->vault, name, &o, &c->err) != 0)
 		goto out;
 	rc = reply_secret(c, &o, NULL, 0);
 out:
@@ -211,7 +193,7 @@ int deleted_secrets_recover(struct api_call *c)
 	int rc = -1;
 
 	obj_init(&o);
-	if ((name = name_param(c)) == NULL ||
+	if ((name = api_name_param(c, "secret")) == NULL ||
 	    obj_recover(&c->vault, OBJ_SECRET, name, &o, &c->err) != 0)
 		goto out;
 	rc = reply_secret(c, &o, NULL, 0);
@@ -224,7 +206,7 @@ int deleted_secrets_purge(struct api_call *c)
 {
 	const char *name;
 
-	if ((name = name_param(c)) == NULL || obj_purge(&c->vault, OBJ_SECRET, name, &c->err) != 0)
+	if ((name = api_name_param(c, "secret")) == NULL || obj_purge(&c->vault, OBJ_SECRET, name, &c->err) != 0)
 		return -1;
 	return api_reply_empty(c, 204);
 }
