@@ -28,7 +28,7 @@
 #include "util/secbuf.h"
 
 #define PEM_MAX_BYTES (256u * 1024)
-#define DEFAULT_CONN_MEMORY (64u * 1024)
+#define DEFAULT_CONN_MEMORY (32u * 1024)
 #define DEFAULT_CONN_TIMEOUT_S 60u
 #define DEFAULT_MAX_CONNECTIONS 1024u
 #define MAX_THREADS 256u
