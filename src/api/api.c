@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/authz.h"
 #include "api/internal.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -23,6 +24,17 @@ static const char *const api_versions[] = {
 	"2026-01-01-preview", "2026-04-01-preview",
 };
 #define LATEST_API_VERSION "2026-04-01"
+
+/* The management plane's (Microsoft.KeyVault/vaults, and the generic resources list). */
+static const char *const arm_api_versions[] = {
+	"2015-06-01", "2015-11-01", "2016-09-01", "2016-10-01", "2018-02-14", "2018-02-14-preview",
+	"2019-09-01", "2019-10-01", "2020-04-01-preview", "2021-04-01", "2021-04-01-preview",
+	"2021-06-01-preview", "2021-10-01", "2021-11-01-preview", "2022-02-01-preview", "2022-07-01",
+	"2022-09-01", "2022-11-01", "2023-02-01", "2023-07-01", "2023-08-01-preview",
+	"2024-04-01-preview", "2024-11-01", "2024-12-01-preview", "2025-05-01", "2026-02-01",
+	"2026-04-01",
+};
+#define LATEST_ARM_API_VERSION "2026-02-01"
 
 struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *core,
 			    struct kl_err *err)
@@ -265,8 +277,12 @@ void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, co
 	struct kl_err err;
 	char value[1024];
 	const char *port = authority_port(host);
+	const struct route *r = req->route;
+	bool arm = r != NULL && route_plane_of(r) == PLANE_ARM;
 
-	kl_fail_az(&err, KL_EUNAUTH, "Unauthorized", NULL, "%s", message);
+	/* Resource Manager's code for a missing or bad token; the data plane's otherwise. */
+	kl_fail_az(&err, KL_EUNAUTH, arm ? "InvalidAuthenticationToken" : "Unauthorized", NULL, "%s",
+		   message);
 	api_resp_error(resp, &err);
 	/* The SDKs check that the vault host ends with "." + the resource's host (and port, in
 	 * Python), and take the tenant from the authorization URL's path. */
@@ -309,14 +325,44 @@ int api_reply_empty(struct api_call *c, int status)
 	return 0;
 }
 
-static bool api_version_known(const char *v)
+static bool api_version_known(const char *v, const char *const *list, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(api_versions) / sizeof(api_versions[0]); i++)
-		if (strcmp(api_versions[i], v) == 0)
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], v) == 0)
 			return true;
 	return false;
+}
+
+/* The api-version the plane of route r needs: 0, or -1 with err set. */
+static int check_api_version(const struct api_req *req, enum route_plane plane, struct kl_err *err)
+{
+	const char *version = api_query(req, "api-version");
+
+	if (plane == PLANE_ADMIN)
+		return 0;	/* versioned by its path, /kluis/v1 */
+	if (plane == PLANE_ARM) {
+		if (version == NULL || *version == '\0')
+			return kl_fail_az(err, KL_EINVAL, "MissingApiVersionParameter", NULL,
+					  "The api-version query parameter (?api-version=) is required "
+					  "for all requests.");
+		if (!api_version_known(version, arm_api_versions,
+				       sizeof(arm_api_versions) / sizeof(arm_api_versions[0])))
+			return kl_fail_az(err, KL_EINVAL, "InvalidApiVersionParameter", NULL,
+					  "The api-version '%.32s' is invalid. The supported versions "
+					  "include '" LATEST_ARM_API_VERSION "'.", version);
+		return 0;
+	}
+	if (version == NULL || *version == '\0')
+		return kl_fail_az(err, KL_EINVAL, "BadParameter", NULL,
+				  "The api-version query parameter is missing. Consider using the latest "
+				  "supported version (" LATEST_API_VERSION ").");
+	if (!api_version_known(version, api_versions, sizeof(api_versions) / sizeof(api_versions[0])))
+		return kl_fail_az(err, KL_EINVAL, "BadParameter", NULL,
+				  "The specified version (%.32s) is not recognized. Consider using the "
+				  "latest supported version (" LATEST_API_VERSION ").", version);
+	return 0;
 }
 
 /* The bearer token of an Authorization header, or NULL. */
@@ -343,7 +389,8 @@ static const char *request_host(const struct api_req *req)
 int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r;
-	const char *version, *tok;
+	const char *tok;
+	struct principal_ref who;
 	struct kl_err err = { 0 };
 	bool method_mismatch;
 	size_t tok_len = 0;
@@ -369,30 +416,26 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 		kl_fail(&err, KL_EINVAL, "Too many query parameters (at most %d).", API_MAX_QUERY);
 		goto fail;
 	}
-	version = api_query(req, "api-version");
-	if (version == NULL || *version == '\0') {
-		kl_fail_az(&err, KL_EINVAL, "BadParameter", NULL,
-			   "The api-version query parameter is missing. Consider using the latest "
-			   "supported version (" LATEST_API_VERSION ").");
+	if (check_api_version(req, route_plane_of(r), &err) != 0)
 		goto fail;
-	}
-	if (!api_version_known(version)) {
-		kl_fail_az(&err, KL_EINVAL, "BadParameter", NULL,
-			   "The specified version (%.32s) is not recognized. Consider using the latest "
-			   "supported version (" LATEST_API_VERSION ").", version);
-		goto fail;
-	}
 	tok = bearer_token(req->authorization, &tok_len);
 	if (tok == NULL) {
 		api_resp_challenge(ctx, req, request_host(req), resp,
 				   "AKV10000: Request is missing a Bearer or PoP token.");
 		return -1;
 	}
-	if (!vault_core_token_ok(ctx->core, tok, tok_len)) {
+	if (principal_authenticate(ctx->core, tok, tok_len, &who, &err) != 0) {
+		if (err.code != KL_EUNAUTH)
+			goto fail;	/* the store failed: not the client's fault */
 		api_resp_challenge(ctx, req, request_host(req), resp,
 				   "AKV10001: The bearer token is not valid for this vault.");
 		return -1;
 	}
+	req->who_is_admin = who.is_admin;
+	memcpy(req->who_id, who.id, sizeof(req->who_id));
+	memcpy(req->who_name, who.name, sizeof(req->who_name));
+	if (route_plane_of(r) != PLANE_DATA)
+		return 0;
 	if (vault_of_host(ctx, request_host(req), &req->vault_name, &err) != 0)
 		goto fail;
 	return 0;
@@ -406,16 +449,23 @@ void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
 {
 	const struct route *r = req->route;
 	struct api_call c = { .ctx = ctx, .req = req, .resp = resp };
+	struct principal_ref who = { .is_admin = req->who_is_admin };
 	uint64_t t0 = clock_mono_us();
 	int rc = -1;
 
+	memcpy(who.id, req->who_id, sizeof(who.id));
+	memcpy(who.name, req->who_name, sizeof(who.name));
+	c.who = &who;
 	c.host = request_host(req);
 	c.api_version = api_query(req, "api-version");
 	if (r == NULL) {
 		kl_fail(&c.err, KL_EINTERNAL, "request dispatched without a route");
 		goto out;
 	}
-	if (r->cls != ROUTE_PUBLIC && vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
+	if (route_plane_of(r) == PLANE_DATA &&
+	    vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
+		goto out;
+	if (authz_check(&c, r) != 0)
 		goto out;
 	rc = r->handler(&c);
 out:

@@ -48,6 +48,10 @@ struct api_req {
 	char *vault_name;
 	char *params[4];	/* path parameters of the matched route, in order */
 	size_t n_params;
+	/* Who sent it, set by api_begin (vault/principals.h: struct principal_ref). */
+	bool who_is_admin;
+	char who_id[37];
+	char who_name[65];
 };
 
 struct api_resp {

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "util/secbuf.h"
 #include "vault/object.h"
+#include "vault/principals.h"
 #include "vault/vault.h"
 
 struct api_ctx {
@@ -20,6 +21,7 @@ struct api_ctx {
 /* One request being served, handed to a handler. */
 struct api_call {
 	struct api_ctx *ctx;
+	const struct principal_ref *who;	/* set by api_begin */
 	struct api_req *req;
 	struct api_resp *resp;
 	struct vault vault;		/* the vault the Host header names */
@@ -65,7 +67,17 @@ enum route_perm {
 	PERM_KEY_VERIFY,
 	PERM_KEY_RELEASE,
 	PERM_RNG,
+	/* outside the data plane: */
+	PERM_DEPLOYMENT,	/* any authenticated principal (who am I, which deployment) */
+	PERM_MGMT_READ,		/* management plane (ARM) reads */
+	PERM_MGMT_WRITE,	/* management plane (ARM) writes */
+	PERM_ADMIN,		/* the administration API (principals, role assignments) */
 };
+#define PERM_BIT(p) (UINT64_C(1) << (p))
+
+/* Which API a route belongs to, from its permission. */
+enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN };
+
 
 struct route {
 	const char *method;
@@ -75,6 +87,8 @@ struct route {
 	enum route_perm perm;
 	const char *op;		/* operation name for logs and metrics */
 };
+
+enum route_plane route_plane_of(const struct route *r);
 
 /* The route table (routes.c) and its matcher. Returns the route, filling req->params; NULL with
  * *method_mismatch true when the path exists under another method. */
@@ -201,5 +215,33 @@ int deleted_keys_get(struct api_call *c);
 int deleted_keys_list(struct api_call *c);
 int deleted_keys_recover(struct api_call *c);
 int deleted_keys_purge(struct api_call *c);
+/* arm_vaults.c: the management plane */
+int arm_vault_get(struct api_call *c);
+int arm_vault_put(struct api_call *c);
+int arm_vault_patch(struct api_call *c);
+int arm_vault_delete(struct api_call *c);
+int arm_access_policies_put(struct api_call *c);
+int arm_vaults_list_sub(struct api_call *c);
+int arm_vaults_list_rg(struct api_call *c);
+int arm_resources_list(struct api_call *c);
+int arm_deleted_list(struct api_call *c);
+int arm_deleted_get(struct api_call *c);
+int arm_deleted_purge(struct api_call *c);
+int arm_check_name(struct api_call *c);
+/* admin.c, admin_roles.c: the administration API (docs/admin-api.md) */
+int admin_deployment(struct api_call *c);
+int admin_vaults_list(struct api_call *c);
+int admin_vault_get(struct api_call *c);
+int admin_principal_create(struct api_call *c);
+int admin_principals_list(struct api_call *c);
+int admin_principal_get(struct api_call *c);
+int admin_principal_delete(struct api_call *c);
+int admin_token_create(struct api_call *c);
+int admin_token_revoke(struct api_call *c);
+int admin_roles_list(struct api_call *c);
+int admin_assignment_create(struct api_call *c);
+int admin_assignments_list(struct api_call *c);
+int admin_assignment_get(struct api_call *c);
+int admin_assignment_delete(struct api_call *c);
 
 #endif

@@ -49,7 +49,57 @@ static const struct route routes[] = {
 	{ "DELETE", "/deletedkeys/{name}",               deleted_keys_purge,      ROUTE_WRITE,  PERM_KEY_PURGE,      "PurgeDeletedKey" },
 	{ "POST",   "/deletedkeys/{name}/recover",       deleted_keys_recover,    ROUTE_WRITE,  PERM_KEY_RECOVER,    "RecoverDeletedKey" },
 	{ "POST",   "/rng",                              keys_random,             ROUTE_CRYPTO, PERM_RNG,            "GetRandomBytes" },
+#define SUB "/subscriptions/{sub}"
+#define RGP "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault"
+#define KVP "/subscriptions/{sub}/providers/Microsoft.KeyVault"
+	/* the management plane (Resource Manager's shapes) */
+	{ "GET",    RGP "/vaults/{name}",                arm_vault_get,           ROUTE_READ,   PERM_MGMT_READ,      "VaultsGet" },
+	{ "PUT",    RGP "/vaults/{name}",                arm_vault_put,           ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsCreateOrUpdate" },
+	{ "PATCH",  RGP "/vaults/{name}",                arm_vault_patch,         ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsUpdate" },
+	{ "DELETE", RGP "/vaults/{name}",                arm_vault_delete,        ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsDelete" },
+	{ "PUT",    RGP "/vaults/{name}/accessPolicies/{kind}", arm_access_policies_put, ROUTE_WRITE, PERM_MGMT_WRITE, "VaultsUpdateAccessPolicy" },
+	{ "GET",    RGP "/vaults",                       arm_vaults_list_rg,      ROUTE_READ,   PERM_MGMT_READ,      "VaultsListByResourceGroup" },
+	{ "GET",    KVP "/vaults",                       arm_vaults_list_sub,     ROUTE_READ,   PERM_MGMT_READ,      "VaultsListBySubscription" },
+	{ "GET",    SUB "/resources",                    arm_resources_list,      ROUTE_READ,   PERM_MGMT_READ,      "VaultsList" },
+	{ "GET",    KVP "/deletedVaults",                arm_deleted_list,        ROUTE_READ,   PERM_MGMT_READ,      "VaultsListDeleted" },
+	{ "GET",    KVP "/locations/{loc}/deletedVaults/{name}", arm_deleted_get, ROUTE_READ,   PERM_MGMT_READ,      "VaultsGetDeleted" },
+	{ "POST",   KVP "/locations/{loc}/deletedVaults/{name}/purge", arm_deleted_purge, ROUTE_WRITE, PERM_MGMT_WRITE, "VaultsPurgeDeleted" },
+	{ "POST",   KVP "/checkNameAvailability",        arm_check_name,          ROUTE_READ,   PERM_MGMT_READ,      "VaultsCheckNameAvailability" },
+	/* the administration API (docs/admin-api.md) */
+	{ "GET",    "/kluis/v1/deployment",              admin_deployment,        ROUTE_READ,   PERM_DEPLOYMENT,     "GetDeployment" },
+	{ "GET",    "/kluis/v1/vaults",                  admin_vaults_list,       ROUTE_READ,   PERM_DEPLOYMENT,     "ListVaults" },
+	{ "GET",    "/kluis/v1/vaults/{name}",           admin_vault_get,         ROUTE_READ,   PERM_DEPLOYMENT,     "GetVault" },
+	{ "POST",   "/kluis/v1/principals",              admin_principal_create,  ROUTE_ADMIN,  PERM_ADMIN,          "CreatePrincipal" },
+	{ "GET",    "/kluis/v1/principals",              admin_principals_list,   ROUTE_READ,   PERM_ADMIN,          "ListPrincipals" },
+	{ "GET",    "/kluis/v1/principals/{id}",         admin_principal_get,     ROUTE_READ,   PERM_ADMIN,          "GetPrincipal" },
+	{ "DELETE", "/kluis/v1/principals/{id}",         admin_principal_delete,  ROUTE_ADMIN,  PERM_ADMIN,          "DeletePrincipal" },
+	{ "POST",   "/kluis/v1/principals/{id}/tokens",  admin_token_create,      ROUTE_ADMIN,  PERM_ADMIN,          "CreateToken" },
+	{ "DELETE", "/kluis/v1/principals/{id}/tokens/{token}", admin_token_revoke, ROUTE_ADMIN, PERM_ADMIN,         "RevokeToken" },
+	{ "GET",    "/kluis/v1/roleDefinitions",         admin_roles_list,        ROUTE_READ,   PERM_ADMIN,          "ListRoleDefinitions" },
+	{ "POST",   "/kluis/v1/roleAssignments",         admin_assignment_create, ROUTE_ADMIN,  PERM_ADMIN,          "CreateRoleAssignment" },
+	{ "GET",    "/kluis/v1/roleAssignments",         admin_assignments_list,  ROUTE_READ,   PERM_ADMIN,          "ListRoleAssignments" },
+	{ "GET",    "/kluis/v1/roleAssignments/{id}",    admin_assignment_get,    ROUTE_READ,   PERM_ADMIN,          "GetRoleAssignment" },
+	{ "DELETE", "/kluis/v1/roleAssignments/{id}",    admin_assignment_delete, ROUTE_ADMIN,  PERM_ADMIN,          "DeleteRoleAssignment" },
+#undef SUB
+#undef RGP
+#undef KVP
 };
+
+enum route_plane route_plane_of(const struct route *r)
+{
+	switch (r->perm) {
+	case PERM_NONE:
+		return PLANE_PUBLIC;
+	case PERM_MGMT_READ:
+	case PERM_MGMT_WRITE:
+		return PLANE_ARM;
+	case PERM_DEPLOYMENT:
+	case PERM_ADMIN:
+		return PLANE_ADMIN;
+	default:
+		return PLANE_DATA;
+	}
+}
 
 const struct route *routes_table(size_t *n)
 {

@@ -68,18 +68,28 @@ out:
 	return rc;
 }
 
-static int vault_put_op(const char *name, int retention_days, struct buf *rec, char *key,
-			struct kl_err *err)
+/* The record of a vault that the deployment makes itself (the default vault): in the
+ * deployment's own subscription (its tenant id) and resource group, with role assignments. */
+static int vault_put_op(const struct vault_core *core, const char *name, int retention_days,
+			struct buf *rec, char *key, struct kl_err *err)
 {
-	struct vault_rec r = { 0 };
+	struct vault_info r;
+	int rc;
 
-	snprintf(r.display, sizeof(r.display), "%s", name);
-	r.created = clock_now_s();
+	vault_info_init(&r);
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	snprintf(r.subscription, sizeof(r.subscription), "%s", core->tenant);
+	snprintf(r.resource_group, sizeof(r.resource_group), "%s", VAULT_DEFAULT_RG);
+	snprintf(r.location, sizeof(r.location), "%s", VAULT_DEFAULT_LOCATION);
+	r.created = r.updated = clock_now_s();
 	r.retention_days = retention_days;
-	snprintf(key, KEYBUF, "V/");
-	if (!lower_copy(key + 2, KEYBUF - 2, name))
-		return kl_fail(err, KL_EINVAL, "vault name too long");
-	return vault_rec_encode(&r, rec, err);
+	r.rbac = true;
+	if (!vault_rec_key(key, name))
+		rc = kl_fail(err, KL_EINVAL, "vault name too long");
+	else
+		rc = vault_rec_encode(&r, rec, err);
+	vault_info_clear(&r);
+	return rc;
 }
 
 /* First start: a new data key under a (new) master key, tenant, admin token, default vault. */
@@ -100,7 +110,7 @@ static int initialise(struct vault_core *core, const struct vault_core_config *c
 	    seal_key_wrap(master, core->data_key, &wrapped, err) != 0 ||
 	    crypto_random_uuid(core->tenant, err) != 0 || token_new(token, err) != 0 ||
 	    token_digest(token, strlen(token), core->admin_digest, err) != 0 ||
-	    vault_put_op(cfg->default_vault, cfg->retention_days, &vrec, vkey, err) != 0)
+	    vault_put_op(core, cfg->default_vault, cfg->retention_days, &vrec, vkey, err) != 0)
 		goto out;
 	/* The token file first: if the metadata commit below fails, the next start redoes both. */
 	token[strlen(token)] = '\n';
@@ -207,7 +217,7 @@ static int ensure_default_vault(struct vault_core *core, const struct vault_core
 	if (err->code != KL_OK)
 		return -1;
 	buf_init(&vrec, 4096);
-	rc = vault_put_op(cfg->default_vault, cfg->retention_days, &vrec, vkey, err);
+	rc = vault_put_op(core, cfg->default_vault, cfg->retention_days, &vrec, vkey, err);
 	if (rc == 0) {
 		struct store_op ops[] = {
 			{ .kind = STORE_CHECK, .key = vkey, .key_len = strlen(vkey), .version = 0 },
@@ -287,6 +297,11 @@ static void *purge_job(void *arg)
 			LOG_WARN(NULL, "purge of due deleted objects failed: %s", err.msg);
 		else if (n > 0)
 			LOG_INFO(NULL, "purged %zu deleted objects whose retention ended", n);
+		kl_err_clear(&err);
+		if (vaults_purge_due(core, clock_now_s(), &n, &err) != 0)
+			LOG_WARN(NULL, "purge of deleted vaults failed: %s", err.msg);
+		else if (n > 0)
+			LOG_INFO(NULL, "purged %zu deleted vaults whose retention ended", n);
 		kl_err_clear(&err);
 		if (key_rotate_due(core, clock_now_s(), &n, &err) != 0)
 			LOG_WARN(NULL, "automatic key rotation failed: %s", err.msg);

@@ -14,6 +14,7 @@
 #include "util/buf.h"
 #include "vault/object.h"
 #include "vault/vault.h"
+#include "vault/vaults.h"
 
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
 
@@ -52,14 +53,12 @@ int version_encode(const struct obj *o, bool has_material, const void *material,
 int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
 		   const unsigned char **material, size_t *material_len, struct kl_err *err);
 
-struct vault_rec {
-	char display[VAULT_NAME_MAX + 1];
-	int64_t created;
-	int retention_days;
-	bool purge_protection;
-};
-int vault_rec_encode(const struct vault_rec *r, struct buf *out, struct kl_err *err);
-int vault_rec_decode(const void *p, size_t n, struct vault_rec *r, struct kl_err *err);
+/* Vault records (V/<lowercase name>): format 1 had the name, dates and retention only; decoding
+ * it gives a live vault with role assignments and empty labels. vi->props must be initialised. */
+int vault_rec_encode(const struct vault_info *vi, struct buf *out, struct kl_err *err);
+int vault_rec_decode(const void *p, size_t n, struct vault_info *vi, struct kl_err *err);
+/* V/<lowercase name> into out (KEYBUF bytes); false when the name does not fit. */
+bool vault_rec_key(char *out, const char *name);
 
 struct kind_info {
 	char tag;		/* in store keys */
@@ -93,6 +92,21 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 		     struct obj *o, uint64_t *store_version, struct secbuf **material,
 		     struct kl_err *err);
 void obj_set_deleted_fields(struct obj *o, const struct head *h);
+
+/* keylist.c: store keys collected by a scan, to act on after it. */
+struct key_list {
+	char **keys;		/* NUL-terminated copies */
+	size_t n, cap;
+};
+void key_list_clear(struct key_list *l);
+int key_list_add(struct key_list *l, const void *key, size_t len, struct kl_err *err);
+/* A store_scan_fn that adds every key to the key_list arg. */
+int key_list_collect(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		     uint64_t version, struct kl_err *err);
+/* Deletes every record under prefix for which keep (may be NULL) says false, a few hundred per
+ * transaction: for data too large for one (a purged vault's objects). *n counts the deletions. */
+int store_del_prefix(struct store *st, const char *prefix, bool (*keep)(const char *key, void *arg),
+		     void *arg, size_t *n, struct kl_err *err);
 
 /* Lowercase copy of s into out (size n); false when it does not fit. */
 bool lower_copy(char *out, size_t n, const char *s);

@@ -519,50 +519,6 @@ out:
 
 /* ---- purge ---- */
 
-struct key_list {
-	char **keys;
-	size_t n, cap;
-};
-
-static void key_list_clear(struct key_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->keys[i]);
-	free(l->keys);
-	memset(l, 0, sizeof(*l));
-}
-
-static int key_list_add(struct key_list *l, const void *key, size_t len, struct kl_err *err)
-{
-	char **grown, *copy;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-
-		if ((grown = realloc(l->keys, cap * sizeof(*grown))) == NULL)
-			return kl_fail(err, KL_ENOMEM, "out of memory");
-		l->keys = grown;
-		l->cap = cap;
-	}
-	if ((copy = malloc(len + 1)) == NULL)
-		return kl_fail(err, KL_ENOMEM, "out of memory");
-	memcpy(copy, key, len);
-	copy[len] = '\0';
-	l->keys[l->n++] = copy;
-	return 0;
-}
-
-static int collect_key(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		       uint64_t version, struct kl_err *err)
-{
-	(void)val;
-	(void)val_len;
-	(void)version;
-	return key_list_add(arg, key, key_len, err);
-}
-
 /* Removes the deleted name lname of vault vname: its head, schedule and every version, in one
  * transaction that holds only while the deleted head is unchanged. */
 static int purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
@@ -583,7 +539,7 @@ static int purge_name(struct vault_core *core, const char *vname, enum obj_kind 
 		goto out;
 	key_purge(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
 	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
-	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_key, &versions, err) != 0)
+	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, &versions, err) != 0)
 		goto out;
 	/* per-name records beside the versions (a key's rotation policy) and their index */
 	snprintf(side, sizeof(side), "o/%s/%c/r/%s", vname, obj_kinds[kind].tag, lname);

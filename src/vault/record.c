@@ -8,7 +8,7 @@
 
 #define HEAD_FORMAT 1
 #define VERSION_FORMAT 1
-#define VAULT_FORMAT 1
+#define VAULT_FORMAT 2
 
 bool lower_copy(char *out, size_t n, const char *s)
 {
@@ -137,29 +137,68 @@ out:
 	return rc;
 }
 
-int vault_rec_encode(const struct vault_rec *v, struct buf *out, struct kl_err *err)
+int vault_rec_encode(const struct vault_info *v, struct buf *out, struct kl_err *err)
 {
-	if (rec_put_u8(out, VAULT_FORMAT, err) != 0 || rec_put_str(out, v->display, err) != 0 ||
+	if (rec_put_u8(out, VAULT_FORMAT, err) != 0 || rec_put_str(out, v->name, err) != 0 ||
 	    rec_put_i64(out, v->created, err) != 0 || rec_put_u64(out, (uint64_t)v->retention_days, err) != 0 ||
-	    rec_put_u8(out, v->purge_protection, err) != 0)
+	    rec_put_u8(out, v->purge_protection, err) != 0 ||
+	    rec_put_str(out, v->subscription, err) != 0 || rec_put_str(out, v->resource_group, err) != 0 ||
+	    rec_put_str(out, v->location, err) != 0 || rec_put_i64(out, v->updated, err) != 0 ||
+	    rec_put_u8(out, v->rbac, err) != 0 || rec_put_u8(out, (uint8_t)v->state, err) != 0 ||
+	    rec_put_i64(out, v->deleted_date, err) != 0 || rec_put_i64(out, v->scheduled_purge, err) != 0 ||
+	    rec_put_bytes(out, v->props.data, v->props.len, err) != 0)
 		return -1;
 	return 0;
 }
 
-int vault_rec_decode(const void *p, size_t n, struct vault_rec *v, struct kl_err *err)
+int vault_rec_decode(const void *p, size_t n, struct vault_info *v, struct kl_err *err)
 {
 	struct rec_reader r;
+	const unsigned char *props;
 	uint64_t days;
+	uint8_t format, state;
+	size_t props_len = 0;
 
 	rec_reader_init(&r, p, n);
-	memset(v, 0, sizeof(*v));
-	if (rec_get_u8(&r) != VAULT_FORMAT || !copy_str(v->display, sizeof(v->display), rec_get_str(&r)))
-		return kl_fail(err, KL_ECORRUPT, "a stored vault record is damaged");
-	v->created = rec_get_i64(&r);
+	buf_reset(&v->props);
+	format = rec_get_u8(&r);
+	if ((format != 1 && format != VAULT_FORMAT) || !copy_str(v->name, sizeof(v->name), rec_get_str(&r)))
+		goto bad;
+	v->created = v->updated = rec_get_i64(&r);
 	days = rec_get_u64(&r);
 	v->purge_protection = rec_get_u8(&r) != 0;
+	v->subscription[0] = v->resource_group[0] = v->location[0] = '\0';
+	v->rbac = true;
+	v->state = VAULT_LIVE;
+	v->deleted_date = v->scheduled_purge = 0;
+	if (format == VAULT_FORMAT) {
+		if (!copy_str(v->subscription, sizeof(v->subscription), rec_get_str(&r)) ||
+		    !copy_str(v->resource_group, sizeof(v->resource_group), rec_get_str(&r)) ||
+		    !copy_str(v->location, sizeof(v->location), rec_get_str(&r)))
+			goto bad;
+		v->updated = rec_get_i64(&r);
+		v->rbac = rec_get_u8(&r) != 0;
+		state = rec_get_u8(&r);
+		v->deleted_date = rec_get_i64(&r);
+		v->scheduled_purge = rec_get_i64(&r);
+		props = rec_get_bytes(&r, &props_len);
+		if (state > VAULT_PURGING || props == NULL ||
+		    buf_append(&v->props, props, props_len, err) != 0)
+			goto bad;
+		v->state = (enum vault_state)state;
+	}
 	if (!rec_done(&r) || days < 7 || days > 90)
-		return kl_fail(err, KL_ECORRUPT, "a stored vault record is damaged");
+		goto bad;
 	v->retention_days = (int)days;
 	return 0;
+bad:
+	if (err->code == KL_ENOMEM)
+		return -1;
+	return kl_fail(err, KL_ECORRUPT, "a stored vault record is damaged");
+}
+
+bool vault_rec_key(char *out, const char *name)
+{
+	memcpy(out, "V/", 3);
+	return lower_copy(out + 2, KEYBUF - 2, name);
 }

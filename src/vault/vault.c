@@ -7,8 +7,6 @@
 #include "util/secbuf.h"
 #include "vault/internal.h"
 
-#define VAULT_KEY_PREFIX "V/"
-
 void obj_init(struct obj *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -113,21 +111,34 @@ bool vault_version_is_valid(const char *s)
 	return i == 32;
 }
 
+void vault_info_init(struct vault_info *vi)
+{
+	memset(vi, 0, sizeof(*vi));
+	buf_init(&vi->props, VAULT_PROPS_MAX);
+}
+
+void vault_info_clear(struct vault_info *vi)
+{
+	buf_clear(&vi->props);
+	vault_info_init(vi);
+}
+
 int vault_open(struct vault_core *core, const char *name, struct vault *out, struct kl_err *err)
 {
 	char key[KEYBUF];
 	char lname[VAULT_NAME_MAX + 1];
 	struct buf val;
-	struct vault_rec r;
+	struct vault_info r;
 	int rc = -1;
 
-	buf_init(&val, 4096);
-	if (!vault_name_is_valid_vault(name) || !lower_copy(lname, sizeof(lname), name)) {
+	buf_init(&val, VAULT_PROPS_MAX + 4096);
+	vault_info_init(&r);
+	if (!vault_name_is_valid_vault(name) || !lower_copy(lname, sizeof(lname), name) ||
+	    !vault_rec_key(key, name)) {
 		kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
 			   "The vault '%.64s' does not exist in this deployment.", name);
 		goto out;
 	}
-	snprintf(key, sizeof(key), VAULT_KEY_PREFIX "%s", lname);
 	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
@@ -136,14 +147,21 @@ int vault_open(struct vault_core *core, const char *name, struct vault *out, str
 	}
 	if (vault_rec_decode(val.data, val.len, &r, err) != 0)
 		goto out;
+	if (r.state != VAULT_LIVE) {
+		kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
+			   "The vault '%.64s' does not exist in this deployment.", name);
+		goto out;
+	}
 	memset(out, 0, sizeof(*out));
 	out->core = core;
 	memcpy(out->name, lname, sizeof(lname));
 	out->retention_days = r.retention_days;
 	out->purge_protection = r.purge_protection;
+	out->rbac = r.rbac;
 	out->created = r.created;
 	rc = 0;
 out:
+	vault_info_clear(&r);
 	buf_clear(&val);
 	return rc;
 }

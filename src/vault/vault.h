@@ -25,6 +25,7 @@ struct vault {
 	char name[VAULT_NAME_MAX + 1];	/* lowercase: the store key */
 	int retention_days;		/* soft-delete retention, 7..90 */
 	bool purge_protection;
+	bool rbac;			/* role assignments, or access policies (the API's) */
 	int64_t created;
 };
 

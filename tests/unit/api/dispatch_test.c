@@ -422,6 +422,11 @@ static void test_route_classes_match_read_only_set(void **state)
 		"GetKeys", "GetKeyVersions", "GetKey", "BackupKey", "Encrypt", "Decrypt", "WrapKey",
 		"UnwrapKey", "Sign", "Verify", "GetKeyRotationPolicy", "GetDeletedKeys",
 		"GetDeletedKey", "GetRandomBytes", "GetKeyAttestation",
+		/* management plane and administration API: reads only */
+		"VaultsGet", "VaultsListByResourceGroup", "VaultsListBySubscription", "VaultsList",
+		"VaultsListDeleted", "VaultsGetDeleted", "VaultsCheckNameAvailability",
+		"GetDeployment", "ListVaults", "GetVault", "ListPrincipals", "GetPrincipal",
+		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
 	};
 	const struct route *t;
 	size_t n, i, j;

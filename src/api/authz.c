@@ -1,0 +1,202 @@
+/* Authorization: may the caller do this operation here? The deployment administrator may do
+ * everything; a principal gets the union of the permissions of its roles on the vault and on the
+ * deployment, or, on a vault that uses access policies, what its access policy entries grant.
+ * Denials are 403 with the service's message shape, never 401 (a 401 makes the SDKs fetch a new
+ * token and retry). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/authz.h"
+#include "api/roles.h"
+#include "util/json.h"
+#include "vault/assignments.h"
+#include "vault/vaults.h"
+
+/* The union of the permissions of the roles principal holds on vault (lowercase; "" or NULL:
+ * deployment scope only). */
+static int role_perms(struct api_call *c, const char *vault, uint64_t *perms)
+{
+	char roles[ASSIGN_ROLES_MAX * 2][ASSIGN_ROLE_MAX + 1];
+	const struct role_def *rd;
+	size_t n, i;
+
+	*perms = 0;
+	if (assignment_roles(c->ctx->core, vault, c->who->id, roles, sizeof(roles) / sizeof(roles[0]),
+			     &n, &c->err) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((rd = roles_find(roles[i])) != NULL)
+			*perms |= rd->perms;
+	return 0;
+}
+
+struct policy_name {
+	const char *name;
+	uint64_t perms;
+};
+
+static const struct policy_name key_policy[] = {
+	{ "get", PERM_BIT(PERM_KEY_GET) }, { "list", PERM_BIT(PERM_KEY_LIST) },
+	{ "create", PERM_BIT(PERM_KEY_CREATE) }, { "import", PERM_BIT(PERM_KEY_IMPORT) },
+	{ "update", PERM_BIT(PERM_KEY_UPDATE) }, { "delete", PERM_BIT(PERM_KEY_DELETE) },
+	{ "backup", PERM_BIT(PERM_KEY_BACKUP) }, { "restore", PERM_BIT(PERM_KEY_RESTORE) },
+	{ "recover", PERM_BIT(PERM_KEY_RECOVER) }, { "purge", PERM_BIT(PERM_KEY_PURGE) },
+	{ "encrypt", PERM_BIT(PERM_KEY_ENCRYPT) }, { "decrypt", PERM_BIT(PERM_KEY_DECRYPT) },
+	{ "wrapKey", PERM_BIT(PERM_KEY_WRAP) }, { "unwrapKey", PERM_BIT(PERM_KEY_UNWRAP) },
+	{ "sign", PERM_BIT(PERM_KEY_SIGN) }, { "verify", PERM_BIT(PERM_KEY_VERIFY) },
+	{ "release", PERM_BIT(PERM_KEY_RELEASE) }, { "rotate", PERM_BIT(PERM_KEY_ROTATE) },
+	{ "getrotationpolicy", PERM_BIT(PERM_KEY_GET_POLICY) },
+	{ "setrotationpolicy", PERM_BIT(PERM_KEY_SET_POLICY) },
+};
+
+static const struct policy_name secret_policy[] = {
+	{ "get", PERM_BIT(PERM_SECRET_GET) }, { "list", PERM_BIT(PERM_SECRET_LIST) },
+	{ "set", PERM_BIT(PERM_SECRET_SET) }, { "delete", PERM_BIT(PERM_SECRET_DELETE) },
+	{ "backup", PERM_BIT(PERM_SECRET_BACKUP) }, { "restore", PERM_BIT(PERM_SECRET_RESTORE) },
+	{ "recover", PERM_BIT(PERM_SECRET_RECOVER) }, { "purge", PERM_BIT(PERM_SECRET_PURGE) },
+};
+
+static uint64_t policy_list(json_t *names, const struct policy_name *table, size_t n)
+{
+	uint64_t perms = 0, all = 0;
+	size_t i, j;
+	json_t *v;
+
+	for (j = 0; j < n; j++)
+		all |= table[j].perms;
+	json_array_foreach(names, i, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL)
+			continue;
+		if (strcasecmp(s, "all") == 0)
+			perms |= all;
+		for (j = 0; j < n; j++)
+			if (strcasecmp(s, table[j].name) == 0)
+				perms |= table[j].perms;
+	}
+	return perms;
+}
+
+uint64_t authz_policy_perms(const struct buf *props, const char *principal_id)
+{
+	json_t *doc, *policies, *entry;
+	json_error_t jerr;
+	uint64_t perms = 0;
+	size_t i;
+
+	if (props->len == 0 || principal_id[0] == '\0')
+		return 0;
+	doc = json_loadb((const char *)props->data, props->len, 0, &jerr);
+	policies = json_object_get(json_object_get(doc, "p"), "accessPolicies");
+	json_array_foreach(policies, i, entry) {
+		const char *oid = json_string_value(json_object_get(entry, "objectId"));
+		json_t *p = json_object_get(entry, "permissions");
+		uint64_t keys;
+
+		if (oid == NULL || strcasecmp(oid, principal_id) != 0)
+			continue;
+		keys = policy_list(json_object_get(p, "keys"), key_policy,
+				   sizeof(key_policy) / sizeof(key_policy[0]));
+		perms |= keys | policy_list(json_object_get(p, "secrets"), secret_policy,
+					    sizeof(secret_policy) / sizeof(secret_policy[0]));
+		if (keys != 0)
+			perms |= PERM_BIT(PERM_RNG);	/* access policies have no name for it */
+	}
+	json_decref(doc);
+	return perms;
+}
+
+int authz_vault_perms(struct api_call *c, const struct vault_info *vi, uint64_t *perms)
+{
+	char lname[VAULT_NAME_MAX + 1];
+	uint64_t dep;
+	size_t i;
+
+	*perms = 0;
+	if (c->who->is_admin) {
+		*perms = ~UINT64_C(0);
+		return 0;
+	}
+	for (i = 0; vi->name[i] != '\0' && i < VAULT_NAME_MAX; i++)
+		lname[i] = (vi->name[i] >= 'A' && vi->name[i] <= 'Z') ? (char)(vi->name[i] + 32) : vi->name[i];
+	lname[i] = '\0';
+	if (vi->rbac)
+		return role_perms(c, lname, perms);
+	/* Access policies decide on the data plane; deployment-scope roles still apply (the Kluis
+	 * Administrator may do everything everywhere). */
+	if (role_perms(c, "", &dep) != 0)
+		return -1;
+	*perms = dep | authz_policy_perms(&vi->props, c->who->id);
+	return 0;
+}
+
+static const char *perm_action(enum route_perm p)
+{
+	const char *names[1];
+
+	return roles_perm_names(PERM_BIT(p), names, 1) == 1 ? names[0] : "read";
+}
+
+int authz_check(struct api_call *c, const struct route *r)
+{
+	enum route_plane plane = route_plane_of(r);
+	struct vault_info vi;
+	uint64_t perms = 0;
+	int rc = -1;
+
+	if (plane == PLANE_PUBLIC || c->who->is_admin)
+		return 0;
+	if (plane != PLANE_DATA) {
+		if (r->perm == PERM_DEPLOYMENT)
+			return 0;
+		if (role_perms(c, "", &perms) != 0)
+			return -1;
+		if (perms & PERM_BIT(r->perm))
+			return 0;
+		if (plane == PLANE_ARM)
+			return kl_fail_az(&c->err, KL_EFORBIDDEN, "AuthorizationFailed", NULL,
+					  "The client '%s' with object id '%s' does not have authorization "
+					  "to perform action 'Microsoft.KeyVault/%s'.", c->who->name,
+					  c->who->id, perm_action(r->perm));
+		return kl_fail_az(&c->err, KL_EFORBIDDEN, "Forbidden", NULL,
+				  "The principal '%s' is not a deployment administrator.", c->who->name);
+	}
+	vault_info_init(&vi);
+	if (c->vault.rbac) {
+		if (role_perms(c, c->vault.name, &perms) != 0)
+			goto out;
+	} else if (vaults_get(c->ctx->core, c->vault.name, false, &vi, NULL, &c->err) != 0 ||
+		   authz_vault_perms(c, &vi, &perms) != 0) {
+		goto out;
+	}
+	if (perms & PERM_BIT(r->perm)) {
+		rc = 0;
+		goto out;
+	}
+	if (c->vault.rbac)
+		kl_fail_az(&c->err, KL_EFORBIDDEN, "Forbidden", "ForbiddenByRbac",
+			   "Caller is not authorized to perform action on resource.\r\nCaller: "
+			   "name=%s;oid=%s\r\nAction: 'Microsoft.KeyVault/vaults/%s'\r\nVault: %s\r\n",
+			   c->who->name, c->who->id, perm_action(r->perm), c->vault.name);
+	else
+		kl_fail_az(&c->err, KL_EFORBIDDEN, "Forbidden", "ForbiddenByPolicy",
+			   "The user, group or application 'name=%s;oid=%s' does not have %s permission "
+			   "on key vault '%s'.", c->who->name, c->who->id, perm_action(r->perm),
+			   c->vault.name);
+out:
+	vault_info_clear(&vi);
+	return rc;
+}
+
+int authz_can_see_vault(struct api_call *c, const struct vault_info *vi, bool *yes)
+{
+	uint64_t perms;
+
+	*yes = false;
+	if (authz_vault_perms(c, vi, &perms) != 0)
+		return -1;
+	*yes = perms != 0;
+	return 0;
+}

@@ -1,0 +1,547 @@
+/* Principals and tokens (principals.h). A token's digest is the key of its live record, so
+ * authenticating is one store read; revoking deletes that record and marks the metadata. Token
+ * text exists only in the caller's buffer, which the caller wipes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/rand.h"
+#include "util/clock.h"
+#include "util/rec.h"
+#include "util/secbuf.h"
+#include "vault/assignments.h"
+#include "vault/core.h"
+#include "vault/internal.h"
+#include "vault/principals.h"
+
+#define PRINCIPAL_FORMAT 1
+#define TOKEN_FORMAT 1
+
+static int fail_no_principal(struct kl_err *err, const char *what)
+{
+	return kl_fail_az(err, KL_ENOTFOUND, "PrincipalNotFound", NULL,
+			  "The principal '%.64s' does not exist.", what);
+}
+
+bool principal_name_is_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		char c = s[i];
+		bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+		if (i >= PRINCIPAL_NAME_MAX || !(alnum || (i > 0 && (c == '.' || c == '_' || c == '-'))))
+			return false;
+	}
+	return i > 0;
+}
+
+static bool is_uuid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= 36 || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
+			return false;
+	return i == 36;
+}
+
+static bool copy_field(char *out, size_t n, char *s)
+{
+	bool ok = s != NULL && strlen(s) < n;
+
+	if (ok)
+		memcpy(out, s, strlen(s) + 1);
+	free(s);
+	return ok;
+}
+
+static void hex(char *out, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* ---- records ---- */
+
+static int principal_encode(const struct principal *p, struct buf *out, struct kl_err *err)
+{
+	if (rec_put_u8(out, PRINCIPAL_FORMAT, err) != 0 || rec_put_str(out, p->id, err) != 0 ||
+	    rec_put_str(out, p->name, err) != 0 || rec_put_str(out, p->type, err) != 0 ||
+	    rec_put_i64(out, p->created, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int principal_decode(const void *data, size_t n, struct principal *p, struct kl_err *err)
+{
+	struct rec_reader r;
+
+	rec_reader_init(&r, data, n);
+	memset(p, 0, sizeof(*p));
+	if (rec_get_u8(&r) != PRINCIPAL_FORMAT || !copy_field(p->id, sizeof(p->id), rec_get_str(&r)) ||
+	    !copy_field(p->name, sizeof(p->name), rec_get_str(&r)) ||
+	    !copy_field(p->type, sizeof(p->type), rec_get_str(&r)))
+		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
+	p->created = rec_get_i64(&r);
+	if (!rec_done(&r))
+		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
+	return 0;
+}
+
+/* Token metadata (Q/) and the live token (T/) share one layout: principal id, token id, digest
+ * in hex, dates, revoked. */
+struct token_rec {
+	char principal_id[37];
+	struct principal_token t;
+	char digest[2 * TOKEN_DIGEST_LEN + 1];
+};
+
+static int token_encode(const struct token_rec *t, struct buf *out, struct kl_err *err)
+{
+	if (rec_put_u8(out, TOKEN_FORMAT, err) != 0 || rec_put_str(out, t->principal_id, err) != 0 ||
+	    rec_put_str(out, t->t.id, err) != 0 || rec_put_str(out, t->digest, err) != 0 ||
+	    rec_put_i64(out, t->t.created, err) != 0 || rec_put_i64(out, t->t.expires, err) != 0 ||
+	    rec_put_u8(out, t->t.revoked, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int token_decode(const void *data, size_t n, struct token_rec *t, struct kl_err *err)
+{
+	struct rec_reader r;
+
+	rec_reader_init(&r, data, n);
+	memset(t, 0, sizeof(*t));
+	if (rec_get_u8(&r) != TOKEN_FORMAT ||
+	    !copy_field(t->principal_id, sizeof(t->principal_id), rec_get_str(&r)) ||
+	    !copy_field(t->t.id, sizeof(t->t.id), rec_get_str(&r)) ||
+	    !copy_field(t->digest, sizeof(t->digest), rec_get_str(&r)))
+		return kl_fail(err, KL_ECORRUPT, "a stored token record is damaged");
+	t->t.created = rec_get_i64(&r);
+	t->t.expires = rec_get_i64(&r);
+	t->t.revoked = rec_get_u8(&r) != 0;
+	if (!rec_done(&r))
+		return kl_fail(err, KL_ECORRUPT, "a stored token record is damaged");
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static int load_by_id(struct vault_core *core, const char *id, struct principal *out,
+		      uint64_t *version, struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct buf val;
+	int rc = -1;
+
+	buf_init(&val, 64 * 1024);
+	if (!is_uuid(id)) {
+		fail_no_principal(err, id);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "P/%s", id);
+	if (store_get(core->st, key, strlen(key), &val, version, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			fail_no_principal(err, id);
+		goto out;
+	}
+	rc = principal_decode(val.data, val.len, out, err);
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+int principal_get(struct vault_core *core, const char *id_or_name, struct principal *out,
+		  struct kl_err *err)
+{
+	char key[KEYBUF], lname[PRINCIPAL_NAME_MAX + 1];
+	struct buf val;
+	int rc = -1;
+
+	if (is_uuid(id_or_name)) {
+		if (load_by_id(core, id_or_name, out, NULL, err) == 0)
+			return 0;
+		if (err->code != KL_ENOTFOUND)
+			return -1;
+		kl_err_clear(err);	/* a name may look like an id */
+	}
+	if (!principal_name_is_valid(id_or_name) || !lower_copy(lname, sizeof(lname), id_or_name))
+		return fail_no_principal(err, id_or_name);
+	buf_init(&val, 64);
+	snprintf(key, sizeof(key), "N/%s", lname);
+	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0 || buf_append(&val, "", 1, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			fail_no_principal(err, id_or_name);
+		goto out;
+	}
+	rc = load_by_id(core, (const char *)val.data, out, NULL, err);
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+struct each_scan {
+	principal_fn fn;
+	void *arg;
+	struct vault_core *core;
+};
+
+static int each_name(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		     uint64_t version, struct kl_err *err)
+{
+	struct each_scan *e = arg;
+	struct principal p;
+	char id[37];
+
+	(void)key;
+	(void)key_len;
+	(void)version;
+	if (val_len != 36)
+		return kl_fail(err, KL_ECORRUPT, "a stored principal name index is damaged");
+	memcpy(id, val, 36);
+	id[36] = '\0';
+	if (load_by_id(e->core, id, &p, NULL, err) != 0)
+		return -1;
+	return e->fn(e->arg, &p, err);
+}
+
+int principal_each(struct vault_core *core, principal_fn fn, void *arg, struct kl_err *err)
+{
+	struct each_scan e = { .fn = fn, .arg = arg, .core = core };
+
+	return store_scan(core->st, "N/", 2, NULL, 0, each_name, &e, err);
+}
+
+struct tokens_scan {
+	struct principal_token *list;
+	size_t n;
+};
+
+static int collect_token(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+			 uint64_t version, struct kl_err *err)
+{
+	struct tokens_scan *s = arg;
+	struct principal_token *grown;
+	struct token_rec t;
+
+	(void)key;
+	(void)key_len;
+	(void)version;
+	if (token_decode(val, val_len, &t, err) != 0)
+		return -1;
+	if ((grown = realloc(s->list, (s->n + 1) * sizeof(*grown))) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	s->list = grown;
+	s->list[s->n++] = t.t;
+	return 0;
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+	const struct principal_token *x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created < y->created ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int principal_tokens(struct vault_core *core, const char *id, struct principal_token **out,
+		     size_t *n, struct kl_err *err)
+{
+	struct tokens_scan s = { 0 };
+	char prefix[KEYBUF];
+
+	*out = NULL;
+	*n = 0;
+	if (!is_uuid(id))
+		return fail_no_principal(err, id);
+	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
+	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_token, &s, err) != 0) {
+		free(s.list);
+		return -1;
+	}
+	if (s.n > 1)
+		qsort(s.list, s.n, sizeof(*s.list), cmp_created);
+	*out = s.list;
+	*n = s.n;
+	return 0;
+}
+
+/* ---- writing ---- */
+
+/* A new token for principal pid: its text into token_out, its records into t, the ops that
+ * store them into ops (two puts; keys and values live in the buffers given). */
+static int new_token(const char *pid, int64_t expires, struct token_rec *t, char *token_out,
+		     char *qkey, char *tkey, struct buf *rec, struct kl_err *err)
+{
+	unsigned char digest[TOKEN_DIGEST_LEN];
+
+	memset(t, 0, sizeof(*t));
+	memcpy(t->principal_id, pid, 37);
+	if (token_new(token_out, err) != 0 || token_digest(token_out, strlen(token_out), digest, err) != 0 ||
+	    crypto_random_uuid(t->t.id, err) != 0)
+		return -1;
+	hex(t->digest, digest, sizeof(digest));
+	t->t.created = clock_now_s();
+	t->t.expires = expires;
+	snprintf(qkey, KEYBUF, "Q/%s/%s", pid, t->t.id);
+	snprintf(tkey, KEYBUF, "T/%s", t->digest);
+	return token_encode(t, rec, err);
+}
+
+int principal_create(struct vault_core *core, const char *name, const char *type, int64_t expires,
+		     struct principal *out, struct principal_token *tok,
+		     char token_out[TOKEN_TEXT_LEN], struct kl_err *err)
+{
+	char pkey[KEYBUF], nkey[KEYBUF], qkey[KEYBUF], tkey[KEYBUF], lname[PRINCIPAL_NAME_MAX + 1];
+	struct buf prec, trec;
+	struct token_rec t;
+	int rc = -1;
+
+	buf_init(&prec, 4096);
+	buf_init(&trec, 4096);
+	memset(out, 0, sizeof(*out));
+	if (!principal_name_is_valid(name) || !lower_copy(lname, sizeof(lname), name)) {
+		kl_fail(err, KL_EINVAL, "A principal name is 1 to %d characters of letters, digits, '.', "
+			"'_' and '-', starting with a letter or digit.", PRINCIPAL_NAME_MAX);
+		goto out;
+	}
+	if (strcmp(type, "user") != 0 && strcmp(type, "application") != 0) {
+		kl_fail(err, KL_EINVAL, "A principal's type is \"user\" or \"application\".");
+		goto out;
+	}
+	if (crypto_random_uuid(out->id, err) != 0)
+		goto out;
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(out->type, sizeof(out->type), "%s", type);
+	out->created = clock_now_s();
+	snprintf(pkey, sizeof(pkey), "P/%s", out->id);
+	snprintf(nkey, sizeof(nkey), "N/%s", lname);
+	if (principal_encode(out, &prec, err) != 0 ||
+	    new_token(out->id, expires, &t, token_out, qkey, tkey, &trec, err) != 0)
+		goto out;
+	struct store_op ops[] = {
+		{ .kind = STORE_CHECK, .key = nkey, .key_len = strlen(nkey), .version = 0 },
+		{ .kind = STORE_PUT, .key = nkey, .key_len = strlen(nkey), .val = out->id, .val_len = 36 },
+		{ .kind = STORE_PUT, .key = pkey, .key_len = strlen(pkey), .val = prec.data, .val_len = prec.len },
+		{ .kind = STORE_PUT, .key = qkey, .key_len = strlen(qkey), .val = trec.data, .val_len = trec.len },
+		{ .kind = STORE_PUT, .key = tkey, .key_len = strlen(tkey), .val = trec.data, .val_len = trec.len },
+	};
+	if (store_txn(core->st, ops, sizeof(ops) / sizeof(ops[0]), err) != 0) {
+		if (err->code == KL_ECONFLICT)
+			kl_fail_az(err, KL_ECONFLICT, "PrincipalAlreadyExists", NULL,
+				   "A principal named '%.64s' already exists.", name);
+		goto out;
+	}
+	*tok = t.t;
+	rc = 0;
+out:
+	if (rc != 0)
+		secure_wipe(token_out, TOKEN_TEXT_LEN);
+	buf_clear(&prec);
+	buf_clear(&trec);
+	return rc;
+}
+
+int principal_token_add(struct vault_core *core, const char *id, int64_t expires,
+			struct principal_token *tok, char token_out[TOKEN_TEXT_LEN],
+			struct kl_err *err)
+{
+	char pkey[KEYBUF], qkey[KEYBUF], tkey[KEYBUF];
+	struct principal p;
+	struct principal_token *list = NULL;
+	struct buf trec;
+	struct token_rec t;
+	uint64_t pversion;
+	size_t n = 0, i, live = 0;
+	int rc = -1;
+
+	buf_init(&trec, 4096);
+	if (load_by_id(core, id, &p, &pversion, err) != 0 || principal_tokens(core, id, &list, &n, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		live += !list[i].revoked;
+	if (live >= PRINCIPAL_TOKENS_MAX) {
+		kl_fail_az(err, KL_ECONFLICT, "TooManyTokens", NULL,
+			   "The principal already has %d live tokens: revoke one first.",
+			   PRINCIPAL_TOKENS_MAX);
+		goto out;
+	}
+	snprintf(pkey, sizeof(pkey), "P/%s", id);
+	if (new_token(id, expires, &t, token_out, qkey, tkey, &trec, err) != 0)
+		goto out;
+	struct store_op ops[] = {
+		{ .kind = STORE_CHECK, .key = pkey, .key_len = strlen(pkey), .version = pversion },
+		{ .kind = STORE_PUT, .key = qkey, .key_len = strlen(qkey), .val = trec.data, .val_len = trec.len },
+		{ .kind = STORE_PUT, .key = tkey, .key_len = strlen(tkey), .val = trec.data, .val_len = trec.len },
+	};
+	if (store_txn(core->st, ops, sizeof(ops) / sizeof(ops[0]), err) != 0) {
+		if (err->code == KL_ECONFLICT)
+			fail_no_principal(err, id);	/* deleted meanwhile */
+		goto out;
+	}
+	*tok = t.t;
+	rc = 0;
+out:
+	if (rc != 0)
+		secure_wipe(token_out, TOKEN_TEXT_LEN);
+	free(list);
+	buf_clear(&trec);
+	return rc;
+}
+
+/* Revokes the token whose metadata is at qkey (value in val, version qversion). */
+static int revoke(struct vault_core *core, const char *qkey, const struct buf *val, uint64_t qversion,
+		  struct principal_token *out, struct kl_err *err)
+{
+	char tkey[KEYBUF];
+	struct token_rec t;
+	struct buf rec;
+	int rc;
+
+	if (token_decode(val->data, val->len, &t, err) != 0)
+		return -1;
+	if (out != NULL)
+		*out = t.t;
+	if (t.t.revoked)
+		return 0;
+	t.t.revoked = true;
+	if (out != NULL)
+		out->revoked = true;
+	snprintf(tkey, sizeof(tkey), "T/%s", t.digest);
+	buf_init(&rec, 4096);
+	rc = token_encode(&t, &rec, err);
+	if (rc == 0) {
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = qkey, .key_len = strlen(qkey), .version = qversion },
+			{ .kind = STORE_PUT, .key = qkey, .key_len = strlen(qkey), .val = rec.data,
+			  .val_len = rec.len },
+			{ .kind = STORE_DEL, .key = tkey, .key_len = strlen(tkey) },
+		};
+		rc = store_txn(core->st, ops, 3, err);
+	}
+	buf_clear(&rec);
+	return rc;
+}
+
+int principal_token_revoke(struct vault_core *core, const char *id, const char *token_id,
+			   struct principal_token *out, struct kl_err *err)
+{
+	char qkey[KEYBUF];
+	struct buf val;
+	uint64_t version;
+	int rc = -1;
+
+	buf_init(&val, 4096);
+	if (!is_uuid(id) || !is_uuid(token_id)) {
+		kl_fail_az(err, KL_ENOTFOUND, "TokenNotFound", NULL, "The token '%.40s' does not exist.",
+			   token_id);
+		goto out;
+	}
+	snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, token_id);
+	if (store_get(core->st, qkey, strlen(qkey), &val, &version, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail_az(err, KL_ENOTFOUND, "TokenNotFound", NULL,
+				   "The token '%.40s' does not exist.", token_id);
+		goto out;
+	}
+	rc = revoke(core, qkey, &val, version, out, err);
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+int principal_delete(struct vault_core *core, const char *id, struct kl_err *err)
+{
+	char pkey[KEYBUF], nkey[KEYBUF], prefix[KEYBUF], lname[PRINCIPAL_NAME_MAX + 1];
+	struct principal_token *list = NULL;
+	struct principal p;
+	size_t n = 0, i;
+	int rc = -1;
+
+	if (load_by_id(core, id, &p, NULL, err) != 0 || principal_tokens(core, id, &list, &n, err) != 0)
+		goto out;
+	/* The name first: from here the principal cannot be found, so nothing new is granted. */
+	lower_copy(lname, sizeof(lname), p.name);
+	snprintf(pkey, sizeof(pkey), "P/%s", id);
+	snprintf(nkey, sizeof(nkey), "N/%s", lname);
+	for (i = 0; i < n; i++) {
+		char qkey[KEYBUF];
+		struct buf val;
+		uint64_t version;
+		int r;
+
+		snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, list[i].id);
+		buf_init(&val, 4096);
+		r = store_get(core->st, qkey, strlen(qkey), &val, &version, err) == 0
+			    ? revoke(core, qkey, &val, version, NULL, err) : -1;
+		buf_clear(&val);
+		if (r != 0 && err->code != KL_ENOTFOUND)
+			goto out;
+		kl_err_clear(err);
+	}
+	struct store_op ops[] = {
+		{ .kind = STORE_DEL, .key = nkey, .key_len = strlen(nkey) },
+		{ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) },
+	};
+	if (store_txn(core->st, ops, 2, err) != 0 || assignments_drop_principal(core, id, err) != 0)
+		goto out;
+	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
+	rc = store_del_prefix(core->st, prefix, NULL, NULL, NULL, err);
+out:
+	free(list);
+	return rc;
+}
+
+int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
+			   struct principal_ref *who, struct kl_err *err)
+{
+	unsigned char digest[TOKEN_DIGEST_LEN];
+	char key[2 + 2 * TOKEN_DIGEST_LEN + 1];
+	struct principal p;
+	struct token_rec t;
+	struct buf val;
+	int rc = -1;
+
+	memset(who, 0, sizeof(*who));
+	if (vault_core_token_ok(core, tok, tok_len)) {
+		who->is_admin = true;
+		snprintf(who->name, sizeof(who->name), "admin");
+		return 0;
+	}
+	buf_init(&val, 4096);
+	if (token_digest(tok, tok_len, digest, err) != 0)
+		goto out;
+	memcpy(key, "T/", 2);
+	hex(key + 2, digest, sizeof(digest));
+	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail(err, KL_EUNAUTH, "unknown token");
+		goto out;
+	}
+	if (token_decode(val.data, val.len, &t, err) != 0)
+		goto out;
+	if (t.t.revoked || (t.t.expires != 0 && clock_now_s() >= t.t.expires)) {
+		kl_fail(err, KL_EUNAUTH, "expired or revoked token");
+		goto out;
+	}
+	if (load_by_id(core, t.principal_id, &p, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail(err, KL_EUNAUTH, "the token's principal is gone");
+		goto out;
+	}
+	memcpy(who->id, p.id, sizeof(who->id));
+	memcpy(who->name, p.name, sizeof(who->name));
+	rc = 0;
+out:
+	buf_clear(&val);
+	return rc;
+}

@@ -1,0 +1,82 @@
+/* Principals (users and applications) and their bearer tokens. A token is shown once, when it is
+ * made; the store keeps only its SHA-256 digest, so a token is found by the digest of what a
+ * client presents and no comparison of secrets happens here. Records:
+ *   P/<id>              the principal
+ *   N/<lowercase name>  its id (names are unique)
+ *   Q/<id>/<token id>   a token's metadata (digest, dates, revoked)
+ *   T/<hex digest>      the live token: principal id, token id, expiry
+ * No JSON, no HTTP. */
+#ifndef KLUIS_VAULT_PRINCIPALS_H
+#define KLUIS_VAULT_PRINCIPALS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/token.h"
+#include "util/err.h"
+
+struct vault_core;
+
+#define PRINCIPAL_NAME_MAX 64
+#define PRINCIPAL_TOKENS_MAX 16	/* live tokens per principal */
+
+struct principal {
+	char id[37];
+	char name[PRINCIPAL_NAME_MAX + 1];	/* as given */
+	char type[16];				/* "user" or "application" */
+	int64_t created;
+};
+
+struct principal_token {
+	char id[37];
+	int64_t created;
+	int64_t expires;	/* 0: never */
+	bool revoked;
+};
+
+/* Who a request comes from: the deployment's bootstrap administrator, or a principal. */
+struct principal_ref {
+	bool is_admin;		/* the admin token of DATA_DIR/admin-token */
+	char id[37];		/* "" for the bootstrap administrator */
+	char name[PRINCIPAL_NAME_MAX + 1];
+};
+
+/* 1-64 of letters, digits, '.', '_', '-', starting with a letter or digit. */
+bool principal_name_is_valid(const char *s);
+
+/* Creates a principal with one token (expires 0: never); token_out receives the token text,
+ * which the caller shows once and wipes. KL_ECONFLICT "PrincipalAlreadyExists" for a taken name. */
+int principal_create(struct vault_core *core, const char *name, const char *type, int64_t expires,
+		     struct principal *out, struct principal_token *tok,
+		     char token_out[TOKEN_TEXT_LEN], struct kl_err *err);
+
+/* By id or by name (case-insensitive); KL_ENOTFOUND "PrincipalNotFound". */
+int principal_get(struct vault_core *core, const char *id_or_name, struct principal *out,
+		  struct kl_err *err);
+
+/* Calls fn for every principal, in name order; fn returns 0 to go on, 1 to stop, -1 to fail. */
+typedef int (*principal_fn)(void *arg, const struct principal *p, struct kl_err *err);
+int principal_each(struct vault_core *core, principal_fn fn, void *arg, struct kl_err *err);
+
+/* The tokens of principal id, live and revoked, oldest first; *out is malloc'd. */
+int principal_tokens(struct vault_core *core, const char *id, struct principal_token **out,
+		     size_t *n, struct kl_err *err);
+
+/* One more token for principal id. KL_ECONFLICT "TooManyTokens" past PRINCIPAL_TOKENS_MAX. */
+int principal_token_add(struct vault_core *core, const char *id, int64_t expires,
+			struct principal_token *tok, char token_out[TOKEN_TEXT_LEN],
+			struct kl_err *err);
+
+/* Revokes one token; KL_ENOTFOUND "TokenNotFound". */
+int principal_token_revoke(struct vault_core *core, const char *id, const char *token_id,
+			   struct principal_token *out, struct kl_err *err);
+
+/* Deletes the principal, every token of it and every role assignment it holds. */
+int principal_delete(struct vault_core *core, const char *id, struct kl_err *err);
+
+/* Who presents tok: 0 with *who filled, or KL_EUNAUTH for an unknown, revoked or expired token
+ * (the same error for all three). */
+int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
+			   struct principal_ref *who, struct kl_err *err);
+
+#endif

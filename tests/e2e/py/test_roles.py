@@ -1,0 +1,351 @@
+"""Principals, tokens and roles end to end: every role of docs/admin-api.md walked against every
+data-plane operation on its vault (allowed, or 403 Forbidden) and on another vault (always 403);
+the management plane and the administration API refused to non-administrators; vaults that use
+access policies; revoked, expired and deleted principals' tokens; the Python SDK with a
+principal's token.
+
+Run: cd tests/e2e/py && /usr/bin/python3 -m unittest -v test_roles
+"""
+
+import time
+import unittest
+import uuid
+
+import harness
+
+SUB = str(uuid.uuid4())
+ARM = "2026-02-01"
+DP = "7.6"
+AAAA = harness.b64url(bytes(32))
+
+# What each role may do, as docs/admin-api.md states it (the test's own copy of the table).
+SECRETS_ALL = {"secrets/get", "secrets/list", "secrets/set", "secrets/delete", "secrets/backup",
+               "secrets/restore", "secrets/recover", "secrets/purge"}
+KEYS_CRYPTO = {"keys/encrypt", "keys/decrypt", "keys/wrapKey", "keys/unwrapKey", "keys/sign",
+               "keys/verify"}
+KEYS_ALL = {"keys/get", "keys/list", "keys/create", "keys/import", "keys/update", "keys/delete",
+            "keys/backup", "keys/restore", "keys/recover", "keys/purge", "keys/rotate",
+            "keys/getrotationpolicy", "keys/setrotationpolicy", "keys/release"} | KEYS_CRYPTO
+ROLES = {
+    "Key Vault Administrator": SECRETS_ALL | KEYS_ALL | {"rng"},
+    "Key Vault Secrets Officer": SECRETS_ALL,
+    "Key Vault Secrets User": {"secrets/get", "secrets/list"},
+    "Key Vault Crypto Officer": KEYS_ALL | {"rng"},
+    "Key Vault Crypto User": {"keys/get", "keys/list", "keys/update", "keys/backup",
+                              "keys/getrotationpolicy", "rng"} | KEYS_CRYPTO,
+    "Key Vault Crypto Service Encryption User": {"keys/get", "keys/list", "keys/wrapKey",
+                                                 "keys/unwrapKey"},
+    "Key Vault Reader": {"keys/get", "keys/list", "keys/getrotationpolicy", "secrets/list"},
+}
+
+
+def operations(tag):
+    """(permission, method, path, body): one request per data-plane operation. Targets that do
+    not exist are fine: an allowed request then gets 404 or 400, never 403."""
+    enc = {"alg": "RSA-OAEP-256", "value": AAAA}
+    return [
+        ("secrets/get", "GET", "/secrets/s1/", None),
+        ("secrets/list", "GET", "/secrets", None),
+        ("secrets/list", "GET", "/secrets/s1/versions", None),
+        ("secrets/list", "GET", "/deletedsecrets", None),
+        ("secrets/list", "GET", "/deletedsecrets/nothing", None),
+        ("secrets/set", "PUT", f"/secrets/set-{tag}", {"value": "v"}),
+        ("secrets/set", "PATCH", "/secrets/s1/", {"contentType": "text/plain"}),
+        ("secrets/delete", "DELETE", "/secrets/nothing", None),
+        ("secrets/backup", "POST", "/secrets/s1/backup", None),
+        ("secrets/restore", "POST", "/secrets/restore", {"value": AAAA}),
+        ("secrets/recover", "POST", "/deletedsecrets/nothing/recover", None),
+        ("secrets/purge", "DELETE", "/deletedsecrets/nothing", None),
+        ("keys/get", "GET", "/keys/k1/", None),
+        ("keys/list", "GET", "/keys", None),
+        ("keys/list", "GET", "/keys/k1/versions", None),
+        ("keys/list", "GET", "/deletedkeys", None),
+        ("keys/create", "POST", f"/keys/made-{tag}/create", {"kty": "EC", "crv": "P-256"}),
+        ("keys/import", "PUT", f"/keys/imp-{tag}", {"key": {"kty": "oct"}}),
+        ("keys/update", "PATCH", "/keys/k1/", {"tags": {"t": tag}}),
+        ("keys/delete", "DELETE", "/keys/nothing", None),
+        ("keys/backup", "POST", "/keys/k1/backup", None),
+        ("keys/restore", "POST", "/keys/restore", {"value": AAAA}),
+        ("keys/recover", "POST", "/deletedkeys/nothing/recover", None),
+        ("keys/purge", "DELETE", "/deletedkeys/nothing", None),
+        ("keys/rotate", "POST", "/keys/nothing/rotate", None),
+        ("keys/getrotationpolicy", "GET", "/keys/k1/rotationpolicy", None),
+        ("keys/setrotationpolicy", "PUT", "/keys/nothing/rotationpolicy", {"attributes": {}}),
+        ("keys/encrypt", "POST", "/keys/k1//encrypt", enc),
+        ("keys/decrypt", "POST", "/keys/k1//decrypt", enc),
+        ("keys/wrapKey", "POST", "/keys/k1//wrapkey", enc),
+        ("keys/unwrapKey", "POST", "/keys/k1//unwrapkey", enc),
+        ("keys/sign", "POST", "/keys/k1//sign", {"alg": "RS256", "value": AAAA}),
+        ("keys/verify", "POST", "/keys/k1//verify",
+         {"alg": "RS256", "digest": AAAA, "value": AAAA}),
+        ("keys/release", "POST", "/keys/k1/release", {"target": "x"}),
+        ("rng", "POST", "/rng", {"count": 8}),
+    ]
+
+
+class Roles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.start_server()
+        for name in ("role-a", "role-b"):
+            r = cls.arm("PUT", f"/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/{name}",
+                        {"location": "here", "properties": {
+                            "tenantId": str(uuid.uuid4()),
+                            "sku": {"family": "A", "name": "standard"}}})
+            assert r.status == 201, r
+            cls.seed(name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    @classmethod
+    def arm(cls, method, path, body=None, token=None):
+        return cls.srv.request(method, f"/subscriptions/{SUB}{path}?api-version={ARM}", body,
+                               host="localhost", token=token)
+
+    @classmethod
+    def admin(cls, method, path, body=None, token=None):
+        return cls.srv.request(method, path, body, host="localhost", token=token)
+
+    @classmethod
+    def dp(cls, vault, method, path, body=None, token=None):
+        sep = "&" if "?" in path else "?"
+        return cls.srv.request(method, f"{path}{sep}api-version={DP}", body,
+                               host=f"{vault}.vault.localhost", token=token)
+
+    @classmethod
+    def seed(cls, vault):
+        assert cls.dp(vault, "PUT", "/secrets/s1", {"value": "top secret"}).status == 200
+        r = cls.dp(vault, "POST", "/keys/k1/create", {"kty": "RSA", "key_size": 2048})
+        assert r.status == 200, r
+
+    @classmethod
+    def principal(cls, name):
+        r = cls.admin("POST", "/kluis/v1/principals", {"name": name})
+        assert r.status == 201, r
+        return r.json["id"], r.json["token"]
+
+    def assign(self, principal, role, vault=None):
+        body = {"principal": principal, "role": role}
+        if vault:
+            body["vault"] = vault
+        r = self.admin("POST", "/kluis/v1/roleAssignments", body)
+        self.assertEqual(r.status, 201, r)
+        return r.json
+
+    def test_role_matrix(self):
+        """Every role against every operation, on its vault and on another one."""
+        for i, (role, allowed) in enumerate(ROLES.items()):
+            pid, tok = self.principal(f"matrix-{i}")
+            a = self.assign(pid, role, "role-a")
+            self.assertEqual(a["role"], role)
+            self.assertEqual(a["scope"], "/vaults/role-a")
+            for perm, method, path, body in operations(f"m{i}"):
+                with self.subTest(role=role, op=f"{method} {path}"):
+                    r = self.dp("role-a", method, path, body, token=tok)
+                    if perm in allowed:
+                        self.assertNotIn(r.status, (401, 403), r)
+                    else:
+                        self.assertEqual(r.status, 403, r)
+                        self.assertEqual(r.error_code(), "Forbidden")
+                    other = self.dp("role-b", method, path, body, token=tok)
+                    self.assertEqual(other.status, 403, other)
+            # a role without secrets/get never sees a value, whatever else it may do
+            if "secrets/get" not in allowed:
+                r = self.dp("role-a", "GET", "/secrets/s1/", token=tok)
+                self.assertNotIn(b"top secret", r.body)
+
+    def test_secrets_user_value_and_no_write(self):
+        pid, tok = self.principal("reader-app")
+        self.assign(pid, "secrets-user", "role-a")
+        r = self.dp("role-a", "GET", "/secrets/s1/", token=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["value"], "top secret")
+        r = self.dp("role-a", "PUT", "/secrets/s1", {"value": "overwritten"}, token=tok)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json["error"]["innererror"]["code"], "ForbiddenByRbac")
+        r = self.dp("role-a", "GET", "/secrets/s1/")
+        self.assertEqual(r.json["value"], "top secret")
+
+    def test_deployment_scope_roles(self):
+        """A vault role at deployment scope applies to every vault; Kluis Administrator may
+        also use the management plane and the administration API."""
+        pid, tok = self.principal("everywhere-reader")
+        a = self.assign(pid, "reader")
+        self.assertEqual(a["scope"], "/")
+        for vault in ("role-a", "role-b", "default"):
+            self.assertEqual(self.dp(vault, "GET", "/keys", token=tok).status, 200)
+            self.assertEqual(self.dp(vault, "GET", "/secrets/s1/", token=tok).status, 403)
+        self.assertEqual(self.arm("GET", "/providers/Microsoft.KeyVault/vaults", token=tok).status, 403)
+
+        pid, tok = self.principal("second-admin")
+        r = self.admin("POST", "/kluis/v1/roleAssignments",
+                       {"principal": pid, "role": "Kluis Administrator", "vault": "role-a"})
+        self.assertEqual(r.status, 400, r)  # deployment scope only
+        self.assign(pid, "kluis-administrator")
+        r = self.arm("GET", "/providers/Microsoft.KeyVault/vaults", token=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.admin("GET", "/kluis/v1/principals", token=tok).status, 200)
+        self.assertEqual(self.dp("role-b", "GET", "/secrets/s1/", token=tok).status, 200)
+
+    def test_non_admins_refused_outside_the_data_plane(self):
+        pid, tok = self.principal("plain-app")
+        self.assign(pid, "Key Vault Administrator", "role-a")
+        checks = [
+            self.arm("GET", "/providers/Microsoft.KeyVault/vaults", token=tok),
+            self.arm("GET", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-a", token=tok),
+            self.arm("PUT", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/sneaky",
+                     {"location": "x", "properties": {"tenantId": "t", "sku": {"family": "A", "name": "standard"}}},
+                     token=tok),
+            self.arm("DELETE", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-a", token=tok),
+        ]
+        for r in checks:
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.error_code(), "AuthorizationFailed")
+        for method, path, body in (("GET", "/kluis/v1/principals", None),
+                                   ("POST", "/kluis/v1/principals", {"name": "escalate"}),
+                                   ("POST", "/kluis/v1/roleAssignments",
+                                    {"principal": pid, "role": "kluis-administrator"}),
+                                   ("GET", "/kluis/v1/roleAssignments", None)):
+            r = self.admin(method, path, body, token=tok)
+            self.assertEqual(r.status, 403, r)
+        # what it may see: the deployment and its own vault only
+        r = self.admin("GET", "/kluis/v1/vaults", token=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([v["name"] for v in r.json["value"]], ["role-a"])
+        self.assertEqual(self.admin("GET", "/kluis/v1/vaults/role-b", token=tok).status, 404)
+        r = self.admin("GET", "/kluis/v1/deployment", token=tok)
+        self.assertEqual(r.json["caller"]["name"], "plain-app")
+        self.assertFalse(r.json["caller"]["isAdministrator"])
+        self.assertEqual(self.arm("GET", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-a").status, 200)
+
+    def test_access_policy_vault(self):
+        """enableRbacAuthorization false: the vault's access policies decide, roles on it do not."""
+        pid, tok = self.principal("policy-app")
+        other, other_tok = self.principal("policy-other")
+        r = self.arm("PUT", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-p",
+                     {"location": "here", "properties": {
+                         "tenantId": str(uuid.uuid4()), "sku": {"family": "A", "name": "standard"},
+                         "enableRbacAuthorization": False,
+                         "accessPolicies": [{"tenantId": str(uuid.uuid4()), "objectId": pid,
+                                             "permissions": {"secrets": ["Get", "list"],
+                                                             "keys": ["get", "wrapKey"]}}]}})
+        self.assertEqual(r.status, 201, r)
+        self.assertFalse(r.json["properties"]["enableRbacAuthorization"])
+        self.seed("role-p")
+        self.assign(other, "Key Vault Administrator", "role-p")
+        self.assertEqual(self.dp("role-p", "GET", "/secrets/s1/", token=tok).status, 200)
+        self.assertEqual(self.dp("role-p", "GET", "/secrets", token=tok).status, 200)
+        r = self.dp("role-p", "PUT", "/secrets/s2", {"value": "x"}, token=tok)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json["error"]["innererror"]["code"], "ForbiddenByPolicy")
+        self.assertEqual(self.dp("role-p", "POST", "/keys/k1//wrapkey",
+                                 {"alg": "RSA-OAEP-256", "value": AAAA}, token=tok).status, 200)
+        self.assertEqual(self.dp("role-p", "POST", "/keys/k1//sign",
+                                 {"alg": "RS256", "value": AAAA}, token=tok).status, 403)
+        self.assertEqual(self.dp("role-p", "GET", "/secrets/s1/", token=other_tok).status, 403)
+        # adding a policy (the management plane's accessPolicies/add) grants at once
+        r = self.arm("PUT", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-p/accessPolicies/add",
+                     {"properties": {"accessPolicies": [{"tenantId": "t", "objectId": other,
+                                                         "permissions": {"secrets": ["all"]}}]}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json["properties"]["accessPolicies"]), 2)
+        self.assertEqual(self.dp("role-p", "PUT", "/secrets/s3", {"value": "y"}, token=other_tok).status, 200)
+        r = self.arm("PUT", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-p/accessPolicies/remove",
+                     {"properties": {"accessPolicies": [{"tenantId": "t", "objectId": pid,
+                                                         "permissions": {}}]}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.dp("role-p", "GET", "/secrets/s1/", token=tok).status, 403)
+
+    def test_tokens_revoked_expired_deleted(self):
+        pid, tok = self.principal("token-life")
+        self.assign(pid, "secrets-user", "role-a")
+        r = self.admin("POST", f"/kluis/v1/principals/{pid}/tokens",
+                       {"expiresOn": int(time.time()) + 2})
+        self.assertEqual(r.status, 201, r)
+        short, short_id = r.json["token"], r.json["id"]
+        self.assertNotEqual(short, tok)
+        self.assertEqual(self.dp("role-a", "GET", "/secrets/s1/", token=short).status, 200)
+        # the token is shown once: never in a later listing
+        r = self.admin("GET", f"/kluis/v1/principals/{pid}")
+        self.assertNotIn(tok, r.text)
+        self.assertNotIn(short, r.text)
+        self.assertEqual(len(r.json["tokens"]), 2)
+        time.sleep(3)
+        r = self.dp("role-a", "GET", "/secrets/s1/", token=short)
+        self.assertEqual(r.status, 401, r)
+        self.assertIn("www-authenticate", r.headers)
+        first_id = [t["id"] for t in self.admin("GET", f"/kluis/v1/principals/{pid}").json["tokens"]
+                    if t["id"] != short_id][0]
+        r = self.admin("DELETE", f"/kluis/v1/principals/token-life/tokens/{first_id}")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json["revoked"])
+        self.assertEqual(self.dp("role-a", "GET", "/secrets/s1/", token=tok).status, 401)
+        # deleting the principal removes its assignments too
+        r = self.admin("POST", f"/kluis/v1/principals/{pid}/tokens")
+        fresh = r.json["token"]
+        self.assertEqual(self.dp("role-a", "GET", "/secrets/s1/", token=fresh).status, 200)
+        self.assertEqual(self.admin("DELETE", f"/kluis/v1/principals/{pid}").status, 200)
+        self.assertEqual(self.dp("role-a", "GET", "/secrets/s1/", token=fresh).status, 401)
+        r = self.admin("GET", f"/kluis/v1/roleAssignments?principal={pid}")
+        self.assertEqual(r.status, 404, r)  # the principal is gone
+        r = self.admin("GET", "/kluis/v1/roleAssignments?vault=role-a")
+        self.assertNotIn(pid, r.text)
+
+    def test_admin_api_bad_input(self):
+        cases = [
+            ("POST", "/kluis/v1/principals", {"name": "bad name"}, 400),
+            ("POST", "/kluis/v1/principals", {"name": "x" * 65}, 400),
+            ("POST", "/kluis/v1/principals", {"name": "ok", "type": "robot"}, 400),
+            ("POST", "/kluis/v1/principals", {"name": "ok", "tokenExpiresOn": 5}, 400),
+            ("POST", "/kluis/v1/principals", {"name": 5}, 400),
+            ("POST", "/kluis/v1/principals", "{not json", 400),
+            ("POST", "/kluis/v1/roleAssignments", {"principal": "nobody", "role": "reader"}, 404),
+            ("POST", "/kluis/v1/roleAssignments", {"principal": "dup", "role": "no-such-role"}, 400),
+            ("POST", "/kluis/v1/roleAssignments", {"principal": "dup", "role": "reader",
+                                                   "vault": "no-such-vault"}, 404),
+            ("GET", "/kluis/v1/principals/" + str(uuid.uuid4()), None, 404),
+            ("GET", "/kluis/v1/roleAssignments/nope", None, 404),
+            ("DELETE", "/kluis/v1/roleAssignments/" + str(uuid.uuid4()), None, 404),
+        ]
+        self.principal("dup")
+        r = self.admin("POST", "/kluis/v1/principals", {"name": "DUP"})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.error_code(), "PrincipalAlreadyExists")
+        a = self.assign("dup", "reader", "role-a")
+        r = self.admin("POST", "/kluis/v1/roleAssignments",
+                       {"principal": "dup", "role": "Key Vault Reader", "vault": "role-a"})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.error_code(), "RoleAssignmentExists")
+        for method, path, body, status in cases:
+            with self.subTest(path=path, body=body):
+                r = self.admin(method, path, body)
+                self.assertEqual(r.status, status, r)
+                self.assertIsInstance(r.json["error"]["code"], str)
+        r = self.admin("GET", "/kluis/v1/roleDefinitions")
+        self.assertEqual(len(r.json["value"]), 8)
+        self.assertEqual(self.admin("DELETE", f"/kluis/v1/roleAssignments/{a['id']}").status, 200)
+        self.assertEqual(self.admin("GET", f"/kluis/v1/roleAssignments/{a['id']}").status, 404)
+        self.assertEqual(self.admin("GET", "/kluis/v1/principals", token=False).status, 401)
+        self.assertEqual(self.admin("GET", "/kluis/v1/principals", token="kl1.wrong").status, 401)
+
+    def test_python_sdk_with_a_principal_token(self):
+        from azure.core.exceptions import HttpResponseError
+        pid, tok = self.principal("sdk-app")
+        self.assign(pid, "Key Vault Secrets User", "role-a")
+        client = self.srv.secret_client(url=f"https://role-a.vault.localhost:{self.srv.port}",
+                                        credential=harness.StaticCredential(tok))
+        self.assertEqual(client.get_secret("s1").value, "top secret")
+        with self.assertRaises(HttpResponseError) as cm:
+            client.set_secret("s1", "nope")
+        self.assertEqual(cm.exception.status_code, 403)
+        other = self.srv.secret_client(url=f"https://role-b.vault.localhost:{self.srv.port}",
+                                       credential=harness.StaticCredential(tok))
+        with self.assertRaises(HttpResponseError) as cm:
+            other.get_secret("s1")
+        self.assertEqual(cm.exception.status_code, 403)
+
+
+if __name__ == "__main__":
+    unittest.main()
