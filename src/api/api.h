@@ -18,6 +18,7 @@ struct vault_core;
 
 #define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
 #define API_MAX_RESP_HEADERS 12
+#define API_MAX_PARAMS 6	  /* path parameters of one route */
 #define API_DEFAULT_MAX_BODY (1024 * 1024)
 
 struct api_param {
@@ -46,7 +47,7 @@ struct api_req {
 	/* Filled by api_begin for api_dispatch; opaque to http/. */
 	const void *route;
 	char *vault_name;
-	char *params[4];	/* path parameters of the matched route, in order */
+	char *params[API_MAX_PARAMS];	/* path parameters of the matched route, in order */
 	size_t n_params;
 	/* Who sent it, set by api_begin (vault/principals.h: struct principal_ref). */
 	bool who_is_admin;

@@ -11,6 +11,10 @@
  * ending in '.'). 1 to max characters. */
 bool arm_label_is_valid(const char *s, size_t max, bool rg);
 
+/* The live vault named by the path parameters (sub, rg, name, ...), or 404 ResourceNotFound;
+ * *version (may be NULL) is its store version. */
+int arm_vault_of_path(struct api_call *c, struct vault_info *vi, uint64_t *version);
+
 /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/NAME (malloc'd). */
 char *arm_vault_id(const struct api_call *c, const struct vault_info *vi);
 /* https://name.SUFFIX[:PORT]/ with the port the client used (malloc'd). */

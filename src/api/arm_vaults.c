@@ -59,8 +59,7 @@ static bool labels_match(const struct api_call *c, const struct vault_info *vi, 
 	return strcasecmp(vi_sub(c, vi), sub) == 0 && (rg == NULL || strcasecmp(vi_rg(vi), rg) == 0);
 }
 
-/* The live vault named by the path (sub, rg, name), or 404 ResourceNotFound. */
-static int load_vault(struct api_call *c, struct vault_info *vi, uint64_t *version)
+int arm_vault_of_path(struct api_call *c, struct vault_info *vi, uint64_t *version)
 {
 	const char *sub = param(c, 0), *rg = param(c, 1), *name = param(c, 2);
 
@@ -82,7 +81,7 @@ int arm_vault_get(struct api_call *c)
 	int rc;
 
 	vault_info_init(&vi);
-	rc = load_vault(c, &vi, NULL);
+	rc = arm_vault_of_path(c, &vi, NULL);
 	if (rc == 0)
 		rc = api_reply_json(c, 200, arm_vault_json(c, &vi));
 	vault_info_clear(&vi);
@@ -169,7 +168,7 @@ int arm_vault_patch(struct api_call *c)
 
 	vault_info_init(&cur);
 	vault_info_init(&in);
-	if (body_object(c->req, &body, &c->err) != 0 || load_vault(c, &cur, &version) != 0 ||
+	if (body_object(c->req, &body, &c->err) != 0 || arm_vault_of_path(c, &cur, &version) != 0 ||
 	    arm_vault_from_body(c, body, true, &cur, &in, &recover) != 0)
 		goto out;
 	memcpy(in.name, cur.name, sizeof(in.name));
@@ -191,7 +190,7 @@ int arm_vault_delete(struct api_call *c)
 	int rc = -1;
 
 	vault_info_init(&vi);
-	if (load_vault(c, &vi, NULL) != 0) {
+	if (arm_vault_of_path(c, &vi, NULL) != 0) {
 		if (c->err.code == KL_ENOTFOUND) {	/* deleting what is not there: 204 */
 			kl_err_clear(&c->err);
 			rc = api_reply_empty(c, 204);
@@ -214,7 +213,7 @@ int arm_access_policies_put(struct api_call *c)
 
 	vault_info_init(&cur);
 	vault_info_init(&in);
-	if (body_object(c->req, &body, &c->err) != 0 || load_vault(c, &cur, &version) != 0)
+	if (body_object(c->req, &body, &c->err) != 0 || arm_vault_of_path(c, &cur, &version) != 0)
 		goto out;
 	entries = json_object_get(json_object_get(body, "properties"), "accessPolicies");
 	if (!json_is_array(entries)) {
@@ -415,6 +414,40 @@ int arm_deleted_purge(struct api_call *c)
 		rc = api_reply_empty(c, 200);
 	vault_info_clear(&vi);
 	return rc;
+}
+
+/* ---- the provider's operations ---- */
+
+int arm_operations_list(struct api_call *c)
+{
+	static const char *const ops[][2] = {
+		{ "Microsoft.KeyVault/vaults/read", "View the properties of a key vault" },
+		{ "Microsoft.KeyVault/vaults/write", "Create a new key vault or update an existing one" },
+		{ "Microsoft.KeyVault/vaults/delete", "Delete a key vault" },
+		{ "Microsoft.KeyVault/vaults/accessPolicies/write", "Update the access policies of a key vault" },
+		{ "Microsoft.KeyVault/deletedVaults/read", "View the properties of soft-deleted key vaults" },
+		{ "Microsoft.KeyVault/locations/deletedVaults/purge/action", "Purge a soft-deleted key vault" },
+		{ "Microsoft.KeyVault/checkNameAvailability/read", "Check that a key vault name is valid and unused" },
+		{ "Microsoft.KeyVault/vaults/secrets/read", "View the properties of a secret, not its value" },
+		{ "Microsoft.KeyVault/vaults/secrets/write", "Create a new secret or update an existing one" },
+		{ "Microsoft.KeyVault/vaults/keys/read", "List the keys of a vault or read a key" },
+		{ "Microsoft.KeyVault/vaults/keys/write", "Create a key if it does not exist" },
+	};
+	json_t *items = json_array(), *op;
+	size_t i;
+
+	for (i = 0; items != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		op = json_pack("{s:s, s:b, s:{s:s, s:s, s:s, s:s}, s:s}", "name", ops[i][0], "isDataAction", 0,
+			       "display", "provider", "Microsoft Key Vault", "resource", "Key Vault",
+			       "operation", ops[i][1], "description", ops[i][1], "origin", "user,system");
+		if (op == NULL || json_array_append_new(items, op) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	if (items == NULL)
+		return kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	return api_reply_json(c, 200, json_pack("{s:o}", "value", items));
 }
 
 /* ---- name check ---- */

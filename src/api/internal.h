@@ -228,6 +228,16 @@ int arm_deleted_list(struct api_call *c);
 int arm_deleted_get(struct api_call *c);
 int arm_deleted_purge(struct api_call *c);
 int arm_check_name(struct api_call *c);
+int arm_operations_list(struct api_call *c);
+/* arm_objects.c: the management plane's secrets and keys */
+int arm_secret_put(struct api_call *c);
+int arm_secret_patch(struct api_call *c);
+int arm_secret_get(struct api_call *c);
+int arm_secrets_list(struct api_call *c);
+int arm_key_put(struct api_call *c);
+int arm_key_get(struct api_call *c);
+int arm_keys_list(struct api_call *c);
+int arm_key_versions_list(struct api_call *c);
 /* admin.c, admin_roles.c: the administration API (docs/admin-api.md) */
 int admin_deployment(struct api_call *c);
 int admin_vaults_list(struct api_call *c);

@@ -58,12 +58,22 @@ static const struct route routes[] = {
 	{ "PATCH",  RGP "/vaults/{name}",                arm_vault_patch,         ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsUpdate" },
 	{ "DELETE", RGP "/vaults/{name}",                arm_vault_delete,        ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsDelete" },
 	{ "PUT",    RGP "/vaults/{name}/accessPolicies/{kind}", arm_access_policies_put, ROUTE_WRITE, PERM_MGMT_WRITE, "VaultsUpdateAccessPolicy" },
+	{ "PUT",    RGP "/vaults/{name}/secrets/{secret}", arm_secret_put,        ROUTE_WRITE,  PERM_MGMT_WRITE,     "SecretsCreateOrUpdate" },
+	{ "PATCH",  RGP "/vaults/{name}/secrets/{secret}", arm_secret_patch,      ROUTE_WRITE,  PERM_MGMT_WRITE,     "SecretsUpdate" },
+	{ "GET",    RGP "/vaults/{name}/secrets/{secret}", arm_secret_get,        ROUTE_READ,   PERM_MGMT_READ,      "SecretsGet" },
+	{ "GET",    RGP "/vaults/{name}/secrets",        arm_secrets_list,        ROUTE_READ,   PERM_MGMT_READ,      "SecretsList" },
+	{ "PUT",    RGP "/vaults/{name}/keys/{key}",     arm_key_put,             ROUTE_WRITE,  PERM_MGMT_WRITE,     "KeysCreateIfNotExist" },
+	{ "GET",    RGP "/vaults/{name}/keys/{key}",     arm_key_get,             ROUTE_READ,   PERM_MGMT_READ,      "KeysGet" },
+	{ "GET",    RGP "/vaults/{name}/keys",           arm_keys_list,           ROUTE_READ,   PERM_MGMT_READ,      "KeysList" },
+	{ "GET",    RGP "/vaults/{name}/keys/{key}/versions", arm_key_versions_list, ROUTE_READ, PERM_MGMT_READ,     "KeysListVersions" },
+	{ "GET",    RGP "/vaults/{name}/keys/{key}/versions/{version}", arm_key_get, ROUTE_READ, PERM_MGMT_READ,     "KeysGetVersion" },
 	{ "GET",    RGP "/vaults",                       arm_vaults_list_rg,      ROUTE_READ,   PERM_MGMT_READ,      "VaultsListByResourceGroup" },
 	{ "GET",    KVP "/vaults",                       arm_vaults_list_sub,     ROUTE_READ,   PERM_MGMT_READ,      "VaultsListBySubscription" },
 	{ "GET",    SUB "/resources",                    arm_resources_list,      ROUTE_READ,   PERM_MGMT_READ,      "VaultsList" },
 	{ "GET",    KVP "/deletedVaults",                arm_deleted_list,        ROUTE_READ,   PERM_MGMT_READ,      "VaultsListDeleted" },
 	{ "GET",    KVP "/locations/{loc}/deletedVaults/{name}", arm_deleted_get, ROUTE_READ,   PERM_MGMT_READ,      "VaultsGetDeleted" },
 	{ "POST",   KVP "/locations/{loc}/deletedVaults/{name}/purge", arm_deleted_purge, ROUTE_WRITE, PERM_MGMT_WRITE, "VaultsPurgeDeleted" },
+	{ "GET",    "/providers/Microsoft.KeyVault/operations", arm_operations_list, ROUTE_READ, PERM_MGMT_READ,     "OperationsList" },
 	{ "POST",   KVP "/checkNameAvailability",        arm_check_name,          ROUTE_READ,   PERM_MGMT_READ,      "VaultsCheckNameAvailability" },
 	/* the administration API (docs/admin-api.md) */
 	{ "GET",    "/kluis/v1/deployment",              admin_deployment,        ROUTE_READ,   PERM_DEPLOYMENT,     "GetDeployment" },
@@ -142,7 +152,7 @@ static bool match(const char *pattern, const char *path, const char **params, si
 				lens[(*n_params)++] = 0;
 				return true;
 			}
-			if (!next_segment(&ps, &sseg, &slen) || *n_params >= 4)
+			if (!next_segment(&ps, &sseg, &slen) || *n_params >= API_MAX_PARAMS)
 				return false;
 			params[*n_params] = sseg;
 			lens[(*n_params)++] = slen;
@@ -156,8 +166,8 @@ static bool match(const char *pattern, const char *path, const char **params, si
 
 const struct route *routes_match(struct api_req *req, bool *method_mismatch)
 {
-	const char *params[4];
-	size_t lens[4], n, i, j;
+	const char *params[API_MAX_PARAMS];
+	size_t lens[API_MAX_PARAMS], n, i, j;
 
 	*method_mismatch = false;
 	if (req->path == NULL)

@@ -427,6 +427,8 @@ static void test_route_classes_match_read_only_set(void **state)
 		"VaultsListDeleted", "VaultsGetDeleted", "VaultsCheckNameAvailability",
 		"GetDeployment", "ListVaults", "GetVault", "ListPrincipals", "GetPrincipal",
 		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
+		"SecretsGet", "SecretsList", "KeysGet", "KeysList", "KeysListVersions", "KeysGetVersion",
+		"OperationsList",
 	};
 	const struct route *t;
 	size_t n, i, j;
