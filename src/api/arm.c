@@ -372,6 +372,11 @@ int arm_vault_from_body(struct api_call *c, json_t *body, bool is_patch,
 				BAD(c, "softDeleteRetentionInDays must be an integer from 7 to 90%s.", "");
 				goto out;
 			}
+			if (cur != NULL && json_integer_value(v) != cur->retention_days) {
+				BAD(c, "softDeleteRetentionInDays is fixed when a vault is created (this "
+				    "one keeps %d days).", cur->retention_days);
+				goto out;
+			}
 			out->retention_days = (int)json_integer_value(v);
 		}
 		if (opt_bool(c, props, "enableSoftDelete", &soft) != 0 ||
@@ -429,6 +434,53 @@ out:
 	return rc;
 }
 
+/* Adds the permissions of `from` to entry (add) or takes them away (remove), per kind of
+ * object; returns how many permissions the entry holds afterwards. An entry to remove that
+ * names no permissions at all removes the whole entry. */
+static size_t merge_permissions(json_t *entry, json_t *from, bool add)
+{
+	static const char *const kinds[] = { "keys", "secrets", "certificates", "storage" };
+	json_t *perms = json_object_get(entry, "permissions"), *fp = json_object_get(from, "permissions");
+	json_t *have, *give, *v, *h;
+	size_t i, j, k, left = 0, named = 0;
+
+	if (!json_is_object(perms)) {
+		json_object_set_new(entry, "permissions", json_object());
+		perms = json_object_get(entry, "permissions");
+	}
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		give = json_object_get(fp, kinds[i]);
+		named += json_is_array(give) ? json_array_size(give) : 0;
+	}
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		have = json_object_get(perms, kinds[i]);
+		give = json_object_get(fp, kinds[i]);
+		if (!json_is_array(have)) {
+			json_object_set_new(perms, kinds[i], json_array());
+			have = json_object_get(perms, kinds[i]);
+		}
+		if (!add && named == 0)
+			json_array_clear(have);
+		json_array_foreach(give, j, v) {
+			bool present = false;
+
+			for (k = 0; k < json_array_size(have); k++) {
+				h = json_array_get(have, k);
+				if (strcasecmp(json_string_value(h), json_string_value(v)) == 0) {
+					present = true;
+					if (!add)
+						json_array_remove(have, k);
+					break;
+				}
+			}
+			if (add && !present)
+				json_array_append(have, v);
+		}
+		left += json_array_size(have);
+	}
+	return left;
+}
+
 int arm_set_access_policies(struct api_call *c, const struct vault_info *cur, const char *kind,
 			    json_t *entries, struct vault_info *out)
 {
@@ -458,11 +510,8 @@ int arm_set_access_policies(struct api_call *c, const struct vault_info *cur, co
 				if (moid == NULL || strcasecmp(moid, oid) != 0)
 					continue;
 				found = true;
-				if (add) {
-					json_array_set(merged, j, e);	/* as Azure: the entry's permissions */
-				} else {
-					json_array_remove(merged, j);
-				}
+				if (merge_permissions(m, e, add) == 0)
+					json_array_remove(merged, j);	/* nothing left */
 				break;
 			}
 			if (add && !found)

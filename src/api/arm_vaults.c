@@ -134,9 +134,24 @@ int arm_vault_put(struct api_call *c)
 	if (arm_vault_from_body(c, body, false, exists ? &cur : NULL, &in, &recover) != 0)
 		goto out;
 	if (recover) {
+		/* only where it was: its subscription and resource group */
+		if (!exists && (vaults_get(c->ctx->core, name, true, &cur, NULL, &c->err) != 0 ||
+				!labels_match(c, &cur, sub, rg))) {
+			kl_fail_az(&c->err, KL_ENOTFOUND, "DeletedVaultNotFound", NULL,
+				   "No deleted vault '%.64s' is in resource group '%.90s' of this "
+				   "subscription.", name, rg);
+			goto out;
+		}
 		if (!exists && vaults_recover(c->ctx->core, name, &c->err) != 0)
 			goto out;
 		rc = reply_vault(c, 200, name);
+		goto out;
+	}
+	if (exists && strcasecmp(in.location, cur.location[0] ? cur.location : VAULT_DEFAULT_LOCATION) != 0) {
+		kl_fail_az(&c->err, KL_EINVAL, "InvalidResourceLocation", NULL,
+			   "The resource '%.64s' already exists in location '%.64s' in resource group "
+			   "'%.90s'. A resource with the same name cannot be created in location '%.64s'.",
+			   name, cur.location[0] ? cur.location : VAULT_DEFAULT_LOCATION, rg, in.location);
 		goto out;
 	}
 	snprintf(in.name, sizeof(in.name), "%s", name);

@@ -208,6 +208,32 @@ class KluisServer:
         return KeyClient(url or self.vault_url, credential or self.credential,
                          connection_verify=self.ca, **kwargs)
 
+    @property
+    def arm_url(self):
+        """The management plane's (and the admin API's) base URL: the same listener, as localhost."""
+        return f"https://localhost:{self.port}"
+
+    def tenant_id(self):
+        """The deployment's tenant id, read from the data plane's 401 challenge (then cached)."""
+        if getattr(self, "_tenant", None) is None:
+            import re
+            r = self.request("GET", "/secrets?api-version=7.5", token=False)
+            m = re.search(r'authorization(?:_uri)?="[^"]*/([0-9a-fA-F-]{36})"',
+                          r.headers.get("www-authenticate", ""))
+            if r.status != 401 or not m:
+                raise RuntimeError(f"no tenant in the challenge: {r!r} {r.headers}")
+            self._tenant = m.group(1)
+        return self._tenant
+
+    def mgmt_client(self, subscription_id, credential=None, **kwargs):
+        """azure.mgmt.keyvault's KeyVaultManagementClient pointed at this server's management plane."""
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+        kwargs.setdefault("polling_interval", 0.2)  # never the default 30 s if a poll ever happens
+        return KeyVaultManagementClient(credential or self.credential, subscription_id,
+                                        base_url=self.arm_url,
+                                        credential_scopes=[f"{self.arm_url}/.default"],
+                                        connection_verify=self.ca, **kwargs)
+
     def ssl_context(self):
         ctx = ssl.create_default_context(cafile=self.ca)
         return ctx

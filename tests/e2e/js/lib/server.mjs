@@ -224,6 +224,22 @@ export class KluisServer {
 		return fs.readFileSync(this.caPath);
 	}
 
+	/** The management plane's (and the admin API's) base URL: the same listener, as localhost. */
+	get armUrl() {
+		return `https://localhost:${this.port}`;
+	}
+
+	/** The deployment's tenant id, read from the data plane's 401 challenge (then cached). */
+	async tenantId() {
+		if (this._tenant) return this._tenant;
+		const r = await this.request("GET", "/secrets?api-version=7.5", { token: false });
+		const m = /authorization(?:_uri)?="[^"]*\/([0-9a-fA-F-]{36})"/.exec(r.headers["www-authenticate"] || "");
+		if (r.status !== 401 || !m)
+			throw new Error(`no tenant in the challenge: ${r.status} ${r.headers["www-authenticate"]}`);
+		this._tenant = m[1];
+		return this._tenant;
+	}
+
 	/** Raw HTTPS request to this server; token defaults to the admin token; host to the vault host. */
 	request(method, pathAndQuery, opts = {}) {
 		return rawRequest(method, pathAndQuery, {
