@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing kluis needs on Debian 12, and only what is missing:
-# the build toolchain and libraries, node and npm (for the JS SDK tests), Debian's python3-azure
-# and python3-cryptography (for the Python SDK tests and their interop checks), the openssl command
-# line, and name resolution of *.localhost to loopback (nss-myhostname), which the vault URLs
-# https://NAME.vault.localhost:PORT rely on.
+# the build toolchain and libraries (libcurl for the kluis CLI), node and npm (for the JS SDK
+# tests), Debian's python3-azure and python3-cryptography (for the Python SDK tests and their
+# interop checks), the openssl command line, and name resolution of *.localhost to loopback
+# (nss-myhostname), which the vault URLs https://NAME.vault.localhost:PORT rely on.
 # Idempotent and quiet when there is nothing to do. Needs root (or sudo) only when it installs.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
-	  liblmdb-dev libcmocka-dev openssl curl ca-certificates python3-azure python3-cryptography
-	  libnss-myhostname clang libclang-rt-14-dev)
+	  liblmdb-dev libcmocka-dev libcurl4-openssl-dev openssl curl ca-certificates python3-azure
+	  python3-cryptography libnss-myhostname clang libclang-rt-14-dev)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then

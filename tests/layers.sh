@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a source file includes a header from a layer above it. Calls go one way:
-# main -> http -> api -> vault -> {crypto, store}, with util under all; cli uses util only.
+# main -> http -> api -> vault -> {crypto, store}, with util under all; cli uses crypto and util.
 set -u
 src=${1:?usage: layers.sh SRC_DIR}
 declare -A allowed=(
@@ -10,7 +10,7 @@ declare -A allowed=(
   [vault]="vault crypto store util"
   [api]="api vault util"
   [http]="http api util"
-  [cli]="cli util"
+  [cli]="cli crypto util"
 )
 bad=0
 for layer in "${!allowed[@]}"; do
