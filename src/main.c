@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "crypto/jwt.h"
 #include "crypto/tlsgen.h"
 #include "http/addr.h"
 #include "http/server.h"
@@ -49,6 +50,7 @@ struct options {
 	int retention_days;
 	size_t max_body;			/* 0: the API's default */
 	enum log_level log_level;
+	const char *oidc_issuer, *oidc_audience, *oidc_jwks;	/* all three, or none */
 };
 
 enum {
@@ -60,6 +62,9 @@ enum {
 	OPT_RETENTION_DAYS,
 	OPT_MAX_BODY,
 	OPT_LOG_LEVEL,
+	OPT_OIDC_ISSUER,
+	OPT_OIDC_AUDIENCE,
+	OPT_OIDC_JWKS,
 };
 
 static const struct option long_options[] = {
@@ -71,6 +76,9 @@ static const struct option long_options[] = {
 	{ "retention-days", required_argument, NULL, OPT_RETENTION_DAYS },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "oidc-issuer", required_argument, NULL, OPT_OIDC_ISSUER },
+	{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
+	{ "oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -101,6 +109,10 @@ static void print_help(void)
 	       "  --max-body BYTES       largest request body accepted, 1-%llu; a larger\n"
 	       "                         one gets 413 (default %d)\n"
 	       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+	       "  --oidc-issuer URL      also accept OpenID tokens (JWTs, RS256 or ES256) whose\n"
+	       "  --oidc-audience AUD    iss and aud are these, signed by a key of the JWKS\n"
+	       "  --oidc-jwks FILE       file, for the principal their sub is mapped to (all\n"
+	       "                         three together; see docs/admin-api.md)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
 	       "Clients trust DIR/tls/ca.pem and authenticate with the bearer token in\n"
@@ -270,6 +282,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			break;
+		case OPT_OIDC_ISSUER:
+		case OPT_OIDC_AUDIENCE:
+		case OPT_OIDC_JWKS:
+			if (optarg[0] == '\0' || strlen(optarg) > 1024) {
+				usage_error(c == OPT_OIDC_ISSUER ? "--oidc-issuer" : c == OPT_OIDC_AUDIENCE
+					    ? "--oidc-audience" : "--oidc-jwks", optarg,
+					    "must be 1 to 1024 bytes");
+				goto out;
+			}
+			*(c == OPT_OIDC_ISSUER ? &o->oidc_issuer : c == OPT_OIDC_AUDIENCE
+			  ? &o->oidc_audience : &o->oidc_jwks) = optarg;
+			break;
 		default:	/* getopt_long has said what is wrong */
 			fprintf(stderr, "Try 'kluisd --help' for more information.\n");
 			goto out;
@@ -277,6 +301,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		usage_error("unexpected argument", argv[optind], "kluisd takes only options");
+		goto out;
+	}
+	if ((o->oidc_issuer != NULL) != (o->oidc_audience != NULL) ||
+	    (o->oidc_issuer != NULL) != (o->oidc_jwks != NULL)) {
+		usage_error("--oidc-issuer", o->oidc_issuer ? o->oidc_issuer : "",
+			    "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
 		goto out;
 	}
 	rc = 0;
@@ -343,6 +373,7 @@ static int run(const struct options *o)
 	struct vault_core *core = NULL;
 	struct api_ctx *api = NULL;
 	struct http_server *srv = NULL;
+	struct jwt_keyset *oidc = NULL;
 	sigset_t stop;
 	int sig = 0, status = EXIT_FAILURE;
 
@@ -364,7 +395,16 @@ static int run(const struct options *o)
 	vcfg.retention_days = o->retention_days;
 	core = vault_core_open(&vcfg, st, &err);
 	st = NULL;	/* the core owns the store now, even when it failed to open */
-	if (core == NULL || vault_core_start_jobs(core, &err) != 0)
+	if (core == NULL)
+		goto out;
+	if (o->oidc_jwks != NULL) {
+		if ((oidc = jwt_keyset_load(o->oidc_jwks, &err)) == NULL)
+			goto out;
+		vault_core_trust_oidc(core, oidc, o->oidc_issuer, o->oidc_audience);
+		LOG_INFO(NULL, "accepting OpenID tokens of %s for %s (%zu keys)", o->oidc_issuer,
+			 o->oidc_audience, jwt_keyset_size(oidc));
+	}
+	if (vault_core_start_jobs(core, &err) != 0)
 		goto out;
 	acfg.dns_suffix = o->dns_suffix;
 	acfg.default_vault = o->default_vault;
@@ -393,6 +433,7 @@ out:
 	http_server_stop(srv);	/* first: nothing calls into api/ after it */
 	vault_core_close(core);	/* stops the jobs, closes the store */
 	api_ctx_free(api);
+	jwt_keyset_free(oidc);	/* after the core: nothing verifies tokens any more */
 	store_close(st);
 	if (status == EXIT_SUCCESS)
 		LOG_INFO(NULL, "kluisd stopped");

@@ -110,6 +110,8 @@ static json_t *principal_json(struct api_call *c, const struct principal *p)
 	free(list);
 	j = json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", p->id, "name", p->name, "type", p->type,
 		      "created", (json_int_t)p->created, "tokens", tokens ? tokens : json_array());
+	if (j != NULL && p->subject[0] != '\0')
+		json_object_set_new(j, "subject", json_string(p->subject));
 	if (j == NULL)
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 	return j;
@@ -150,7 +152,7 @@ int admin_principal_create(struct api_call *c)
 	char token[TOKEN_TEXT_LEN];
 	struct principal p;
 	struct principal_token t;
-	const char *name = NULL, *type = NULL;
+	const char *name = NULL, *type = NULL, *subject = NULL;
 	json_t *body = NULL;
 	int64_t expires;
 	int rc = -1;
@@ -159,14 +161,15 @@ int admin_principal_create(struct api_call *c)
 	if (body_object(c->req, &body, &c->err) != 0 ||
 	    body_opt_string(body, "name", &name, &c->err) != 0 ||
 	    body_opt_string(body, "type", &type, &c->err) != 0 ||
+	    body_opt_string(body, "subject", &subject, &c->err) != 0 ||
 	    read_expiry(c, body, "tokenExpiresOn", &expires) != 0)
 		goto out;
 	if (name == NULL) {
 		kl_fail(&c->err, KL_EINVAL, "A principal needs a name.");
 		goto out;
 	}
-	if (principal_create(c->ctx->core, name, type ? type : "application", expires, &p, &t, token,
-			     &c->err) != 0)
+	if (principal_create(c->ctx->core, name, type ? type : "application", subject, expires, &p,
+			     &t, token, &c->err) != 0)
 		goto out;
 	rc = reply_with_token(c, principal_json(c, &p), token);
 out:

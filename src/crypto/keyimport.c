@@ -52,8 +52,10 @@ static void params_free(OSSL_PARAM *params)
 	OSSL_PARAM_free(params);
 }
 
-/* EVP_PKEY_fromdata for a key pair of type name; NULL with err filled. */
-static EVP_PKEY *pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, struct kl_err *err)
+/* EVP_PKEY_fromdata for a key of type name (a key pair, or with public only the public part);
+ * NULL with err filled. */
+static EVP_PKEY *pkey_from(const char *name, OSSL_PARAM_BLD *bld, bool public_only,
+			   struct kl_err *err)
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	OSSL_PARAM *params = NULL;
@@ -65,7 +67,8 @@ static EVP_PKEY *pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, struct 
 		keyops_ossl_fail(err, "key import");
 		goto out;
 	}
-	if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0) {
+	if (EVP_PKEY_fromdata(ctx, &pkey, public_only ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEYPAIR,
+			      params) <= 0) {
 		/* Only numbers the client sent can make this fail. */
 		ERR_clear_error();
 		KEYOPS_BAD(err, "The JWK does not describe a valid %s key.", name);
@@ -75,6 +78,11 @@ out:
 	params_free(params);
 	EVP_PKEY_CTX_free(ctx);
 	return pkey;
+}
+
+static EVP_PKEY *pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, struct kl_err *err)
+{
+	return pkey_from(name, bld, false, err);
 }
 
 /* Finds p and q from n, e and d (NIST SP 800-56B appendix C): d*e - 1 = 2^t * r is a multiple of
@@ -478,4 +486,96 @@ struct keyops_key *keyops_from_jwk(const struct jwk *j, struct kl_err *err)
 		KEYOPS_BAD(err, "The JWK key type (kty) '%.16s' is not supported.", j->kty);
 	}
 	return res;
+}
+
+/* ---- public keys only (verifying others' signatures: OpenID tokens) ---- */
+
+static struct keyops_key *rsa_public_from_jwk(const struct jwk *j, struct kl_err *err)
+{
+	struct keyops_key *k = NULL, *res = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if (j->n.len == 0 || j->e.len == 0) {
+		KEYOPS_BAD(err, "An RSA public key needs the JWK members 'n' and 'e'.");
+		goto out;
+	}
+	if ((n = bn_of(&j->n, false, err)) == NULL || (e = bn_of(&j->e, false, err)) == NULL ||
+	    rsa_check_public(n, e, err) != 0)
+		goto out;
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1) {
+		keyops_ossl_fail(err, "key import");
+		goto out;
+	}
+	if ((pkey = pkey_from("RSA", bld, true, err)) == NULL ||
+	    (k = keyops_key_new(KEYOPS_RSA, err)) == NULL)
+		goto out;
+	k->pkey = pkey;
+	pkey = NULL;
+	k->bits = (unsigned)BN_num_bits(n);
+	res = k;
+	k = NULL;
+out:
+	keyops_free(k);
+	EVP_PKEY_free(pkey);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	return res;
+}
+
+static struct keyops_key *ec_public_from_jwk(const struct jwk *j, struct kl_err *err)
+{
+	const struct keyops_curve *c = keyops_curve_by_name(j->crv);
+	struct keyops_key *k = NULL, *res = NULL;
+	unsigned char pub[EC_POINT_MAX];
+	OSSL_PARAM_BLD *bld = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if (c == NULL) {
+		KEYOPS_BAD(err, "The curve (crv) '%.16s' is not supported.", j->crv);
+		goto out;
+	}
+	if (j->x.len != c->size || j->y.len != c->size) {
+		KEYOPS_BAD(err, "The JWK members 'x' and 'y' must be %zu bytes each for %s.", c->size,
+			   c->crv);
+		goto out;
+	}
+	pub[0] = 0x04;	/* uncompressed */
+	memcpy(pub + 1, j->x.data, c->size);
+	memcpy(pub + 1 + c->size, j->y.data, c->size);
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, c->group, 0) != 1 ||
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * c->size) != 1) {
+		keyops_ossl_fail(err, "key import");
+		goto out;
+	}
+	/* OpenSSL refuses a point that is not on the curve here. */
+	if ((pkey = pkey_from("EC", bld, true, err)) == NULL ||
+	    (k = keyops_key_new(KEYOPS_EC, err)) == NULL)
+		goto out;
+	k->pkey = pkey;
+	pkey = NULL;
+	k->curve = c;
+	k->bits = c->field_bits;
+	res = k;
+	k = NULL;
+out:
+	keyops_free(k);
+	EVP_PKEY_free(pkey);
+	OSSL_PARAM_BLD_free(bld);
+	return res;
+}
+
+struct keyops_key *keyops_from_public_jwk(const struct jwk *j, struct kl_err *err)
+{
+	if (strcmp(j->kty, "RSA") == 0)
+		return rsa_public_from_jwk(j, err);
+	if (strcmp(j->kty, "EC") == 0)
+		return ec_public_from_jwk(j, err);
+	KEYOPS_BAD(err, "The JWK key type (kty) '%.16s' is not a public key type (RSA, EC).", j->kty);
+	return NULL;
 }

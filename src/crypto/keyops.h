@@ -29,6 +29,8 @@ struct keyops_key *keyops_generate_oct(unsigned bits, struct kl_err *err);
  * oct k). The kty may carry "-HSM". Checks consistency (the public point/modulus matches the
  * private part, sizes allowed as in generate). */
 struct keyops_key *keyops_from_jwk(const struct jwk *j, struct kl_err *err);
+/* A public key (RSA n,e or EC crv,x,y; private members ignored) for verifying signatures only. */
+struct keyops_key *keyops_from_public_jwk(const struct jwk *j, struct kl_err *err);
 
 /* Fills out (after jwk_init) with the public members: kty "RSA"/"EC"/"oct" (no -HSM), n and e
  * (unsigned big-endian, no leading zero byte), or crv, x and y (left-padded to the field size:

@@ -357,6 +357,14 @@ const char *vault_core_tenant(const struct vault_core *core)
 	return core->tenant;
 }
 
+void vault_core_trust_oidc(struct vault_core *core, const struct jwt_keyset *keys,
+			   const char *issuer, const char *audience)
+{
+	core->oidc_keys = keys;
+	core->oidc_issuer = issuer;
+	core->oidc_audience = audience;
+}
+
 bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t tok_len)
 {
 	return token_matches(tok, tok_len, core->admin_digest);

@@ -41,6 +41,12 @@ void vault_core_close(struct vault_core *core);
 /* The deployment's tenant id (a UUID), for the 401 challenge. */
 const char *vault_core_tenant(const struct vault_core *core);
 
+/* Accept JWTs signed by a key of keys with this iss and aud, for the principal their sub is
+ * mapped to (principals.h). keys and the strings must outlive the core; call before serving. */
+struct jwt_keyset;
+void vault_core_trust_oidc(struct vault_core *core, const struct jwt_keyset *keys,
+			   const char *issuer, const char *audience);
+
 /* Constant-time check of a bearer token against the stored admin digest. */
 bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t tok_len);
 

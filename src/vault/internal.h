@@ -23,6 +23,9 @@ struct vault_core {
 	struct seal_key *data_key;
 	char tenant[37];
 	unsigned char admin_digest[TOKEN_DIGEST_LEN];
+	/* OpenID tokens, when an issuer is trusted (vault_core_trust_oidc) */
+	const struct jwt_keyset *oidc_keys;
+	const char *oidc_issuer, *oidc_audience;
 	int purge_interval_s;
 	struct keycache *keys;		/* parsed private keys of key versions */
 	unsigned char id_base[16];	/* request ids: random per process ... */

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/jwt.h"
 #include "crypto/rand.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
 #include "vault/assignments.h"
@@ -14,7 +16,7 @@
 #include "vault/internal.h"
 #include "vault/principals.h"
 
-#define PRINCIPAL_FORMAT 1
+#define PRINCIPAL_FORMAT 2	/* 1 had no subject */
 #define TOKEN_FORMAT 1
 
 static int fail_no_principal(struct kl_err *err, const char *what)
@@ -69,13 +71,25 @@ static void hex(char *out, const unsigned char *p, size_t n)
 	out[2 * n] = '\0';
 }
 
+/* S/<hex SHA-256 of the subject>: subjects may hold any byte, keys should not. */
+static int subject_key(char *out, const char *subject, struct kl_err *err)
+{
+	unsigned char d[TOKEN_DIGEST_LEN];
+
+	if (token_digest(subject, strlen(subject), d, err) != 0)
+		return -1;
+	memcpy(out, "S/", 2);
+	hex(out + 2, d, sizeof(d));
+	return 0;
+}
+
 /* ---- records ---- */
 
 static int principal_encode(const struct principal *p, struct buf *out, struct kl_err *err)
 {
 	if (rec_put_u8(out, PRINCIPAL_FORMAT, err) != 0 || rec_put_str(out, p->id, err) != 0 ||
 	    rec_put_str(out, p->name, err) != 0 || rec_put_str(out, p->type, err) != 0 ||
-	    rec_put_i64(out, p->created, err) != 0)
+	    rec_put_i64(out, p->created, err) != 0 || rec_put_str(out, p->subject, err) != 0)
 		return -1;
 	return 0;
 }
@@ -84,13 +98,19 @@ static int principal_decode(const void *data, size_t n, struct principal *p, str
 {
 	struct rec_reader r;
 
+	uint8_t format;
+
 	rec_reader_init(&r, data, n);
 	memset(p, 0, sizeof(*p));
-	if (rec_get_u8(&r) != PRINCIPAL_FORMAT || !copy_field(p->id, sizeof(p->id), rec_get_str(&r)) ||
+	format = rec_get_u8(&r);
+	if ((format != 1 && format != PRINCIPAL_FORMAT) ||
+	    !copy_field(p->id, sizeof(p->id), rec_get_str(&r)) ||
 	    !copy_field(p->name, sizeof(p->name), rec_get_str(&r)) ||
 	    !copy_field(p->type, sizeof(p->type), rec_get_str(&r)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	p->created = rec_get_i64(&r);
+	if (format == PRINCIPAL_FORMAT && !copy_field(p->subject, sizeof(p->subject), rec_get_str(&r)))
+		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	if (!rec_done(&r))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	return 0;
@@ -297,11 +317,14 @@ static int new_token(const char *pid, int64_t expires, struct token_rec *t, char
 	return token_encode(t, rec, err);
 }
 
-int principal_create(struct vault_core *core, const char *name, const char *type, int64_t expires,
-		     struct principal *out, struct principal_token *tok,
-		     char token_out[TOKEN_TEXT_LEN], struct kl_err *err)
+int principal_create(struct vault_core *core, const char *name, const char *type,
+		     const char *subject, int64_t expires, struct principal *out,
+		     struct principal_token *tok, char token_out[TOKEN_TEXT_LEN], struct kl_err *err)
 {
-	char pkey[KEYBUF], nkey[KEYBUF], qkey[KEYBUF], tkey[KEYBUF], lname[PRINCIPAL_NAME_MAX + 1];
+	char pkey[KEYBUF], nkey[KEYBUF], qkey[KEYBUF], tkey[KEYBUF], skey[KEYBUF];
+	char lname[PRINCIPAL_NAME_MAX + 1];
+	struct buf sval;
+	size_t n_ops;
 	struct buf prec, trec;
 	struct token_rec t;
 	int rc = -1;
@@ -317,6 +340,26 @@ int principal_create(struct vault_core *core, const char *name, const char *type
 	if (strcmp(type, "user") != 0 && strcmp(type, "application") != 0) {
 		kl_fail(err, KL_EINVAL, "A principal's type is \"user\" or \"application\".");
 		goto out;
+	}
+	if (subject != NULL && (*subject == '\0' || strlen(subject) > PRINCIPAL_SUBJECT_MAX)) {
+		kl_fail(err, KL_EINVAL, "A subject is 1 to %d bytes.", PRINCIPAL_SUBJECT_MAX);
+		goto out;
+	}
+	if (subject != NULL) {
+		snprintf(out->subject, sizeof(out->subject), "%s", subject);
+		if (subject_key(skey, subject, err) != 0)
+			goto out;
+		buf_init(&sval, 64);
+		if (store_get(core->st, skey, strlen(skey), &sval, NULL, err) == 0) {
+			buf_clear(&sval);
+			kl_fail_az(err, KL_ECONFLICT, "SubjectAlreadyMapped", NULL,
+				   "Another principal already has this subject.");
+			goto out;
+		}
+		buf_clear(&sval);
+		if (err->code != KL_ENOTFOUND)
+			goto out;
+		kl_err_clear(err);
 	}
 	if (crypto_random_uuid(out->id, err) != 0)
 		goto out;
@@ -334,11 +377,19 @@ int principal_create(struct vault_core *core, const char *name, const char *type
 		{ .kind = STORE_PUT, .key = pkey, .key_len = strlen(pkey), .val = prec.data, .val_len = prec.len },
 		{ .kind = STORE_PUT, .key = qkey, .key_len = strlen(qkey), .val = trec.data, .val_len = trec.len },
 		{ .kind = STORE_PUT, .key = tkey, .key_len = strlen(tkey), .val = trec.data, .val_len = trec.len },
+		{ .kind = STORE_CHECK, .key = skey, .key_len = 0, .version = 0 },
+		{ .kind = STORE_PUT, .key = skey, .key_len = 0, .val = out->id, .val_len = 36 },
 	};
-	if (store_txn(core->st, ops, sizeof(ops) / sizeof(ops[0]), err) != 0) {
+	n_ops = sizeof(ops) / sizeof(ops[0]);
+	if (subject != NULL) {
+		ops[5].key_len = ops[6].key_len = strlen(skey);
+	} else {
+		n_ops -= 2;
+	}
+	if (store_txn(core->st, ops, n_ops, err) != 0) {
 		if (err->code == KL_ECONFLICT)
 			kl_fail_az(err, KL_ECONFLICT, "PrincipalAlreadyExists", NULL,
-				   "A principal named '%.64s' already exists.", name);
+				   "A principal named '%.64s' (or with this subject) already exists.", name);
 		goto out;
 	}
 	*tok = t.t;
@@ -461,7 +512,8 @@ out:
 
 int principal_delete(struct vault_core *core, const char *id, struct kl_err *err)
 {
-	char pkey[KEYBUF], nkey[KEYBUF], prefix[KEYBUF], lname[PRINCIPAL_NAME_MAX + 1];
+	char pkey[KEYBUF], nkey[KEYBUF], skey[KEYBUF] = "S/", prefix[KEYBUF];
+	char lname[PRINCIPAL_NAME_MAX + 1];
 	struct principal_token *list = NULL;
 	struct principal p;
 	size_t n = 0, i;
@@ -488,11 +540,15 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
 			goto out;
 		kl_err_clear(err);
 	}
+	if (p.subject[0] != '\0' && subject_key(skey, p.subject, err) != 0)
+		goto out;
 	struct store_op ops[] = {
 		{ .kind = STORE_DEL, .key = nkey, .key_len = strlen(nkey) },
 		{ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) },
+		{ .kind = STORE_DEL, .key = skey, .key_len = strlen(skey) },
 	};
-	if (store_txn(core->st, ops, 2, err) != 0 || assignments_drop_principal(core, id, err) != 0)
+	if (store_txn(core->st, ops, p.subject[0] != '\0' ? 3 : 2, err) != 0 ||
+	    assignments_drop_principal(core, id, err) != 0)
 		goto out;
 	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
 	rc = store_del_prefix(core->st, prefix, NULL, NULL, NULL, err);
@@ -517,6 +573,16 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 		snprintf(who->name, sizeof(who->name), "admin");
 		return 0;
 	}
+	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {
+		char sub[JWT_SUB_MAX + 1];
+
+		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer, core->oidc_audience,
+			       clock_now_s(), sub, err) != 0) {
+			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
+			return -1;
+		}
+		return principal_by_subject(core, sub, who, err);
+	}
 	buf_init(&val, 4096);
 	if (token_digest(tok, tok_len, digest, err) != 0)
 		goto out;
@@ -536,6 +602,37 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 	if (load_by_id(core, t.principal_id, &p, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail(err, KL_EUNAUTH, "the token's principal is gone");
+		goto out;
+	}
+	memcpy(who->id, p.id, sizeof(who->id));
+	memcpy(who->name, p.name, sizeof(who->name));
+	rc = 0;
+out:
+	buf_clear(&val);
+	return rc;
+}
+
+int principal_by_subject(struct vault_core *core, const char *subject, struct principal_ref *who,
+			 struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct principal p;
+	struct buf val;
+	int rc = -1;
+
+	memset(who, 0, sizeof(*who));
+	buf_init(&val, 64);
+	if (subject_key(key, subject, err) != 0)
+		goto out;
+	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0 ||
+	    buf_append(&val, "", 1, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail(err, KL_EUNAUTH, "no principal has this OpenID subject");
+		goto out;
+	}
+	if (load_by_id(core, (const char *)val.data, &p, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail(err, KL_EUNAUTH, "the subject's principal is gone");
 		goto out;
 	}
 	memcpy(who->id, p.id, sizeof(who->id));

@@ -5,6 +5,7 @@
  *   N/<lowercase name>  its id (names are unique)
  *   Q/<id>/<token id>   a token's metadata (digest, dates, revoked)
  *   T/<hex digest>      the live token: principal id, token id, expiry
+ *   S/<hex digest>      the principal an OpenID subject maps to (digest of the subject)
  * No JSON, no HTTP. */
 #ifndef KLUIS_VAULT_PRINCIPALS_H
 #define KLUIS_VAULT_PRINCIPALS_H
@@ -19,11 +20,13 @@ struct vault_core;
 
 #define PRINCIPAL_NAME_MAX 64
 #define PRINCIPAL_TOKENS_MAX 16	/* live tokens per principal */
+#define PRINCIPAL_SUBJECT_MAX 255	/* an OpenID token's sub */
 
 struct principal {
 	char id[37];
 	char name[PRINCIPAL_NAME_MAX + 1];	/* as given */
 	char type[16];				/* "user" or "application" */
+	char subject[PRINCIPAL_SUBJECT_MAX + 1];	/* OpenID subject; "" for none */
 	int64_t created;
 };
 
@@ -45,10 +48,12 @@ struct principal_ref {
 bool principal_name_is_valid(const char *s);
 
 /* Creates a principal with one token (expires 0: never); token_out receives the token text,
- * which the caller shows once and wipes. KL_ECONFLICT "PrincipalAlreadyExists" for a taken name. */
-int principal_create(struct vault_core *core, const char *name, const char *type, int64_t expires,
-		     struct principal *out, struct principal_token *tok,
-		     char token_out[TOKEN_TEXT_LEN], struct kl_err *err);
+ * which the caller shows once and wipes. subject (NULL: none) maps an OpenID token's sub to it.
+ * KL_ECONFLICT "PrincipalAlreadyExists" for a taken name, "SubjectAlreadyMapped" for a subject
+ * another principal has. */
+int principal_create(struct vault_core *core, const char *name, const char *type,
+		     const char *subject, int64_t expires, struct principal *out,
+		     struct principal_token *tok, char token_out[TOKEN_TEXT_LEN], struct kl_err *err);
 
 /* By id or by name (case-insensitive); KL_ENOTFOUND "PrincipalNotFound". */
 int principal_get(struct vault_core *core, const char *id_or_name, struct principal *out,
@@ -78,5 +83,9 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
  * (the same error for all three). */
 int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
 			   struct principal_ref *who, struct kl_err *err);
+
+/* The principal an OpenID subject (already verified) maps to; KL_EUNAUTH when none. */
+int principal_by_subject(struct vault_core *core, const char *subject, struct principal_ref *who,
+			 struct kl_err *err);
 
 #endif

@@ -278,15 +278,15 @@ static void test_principals_and_tokens(void **state)
 	struct kl_err err = { 0 };
 	size_t n;
 
-	assert_int_equal(principal_create(e->core, "ci.bot_1", "application", 0, &p, &t, tok, &err), 0);
+	assert_int_equal(principal_create(e->core, "ci.bot_1", "application", NULL, 0, &p, &t, tok, &err), 0);
 	assert_int_equal(strncmp(tok, "kl1.", 4), 0);
-	assert_int_equal(principal_create(e->core, "CI.BOT_1", "user", 0, &q, &t2, tok2, &err), -1);
+	assert_int_equal(principal_create(e->core, "CI.BOT_1", "user", NULL, 0, &q, &t2, tok2, &err), -1);
 	assert_string_equal(err.azure_code, "PrincipalAlreadyExists");
 	kl_err_clear(&err);
-	assert_int_equal(principal_create(e->core, "-bad", "user", 0, &q, &t2, tok2, &err), -1);
+	assert_int_equal(principal_create(e->core, "-bad", "user", NULL, 0, &q, &t2, tok2, &err), -1);
 	assert_int_equal(err.code, KL_EINVAL);
 	kl_err_clear(&err);
-	assert_int_equal(principal_create(e->core, "x", "robot", 0, &q, &t2, tok2, &err), -1);
+	assert_int_equal(principal_create(e->core, "x", "robot", NULL, 0, &q, &t2, tok2, &err), -1);
 	kl_err_clear(&err);
 
 	assert_int_equal(principal_get(e->core, "ci.BOT_1", &q, &err), 0);
@@ -331,7 +331,7 @@ static void test_expired_token_refused(void **state)
 	struct principal_ref who;
 	struct kl_err err = { 0 };
 
-	assert_int_equal(principal_create(e->core, "brief", "user", clock_now_s() + 1, &p, &t, tok, &err), 0);
+	assert_int_equal(principal_create(e->core, "brief", "user", NULL, clock_now_s() + 1, &p, &t, tok, &err), 0);
 	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), 0);
 	sleep(2);
 	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), -1);
@@ -349,7 +349,7 @@ static void test_assignments(void **state)
 	size_t n;
 
 	create(e, "delta", 7, false);
-	assert_int_equal(principal_create(e->core, "app", "application", 0, &p, &t, tok, &err), 0);
+	assert_int_equal(principal_create(e->core, "app", "application", NULL, 0, &p, &t, tok, &err), 0);
 	memset(&a, 0, sizeof(a));
 	memcpy(a.principal_id, p.id, sizeof(a.principal_id));
 	snprintf(a.role_id, sizeof(a.role_id), "role-on-vault");
