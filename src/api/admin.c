@@ -12,11 +12,6 @@
 #include "vault/core.h"
 #include "vault/principals.h"
 
-static const char *param(const struct api_call *c, size_t i)
-{
-	return c->req->n_params > i ? c->req->params[i] : "";
-}
-
 int admin_deployment(struct api_call *c)
 {
 	const char *tenant = vault_core_tenant(c->ctx->core);
@@ -70,12 +65,12 @@ int admin_vault_get(struct api_call *c)
 	int rc = -1;
 
 	vault_info_init(&vi);
-	if (vaults_get(c->ctx->core, param(c, 0), false, &vi, NULL, &c->err) != 0 ||
+	if (vaults_get(c->ctx->core, api_param(c, 0), false, &vi, NULL, &c->err) != 0 ||
 	    authz_can_see_vault(c, &vi, &yes) != 0)
 		goto out;
 	if (!yes) {	/* as if absent: a caller learns nothing of vaults it has no part in */
 		kl_fail_az(&c->err, KL_ENOTFOUND, "VaultNotFound", NULL,
-			   "The vault '%.64s' was not found.", param(c, 0));
+			   "The vault '%.64s' was not found.", api_param(c, 0));
 		goto out;
 	}
 	rc = api_reply_json(c, 200, arm_vault_json(c, &vi));
@@ -214,7 +209,7 @@ int admin_principal_get(struct api_call *c)
 {
 	struct principal p;
 
-	if (principal_get(c->ctx->core, param(c, 0), &p, &c->err) != 0)
+	if (principal_get(c->ctx->core, api_param(c, 0), &p, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, principal_json(c, &p));
 }
@@ -224,7 +219,7 @@ int admin_principal_delete(struct api_call *c)
 	struct principal p;
 	json_t *j;
 
-	if (principal_get(c->ctx->core, param(c, 0), &p, &c->err) != 0 ||
+	if (principal_get(c->ctx->core, api_param(c, 0), &p, &c->err) != 0 ||
 	    (j = principal_json(c, &p)) == NULL)
 		return -1;
 	if (principal_delete(c->ctx->core, p.id, &c->err) != 0) {
@@ -247,7 +242,7 @@ int admin_token_create(struct api_call *c)
 	if (c->req->body.len > 0 && body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	if (read_expiry(c, body, "expiresOn", &expires) != 0 ||
-	    principal_get(c->ctx->core, param(c, 0), &p, &c->err) != 0 ||
+	    principal_get(c->ctx->core, api_param(c, 0), &p, &c->err) != 0 ||
 	    principal_token_add(c->ctx->core, p.id, expires, &t, token, &c->err) != 0)
 		goto out;
 	rc = reply_with_token(c, token_json(&t), token);
@@ -262,8 +257,8 @@ int admin_token_revoke(struct api_call *c)
 	struct principal p;
 	struct principal_token t;
 
-	if (principal_get(c->ctx->core, param(c, 0), &p, &c->err) != 0 ||
-	    principal_token_revoke(c->ctx->core, p.id, param(c, 1), &t, &c->err) != 0)
+	if (principal_get(c->ctx->core, api_param(c, 0), &p, &c->err) != 0 ||
+	    principal_token_revoke(c->ctx->core, p.id, api_param(c, 1), &t, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, token_json(&t));
 }

@@ -7,11 +7,6 @@
 #include "vault/assignments.h"
 #include "vault/principals.h"
 
-static const char *param(const struct api_call *c, size_t i)
-{
-	return c->req->n_params > i ? c->req->params[i] : "";
-}
-
 int admin_roles_list(struct api_call *c)
 {
 	const struct role_def *t = NULL;
@@ -158,7 +153,7 @@ int admin_assignment_get(struct api_call *c)
 {
 	struct assignment a;
 
-	if (assignment_get(c->ctx->core, param(c, 0), &a, &c->err) != 0)
+	if (assignment_get(c->ctx->core, api_param(c, 0), &a, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, assignment_json(c, &a));
 }
@@ -167,7 +162,7 @@ int admin_assignment_delete(struct api_call *c)
 {
 	struct assignment a;
 
-	if (assignment_delete(c->ctx->core, param(c, 0), &a, &c->err) != 0)
+	if (assignment_delete(c->ctx->core, api_param(c, 0), &a, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, assignment_json(c, &a));
 }

@@ -185,7 +185,12 @@ const char *api_name_param(struct api_call *c, const char *kind)
 
 const char *api_version_param(struct api_call *c)
 {
-	return c->req->n_params > 1 ? c->req->params[1] : "";
+	return api_param(c, 1);
+}
+
+const char *api_param(const struct api_call *c, size_t i)
+{
+	return c->req->n_params > i ? c->req->params[i] : "";
 }
 
 /* Printable ASCII without quotes or backslashes: safe to echo in a header or a URL authority. */

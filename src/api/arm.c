@@ -58,18 +58,17 @@ static const char *host_port(const char *host)
 	return colon && strcmp(colon + 1, "443") != 0 ? colon + 1 : "";
 }
 
-/* The labels of vi, with the defaults of vaults made before the management plane. */
-static const char *sub_of(const struct api_call *c, const struct vault_info *vi)
+const char *arm_vault_sub(const struct api_call *c, const struct vault_info *vi)
 {
 	return vi->subscription[0] ? vi->subscription : vault_core_tenant(c->ctx->core);
 }
 
-static const char *rg_of(const struct vault_info *vi)
+const char *arm_vault_rg(const struct vault_info *vi)
 {
 	return vi->resource_group[0] ? vi->resource_group : VAULT_DEFAULT_RG;
 }
 
-static const char *loc_of(const struct vault_info *vi)
+const char *arm_vault_location(const struct vault_info *vi)
 {
 	return vi->location[0] ? vi->location : VAULT_DEFAULT_LOCATION;
 }
@@ -79,7 +78,7 @@ char *arm_vault_id(const struct api_call *c, const struct vault_info *vi)
 	char *id = NULL;
 
 	if (asprintf(&id, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.KeyVault/vaults/%s",
-		     sub_of(c, vi), rg_of(vi), vi->name) < 0)
+		     arm_vault_sub(c, vi), arm_vault_rg(vi), vi->name) < 0)
 		return NULL;
 	return id;
 }
@@ -131,7 +130,7 @@ json_t *arm_vault_json(const struct api_call *c, const struct vault_info *vi)
 	p = json_object_get(doc, "p");
 	tenant = json_string_value(json_object_get(p, "tenantId"));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", id, "name", vi->name, "type",
-		      "Microsoft.KeyVault/vaults", "location", loc_of(vi), "tags",
+		      "Microsoft.KeyVault/vaults", "location", arm_vault_location(vi), "tags",
 		      json_object_get(doc, "tags"));
 	sys = json_pack("{s:s, s:s, s:s, s:s}", "createdAt", created, "createdByType", "User",
 			"lastModifiedAt", updated, "lastModifiedByType", "User");
@@ -184,7 +183,7 @@ json_t *arm_deleted_vault_json(const struct api_call *c, const struct vault_info
 
 	if (doc == NULL || vid == NULL ||
 	    asprintf(&id, "/subscriptions/%s/providers/Microsoft.KeyVault/locations/%s/deletedVaults/%s",
-		     sub_of(c, vi), loc_of(vi), vi->name) < 0) {
+		     arm_vault_sub(c, vi), arm_vault_location(vi), vi->name) < 0) {
 		id = NULL;
 		goto out;
 	}
@@ -192,7 +191,7 @@ json_t *arm_deleted_vault_json(const struct api_call *c, const struct vault_info
 	iso_time(purge, sizeof(purge), vi->scheduled_purge);
 	v = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:O, s:b}}", "id", id, "name", vi->name,
 		      "type", "Microsoft.KeyVault/deletedVaults", "properties", "vaultId", vid,
-		      "location", loc_of(vi), "deletionDate", deleted, "scheduledPurgeDate", purge,
+		      "location", arm_vault_location(vi), "deletionDate", deleted, "scheduledPurgeDate", purge,
 		      "tags", json_object_get(doc, "tags"), "purgeProtectionEnabled",
 		      vi->purge_protection);
 out:
@@ -209,7 +208,7 @@ json_t *arm_vault_item_json(const struct api_call *c, const struct vault_info *v
 
 	if (doc != NULL && id != NULL)
 		v = json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", id, "name", vi->name, "type",
-			      "Microsoft.KeyVault/vaults", "location", loc_of(vi), "tags",
+			      "Microsoft.KeyVault/vaults", "location", arm_vault_location(vi), "tags",
 			      json_object_get(doc, "tags"));
 	json_decref(doc);
 	free(id);
@@ -549,7 +548,7 @@ json_t *arm_access_policies_json(const struct api_call *c, const struct vault_in
 	}
 	list = json_object_get(json_object_get(doc, "p"), "accessPolicies");
 	v = json_pack("{s:s, s:s, s:s, s:s, s:{s:o}}", "id", pid, "name", vi->name, "type",
-		      "Microsoft.KeyVault/vaults/accessPolicies", "location", loc_of(vi), "properties",
+		      "Microsoft.KeyVault/vaults/accessPolicies", "location", arm_vault_location(vi), "properties",
 		      "accessPolicies", json_is_array(list) ? json_incref(list) : json_array());
 out:
 	json_decref(doc);

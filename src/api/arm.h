@@ -15,6 +15,12 @@ bool arm_label_is_valid(const char *s, size_t max, bool rg);
  * *version (may be NULL) is its store version. */
 int arm_vault_of_path(struct api_call *c, struct vault_info *vi, uint64_t *version);
 
+/* The labels of vi, with the defaults of vaults made before the management plane (the
+ * deployment's tenant as subscription, VAULT_DEFAULT_RG, VAULT_DEFAULT_LOCATION). */
+const char *arm_vault_sub(const struct api_call *c, const struct vault_info *vi);
+const char *arm_vault_rg(const struct vault_info *vi);
+const char *arm_vault_location(const struct vault_info *vi);
+
 /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/NAME (malloc'd). */
 char *arm_vault_id(const struct api_call *c, const struct vault_info *vi);
 /* https://name.SUFFIX[:PORT]/ with the port the client used (malloc'd). */

@@ -17,11 +17,6 @@
 #define ARM_OBJ_PAGE 25
 #define DP_VERSION "7.6"
 
-static const char *param(const struct api_call *c, size_t i)
-{
-	return c->req->n_params > i ? c->req->params[i] : "";
-}
-
 /* Opens the vault of the path (sub, rg, vault, ...) as c->vault; *authority receives its data-plane
  * authority ("name.suffix:port") and *location the vault's location, both malloc'd. */
 static int open_path_vault(struct api_call *c, char **authority, char **location)
@@ -89,7 +84,7 @@ static json_t *envelope(const struct api_call *c, const char *collection, const 
 	json_t *j;
 
 	if (asprintf(&id, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.KeyVault/vaults/%s/%s/%s",
-		     param(c, 0), param(c, 1), param(c, 2), collection, o->name) < 0)
+		     api_param(c, 0), api_param(c, 1), api_param(c, 2), collection, o->name) < 0)
 		return NULL;
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:{}}", "id", id, "name", o->name, "type",
 		      strcmp(collection, "keys") == 0 ? "Microsoft.KeyVault/vaults/keys"
@@ -205,7 +200,7 @@ static int secret_write(struct api_call *c, bool is_patch)
 	static const char *const map[][2] = {
 		{ "value", "value" }, { "contentType", "contentType" }, { "attributes", "attributes" },
 	};
-	const char *name = param(c, 3);
+	const char *name = api_param(c, 3);
 	json_t *body = NULL, *dp = NULL, *props;
 	char *authority = NULL, *location = NULL;
 	const char *saved_host = c->host;
@@ -269,7 +264,7 @@ int arm_secret_get(struct api_call *c)
 
 	if (open_path_vault(c, &authority, &location) == 0) {
 		c->host = authority;
-		rc = reply_secret(c, 200, param(c, 3), location);
+		rc = reply_secret(c, 200, api_param(c, 3), location);
 		c->host = saved_host;
 	}
 	free(authority);
@@ -302,7 +297,7 @@ int arm_key_put(struct api_call *c)
 		{ "kty", "kty" }, { "keySize", "key_size" }, { "curveName", "crv" },
 		{ "keyOps", "key_ops" }, { "attributes", "attributes" },
 	};
-	const char *name = param(c, 3), *saved_host = c->host;
+	const char *name = api_param(c, 3), *saved_host = c->host;
 	json_t *body = NULL, *dp = NULL, *props;
 	char *authority = NULL, *location = NULL;
 	struct obj o;
@@ -355,7 +350,7 @@ int arm_key_get(struct api_call *c)
 
 	if (open_path_vault(c, &authority, &location) == 0) {
 		c->host = authority;
-		rc = reply_key(c, 200, param(c, 3), param(c, 4), location);
+		rc = reply_key(c, 200, api_param(c, 3), api_param(c, 4), location);
 		c->host = saved_host;
 	}
 	free(authority);
@@ -397,7 +392,7 @@ static int list(struct api_call *c, enum obj_kind kind, bool versions)
 		kl_fail_az(&c->err, KL_EINVAL, "BadRequest", NULL, "The $skiptoken is not valid.");
 		goto out;
 	}
-	if ((versions ? obj_list_versions(&c->vault, kind, param(c, 3), skip, max, &p, &c->err)
+	if ((versions ? obj_list_versions(&c->vault, kind, api_param(c, 3), skip, max, &p, &c->err)
 		      : obj_list(&c->vault, kind, skip, max, &p, &c->err)) != 0)
 		goto out;
 	if ((items = json_array()) == NULL)

@@ -14,26 +14,6 @@
 
 #define ARM_PAGE_MAX 1000
 
-static const char *param(const struct api_call *c, size_t i)
-{
-	return c->req->n_params > i ? c->req->params[i] : "";
-}
-
-static const char *vi_sub(const struct api_call *c, const struct vault_info *vi)
-{
-	return vi->subscription[0] ? vi->subscription : vault_core_tenant(c->ctx->core);
-}
-
-static const char *vi_rg(const struct vault_info *vi)
-{
-	return vi->resource_group[0] ? vi->resource_group : VAULT_DEFAULT_RG;
-}
-
-static const char *vi_loc(const struct vault_info *vi)
-{
-	return vi->location[0] ? vi->location : VAULT_DEFAULT_LOCATION;
-}
-
 static int not_found(struct api_call *c, const char *name, const char *rg)
 {
 	return kl_fail_az(&c->err, KL_ENOTFOUND, "ResourceNotFound", NULL,
@@ -56,12 +36,12 @@ static int check_labels(struct api_call *c, const char *sub, const char *rg)
 static bool labels_match(const struct api_call *c, const struct vault_info *vi, const char *sub,
 			 const char *rg)
 {
-	return strcasecmp(vi_sub(c, vi), sub) == 0 && (rg == NULL || strcasecmp(vi_rg(vi), rg) == 0);
+	return strcasecmp(arm_vault_sub(c, vi), sub) == 0 && (rg == NULL || strcasecmp(arm_vault_rg(vi), rg) == 0);
 }
 
 int arm_vault_of_path(struct api_call *c, struct vault_info *vi, uint64_t *version)
 {
-	const char *sub = param(c, 0), *rg = param(c, 1), *name = param(c, 2);
+	const char *sub = api_param(c, 0), *rg = api_param(c, 1), *name = api_param(c, 2);
 
 	if (check_labels(c, sub, rg) != 0)
 		return -1;
@@ -104,7 +84,7 @@ static int reply_vault(struct api_call *c, int status, const char *name)
 
 int arm_vault_put(struct api_call *c)
 {
-	const char *sub = param(c, 0), *rg = param(c, 1), *name = param(c, 2);
+	const char *sub = api_param(c, 0), *rg = api_param(c, 1), *name = api_param(c, 2);
 	struct vault_info cur, in;
 	json_t *body = NULL;
 	uint64_t version = 0;
@@ -236,7 +216,7 @@ int arm_access_policies_put(struct api_call *c)
 			   "properties.accessPolicies must be an array.");
 		goto out;
 	}
-	if (arm_set_access_policies(c, &cur, param(c, 3), entries, &in) != 0 ||
+	if (arm_set_access_policies(c, &cur, api_param(c, 3), entries, &in) != 0 ||
 	    vaults_update(c->ctx->core, &in, version, &c->err) != 0)
 		goto out;
 	rc = api_reply_json(c, 200, arm_access_policies_json(c, &in));
@@ -321,7 +301,7 @@ static bool filter_wants_vaults(const char *filter)
 
 static int list(struct api_call *c, enum list_kind kind)
 {
-	struct list_scan s = { .c = c, .kind = kind, .sub = param(c, 0), .rg = param(c, 1) };
+	struct list_scan s = { .c = c, .kind = kind, .sub = api_param(c, 0), .rg = api_param(c, 1) };
 	const char *top = api_query(c->req, "$top"), *skip = api_query(c->req, "$skiptoken");
 	json_t *page;
 	char *link = NULL, *path = NULL;
@@ -394,13 +374,13 @@ int arm_deleted_list(struct api_call *c)
 /* The deleted vault named by (sub, location, name). */
 static int load_deleted(struct api_call *c, struct vault_info *vi)
 {
-	const char *sub = param(c, 0), *loc = param(c, 1), *name = param(c, 2);
+	const char *sub = api_param(c, 0), *loc = api_param(c, 1), *name = api_param(c, 2);
 
 	if (check_labels(c, sub, NULL) != 0)
 		return -1;
 	if (vaults_get(c->ctx->core, name, true, vi, NULL, &c->err) != 0)
 		return -1;
-	if (!labels_match(c, vi, sub, NULL) || strcasecmp(vi_loc(vi), loc) != 0)
+	if (!labels_match(c, vi, sub, NULL) || strcasecmp(arm_vault_location(vi), loc) != 0)
 		return kl_fail_az(&c->err, KL_ENOTFOUND, "DeletedVaultNotFound", NULL,
 				  "The deleted vault '%.64s' was not found in location '%.64s'.", name, loc);
 	return 0;
@@ -476,7 +456,7 @@ int arm_check_name(struct api_call *c)
 	int rc = -1;
 
 	vault_info_init(&vi);
-	if (check_labels(c, param(c, 0), NULL) != 0 || body_object(c->req, &body, &c->err) != 0)
+	if (check_labels(c, api_param(c, 0), NULL) != 0 || body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	name = json_string_value(json_object_get(body, "name"));
 	type = json_string_value(json_object_get(body, "type"));

@@ -100,6 +100,8 @@ const struct route *routes_table(size_t *n);
 const char *api_name_param(struct api_call *c, const char *kind);
 /* Path parameter 1, the version: "" when absent (the latest). */
 const char *api_version_param(struct api_call *c);
+/* Path parameter i as matched, "" when the route has fewer. */
+const char *api_param(const struct api_call *c, size_t i);
 
 /* Query parameter by name, NULL when absent. */
 const char *api_query(const struct api_req *req, const char *name);
