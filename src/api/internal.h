@@ -78,7 +78,6 @@ enum route_perm {
 /* Which API a route belongs to, from its permission. */
 enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN };
 
-
 struct route {
 	const char *method;
 	const char *path;	/* segments: literal, {param}, or a final {param?} that may be empty */
