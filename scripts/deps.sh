@@ -10,7 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
 	  liblmdb-dev libcmocka-dev libcurl4-openssl-dev openssl curl ca-certificates python3-azure
-	  python3-cryptography libnss-myhostname clang libclang-rt-14-dev)
+	  python3-cryptography libnss-myhostname clang libclang-rt-14-dev libpq-dev
+	  postgresql-15)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "crypto/jwt.h"
@@ -22,6 +23,7 @@
 #include "http/server.h"
 #include "store/store.h"
 #include "store/store_lmdb.h"
+#include "store/store_pg.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -43,6 +45,7 @@
 
 struct options {
 	const char *data_dir;
+	const char *postgres;			/* NULL: LMDB in DIR/store */
 	struct http_addr listen;
 	char dns_suffix[DNS_NAME_MAX + 1];	/* lowercased */
 	const char *default_vault;
@@ -65,6 +68,7 @@ enum {
 	OPT_OIDC_ISSUER,
 	OPT_OIDC_AUDIENCE,
 	OPT_OIDC_JWKS,
+	OPT_POSTGRES,
 };
 
 static const struct option long_options[] = {
@@ -79,6 +83,7 @@ static const struct option long_options[] = {
 	{ "oidc-issuer", required_argument, NULL, OPT_OIDC_ISSUER },
 	{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
 	{ "oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS },
+	{ "postgres", required_argument, NULL, OPT_POSTGRES },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -93,6 +98,12 @@ static void print_help(void)
 	       "  --data-dir DIR         where the store, master key, admin token and TLS\n"
 	       "                         files live; created (mode 0700) and initialised on\n"
 	       "                         first start (default %s)\n"
+	       "  --postgres CONNINFO    keep the store in PostgreSQL instead of LMDB in\n"
+	       "                         DIR/store: a libpq connection string or URI, e.g.\n"
+	       "                         'host=db1,db2 dbname=kluis\n"
+	       "                         target_session_attrs=read-write'; the table\n"
+	       "                         kluis_kv is created when missing. Keep a password\n"
+	       "                         in ~/.pgpass, not here: others can read argv\n"
 	       "  --listen HOST:PORT     address to serve HTTPS on: an IPv4 address, an IPv6\n"
 	       "                         address in brackets ([::1]:8443) or localhost\n"
 	       "                         (default %s)\n"
@@ -282,6 +293,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			break;
+		case OPT_POSTGRES:
+			if (optarg[0] == '\0') {
+				usage_error("--postgres", optarg,
+					    "must be a libpq connection string or URI (e.g. "
+					    "'host=db dbname=kluis')");
+				goto out;
+			}
+			o->postgres = optarg;
+			break;
 		case OPT_OIDC_ISSUER:
 		case OPT_OIDC_AUDIENCE:
 		case OPT_OIDC_JWKS:
@@ -361,6 +381,16 @@ static int block_signals(sigset_t *stop, struct kl_err *err)
 	return 0;
 }
 
+/* PostgreSQL connections: one per worker thread, and one for the background jobs. */
+static size_t store_pool_size(const struct options *o)
+{
+	long n = o->threads;
+
+	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	return (size_t)(n > MAX_THREADS ? MAX_THREADS : n) + 1;
+}
+
 /* Starts every layer, serves until a stop signal, stops them. Returns the exit status. */
 static int run(const struct options *o)
 {
@@ -386,9 +416,12 @@ static int run(const struct options *o)
 	log_set_min_level(o->log_level);
 	json_util_init();
 	if (block_signals(&stop, &err) != 0 || make_dirs(o->data_dir, &err) != 0 ||
-	    make_dirs(store_dir, &err) != 0 || tlsgen_ensure(tls_dir, o->dns_suffix, &err) != 0)
+	    (o->postgres == NULL && make_dirs(store_dir, &err) != 0) ||
+	    tlsgen_ensure(tls_dir, o->dns_suffix, &err) != 0)
 		goto out;
-	if ((st = store_lmdb_open(store_dir, 0, &err)) == NULL)
+	st = o->postgres != NULL ? store_pg_open(o->postgres, store_pool_size(o), &err)
+				 : store_lmdb_open(store_dir, 0, &err);
+	if (st == NULL)
 		goto out;
 	vcfg.data_dir = o->data_dir;
 	vcfg.default_vault = o->default_vault;

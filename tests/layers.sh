@@ -24,7 +24,8 @@ for layer in "${!allowed[@]}"; do
     esac
   done < <(grep -Hn '^#include "' "$src/$layer"/*.[ch] 2>/dev/null)
 done
-# Only crypto/ includes OpenSSL; only http/ includes microhttpd; only store/ includes lmdb.
+# Only crypto/ includes OpenSSL; only http/ includes microhttpd; only store/ includes lmdb and
+# libpq.
 check_only() {
   local pattern=$1 owner=$2
   local hits
@@ -34,5 +35,6 @@ check_only() {
 check_only 'openssl/' crypto
 check_only 'microhttpd.h' http
 check_only 'lmdb.h' store
+check_only 'libpq-fe.h' store
 if [ $bad -eq 0 ]; then echo "layers: ok"; fi
 exit $bad

@@ -419,6 +419,93 @@ static void test_scan_pages_see_each_key_once(void **state)
 	free(p);
 }
 
+#define MANY_KEYS 700	/* more than a backend would fetch in one batch */
+
+struct in_order {
+	struct store *st;	/* set: call the store again from inside the callback */
+	char last[16];
+	size_t last_len;
+	size_t n;
+	bool bad;
+};
+
+static int check_in_order(void *arg, const void *key, size_t key_len, const void *val,
+			  size_t val_len, uint64_t version, struct kl_err *err)
+{
+	struct in_order *o = arg;
+	struct kl_err inner = { 0 };
+	struct buf b;
+
+	(void)err;
+	if (key_len >= sizeof(o->last) || version != 1 || val_len != key_len ||
+	    memcmp(val, key, key_len) != 0 ||
+	    (o->n > 0 && memcmp(key, o->last, key_len < o->last_len ? key_len : o->last_len) <= 0))
+		o->bad = true;
+	if (o->st != NULL) {	/* a read of what is being scanned, and a write beside it */
+		buf_init(&b, 64);
+		if (store_get(o->st, key, key_len, &b, NULL, &inner) != 0 || b.len != val_len ||
+		    store_put(o->st, "other", 5, key, key_len, &inner) != 0)
+			o->bad = true;
+		buf_clear(&b);
+	}
+	if (key_len < sizeof(o->last)) {
+		memcpy(o->last, key, key_len);
+		o->last_len = key_len;
+	}
+	o->n++;
+	return 0;
+}
+
+/* Puts m/0000 .. m/0699, each holding its own key, in one transaction, out of order. */
+static void put_many_keys(struct store *st)
+{
+	static char keys[MANY_KEYS][8];
+	struct store_op *ops = calloc(MANY_KEYS, sizeof(*ops));
+	struct kl_err err = { 0 };
+	int i;
+
+	assert_non_null(ops);
+	for (i = 0; i < MANY_KEYS; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "m/%04d", (i * 389) % MANY_KEYS);
+		ops[i] = (struct store_op){ .kind = STORE_PUT, .key = keys[i], .key_len = 6,
+					    .val = keys[i], .val_len = 6 };
+	}
+	assert_int_equal(store_txn(st, ops, MANY_KEYS, &err), 0);
+	free(ops);
+}
+
+static void test_scan_visits_many_records_in_one_call(void **state)
+{
+	struct store *st = *state;
+	struct in_order o = { 0 };
+	struct kl_err err = { 0 };
+
+	put_many_keys(st);
+	suite_put(st, K("m."), K("m."));	/* neighbours on both sides */
+	suite_put(st, K("m0"), K("m0"));
+	assert_int_equal(store_scan(st, "m/", 2, NULL, 0, check_in_order, &o, &err), 0);
+	assert_false(o.bad);
+	assert_int_equal(o.n, MANY_KEYS);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(store_scan(st, "m/", 2, "m/0299", 6, check_in_order, &o, &err), 0);
+	assert_false(o.bad);
+	assert_int_equal(o.n, MANY_KEYS - 300);
+}
+
+/* The vault core reads and writes the store from inside scan callbacks. */
+static void test_scan_callback_may_call_the_store(void **state)
+{
+	struct store *st = *state;
+	struct in_order o = { .st = st };
+	struct kl_err err = { 0 };
+
+	put_many_keys(st);
+	assert_int_equal(store_scan(st, "m/", 2, NULL, 0, check_in_order, &o, &err), 0);
+	assert_false(o.bad);
+	assert_int_equal(o.n, MANY_KEYS);
+	suite_expect(st, K("other"), K("m/0699"), MANY_KEYS);
+}
+
 static void test_txn_failed_check_writes_nothing(void **state)
 {
 	struct store *st = *state;
@@ -742,6 +829,8 @@ static int store_suite_run(struct store_suite_backend *backend)
 		SUITE_TEST(test_scan_reports_values_and_versions),
 		SUITE_TEST(test_scan_stop_and_abort),
 		SUITE_TEST(test_scan_pages_see_each_key_once),
+		SUITE_TEST(test_scan_visits_many_records_in_one_call),
+		SUITE_TEST(test_scan_callback_may_call_the_store),
 		SUITE_TEST(test_txn_failed_check_writes_nothing),
 		SUITE_TEST(test_txn_checks_see_the_state_before_it),
 		SUITE_TEST(test_txn_create_if_absent),

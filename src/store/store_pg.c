@@ -1,0 +1,787 @@
+/* store_pg.c owns the PostgreSQL backend: one table, kluis_kv (key bytea primary key, value bytea
+ * not null, version bigint not null), reached through a pool of libpq connections. It is the only
+ * includer of <libpq-fe.h>. Keys and values travel only as binary parameters and results, never
+ * inside SQL text. It never logs or puts in an error a key's or a value's contents (values hold
+ * sealed secrets, keys object names), nor the conninfo (it may hold a password); of a server
+ * error it logs only the SQLSTATE and the primary message, since a DETAIL may quote a key.
+ *
+ * Order: bytea compares with memcmp and then by length (byteacmp), in no collation, which is the
+ * bytewise order, a proper prefix first, that store.h promises; the primary key's B-tree keeps it.
+ *
+ * Transactions run at SERIALIZABLE isolation, and one that fails with a serialization failure
+ * (40001) or a deadlock (40P01) is run again from the start, a bounded number of times. Row locks
+ * at READ COMMITTED were the alternative, but a check that a key is absent has no row to lock:
+ * it would need advisory locks on a hash of the key, a scheme of our own shared with every other
+ * user of advisory locks. SERIALIZABLE catches exactly that case (two transactions that each see
+ * a key absent and then both insert it: PostgreSQL fails one with 40001) and every other write
+ * skew, across threads, processes and nodes. The checks run first, so they see the state before
+ * the transaction's writes; a transaction run again reads again, and fails with KL_ECONFLICT when
+ * someone else's commit has made a check false.
+ *
+ * A write is acknowledged only once COMMIT has returned: durable as the server's
+ * synchronous_commit and synchronous standbys make it. A connection lost before COMMIT was sent
+ * is replaced and the transaction run again once (nothing of it was committed); one lost during
+ * COMMIT fails with KL_EUNAVAIL, because the write may or may not have been applied.
+ *
+ * Reads are single statements outside any explicit transaction. A scan fetches bounded batches
+ * (key > last ORDER BY key LIMIT n) and gives its connection back to the pool before it calls the
+ * callback on a batch, so a callback may call the store again (the vault core's do) even with a
+ * pool of one. The price: a scan longer than one batch is not one snapshot (each key is still
+ * seen at most once and in order, and a key present throughout the scan is seen).
+ *
+ * Failover: a connection found broken (lost, server shutting down, SQLSTATE class 08) is dropped,
+ * as is every idle one made before it (they most likely point at the same dead server), and made
+ * again on the next use by libpq with the same conninfo; a read, or a transaction that has not
+ * reached COMMIT, is run again on a new connection. A connection whose server takes no
+ * writes (25006, or a hot standby refusing SERIALIZABLE) gives KL_EREADONLY and is dropped too,
+ * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary. */
+#include <libpq-fe.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store_pg.h"
+#include "util/log.h"
+#include "util/rec.h"
+
+#define TABLE "kluis_kv"
+#define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
+#define INT8_OID 20
+#define BINARY 1		/* libpq's format code for binary parameters and results */
+#define SCAN_BATCH 256		/* rows a scan holds in memory at once */
+#define SCAN_BATCH_SQL "256"
+#define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
+#define READ_TRIES 3
+#define VERSION_BYTES 8
+
+/* Defaults that the operator's conninfo overrides, since it comes after them: a bounded wait for
+ * a host that does not answer, so that libpq moves on to the next host of a multi-host conninfo
+ * within seconds, and keepalives and a TCP user timeout that notice a vanished server. */
+static const char *const conn_keys[] = { "connect_timeout", "keepalives_idle",
+					 "keepalives_interval", "keepalives_count",
+					 "tcp_user_timeout", "application_name", "dbname", NULL };
+static const char *const conn_defaults[] = { "3", "10", "3", "3", "10000", "kluisd" };
+
+struct pg_slot {
+	PGconn *conn;		/* NULL: connect on first use */
+	uint64_t epoch;		/* s->epoch when conn was made */
+};
+
+struct store_pg {
+	struct store base;	/* first: a struct store * is a struct store_pg * */
+	pthread_mutex_t mu;	/* guards idle, n_idle and epoch */
+	pthread_cond_t cv;	/* signalled when a slot comes back */
+	struct pg_slot *idle;	/* idle[0..n_idle): free slots, connected ones on top */
+	size_t n_idle;
+	size_t pool_size;
+	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
+	time_t connect_log_s;	/* when a failed connect was last logged */
+	unsigned connect_unlogged;	/* failed connects since, not logged */
+	char *conninfo;
+};
+
+/* What a failed statement means for the caller and for its connection. */
+enum pg_fault {
+	FAULT_NONE,
+	FAULT_SERIAL,	/* 40001, 40P01: run the transaction again */
+	FAULT_LINK,	/* the connection is gone or its server is going away: drop it */
+	FAULT_READONLY,	/* the server takes no writes: drop the connection (failover) */
+	FAULT_BUSY,	/* out of resources, cancelled, timed out: later */
+	FAULT_OTHER,
+};
+
+/* Server notices (e.g. "already exists, skipping") are not worth a log line. */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* libpq's messages end in a newline, log lines do not: the length without trailing space. */
+static int trimmed_len(const char *m)
+{
+	size_t n = strlen(m);
+
+	while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+		n--;
+	return n > 300 ? 300 : (int)n;
+}
+
+static bool sqlstate_is(const PGresult *r, const char *state)
+{
+	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return st != NULL && strncmp(st, state, strlen(state)) == 0;
+}
+
+static enum pg_fault classify(PGconn *c, const PGresult *r)
+{
+	enum pg_fault f = FAULT_OTHER;
+
+	/* No result, or an error libpq made itself (no SQLSTATE): the link's state is unknown.
+	 * 08: connection exception; 57P01-3: admin or crash shutdown, cannot connect now. */
+	if (PQstatus(c) != CONNECTION_OK || r == NULL ||
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL || sqlstate_is(r, "08") ||
+	    sqlstate_is(r, "57P01") || sqlstate_is(r, "57P02") || sqlstate_is(r, "57P03"))
+		f = FAULT_LINK;
+	else if (sqlstate_is(r, "40001") || sqlstate_is(r, "40P01"))
+		f = FAULT_SERIAL;
+	else if (sqlstate_is(r, "25006"))
+		f = FAULT_READONLY;
+	/* 53: insufficient resources; 57014: cancelled (statement_timeout); 55P03: lock timeout. */
+	else if (sqlstate_is(r, "53") || sqlstate_is(r, "57014") || sqlstate_is(r, "55P03"))
+		f = FAULT_BUSY;
+	return f;
+}
+
+/* Fills err with the kind a fault calls for. */
+static void fault_err(struct kl_err *err, enum pg_fault f, const char *what)
+{
+	switch (f) {
+	case FAULT_READONLY:
+		kl_fail(err, KL_EREADONLY, "the store's database takes no writes");
+		break;
+	case FAULT_SERIAL:
+	case FAULT_LINK:
+	case FAULT_BUSY:
+		kl_fail(err, KL_EUNAVAIL, "the store's database is unavailable (%s)", what);
+		break;
+	default:
+		kl_fail(err, KL_EINTERNAL, "the store failed (%s)", what);
+		break;
+	}
+}
+
+/* FAULT_NONE when r has status want. Otherwise logs why once (serialization failures, which are
+ * retried, only at debug level), fills err and returns the fault. */
+static enum pg_fault pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
+			      struct kl_err *err)
+{
+	const char *state = NULL, *msg = NULL;
+	enum pg_fault f = FAULT_NONE;
+	enum log_level lv;
+
+	if (r != NULL && PQresultStatus(r) == want)
+		goto out;
+	f = classify(c, r);
+	if (r != NULL) {
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	}
+	if (msg == NULL)
+		msg = PQerrorMessage(c);	/* libpq's own: terse verbosity, no DETAIL */
+	if (r != NULL && PQresultStatus(r) != PGRES_FATAL_ERROR && state == NULL)
+		msg = "unexpected result status";
+	lv = f == FAULT_SERIAL ? LOG_LV_DEBUG : f == FAULT_LINK ? LOG_LV_WARN : LOG_LV_ERROR;
+	log_msg(lv, NULL, __func__, "PostgreSQL %s: %s%s%.*s", what, state ? state : "",
+		state ? " " : "", trimmed_len(msg), msg);
+	fault_err(err, f, what);
+out:
+	return f;
+}
+
+/* --- the pool ---------------------------------------------------------------------------- */
+
+/* During an outage every call tries to connect: one log line a second about it is enough. */
+static bool connect_log_due(struct store_pg *s, unsigned *unlogged)
+{
+	struct timespec now;
+	bool due;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&s->mu);
+	due = now.tv_sec != s->connect_log_s;
+	if (due) {
+		*unlogged = s->connect_unlogged;
+		s->connect_unlogged = 0;
+		s->connect_log_s = now.tv_sec;
+	} else {
+		s->connect_unlogged++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return due;
+}
+
+static PGconn *pg_connect(struct store_pg *s, struct kl_err *err)
+{
+	unsigned unlogged = 0;
+	const char *vals[sizeof(conn_keys) / sizeof(conn_keys[0])];
+	PGconn *c = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(conn_defaults) / sizeof(conn_defaults[0]); i++)
+		vals[i] = conn_defaults[i];
+	vals[i++] = s->conninfo;	/* "dbname", expanded: it overrides the defaults */
+	vals[i] = NULL;
+	if ((c = PQconnectdbParams(conn_keys, vals, 1)) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		if (connect_log_due(s, &unlogged))
+			LOG_ERROR(NULL, "cannot connect to PostgreSQL (and %u times more since the "
+					"last report): %.*s",
+				  unlogged, trimmed_len(PQerrorMessage(c)), PQerrorMessage(c));
+		kl_fail(err, KL_EUNAVAIL, "the store's database is unreachable");
+		PQfinish(c);
+		c = NULL;
+		goto out;
+	}
+	PQsetErrorVerbosity(c, PQERRORS_TERSE);
+	PQsetNoticeProcessor(c, drop_notice, NULL);
+out:
+	return c;
+}
+
+/* Puts a slot back, connected ones on top so that they are used first. drop closes conn; a lost
+ * link also dooms the idle connections made before this one was taken. */
+static void pool_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f)
+{
+	struct pg_slot slot = { .conn = c, .epoch = epoch };
+
+	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY)) {
+		PQfinish(c);
+		slot.conn = NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (f == FAULT_LINK && epoch == s->epoch)
+		s->epoch++;
+	if (slot.conn == NULL && s->n_idle > 0) {
+		s->idle[s->n_idle] = s->idle[0];
+		s->idle[0] = slot;
+	} else {
+		s->idle[s->n_idle] = slot;
+	}
+	s->n_idle++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Takes a slot, waiting for one, and makes sure it holds a usable connection: one that is not
+ * older than the last lost link, not broken and not inside a transaction; otherwise it connects
+ * afresh. NULL (the slot back in the pool, empty) when that fails. */
+static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, struct kl_err *err)
+{
+	struct pg_slot slot;
+	bool stale;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->n_idle == 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	slot = s->idle[--s->n_idle];
+	stale = slot.epoch != s->epoch;
+	*epoch = s->epoch;
+	pthread_mutex_unlock(&s->mu);
+	if (slot.conn != NULL && (stale || PQstatus(slot.conn) != CONNECTION_OK ||
+				  PQtransactionStatus(slot.conn) != PQTRANS_IDLE)) {
+		PQfinish(slot.conn);
+		slot.conn = NULL;
+	}
+	if (slot.conn == NULL && (slot.conn = pg_connect(s, err)) == NULL)
+		pool_give(s, NULL, *epoch, FAULT_NONE);
+	return slot.conn;
+}
+
+/* --- statements -------------------------------------------------------------------------- */
+
+/* Runs sql with n byte-string parameters, binary both ways. A NULL pointer would be SQL NULL to
+ * libpq, so an empty value goes as "". */
+static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const *p,
+			    const size_t *len)
+{
+	const Oid types[3] = { BYTEA_OID, BYTEA_OID, BYTEA_OID };
+	const int formats[3] = { BINARY, BINARY, BINARY };
+	const char *vals[3];
+	int lens[3], i;
+
+	for (i = 0; i < n && i < 3; i++) {
+		vals[i] = p[i] != NULL ? p[i] : "";
+		lens[i] = (int)len[i];	/* callers keep lengths under INT_MAX */
+	}
+	return PQexecParams(c, sql, n, types, vals, lens, formats, BINARY);
+}
+
+/* Runs a statement that only reads on a pooled connection and gives the connection back before
+ * it returns: the result stands alone (the caller PQclear()s *out). A statement that failed
+ * because its connection was lost (or, at a server whose default isolation is serializable, on
+ * serialization) is run again: it wrote nothing. */
+static int run_read(struct store_pg *s, const char *sql, int n, const void *const *p,
+		    const size_t *len, const char *what, PGresult **out, struct kl_err *err)
+{
+	enum pg_fault f = FAULT_LINK;
+	PGresult *r = NULL;
+	uint64_t epoch;
+	PGconn *c;
+	int tries, rc = -1;
+
+	for (tries = 0; tries < READ_TRIES && (f == FAULT_LINK || f == FAULT_SERIAL); tries++) {
+		if ((c = pool_take(s, &epoch, err)) == NULL)
+			goto out;
+		PQclear(r);
+		r = exec_bytes(c, sql, n, p, len);
+		f = pg_check(c, r, PGRES_TUPLES_OK, what, err);
+		pool_give(s, c, epoch, f);
+	}
+	if (f != FAULT_NONE)
+		goto out;
+	if (tries > 1)
+		kl_err_clear(err);	/* the failures before were overcome */
+	*out = r;	/* the caller's now */
+	r = NULL;
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* The version in column col of row: 1 up to the largest bigint. */
+static int row_version(const PGresult *r, int row, int col, uint64_t *version, struct kl_err *err)
+{
+	uint64_t v;
+	int rc = -1;
+
+	if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != VERSION_BYTES) {
+		LOG_ERROR(NULL, "PostgreSQL returned a record version of %d bytes",
+			  PQgetlength(r, row, col));
+		kl_fail(err, KL_ECORRUPT, "a stored record version is damaged");
+		goto out;
+	}
+	v = rec_from_be64((const unsigned char *)PQgetvalue(r, row, col));
+	if (v == 0 || v > INT64_MAX) {
+		LOG_ERROR(NULL, "PostgreSQL holds a record of version %lld", (long long)v);
+		kl_fail(err, KL_ECORRUPT, "a stored record version is damaged");
+		goto out;
+	}
+	*version = v;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* Bytewise order, a proper prefix first: the order of bytea. */
+static int key_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+	size_t n = a_len < b_len ? a_len : b_len;
+	int c = n > 0 ? memcmp(a, b, n) : 0;
+
+	if (c == 0)
+		c = (a_len > b_len) - (a_len < b_len);
+	return c;
+}
+
+/* --- get and scan ------------------------------------------------------------------------ */
+
+static int pg_get(struct store *st, const void *key, size_t key_len, struct buf *val,
+		  uint64_t *version, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	const void *p[1] = { key };
+	const size_t len[1] = { key_len };
+	PGresult *r = NULL;
+	uint64_t ver;
+	int rc = -1;
+
+	if (run_read(s, "SELECT value, version FROM " TABLE " WHERE key = $1", 1, p, len, "get",
+		     &r, err) != 0)
+		goto out;
+	if (PQntuples(r) == 0) {
+		kl_fail(err, KL_ENOTFOUND, "the record does not exist");
+		goto out;
+	}
+	if (row_version(r, 0, 1, &ver, err) != 0 ||
+	    buf_append(val, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), err) != 0)
+		goto out;
+	if (version != NULL)
+		*version = ver;
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* The smallest key above every key that starts with prefix: the prefix up to its last byte that
+ * is not 0xff, that byte incremented. 0 when there is none (empty, or nothing but 0xff). */
+static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *end)
+{
+	while (n > 0 && prefix[n - 1] == 0xff)
+		n--;
+	if (n > 0) {
+		memcpy(end, prefix, n);
+		end[n - 1]++;
+	}
+	return n;
+}
+
+/* [from is inclusive][there is an end] */
+static const char *const scan_sql[2][2] = {
+	{ "SELECT key, value, version FROM " TABLE " WHERE key > $1 ORDER BY key LIMIT "
+	  SCAN_BATCH_SQL,
+	  "SELECT key, value, version FROM " TABLE " WHERE key > $1 AND key < $2 ORDER BY key "
+	  "LIMIT " SCAN_BATCH_SQL },
+	{ "SELECT key, value, version FROM " TABLE " WHERE key >= $1 ORDER BY key LIMIT "
+	  SCAN_BATCH_SQL,
+	  "SELECT key, value, version FROM " TABLE " WHERE key >= $1 AND key < $2 ORDER BY key "
+	  "LIMIT " SCAN_BATCH_SQL },
+};
+
+/* Calls fn on the rows of one batch. 1 when fn stopped the scan, 0 to go on, -1 on failure. */
+static int scan_batch(const PGresult *r, store_scan_fn fn, void *arg, struct kl_err *err)
+{
+	uint64_t ver;
+	int i, cb = 0;
+
+	for (i = 0; i < PQntuples(r) && cb == 0; i++) {
+		if (PQgetlength(r, i, 0) < 1 || PQgetlength(r, i, 0) > STORE_KEY_MAX) {
+			LOG_ERROR(NULL, "PostgreSQL holds a key of %d bytes", PQgetlength(r, i, 0));
+			cb = kl_fail(err, KL_ECORRUPT, "a stored key is damaged");
+		} else if ((cb = row_version(r, i, 2, &ver, err)) == 0) {
+			cb = fn(arg, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0),
+				PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), ver, err);
+			/* a callback that forgot to say why still fails the scan */
+			if (cb < 0 && err != NULL && err->code == KL_OK)
+				kl_fail(err, KL_EINTERNAL, "a store scan was aborted");
+		}
+	}
+	return cb < 0 ? -1 : cb;
+}
+
+static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, const void *after,
+		   size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	unsigned char from[STORE_KEY_MAX], end[STORE_KEY_MAX];
+	const void *p[2] = { from, end };
+	size_t len[2];
+	PGresult *r = NULL;
+	bool inclusive;
+	int n, cb = 0, rc = -1;
+
+	/* Start at the larger of prefix (itself included) and after (excluded), as LMDB does. */
+	inclusive = after_len == 0 || key_cmp(after, after_len, prefix, prefix_len) < 0;
+	len[0] = inclusive ? prefix_len : after_len;
+	if (len[0] > 0)
+		memcpy(from, inclusive ? prefix : after, len[0]);
+	len[1] = prefix_end(prefix, prefix_len, end);
+	do {
+		PQclear(r);
+		r = NULL;
+		if (run_read(s, scan_sql[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len, "scan",
+			     &r, err) != 0)
+			goto out;
+		/* The connection is back in the pool: fn may call the store. */
+		if ((cb = scan_batch(r, fn, arg, err)) < 0)
+			goto out;
+		n = PQntuples(r);
+		if (n > 0) {	/* the next batch starts after the last key of this one */
+			len[0] = (size_t)PQgetlength(r, n - 1, 0);
+			memcpy(from, PQgetvalue(r, n - 1, 0), len[0]);
+			inclusive = false;
+		}
+	} while (cb == 0 && n == SCAN_BATCH);
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* --- transactions ------------------------------------------------------------------------ */
+
+/* The version of op's key in the transaction on c: 0 when absent. */
+static enum pg_fault read_version(PGconn *c, const struct store_op *op, uint64_t *version,
+				  struct kl_err *err)
+{
+	const void *p[1] = { op->key };
+	const size_t len[1] = { op->key_len };
+	PGresult *r = exec_bytes(c, "SELECT version FROM " TABLE " WHERE key = $1", 1, p, len);
+	enum pg_fault f = pg_check(c, r, PGRES_TUPLES_OK, "check", err);
+
+	*version = 0;
+	if (f == FAULT_NONE && PQntuples(r) > 0 && row_version(r, 0, 0, version, err) != 0)
+		f = FAULT_OTHER;
+	PQclear(r);
+	return f;
+}
+
+static enum pg_fault write_op(PGconn *c, const struct store_op *op, struct kl_err *err)
+{
+	const void *p[2] = { op->key, op->val };
+	const size_t len[2] = { op->key_len, op->val_len };
+	PGresult *r;
+	enum pg_fault f;
+
+	if (op->kind == STORE_PUT)
+		r = exec_bytes(c,
+			       "INSERT INTO " TABLE " (key, value, version) VALUES ($1, $2, 1) "
+			       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+			       "version = " TABLE ".version + 1",
+			       2, p, len);
+	else
+		r = exec_bytes(c, "DELETE FROM " TABLE " WHERE key = $1", 1, p, len);
+	f = pg_check(c, r, PGRES_COMMAND_OK, op->kind == STORE_PUT ? "put" : "delete", err);
+	PQclear(r);
+	return f;
+}
+
+static enum pg_fault run_simple(PGconn *c, const char *sql, const char *what, struct kl_err *err)
+{
+	PGresult *r = PQexec(c, sql);
+	enum pg_fault f = pg_check(c, r, PGRES_COMMAND_OK, what, err);
+
+	/* COMMIT of a transaction that failed answers "ROLLBACK", not an error. */
+	if (f == FAULT_NONE && strcmp(sql, "COMMIT") == 0 &&
+	    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s", PQcmdStatus(r));
+		kl_fail(err, KL_EINTERNAL, "the store's transaction was rolled back");
+		f = FAULT_OTHER;
+	}
+	/* A hot standby refuses SERIALIZABLE (0A000) before it would refuse a write. */
+	if (f == FAULT_OTHER && strcmp(what, "begin") == 0 && sqlstate_is(r, "0A000")) {
+		f = FAULT_READONLY;
+		fault_err(err, f, what);
+	}
+	PQclear(r);
+	return f;
+}
+
+/* Runs the transaction once on c: checks, then writes, then COMMIT. 0, or -1 with err filled and
+ * *f saying whether running it again could help (FAULT_NONE for a failed check). *committing is
+ * set once COMMIT has been sent. */
+static int txn_once(PGconn *c, const struct store_op *ops, size_t n_ops, enum pg_fault *f,
+		    bool *committing, struct kl_err *err)
+{
+	uint64_t version;
+	size_t i;
+	int rc = -1;
+
+	*committing = false;
+	if ((*f = run_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", "begin", err)) != FAULT_NONE)
+		goto out;
+	for (i = 0; i < n_ops; i++) {
+		if (ops[i].kind != STORE_CHECK)
+			continue;
+		if ((*f = read_version(c, &ops[i], &version, err)) != FAULT_NONE)
+			goto out;
+		if (version != ops[i].version) {
+			kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
+			goto out;
+		}
+	}
+	for (i = 0; i < n_ops; i++)
+		if (ops[i].kind != STORE_CHECK && (*f = write_op(c, &ops[i], err)) != FAULT_NONE)
+			goto out;
+	*committing = true;
+	if ((*f = run_simple(c, "COMMIT", "commit", err)) != FAULT_NONE)
+		goto out;
+	rc = 0;
+out:
+	/* After a failed statement the transaction is aborted: end it so c can be used again
+	 * (pool_take drops c if this fails too). */
+	if (PQtransactionStatus(c) == PQTRANS_INTRANS || PQtransactionStatus(c) == PQTRANS_INERROR)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
+
+/* A pause before a transaction is run again after a serialization failure, growing with the
+ * tries and random, so that the transactions that collided do not collide again. */
+static void serial_backoff(unsigned tries, unsigned *seed)
+{
+	unsigned cap_us = 500u << (tries < 6 ? tries : 6);	/* up to 32 ms */
+	struct timespec ts = { 0 };
+
+	ts.tv_nsec = (long)(rand_r(seed) % cap_us) * 1000;
+	nanosleep(&ts, NULL);
+}
+
+static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	enum pg_fault f = FAULT_NONE;
+	unsigned serial = 0, relinks = 0, seed;
+	struct timespec now;
+	bool committing = false;
+	uint64_t epoch;
+	size_t i;
+	PGconn *c;
+	int rc = -1;
+
+	for (i = 0; i < n_ops; i++)
+		if (ops[i].val_len > INT_MAX) {	/* libpq's lengths are ints */
+			kl_fail(err, KL_ETOOBIG, "a store value is too large for PostgreSQL");
+			goto out;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
+	for (;;) {
+		if ((c = pool_take(s, &epoch, err)) == NULL)
+			break;
+		rc = txn_once(c, ops, n_ops, &f, &committing, err);
+		pool_give(s, c, epoch, f);
+		if (rc == 0 || f == FAULT_NONE)
+			break;
+		if (f == FAULT_SERIAL && ++serial < SERIAL_TRIES) {
+			if (serial > 1)
+				serial_backoff(serial, &seed);
+			continue;
+		}
+		if (f == FAULT_LINK && !committing && ++relinks < 2)
+			continue;
+		if (f == FAULT_SERIAL)
+			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
+				  serial);
+		if (f == FAULT_LINK && committing)
+			kl_fail(err, KL_EUNAVAIL,
+				"the store's database was lost during a commit: the write may or "
+				"may not have been applied");
+		break;
+	}
+	if (rc == 0 && (serial > 0 || relinks > 0))
+		kl_err_clear(err);	/* the failures before were overcome */
+out:
+	return rc;
+}
+
+/* --- open and close ---------------------------------------------------------------------- */
+
+static void pg_close(struct store *st)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	size_t i;
+
+	/* Every call has returned by now, so every slot is idle. */
+	for (i = 0; i < s->n_idle; i++)
+		PQfinish(s->idle[i].conn);
+	if (s->n_idle != s->pool_size)
+		LOG_ERROR(NULL, "the store was closed with %zu connections in use",
+			  s->pool_size - s->n_idle);
+	if (s->conninfo != NULL) {
+		explicit_bzero(s->conninfo, strlen(s->conninfo));
+		free(s->conninfo);
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->idle);
+	free(s);
+}
+
+static const struct store_vtable pg_vtable = {
+	.get = pg_get,
+	.scan = pg_scan,
+	.txn = pg_txn,
+	.close = pg_close,
+	.name = "postgres",
+};
+
+/* The table's columns as this file uses them: name, type. */
+static int check_table(PGconn *c, struct kl_err *err)
+{
+	static const Oid types[] = { BYTEA_OID, BYTEA_OID, INT8_OID };
+	PGresult *r = PQexec(c, "SELECT key, value, version FROM " TABLE " LIMIT 0");
+	int i, rc = -1;
+
+	if (pg_check(c, r, PGRES_TUPLES_OK, "check the table", err) != FAULT_NONE)
+		goto out;
+	for (i = 0; i < 3; i++)
+		if (PQnfields(r) != 3 || PQftype(r, i) != types[i]) {
+			kl_fail(err, KL_ECORRUPT, "the table " TABLE
+				" is not (key bytea, value bytea, version bigint)");
+			goto out;
+		}
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* Creates the table when it is missing. Looks first, so that a node on a read-only standby where
+ * the table exists opens; tries twice, since nodes that start together race to create it and
+ * the loser of CREATE TABLE IF NOT EXISTS may get a unique violation on the catalog. */
+static int ensure_table(PGconn *c, struct kl_err *err)
+{
+	PGresult *r = NULL;
+	int tries, rc = -1;
+
+	for (tries = 0; tries < 2; tries++) {
+		PQclear(r);
+		r = PQexec(c, "SELECT to_regclass('" TABLE "') IS NOT NULL");
+		if (pg_check(c, r, PGRES_TUPLES_OK, "look for the table", err) != FAULT_NONE)
+			goto out;
+		if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+			break;
+		PQclear(r);
+		r = PQexec(c, "CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, "
+			      "value bytea NOT NULL, version bigint NOT NULL)");
+		if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			break;
+		if (tries == 0 && (sqlstate_is(r, "23505") || sqlstate_is(r, "42P07")))
+			continue;
+		pg_check(c, r, PGRES_COMMAND_OK, "create the table", err);
+		goto out;
+	}
+	rc = check_table(c, err);
+out:
+	PQclear(r);
+	return rc;
+}
+
+struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err)
+{
+	struct store_pg *s = NULL;
+	struct store *st = NULL;
+	PQconninfoOption *opts = NULL;
+	PGconn *c = NULL;
+	char *perr = NULL;
+
+	if (conninfo == NULL || conninfo[0] == '\0') {
+		kl_fail(err, KL_EINVAL, "the store needs a PostgreSQL connection string");
+		goto out;
+	}
+	/* libpq's reason is not passed on: it may quote the string, password and all. */
+	if ((opts = PQconninfoParse(conninfo, &perr)) == NULL) {
+		kl_fail(err, perr != NULL ? KL_EINVAL : KL_ENOMEM,
+			"the PostgreSQL connection string is malformed (expected key=value "
+			"pairs or a postgresql:// URI)");
+		goto out;
+	}
+	if (pool_size < 1 || pool_size > STORE_PG_POOL_MAX) {
+		kl_fail(err, KL_EINVAL, "the store's pool needs 1 to %d connections",
+			STORE_PG_POOL_MAX);
+		goto out;
+	}
+	if (!PQisthreadsafe()) {
+		kl_fail(err, KL_EINTERNAL, "this libpq is not thread-safe");
+		goto out;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->conninfo = strdup(conninfo)) == NULL ||
+	    (s->idle = calloc(pool_size, sizeof(*s->idle))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	s->base.vt = &pg_vtable;
+	s->pool_size = pool_size;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->n_idle = pool_size;	/* all empty: connected on first use */
+	if ((c = pg_connect(s, err)) == NULL || ensure_table(c, err) != 0)
+		goto out;
+	s->idle[pool_size - 1].conn = c;	/* on top */
+	c = NULL;
+	st = &s->base;	/* the caller owns it now */
+	s = NULL;
+out:
+	PQfinish(c);
+	if (s != NULL && s->idle == NULL) {
+		if (s->conninfo != NULL)
+			explicit_bzero(s->conninfo, strlen(s->conninfo));
+		free(s->conninfo);
+		free(s);
+	} else if (s != NULL) {
+		pg_close(&s->base);
+	}
+	PQconninfoFree(opts);
+	PQfreemem(perr);
+	return st;
+}

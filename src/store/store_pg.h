@@ -1,0 +1,22 @@
+/* The PostgreSQL backend: one table of (key bytea primary key, value bytea, version bigint),
+ * reached through a small pool of libpq connections shared by every thread. */
+#ifndef KLUIS_STORE_STORE_PG_H
+#define KLUIS_STORE_STORE_PG_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+#define STORE_PG_POOL_MAX 1024
+
+/* Opens the store on the database that conninfo names (a libpq connection string or URI, e.g.
+ * "host=db1,db2 dbname=kluis target_session_attrs=read-write"), with at most pool_size
+ * (1-STORE_PG_POOL_MAX) connections: one per thread that calls the store at once; more callers
+ * wait for a free one. Connects once and creates the table kluis_kv when it is missing; the
+ * other connections are made on first use. Fails with KL_EINVAL for a malformed conninfo or
+ * pool_size, KL_EUNAVAIL when the server cannot be reached, KL_EREADONLY when the table is
+ * missing and the server takes no writes. conninfo is copied (and wiped at close: it may hold a
+ * password); it is never logged. Thread-safe after it returns, like every store. */
+struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err);
+
+#endif
