@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # ./scripts/start.sh [kluisd flags...]
-# Installs what is missing, builds kluisd (release, in build/), and runs it in the foreground on
-# ./data (or $KLUIS_DATA_DIR) at 127.0.0.1:8443 (or $KLUIS_LISTEN). Once it serves, prints the
-# vault URL, the CA file to trust and the admin token. Ctrl-C or SIGTERM stops it; the script
-# exits with kluisd's exit code. Extra arguments are passed to kluisd (e.g. --retention-days 7).
+# Installs what is missing, builds kluisd and the kluis CLI (release, in build/), and runs kluisd
+# in the foreground on ./data (or $KLUIS_DATA_DIR) at 127.0.0.1:8443 (or $KLUIS_LISTEN). Once it
+# serves, prints the vault URL, the CA file to trust, the admin token and how to manage vaults.
+# Ctrl-C or SIGTERM stops it; the script exits with kluisd's exit code. Extra arguments are passed
+# to kluisd (e.g. --retention-days 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target kluisd >/dev/null
+cmake --build build -j"$(nproc)" --target kluisd kluis >/dev/null
 
 data=${KLUIS_DATA_DIR:-$root/data}
 listen=${KLUIS_LISTEN:-127.0.0.1:8443}
@@ -69,6 +70,9 @@ kluis is running (pid $pid). Ctrl-C stops it.
   try       : curl --cacert '$ca' -H "Authorization: Bearer \$(cat '$data/admin-token')" \\
                 -X PUT -H 'Content-Type: application/json' -d '{"value":"hello"}' \\
                 '${url}secrets/hello?api-version=7.6'
+  management: https://localhost:$port (Azure Resource Manager's vaults API and /kluis/v1)
+  CLI       : build/kluis --url https://localhost:$port --ca '$ca' \\
+                --token-file '$data/admin-token' vault list
 
 EOF
 elif kill -0 "$pid" 2>/dev/null; then
