@@ -46,6 +46,7 @@
 struct options {
 	const char *data_dir;
 	const char *postgres;			/* NULL: LMDB in DIR/store */
+	bool read_only;
 	struct http_addr listen;
 	char dns_suffix[DNS_NAME_MAX + 1];	/* lowercased */
 	const char *default_vault;
@@ -69,6 +70,7 @@ enum {
 	OPT_OIDC_AUDIENCE,
 	OPT_OIDC_JWKS,
 	OPT_POSTGRES,
+	OPT_READ_ONLY,
 };
 
 static const struct option long_options[] = {
@@ -84,6 +86,7 @@ static const struct option long_options[] = {
 	{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
 	{ "oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS },
 	{ "postgres", required_argument, NULL, OPT_POSTGRES },
+	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -104,6 +107,8 @@ static void print_help(void)
 	       "                         target_session_attrs=read-write'; the table\n"
 	       "                         kluis_kv is created when missing. Keep a password\n"
 	       "                         in ~/.pgpass, not here: others can read argv\n"
+	       "  --read-only            refuse every change (503) whatever the storage is; a\n"
+	       "                         node on a standby database is read-only anyway\n"
 	       "  --listen HOST:PORT     address to serve HTTPS on: an IPv4 address, an IPv6\n"
 	       "                         address in brackets ([::1]:8443) or localhost\n"
 	       "                         (default %s)\n"
@@ -293,6 +298,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			break;
+		case OPT_READ_ONLY:
+			o->read_only = true;
+			break;
 		case OPT_POSTGRES:
 			if (optarg[0] == '\0') {
 				usage_error("--postgres", optarg,
@@ -426,6 +434,7 @@ static int run(const struct options *o)
 	vcfg.data_dir = o->data_dir;
 	vcfg.default_vault = o->default_vault;
 	vcfg.retention_days = o->retention_days;
+	vcfg.read_only = o->read_only;
 	core = vault_core_open(&vcfg, st, &err);
 	st = NULL;	/* the core owns the store now, even when it failed to open */
 	if (core == NULL)

@@ -439,6 +439,14 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 	req->who_is_admin = who.is_admin;
 	memcpy(req->who_id, who.id, sizeof(req->who_id));
 	memcpy(req->who_name, who.name, sizeof(req->who_name));
+	/* The read-only gate: the route table's class decides, before anything touches storage. */
+	if ((r->cls == ROUTE_WRITE || r->cls == ROUTE_ADMIN) &&
+	    vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY) {
+		kl_fail_az(&err, KL_EREADONLY, "VaultIsReadOnly", "RegionalFailover",
+			   "The vault is read-only: its region has failed over to this one, which "
+			   "serves reads and cryptographic operations only. Retry the change later.");
+		goto fail;
+	}
 	if (route_plane_of(r) != PLANE_DATA)
 		return 0;
 	if (vault_of_host(ctx, request_host(req), &req->vault_name, &err) != 0)

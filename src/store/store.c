@@ -119,6 +119,15 @@ int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *
 	return store_txn(st, &op, 1, err);
 }
 
+int store_role(struct store *st, enum store_role *role, struct kl_err *err)
+{
+	if (st->vt->role == NULL) {
+		*role = STORE_PRIMARY;
+		return 0;
+	}
+	return st->vt->role(st, role, err);
+}
+
 void store_close(struct store *st)
 {
 	if (st != NULL)

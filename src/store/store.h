@@ -41,12 +41,18 @@ struct store_op {
 typedef int (*store_scan_fn)(void *arg, const void *key, size_t key_len, const void *val,
 			     size_t val_len, uint64_t version, struct kl_err *err);
 
+/* What the backend's server is: a primary takes writes, a standby (a hot standby replica of
+ * another region, or a demoted primary) does not. The embedded store is always a primary. */
+enum store_role { STORE_PRIMARY, STORE_STANDBY };
+
 struct store_vtable {
 	int (*get)(struct store *st, const void *key, size_t key_len, struct buf *val,
 		   uint64_t *version, struct kl_err *err);
 	int (*scan)(struct store *st, const void *prefix, size_t prefix_len, const void *after,
 		    size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err);
 	int (*txn)(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
+	/* NULL for backends that are always primary. */
+	int (*role)(struct store *st, enum store_role *role, struct kl_err *err);
 	void (*close)(struct store *st);
 	const char *name;	/* "lmdb", "postgres" */
 };
@@ -73,6 +79,10 @@ int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct
 int store_put(struct store *st, const void *key, size_t key_len, const void *val, size_t val_len,
 	      struct kl_err *err);
 int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *err);
+
+/* The backend's role now (asks the server each time: callers poll it). KL_EUNAVAIL when the
+ * server cannot be reached. */
+int store_role(struct store *st, enum store_role *role, struct kl_err *err);
 
 /* Closes the backend and frees st; NULL is a no-op. */
 void store_close(struct store *st);

@@ -646,6 +646,26 @@ out:
 
 /* --- open and close ---------------------------------------------------------------------- */
 
+/* Whether the server is a hot standby: pg_is_in_recovery(), a bool in binary, one byte. */
+static int pg_role(struct store *st, enum store_role *role, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (run_read(s, "SELECT pg_is_in_recovery()", 0, NULL, NULL, "role", &r, err) != 0)
+		goto out;
+	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 1) {
+		kl_fail(err, KL_EINTERNAL, "pg_is_in_recovery() gave an unexpected answer");
+		goto out;
+	}
+	*role = PQgetvalue(r, 0, 0)[0] ? STORE_STANDBY : STORE_PRIMARY;
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
 static void pg_close(struct store *st)
 {
 	struct store_pg *s = (struct store_pg *)st;
@@ -671,6 +691,7 @@ static const struct store_vtable pg_vtable = {
 	.get = pg_get,
 	.scan = pg_scan,
 	.txn = pg_txn,
+	.role = pg_role,
 	.close = pg_close,
 	.name = "postgres",
 };

@@ -40,8 +40,11 @@ static int write_private_file(const char *dir, const char *name, const void *dat
 	char path[4096], tmp[4096];
 	int fd = -1, dfd = -1, rc = -1;
 
+	char tmpname[256];
+
+	snprintf(tmpname, sizeof(tmpname), ".%s.tmp", name);
 	if (path_join(path, sizeof(path), dir, name, err) != 0 ||
-	    path_join(tmp, sizeof(tmp), dir, ".admin-token.tmp", err) != 0)
+	    path_join(tmp, sizeof(tmp), dir, tmpname, err) != 0)
 		goto out;
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -234,6 +237,37 @@ static int ensure_default_vault(struct vault_core *core, const struct vault_core
 	return rc;
 }
 
+/* This node's id, kept in DIR/node-id so that a restarted node is the same node (it takes its
+ * jobs lease back at once); made on first start. */
+static int load_node_id(struct vault_core *core, const char *dir, struct kl_err *err)
+{
+	char path[4096], text[64];
+	FILE *f;
+	size_t n = 0;
+
+	if (path_join(path, sizeof(path), dir, "node-id", err) != 0)
+		return -1;
+	if ((f = fopen(path, "re")) != NULL) {
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+			n--;
+		if (n != 36)
+			return kl_fail(err, KL_ECORRUPT, "%s is not a node id: remove it to make a new one",
+				       path);
+		memcpy(core->node_id, text, 36);
+		core->node_id[36] = '\0';
+		return 0;
+	}
+	if (errno != ENOENT)
+		return kl_fail(err, KL_EINTERNAL, "cannot read %s: %s", path, strerror(errno));
+	if (crypto_random_uuid(core->node_id, err) != 0)
+		return -1;
+	memcpy(text, core->node_id, 36);
+	text[36] = '\n';
+	return write_private_file(dir, "node-id", text, 37, err);
+}
+
 struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct store *st,
 				   struct kl_err *err)
 {
@@ -255,7 +289,12 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	pthread_mutex_init(&core->job_mu, NULL);
 	pthread_cond_init(&core->job_cv, NULL);
 	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
-	if (crypto_random(core->id_base, sizeof(core->id_base), err) != 0)
+	core->mode_poll_ms = cfg->mode_poll_ms > 0 ? cfg->mode_poll_ms : 1000;
+	core->forced_read_only = cfg->read_only;
+	atomic_init(&core->mode, cfg->read_only ? VAULT_MODE_READ_ONLY : VAULT_MODE_READ_WRITE);
+	atomic_init(&core->storage_role, VAULT_STORAGE_PRIMARY);
+	if (crypto_random(core->id_base, sizeof(core->id_base), err) != 0 ||
+	    load_node_id(core, cfg->data_dir, err) != 0)
 		goto out;
 	if ((core->keys = keycache_new(KEYCACHE_SLOTS)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
@@ -271,7 +310,9 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	} else {
 		goto out;
 	}
-	if (ensure_default_vault(core, cfg, err) != 0)
+	vault_mode_refresh(core);	/* the mode before the first request */
+	/* A read-only node (a standby's) serves what is there and creates nothing. */
+	if (vault_core_mode(core) == VAULT_MODE_READ_WRITE && ensure_default_vault(core, cfg, err) != 0)
 		goto out;
 	ret = core;
 	core = NULL;
@@ -281,35 +322,53 @@ out:
 	return ret;
 }
 
-/* The background writer: purges what is due, rotates keys whose policy says so. */
-static void *purge_job(void *arg)
+/* The writing jobs: purge what is due, rotate keys whose policy says so. */
+static void run_jobs(struct vault_core *core)
+{
+	struct kl_err err = { 0 };
+	size_t n;
+
+	if (obj_purge_due(core, clock_now_s(), &n, &err) != 0)
+		LOG_WARN(NULL, "purge of due deleted objects failed: %s", err.msg);
+	else if (n > 0)
+		LOG_INFO(NULL, "purged %zu deleted objects whose retention ended", n);
+	kl_err_clear(&err);
+	if (vaults_purge_due(core, clock_now_s(), &n, &err) != 0)
+		LOG_WARN(NULL, "purge of deleted vaults failed: %s", err.msg);
+	else if (n > 0)
+		LOG_INFO(NULL, "purged %zu deleted vaults whose retention ended", n);
+	kl_err_clear(&err);
+	if (key_rotate_due(core, clock_now_s(), &n, &err) != 0)
+		LOG_WARN(NULL, "automatic key rotation failed: %s", err.msg);
+	else if (n > 0)
+		LOG_INFO(NULL, "rotated %zu keys as their rotation policies say", n);
+}
+
+/* The background thread: polls the storage's role every mode_poll_ms (the mode follows it),
+ * and every purge_interval_s runs the writing jobs, only in read-write mode and only while this
+ * node holds the jobs lease, so that one node of a cluster at a time runs them. */
+static void *background(void *arg)
 {
 	struct vault_core *core = arg;
 	struct timespec until;
-	struct kl_err err;
-	size_t n;
+	uint64_t next_jobs = 0, now_ms;
 
 	pthread_mutex_lock(&core->job_mu);
 	while (!core->job_stop) {
 		pthread_mutex_unlock(&core->job_mu);
-		kl_err_clear(&err);
-		if (obj_purge_due(core, clock_now_s(), &n, &err) != 0)
-			LOG_WARN(NULL, "purge of due deleted objects failed: %s", err.msg);
-		else if (n > 0)
-			LOG_INFO(NULL, "purged %zu deleted objects whose retention ended", n);
-		kl_err_clear(&err);
-		if (vaults_purge_due(core, clock_now_s(), &n, &err) != 0)
-			LOG_WARN(NULL, "purge of deleted vaults failed: %s", err.msg);
-		else if (n > 0)
-			LOG_INFO(NULL, "purged %zu deleted vaults whose retention ended", n);
-		kl_err_clear(&err);
-		if (key_rotate_due(core, clock_now_s(), &n, &err) != 0)
-			LOG_WARN(NULL, "automatic key rotation failed: %s", err.msg);
-		else if (n > 0)
-			LOG_INFO(NULL, "rotated %zu keys as their rotation policies say", n);
+		vault_mode_refresh(core);
+		now_ms = clock_mono_ms();
+		if (now_ms >= next_jobs) {
+			next_jobs = now_ms + (uint64_t)core->purge_interval_s * 1000;
+			if (vault_core_writable(core) &&
+			    vault_jobs_lease(core, clock_now_s(), 3 * (int64_t)core->purge_interval_s))
+				run_jobs(core);
+		}
 		pthread_mutex_lock(&core->job_mu);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += core->purge_interval_s;
+		until.tv_nsec += (long)core->mode_poll_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
 		while (!core->job_stop &&
 		       pthread_cond_timedwait(&core->job_cv, &core->job_mu, &until) == 0)
 			;
@@ -325,7 +384,7 @@ int vault_core_start_jobs(struct vault_core *core, struct kl_err *err)
 	if (core->job_running)
 		return 0;
 	core->job_stop = false;
-	rc = pthread_create(&core->job, NULL, purge_job, core);
+	rc = pthread_create(&core->job, NULL, background, core);
 	if (rc != 0)
 		return kl_fail(err, KL_EINTERNAL, "cannot start the purge job: %s", strerror(rc));
 	core->job_running = true;
@@ -342,6 +401,7 @@ void vault_core_close(struct vault_core *core)
 		pthread_cond_broadcast(&core->job_cv);
 		pthread_mutex_unlock(&core->job_mu);
 		pthread_join(core->job, NULL);
+		vault_jobs_release(core);	/* another node need not wait for it to expire */
 	}
 	pthread_cond_destroy(&core->job_cv);
 	pthread_mutex_destroy(&core->job_mu);

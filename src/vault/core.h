@@ -4,6 +4,7 @@
  * Data directory layout (created on first start, refused when inconsistent):
  *   DIR/master.key   32 random bytes, 0600: wraps the data key; never leaves crypto/seal.c
  *   DIR/admin-token  the admin bearer token, 0600; only its SHA-256 digest is stored
+ *   DIR/node-id      this node's id (who holds the writing jobs' lease), 0600
  *   DIR/store/       the LMDB environment (when the embedded backend is used)
  *   DIR/tls/         CA and server certificate (crypto/tlsgen) */
 #ifndef KLUIS_VAULT_CORE_H
@@ -19,6 +20,8 @@ struct vault_core;
 
 struct vault_core_config {
 	const char *data_dir;
+	bool read_only;			/* refuse every write, whatever the storage is */
+	int mode_poll_ms;		/* how often the storage's role is asked; 0: 1000 */
 	const char *default_vault;	/* created on first start */
 	int retention_days;		/* soft-delete retention of vaults created here: 7..90 */
 	int purge_interval_s;		/* how often the purge job looks for due items; 0: 60 */
@@ -54,6 +57,15 @@ bool vault_core_token_ok(const struct vault_core *core, const char *tok, size_t 
  * a counter, so ids never repeat within a process and differ between processes, without paying
  * for the random generator on every request. Thread-safe. */
 void vault_core_request_id(struct vault_core *core, char out[37]);
+
+/* The node's mode (DESIGN.md, Modes): read-only when started so or when the storage is a
+ * standby; polled from the storage every mode_poll_ms. Lock-free, for every request. */
+enum vault_mode { VAULT_MODE_READ_WRITE, VAULT_MODE_READ_ONLY };
+enum vault_mode vault_core_mode(const struct vault_core *core);
+/* "primary", "standby" or "unreachable", as last polled. */
+const char *vault_core_storage_role(const struct vault_core *core);
+/* Read-write mode on a reachable primary: what /health/writable answers 200 for. */
+bool vault_core_writable(const struct vault_core *core);
 
 /* The storage backend's name ("lmdb") for /health. */
 const char *vault_core_storage(const struct vault_core *core);

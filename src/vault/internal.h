@@ -30,6 +30,12 @@ struct vault_core {
 	struct keycache *keys;		/* parsed private keys of key versions */
 	unsigned char id_base[16];	/* request ids: random per process ... */
 	_Atomic uint64_t id_seq;	/* ... combined with a counter */
+	/* the mode (mode.c): enum vault_mode and enum vault_storage_role values */
+	bool forced_read_only;
+	_Atomic int mode;
+	_Atomic int storage_role;
+	int mode_poll_ms;
+	char node_id[37];		/* DIR/node-id: who holds the jobs lease */
 	/* the purge job */
 	pthread_t job;
 	bool job_running;
@@ -95,6 +101,16 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 		     struct obj *o, uint64_t *store_version, struct secbuf **material,
 		     struct kl_err *err);
 void obj_set_deleted_fields(struct obj *o, const struct head *h);
+
+/* mode.c */
+enum vault_storage_role { VAULT_STORAGE_PRIMARY, VAULT_STORAGE_STANDBY, VAULT_STORAGE_UNREACHABLE };
+/* Asks the storage its role and sets the mode from it. */
+void vault_mode_refresh(struct vault_core *core);
+/* Takes or renews the lease that lets one node at a time run the writing jobs, for hold_s
+ * seconds; false when another node holds it (or the store fails). */
+bool vault_jobs_lease(struct vault_core *core, int64_t now, int64_t hold_s);
+/* Gives the lease up if this node holds it. */
+void vault_jobs_release(struct vault_core *core);
 
 /* keylist.c: store keys collected by a scan, to act on after it. */
 struct key_list {

@@ -36,17 +36,24 @@ static inline void fixture_dir_remove(struct fixture_dir *d)
 		fprintf(stderr, "cannot remove %s\n", d->path);
 }
 
-/* Opens (or reopens) the deployment in d. NULL on failure with err filled. */
-static inline struct vault_core *fixture_core_open(struct fixture_dir *d, int retention_days,
-						  struct kl_err *err)
+/* Opens (or reopens) the deployment in d, read-only when asked. NULL on failure with err filled. */
+static inline struct vault_core *fixture_core_open_mode(struct fixture_dir *d, int retention_days,
+							bool read_only, struct kl_err *err)
 {
 	struct vault_core_config cfg = { .data_dir = d->path, .default_vault = "default",
-					 .retention_days = retention_days };
+					 .retention_days = retention_days, .read_only = read_only };
 	struct store *st = store_lmdb_open(d->store, 64u * 1024 * 1024, err);
 
 	if (st == NULL)
 		return NULL;
 	return vault_core_open(&cfg, st, err);
+}
+
+/* Opens (or reopens) the deployment in d. NULL on failure with err filled. */
+static inline struct vault_core *fixture_core_open(struct fixture_dir *d, int retention_days,
+						  struct kl_err *err)
+{
+	return fixture_core_open_mode(d, retention_days, false, err);
 }
 
 /* The admin token written at initialisation, without its newline. */

@@ -449,6 +449,95 @@ static void test_route_classes_match_read_only_set(void **state)
 	}
 }
 
+/* A path for route pattern p with every parameter filled in. */
+static void fill_route(const char *p, char *out, size_t n)
+{
+	size_t o = 0;
+
+	while (*p != '\0' && o + 40 < n) {
+		if (*p != '{') {
+			out[o++] = *p++;
+			continue;
+		}
+		const char *end = strchr(p, '}');
+		const char *v = strncmp(p, "{version", 8) == 0 ? "" : strncmp(p, "{sub}", 5) == 0 ? "sub-1"
+			      : strncmp(p, "{rg}", 4) == 0 ? "rg-1" : strncmp(p, "{kind}", 6) == 0 ? "add"
+			      : strncmp(p, "{loc}", 5) == 0 ? "here" : "s1";
+
+		o += (size_t)snprintf(out + o, n - o, "%s", v);
+		p = end + 1;
+	}
+	out[o] = '\0';
+}
+
+/* Read-only mode: every route the table classes as a write gets 503 VaultIsReadOnly with
+ * Retry-After before it touches storage; reads and cryptography work; nothing changes. */
+static void test_read_only_gate(void **state)
+{
+	struct env *e = *state;
+	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
+	struct kl_err err = { 0 };
+	struct result r;
+	const struct route *t;
+	char path[512];
+	size_t n, i, refused = 0;
+
+	send_req(e, "PUT", HOST, "/secrets/rosecret", V, e->bearer, "{\"value\":\"before\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/keys/rokey/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	api_ctx_free(e->api);
+	vault_core_close(e->core);
+	assert_non_null(e->core = fixture_core_open_mode(&e->dir, 90, true, &err));
+	assert_non_null(e->api = api_ctx_new(&cfg, e->core, &err));
+
+	t = routes_table(&n);
+	for (i = 0; i < n; i++) {
+		enum route_plane plane = route_plane_of(&t[i]);
+
+		if (t[i].cls != ROUTE_WRITE && t[i].cls != ROUTE_ADMIN)
+			continue;
+		fill_route(t[i].path, path, sizeof(path));
+		send_req(e, t[i].method, plane == PLANE_DATA ? HOST : "localhost:8443", path,
+			 plane == PLANE_DATA ? V : plane == PLANE_ARM ? "api-version=2026-02-01" : NULL,
+			 e->bearer, "{\"value\":\"after\"}", &r);
+		if (r.status != 503)
+			fprintf(stderr, "%s %s: %d\n", t[i].method, path, r.status);
+		assert_int_equal(r.status, 503);
+		assert_string_equal(err_code(&r), "VaultIsReadOnly");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
+			r.body, "error"), "innererror"), "code")), "RegionalFailover");
+		assert_string_equal(r.retry_after, "1");
+		result_clear(&r);
+		refused++;
+	}
+	assert_true(refused >= 30);
+	send_req(e, "GET", HOST, "/secrets/rosecret/", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "before");
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/keys/rokey//sign", V, e->bearer,
+		 "{\"alg\":\"ES256\",\"value\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/rosecret/versions", V, e->bearer, NULL, &r);
+	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 1);
+	result_clear(&r);
+	send_req(e, "GET", "localhost:8443", "/subscriptions/sub-1/providers/Microsoft.KeyVault/vaults",
+		 "api-version=2026-02-01", e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/health", NULL, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "mode")), "read-only");
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/health/writable", NULL, NULL, NULL, &r);
+	assert_int_equal(r.status, 503);
+	result_clear(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_route_and_method),
 		cmocka_unit_test(test_delete_recover_purge),
 		cmocka_unit_test(test_route_classes_match_read_only_set),
+		cmocka_unit_test(test_read_only_gate),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

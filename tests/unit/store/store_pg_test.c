@@ -633,9 +633,12 @@ static void test_failover_to_promoted_standby(void **state)
 	char both[400], standby[256];
 	struct store *st, *on_standby;
 	struct kl_err err = { 0 };
+	enum store_role role = STORE_STANDBY;
 	int failures;
 
 	assert_non_null(st = fresh_store(state, 2));
+	assert_int_equal(store_role(st, &role, &err), 0);
+	assert_int_equal(role, STORE_PRIMARY);
 	suite_put(st, K("k"), K("v"));
 	store_close(st);
 	*state = NULL;
@@ -646,6 +649,9 @@ static void test_failover_to_promoted_standby(void **state)
 	suite_expect(on_standby, K("k"), K("v"), 1);	/* in the base backup */
 	assert_int_equal(put_k(on_standby, &err), -1);
 	assert_int_equal(err.code, KL_EREADONLY);
+	kl_err_clear(&err);
+	assert_int_equal(store_role(on_standby, &role, &err), 0);	/* what kluisd's mode follows */
+	assert_int_equal(role, STORE_STANDBY);
 	store_close(on_standby);
 	/* commits wait for the standby from now on (a restart, not a reload: no race with it) */
 	assert_int_equal(pg_fixture_sql(fx.port,
@@ -665,6 +671,8 @@ static void test_failover_to_promoted_standby(void **state)
 	suite_expect(st, K("k"), K("acked"), 2);
 	failures += until_it_works(st, put_k);
 	suite_expect(st, K("k"), K("again"), 3);
+	assert_int_equal(store_role(st, &role, &err), 0);	/* the promoted standby */
+	assert_int_equal(role, STORE_PRIMARY);
 	fprintf(stderr, "failover: %d calls failed with KL_EUNAVAIL\n", failures);
 	/* the old primary, for whatever runs after: standalone, with no standby to wait for */
 	assert_int_equal(pg_fixture_ctl(&fx, "start"), 0);

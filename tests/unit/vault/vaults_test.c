@@ -389,6 +389,36 @@ static void test_assignments(void **state)
 	assert_int_equal(err.code, KL_ENOTFOUND);
 }
 
+/* The writing jobs' lease: one holder at a time, taken back by the same node at once, by another
+ * only once it expired, and given up on close. */
+static void test_jobs_lease(void **state)
+{
+	struct env *e = *state;
+	unsigned char other[44];
+	struct kl_err err = { 0 };
+	struct buf cur;
+	int64_t now = clock_now_s();
+
+	/* the core's own background thread may hold it already: that is this node */
+	assert_true(vault_jobs_lease(e->core, now, 180));
+	assert_true(vault_jobs_lease(e->core, now + 1, 180));	/* renewed */
+	memcpy(other, "00000000-0000-4000-8000-000000000001", 36);
+	rec_be64(other + 36, (uint64_t)(now + 100));
+	assert_int_equal(store_put(e->core->st, "m/lease/jobs", 12, other, sizeof(other), &err), 0);
+	assert_false(vault_jobs_lease(e->core, now, 180));	/* another node holds it */
+	vault_jobs_release(e->core);				/* not ours: stays */
+	buf_init(&cur, 256);
+	assert_int_equal(store_get(e->core->st, "m/lease/jobs", 12, &cur, NULL, &err), 0);
+	assert_memory_equal(cur.data, other, 36);
+	buf_clear(&cur);
+	assert_true(vault_jobs_lease(e->core, now + 101, 180));	/* it expired */
+	vault_jobs_release(e->core);
+	buf_init(&cur, 256);
+	assert_int_equal(store_get(e->core->st, "m/lease/jobs", 12, &cur, NULL, &err), -1);
+	assert_int_equal(err.code, KL_ENOTFOUND);
+	buf_clear(&cur);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_principals_and_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assignments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_lease, setup, teardown),
 	};
 
 	json_util_init();
