@@ -717,29 +717,89 @@ out:
 	return rc;
 }
 
-/* Creates the table when it is missing. Looks first, so that a node on a read-only standby where
- * the table exists opens; tries twice, since nodes that start together race to create it and
- * the loser of CREATE TABLE IF NOT EXISTS may get a unique violation on the catalog. */
+/* The schema's version is the table's comment, "kluis-schema N". A table without one is from
+ * before versions (the same layout as version 1). A newer version than this kluisd knows is
+ * refused: an old node must not write into a schema it does not understand. */
+#define SCHEMA_VERSION 1
+#define SCHEMA_COMMENT "kluis-schema 1"
+#define SCHEMA_LOCK "7021741163"	/* pg_advisory_xact_lock key: "kluis" as a number, roughly */
+
+static int schema_version(PGconn *c, int *version, struct kl_err *err)
+{
+	PGresult *r = PQexec(c, "SELECT obj_description('" TABLE "'::regclass, 'pg_class')");
+	const char *v;
+	int rc = -1;
+
+	if (pg_check(c, r, PGRES_TUPLES_OK, "read the schema version", err) != FAULT_NONE)
+		goto out;
+	v = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
+	if (v == NULL) {
+		*version = 0;
+	} else if (strncmp(v, "kluis-schema ", 13) != 0 || (*version = atoi(v + 13)) < 1) {
+		kl_fail(err, KL_ECORRUPT, "the table " TABLE " carries a comment that is not a kluis "
+			"schema version");
+		goto out;
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* Creates the table, or brings an older schema up to SCHEMA_VERSION, in one transaction under an
+ * advisory lock, so that nodes starting together do it once and never half. */
+static int migrate(PGconn *c, struct kl_err *err)
+{
+	static const char *const steps[] = {
+		"BEGIN",
+		"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")",
+		"CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, value bytea NOT NULL, "
+		"version bigint NOT NULL)",
+		/* versions 0 -> 1: the layout is the same; only the label is new */
+		"COMMENT ON TABLE " TABLE " IS '" SCHEMA_COMMENT "'",
+		"COMMIT",
+	};
+	PGresult *r;
+	size_t i;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		r = PQexec(c, steps[i]);
+		if (pg_check(c, r, i == 1 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, "create the schema",
+			     err) != FAULT_NONE) {
+			PQclear(r);
+			PQclear(PQexec(c, "ROLLBACK"));
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
+/* Opens the schema: creates or migrates it on a primary; on a read-only standby only checks that
+ * it is there and not newer than this kluisd. */
 static int ensure_table(PGconn *c, struct kl_err *err)
 {
-	PGresult *r = NULL;
-	int tries, rc = -1;
+	PGresult *r = PQexec(c, "SELECT to_regclass('" TABLE "') IS NOT NULL, pg_is_in_recovery()");
+	bool exists, standby;
+	int version = 0, rc = -1;
 
-	for (tries = 0; tries < 2; tries++) {
-		PQclear(r);
-		r = PQexec(c, "SELECT to_regclass('" TABLE "') IS NOT NULL");
-		if (pg_check(c, r, PGRES_TUPLES_OK, "look for the table", err) != FAULT_NONE)
-			goto out;
-		if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
-			break;
-		PQclear(r);
-		r = PQexec(c, "CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, "
-			      "value bytea NOT NULL, version bigint NOT NULL)");
-		if (PQresultStatus(r) == PGRES_COMMAND_OK)
-			break;
-		if (tries == 0 && (sqlstate_is(r, "23505") || sqlstate_is(r, "42P07")))
-			continue;
-		pg_check(c, r, PGRES_COMMAND_OK, "create the table", err);
+	if (pg_check(c, r, PGRES_TUPLES_OK, "look for the table", err) != FAULT_NONE)
+		goto out;
+	exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	standby = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	/* a table of that name that is not ours is never labelled ours */
+	if (exists && (check_table(c, err) != 0 || schema_version(c, &version, err) != 0))
+		goto out;
+	if (version > SCHEMA_VERSION) {
+		kl_fail(err, KL_ECORRUPT, "the database has kluis schema %d, newer than this kluisd "
+			"knows (%d): upgrade kluisd", version, SCHEMA_VERSION);
+		goto out;
+	}
+	if (version < SCHEMA_VERSION && !standby && migrate(c, err) != 0)
+		goto out;
+	if (!exists && standby) {
+		kl_fail(err, KL_EUNAVAIL, "the database is a standby without the table " TABLE
+			": start a node on the primary first");
 		goto out;
 	}
 	rc = check_table(c, err);

@@ -197,6 +197,34 @@ out:
 	return rc;
 }
 
+/* Runs a query on the server on port and copies the first value of its first row into out
+ * ("" for NULL). 0 on success. */
+static inline int pg_fixture_query(int port, const char *sql, char *out, size_t n)
+{
+	char ci[320];
+	PGconn *c;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	pg_fixture_conninfo(port, ci, sizeof(ci));
+	c = PQconnectdb(ci);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "pg_fixture: connect: %s", PQerrorMessage(c));
+		goto out;
+	}
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1 || PQnfields(r) < 1) {
+		fprintf(stderr, "pg_fixture: %s: %s", sql, PQerrorMessage(c));
+		goto out;
+	}
+	snprintf(out, n, "%s", PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+	rc = 0;
+out:
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
 /* Makes the cluster and starts it. On failure the caller still calls pg_fixture_stop. */
 static inline int pg_fixture_start(struct pg_fixture *f)
 {

@@ -113,6 +113,69 @@ static void test_open_creates_the_table_once(void **state)
 	store_close(again);
 }
 
+/* The schema carries its version; a newer one than this kluisd knows is refused, an unlabelled
+ * one (from before versions) is labelled. */
+static void test_schema_version(void **state)
+{
+	struct store *st = fresh_store(state, 1), *again;
+	char out[64];
+
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
+				 "'pg_class')", out, sizeof(out)), 0);
+	assert_string_equal(out, "kluis-schema 1");
+	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS NULL"), 0);
+	assert_non_null(again = open_pool(fx.conninfo, 1));
+	store_close(again);
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
+				 "'pg_class')", out, sizeof(out)), 0);
+	assert_string_equal(out, "kluis-schema 1");
+	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 2'"), 0);
+	expect_open_fails(fx.conninfo, 1, KL_ECORRUPT);
+	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 1'"), 0);
+	(void)st;
+}
+
+struct opener {
+	pthread_barrier_t *start;
+	bool ok;
+};
+
+static void *open_at_once(void *arg)
+{
+	struct opener *o = arg;
+	struct kl_err err = { 0 };
+	struct store *st;
+
+	pthread_barrier_wait(o->start);
+	st = store_pg_open(fx.conninfo, 1, &err);
+	o->ok = st != NULL;
+	store_close(st);
+	return NULL;
+}
+
+/* Nodes that start together on an empty database all open it; one creates the schema. */
+static void test_nodes_starting_together(void **state)
+{
+	struct opener o[6];
+	pthread_t t[6];
+	pthread_barrier_t start;
+	int i;
+
+	(void)state;
+	assert_int_equal(pg_fixture_sql(fx.port, "DROP TABLE IF EXISTS kluis_kv"), 0);
+	pthread_barrier_init(&start, NULL, 6);
+	for (i = 0; i < 6; i++) {
+		o[i].start = &start;
+		o[i].ok = false;
+		pthread_create(&t[i], NULL, open_at_once, &o[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_true(o[i].ok);
+	}
+	pthread_barrier_destroy(&start);
+}
+
 /* --- concurrency --------------------------------------------------------------------------- */
 
 #define RACERS 8
@@ -703,6 +766,8 @@ int main(void)
 		OWN_TEST(test_every_byte_in_keys_and_values),
 		OWN_TEST(test_restart_is_survived),
 		OWN_TEST(test_server_down_is_unavailable),
+		OWN_TEST(test_schema_version),
+		OWN_TEST(test_nodes_starting_together),
 		OWN_TEST(test_read_only_database_refuses_writes),
 		OWN_TEST(test_failover_to_promoted_standby),
 	};
