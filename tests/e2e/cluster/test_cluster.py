@@ -1,0 +1,433 @@
+"""The replicated deployment of deploy/cluster.sh, end to end, with the official Python SDK.
+
+Run (as root, or as a user for whom PostgreSQL 15, pg_auto_failover and HAProxy are installed;
+Debian's /usr/bin/python3 with python3-azure):
+
+    cd tests/e2e/cluster && KLUISD=/path/to/kluisd /usr/bin/python3 -m unittest -v test_cluster
+
+Without KLUISD, cluster.sh builds kluisd in the repository's build/. Bounded (about a minute,
+under three), loopback only. It brings up a fresh deployment in a temporary directory (a
+pg_auto_failover monitor, a primary and a synchronous standby, two kluisd nodes, HAProxy), then:
+secrets through HAProxy with the SDK; both nodes serve the same store; synchronous replication is
+on; kill -9 of a kluisd node is invisible to the SDK and `up` brings the node back; kill -9 of the
+PostgreSQL primary's postmaster makes pg_auto_failover promote the standby, and the time from the
+kill to the first successful write through HAProxy is measured and printed; every secret written
+before is still there. `status` and `down` are checked last, and `down --purge` always runs at
+the end: by tearDownClass, or by a guard process when this one dies first.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+CLUSTER_SH = os.path.join(REPO, "deploy", "cluster.sh")
+UP_TIMEOUT_S = 150 if os.environ.get("KLUISD") else 600  # without KLUISD it also builds
+API = "api-version=7.6"
+PG_USER = "postgres" if os.geteuid() == 0 else None  # the OS user cluster.sh runs PostgreSQL as
+
+# Runs `down --purge` once the test process is gone (its end of the pipe closes, however it dies).
+GUARD = r"""
+import os, subprocess, sys, shutil
+sh, d, tmp = sys.argv[1:4]
+try:
+    sys.stdin.buffer.read()
+except BaseException:
+    pass
+if os.path.exists(os.path.join(d, "cluster.env")):
+    subprocess.run(["bash", sh, "down", "--purge", d], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=180)
+shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+class StaticCredential:
+    """A fixed bearer token, as both SDKs accept it."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def cluster(*args, timeout=120, check=True):
+    """Runs deploy/cluster.sh; returns (exit status, stdout, stderr)."""
+    p = subprocess.run(["bash", CLUSTER_SH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout, env=os.environ.copy())
+    if check and p.returncode != 0:
+        raise AssertionError(f"cluster.sh {' '.join(args)} exited {p.returncode}\n"
+                             f"--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}")
+    return p.returncode, p.stdout, p.stderr
+
+
+def alive(pid):
+    """True for a live process; a zombie (PID 1 may not reap orphans here) is dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def psql(port, sql, db="kluis"):
+    args = ["psql", "-X", "-q", "-A", "-t", "-w", "-h", "127.0.0.1", "-p", str(port), "-d", db,
+            "-c", sql]
+    if PG_USER:
+        args[1:1] = ["-U", PG_USER]
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=10, env={**os.environ, "PGCONNECT_TIMEOUT": "2"})
+    if p.returncode != 0:
+        raise RuntimeError(f"psql on port {port}: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+class ClusterTest(unittest.TestCase):
+    """The steps run in the order of their names and share one deployment."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kluis-cluster-")
+        os.chmod(cls.tmp, 0o711)  # the postgres user must reach DIR/pg below it
+        cls.dir = os.path.join(cls.tmp, "deployment")
+        cls.guard = subprocess.Popen([sys.executable, "-c", GUARD, CLUSTER_SH, cls.dir, cls.tmp],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        cls.written = {}  # name -> value of every secret whose write was acknowledged
+        cls.failed = False
+        t0 = time.monotonic()
+        try:
+            _, out, _ = cluster("up", cls.dir, timeout=UP_TIMEOUT_S)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        print(f"\n[cluster] up took {time.monotonic() - t0:.1f} s\n{out}", file=sys.stderr)
+        cls.load_topology()
+        with open(cls.topology["admin_token_file"]) as f:
+            cls.token = f.read().strip()
+        cls.ca = cls.topology["ca"]
+        # The machine may preset these to the system bundle; the SDK's transport reads them.
+        os.environ["REQUESTS_CA_BUNDLE"] = cls.ca
+        os.environ["CURL_CA_BUNDLE"] = cls.ca
+        cls.ssl_ctx = ssl.create_default_context(cafile=cls.ca)
+        cls.url = cls.topology["url"]
+        cls.lb_port = int(cls.url.rsplit(":", 1)[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if os.path.exists(os.path.join(cls.dir, "cluster.env")):
+                rc, out, err = cluster("down", "--purge", cls.dir, timeout=180, check=False)
+                if rc != 0:
+                    print(f"[cluster] down --purge exited {rc}: {err}", file=sys.stderr)
+        finally:
+            cls.guard.stdin.close()  # the guard finds nothing left to do and removes tmp
+            try:
+                cls.guard.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+
+    @classmethod
+    def load_topology(cls):
+        with open(os.path.join(cls.dir, "topology.json")) as f:
+            cls.topology = json.load(f)
+        return cls.topology
+
+    def setUp(self):
+        if type(self).failed:
+            self.skipTest("an earlier step failed")
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            type(self).failed = True
+        return out
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def procs(self, kind=None, role=None):
+        return [p for p in self.topology["processes"]
+                if (kind is None or p["kind"] == kind) and (role is None or p["role"] == role)]
+
+    def proc(self, name):
+        return next(p for p in self.topology["processes"] if p["name"] == name)
+
+    def status(self):
+        rc, out, _ = cluster("status", self.dir, check=False)
+        self.load_topology()
+        return rc, out
+
+    def client(self):
+        from azure.keyvault.secrets import SecretClient
+
+        url, kwargs = self.url, {}
+        try:
+            socket.getaddrinfo(url.split("//")[1].rsplit(":", 1)[0], None)
+        except socket.gaierror:
+            # *.localhost does not resolve here (see README): the default vault on localhost.
+            url = f"https://localhost:{self.lb_port}"
+            kwargs["verify_challenge_resource"] = False
+        return SecretClient(url, StaticCredential(self.token), connection_verify=self.ca,
+                            **kwargs)
+
+    def raw(self, method, port, path, body=None, timeout=3.0):
+        """One request on a new connection, no retries: (status, parsed JSON or None)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           context=self.ssl_ctx)
+        try:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw) if raw else None
+            except ValueError:
+                return r.status, None
+        finally:
+            conn.close()
+
+    def write(self, client, name, value):
+        client.set_secret(name, value)
+        type(self).written[name] = value
+
+    def sync_standby_names(self):
+        primaries = [p for p in self.procs("postgres") if p["role"] == "primary" and p["running"]]
+        if len(primaries) != 1:
+            return None
+        return psql(primaries[0]["port"], "show synchronous_standby_names")
+
+    def wait_for(self, what, fn, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = fn()
+                if last:
+                    return last
+            except Exception as e:  # noqa: BLE001 (polling: the last error is reported)
+                last = e
+            time.sleep(0.25)
+        self.fail(f"{what}: not within {timeout} s (last: {last!r})")
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def test_01_topology(self):
+        t = self.topology
+        self.assertTrue(t["url"].startswith("https://default.vault.localhost:"), t["url"])
+        self.assertTrue(os.path.isfile(t["ca"]))
+        self.assertTrue(os.path.isfile(t["admin_token_file"]))
+        kinds = sorted(p["kind"] for p in t["processes"])
+        self.assertEqual(kinds, ["haproxy", "kluisd", "kluisd", "monitor", "postgres", "postgres"])
+        for p in t["processes"]:
+            for field in ("name", "kind", "region", "role", "port", "pid"):
+                self.assertIn(field, p)
+            self.assertTrue(p["running"], p)
+            self.assertTrue(alive(p["pid"]), p)
+        self.assertEqual(sorted(p["role"] for p in self.procs("postgres")), ["primary", "standby"])
+        self.assertEqual({p["role"] for p in self.procs("kluisd")}, {"read-write"})
+
+    def test_02_secrets_through_haproxy(self):
+        with self.client() as client:
+            for i in range(10):
+                self.write(client, f"before-{i}", f"value-{i}-{uuid.uuid4()}")
+            for name, value in self.written.items():
+                self.assertEqual(client.get_secret(name).value, value)
+            names = {p.name for p in client.list_properties_of_secrets()}
+        self.assertTrue(set(self.written) <= names)
+
+    def test_03_both_nodes_serve_one_store(self):
+        name, value = next(iter(self.written.items()))
+        for p in self.procs("kluisd"):
+            status, body = self.raw("GET", p["port"], "/health")
+            self.assertEqual(status, 200, p)
+            self.assertEqual(body["mode"], "read-write")
+            self.assertEqual(body["storage"], "postgres")
+            self.assertEqual(self.raw("GET", p["port"], "/health/writable")[0], 200)
+            # a secret written through HAProxy (whichever node took it) is on every node
+            status, body = self.raw("GET", p["port"], f"/secrets/{name}?{API}")
+            self.assertEqual((status, body["value"]), (200, value), p["name"])
+        # and one written on node 2 directly is read on node 1 at once
+        k1, k2 = self.procs("kluisd")
+        status, _ = self.raw("PUT", k2["port"], f"/secrets/direct?{API}", {"value": "on-2"})
+        self.assertEqual(status, 200)
+        type(self).written["direct"] = "on-2"
+        self.assertEqual(self.raw("GET", k1["port"], f"/secrets/direct?{API}")[1]["value"], "on-2")
+
+    def test_04_synchronous_replication(self):
+        names = self.sync_standby_names()
+        print(f"\n[cluster] primary's synchronous_standby_names = {names!r}", file=sys.stderr)
+        self.assertTrue(names, "no synchronous standby on the primary")
+        primary = self.procs("postgres", "primary")[0]
+        self.assertEqual(psql(primary["port"], "show synchronous_commit"), "on")
+        standby = self.procs("postgres", "standby")[0]
+        self.assertEqual(psql(standby["port"], "select pg_is_in_recovery()"), "t")
+        # the standby has the rows (it is synchronous: every acknowledged write is there)
+        self.assertGreaterEqual(int(psql(standby["port"], "select count(*) from kluis_kv")), 10)
+
+    def test_05_kluisd_node_killed(self):
+        victim = self.procs("kluisd")[0]
+        errors = []
+        with self.client() as client:
+            client.get_secret("before-0")  # a pooled keep-alive connection, through HAProxy
+            os.kill(victim["pid"], signal.SIGKILL)
+            t0 = time.monotonic()
+            # Reads and writes through HAProxy keep working with the SDK's default retries: on
+            # the pooled connection (which may have been on the victim) and on new connections,
+            # half of which HAProxy first tries on the victim until its checks mark it down.
+            for i in range(20):
+                try:
+                    self.write(client, f"node-down-{i}", f"v{i}")
+                    name = f"before-{i % 10}"
+                    self.assertEqual(client.get_secret(name).value, self.written[name])
+                    with self.client() as fresh:
+                        self.write(fresh, f"node-down-fresh-{i}", f"f{i}")
+                        self.assertEqual(fresh.get_secret(name).value, self.written[name])
+                except Exception as e:  # noqa: BLE001
+                    errors.append(f"{type(e).__name__}: {e}")
+        print(f"\n[cluster] kluisd node {victim['name']} killed: 40 writes and 40 reads through "
+              f"HAProxy in {time.monotonic() - t0:.2f} s, {len(errors)} failed", file=sys.stderr)
+        self.assertEqual(errors, [])
+        rc, out = self.status()
+        self.assertEqual(rc, 3, out)
+        self.assertIn(f"down: {victim['name']}", out)
+        self.assertFalse(self.proc(victim["name"])["running"])
+        # `up` starts exactly what is not running
+        others = {p["name"]: p["pid"] for p in self.topology["processes"] if p["running"]}
+        cluster("up", self.dir, timeout=UP_TIMEOUT_S)
+        rc, out = self.status()
+        self.assertEqual(rc, 0, out)
+        for p in self.topology["processes"]:
+            self.assertTrue(p["running"], p)
+            if p["name"] in others:
+                self.assertEqual(p["pid"], others[p["name"]], f"{p['name']} was restarted")
+        back = self.proc(victim["name"])
+        self.assertNotEqual(back["pid"], victim["pid"])
+        self.assertEqual(self.raw("GET", back["port"], "/health")[0], 200)
+        status, body = self.raw("GET", back["port"], f"/secrets/node-down-19?{API}")
+        self.assertEqual((status, body["value"]), (200, "v19"))
+
+    def test_06_postgres_primary_killed(self):
+        self.status()
+        primary = self.procs("postgres", "primary")[0]
+        standby = self.procs("postgres", "standby")[0]
+        probes = []  # raw writes, no retries: (seconds since the kill, HTTP status or error)
+        acked = {}
+        sdk = {"reads": 0, "read_errors": []}
+        stop = threading.Event()
+
+        def probe():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name, value = f"probe-{i}", f"p{i}-{uuid.uuid4()}"
+                try:
+                    status, _ = self.raw("PUT", self.lb_port, f"/secrets/{name}?{API}",
+                                         {"value": value}, timeout=5)
+                except Exception as e:  # noqa: BLE001
+                    status = type(e).__name__
+                probes.append((time.monotonic() - t0, status))
+                if status == 200:
+                    acked[name] = value
+                time.sleep(0.05)
+
+        def sdk_write():  # one write with the SDK's default retry policy, started at the kill
+            with self.client() as c:
+                try:
+                    c.set_secret("during-failover", "sdk")
+                    acked["during-failover"] = "sdk"
+                    sdk["write"] = ("ok", time.monotonic() - t0)
+                except Exception as e:  # noqa: BLE001
+                    sdk["write"] = (f"{type(e).__name__}: {str(e)[:200]}", time.monotonic() - t0)
+
+        def sdk_reads():  # reads with the SDK's default retry policy throughout
+            with self.client() as c:
+                while not stop.is_set():
+                    name = f"before-{sdk['reads'] % 10}"
+                    try:
+                        if c.get_secret(name).value != self.written[name]:
+                            sdk["read_errors"].append((time.monotonic() - t0, "wrong value"))
+                    except Exception as e:  # noqa: BLE001
+                        sdk["read_errors"].append((round(time.monotonic() - t0, 2),
+                                                   type(e).__name__))
+                    sdk["reads"] += 1
+                    time.sleep(0.05)
+
+        # kill -9 the primary's postmaster (its keeper, pg_autoctl, stays: it reports the loss)
+        t0 = time.monotonic()
+        os.kill(primary["pid"], signal.SIGKILL)
+        threads = [threading.Thread(target=f, daemon=True) for f in (probe, sdk_write, sdk_reads)]
+        for t in threads:
+            t.start()
+        try:
+            # the first successful write after the kill: the failover time as a client sees it
+            first_ok = self.wait_for("a write through HAProxy after the primary's death",
+                                     lambda: [t for t, s in probes if s == 200][:1], 60)[0]
+            time.sleep(1.5)  # writes keep succeeding after that
+            self.wait_for("the SDK write to return", lambda: "write" in sdk, 60)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        failed = [(round(t, 2), s) for t, s in probes if s != 200]
+        last_fail = max((t for t, s in probes if s != 200), default=0.0)
+        print(f"\n[cluster] PostgreSQL primary {primary['name']} (pid {primary['pid']}) killed: "
+              f"first successful write through HAProxy after {first_ok:.2f} s "
+              f"({len(failed)} of {len(probes)} raw probe writes failed, the last at "
+              f"{last_fail:.2f} s: {sorted({str(s) for _, s in failed})}); "
+              f"an SDK write started at the kill (default retries): {sdk['write'][0]} after "
+              f"{sdk['write'][1]:.2f} s; SDK reads meanwhile: {sdk['reads']}, failed: "
+              f"{len(sdk['read_errors'])} {sdk['read_errors'][:5]}", file=sys.stderr)
+        self.assertTrue(all(t <= first_ok + 1.0 for t, s in probes if s != 200),
+                        f"writes failed after the first success: {failed}")
+        type(self).written.update(acked)
+        # pg_auto_failover promoted the standby
+        self.wait_for("the standby promoted", lambda: self.status()
+                      and self.proc(standby["name"])["role"] == "primary", 30)
+        # the old primary's keeper restarts it and it rejoins as a synchronous standby
+        self.wait_for("the old primary back as a standby, synchronous",
+                      lambda: self.status()[0] == 0
+                      and self.proc(primary["name"])["role"] == "standby"
+                      and self.sync_standby_names(), 60)
+        # every acknowledged write is there
+        with self.client() as client:
+            for name, value in self.written.items():
+                self.assertEqual(client.get_secret(name).value, value, name)
+        print(f"[cluster] all {len(self.written)} acknowledged secrets readable after the "
+              f"failover; primary now {standby['name']}", file=sys.stderr)
+
+    def test_07_status_and_down(self):
+        rc, out = self.status()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("all 6 processes running", out)
+        pids = [p["pid"] for p in self.topology["processes"]]
+        pids += [p["keeper_pid"] for p in self.topology["processes"] if p.get("keeper_pid")]
+        cluster("down", self.dir, timeout=180)
+        gone = self.wait_for("every process stopped", lambda: not any(alive(p) for p in pids), 30)
+        self.assertTrue(gone)
+        rc, out = self.status()
+        self.assertEqual(rc, 3, out)
+        self.assertFalse(any(p["running"] for p in self.topology["processes"]), out)
+        self.assertTrue(os.path.isdir(os.path.join(self.dir, "pg", "pg-1")), "data kept")
+        # tearDownClass purges
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
