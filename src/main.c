@@ -47,6 +47,7 @@ struct options {
 	const char *data_dir;
 	const char *postgres;			/* NULL: LMDB in DIR/store */
 	bool read_only;
+	const char *region;			/* reported on /health; NULL: "local" */
 	struct http_addr listen;
 	char dns_suffix[DNS_NAME_MAX + 1];	/* lowercased */
 	const char *default_vault;
@@ -71,6 +72,7 @@ enum {
 	OPT_OIDC_JWKS,
 	OPT_POSTGRES,
 	OPT_READ_ONLY,
+	OPT_REGION,
 };
 
 static const struct option long_options[] = {
@@ -87,6 +89,7 @@ static const struct option long_options[] = {
 	{ "oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS },
 	{ "postgres", required_argument, NULL, OPT_POSTGRES },
 	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+	{ "region", required_argument, NULL, OPT_REGION },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +110,8 @@ static void print_help(void)
 	       "                         target_session_attrs=read-write'; the table\n"
 	       "                         kluis_kv is created when missing. Keep a password\n"
 	       "                         in ~/.pgpass, not here: others can read argv\n"
+	       "  --region NAME          the region this node serves, reported on /health\n"
+	       "                         (1-32 of a-z, 0-9 and '-'; default local)\n"
 	       "  --read-only            refuse every change (503) whatever the storage is; a\n"
 	       "                         node on a standby database is read-only anyway\n"
 	       "  --listen HOST:PORT     address to serve HTTPS on: an IPv4 address, an IPv6\n"
@@ -143,6 +148,18 @@ static void usage_error(const char *flag, const char *value, const char *why)
 {
 	fprintf(stderr, "kluisd: %s '%.200s': %s\nTry 'kluisd --help' for more information.\n",
 		flag, value, why);
+}
+
+/* A region name: 1-32 of a-z, 0-9 and '-'. */
+static bool parse_region(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= 32 || !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+				 s[i] == '-'))
+			return false;
+	return i > 0;
 }
 
 /* A decimal number in [min, max]: digits only, no sign, no spaces, no overflow. */
@@ -301,6 +318,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_READ_ONLY:
 			o->read_only = true;
 			break;
+		case OPT_REGION:
+			if (!parse_region(optarg)) {
+				usage_error("--region", optarg,
+					    "must be 1 to 32 of a-z, 0-9 and '-' (e.g. westeurope)");
+				goto out;
+			}
+			o->region = optarg;
+			break;
 		case OPT_POSTGRES:
 			if (optarg[0] == '\0') {
 				usage_error("--postgres", optarg,
@@ -451,6 +476,7 @@ static int run(const struct options *o)
 	acfg.dns_suffix = o->dns_suffix;
 	acfg.default_vault = o->default_vault;
 	acfg.max_body = o->max_body;
+	acfg.region = o->region;
 	if ((api = api_ctx_new(&acfg, core, &err)) == NULL)
 		goto out;
 	hcfg.listen = &o->listen;

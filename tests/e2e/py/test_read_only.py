@@ -21,7 +21,7 @@ class ReadOnly(unittest.TestCase):
         cls.srv.secret_client().set_secret("kept", "as it was")
         cls.key = cls.srv.key_client().create_ec_key("signer", curve="P-256")
         cls.srv.stop()
-        cls.srv.extra_args.append("--read-only")
+        cls.srv.extra_args += ["--read-only", "--region", "westeurope"]
         cls.srv.start()
 
     @classmethod
@@ -71,6 +71,7 @@ class ReadOnly(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["mode"], "read-only")
         self.assertEqual(r.json["storageRole"], "primary")
+        self.assertEqual(r.json["region"], "westeurope")
         r = self.srv.request("GET", "/health/writable", token=False)
         self.assertEqual(r.status, 503)
         self.assertEqual(r.json["mode"], "read-only")
@@ -81,6 +82,18 @@ class ReadOnly(unittest.TestCase):
         with self.assertRaises(HttpResponseError) as cm:
             client.set_secret("kept", "changed")
         self.assertEqual(cm.exception.status_code, 503)
+
+
+class RegionFlag(unittest.TestCase):
+    def test_bad_region_is_a_usage_error(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            for bad in ("", "West-Europe", "a" * 33, "eu_west"):
+                r = subprocess.run([harness.KLUISD, "--data-dir", d, "--region", bad],
+                                   capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 2, (bad, r.stderr))
+                self.assertIn(b"--region", r.stderr)
 
 
 if __name__ == "__main__":
