@@ -309,7 +309,6 @@ static struct keyops_key *rsa_from_jwk(const struct jwk *j, struct kl_err *err)
 	BIGNUM *v[RSA_NUMS] = { NULL };
 	const char *missing;
 	EVP_PKEY *pkey = NULL;
-	struct keyops_key *k = NULL;
 	struct keyops_key *res = NULL;
 	size_t i;
 
@@ -333,15 +332,10 @@ static struct keyops_key *rsa_from_jwk(const struct jwk *j, struct kl_err *err)
 		goto out;
 	}
 	if (rsa_complete(v, err) != 0 || (pkey = rsa_build(v, err)) == NULL ||
-	    (k = keyops_key_new(KEYOPS_RSA, err)) == NULL)
+	    (res = keyops_key_adopt(&pkey, KEYOPS_RSA, NULL, (unsigned)BN_num_bits(v[RSA_N]),
+				    err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->bits = (unsigned)BN_num_bits(v[RSA_N]);
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	for (i = 0; i < RSA_NUMS; i++)
 		BN_clear_free(v[i]);
@@ -437,7 +431,6 @@ static struct keyops_key *ec_from_jwk(const struct jwk *j, struct kl_err *err)
 	BIGNUM *d = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
-	struct keyops_key *k = NULL;
 	struct keyops_key *res = NULL;
 
 	if ((c = ec_check_members(j, err)) == NULL || (d = bn_of(&j->d, true, err)) == NULL ||
@@ -451,16 +444,9 @@ static struct keyops_key *ec_from_jwk(const struct jwk *j, struct kl_err *err)
 		goto out;
 	}
 	if ((pkey = pkey_from_params("EC", bld, err)) == NULL ||
-	    (k = keyops_key_new(KEYOPS_EC, err)) == NULL)
+	    (res = keyops_key_adopt(&pkey, KEYOPS_EC, c, 0, err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->curve = c;
-	k->bits = c->field_bits;
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	OSSL_PARAM_BLD_free(bld);
 	BN_clear_free(d);
@@ -492,7 +478,7 @@ struct keyops_key *keyops_from_jwk(const struct jwk *j, struct kl_err *err)
 
 static struct keyops_key *rsa_public_from_jwk(const struct jwk *j, struct kl_err *err)
 {
-	struct keyops_key *k = NULL, *res = NULL;
+	struct keyops_key *res = NULL;
 	BIGNUM *n = NULL, *e = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
@@ -511,15 +497,10 @@ static struct keyops_key *rsa_public_from_jwk(const struct jwk *j, struct kl_err
 		goto out;
 	}
 	if ((pkey = pkey_from("RSA", bld, true, err)) == NULL ||
-	    (k = keyops_key_new(KEYOPS_RSA, err)) == NULL)
+	    (res = keyops_key_adopt(&pkey, KEYOPS_RSA, NULL, (unsigned)BN_num_bits(n),
+				    err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->bits = (unsigned)BN_num_bits(n);
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	OSSL_PARAM_BLD_free(bld);
 	BN_free(n);
@@ -530,7 +511,7 @@ out:
 static struct keyops_key *ec_public_from_jwk(const struct jwk *j, struct kl_err *err)
 {
 	const struct keyops_curve *c = keyops_curve_by_name(j->crv);
-	struct keyops_key *k = NULL, *res = NULL;
+	struct keyops_key *res = NULL;
 	unsigned char pub[EC_POINT_MAX];
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
@@ -555,16 +536,9 @@ static struct keyops_key *ec_public_from_jwk(const struct jwk *j, struct kl_err 
 	}
 	/* OpenSSL refuses a point that is not on the curve here. */
 	if ((pkey = pkey_from("EC", bld, true, err)) == NULL ||
-	    (k = keyops_key_new(KEYOPS_EC, err)) == NULL)
+	    (res = keyops_key_adopt(&pkey, KEYOPS_EC, c, 0, err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->curve = c;
-	k->bits = c->field_bits;
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	OSSL_PARAM_BLD_free(bld);
 	return res;

@@ -73,6 +73,20 @@ struct keyops_key *keyops_key_new(enum keyops_kty kty, struct kl_err *err)
 	return k;
 }
 
+struct keyops_key *keyops_key_adopt(EVP_PKEY **pkey, enum keyops_kty kty,
+				    const struct keyops_curve *c, unsigned bits, struct kl_err *err)
+{
+	struct keyops_key *k = keyops_key_new(kty, err);
+
+	if (k == NULL)
+		return NULL;
+	k->pkey = *pkey;
+	*pkey = NULL;
+	k->curve = c;
+	k->bits = c != NULL ? c->field_bits : bits;
+	return k;
+}
+
 void keyops_free(struct keyops_key *k)
 {
 	if (k != NULL) {
@@ -123,7 +137,6 @@ struct keyops_key *keyops_generate_rsa(unsigned bits, unsigned long exponent, st
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pkey = NULL;
 	BIGNUM *e = NULL;
-	struct keyops_key *k = NULL;
 	struct keyops_key *res = NULL;
 
 	if (!keyops_rsa_bits_allowed(bits)) {
@@ -149,15 +162,9 @@ struct keyops_key *keyops_generate_rsa(unsigned bits, unsigned long exponent, st
 		keyops_ossl_fail(err, "RSA key generation");
 		goto out;
 	}
-	if ((k = keyops_key_new(KEYOPS_RSA, err)) == NULL)
+	if ((res = keyops_key_adopt(&pkey, KEYOPS_RSA, NULL, bits, err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->bits = bits;
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_CTX_free(ctx);
 	BN_free(e);
@@ -169,7 +176,6 @@ struct keyops_key *keyops_generate_ec(const char *crv, struct kl_err *err)
 	const struct keyops_curve *c = keyops_curve_by_name(crv);
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pkey = NULL;
-	struct keyops_key *k = NULL;
 	struct keyops_key *res = NULL;
 
 	if (c == NULL) {
@@ -185,16 +191,9 @@ struct keyops_key *keyops_generate_ec(const char *crv, struct kl_err *err)
 		keyops_ossl_fail(err, "EC key generation");
 		goto out;
 	}
-	if ((k = keyops_key_new(KEYOPS_EC, err)) == NULL)
+	if ((res = keyops_key_adopt(&pkey, KEYOPS_EC, c, 0, err)) == NULL)
 		goto out;
-	k->pkey = pkey;
-	pkey = NULL;
-	k->curve = c;
-	k->bits = c->field_bits;
-	res = k;
-	k = NULL;
 out:
-	keyops_free(k);
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_CTX_free(ctx);
 	return res;

@@ -37,6 +37,10 @@ const struct keyops_curve *keyops_curve_by_name(const char *crv);
 bool keyops_rsa_bits_allowed(unsigned bits);
 /* An empty key of type kty (calloc'd); NULL with KL_ENOMEM. */
 struct keyops_key *keyops_key_new(enum keyops_kty kty, struct kl_err *err);
+/* A key that takes *pkey over (and sets it NULL); on failure *pkey is still the caller's. An EC
+ * key's bits are its curve's field size (bits is then ignored). */
+struct keyops_key *keyops_key_adopt(EVP_PKEY **pkey, enum keyops_kty kty,
+				    const struct keyops_curve *c, unsigned bits, struct kl_err *err);
 /* An oct key holding a copy of p[0..n) (n already checked). */
 struct keyops_key *keyops_oct_from_bytes(const void *p, size_t n, struct kl_err *err);
 
