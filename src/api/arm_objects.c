@@ -168,16 +168,26 @@ static int run_data_plane(struct api_call *c, api_handler handler, const char *n
 	return rc;
 }
 
-/* The members of src named in map (src name, dst name) copied into dst. */
-static int copy_members(json_t *dst, json_t *src, const char *const map[][2], size_t n)
+/* The data plane's request for an ARM body: the members of props named in map (ARM name, data
+ * plane name), and the body's tags. NULL with c->err when out of memory. */
+static json_t *data_plane_body(struct api_call *c, json_t *body, json_t *props,
+			       const char *const map[][2], size_t n)
 {
+	json_t *dp = json_object(), *v;
 	size_t i;
-	json_t *v;
 
-	for (i = 0; i < n; i++)
-		if ((v = json_object_get(src, map[i][0])) != NULL && json_object_set(dst, map[i][1], v) != 0)
-			return -1;
-	return 0;
+	for (i = 0; dp != NULL && i < n; i++)
+		if ((v = json_object_get(props, map[i][0])) != NULL &&
+		    json_object_set(dp, map[i][1], v) != 0)
+			goto nomem;
+	if (dp == NULL || ((v = json_object_get(body, "tags")) != NULL &&
+			   json_object_set(dp, "tags", v) != 0))
+		goto nomem;
+	return dp;
+nomem:
+	json_decref(dp);
+	kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	return NULL;
 }
 
 /* ---- secrets ---- */
@@ -225,12 +235,8 @@ static int secret_write(struct api_call *c, bool is_patch)
 	if (!existed && (is_patch || c->err.code != KL_ENOTFOUND))
 		goto out;	/* a patch needs the secret; anything but absent is an error */
 	kl_err_clear(&c->err);
-	if ((dp = json_object()) == NULL ||
-	    copy_members(dp, props, map, sizeof(map) / sizeof(map[0])) != 0 ||
-	    (json_object_get(body, "tags") != NULL && json_object_set(dp, "tags", json_object_get(body, "tags")) != 0)) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	if ((dp = data_plane_body(c, body, props, map, sizeof(map) / sizeof(map[0]))) == NULL)
 		goto out;
-	}
 	if (is_patch)
 		json_object_del(dp, "value");	/* a patch changes metadata only */
 	if (run_data_plane(c, is_patch ? secrets_update : secrets_set, name, dp) != 0)
@@ -324,11 +330,8 @@ int arm_key_put(struct api_call *c)
 		kl_fail_az(&c->err, KL_EINVAL, "BadRequest", NULL, "properties (with kty) is required.");
 		goto out;
 	}
-	if ((dp = json_object()) == NULL || copy_members(dp, props, map, sizeof(map) / sizeof(map[0])) != 0 ||
-	    (json_object_get(body, "tags") != NULL && json_object_set(dp, "tags", json_object_get(body, "tags")) != 0)) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	if ((dp = data_plane_body(c, body, props, map, sizeof(map) / sizeof(map[0]))) == NULL)
 		goto out;
-	}
 	if (run_data_plane(c, keys_create, name, dp) != 0)
 		goto out;
 	rc = reply_key(c, 200, name, "", location);
