@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # deploy/cluster.sh: a whole replicated kluis deployment on loopback, from Debian packages.
 #
-#   deploy/cluster.sh up [--regions 1] [--nodes N] DIR   build it, or start what is not running
+#   deploy/cluster.sh up [--regions 1|2] [--nodes N] DIR build it, or start what is not running
 #   deploy/cluster.sh status DIR                          refresh DIR/topology.json, print a table
 #   deploy/cluster.sh down [--purge] DIR                  stop what `up` started (--purge: and
 #                                                         remove the data)
 #
-# One region (for now; --regions 2 is reserved for the geographic layer):
+# Region r1 (the primary region):
 #   - PostgreSQL 15 managed by pg_auto_failover: a monitor and two data nodes, a primary and a
 #     synchronous standby (synchronous_standby_names = 'ANY 1 (...)' on the primary), each run by
 #     its own `pg_autoctl run` keeper, as the `postgres` system user, data in DIR/pg;
 #   - N kluisd nodes (default 2) on one shared store: DIR/kluisd-K, each connected with a
-#     multi-host conninfo and target_session_attrs=read-write, so that it follows the primary;
-#   - HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS), sending traffic to the nodes
-#     whose /health/writable answers 200 and, when none does, to the nodes whose /health does.
+#     multi-host conninfo and target_session_attrs=read-write, so that it follows the primary.
+# Region r2 (with --regions 2; the secondary region, read-only):
+#   - pg-3, a PostgreSQL hot standby streaming asynchronously from r1's primary (whichever node
+#     that is: a multi-host primary_conninfo with target_session_attrs=read-write). Plain
+#     streaming replication, outside pg_auto_failover: nothing ever promotes it;
+#   - N more kluisd nodes on pg-3, started with --region r2: read-only, because their store is a
+#     standby.
+# HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS). With one region it sends traffic
+# to the nodes whose /health/writable answers 200 and, when none does, to the nodes whose /health
+# does. With two, r1's nodes (checked on /health/writable) take the traffic and r2's nodes are
+# backup servers (checked on /health): they take it when no r1 node can write, and their
+# connections are cut the moment an r1 node can write again, so clients come back by themselves.
 #
 # Everything listens on 127.0.0.1 only, on ports picked at the first `up` and kept in
 # DIR/cluster.env. Authentication inside the deployment is `trust` on loopback (no passwords):
@@ -59,7 +68,7 @@ die() {
 
 usage() {
 	cat >&2 <<EOF
-usage: deploy/cluster.sh up [--regions 1] [--nodes N] DIR
+usage: deploy/cluster.sh up [--regions 1|2] [--nodes N] DIR
        deploy/cluster.sh status DIR
        deploy/cluster.sh down [--purge] DIR
 EOF
@@ -96,8 +105,7 @@ down) [ -z "$opt_regions$opt_nodes" ] || usage ;;
 esac
 if [ -n "$opt_regions" ]; then
 	case "$opt_regions" in
-	1) ;;
-	2) die "--regions 2 (a read-only secondary region) is not built yet" ;;
+	1 | 2) ;;
 	*) log "--regions must be 1 or 2"; usage ;;
 	esac
 fi
@@ -306,6 +314,10 @@ tune_node() {
 		echo "maintenance_work_mem = '64MB'"
 		echo "work_mem = '4MB'"
 		echo "listen_addresses = '127.0.0.1'"
+		# WAL kept for a second region's replica, which has no replication slot (a slot lives
+		# on one node and would not follow a failover inside r1). A replica that falls further
+		# behind than this must be rebuilt (docs/deploy.md).
+		[ "$kind" = monitor ] || echo "wal_keep_size = '1GB'"
 		if [ "$kind" = monitor ]; then
 			echo "pgautofailover.health_check_period = $HEALTH_CHECK_PERIOD_MS"
 			echo "pgautofailover.health_check_timeout = $HEALTH_CHECK_TIMEOUT_MS"
@@ -399,7 +411,8 @@ create_env() {
 	port_monitor=$(pick_port)
 	port_pg_1=$(pick_port)
 	port_pg_2=$(pick_port)
-	for ((k = 1; k <= nodes; k++)); do
+	[ "$regions" = 1 ] || port_pg_3=$(pick_port)
+	for ((k = 1; k <= nodes * regions; k++)); do
 		printf -v "port_kluisd_$k" '%s' "$(pick_port)"
 	done
 	port_haproxy=$(pick_port)
@@ -410,7 +423,8 @@ create_env() {
 		echo "port_monitor=$port_monitor"
 		echo "port_pg_1=$port_pg_1"
 		echo "port_pg_2=$port_pg_2"
-		for ((k = 1; k <= nodes; k++)); do
+		[ "$regions" = 1 ] || echo "port_pg_3=$port_pg_3"
+		for ((k = 1; k <= nodes * regions; k++)); do
 			local v="port_kluisd_$k"
 			echo "port_kluisd_$k=${!v}"
 		done
@@ -419,11 +433,23 @@ create_env() {
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
-pg_nodes() { echo pg-1 pg-2; }
+pg_nodes() { echo pg-1 pg-2; }	# r1's, managed by pg_auto_failover
+REPLICA=pg-3	# r2's replica, with --regions 2
+total_nodes() { echo $((nodes * regions)); }
+node_region() { [ "$1" -le "$nodes" ] && echo r1 || echo r2; }
+region_list() { [ "$regions" = 1 ] && echo r1 || echo r1 r2; }
 pg_port() { local v="port_pg_${1#pg-}"; echo "${!v}"; }
 kluisd_port() { local v="port_kluisd_$1"; echo "${!v}"; }
 conninfo() {
 	echo "host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 dbname=$DBNAME user=$DBUSER target_session_attrs=read-write sslmode=disable"
+}
+# What kluisd node $1 connects to: r1's pair, or r2's replica.
+node_conninfo() {
+	if [ "$(node_region "$1")" = r1 ]; then
+		conninfo
+	else
+		echo "host=127.0.0.1 port=$port_pg_3 dbname=$DBNAME user=$DBUSER sslmode=disable"
+	fi
 }
 vault_url() { echo "https://$VAULT.$SUFFIX:$port_haproxy"; }
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$port_monitor/pg_auto_failover?sslmode=disable"; }
@@ -477,6 +503,41 @@ create_data_node() {
 	touch "$RUN/$name.created"
 }
 
+# A whole region coming back (the monitor and every data node down, keepers and postmasters):
+# the data nodes' postmasters are started first, as they were, and the monitor and the keepers
+# only once they accept connections. Started the other way round, a keeper reports "PostgreSQL
+# is not running" before it starts its node, and the monitor, seeing the primary down, fails
+# over to the standby: seconds of outage and a pg_rewind, just after the region came back.
+# A postmaster that was a primary when it died comes back as one; were it stale (the monitor had
+# promoted the other node first), it could not acknowledge a write anyway (its synchronous
+# standby follows the other node) until its keeper demotes it.
+prestart_region() {
+	local n pgdata i ok
+	keeper_pid monitor >/dev/null && return 0
+	postmaster_of "$PGROOT/monitor" >/dev/null && return 0
+	for n in $(pg_nodes); do
+		[ -f "$RUN/$n.created" ] || return 0
+		keeper_pid "$n" >/dev/null && return 0
+		postmaster_of "$PGROOT/$n" >/dev/null && return 0
+	done
+	for n in $(pg_nodes); do
+		reap_keeper_leftovers "$n"
+		pgdata=$PGROOT/$n
+		log "starting the postgres of $n before its keeper (the whole region was down)"
+		pg_tool pg_ctl -D "$pgdata" -W start >>"$LOGS/$n.log" 2>&1 </dev/null ||
+			log "warning: pg_ctl start of $n failed; its keeper will start it"
+	done
+	for ((i = 0; i < 150; i++)); do
+		ok=1
+		for n in $(pg_nodes); do
+			sql "$(pg_port "$n")" "$DBNAME" 'select 1' >/dev/null || ok=0
+		done
+		[ "$ok" = 1 ] && return 0
+		sleep 0.2
+	done
+	log "warning: the data nodes do not all accept connections yet; starting the keepers anyway"
+}
+
 up_postgres() {
 	local n port
 	for n in $(pg_nodes); do
@@ -497,7 +558,7 @@ up_postgres() {
 		# The role kluisd connects as, owner of its database (so that it may create its table in
 		# the public schema); replicated to the standby like any other change.
 		port=$(primary_port)
-		sql "$port" "$DBNAME" "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DBUSER') THEN CREATE ROLE $DBUSER LOGIN; END IF; END\$\$; ALTER DATABASE $DBNAME OWNER TO $DBUSER" >/dev/null ||
+		sql "$port" "$DBNAME" "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DBUSER') THEN CREATE ROLE $DBUSER LOGIN; END IF; END\$\$; ALTER DATABASE $DBNAME OWNER TO $DBUSER; GRANT pg_monitor TO $DBUSER" >/dev/null ||
 			die "cannot create the role $DBUSER on the primary (port $port)"
 		# A fresh pair: wait until the standby is synchronous, so that the first acknowledged
 		# write is already on two servers. Later runs do not wait for a standby catching up.
@@ -529,6 +590,50 @@ wait_sync() {
 	return 1
 }
 
+# --- up: the second region's replica -------------------------------------------------------------
+
+# pg-3: a base backup of r1's primary, then a hot standby streaming from whichever r1 node is the
+# primary. Its settings go last in its postgresql.auto.conf, over what the backup copied from a
+# pg_auto_failover node. It reconnects by itself (every wal_retrieve_retry_interval) when r1 is
+# lost and comes back.
+up_replica() {
+	local pgdata=$PGROOT/$REPLICA port pid i
+	if [ ! -f "$RUN/$REPLICA.created" ]; then
+		port=$(primary_port) || die "no r1 primary to copy $REPLICA from"
+		log "creating $REPLICA (r2's replica) on 127.0.0.1:$port_pg_3 from the primary on $port"
+		pg_tool rm -rf "$pgdata"
+		pg_tool pg_basebackup -h 127.0.0.1 -p "$port" -U pgautofailover_replicator -D "$pgdata" \
+			-X stream -c fast -w >>"$LOGS/$REPLICA.log" 2>&1 ||
+			die "pg_basebackup for $REPLICA failed; see $LOGS/$REPLICA.log"
+		pg_tool touch "$pgdata/standby.signal"
+		{
+			echo "# $REPLICA: r2's asynchronous hot standby (deploy/cluster.sh)"
+			echo "port = $port_pg_3"
+			echo "listen_addresses = '127.0.0.1'"
+			echo "hot_standby = on"
+			echo "primary_conninfo = 'host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 user=pgautofailover_replicator application_name=$REPLICA target_session_attrs=read-write sslmode=disable connect_timeout=2'"
+			echo "primary_slot_name = ''"
+			echo "wal_retrieve_retry_interval = '500ms'"
+			echo "synchronous_standby_names = ''"
+		} | pg_tool tee -a "$pgdata/postgresql.auto.conf" >/dev/null
+		touch "$RUN/$REPLICA.created"
+	fi
+	if ! postmaster_of "$pgdata" >/dev/null; then
+		(cd "$PGROOT" && exec "${as_pg[@]}" setsid "$PGBIN/postgres" -D "$pgdata" \
+			>>"$LOGS/$REPLICA.log" 2>&1 </dev/null 9>&-) &
+		pid=$!
+		log "started $REPLICA (postgres, pid $pid; log $LOGS/$REPLICA.log)"
+	fi
+	# It answers as a standby once it has replayed to a consistent point; it has kluisd's table
+	# once r1's first node has made it and the replica has replayed that.
+	for ((i = 0; i < 300; i++)); do
+		[ "$(sql "$port_pg_3" "$DBNAME" "select pg_is_in_recovery() and to_regclass('kluis_kv') is not null" || true)" = t ] &&
+			return 0
+		sleep 0.2
+	done
+	die "$REPLICA does not serve as a standby with kluisd's table within 60 s; see $LOGS/$REPLICA.log"
+}
+
 # --- up: kluisd --------------------------------------------------------------------------------
 
 kluisd_pid() { pid_of "kluisd-$1" --data-dir "$DIR/kluisd-$1"; }
@@ -544,7 +649,7 @@ health() {
 # own server certificate from it), copied from a node that has them.
 seed_kluisd() {
 	local k=$1 dd=$DIR/kluisd-$1 j src=""
-	for ((j = 1; j <= nodes; j++)); do
+	for ((j = 1; j <= $(total_nodes); j++)); do
 		if [ "$j" != "$k" ] && [ -f "$DIR/kluisd-$j/master.key" ] &&
 			[ -f "$DIR/kluisd-$j/tls/ca-key.pem" ]; then
 			src=$DIR/kluisd-$j
@@ -569,7 +674,8 @@ start_kluisd() {
 	fi
 	# shellcheck disable=SC2206 # KLUISD_ARGS is split on spaces on purpose
 	[ -z "${KLUISD_ARGS:-}" ] || extra=(${KLUISD_ARGS})
-	(exec setsid "$KLUISD" --data-dir "$dd" --listen "127.0.0.1:$port" --postgres "$(conninfo)" \
+	(exec setsid "$KLUISD" --data-dir "$dd" --listen "127.0.0.1:$port" \
+		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" \
 		"${extra[@]}" >>"$LOGS/kluisd-$k.log" 2>&1 </dev/null 9>&-) &
 	pid=$!
 	echo "$pid" >"$RUN/kluisd-$k.pid"
@@ -590,11 +696,12 @@ wait_kluisd() {
 	die "kluisd-$k does not answer /health within 30 s; see $LOGS/kluisd-$k.log"
 }
 
+# Starts the kluisd nodes numbered $1 to $2 that are not running, and waits for them.
 up_kluisd() {
-	local k started=()
+	local first=$1 last=$2 k started=()
 	# Node 1 first when the deployment is new: it initialises the store (master key, admin
 	# token, CA) that the others are seeded from.
-	if ! kluisd_pid 1 >/dev/null; then
+	if [ "$first" = 1 ] && ! kluisd_pid 1 >/dev/null; then
 		if [ ! -f "$DIR/kluisd-1/master.key" ] && ! seed_kluisd 1 2>/dev/null; then
 			start_kluisd 1
 			wait_kluisd 1
@@ -603,7 +710,7 @@ up_kluisd() {
 			started+=(1)
 		fi
 	fi
-	for ((k = 2; k <= nodes; k++)); do
+	for ((k = first > 1 ? first : 2; k <= last; k++)); do
 		if ! kluisd_pid "$k" >/dev/null; then
 			start_kluisd "$k"
 			started+=("$k")
@@ -616,8 +723,85 @@ up_kluisd() {
 
 # --- up: HAProxy -------------------------------------------------------------------------------
 
+# The health check of a backend: GET PATH over TLS, verified against the deployment's CA.
+haproxy_check() {
+	local path=$1 ca=$DIR/kluisd-1/tls/ca.pem
+	cat <<EOF
+    option httpchk
+    http-check send meth GET uri $path ver HTTP/1.1 hdr Host localhost
+    http-check expect status 200
+    default-server check-ssl verify required ca-file $ca check-sni localhost verifyhost localhost inter 500 fastinter 250 downinter 500 fall 2 rise 2
+EOF
+}
+
+# "server" lines for kluisd nodes $1 to $2, with the options $3 (@K@ stands for the node's name).
+haproxy_servers() {
+	local first=$1 last=$2 opts=$3 k
+	for ((k = first; k <= last; k++)); do
+		echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k") ${opts//@K@/kluisd-$k}"
+	done
+}
+
+# One region: the nodes that can write get the traffic; when none can (the database is failing
+# over), the nodes that serve at all get it, so that clients receive kluisd's 503 + Retry-After
+# (which the SDKs retry for every method) instead of a closed connection.
+haproxy_one_region() {
+	cat <<EOF
+frontend vault
+    bind 127.0.0.1:$port_haproxy
+    use_backend r1_writable if { nbsrv(r1_writable) gt 0 }
+    default_backend r1_serving
+
+backend r1_writable
+    balance roundrobin
+$(haproxy_check /health/writable)
+$(haproxy_servers 1 "$nodes" check)
+
+backend r1_serving
+    balance roundrobin
+$(haproxy_check /health)
+$(haproxy_servers 1 "$nodes" check)
+EOF
+}
+
+# Two regions: one backend. r1's nodes are its servers, up while /health/writable answers 200;
+# r2's nodes are its backup servers, up while their /health answers 200 (checked in r2_health,
+# which takes no traffic, and tracked). HAProxy sends nothing to a backup while an r1 node is up.
+# When an r1 node comes up, every connection to r2 is cut (shutdown-backup-sessions), so that
+# clients holding keep-alive connections come back to r1. A connection refused by an r1 node
+# marks it down at once, without waiting for its checks (observe layer4), and the connection is
+# retried on another server after a second (redispatch on every retry). Connections to an r1 node
+# marked down are not cut: that would also cut the one being redispatched. When nothing at all
+# is up, r1's serving nodes answer (503 + Retry-After).
+haproxy_two_regions() {
+	local all
+	all=$(total_nodes)
+	cat <<EOF
+frontend vault
+    bind 127.0.0.1:$port_haproxy
+    use_backend regions if { nbsrv(regions) gt 0 }
+    default_backend r1_serving
+
+backend regions
+    balance roundrobin
+    option allbackups
+$(haproxy_check /health/writable)
+$(haproxy_servers 1 "$nodes" "check observe layer4 error-limit 1 on-error mark-down on-marked-up shutdown-backup-sessions")
+$(haproxy_servers $((nodes + 1)) "$all" "backup track r2_health/@K@")
+
+backend r2_health
+$(haproxy_check /health)
+$(haproxy_servers $((nodes + 1)) "$all" check)
+
+backend r1_serving
+    balance roundrobin
+$(haproxy_check /health)
+$(haproxy_servers 1 "$nodes" check)
+EOF
+}
+
 write_haproxy_cfg() {
-	local k ca=$DIR/kluisd-1/tls/ca.pem user=""
+	local user=""
 	if [ "$IS_ROOT" = 1 ] && getent passwd haproxy >/dev/null; then
 		user=$'    user haproxy\n    group haproxy\n'
 	fi
@@ -634,7 +818,7 @@ defaults
     mode tcp
     log global
     option tcplog
-    option redispatch
+    option redispatch 1
     retries 3
     timeout connect 1s
     timeout client 5m
@@ -642,37 +826,12 @@ defaults
     timeout check 1s
 
 # TLS passes through: kluisd terminates it with a certificate for *.$SUFFIX from the shared CA.
-# The nodes that can write get the traffic; when none can (the database is failing over), the
-# nodes that serve at all get it, so that clients receive kluisd's 503 + Retry-After (which the
-# SDKs retry for every method) instead of a closed connection. A second region's nodes will
-# come after these.
-frontend vault
-    bind 127.0.0.1:$port_haproxy
-    use_backend r1_writable if { nbsrv(r1_writable) gt 0 }
-    default_backend r1_serving
-
-backend r1_writable
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /health/writable ver HTTP/1.1 hdr Host localhost
-    http-check expect status 200
-    default-server check check-ssl verify required ca-file $ca check-sni localhost verifyhost localhost inter 500 fastinter 250 downinter 500 fall 2 rise 2
 EOF
-		for ((k = 1; k <= nodes; k++)); do
-			echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k")"
-		done
-		cat <<EOF
-
-backend r1_serving
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost
-    http-check expect status 200
-    default-server check check-ssl verify required ca-file $ca check-sni localhost verifyhost localhost inter 500 fastinter 250 downinter 500 fall 2 rise 2
-EOF
-		for ((k = 1; k <= nodes; k++)); do
-			echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k")"
-		done
+		if [ "$regions" = 1 ]; then
+			haproxy_one_region
+		else
+			haproxy_two_regions
+		fi
 	} >"$HAPROXY_CFG.tmp"
 	if cmp -s "$HAPROXY_CFG.tmp" "$HAPROXY_CFG"; then
 		rm -f "$HAPROXY_CFG.tmp"
@@ -752,15 +911,30 @@ collect() {
 		add "$n" postgres r1 "$role" "$port" "$pid" "$kpid" "$state" \
 			"$([ -n "$pid" ] && [ -n "$kpid" ] && echo 1 || echo 0)"
 	done
+	# r2's replica
+	if [ "$regions" = 2 ]; then
+		pid=$(postmaster_of "$PGROOT/$REPLICA" || true)
+		state=""
+		case "$(sql "$port_pg_3" "$DBNAME" 'select pg_is_in_recovery()' || true)" in
+		t)
+			role=standby
+			state=$(sql "$port_pg_3" "$DBNAME" "select coalesce((select status from pg_stat_wal_receiver), 'not streaming')" || true)
+			;;
+		f) role=primary ;;	# never by cluster.sh's doing: somebody promoted it
+		*) role=unknown ;;
+		esac
+		add "$REPLICA" postgres r2 "$role" "$port_pg_3" "$pid" "" "$state" \
+			"$([ -n "$pid" ] && echo 1 || echo 0)"
+	fi
 	# kluisd nodes
-	for ((k = 1; k <= nodes; k++)); do
+	for ((k = 1; k <= $(total_nodes); k++)); do
 		pid=$(kluisd_pid "$k" || true)
 		role=unknown
 		if [ -n "$pid" ] && h=$(health "$k"); then
 			role=$(sed -n 's/.*"mode":"\([a-z-]*\)".*/\1/p' <<<"$h")
 			[ -n "$role" ] || role=unknown
 		fi
-		add "kluisd-$k" kluisd r1 "$role" "$(kluisd_port "$k")" "$pid" "" "" \
+		add "kluisd-$k" kluisd "$(node_region "$k")" "$role" "$(kluisd_port "$k")" "$pid" "" "" \
 			"$([ -n "$pid" ] && echo 1 || echo 0)"
 	done
 	pid=$(haproxy_pid || true)
@@ -781,7 +955,7 @@ write_topology() {
 		echo "  \"ca\": $(json_str "$DIR/kluisd-1/tls/ca.pem"),"
 		echo "  \"admin_token_file\": $(json_str "$DIR/kluisd-1/admin-token"),"
 		echo "  \"conninfo\": $(json_str "$(conninfo)"),"
-		echo "  \"regions\": $regions,"
+		echo "  \"regions\": [$(region_list | sed 's/\([a-z0-9]*\)/"\1"/g; s/ /, /g')],"
 		echo "  \"processes\": ["
 		for ((i = 0; i < n; i++)); do
 			printf '%s    {"name": %s, "kind": %s, "region": %s, "role": %s, "port": %s, "pid": %s, "running": %s' \
@@ -790,8 +964,9 @@ write_topology() {
 				"${p_pid[i]:-null}" "$([ "${p_up[i]}" = 1 ] && echo true || echo false)"
 			case "${p_kind[i]}" in
 			postgres | monitor)
-				printf ', "keeper_pid": %s, "data_dir": %s' "${p_keeper[i]:-null}" \
-					"$(json_str "$PGROOT/${p_name[i]}")"
+				[ "${p_name[i]}" = "$REPLICA" ] ||
+					printf ', "keeper_pid": %s' "${p_keeper[i]:-null}"
+				printf ', "data_dir": %s' "$(json_str "$PGROOT/${p_name[i]}")"
 				[ "${p_kind[i]}" = monitor ] ||
 					printf ', "state": %s' "$(json_str "${p_state[i]}")"
 				;;
@@ -815,9 +990,14 @@ print_table() {
 		detail=""
 		[ -z "${p_keeper[i]}" ] || detail="keeper ${p_keeper[i]}"
 		case "${p_kind[i]}" in
-		postgres | monitor) [ -n "${p_keeper[i]}" ] || detail="keeper down" ;;
+		postgres | monitor) [ -n "${p_keeper[i]}" ] || [ "${p_name[i]}" = "$REPLICA" ] ||
+			detail="keeper down" ;;
 		esac
-		[ -z "${p_state[i]}" ] || detail="$detail, pg_auto_failover ${p_state[i]}"
+		if [ "${p_name[i]}" = "$REPLICA" ]; then
+			[ -z "${p_state[i]}" ] || detail="replication: ${p_state[i]}"
+		elif [ -n "${p_state[i]}" ]; then
+			detail="$detail, pg_auto_failover ${p_state[i]}"
+		fi
 		printf '%-10s %-9s %-6s %-14s %-6s %-8s %-8s %s\n' "${p_name[i]}" "${p_kind[i]}" \
 			"${p_region[i]}" "${p_role[i]}" "${p_port[i]}" "${p_pid[i]:--}" \
 			"$([ "${p_up[i]}" = 1 ] && echo running || echo DOWN)" "$detail"
@@ -849,7 +1029,7 @@ stop_pid() {
 down_all() {
 	local k pid n pids=() names=() i
 	if pid=$(haproxy_pid); then stop_pid "$pid" 10 haproxy; fi
-	for ((k = 1; k <= nodes; k++)); do
+	for ((k = 1; k <= $(total_nodes); k++)); do
 		if pid=$(kluisd_pid "$k"); then
 			kill -TERM "$pid" 2>/dev/null || true
 			pids+=("$pid") names+=("kluisd-$k")
@@ -880,6 +1060,11 @@ down_all() {
 				kill -TERM "${pids[i]}" 2>/dev/null || true
 			stop_pid "${pids[i]}" 30 "monitor (pg_autoctl)"
 		done
+		if [ "$regions" = 2 ] && pid=$(postmaster_of "$PGROOT/$REPLICA"); then
+			pg_tool pg_ctl -D "$PGROOT/$REPLICA" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+				kill -KILL "$pid" 2>/dev/null || true
+			log "stopped $REPLICA (pid $pid)"
+		fi
 		# A postmaster whose keeper was killed outlives it: stop it directly.
 		for n in $(pg_nodes) monitor; do
 			reap_keeper_leftovers "$n"
@@ -913,6 +1098,9 @@ up)
 		if [ -n "$opt_nodes" ] && [ "$opt_nodes" != "$nodes" ]; then
 			die "$DIR was made with --nodes $nodes; it cannot be changed to $opt_nodes"
 		fi
+		if [ -n "$opt_regions" ] && [ "$opt_regions" != "$regions" ]; then
+			die "$DIR was made with --regions $regions; it cannot be changed to $opt_regions"
+		fi
 	else
 		create_env
 		log "new deployment in $DIR (ports in $ENV_FILE)"
@@ -920,9 +1108,14 @@ up)
 	mkdir -p "$RUN" "$LOGS"
 	setup_as_pg
 	ensure_pg_dirs
+	prestart_region
 	up_monitor
 	up_postgres
-	up_kluisd
+	up_kluisd 1 "$nodes"
+	if [ "$regions" = 2 ]; then
+		up_replica
+		up_kluisd $((nodes + 1)) "$(total_nodes)"
+	fi
 	up_haproxy
 	collect
 	write_topology
@@ -950,7 +1143,7 @@ down)
 		done
 		rm -rf "$PGROOT" "$RUN" "$LOGS" "$DIR/haproxy" "$TOPOLOGY" "$TOPOLOGY.tmp" \
 			"$ENV_FILE"
-		for ((k = 1; k <= nodes; k++)); do rm -rf "$DIR/kluisd-$k"; done
+		for ((k = 1; k <= $(total_nodes); k++)); do rm -rf "$DIR/kluisd-$k"; done
 		rm -f "$DIR/.lock"
 		rmdir "$DIR" 2>/dev/null || log "left $DIR: it holds files cluster.sh did not make"
 		log "purged $DIR"

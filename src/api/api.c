@@ -67,6 +67,7 @@ int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *
 	buf_init_secret(&req->body, ctx->max_body);
 	(void)err;
 	vault_core_request_id(ctx->core, req->request_id);
+	req->region = ctx->cfg.region != NULL ? ctx->cfg.region : "local";
 	return 0;
 }
 
@@ -304,6 +305,9 @@ void api_resp_finish(const struct api_req *req, struct api_resp *resp)
 	if (req->client_request_id != NULL && is_safe_header_text(req->client_request_id, 256))
 		api_resp_header(resp, "x-ms-client-request-id", req->client_request_id);
 	api_resp_header(resp, "x-ms-keyvault-service-version", "kluis-" KLUIS_VERSION);
+	/* Azure's name for it: tells a client (and a failover drill) which region answered. */
+	if (req->region != NULL)
+		api_resp_header(resp, "x-ms-keyvault-region", req->region);
 	api_resp_header(resp, "Cache-Control", "no-cache");
 	if (resp->body.len > 0)
 		api_resp_header(resp, "Content-Type", "application/json; charset=utf-8");

@@ -44,6 +44,7 @@ struct api_req {
 	struct buf body;	/* wiping buffer, ceiling api_ctx max body */
 	char request_id[37];	/* x-ms-request-id of this request, set by api_req_init */
 	char client_addr[64];	/* "ip:port" of the peer, for logs */
+	const char *region;	/* this node's region, for x-ms-keyvault-region; set by api_req_init */
 	/* Filled by api_begin for api_dispatch; opaque to http/. */
 	const void *route;
 	char *vault_name;

@@ -119,13 +119,20 @@ int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *
 	return store_txn(st, &op, 1, err);
 }
 
-int store_role(struct store *st, enum store_role *role, struct kl_err *err)
+int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
+	       struct kl_err *err)
 {
+	struct store_repl ignored;
+
+	if (repl == NULL)
+		repl = &ignored;
+	repl->streaming = false;
+	repl->lag_ms = -1;
 	if (st->vt->role == NULL) {
 		*role = STORE_PRIMARY;
 		return 0;
 	}
-	return st->vt->role(st, role, err);
+	return st->vt->role(st, role, repl, err);
 }
 
 void store_close(struct store *st)

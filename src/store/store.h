@@ -45,6 +45,15 @@ typedef int (*store_scan_fn)(void *arg, const void *key, size_t key_len, const v
  * another region, or a demoted primary) does not. The embedded store is always a primary. */
 enum store_role { STORE_PRIMARY, STORE_STANDBY };
 
+/* How far a standby is behind its primary. lag_ms: 0 when the standby streams and has applied
+ * all it received; otherwise the age of the last transaction it applied (it may be further
+ * behind: nothing tells a standby cut off from its primary what it missed); -1 when unknown or
+ * not a standby. */
+struct store_repl {
+	bool streaming;		/* connected to a primary and receiving */
+	int64_t lag_ms;
+};
+
 struct store_vtable {
 	int (*get)(struct store *st, const void *key, size_t key_len, struct buf *val,
 		   uint64_t *version, struct kl_err *err);
@@ -52,7 +61,8 @@ struct store_vtable {
 		    size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err);
 	int (*txn)(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
 	/* NULL for backends that are always primary. */
-	int (*role)(struct store *st, enum store_role *role, struct kl_err *err);
+	int (*role)(struct store *st, enum store_role *role, struct store_repl *repl,
+		    struct kl_err *err);
 	void (*close)(struct store *st);
 	const char *name;	/* "lmdb", "postgres" */
 };
@@ -80,9 +90,10 @@ int store_put(struct store *st, const void *key, size_t key_len, const void *val
 	      struct kl_err *err);
 int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *err);
 
-/* The backend's role now (asks the server each time: callers poll it). KL_EUNAVAIL when the
- * server cannot be reached. */
-int store_role(struct store *st, enum store_role *role, struct kl_err *err);
+/* The backend's role now (asks the server each time: callers poll it), and how far behind it is
+ * when a standby (repl may be NULL). KL_EUNAVAIL when the server cannot be reached. */
+int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
+	       struct kl_err *err);
 
 /* Closes the backend and frees st; NULL is a no-op. */
 void store_close(struct store *st);

@@ -646,20 +646,40 @@ out:
 
 /* --- open and close ---------------------------------------------------------------------- */
 
-/* Whether the server is a hot standby: pg_is_in_recovery(), a bool in binary, one byte. */
-static int pg_role(struct store *st, enum store_role *role, struct kl_err *err)
+/* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
+ * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
+ * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
+ * of one byte, then an int8. */
+#define ROLE_SQL \
+	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
+	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 " \
+	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
+	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
+	"WHERE status = 'streaming') AS s) AS x"
+
+static int pg_role(struct store *st, enum store_role *role, struct store_repl *repl,
+		   struct kl_err *err)
 {
 	struct store_pg *s = (struct store_pg *)st;
 	PGresult *r = NULL;
-	int rc = -1;
+	const unsigned char *lag;
+	uint64_t v = 0;
+	int rc = -1, i;
 
-	if (run_read(s, "SELECT pg_is_in_recovery()", 0, NULL, NULL, "role", &r, err) != 0)
+	if (run_read(s, ROLE_SQL, 0, NULL, NULL, "role", &r, err) != 0)
 		goto out;
-	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 1) {
+	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
+	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
 		kl_fail(err, KL_EINTERNAL, "pg_is_in_recovery() gave an unexpected answer");
 		goto out;
 	}
 	*role = PQgetvalue(r, 0, 0)[0] ? STORE_STANDBY : STORE_PRIMARY;
+	repl->streaming = *role == STORE_STANDBY && PQgetvalue(r, 0, 1)[0];
+	lag = (const unsigned char *)PQgetvalue(r, 0, 2);
+	for (i = 0; i < 8; i++)
+		v = v << 8 | lag[i];
+	repl->lag_ms = (int64_t)v;
 	rc = 0;
 out:
 	PQclear(r);

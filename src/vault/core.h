@@ -64,6 +64,11 @@ enum vault_mode { VAULT_MODE_READ_WRITE, VAULT_MODE_READ_ONLY };
 enum vault_mode vault_core_mode(const struct vault_core *core);
 /* "primary", "standby" or "unreachable", as last polled. */
 const char *vault_core_storage_role(const struct vault_core *core);
+/* A standby's replication lag in seconds as of the last poll (struct store_repl in
+ * store/store.h); negative when not a standby or unknown. */
+double vault_core_replication_lag(const struct vault_core *core);
+/* Whether the standby's WAL receiver was streaming from a primary at the last poll. */
+bool vault_core_replication_streaming(const struct vault_core *core);
 /* Read-write mode on a reachable primary: what /health/writable answers 200 for. */
 bool vault_core_writable(const struct vault_core *core);
 

@@ -34,6 +34,8 @@ struct vault_core {
 	bool forced_read_only;
 	_Atomic int mode;
 	_Atomic int storage_role;
+	_Atomic int64_t repl_lag_ms;	/* struct store_repl of the last poll */
+	_Atomic bool repl_streaming;
 	int mode_poll_ms;
 	char node_id[37];		/* DIR/node-id: who holds the jobs lease */
 	/* the purge job */

@@ -23,11 +23,12 @@ static const char *role_name(int role)
 void vault_mode_refresh(struct vault_core *core)
 {
 	enum store_role role;
+	struct store_repl repl = { .streaming = false, .lag_ms = -1 };
 	struct kl_err err = { 0 };
 	int was = atomic_load(&core->storage_role), now;
 	int mode;
 
-	if (store_role(core->st, &role, &err) != 0)
+	if (store_role(core->st, &role, &repl, &err) != 0)
 		now = VAULT_STORAGE_UNREACHABLE;
 	else
 		now = role == STORE_PRIMARY ? VAULT_STORAGE_PRIMARY : VAULT_STORAGE_STANDBY;
@@ -40,6 +41,8 @@ void vault_mode_refresh(struct vault_core *core)
 			LOG_WARN(NULL, "mode is now %s (storage %s)", mode == VAULT_MODE_READ_ONLY
 				 ? "read-only" : "read-write", role_name(now));
 	}
+	atomic_store(&core->repl_lag_ms, repl.lag_ms);
+	atomic_store(&core->repl_streaming, repl.streaming);
 	if (was != now) {
 		atomic_store(&core->storage_role, now);
 		if (now == VAULT_STORAGE_UNREACHABLE)
@@ -55,6 +58,18 @@ enum vault_mode vault_core_mode(const struct vault_core *core)
 const char *vault_core_storage_role(const struct vault_core *core)
 {
 	return role_name(atomic_load(&core->storage_role));
+}
+
+double vault_core_replication_lag(const struct vault_core *core)
+{
+	int64_t ms = atomic_load(&core->repl_lag_ms);
+
+	return ms < 0 ? -1.0 : (double)ms / 1000.0;
+}
+
+bool vault_core_replication_streaming(const struct vault_core *core)
+{
+	return atomic_load(&core->repl_streaming);
 }
 
 bool vault_core_writable(const struct vault_core *core)

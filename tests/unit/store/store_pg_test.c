@@ -697,11 +697,14 @@ static void test_failover_to_promoted_standby(void **state)
 	struct store *st, *on_standby;
 	struct kl_err err = { 0 };
 	enum store_role role = STORE_STANDBY;
-	int failures;
+	struct store_repl repl = { .streaming = true, .lag_ms = 7 };
+	int failures, i;
 
 	assert_non_null(st = fresh_store(state, 2));
-	assert_int_equal(store_role(st, &role, &err), 0);
+	assert_int_equal(store_role(st, &role, &repl, &err), 0);
 	assert_int_equal(role, STORE_PRIMARY);
+	assert_false(repl.streaming);		/* a primary has no lag */
+	assert_int_equal(repl.lag_ms, -1);
 	suite_put(st, K("k"), K("v"));
 	store_close(st);
 	*state = NULL;
@@ -713,8 +716,17 @@ static void test_failover_to_promoted_standby(void **state)
 	assert_int_equal(put_k(on_standby, &err), -1);
 	assert_int_equal(err.code, KL_EREADONLY);
 	kl_err_clear(&err);
-	assert_int_equal(store_role(on_standby, &role, &err), 0);	/* what kluisd's mode follows */
+	assert_int_equal(store_role(on_standby, &role, NULL, &err), 0);	/* kluisd's mode */
 	assert_int_equal(role, STORE_STANDBY);
+	/* it streams from the primary, caught up (its WAL receiver may take a moment to start) */
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(store_role(on_standby, &role, &repl, &err), 0);
+		if (repl.streaming && repl.lag_ms == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	assert_true(repl.streaming);
+	assert_int_equal(repl.lag_ms, 0);
 	store_close(on_standby);
 	/* commits wait for the standby from now on (a restart, not a reload: no race with it) */
 	assert_int_equal(pg_fixture_sql(fx.port,
@@ -734,7 +746,7 @@ static void test_failover_to_promoted_standby(void **state)
 	suite_expect(st, K("k"), K("acked"), 2);
 	failures += until_it_works(st, put_k);
 	suite_expect(st, K("k"), K("again"), 3);
-	assert_int_equal(store_role(st, &role, &err), 0);	/* the promoted standby */
+	assert_int_equal(store_role(st, &role, NULL, &err), 0);	/* the promoted standby */
 	assert_int_equal(role, STORE_PRIMARY);
 	fprintf(stderr, "failover: %d calls failed with KL_EUNAVAIL\n", failures);
 	/* the old primary, for whatever runs after: standalone, with no standby to wait for */
