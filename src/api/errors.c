@@ -60,4 +60,8 @@ void api_resp_error(struct api_resp *resp, const struct kl_err *err)
 	api_resp_header(resp, "x-ms-error-code", code);
 	if (resp->status == 429 || resp->status == 503)
 		api_resp_header(resp, "Retry-After", "1");
+	/* The storage is unreachable from this node: the client's retry should be free to land on
+	 * another node or region (a load balancer in TCP mode keeps a connection where it is). */
+	if (kind == KL_EUNAVAIL)
+		api_resp_header(resp, "Connection", "close");
 }

@@ -34,10 +34,19 @@
  * again on the next use by libpq with the same conninfo; a read, or a transaction that has not
  * reached COMMIT, is run again on a new connection. A connection whose server takes no
  * writes (25006, or a hot standby refusing SERIALIZABLE) gives KL_EREADONLY and is dropped too,
- * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary. */
+ * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary.
+ *
+ * Riding through a failover: while no server takes the connection (the primary is dead and the
+ * standby not yet promoted, which takes 2-10 s under pg_auto_failover), a read or a transaction
+ * keeps trying to connect, every RECONNECT_STEP_MS, for up to FAILOVER_WAIT_MS before it fails
+ * with KL_EUNAVAIL; a transaction that met a server taking no writes before its COMMIT tries
+ * again likewise. Answering 503 at once instead would leave the clients' own retries (about 3 s
+ * of them in the SDKs) to cover the failover, and they do not cover its slow cases. The role
+ * poll does not wait: it must tell at once that the primary is gone. */
 #include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +65,8 @@
 #define SCAN_BATCH_SQL "256"
 #define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
 #define READ_TRIES 3
+#define FAILOVER_WAIT_MS 8000	/* how long a call waits for a server to take it (above) */
+#define RECONNECT_STEP_MS 200
 #define VERSION_BYTES 8
 
 /* Defaults that the operator's conninfo overrides, since it comes after them: a bounded wait for
@@ -81,6 +92,7 @@ struct store_pg {
 	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
 	time_t connect_log_s;	/* when a failed connect was last logged */
 	unsigned connect_unlogged;	/* failed connects since, not logged */
+	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
 	char *conninfo;
 };
 
@@ -261,10 +273,39 @@ static void pool_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fau
 	pthread_mutex_unlock(&s->mu);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Sleeps one reconnection step, unless that would pass deadline (a mono_ms() time; 0: no
+ * waiting). False when there is no time left. */
+static bool wait_step(uint64_t deadline)
+{
+	struct timespec step = { 0, RECONNECT_STEP_MS * 1000000L };
+
+	if (deadline == 0 || mono_ms() + RECONNECT_STEP_MS > deadline)
+		return false;
+	nanosleep(&step, NULL);
+	return true;
+}
+
+static uint64_t failover_deadline(struct store_pg *s)
+{
+	unsigned ms = atomic_load(&s->wait_ms);
+
+	return ms > 0 ? mono_ms() + ms : 0;
+}
+
 /* Takes a slot, waiting for one, and makes sure it holds a usable connection: one that is not
  * older than the last lost link, not broken and not inside a transaction; otherwise it connects
- * afresh. NULL (the slot back in the pool, empty) when that fails. */
-static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, struct kl_err *err)
+ * afresh, trying again until deadline (0: once). NULL (the slot back in the pool, empty) when
+ * that fails. */
+static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
+			 struct kl_err *err)
 {
 	struct pg_slot slot;
 	bool stale;
@@ -281,8 +322,13 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, struct kl_err *err
 		PQfinish(slot.conn);
 		slot.conn = NULL;
 	}
-	if (slot.conn == NULL && (slot.conn = pg_connect(s, err)) == NULL)
-		pool_give(s, NULL, *epoch, FAULT_NONE);
+	if (slot.conn == NULL) {
+		while ((slot.conn = pg_connect(s, err)) == NULL && err->code == KL_EUNAVAIL &&
+		       wait_step(deadline))
+			kl_err_clear(err);
+		if (slot.conn == NULL)
+			pool_give(s, NULL, *epoch, FAULT_NONE);
+	}
 	return slot.conn;
 }
 
@@ -310,8 +356,10 @@ static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const
  * because its connection was lost (or, at a server whose default isolation is serializable, on
  * serialization) is run again: it wrote nothing. */
 static int run_read(struct store_pg *s, const char *sql, int n, const void *const *p,
-		    const size_t *len, const char *what, PGresult **out, struct kl_err *err)
+		    const size_t *len, const char *what, bool wait, PGresult **out,
+		    struct kl_err *err)
 {
+	uint64_t deadline = wait ? failover_deadline(s) : 0;
 	enum pg_fault f = FAULT_LINK;
 	PGresult *r = NULL;
 	uint64_t epoch;
@@ -319,7 +367,7 @@ static int run_read(struct store_pg *s, const char *sql, int n, const void *cons
 	int tries, rc = -1;
 
 	for (tries = 0; tries < READ_TRIES && (f == FAULT_LINK || f == FAULT_SERIAL); tries++) {
-		if ((c = pool_take(s, &epoch, err)) == NULL)
+		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
 			goto out;
 		PQclear(r);
 		r = exec_bytes(c, sql, n, p, len);
@@ -386,7 +434,7 @@ static int pg_get(struct store *st, const void *key, size_t key_len, struct buf 
 	int rc = -1;
 
 	if (run_read(s, "SELECT value, version FROM " TABLE " WHERE key = $1", 1, p, len, "get",
-		     &r, err) != 0)
+		     true, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) == 0) {
 		kl_fail(err, KL_ENOTFOUND, "the record does not exist");
@@ -469,8 +517,8 @@ static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, cons
 	do {
 		PQclear(r);
 		r = NULL;
-		if (run_read(s, scan_sql[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len, "scan",
-			     &r, err) != 0)
+		if (run_read(s, scan_sql[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
+			     "scan", true, &r, err) != 0)
 			goto out;
 		/* The connection is back in the pool: fn may call the store. */
 		if ((cb = scan_batch(r, fn, arg, err)) < 0)
@@ -603,7 +651,7 @@ static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, st
 	unsigned serial = 0, relinks = 0, seed;
 	struct timespec now;
 	bool committing = false;
-	uint64_t epoch;
+	uint64_t epoch, deadline = failover_deadline(s);
 	size_t i;
 	PGconn *c;
 	int rc = -1;
@@ -616,7 +664,7 @@ static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, st
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
 	for (;;) {
-		if ((c = pool_take(s, &epoch, err)) == NULL)
+		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
 			break;
 		rc = txn_once(c, ops, n_ops, &f, &committing, err);
 		pool_give(s, c, epoch, f);
@@ -629,6 +677,12 @@ static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, st
 		}
 		if (f == FAULT_LINK && !committing && ++relinks < 2)
 			continue;
+		/* a server that takes no writes: a primary not yet promoted, or one being demoted */
+		if (f == FAULT_READONLY && !committing && wait_step(deadline)) {
+			relinks++;
+			kl_err_clear(err);
+			continue;
+		}
 		if (f == FAULT_SERIAL)
 			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
 				  serial);
@@ -667,7 +721,7 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 	uint64_t v = 0;
 	int rc = -1, i;
 
-	if (run_read(s, ROLE_SQL, 0, NULL, NULL, "role", &r, err) != 0)
+	if (run_read(s, ROLE_SQL, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
 	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
@@ -863,6 +917,7 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	}
 	s->base.vt = &pg_vtable;
 	s->pool_size = pool_size;
+	atomic_init(&s->wait_ms, FAILOVER_WAIT_MS);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
@@ -885,4 +940,9 @@ out:
 	PQconninfoFree(opts);
 	PQfreemem(perr);
 	return st;
+}
+
+void store_pg_set_failover_wait(struct store *st, unsigned ms)
+{
+	atomic_store(&((struct store_pg *)st)->wait_ms, ms);
 }

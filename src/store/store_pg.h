@@ -19,4 +19,8 @@
  * password); it is never logged. Thread-safe after it returns, like every store. */
 struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err);
 
+/* How long a call waits for a server to take it while none does, in milliseconds (the default is
+ * 8000; 0: it fails at once). For tests. st must come from store_pg_open. */
+void store_pg_set_failover_wait(struct store *st, unsigned ms);
+
 #endif

@@ -646,6 +646,7 @@ static void test_server_down_is_unavailable(void **state)
 	struct store *st = fresh_store(state, 2);
 	struct kl_err err = { 0 };
 
+	store_pg_set_failover_wait(st, 300);	/* each call below waits that long, then fails */
 	suite_put(st, K("k"), K("v"));
 	assert_int_equal(pg_fixture_ctl(&fx, "stop"), 0);
 	assert_int_equal(get_k(st, &err), -1);
@@ -656,6 +657,38 @@ static void test_server_down_is_unavailable(void **state)
 	assert_int_equal(err.code, KL_EUNAVAIL);
 	assert_int_equal(pg_fixture_ctl(&fx, "start"), 0);
 	until_it_works(st, put_k);
+	suite_expect(st, K("k"), K("again"), 2);
+}
+
+static void *start_server_later(void *arg)
+{
+	struct timespec pause = { 1, 0 };
+
+	(void)arg;
+	nanosleep(&pause, NULL);
+	return (void *)(intptr_t)pg_fixture_ctl(&fx, "start");
+}
+
+/* A call made while no server takes it waits for one (up to the failover wait) instead of
+ * failing: an outage of a second, as a failover is, is ridden through by reads and writes. */
+static void test_outage_is_ridden_through(void **state)
+{
+	struct store *st = fresh_store(state, 2);
+	struct kl_err err = { 0 };
+	pthread_t t;
+	void *rc;
+
+	suite_put(st, K("k"), K("v"));
+	assert_int_equal(pg_fixture_ctl(&fx, "stop"), 0);
+	assert_int_equal(pthread_create(&t, NULL, start_server_later, NULL), 0);
+	assert_int_equal(get_k(st, &err), 0);	/* it waited for the server */
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((intptr_t)rc, 0);
+	assert_int_equal(pg_fixture_ctl(&fx, "stop"), 0);
+	assert_int_equal(pthread_create(&t, NULL, start_server_later, NULL), 0);
+	assert_int_equal(put_k(st, &err), 0);
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((intptr_t)rc, 0);
 	suite_expect(st, K("k"), K("again"), 2);
 }
 
@@ -673,6 +706,7 @@ static void test_read_only_database_refuses_writes(void **state)
 						 "default_transaction_read_only = on"),
 			 0);
 	st = fresh_store(state, 1);	/* sessions from now on are read-only */
+	store_pg_set_failover_wait(st, 0);	/* no waiting for a server that takes writes */
 	assert_int_equal(put_k(st, &err), -1);
 	assert_int_equal(err.code, KL_EREADONLY);
 	suite_expect(st, K("k"), K("v"), 1);	/* reads go on */
@@ -712,6 +746,7 @@ static void test_failover_to_promoted_standby(void **state)
 	/* the standby alone: reads, and refuses every write as read-only */
 	pg_fixture_conninfo(fx.standby_port, standby, sizeof(standby));
 	assert_non_null(on_standby = open_pool(standby, 1));
+	store_pg_set_failover_wait(on_standby, 0);
 	suite_expect(on_standby, K("k"), K("v"), 1);	/* in the base backup */
 	assert_int_equal(put_k(on_standby, &err), -1);
 	assert_int_equal(err.code, KL_EREADONLY);
@@ -778,6 +813,7 @@ int main(void)
 		OWN_TEST(test_every_byte_in_keys_and_values),
 		OWN_TEST(test_restart_is_survived),
 		OWN_TEST(test_server_down_is_unavailable),
+		OWN_TEST(test_outage_is_ridden_through),
 		OWN_TEST(test_schema_version),
 		OWN_TEST(test_nodes_starting_together),
 		OWN_TEST(test_read_only_database_refuses_writes),
