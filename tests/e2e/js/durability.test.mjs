@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { KLUISD, collect, expectRestError, freePort, startServer, uniqueName } from "./lib/server.mjs";
+import { KLUISD, STORE, collect, expectRestError, freePort, startServer, storeArgs, uniqueName } from "./lib/server.mjs";
 
 function walk(dir) {
 	const out = [];
@@ -63,11 +63,12 @@ describe("data dir and process", () => {
 		await srv?.close();
 	});
 
-	test("first start lays out master.key, admin-token (0600), tls/ca.pem and store/", () => {
+	test("first start lays out master.key, admin-token (0600), tls/ca.pem and store/ (LMDB only)", () => {
 		const mode = (p) => fs.statSync(path.join(srv.dataDir, p)).mode & 0o777;
 		assert.equal(mode("master.key"), 0o600);
 		assert.equal(mode("admin-token"), 0o600);
-		assert.ok(fs.statSync(path.join(srv.dataDir, "store")).isDirectory());
+		if (STORE === "lmdb") assert.ok(fs.statSync(path.join(srv.dataDir, "store")).isDirectory());
+		else assert.ok(!fs.existsSync(path.join(srv.dataDir, "store")), "no store/ with --postgres");
 		assert.match(fs.readFileSync(srv.caPath, "utf8"), /-----BEGIN CERTIFICATE-----/);
 		const tok = fs.readFileSync(path.join(srv.dataDir, "admin-token"), "utf8");
 		assert.equal(tok.trim().split("\n").length, 1, "one line");
@@ -94,6 +95,7 @@ describe("data dir and process", () => {
 		}
 	});
 
+	// Under PostgreSQL, its server's files (WAL included) are searched too.
 	test("secret values, the token and backups leave no readable trace under DIR", async () => {
 		const client = new SecretClient(srv.vaultUrl, srv.credential);
 		const needle = `kluis-needle-${crypto.randomBytes(24).toString("hex")}`;
@@ -110,13 +112,12 @@ describe("data dir and process", () => {
 		await (await client.beginDeleteSecret(kept)).pollUntilDone(); // deleted, still stored
 
 		const scan = () => {
-			const files = walk(srv.dataDir);
+			const files = srv.filesAtRest();
 			assert.ok(files.length > 0);
 			const tokenBytes = Buffer.from(srv.token);
-			for (const f of files) {
-				const data = fs.readFileSync(f);
+			for (const [f, data] of files) {
 				for (const [enc, pat] of encodings(needle))
-					assert.equal(data.indexOf(pat), -1, `secret value (${enc}) found in ${path.relative(srv.dataDir, f)}`);
+					assert.equal(data.indexOf(pat), -1, `secret value (${enc}) found in ${f}`);
 				if (path.basename(f) !== "admin-token")
 					assert.equal(data.indexOf(tokenBytes), -1, `admin token found in ${f}`);
 			}
@@ -203,7 +204,7 @@ describe("data dir and process", () => {
 		try {
 			fs.writeFileSync(keyPath, crypto.randomBytes(original.length), { mode: 0o600 });
 			const before = hashTree(srv.dataDir);
-			const r = runKluisd(["--data-dir", srv.dataDir, "--listen", `127.0.0.1:${srv.port}`]);
+			const r = runKluisd(["--data-dir", srv.dataDir, "--listen", `127.0.0.1:${srv.port}`, ...storeArgs(srv.dataDir)]);
 			assert.notEqual(r.status, 0, `started with a foreign master key: ${r.stderr}`);
 			assert.equal(r.signal, null, `did not exit by itself (killed by ${r.signal}): ${r.stderr}`);
 			assert.ok(r.stderr.trim().length > 0, "a message on stderr");
@@ -215,7 +216,7 @@ describe("data dir and process", () => {
 		assert.ok((await collect(new SecretClient(srv.vaultUrl, srv.credential).listPropertiesOfSecrets())).length > 0);
 	});
 
-	test("a corrupt store is refused, files untouched", async () => {
+	test("a corrupt store is refused, files untouched", { skip: STORE !== "lmdb" && "the LMDB files under DIR/store: none with --postgres" }, async () => {
 		assert.equal(await srv.stop(), 0);
 		const storeFiles = walk(path.join(srv.dataDir, "store")).filter((f) => path.basename(f) !== "lock.mdb");
 		assert.ok(storeFiles.length > 0, "the store has files");
@@ -239,7 +240,7 @@ describe("data dir and process", () => {
 		const ca = fs.readFileSync(srv.caPath);
 		try {
 			fs.writeFileSync(srv.caPath, "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n");
-			const r = runKluisd(["--data-dir", srv.dataDir, "--listen", `127.0.0.1:${srv.port}`]);
+			const r = runKluisd(["--data-dir", srv.dataDir, "--listen", `127.0.0.1:${srv.port}`, ...storeArgs(srv.dataDir)]);
 			assert.notEqual(r.status, 0, r.stderr);
 			assert.equal(r.signal, null, `did not exit by itself: ${r.stderr}`);
 			assert.match(fs.readFileSync(srv.caPath, "utf8"), /garbage/);

@@ -7,14 +7,21 @@ Every server started in one process shares one CA: the first server creates it, 
 are seeded with its ca.pem and ca-key.pem before their first start (kluisd reuses an existing CA
 and issues its server certificate from it). REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are set to it
 (the machine presets them to the system bundle), and clients also get connection_verify=<ca>.
+
+With KLUIS_E2E_STORE=postgres every kluisd keeps its store in PostgreSQL instead of LMDB: the first
+server of the process starts a private PostgreSQL 15 server (see _Postgres), each data dir gets a
+database of its own (a restart on the same dir finds its data again), and the server is stopped
+and its directory removed when the process exits, however it exits.
 """
 
 import atexit
 import base64
 import ctypes
+import hashlib
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -30,6 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 KLUISD = os.environ.get("KLUISD") or os.path.join(REPO, "build", "kluisd")
 STARTUP_S = 20.0
+STORE = os.environ.get("KLUIS_E2E_STORE") or "lmdb"  # "lmdb" or "postgres"
+if STORE not in ("lmdb", "postgres"):
+    raise RuntimeError(f"KLUIS_E2E_STORE={STORE!r}: expected lmdb or postgres")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_USER = "kluis"  # the private server's superuser
 
 _shared_ca_dir = None  # DIR/tls of the first server of this process, kept while it lives
 _ca_keeper = None
@@ -39,6 +51,147 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# The guard of a private PostgreSQL server: a shell in a session of its own, forked off by
+# `setsid -f` so that it is not in the tree of this process (a ctest timeout kills that tree).
+# It polls this process (a pipe's end of file would be more immediate, but node closes a child's
+# stdin pipe when the child, setsid, exits) and once it is gone, however it ended (even SIGKILL),
+# stops the server (an immediate shutdown) and removes its directory. $1 is this process's pid,
+# $2 the directory, the rest the command that runs a tool as the server's user (none unless root).
+_PG_GUARD = """trap '' INT TERM HUP
+pid=$1 dir=$2; shift 2
+while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+"$@" %s/pg_ctl -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1
+[ -n "$KLUIS_KEEP" ] || rm -rf "$dir"
+""" % PG_BIN
+
+
+class _Postgres:
+    """A private PostgreSQL 15 server for the servers of this process (KLUIS_E2E_STORE=postgres):
+    initdb into a fresh temporary directory, postgres on 127.0.0.1 on a free port, its unix socket
+    in that directory too, trust authentication, fsync and synchronous_commit off. PostgreSQL
+    refuses to run as root, so as root its tools run as the system user postgres (from Debian's
+    postgresql package), which then owns the directory. One database per kluisd data dir.
+
+    stop() (at exit) stops the server and removes the directory; the guard (_PG_GUARD) does both
+    when this process dies without running it, and else finds nothing left to do."""
+
+    def __init__(self):
+        self.dir = None
+        self.port = None
+        self._databases = {}  # name -> oid
+        self._as_pg = []
+        if os.geteuid() == 0:
+            self._as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+
+    def _log_tail(self, name, n=6000):
+        try:
+            with open(os.path.join(self.dir, name), "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _tool(self, *argv):
+        """Runs a PostgreSQL tool as the server's user, in DIR, output to DIR/tools.log."""
+        with open(os.path.join(self.dir, "tools.log"), "ab") as log:
+            return subprocess.run(self._as_pg + [os.path.join(PG_BIN, argv[0]), *argv[1:]],
+                                  cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                  timeout=120).returncode
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="kluis-e2e-pg-", dir="/tmp" if self._as_pg else None)
+        if self._as_pg:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError("no user postgres to run PostgreSQL as (install postgresql-15)")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        # From here on the guard cleans up, whatever happens to this process.
+        subprocess.run(["setsid", "-f", "sh", "-c", _PG_GUARD, "kluis-pg-guard", str(os.getpid()),
+                        self.dir, *self._as_pg], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        if self._tool("initdb", "-D", "data", "-U", PG_USER, "-A", "trust", "-E", "UTF8",
+                      "--locale=C", "--no-sync") != 0:
+            raise RuntimeError(f"initdb failed:\n{self._log_tail('tools.log')}")
+        for _ in range(5):  # the port may be taken between free_port() and postgres' bind
+            port = free_port()
+            opts = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}"
+                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                    " -c max_connections=200 -c shared_buffers=16MB")
+            if self._tool("pg_ctl", "-D", "data", "-l", "server.log", "-w", "-t", "30",
+                          "-o", opts, "start") == 0:
+                self.port = port
+                return self
+        raise RuntimeError(f"postgres did not start:\n{self._log_tail('tools.log')}\n"
+                           f"{self._log_tail('server.log')}")
+
+    def _psql(self, sql):
+        r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-q",
+                            "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                            "-U", PG_USER, "-d", "postgres", "-c", sql],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql {sql!r}: {r.stderr.decode('utf-8', 'replace')}")
+        return r.stdout.decode().strip()
+
+    def database(self, data_dir):
+        """The database of a kluisd data dir (made on first use); (name, oid)."""
+        name = "kluis_" + hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:24]
+        if name not in self._databases:
+            oid = self._psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'")
+            if not oid:
+                # FILE_COPY: no WAL record of the whole template, so faster and a smaller pg_wal.
+                self._psql(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+                oid = self._psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'")
+            self._databases[name] = oid
+        return name, self._databases[name]
+
+    def conninfo(self, data_dir):
+        name, _ = self.database(data_dir)
+        return f"host=127.0.0.1 port={self.port} dbname={name} user={PG_USER} sslmode=disable"
+
+    def files(self, data_dir):
+        """Every file of the server that may hold bytes of data_dir's kluisd: all but those of
+        the other databases (under data/base)."""
+        _, oid = self.database(data_dir)
+        base = os.path.join(self.dir, "data", "base")
+        for root, dirs, names in os.walk(self.dir):
+            if root == base:
+                dirs[:] = [d for d in dirs if d == oid]
+            yield from (os.path.join(root, n) for n in names)
+
+    def stop(self):
+        if self.dir is None:
+            return
+        try:
+            if self.port is not None:
+                self._tool("pg_ctl", "-D", "data", "-m", "fast", "-w", "-t", "30", "stop")
+        finally:
+            if not os.environ.get("KLUIS_KEEP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+_pg = None  # the private PostgreSQL server, once a kluisd needs it
+
+
+def _postgres():
+    global _pg
+    if _pg is None:
+        pg = _Postgres()
+        try:
+            pg.start()
+        except BaseException:
+            pg.stop()
+            raise
+        _pg = pg
+    return _pg
+
+
+def store_args(data_dir):
+    """kluisd's flags for where the store of data_dir lives: none for LMDB (in DIR/store)."""
+    return ["--postgres", _postgres().conninfo(data_dir)] if STORE == "postgres" else []
 
 
 class StaticCredential:
@@ -98,6 +251,7 @@ class KluisServer:
 
     def args(self):
         a = [KLUISD, "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}"]
+        a += store_args(self.data_dir)
         if self._suffix_given:
             a += ["--dns-suffix", self.dns_suffix]
         if self._vault_given:
@@ -107,6 +261,25 @@ class KluisServer:
         if self.max_body is not None:
             a += ["--max-body", str(self.max_body)]
         return a + self.extra_args
+
+    def files_at_rest(self):
+        """(path, contents) of every regular file that holds this server's data at rest: those
+        under the data dir and, under PostgreSQL, those of its server but other databases'. A
+        file that vanishes while being listed (PostgreSQL renames and removes some) is left out."""
+        paths = []
+        for root, _dirs, names in os.walk(self.data_dir):
+            paths += [os.path.join(root, n) for n in names]
+        if STORE == "postgres":
+            paths += _postgres().files(self.data_dir)
+        for p in paths:
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            try:
+                with open(p, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            yield p, data
 
     @property
     def stderr(self):
@@ -138,6 +311,9 @@ class KluisServer:
                 try:
                     r = self.request("GET", "/health", token=False, host="127.0.0.1", timeout=2)
                     if r.status == 200:
+                        if (r.json or {}).get("storage") != STORE:  # never silently another
+                            self.kill9()
+                            raise RuntimeError(f"kluisd's storage is not {STORE}: {r.text}")
                         with open(os.path.join(self.data_dir, "admin-token"), encoding="utf-8") as f:
                             self.token = f.read().strip()
                         self.credential = StaticCredential(self.token)
@@ -299,6 +475,8 @@ def _at_exit():
             print(f"harness: {e}", file=sys.stderr)
     if _ca_keeper and not os.environ.get("KLUIS_KEEP"):
         shutil.rmtree(_ca_keeper, ignore_errors=True)
+    if _pg is not None:  # after every kluisd has stopped
+        _pg.stop()
 
 
 atexit.register(_at_exit)

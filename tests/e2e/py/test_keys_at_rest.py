@@ -3,9 +3,11 @@ rest like secret values, and a test searches the data directory for it").
 
 Keys are imported with known private members (RSA d, p, q, dp, dq, qi; EC d; oct k), used, backed
 up, rotated, deleted and recovered; then every file under the data directory (LMDB store, lock
-file, TLS files, anything else) and kluisd's log are searched for each member as raw bytes, hex,
-base64 and base64url (at each of the three byte alignments, and with line breaks removed, so PEM
-and DER containers are caught too), while the server runs and again after it stopped.
+file, TLS files, anything else; with KLUIS_E2E_STORE=postgres also the PostgreSQL server's files,
+its WAL included, but other databases') and kluisd's log are searched for each member as raw
+bytes, hex, base64 and base64url (at each of the three byte alignments, and with line breaks
+removed, so PEM and DER containers are caught too), while the server runs and again after it
+stopped.
 """
 
 import base64
@@ -47,19 +49,13 @@ class KeysAtRestTest(unittest.TestCase):
     def search(self, when):
         found = []
         files = 0
-        for root, _dirs, names in os.walk(self.srv.data_dir):
-            for n in names:
-                path = os.path.join(root, n)
-                if not os.path.isfile(path):
-                    continue
-                files += 1
-                with open(path, "rb") as f:
-                    data = f.read()
-                flat = data.replace(b"\n", b"").replace(b"\r", b"")
-                for label, secret in self.secrets.items():
-                    for enc, needle in _encodings(secret).items():
-                        if needle in data or needle in flat:
-                            found.append(f"{label} as {enc} in {os.path.relpath(path, self.srv.data_dir)}")
+        for path, data in self.srv.files_at_rest():  # under PostgreSQL its files too
+            files += 1
+            flat = data.replace(b"\n", b"").replace(b"\r", b"")
+            for label, secret in self.secrets.items():
+                for enc, needle in _encodings(secret).items():
+                    if needle in data or needle in flat:
+                        found.append(f"{label} as {enc} in {path}")
         log = self.srv.stderr.encode()
         for label, secret in self.secrets.items():
             for enc, needle in _encodings(secret).items():

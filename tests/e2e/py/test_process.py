@@ -13,12 +13,6 @@ import harness
 from harness import unique_name
 
 
-def files_under(d):
-    for root, _dirs, files in os.walk(d):
-        for f in files:
-            yield os.path.join(root, f)
-
-
 def encodings(needle):
     """The needle raw, in hex, and in base64/base64url at each alignment (edge quanta cut)."""
     raw = needle.encode()
@@ -103,9 +97,7 @@ class ProcessTest(unittest.TestCase):
 
         def scan():
             token = self.srv.token.encode()
-            for f in files_under(self.srv.data_dir):
-                with open(f, "rb") as fh:
-                    data = fh.read()
+            for f, data in self.srv.files_at_rest():  # under PostgreSQL its files too
                 for enc, pat in encodings(needle):
                     self.assertNotIn(pat, data, f"secret value ({enc}) in {f}")
                 if os.path.basename(f) != "admin-token":

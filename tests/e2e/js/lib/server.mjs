@@ -7,8 +7,15 @@
 // SDK clients of every test file trust every server of the run without any option of theirs.
 //
 // Raw HTTP checks (headers, error bodies) go through request(), which pins the CA itself.
+//
+// With KLUIS_E2E_STORE=postgres every kluisd keeps its store in PostgreSQL instead of LMDB: the
+// first server of a test run starts a private PostgreSQL 15 server (see postgres()), which
+// run.mjs hands on to the test processes through KLUIS_E2E_PG; each data dir gets a database of
+// its own (a restart on the same dir finds its data again). The process that started the server
+// stops it and removes its directory when it exits, and a guard does so if that process dies.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -22,6 +29,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "../../../..");
 export const KLUISD = process.env.KLUISD || path.join(repoRoot, "build", "kluisd");
 const STARTUP_MS = 20000;
+/** Where kluisd keeps its store: "lmdb" (DIR/store) or "postgres" (a private server). */
+export const STORE = process.env.KLUIS_E2E_STORE || "lmdb";
+if (STORE !== "lmdb" && STORE !== "postgres")
+	throw new Error(`KLUIS_E2E_STORE=${STORE}: expected lmdb or postgres`);
+const PG_BIN = "/usr/lib/postgresql/15/bin";
+const PG_USER = "kluis"; // the private server's superuser
 
 /** A free TCP port on 127.0.0.1 (bound then released; the short race is accepted). */
 export async function freePort() {
@@ -103,10 +116,179 @@ export function rawRequest(method, pathAndQuery, opts) {
 	});
 }
 
-// Every kluisd still running when this process exits is killed, whatever failed before.
+// --- a private PostgreSQL server (KLUIS_E2E_STORE=postgres) -----------------------------------
+
+// The guard of a private PostgreSQL server: a shell in a session of its own, forked off by
+// `setsid -f` so that it is not in the tree of this process (a ctest timeout kills that tree).
+// It polls this process (a pipe's end of file would be more immediate, but node closes a child's
+// stdin pipe when the child, setsid, exits) and once it is gone, however it ended (even SIGKILL),
+// stops the server (an immediate shutdown) and removes its directory. $1 is this process's pid,
+// $2 the directory, the rest the command that runs a tool as the server's user (none unless root).
+const PG_GUARD = `trap '' INT TERM HUP
+pid=$1 dir=$2; shift 2
+while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+"$@" ${PG_BIN}/pg_ctl -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1
+[ -n "$KLUIS_KEEP" ] || rm -rf "$dir"
+`;
+
+// This process's server: {dir, port, owned, databases: Map name -> oid}; null until needed.
+let pg = null;
+
+// PostgreSQL refuses to run as root: as root its tools run as the system user postgres (from
+// Debian's postgresql package), which then owns the directory.
+function asPostgres() {
+	return process.getuid?.() === 0 ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] : [];
+}
+
+function pgLogTail(dir, name) {
+	try {
+		return fs.readFileSync(path.join(dir, name), "utf8").slice(-6000);
+	} catch {
+		return "";
+	}
+}
+
+/** Runs a PostgreSQL tool as the server's user, in dir, output to dir/tools.log; its exit status. */
+function pgTool(dir, tool, ...args) {
+	const log = fs.openSync(path.join(dir, "tools.log"), "a");
+	try {
+		const argv = [...asPostgres(), path.join(PG_BIN, tool), ...args];
+		const r = spawnSync(argv[0], argv.slice(1), { cwd: dir, stdio: ["ignore", log, log], timeout: 120000 });
+		return r.status;
+	} finally {
+		fs.closeSync(log);
+	}
+}
+
+/** freePort(), synchronously (in a child node: node has no synchronous bind). */
+function freePortSync() {
+	const js = 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })';
+	return Number(execFileSync(process.execPath, ["-e", js], { encoding: "utf8" }).trim());
+}
+
+/**
+ * Starts a private PostgreSQL 15 server (initdb into a fresh temporary directory, postgres on
+ * 127.0.0.1 on a free port, its unix socket in that directory too, trust authentication, fsync
+ * and synchronous_commit off) owned by this process, or attaches to the one named by KLUIS_E2E_PG
+ * (the run's, from run.mjs). Synchronous: kluisd's arguments are.
+ */
+function postgres() {
+	if (pg) return pg;
+	if (process.env.KLUIS_E2E_PG) {
+		const { dir, port } = JSON.parse(process.env.KLUIS_E2E_PG);
+		pg = { dir, port, owned: false, databases: new Map() };
+		return pg;
+	}
+	const asPg = asPostgres();
+	const dir = fs.mkdtempSync(path.join(asPg.length ? "/tmp" : os.tmpdir(), "kluis-e2e-pg-"));
+	const self = { dir, port: null, owned: true, databases: new Map() };
+	try {
+		if (asPg.length) {
+			const id = (opt) => Number(execFileSync("id", [opt, "postgres"], { encoding: "utf8" }).trim());
+			let uid, gid;
+			try {
+				[uid, gid] = [id("-u"), id("-g")];
+			} catch {
+				throw new Error("no user postgres to run PostgreSQL as (install postgresql-15)");
+			}
+			fs.chownSync(dir, uid, gid);
+		}
+		// From here on the guard cleans up, whatever happens to this process.
+		const g = spawnSync("setsid", ["-f", "sh", "-c", PG_GUARD, "kluis-pg-guard", String(process.pid), dir, ...asPg], {
+			stdio: "ignore",
+		});
+		if (g.status !== 0) throw new Error(`setsid: cannot start the guard (${g.error || g.status})`);
+		if (pgTool(dir, "initdb", "-D", "data", "-U", PG_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync") !== 0)
+			throw new Error(`initdb failed:\n${pgLogTail(dir, "tools.log")}`);
+		for (let attempt = 0; attempt < 5 && self.port === null; attempt++) {
+			const port = freePortSync(); // it may be taken before postgres binds it: try again
+			const opts =
+				`-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${dir}` +
+				" -c fsync=off -c synchronous_commit=off -c full_page_writes=off" +
+				" -c max_connections=200 -c shared_buffers=16MB";
+			if (pgTool(dir, "pg_ctl", "-D", "data", "-l", "server.log", "-w", "-t", "30", "-o", opts, "start") === 0)
+				self.port = port;
+		}
+		if (self.port === null)
+			throw new Error(`postgres did not start:\n${pgLogTail(dir, "tools.log")}\n${pgLogTail(dir, "server.log")}`);
+	} catch (e) {
+		stopPostgres(self);
+		throw e;
+	}
+	pg = self;
+	process.env.KLUIS_E2E_PG = JSON.stringify({ dir, port: self.port }); // for child processes
+	return pg;
+}
+
+/** Stops a server this process started and removes its directory (the guard then finds nothing to do). */
+function stopPostgres(p) {
+	if (!p?.owned || !p.dir) return;
+	try {
+		if (p.port !== null) pgTool(p.dir, "pg_ctl", "-D", "data", "-m", "fast", "-w", "-t", "30", "stop");
+	} finally {
+		if (!process.env.KLUIS_KEEP) fs.rmSync(p.dir, { recursive: true, force: true });
+		p.dir = null;
+	}
+}
+
+function psql(sql) {
+	const p = postgres();
+	const r = spawnSync(
+		path.join(PG_BIN, "psql"),
+		["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(p.port), "-U", PG_USER, "-d", "postgres", "-c", sql],
+		{ stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", timeout: 60000 },
+	);
+	if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr || r.error}`);
+	return r.stdout.trim();
+}
+
+/** The database of a kluisd data dir (made on first use): {name, oid}. */
+function pgDatabase(dataDir) {
+	const p = postgres();
+	const name = "kluis_" + crypto.createHash("sha256").update(path.resolve(dataDir)).digest("hex").slice(0, 24);
+	if (!p.databases.has(name)) {
+		const find = () => psql(`SELECT oid FROM pg_database WHERE datname = '${name}'`);
+		let oid = find();
+		if (!oid) {
+			// FILE_COPY: no WAL record of the whole template, so faster and a smaller pg_wal.
+			psql(`CREATE DATABASE "${name}" STRATEGY FILE_COPY`);
+			oid = find();
+		}
+		p.databases.set(name, oid);
+	}
+	return { name, oid: p.databases.get(name) };
+}
+
+/** kluisd's flags for where the store of dataDir lives: none for LMDB (in DIR/store). */
+export function storeArgs(dataDir) {
+	if (STORE !== "postgres") return [];
+	const { name } = pgDatabase(dataDir);
+	return ["--postgres", `host=127.0.0.1 port=${postgres().port} dbname=${name} user=${PG_USER} sslmode=disable`];
+}
+
+function walkFiles(dir, skip = () => false) {
+	const out = [];
+	let entries;
+	try {
+		entries = fs.readdirSync(dir, { withFileTypes: true });
+	} catch {
+		return out; // vanished meanwhile
+	}
+	for (const e of entries) {
+		const p = path.join(dir, e.name);
+		if (skip(p)) continue;
+		if (e.isDirectory()) out.push(...walkFiles(p, skip));
+		else if (e.isFile()) out.push(p);
+	}
+	return out;
+}
+
+// Every kluisd still running when this process exits is killed, whatever failed before; then
+// the PostgreSQL server this process started, if any, is stopped and removed.
 const live = new Set();
 process.on("exit", () => {
 	for (const p of live) p.kill("SIGKILL");
+	stopPostgres(pg);
 });
 
 export class KluisServer {
@@ -132,7 +314,30 @@ export class KluisServer {
 		if (this.opts.retentionDays !== undefined)
 			a.push("--retention-days", String(this.opts.retentionDays));
 		if (this.opts.maxBody !== undefined) a.push("--max-body", String(this.opts.maxBody));
-		return a.concat(this.opts.extraArgs || []);
+		return a.concat(storeArgs(this.dataDir), this.opts.extraArgs || []);
+	}
+
+	/**
+	 * [path, contents] of every regular file that holds this server's data at rest: those under
+	 * the data dir and, under PostgreSQL, those of its server but other databases'. A file that
+	 * vanishes while being listed (PostgreSQL renames and removes some) is left out.
+	 */
+	filesAtRest() {
+		const files = walkFiles(this.dataDir);
+		if (STORE === "postgres") {
+			const { oid } = pgDatabase(this.dataDir);
+			const base = path.join(postgres().dir, "data", "base");
+			files.push(...walkFiles(postgres().dir, (p) => path.dirname(p) === base && path.basename(p) !== oid));
+		}
+		const out = [];
+		for (const f of files) {
+			try {
+				out.push([f, fs.readFileSync(f)]);
+			} catch (e) {
+				if (e.code !== "ENOENT") throw e;
+			}
+		}
+		return out;
 	}
 
 	/** Spawns kluisd and waits until /health answers 200 over TLS with the dir's CA. */
@@ -164,14 +369,24 @@ export class KluisServer {
 					`kluisd exited (code ${this.exitCode}, signal ${this.exitSignal}) before serving:\n${this.stderr}`,
 				);
 			if (fs.existsSync(this.caPath)) {
+				let r;
 				try {
-					const r = await this.request("GET", "/health", { token: false, host: "127.0.0.1", timeoutMs: 2000 });
-					if (r.status === 200) {
+					r = await this.request("GET", "/health", { token: false, host: "127.0.0.1", timeoutMs: 2000 });
+				} catch (e) {
+					lastErr = String(e);
+				}
+				// The store is the one asked for (KLUIS_E2E_STORE), never silently another.
+				if (r?.status === 200 && r.json?.storage !== STORE) {
+					await this.kill9();
+					throw new Error(`kluisd's storage is ${r.json?.storage}, not ${STORE}: ${r.text}`);
+				}
+				try {
+					if (r?.status === 200) {
 						this.token = fs.readFileSync(path.join(this.dataDir, "admin-token"), "utf8").trim();
 						this.credential = staticCredential(this.token);
 						return this;
 					}
-					lastErr = `/health answered ${r.status}`;
+					if (r) lastErr = `/health answered ${r.status}`;
 				} catch (e) {
 					lastErr = String(e);
 				}
