@@ -1,9 +1,9 @@
 /* kluisd: flags, configuration, signals, start and stop. Owns the process: its exit status, its
  * signal mask, and the order in which the layers are opened (store, core, api, http) and closed
  * (the reverse). Must never serve a request or touch stored data itself, never write a PID file
- * or log anywhere but stderr, and never overwrite anything in the data directory (the layers it
- * opens refuse what they cannot trust). Exit: 0 after SIGTERM/SIGINT, 1 when start-up fails,
- * 2 for a usage error. */
+ * or log anywhere but stderr and the --audit-log file, and never overwrite anything in the data
+ * directory (the layers it opens refuse what they cannot trust). SIGHUP reopens the audit log
+ * (log rotation). Exit: 0 after SIGTERM/SIGINT, 1 when start-up fails, 2 for a usage error. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -27,6 +27,7 @@
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/logfile.h"
 #include "vault/core.h"
 #include "vault/vault.h"
 
@@ -56,6 +57,7 @@ struct options {
 	size_t max_body;			/* 0: the API's default */
 	enum log_level log_level;
 	const char *oidc_issuer, *oidc_audience, *oidc_jwks;	/* all three, or none */
+	const char *audit_log;			/* path, "-" for stderr; NULL: none */
 };
 
 enum {
@@ -73,6 +75,7 @@ enum {
 	OPT_POSTGRES,
 	OPT_READ_ONLY,
 	OPT_REGION,
+	OPT_AUDIT_LOG,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +93,7 @@ static const struct option long_options[] = {
 	{ "postgres", required_argument, NULL, OPT_POSTGRES },
 	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "region", required_argument, NULL, OPT_REGION },
+	{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -99,7 +103,7 @@ static void print_help(void)
 	printf("Usage: kluisd [OPTION]...\n"
 	       "A key vault server speaking the Azure Key Vault REST API over HTTPS. Runs in\n"
 	       "the foreground and logs to stderr; SIGTERM or SIGINT finishes the requests in\n"
-	       "flight, closes the store and exits 0.\n"
+	       "flight, closes the store and exits 0; SIGHUP reopens the audit log.\n"
 	       "\n"
 	       "  --data-dir DIR         where the store, master key, admin token and TLS\n"
 	       "                         files live; created (mode 0700) and initialised on\n"
@@ -130,6 +134,9 @@ static void print_help(void)
 	       "  --max-body BYTES       largest request body accepted, 1-%llu; a larger\n"
 	       "                         one gets 413 (default %d)\n"
 	       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+	       "  --audit-log PATH       append one JSON line per request to PATH ('-':\n"
+	       "                         stderr), created 0600; SIGHUP reopens it after a\n"
+	       "                         rotation (default: no audit log)\n"
 	       "  --oidc-issuer URL      also accept OpenID tokens (JWTs, RS256 or ES256) whose\n"
 	       "  --oidc-audience AUD    iss and aud are these, signed by a key of the JWKS\n"
 	       "  --oidc-jwks FILE       file, for the principal their sub is mapped to (all\n"
@@ -326,6 +333,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->region = optarg;
 			break;
+		case OPT_AUDIT_LOG:
+			if (optarg[0] == '\0' || strlen(optarg) > DATA_DIR_MAX) {
+				usage_error("--audit-log", optarg,
+					    "must be a path of 1 to 4064 bytes, or - for stderr");
+				goto out;
+			}
+			o->audit_log = optarg;
+			break;
 		case OPT_POSTGRES:
 			if (optarg[0] == '\0') {
 				usage_error("--postgres", optarg,
@@ -396,8 +411,9 @@ static int make_dirs(const char *path, struct kl_err *err)
 	return 0;
 }
 
-/* Blocks the stop signals in this thread, and so in every thread started after it, and ignores
- * SIGPIPE: a stop signal is then only ever taken by sigwait() in main. */
+/* Blocks the stop signals and SIGHUP in this thread, and so in every thread started after it,
+ * and ignores SIGPIPE: those signals are then only ever taken by sigwait() in main, which acts on
+ * them in ordinary code (no handler runs, so nothing has to be async-signal-safe). */
 static int block_signals(sigset_t *stop, struct kl_err *err)
 {
 	struct sigaction sa;
@@ -408,6 +424,7 @@ static int block_signals(sigset_t *stop, struct kl_err *err)
 	sigemptyset(stop);
 	sigaddset(stop, SIGTERM);
 	sigaddset(stop, SIGINT);
+	sigaddset(stop, SIGHUP);
 	if (sigaction(SIGPIPE, &sa, NULL) != 0 || pthread_sigmask(SIG_BLOCK, stop, NULL) != 0)
 		return kl_fail(err, KL_EINTERNAL, "cannot set up signal handling: %s",
 			       strerror(errno));
@@ -437,6 +454,7 @@ static int run(const struct options *o)
 	struct api_ctx *api = NULL;
 	struct http_server *srv = NULL;
 	struct jwt_keyset *oidc = NULL;
+	struct logfile *audit = NULL;
 	sigset_t stop;
 	int sig = 0, status = EXIT_FAILURE;
 
@@ -473,6 +491,9 @@ static int run(const struct options *o)
 	}
 	if (vault_core_start_jobs(core, &err) != 0)
 		goto out;
+	if (o->audit_log != NULL && (audit = logfile_open(o->audit_log, &err)) == NULL)
+		goto out;
+	acfg.audit = audit;
 	acfg.dns_suffix = o->dns_suffix;
 	acfg.default_vault = o->default_vault;
 	acfg.max_body = o->max_body;
@@ -491,8 +512,18 @@ static int run(const struct options *o)
 		 o->listen.host, o->listen.port, o->default_vault, o->dns_suffix, o->listen.port,
 		 o->data_dir);
 
-	while (sigwait(&stop, &sig) != 0)
-		;
+	for (;;) {
+		if (sigwait(&stop, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		/* Log rotation: the audit log's path is opened anew; writers switch at once. */
+		if (audit != NULL && logfile_reopen(audit, &err) != 0)
+			LOG_WARN(NULL, "SIGHUP: %s; still writing to the file open before",
+				 err.msg);
+		else if (audit != NULL)
+			LOG_INFO(NULL, "SIGHUP: audit log %s reopened", logfile_path(audit));
+	}
 	LOG_INFO(NULL, "%s received: finishing requests in flight", strsignal(sig));
 	status = EXIT_SUCCESS;
 out:
@@ -501,6 +532,7 @@ out:
 	http_server_stop(srv);	/* first: nothing calls into api/ after it */
 	vault_core_close(core);	/* stops the jobs, closes the store */
 	api_ctx_free(api);
+	logfile_free(audit);	/* after the server: no request writes to it any more */
 	jwt_keyset_free(oidc);	/* after the core: nothing verifies tokens any more */
 	store_close(st);
 	if (status == EXIT_SUCCESS)

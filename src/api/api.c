@@ -8,6 +8,7 @@
 
 #include "api/authz.h"
 #include "api/internal.h"
+#include "api/metrics.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -48,11 +49,18 @@ struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *cor
 	ctx->cfg = *cfg;
 	ctx->core = core;
 	ctx->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
+	if ((ctx->metrics = metrics_new()) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		free(ctx);
+		return NULL;
+	}
 	return ctx;
 }
 
 void api_ctx_free(struct api_ctx *ctx)
 {
+	if (ctx != NULL)
+		metrics_free(ctx->metrics);
 	free(ctx);
 }
 
@@ -68,6 +76,8 @@ int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *
 	(void)err;
 	vault_core_request_id(ctx->core, req->request_id);
 	req->region = ctx->cfg.region != NULL ? ctx->cfg.region : "local";
+	req->start_us = clock_mono_us();
+	metrics_started(ctx->metrics);
 	return 0;
 }
 
@@ -299,6 +309,16 @@ void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, co
 	api_resp_finish(req, resp);
 }
 
+static bool resp_has_header(const struct api_resp *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < resp->n_headers; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 void api_resp_finish(const struct api_req *req, struct api_resp *resp)
 {
 	api_resp_header(resp, "x-ms-request-id", req->request_id);
@@ -309,7 +329,7 @@ void api_resp_finish(const struct api_req *req, struct api_resp *resp)
 	if (req->region != NULL)
 		api_resp_header(resp, "x-ms-keyvault-region", req->region);
 	api_resp_header(resp, "Cache-Control", "no-cache");
-	if (resp->body.len > 0)
+	if (resp->body.len > 0 && !resp_has_header(resp, "Content-Type"))
 		api_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
 }
 

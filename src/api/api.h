@@ -10,11 +10,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 #include "util/err.h"
 
 struct vault_core;
+struct logfile;
 
 #define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
 #define API_MAX_RESP_HEADERS 12
@@ -44,6 +46,7 @@ struct api_req {
 	struct buf body;	/* wiping buffer, ceiling api_ctx max body */
 	char request_id[37];	/* x-ms-request-id of this request, set by api_req_init */
 	char client_addr[64];	/* "ip:port" of the peer, for logs */
+	uint64_t start_us;	/* monotonic, set by api_req_init: the audit line's duration */
 	const char *region;	/* this node's region, for x-ms-keyvault-region; set by api_req_init */
 	/* Filled by api_begin for api_dispatch; opaque to http/. */
 	const void *route;
@@ -68,6 +71,7 @@ struct api_config {
 	const char *default_vault;	/* vault for hosts outside dns_suffix */
 	size_t max_body;		/* bytes; 0 means API_DEFAULT_MAX_BODY */
 	const char *region;		/* reported on /health; NULL for "local" */
+	struct logfile *audit;		/* the audit log (util/logfile.h); NULL: none */
 };
 
 struct api_ctx;
@@ -78,8 +82,16 @@ struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *cor
 void api_ctx_free(struct api_ctx *ctx);
 size_t api_ctx_max_body(const struct api_ctx *ctx);
 
-/* Sets up an empty request: a fresh request id, a body buffer with the context's ceiling. */
+/* Sets up an empty request: a fresh request id, a body buffer with the context's ceiling, its
+ * start time. Counts it as in flight until api_req_done. */
 int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *err);
+/* The request has been answered with status, whose response is resp (status 0: the connection
+ * ended before any answer was queued; resp is then ignored). Writes its audit line and counts it
+ * in the metrics. http/ calls it exactly once per api_req_init, as soon as the answer is queued,
+ * so an answer a client has seen is already audited. Thread-safe, lock-free but for the audit
+ * log's single write(2). */
+void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct api_resp *resp,
+		  int status);
 /* Adds a decoded query parameter (copied). Past API_MAX_QUERY it sets query_overflow. */
 int api_req_add_query(struct api_req *req, const char *name, const char *value,
 		      struct kl_err *err);

@@ -16,6 +16,7 @@ struct api_ctx {
 	struct api_config cfg;
 	struct vault_core *core;
 	size_t max_body;
+	struct metrics *metrics;	/* api/metrics.h: counters for GET /metrics */
 };
 
 /* One request being served, handed to a handler. */
@@ -179,6 +180,7 @@ json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct k
 /* Handlers. */
 int health_get(struct api_call *c);
 int health_writable(struct api_call *c);
+int metrics_get(struct api_call *c);
 int secrets_set(struct api_call *c);
 int secrets_get(struct api_call *c);
 int secrets_update(struct api_call *c);

@@ -10,6 +10,7 @@ static const struct route routes[] = {
 	/* method    path                                 handler                  class         permission           op */
 	{ "GET",    "/health",                           health_get,              ROUTE_PUBLIC, PERM_NONE,           "Health" },
 	{ "GET",    "/health/writable",                  health_writable,         ROUTE_PUBLIC, PERM_NONE,           "HealthWritable" },
+	{ "GET",    "/metrics",                          metrics_get,             ROUTE_PUBLIC, PERM_NONE,           "GetMetrics" },
 	{ "GET",    "/secrets",                          secrets_list,            ROUTE_READ,   PERM_SECRET_LIST,    "GetSecrets" },
 	{ "POST",   "/secrets/restore",                  secrets_restore,         ROUTE_WRITE,  PERM_SECRET_RESTORE, "RestoreSecret" },
 	{ "PUT",    "/secrets/{name}",                   secrets_set,             ROUTE_WRITE,  PERM_SECRET_SET,     "SetSecret" },

@@ -61,6 +61,7 @@ struct http_request {
 	bool is_queued;		/* an answer is queued: nothing more to do */
 	bool is_discarding;	/* the body failed (body_err): drop the rest, answer at its end */
 	bool is_answered;	/* api_begin answered on the head of a bodiless request */
+	bool is_done;		/* api_req_done has been called */
 	uint64_t discarded;
 	struct kl_err body_err;
 };
@@ -203,10 +204,15 @@ static enum MHD_Result queue_resp(struct http_request *hr, struct MHD_Connection
 	}
 	ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);	/* the connection holds its own reference */
-	if (ret == MHD_YES)
+	if (ret == MHD_YES) {
 		hr->is_queued = true;
-	else
+		/* Audited and counted now, before libmicrohttpd sends a byte (it sends once this
+		 * handler returns): a client never sees an answer whose audit line is missing. */
+		hr->is_done = true;
+		api_req_done(hr->srv->api, &hr->req, &hr->resp, status);
+	} else {
 		LOG_ERROR(hr->req.request_id, "cannot queue a response; closing the connection");
+	}
 	return ret;
 }
 
@@ -347,6 +353,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		LOG_DEBUG(hr->req.request_id, "request ended before its answer was sent (%d)",
 			  (int)toe);
+	if (!hr->is_done)	/* no answer was queued: audited with status 0 */
+		api_req_done(srv->api, &hr->req, &hr->resp, 0);
 	api_req_free(&hr->req);
 	api_resp_free(&hr->resp);
 	free(hr);

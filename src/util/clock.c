@@ -12,6 +12,17 @@ int64_t clock_now_s(void)
 	return (int64_t)ts.tv_sec;
 }
 
+int64_t clock_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+		ts.tv_sec = time(NULL);
+		ts.tv_nsec = 0;
+	}
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint64_t clock_mono_ns(void)
 {
 	struct timespec ts;

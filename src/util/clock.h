@@ -6,6 +6,8 @@
 
 /* Wall-clock Unix seconds (IntDate on the wire). */
 int64_t clock_now_s(void);
+/* Wall-clock Unix milliseconds (log and audit time stamps). */
+int64_t clock_now_ms(void);
 /* Monotonic milliseconds, for durations. */
 uint64_t clock_mono_ms(void);
 /* Monotonic microseconds, for latency. */

@@ -468,3 +468,8 @@ const char *vault_core_storage(const struct vault_core *core)
 {
 	return core->st->vt->name;
 }
+
+void vault_core_keycache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses)
+{
+	keycache_stats(core->keys, hits, misses);
+}

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -74,6 +75,9 @@ bool vault_core_writable(const struct vault_core *core);
 
 /* The storage backend's name ("lmdb") for /health. */
 const char *vault_core_storage(const struct vault_core *core);
+
+/* Hits and misses of the cache of parsed key versions, since open (for /metrics). Lock-free. */
+void vault_core_keycache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses);
 
 /* Does a vault of this name exist (case-insensitive)? */
 int vault_core_vault_exists(struct vault_core *core, const char *name, struct kl_err *err);

@@ -2,6 +2,7 @@
  * collision replaces the older entry. One mutex guards the table and the reference counts; the
  * cryptography itself runs outside it. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct keycache {
 	pthread_mutex_t mu;
 	size_t n;
 	struct keycache_ref **slots;
+	_Atomic uint64_t hits, misses;	/* lookups, for /metrics: atomics, outside the mutex */
 };
 
 struct keycache *keycache_new(size_t slots)
@@ -68,6 +70,7 @@ struct keycache_ref *keycache_get(struct keycache *c, const char *id)
 	else
 		r = NULL;
 	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add_explicit(r != NULL ? &c->hits : &c->misses, 1, memory_order_relaxed);
 	return r;
 }
 
@@ -132,6 +135,12 @@ void keycache_forget(struct keycache *c, const char *prefix)
 		if (destroy)
 			ref_destroy(r);
 	}
+}
+
+void keycache_stats(const struct keycache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = atomic_load_explicit(&c->hits, memory_order_relaxed);
+	*misses = atomic_load_explicit(&c->misses, memory_order_relaxed);
 }
 
 void keycache_free(struct keycache *c)

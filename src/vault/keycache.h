@@ -7,6 +7,7 @@
 #define KLUIS_VAULT_KEYCACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct keyops_key;
 struct keycache;
@@ -27,5 +28,8 @@ void keycache_release(struct keycache *c, struct keycache_ref *r);
 
 /* Drops every entry whose id starts with prefix (all versions of a deleted key). */
 void keycache_forget(struct keycache *c, const char *prefix);
+
+/* Lookups that found their key, and lookups that did not, since keycache_new (for /metrics). */
+void keycache_stats(const struct keycache *c, uint64_t *hits, uint64_t *misses);
 
 #endif

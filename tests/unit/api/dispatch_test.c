@@ -417,7 +417,7 @@ static void test_delete_recover_purge(void **state)
 static void test_route_classes_match_read_only_set(void **state)
 {
 	static const char *const allowed[] = {
-		"Health", "HealthWritable", "GetSecrets", "GetSecretVersions", "GetSecret",
+		"Health", "HealthWritable", "GetMetrics", "GetSecrets", "GetSecretVersions", "GetSecret",
 		"BackupSecret", "GetDeletedSecrets", "GetDeletedSecret",
 		"GetKeys", "GetKeyVersions", "GetKey", "BackupKey", "Encrypt", "Decrypt", "WrapKey",
 		"UnwrapKey", "Sign", "Verify", "GetKeyRotationPolicy", "GetDeletedKeys",

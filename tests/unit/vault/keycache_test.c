@@ -1,4 +1,4 @@
-/* The parsed-key cache: hits, forgetting a key's versions, and a key in use surviving eviction. */
+/* The parsed-key cache: hits (and their counts), forgetting a key's versions, and a key in use surviving eviction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +22,7 @@ static void test_hit_miss_and_forget(void **state)
 {
 	struct keycache *c = keycache_new(64);
 	struct keycache_ref *a, *b;
+	uint64_t hits, misses;
 
 	(void)state;
 	assert_null(keycache_get(c, "v/k/1"));
@@ -39,6 +40,9 @@ static void test_hit_miss_and_forget(void **state)
 	b = keycache_get(c, "v/kk/1");	/* another key whose name merely starts alike stays */
 	assert_non_null(b);
 	keycache_release(c, b);
+	keycache_stats(c, &hits, &misses);	/* /metrics: kluis_keycache_{hits,misses}_total */
+	assert_int_equal(hits, 2);
+	assert_int_equal(misses, 3);
 	keycache_free(c);
 }
 
