@@ -215,6 +215,23 @@ postmaster_of() {
 	echo "$pid"
 }
 
+# A postmaster.pid left by a postmaster killed with -9 names a pid that the system may since have
+# given to another process: PostgreSQL then refuses to start ("lock file already exists") until
+# that process ends (10 s of a monitor not starting, seen in a drill). When no postmaster of
+# this data directory runs, and no process at all works in it (a backend orphaned by the killed
+# postmaster may still hold its shared memory, which the file is how PostgreSQL finds), the file
+# is stale: remove it.
+clear_stale_pidfile() {
+	local pgdata=$1 d
+	[ -f "$pgdata/postmaster.pid" ] || return 0
+	postmaster_of "$pgdata" >/dev/null && return 0
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/cwd" 2>/dev/null)" != "$pgdata" ] || return 0
+	done
+	pg_tool rm -f "$pgdata/postmaster.pid"
+	log "removed the stale $pgdata/postmaster.pid"
+}
+
 # Ports on 127.0.0.1 below the ephemeral range that nothing listens on and that no other name
 # in DIR/cluster.env holds: ports of a deployment are kept across runs, so they must not be ones
 # the kernel hands out to outgoing connections.
@@ -482,6 +499,7 @@ up_monitor() {
 	fi
 	if ! keeper_pid monitor >/dev/null; then
 		reap_keeper_leftovers monitor
+		clear_stale_pidfile "$pgdata"
 		start_keeper monitor
 	fi
 	wait_sql "$port_monitor" pg_auto_failover 'select 1' 1 60 ||
@@ -523,6 +541,7 @@ prestart_region() {
 	for n in $(pg_nodes); do
 		reap_keeper_leftovers "$n"
 		pgdata=$PGROOT/$n
+		clear_stale_pidfile "$pgdata"
 		log "starting the postgres of $n before its keeper (the whole region was down)"
 		pg_tool pg_ctl -D "$pgdata" -W start >>"$LOGS/$n.log" 2>&1 </dev/null ||
 			log "warning: pg_ctl start of $n failed; its keeper will start it"
@@ -550,6 +569,7 @@ up_postgres() {
 		fi
 		if ! keeper_pid "$n" >/dev/null; then
 			reap_keeper_leftovers "$n"
+			clear_stale_pidfile "$PGROOT/$n"
 			start_keeper "$n"
 		fi
 	done
@@ -619,6 +639,7 @@ up_replica() {
 		touch "$RUN/$REPLICA.created"
 	fi
 	if ! postmaster_of "$pgdata" >/dev/null; then
+		clear_stale_pidfile "$pgdata"
 		(cd "$PGROOT" && exec "${as_pg[@]}" setsid "$PGBIN/postgres" -D "$pgdata" \
 			>>"$LOGS/$REPLICA.log" 2>&1 </dev/null 9>&-) &
 		pid=$!

@@ -5,7 +5,8 @@
 # target for a bounded time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 30; skipped with
 # KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit
 # tests and the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
-# against a real kluisd. The main ctest run comes last, so its summary is the last thing printed.
+# against a real kluisd. The main ctest run comes last (-j for the cores; the cluster tests and
+# drills run alone, RUN_SERIAL), so its summary is the last thing printed.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,4 +52,4 @@ echo "== release build, unit and end-to-end tests (build/)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKLUIS_E2E=ON >/dev/null
 cmake --build build -j"$jobs"
 cd build
-exec ctest --output-on-failure
+exec ctest --output-on-failure -j"$jobs"

@@ -1,0 +1,351 @@
+"""The in-region drill: processes killed under load, as clients with the official SDK see it.
+
+Run (as root, or as a user for whom PostgreSQL 15, pg_auto_failover and HAProxy are installed;
+Debian's /usr/bin/python3 with python3-matplotlib, and node with `npm ci` done in tests/e2e/js):
+
+    cd tests/e2e/drill && KLUISD=/path/to/kluisd /usr/bin/python3 -m unittest -v test_drill_region
+
+It brings up a fresh one-region deployment with deploy/cluster.sh in a temporary directory and
+runs tests/e2e/js/drill/load.mjs through HAProxy: the official JavaScript SDKs with their default
+retry policy, reads, writes and ES256 signs from 8 workers at 150 calls a second. Meanwhile,
+on the load's clock:
+
+    T+6 s   kill -9 of a kluisd node
+    T+10 s  `cluster.sh up`, which starts that node again
+    T+16 s  kill -9 of the PostgreSQL primary's postmaster (pg_auto_failover promotes the standby)
+
+and the load goes on to T+36 s. KLUIS_DRILL_LONG=1 runs 160 s of load and the cycle four times
+(at T+0, 40, 80, 120 s: the kluisd node killed alternates), each cycle once the deployment has
+healed from the one before (every process running, a synchronous standby).
+
+It passes when: every write the SDK acknowledged is read back afterwards with its value (load.mjs
+checks them all); no read and no sign failed; writes failed only between a primary's death and
+the first successful write after it. That time, from the kill to the first write that started
+after it and succeeded, is measured and printed for each primary killed.
+
+Everything goes to KLUIS_DRILL_OUT (default: a new directory under the system's temporary
+directory, printed at the end): history.jsonl, started.json, acked.json, summary.json (the
+load's), events.json (the drill's, on the load's clock), drill.png (tests/e2e/drill/plot.py),
+result.json (the verdict's figures), load.log and the deployment's logs/. The deployment is
+always torn down with `down --purge`: by tearDownClass, or by a guard process when this one dies
+first. The short form takes 50–85 s (up ~10 s, load 36 s, its check and the teardown).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+from clusterlib import CLUSTER_SH, GUARD, UP_TIMEOUT_S, alive, cluster, psql  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+LOAD_MJS = os.path.join(REPO, "tests", "e2e", "js", "drill", "load.mjs")
+PLOT_PY = os.path.join(HERE, "plot.py")
+
+LONG = os.environ.get("KLUIS_DRILL_LONG", "") not in ("", "0")
+DURATION_S = 160 if LONG else 36
+CYCLES = [0, 40, 80, 120] if LONG else [0]  # a cycle's start, seconds on the load's clock
+KILL_KLUISD_S, UP_S, KILL_PRIMARY_S = 6, 10, 16  # within a cycle
+CONCURRENCY, RATE = 8, 150
+HEAL_TIMEOUT_S = 40  # a cycle waits this long at most for the deployment to have healed
+
+
+def say(msg):
+    print(f"[drill] {msg}", file=sys.stderr, flush=True)
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def verdict(history, events):
+    """The drill's figures and what broke its rules, from the load's history and the events.
+
+    Returns (figures, problems): problems is a list of strings, empty when the drill passed.
+    """
+    problems = []
+    for h in history:
+        if h["op"] in ("read", "sign") and not h["ok"]:
+            problems.append(f"a {h['op']} failed: {json.dumps(h)}")
+    attempts = []  # (t, status or error code) of every HTTP attempt whose time is known
+    for h in history:
+        if "trail" in h:
+            attempts += [(t, s) for t, s in h["trail"]]
+        else:
+            attempts.append((h["t1"], h["status"] if h["ok"] or h["status"] else h["code"]))
+    windows = []
+    for e in events:
+        if e.get("kind") != "kill-primary":
+            continue
+        after = [h for h in history if h["op"] == "write" and h["ok"] and h["t0"] >= e["t"]]
+        first = min(after, key=lambda h: h["t1"]) if after else None
+        w = {"kill_t": e["t"], "label": e["label"],
+             "first_write_t": first["t1"] if first else None,
+             "first_write_after_s": round(first["t1"] - e["t"], 3) if first else None}
+        if first is None:
+            problems.append(f"no write succeeded after {e['label']} at {e['t']:.2f} s")
+        # the last error reply to any call (an HTTP attempt inside the SDK's retries) between
+        # the kill and that write: until when the vault refused, at the SDK's retry cadence
+        end = first["t1"] if first else float("inf")
+        errs = [t for t, s in attempts if e["t"] < t < end and not (isinstance(s, int) and s < 400)]
+        w["last_error_reply_after_s"] = round(max(errs) - e["t"], 3) if errs else None
+        # writes in flight at the kill that still succeeded (the SDK's retries carried them)
+        w["writes_across_kill_ok"] = sum(1 for h in history if h["op"] == "write" and h["ok"]
+                                         and h["t0"] < e["t"] <= h["t1"])
+        windows.append(w)
+    failed_writes = [h for h in history if h["op"] == "write" and not h["ok"]]
+    for h in failed_writes:
+        inside = any(h["t1"] >= w["kill_t"] and
+                     (w["first_write_t"] is None or h["t0"] <= w["first_write_t"])
+                     for w in windows)
+        if not inside:
+            problems.append(f"a write failed outside a failover window: {json.dumps(h)}")
+    for w in windows:
+        end = w["first_write_t"] if w["first_write_t"] is not None else float("inf")
+        w["writes_failed"] = sum(1 for h in failed_writes if h["t1"] >= w["kill_t"]
+                                 and h["t0"] <= end)
+    by_op = {}
+    for op in ("read", "write", "sign"):
+        hs = [h for h in history if h["op"] == op]
+        lat = sorted(h["latency_ms"] for h in hs if h["ok"])
+        by_op[op] = {"ok": sum(1 for h in hs if h["ok"]),
+                     "failed": sum(1 for h in hs if not h["ok"]),
+                     "retried": sum(1 for h in hs if h.get("attempts", 1) > 1),
+                     "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+                     "latency_ms_max": lat[-1] if lat else None}
+    codes = {}
+    for h in history:
+        if not h["ok"]:
+            k = f"{h['op']} {h['status']} {h['code']}"
+            codes[k] = codes.get(k, 0) + 1
+    # the calls that ended within 5 s after a kluisd node's death: what clients saw of it
+    node_kills = []
+    for e in events:
+        if e.get("kind") != "kill-kluisd":
+            continue
+        hs = [h for h in history if e["t"] <= h["t1"] <= e["t"] + 5]
+        node_kills.append({"kill_t": e["t"], "label": e["label"], "calls_next_5s": len(hs),
+                           "failed": sum(1 for h in hs if not h["ok"]),
+                           "retried": sum(1 for h in hs if h.get("attempts", 1) > 1),
+                           "latency_ms_max": max((h["latency_ms"] for h in hs), default=None)})
+    return {"ops": by_op, "failures_by_kind": codes, "primary_kills": windows,
+            "kluisd_kills": node_kills}, problems
+
+
+class DrillRegionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = os.environ.get("KLUIS_DRILL_OUT") or tempfile.mkdtemp(prefix="kluis-drill-")
+        os.makedirs(cls.out, exist_ok=True)
+        cls.load = None
+        cls.tmp = tempfile.mkdtemp(prefix="kluis-drill-cluster-")
+        os.chmod(cls.tmp, 0o711)  # the postgres user must reach DIR/pg below it
+        cls.dir = os.path.join(cls.tmp, "deployment")
+        cls.guard = subprocess.Popen([sys.executable, "-c", GUARD, CLUSTER_SH, cls.dir, cls.tmp],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.monotonic()
+        try:
+            cls.node = os.environ.get("KLUIS_NODE") or shutil.which("node")
+            if not cls.node:
+                raise AssertionError("node not found (set KLUIS_NODE or install nodejs)")
+            if not os.path.isdir(os.path.join(REPO, "tests", "e2e", "js", "node_modules",
+                                              "@azure", "keyvault-keys")):
+                raise AssertionError("the JS SDKs are missing: run `npm ci` in tests/e2e/js")
+            _, out, _ = cluster("up", cls.dir, timeout=UP_TIMEOUT_S)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        say(f"up took {time.monotonic() - t0:.1f} s\n{out}")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.load is not None and cls.load.poll() is None:
+                cls.load.send_signal(signal.SIGTERM)  # it stops, checks and writes its summary
+                try:
+                    cls.load.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    cls.load.kill()
+                    cls.load.wait(timeout=10)
+            logs = os.path.join(cls.dir, "logs")
+            if os.path.isdir(logs):
+                shutil.copytree(logs, os.path.join(cls.out, "logs"), dirs_exist_ok=True)
+            if os.path.exists(os.path.join(cls.dir, "cluster.env")):
+                rc, _, err = cluster("down", "--purge", cls.dir, timeout=180, check=False)
+                if rc != 0:
+                    say(f"down --purge exited {rc}: {err}")
+        finally:
+            cls.guard.stdin.close()  # the guard finds nothing left to do and removes tmp
+            try:
+                cls.guard.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            say(f"output in {cls.out}")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def status(self):
+        rc, out, _ = cluster("status", self.dir, check=False)
+        with open(os.path.join(self.dir, "topology.json")) as f:
+            self.topology = json.load(f)
+        return rc, out
+
+    def procs(self, kind, role=None):
+        return [p for p in self.topology["processes"] if p["kind"] == kind
+                and p["region"] == "r1" and (role is None or p["role"] == role)]
+
+    def healed(self):
+        """Every process runs and the primary has a synchronous standby."""
+        rc, _ = self.status()
+        if rc != 0:
+            return False
+        primaries = [p for p in self.procs("postgres", "primary") if p["running"]]
+        try:
+            return len(primaries) == 1 and bool(psql(primaries[0]["port"],
+                                                     "show synchronous_standby_names"))
+        except RuntimeError:
+            return False
+
+    def now(self):
+        """Seconds on the load's clock."""
+        return time.time() - self.start_unix
+
+    def event(self, label, kind=None, t=None):
+        e = {"t": round(self.now() if t is None else t, 3), "label": label}
+        if kind:
+            e["kind"] = kind
+        self.events.append(e)
+        say(f"T+{e['t']:.2f} s: {label}")
+        with open(os.path.join(self.out, "events.json"), "w") as f:
+            json.dump(self.events, f, indent=1)
+
+    def wait_until(self, t):
+        """Sleeps until the load's clock reads t; fails if the load ended before."""
+        while self.now() < t:
+            if self.load.poll() is not None:
+                self.fail(f"load.mjs exited ({self.load.returncode}) before T+{t} s; "
+                          f"see {self.out}/load.log")
+            time.sleep(min(0.05, max(0.0, t - self.now())))
+
+    # --- the drill -----------------------------------------------------------------------------
+
+    def cycle(self, base, n):
+        victim = f"kluisd-{n % 2 + 1}"
+        if n > 0:
+            deadline = time.monotonic() + HEAL_TIMEOUT_S
+            while not self.healed():
+                self.assertLess(time.monotonic(), deadline,
+                                f"the deployment has not healed {HEAL_TIMEOUT_S} s after cycle {n}")
+                time.sleep(0.5)
+        self.wait_until(base + KILL_KLUISD_S - 1.5)
+        self.status()
+        node = next(p for p in self.procs("kluisd") if p["name"] == victim)
+        self.assertTrue(node["running"] and alive(node["pid"]), node)
+        self.wait_until(base + KILL_KLUISD_S)
+        os.kill(node["pid"], signal.SIGKILL)
+        self.event(f"kill -9 {victim}", "kill-kluisd")
+
+        self.wait_until(base + UP_S)
+        cluster("up", self.dir, timeout=UP_TIMEOUT_S)
+        self.event(f"{victim} back (cluster.sh up)", "up")
+
+        self.wait_until(base + KILL_PRIMARY_S - 1.5)
+        self.status()
+        primaries = [p for p in self.procs("postgres", "primary") if p["running"]]
+        self.assertEqual(len(primaries), 1, json.dumps(self.topology, indent=1))
+        primary = primaries[0]
+        self.assertEqual(comm(primary["pid"]), "postgres", primary)
+        self.wait_until(base + KILL_PRIMARY_S)
+        os.kill(primary["pid"], signal.SIGKILL)
+        self.event(f"kill -9 {primary['name']} (primary)", "kill-primary")
+
+    def test_drill(self):
+        self.events = []
+        for f in ("history.jsonl", "started.json", "summary.json", "events.json", "drill.png"):
+            if os.path.exists(os.path.join(self.out, f)):
+                os.remove(os.path.join(self.out, f))
+        self.status()
+        self.assertTrue(self.healed(), "the new deployment has no synchronous standby")
+        topo = self.topology
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+        cmd = [self.node, LOAD_MJS, "--url", topo["url"], "--ca", topo["ca"],
+               "--token-file", topo["admin_token_file"], "--duration-s", str(DURATION_S),
+               "--concurrency", str(CONCURRENCY), "--rate", str(RATE), "--out", self.out]
+        say(f"{'long' if LONG else 'short'} drill: {' '.join(cmd)}")
+        with open(os.path.join(self.out, "load.log"), "w") as log:
+            type(self).load = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
+                                               start_new_session=True)
+        started = os.path.join(self.out, "started.json")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(started):
+            self.assertIsNone(self.load.poll(), f"load.mjs exited before its load started; "
+                                                f"see {self.out}/load.log")
+            self.assertLess(time.monotonic(), deadline, "load.mjs did not start its load")
+            time.sleep(0.05)
+        with open(started) as f:
+            self.start_unix = json.load(f)["unix"]
+
+        for n, base in enumerate(CYCLES):
+            self.cycle(base, n)
+
+        try:
+            rc = self.load.wait(timeout=DURATION_S + 100)
+        except subprocess.TimeoutExpired:
+            self.fail("load.mjs did not end within its bound")
+        healed = self.healed()
+        with open(os.path.join(self.out, "load.log")) as f:
+            tail = f.read()[-3000:]
+        with open(os.path.join(self.out, "history.jsonl")) as f:
+            history = [json.loads(line) for line in f if line.strip()]
+        with open(os.path.join(self.out, "summary.json")) as f:
+            summary = json.load(f)
+        p = subprocess.run([sys.executable, PLOT_PY, self.out], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        if p.returncode != 0:
+            say(f"plot.py failed: {p.stderr}")
+
+        figures, problems = verdict(history, self.events)
+        figures.update({"long": LONG, "load_s": summary.get("load_s"),
+                        "acked_writes": summary.get("acked_writes"),
+                        "verify": {k: summary["verify"].get(k)
+                                   for k in ("ok", "checked", "unreadable", "duration_s")},
+                        "healed_at_end": healed, "events": self.events})
+        with open(os.path.join(self.out, "result.json"), "w") as f:
+            json.dump({**figures, "problems": problems}, f, indent=1)
+        ops = figures["ops"]
+        say("calls: " + "; ".join(f"{op} {o['ok']} ok, {o['failed']} failed, {o['retried']} "
+                                  f"retried (p50 {o['latency_ms_p50']} ms, max "
+                                  f"{o['latency_ms_max']} ms)" for op, o in ops.items()))
+        for k in figures["kluisd_kills"]:
+            say(f"{k['label']} at T+{k['kill_t']:.2f} s: {k['calls_next_5s']} calls ended in the "
+                f"next 5 s, {k['failed']} failed, {k['retried']} retried, slowest "
+                f"{k['latency_ms_max']} ms")
+        for w in figures["primary_kills"]:
+            say(f"{w['label']} at T+{w['kill_t']:.2f} s: first successful write "
+                f"{w['first_write_after_s']} s after it (the last error reply to any call "
+                f"{w['last_error_reply_after_s']} s after it); {w['writes_failed']} writes failed "
+                f"meanwhile, {w['writes_across_kill_ok']} in flight at the kill succeeded")
+        say(f"failures by kind: {figures['failures_by_kind'] or 'none'}; "
+            f"{figures['acked_writes']} acknowledged writes, read back: "
+            f"{summary['verify'].get('ok')}; deployment healed at the end: {healed}")
+
+        self.assertEqual(rc, 0, f"load.mjs exited {rc}\n{tail}")
+        self.assertTrue(summary["verify"]["ok"], json.dumps(summary["verify"], indent=1))
+        self.assertEqual(problems, [], "\n".join(problems[:20]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

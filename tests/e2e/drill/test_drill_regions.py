@@ -1,0 +1,279 @@
+"""The regional drill: the whole primary region killed and restored under load, twice, as clients
+with the official JavaScript SDK see it.
+
+Run (as root, or as a user for whom PostgreSQL 15, pg_auto_failover and HAProxy are installed;
+Debian's /usr/bin/python3 with python3-matplotlib, and node with `npm ci` done in tests/e2e/js):
+
+    cd tests/e2e/drill && KLUISD=/path/to/kluisd /usr/bin/python3 -m unittest -v test_drill_regions
+
+It brings up a fresh two-region deployment (deploy/cluster.sh up --regions 2) in a temporary
+directory and runs tests/e2e/js/drill/load.mjs through HAProxy (reads, writes and ES256 signs,
+the SDKs' default retry policy). On the load's clock, for each cycle starting at B:
+
+    B+6 s   kill -9 of every r1 process at once: both kluisd nodes, both PostgreSQL servers with
+            their keepers, the pg_auto_failover monitor (HAProxy and r2 stay)
+    B+14 s  `cluster.sh up`, which starts r1 again on its data
+
+with cycles at T+0 and T+30 s, and the load ending at T+56 s (KLUIS_DRILL_LONG=1: four cycles,
+126 s of load). It passes when: every acknowledged write is read back afterwards (load.mjs
+checks them all, through HAProxy, so in r1); no read and no sign failed; every failed write failed
+with VaultIsReadOnly, between a kill and 5 s after r1 could write again; the failover (the last
+success answered by r1 before the kill to the first answered by r2) and the failback (an r1 node
+answering /health/writable 200 to the first write that succeeded after it) each took under 5 s.
+The figures are printed; history, events, result and the plot (drill.png) go to KLUIS_DRILL_OUT
+(default: a new temporary directory, printed at the end).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+from clusterlib import CLUSTER_SH, GUARD, UP_TIMEOUT_S, cluster  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+LOAD_MJS = os.path.join(REPO, "tests", "e2e", "js", "drill", "load.mjs")
+PLOT_PY = os.path.join(HERE, "plot.py")
+LONG = os.environ.get("KLUIS_DRILL_LONG", "") not in ("", "0")
+CYCLES = [0, 30, 60, 90] if LONG else [0, 30]
+DURATION_S = CYCLES[-1] + 36
+KILL_S, RESTORE_S = 6, 14  # within a cycle
+CONCURRENCY, RATE = 8, 150
+TARGET_S = 5.0
+
+
+def say(msg):
+    print(f"[drill] {msg}", file=sys.stderr, flush=True)
+
+
+def verdict(history, events):
+    """(figures, problems) of a run: problems lists the rules broken, empty when it passed."""
+    problems = []
+    ok = [h for h in history if h["ok"]]
+    failed = [h for h in history if not h["ok"]]
+    for h in failed:
+        if h["op"] in ("read", "sign"):
+            problems.append(f"a {h['op']} failed: {json.dumps(h)}")
+    cycles = []
+    kills = [e for e in events if e.get("kind") == "kill-region"]
+    for e in kills:
+        nxt = next((w for w in events if w.get("kind") == "writable" and w["t"] > e["t"]), None)
+        c = {"kill_t": e["t"], "writable_t": nxt["t"] if nxt else None}
+        before = [h["t1"] for h in ok if h.get("region") == "r1" and h["t1"] <= e["t"] + 1.5]
+        after = [h["t1"] for h in ok if h.get("region") == "r2" and h["t1"] > e["t"]]
+        c["failover_s"] = round(min(after) - max(before), 3) if before and after else None
+        if nxt is None:
+            problems.append(f"r1 never became writable after the kill at {e['t']:.2f} s")
+        else:
+            back = [h["t1"] for h in ok if h["op"] == "write" and h["t1"] > nxt["t"]]
+            c["failback_s"] = round(min(back) - nxt["t"], 3) if back else None
+            c["writes_failed"] = sum(1 for h in failed if h["op"] == "write"
+                                     and e["t"] <= h["t1"] and h["t0"] <= nxt["t"] + TARGET_S)
+            c["served_by_r2"] = sum(1 for h in ok if h.get("region") == "r2"
+                                    and e["t"] <= h["t1"] <= nxt["t"] + TARGET_S)
+        for k in ("failover_s", "failback_s"):
+            if c.get(k) is None or c[k] >= TARGET_S:
+                problems.append(f"{k} after the kill at {e['t']:.2f} s: {c.get(k)} (target "
+                                f"under {TARGET_S} s)")
+        cycles.append(c)
+    for h in failed:
+        if h["op"] != "write":
+            continue
+        inside = any(c["kill_t"] <= h["t1"] and c["writable_t"] is not None
+                     and h["t0"] <= c["writable_t"] + TARGET_S for c in cycles)
+        if not inside or h["code"] != "VaultIsReadOnly":
+            problems.append(f"a write failed outside a regional failover, or not read-only: "
+                            f"{json.dumps(h)}")
+    by_op = {}
+    for op in ("read", "write", "sign"):
+        hs = [h for h in history if h["op"] == op]
+        lat = sorted(h["latency_ms"] for h in hs if h["ok"])
+        by_op[op] = {"ok": sum(1 for h in hs if h["ok"]),
+                     "failed": sum(1 for h in hs if not h["ok"]),
+                     "by_r2": sum(1 for h in hs if h["ok"] and h.get("region") == "r2"),
+                     "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+                     "latency_ms_max": lat[-1] if lat else None}
+    return {"ops": by_op, "cycles": cycles}, problems
+
+
+class DrillRegionsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = os.environ.get("KLUIS_DRILL_OUT") or tempfile.mkdtemp(prefix="kluis-drill2-")
+        os.makedirs(cls.out, exist_ok=True)
+        cls.load = None
+        cls.tmp = tempfile.mkdtemp(prefix="kluis-drill2-cluster-")
+        os.chmod(cls.tmp, 0o711)  # the postgres user must reach DIR/pg below it
+        cls.dir = os.path.join(cls.tmp, "deployment")
+        cls.guard = subprocess.Popen([sys.executable, "-c", GUARD, CLUSTER_SH, cls.dir, cls.tmp],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            cls.node = os.environ.get("KLUIS_NODE") or shutil.which("node")
+            if not cls.node:
+                raise AssertionError("node not found (set KLUIS_NODE or install nodejs)")
+            _, out, _ = cluster("up", "--regions", "2", cls.dir, timeout=UP_TIMEOUT_S)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        say(out)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.load is not None and cls.load.poll() is None:
+                cls.load.send_signal(signal.SIGTERM)
+                try:
+                    cls.load.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    cls.load.kill()
+            logs = os.path.join(cls.dir, "logs")
+            if os.path.isdir(logs):
+                shutil.copytree(logs, os.path.join(cls.out, "logs"), dirs_exist_ok=True)
+            if os.path.exists(os.path.join(cls.dir, "cluster.env")):
+                cluster("down", "--purge", cls.dir, timeout=180, check=False)
+        finally:
+            cls.guard.stdin.close()
+            try:
+                cls.guard.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            say(f"output in {cls.out}")
+
+    def topology(self):
+        cluster("status", self.dir, check=False)
+        with open(os.path.join(self.dir, "topology.json")) as f:
+            return json.load(f)
+
+    def now(self):
+        return time.time() - self.start_unix
+
+    def event(self, label, kind, t=None):
+        e = {"t": round(self.now() if t is None else t, 3), "label": label, "kind": kind}
+        self.events.append(e)
+        say(f"T+{e['t']:.2f} s: {label}")
+        with open(os.path.join(self.out, "events.json"), "w") as f:
+            json.dump(self.events, f, indent=1)
+
+    def wait_until(self, t):
+        while self.now() < t:
+            if self.load.poll() is not None:
+                self.fail(f"load.mjs exited ({self.load.returncode}) before T+{t} s")
+            time.sleep(min(0.05, max(0.0, t - self.now())))
+
+    def kill_r1(self):
+        """kill -9 of every r1 process but HAProxy, at once (keepers with their groups)."""
+        victims = [p for p in self.topology()["processes"]
+                   if p["region"] == "r1" and p["kind"] != "haproxy"]
+        for p in victims:
+            if p.get("keeper_pid"):
+                try:
+                    os.killpg(p["keeper_pid"], signal.SIGKILL)
+                except OSError:
+                    pass
+            for pid in (p.get("pid"), p.get("keeper_pid")):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        return [p["name"] for p in victims]
+
+    def r1_writable(self, topo):
+        """Polls the r1 nodes' /health/writable until one answers 200; returns that moment."""
+        import http.client
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=topo["ca"])
+        nodes = [p for p in topo["processes"] if p["kind"] == "kluisd" and p["region"] == "r1"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for p in nodes:
+                conn = http.client.HTTPSConnection("127.0.0.1", p["port"], timeout=0.5,
+                                                   context=ctx)
+                try:
+                    conn.request("GET", "/health/writable")
+                    if conn.getresponse().status == 200:
+                        return self.now()
+                except OSError:
+                    pass
+                finally:
+                    conn.close()
+            time.sleep(0.05)
+        self.fail("no r1 node writable within 120 s of the restore")
+
+    def cycle(self, base):
+        self.wait_until(base + KILL_S)
+        names = self.kill_r1()
+        self.event(f"kill -9 r1 ({len(names)} processes)", "kill-region")
+        self.wait_until(base + RESTORE_S)
+        topo = self.topology()
+        self.event("cluster.sh up (r1 restored)", "restore")
+        up = threading.Thread(target=cluster, args=("up", self.dir),
+                              kwargs={"timeout": UP_TIMEOUT_S}, daemon=True)
+        up.start()
+        self.event("r1 writable", "writable", t=self.r1_writable(topo))
+        up.join(timeout=UP_TIMEOUT_S)
+
+    def test_drill(self):
+        self.events = []
+        topo = self.topology()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+        cmd = [self.node, LOAD_MJS, "--url", topo["url"], "--ca", topo["ca"],
+               "--token-file", topo["admin_token_file"], "--duration-s", str(DURATION_S),
+               "--concurrency", str(CONCURRENCY), "--rate", str(RATE), "--out", self.out]
+        say(" ".join(cmd))
+        with open(os.path.join(self.out, "load.log"), "w") as log:
+            type(self).load = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
+                                               start_new_session=True)
+        started = os.path.join(self.out, "started.json")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(started):
+            self.assertIsNone(self.load.poll(), "load.mjs exited before its load started")
+            self.assertLess(time.monotonic(), deadline, "load.mjs did not start its load")
+            time.sleep(0.05)
+        with open(started) as f:
+            self.start_unix = json.load(f)["unix"]
+        for base in CYCLES:
+            self.cycle(base)
+        rc = self.load.wait(timeout=DURATION_S + 100)
+        with open(os.path.join(self.out, "history.jsonl")) as f:
+            history = [json.loads(line) for line in f if line.strip()]
+        with open(os.path.join(self.out, "summary.json")) as f:
+            summary = json.load(f)
+        p = subprocess.run([sys.executable, PLOT_PY, self.out, "--title",
+                            "kluis: region r1 killed and restored under load"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        if p.returncode != 0:
+            say(f"plot.py failed: {p.stderr}")
+        figures, problems = verdict(history, self.events)
+        figures.update({"acked_writes": summary.get("acked_writes"),
+                        "verify_ok": summary["verify"].get("ok"), "events": self.events})
+        with open(os.path.join(self.out, "result.json"), "w") as f:
+            json.dump({**figures, "problems": problems}, f, indent=1)
+        for op, o in figures["ops"].items():
+            say(f"{op}: {o['ok']} ok ({o['by_r2']} answered by r2), {o['failed']} failed, p50 "
+                f"{o['latency_ms_p50']} ms, max {o['latency_ms_max']} ms")
+        for c in figures["cycles"]:
+            say(f"r1 killed at T+{c['kill_t']:.2f} s: failover {c['failover_s']} s; r1 writable "
+                f"at T+{c['writable_t']} s, failback {c.get('failback_s')} s; "
+                f"{c.get('served_by_r2')} calls served by r2, {c.get('writes_failed')} writes "
+                f"failed (read-only)")
+        say(f"{figures['acked_writes']} acknowledged writes, all read back: "
+            f"{figures['verify_ok']}")
+        self.assertEqual(rc, 0, f"load.mjs exited {rc}; see {self.out}/load.log")
+        self.assertTrue(summary["verify"]["ok"], json.dumps(summary["verify"], indent=1))
+        self.assertEqual(problems, [], "\n".join(problems[:20]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
