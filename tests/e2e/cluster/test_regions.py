@@ -118,6 +118,18 @@ class RegionsTest(DeploymentTest):
                                  ("read-only", "standby", 503))
                 self.assertTrue(body["replication"]["streaming"], body)
                 self.assertGreaterEqual(body["replication"]["lagSeconds"], 0)
+            # the same, in Prometheus text (parsed by Debian's python3-prometheus-client)
+            metrics = self.metrics(p["port"])
+            self.assertEqual(metrics[("kluis_node_info", (("region", p["region"]),
+                                                          ("storage", "postgres")))], 1)
+            mode = "read-write" if p["region"] == "r1" else "read-only"
+            self.assertEqual(metrics[("kluis_mode", (("mode", mode),))], 1)
+            if p["region"] == "r2":
+                self.assertEqual(metrics[("kluis_replication_streaming", ())], 1)
+                self.assertGreaterEqual(metrics[("kluis_replication_lag_seconds", ())], 0)
+                self.assertEqual(metrics[("kluis_storage_role", (("role", "standby"),))], 1)
+            else:
+                self.assertNotIn(("kluis_replication_lag_seconds", ()), metrics)
         # through HAProxy, r1 answers
         seen = [None]
         with self.client() as c:
@@ -341,6 +353,21 @@ class RegionsTest(DeploymentTest):
                     except OSError:
                         pass
         return t
+
+    def metrics(self, port):
+        """GET /metrics of a node, parsed: {(name, sorted label pairs): value}."""
+        import ssl
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.check_hostname = False
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", context=ctx,
+                                    timeout=5) as r:
+            text = r.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(text) for s in fam.samples}
 
     def r1_writable_at(self):
         for p in self.nodes("r1"):
