@@ -186,10 +186,12 @@ class RegionsTest(DeploymentTest):
             sig = self.crypto(ec, r2).sign("ES256", digest).signature
             self.assertTrue(self.crypto(ec, r1).verify("ES256", digest, sig).is_valid)
             self.assertTrue(self.crypto(ec, r2).verify("ES256", digest, sig).is_valid)
-        # vault reads on the management plane and the administration API
-        for path in ("/kluis/v1/vaults",
-                     "/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
-                     "Microsoft.KeyVault/vaults?api-version=2022-07-01"):
+        # vault reads on the management plane and the administration API: the lists, then the
+        # default vault's own resource
+        sub = self.raw("GET", r1, "/kluis/v1/deployment")[1]["subscriptionId"]
+        arm_list = f"/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults?api-version=2022-07-01"
+        vault_id = self.raw("GET", r1, arm_list)[1]["value"][0]["id"]
+        for path in ("/kluis/v1/vaults", arm_list, f"{vault_id}?api-version=2022-07-01"):
             s1_, b1 = self.raw("GET", r1, path)
             s2_, b2 = self.raw("GET", r2, path)
             # the vault URIs name the node asked
