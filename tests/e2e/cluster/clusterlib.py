@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -65,6 +66,27 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return False
+
+
+def kill_region(processes, region):
+    """kill -9 of every process of a region as topology.json lists them, at once, but HAProxy
+    (in front of both regions): kluisd nodes, postmasters, and the pg_autoctl keepers with their
+    process groups (a keeper's service processes would otherwise start its postmaster again).
+    Returns the names killed."""
+    victims = [p for p in processes if p["region"] == region and p["kind"] != "haproxy"]
+    for p in victims:
+        if p.get("keeper_pid"):
+            try:
+                os.killpg(p["keeper_pid"], signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in (p.get("pid"), p.get("keeper_pid")):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    return [p["name"] for p in victims]
 
 
 def psql(port, sql, db="kluis"):

@@ -22,14 +22,13 @@ to the first successful write) are measured and printed; both must stay under 5 
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
 import unittest
 import uuid
 
-from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, psql
+from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, kill_region, psql
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import keyutil  # noqa: E402 (the Python suites' helpers: remote-only cryptography)
@@ -336,24 +335,10 @@ class RegionsTest(DeploymentTest):
     # --- helpers -------------------------------------------------------------------------------
 
     def kill_region(self, region):
-        """kill -9 every process of the region at once (keepers with their process groups);
-        returns the monotonic time of the kill."""
+        """kill -9 of every process of the region at once; returns the moment of the kill."""
         self.status()
-        victims = [p for p in self.topology["processes"] if p["region"] == region
-                   and p["kind"] != "haproxy"]
         t = time.monotonic()
-        for p in victims:
-            if p.get("keeper_pid"):
-                try:
-                    os.killpg(p["keeper_pid"], signal.SIGKILL)
-                except OSError:
-                    pass
-            for pid in (p.get("pid"), p.get("keeper_pid")):
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+        kill_region(self.topology["processes"], region)
         return t
 
     def metrics(self, port):

@@ -33,32 +33,17 @@ first. The short form takes 50–85 s (up ~10 s, load 36 s, its check and the te
 
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
-from clusterlib import CLUSTER_SH, GUARD, UP_TIMEOUT_S, alive, cluster, psql  # noqa: E402
+from drilllib import LONG, UP_TIMEOUT_S, DrillTest, say
+from clusterlib import alive, cluster, psql
 
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-LOAD_MJS = os.path.join(REPO, "tests", "e2e", "js", "drill", "load.mjs")
-PLOT_PY = os.path.join(HERE, "plot.py")
-
-LONG = os.environ.get("KLUIS_DRILL_LONG", "") not in ("", "0")
 DURATION_S = 160 if LONG else 36
 CYCLES = [0, 40, 80, 120] if LONG else [0]  # a cycle's start, seconds on the load's clock
 KILL_KLUISD_S, UP_S, KILL_PRIMARY_S = 6, 10, 16  # within a cycle
-CONCURRENCY, RATE = 8, 150
 HEAL_TIMEOUT_S = 40  # a cycle waits this long at most for the deployment to have healed
-
-
-def say(msg):
-    print(f"[drill] {msg}", file=sys.stderr, flush=True)
 
 
 def comm(pid):
@@ -143,65 +128,7 @@ def verdict(history, events):
             "kluisd_kills": node_kills}, problems
 
 
-class DrillRegionTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.out = os.environ.get("KLUIS_DRILL_OUT") or tempfile.mkdtemp(prefix="kluis-drill-")
-        os.makedirs(cls.out, exist_ok=True)
-        cls.load = None
-        cls.tmp = tempfile.mkdtemp(prefix="kluis-drill-cluster-")
-        os.chmod(cls.tmp, 0o711)  # the postgres user must reach DIR/pg below it
-        cls.dir = os.path.join(cls.tmp, "deployment")
-        cls.guard = subprocess.Popen([sys.executable, "-c", GUARD, CLUSTER_SH, cls.dir, cls.tmp],
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        t0 = time.monotonic()
-        try:
-            cls.node = os.environ.get("KLUIS_NODE") or shutil.which("node")
-            if not cls.node:
-                raise AssertionError("node not found (set KLUIS_NODE or install nodejs)")
-            if not os.path.isdir(os.path.join(REPO, "tests", "e2e", "js", "node_modules",
-                                              "@azure", "keyvault-keys")):
-                raise AssertionError("the JS SDKs are missing: run `npm ci` in tests/e2e/js")
-            _, out, _ = cluster("up", cls.dir, timeout=UP_TIMEOUT_S)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        say(f"up took {time.monotonic() - t0:.1f} s\n{out}")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.load is not None and cls.load.poll() is None:
-                cls.load.send_signal(signal.SIGTERM)  # it stops, checks and writes its summary
-                try:
-                    cls.load.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    cls.load.kill()
-                    cls.load.wait(timeout=10)
-            logs = os.path.join(cls.dir, "logs")
-            if os.path.isdir(logs):
-                shutil.copytree(logs, os.path.join(cls.out, "logs"), dirs_exist_ok=True)
-            if os.path.exists(os.path.join(cls.dir, "cluster.env")):
-                rc, _, err = cluster("down", "--purge", cls.dir, timeout=180, check=False)
-                if rc != 0:
-                    say(f"down --purge exited {rc}: {err}")
-        finally:
-            cls.guard.stdin.close()  # the guard finds nothing left to do and removes tmp
-            try:
-                cls.guard.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-            say(f"output in {cls.out}")
-
-    # --- helpers -------------------------------------------------------------------------------
-
-    def status(self):
-        rc, out, _ = cluster("status", self.dir, check=False)
-        with open(os.path.join(self.dir, "topology.json")) as f:
-            self.topology = json.load(f)
-        return rc, out
-
+class DrillRegionTest(DrillTest):
     def procs(self, kind, role=None):
         return [p for p in self.topology["processes"] if p["kind"] == kind
                 and p["region"] == "r1" and (role is None or p["role"] == role)]
@@ -217,27 +144,6 @@ class DrillRegionTest(unittest.TestCase):
                                                      "show synchronous_standby_names"))
         except RuntimeError:
             return False
-
-    def now(self):
-        """Seconds on the load's clock."""
-        return time.time() - self.start_unix
-
-    def event(self, label, kind=None, t=None):
-        e = {"t": round(self.now() if t is None else t, 3), "label": label}
-        if kind:
-            e["kind"] = kind
-        self.events.append(e)
-        say(f"T+{e['t']:.2f} s: {label}")
-        with open(os.path.join(self.out, "events.json"), "w") as f:
-            json.dump(self.events, f, indent=1)
-
-    def wait_until(self, t):
-        """Sleeps until the load's clock reads t; fails if the load ended before."""
-        while self.now() < t:
-            if self.load.poll() is not None:
-                self.fail(f"load.mjs exited ({self.load.returncode}) before T+{t} s; "
-                          f"see {self.out}/load.log")
-            time.sleep(min(0.05, max(0.0, t - self.now())))
 
     # --- the drill -----------------------------------------------------------------------------
 
@@ -272,50 +178,15 @@ class DrillRegionTest(unittest.TestCase):
         self.event(f"kill -9 {primary['name']} (primary)", "kill-primary")
 
     def test_drill(self):
-        self.events = []
-        for f in ("history.jsonl", "started.json", "summary.json", "events.json", "drill.png"):
-            if os.path.exists(os.path.join(self.out, f)):
-                os.remove(os.path.join(self.out, f))
         self.status()
         self.assertTrue(self.healed(), "the new deployment has no synchronous standby")
-        topo = self.topology
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")}
-        cmd = [self.node, LOAD_MJS, "--url", topo["url"], "--ca", topo["ca"],
-               "--token-file", topo["admin_token_file"], "--duration-s", str(DURATION_S),
-               "--concurrency", str(CONCURRENCY), "--rate", str(RATE), "--out", self.out]
-        say(f"{'long' if LONG else 'short'} drill: {' '.join(cmd)}")
-        with open(os.path.join(self.out, "load.log"), "w") as log:
-            type(self).load = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
-                                               start_new_session=True)
-        started = os.path.join(self.out, "started.json")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(started):
-            self.assertIsNone(self.load.poll(), f"load.mjs exited before its load started; "
-                                                f"see {self.out}/load.log")
-            self.assertLess(time.monotonic(), deadline, "load.mjs did not start its load")
-            time.sleep(0.05)
-        with open(started) as f:
-            self.start_unix = json.load(f)["unix"]
-
+        self.start_load(DURATION_S)
         for n, base in enumerate(CYCLES):
             self.cycle(base, n)
-
-        try:
-            rc = self.load.wait(timeout=DURATION_S + 100)
-        except subprocess.TimeoutExpired:
-            self.fail("load.mjs did not end within its bound")
+        rc, history, summary = self.finish_load(DURATION_S)
         healed = self.healed()
         with open(os.path.join(self.out, "load.log")) as f:
             tail = f.read()[-3000:]
-        with open(os.path.join(self.out, "history.jsonl")) as f:
-            history = [json.loads(line) for line in f if line.strip()]
-        with open(os.path.join(self.out, "summary.json")) as f:
-            summary = json.load(f)
-        p = subprocess.run([sys.executable, PLOT_PY, self.out], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=120)
-        if p.returncode != 0:
-            say(f"plot.py failed: {p.stderr}")
 
         figures, problems = verdict(history, self.events)
         figures.update({"long": LONG, "load_s": summary.get("load_s"),
@@ -323,8 +194,7 @@ class DrillRegionTest(unittest.TestCase):
                         "verify": {k: summary["verify"].get(k)
                                    for k in ("ok", "checked", "unreadable", "duration_s")},
                         "healed_at_end": healed, "events": self.events})
-        with open(os.path.join(self.out, "result.json"), "w") as f:
-            json.dump({**figures, "problems": problems}, f, indent=1)
+        self.write_result(figures, problems)
         ops = figures["ops"]
         say("calls: " + "; ".join(f"{op} {o['ok']} ok, {o['failed']} failed, {o['retried']} "
                                   f"retried (p50 {o['latency_ms_p50']} ms, max "

@@ -24,34 +24,20 @@ The figures are printed; history, events, result and the plot (drill.png) go to 
 (default: a new temporary directory, printed at the end).
 """
 
+import http.client
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
+import ssl
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
-from clusterlib import CLUSTER_SH, GUARD, UP_TIMEOUT_S, cluster  # noqa: E402
+from drilllib import LONG, UP_TIMEOUT_S, DrillTest, say
+from clusterlib import cluster, kill_region
 
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-LOAD_MJS = os.path.join(REPO, "tests", "e2e", "js", "drill", "load.mjs")
-PLOT_PY = os.path.join(HERE, "plot.py")
-LONG = os.environ.get("KLUIS_DRILL_LONG", "") not in ("", "0")
 CYCLES = [0, 30, 60, 90] if LONG else [0, 30]
 DURATION_S = CYCLES[-1] + 36
 KILL_S, RESTORE_S = 6, 14  # within a cycle
-CONCURRENCY, RATE = 8, 150
 TARGET_S = 5.0
-
-
-def say(msg):
-    print(f"[drill] {msg}", file=sys.stderr, flush=True)
 
 
 def verdict(history, events):
@@ -104,94 +90,12 @@ def verdict(history, events):
     return {"ops": by_op, "cycles": cycles}, problems
 
 
-class DrillRegionsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.out = os.environ.get("KLUIS_DRILL_OUT") or tempfile.mkdtemp(prefix="kluis-drill2-")
-        os.makedirs(cls.out, exist_ok=True)
-        cls.load = None
-        cls.tmp = tempfile.mkdtemp(prefix="kluis-drill2-cluster-")
-        os.chmod(cls.tmp, 0o711)  # the postgres user must reach DIR/pg below it
-        cls.dir = os.path.join(cls.tmp, "deployment")
-        cls.guard = subprocess.Popen([sys.executable, "-c", GUARD, CLUSTER_SH, cls.dir, cls.tmp],
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            cls.node = os.environ.get("KLUIS_NODE") or shutil.which("node")
-            if not cls.node:
-                raise AssertionError("node not found (set KLUIS_NODE or install nodejs)")
-            _, out, _ = cluster("up", "--regions", "2", cls.dir, timeout=UP_TIMEOUT_S)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        say(out)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.load is not None and cls.load.poll() is None:
-                cls.load.send_signal(signal.SIGTERM)
-                try:
-                    cls.load.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    cls.load.kill()
-            logs = os.path.join(cls.dir, "logs")
-            if os.path.isdir(logs):
-                shutil.copytree(logs, os.path.join(cls.out, "logs"), dirs_exist_ok=True)
-            if os.path.exists(os.path.join(cls.dir, "cluster.env")):
-                cluster("down", "--purge", cls.dir, timeout=180, check=False)
-        finally:
-            cls.guard.stdin.close()
-            try:
-                cls.guard.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-            say(f"output in {cls.out}")
-
-    def topology(self):
-        cluster("status", self.dir, check=False)
-        with open(os.path.join(self.dir, "topology.json")) as f:
-            return json.load(f)
-
-    def now(self):
-        return time.time() - self.start_unix
-
-    def event(self, label, kind, t=None):
-        e = {"t": round(self.now() if t is None else t, 3), "label": label, "kind": kind}
-        self.events.append(e)
-        say(f"T+{e['t']:.2f} s: {label}")
-        with open(os.path.join(self.out, "events.json"), "w") as f:
-            json.dump(self.events, f, indent=1)
-
-    def wait_until(self, t):
-        while self.now() < t:
-            if self.load.poll() is not None:
-                self.fail(f"load.mjs exited ({self.load.returncode}) before T+{t} s")
-            time.sleep(min(0.05, max(0.0, t - self.now())))
-
-    def kill_r1(self):
-        """kill -9 of every r1 process but HAProxy, at once (keepers with their groups)."""
-        victims = [p for p in self.topology()["processes"]
-                   if p["region"] == "r1" and p["kind"] != "haproxy"]
-        for p in victims:
-            if p.get("keeper_pid"):
-                try:
-                    os.killpg(p["keeper_pid"], signal.SIGKILL)
-                except OSError:
-                    pass
-            for pid in (p.get("pid"), p.get("keeper_pid")):
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-        return [p["name"] for p in victims]
+class DrillRegionsTest(DrillTest):
+    UP_ARGS = ("--regions", "2")
+    OUT_PREFIX = "kluis-drill2-"
 
     def r1_writable(self, topo):
         """Polls the r1 nodes' /health/writable until one answers 200; returns that moment."""
-        import http.client
-        import ssl
-
         ctx = ssl.create_default_context(cafile=topo["ca"])
         nodes = [p for p in topo["processes"] if p["kind"] == "kluisd" and p["region"] == "r1"]
         deadline = time.monotonic() + 120
@@ -212,10 +116,12 @@ class DrillRegionsTest(unittest.TestCase):
 
     def cycle(self, base):
         self.wait_until(base + KILL_S)
-        names = self.kill_r1()
+        self.status()
+        names = kill_region(self.topology["processes"], "r1")
         self.event(f"kill -9 r1 ({len(names)} processes)", "kill-region")
         self.wait_until(base + RESTORE_S)
-        topo = self.topology()
+        self.status()
+        topo = self.topology
         self.event("cluster.sh up (r1 restored)", "restore")
         up = threading.Thread(target=cluster, args=("up", self.dir),
                               kwargs={"timeout": UP_TIMEOUT_S}, daemon=True)
@@ -224,42 +130,15 @@ class DrillRegionsTest(unittest.TestCase):
         up.join(timeout=UP_TIMEOUT_S)
 
     def test_drill(self):
-        self.events = []
-        topo = self.topology()
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")}
-        cmd = [self.node, LOAD_MJS, "--url", topo["url"], "--ca", topo["ca"],
-               "--token-file", topo["admin_token_file"], "--duration-s", str(DURATION_S),
-               "--concurrency", str(CONCURRENCY), "--rate", str(RATE), "--out", self.out]
-        say(" ".join(cmd))
-        with open(os.path.join(self.out, "load.log"), "w") as log:
-            type(self).load = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
-                                               start_new_session=True)
-        started = os.path.join(self.out, "started.json")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(started):
-            self.assertIsNone(self.load.poll(), "load.mjs exited before its load started")
-            self.assertLess(time.monotonic(), deadline, "load.mjs did not start its load")
-            time.sleep(0.05)
-        with open(started) as f:
-            self.start_unix = json.load(f)["unix"]
+        self.start_load(DURATION_S)
         for base in CYCLES:
             self.cycle(base)
-        rc = self.load.wait(timeout=DURATION_S + 100)
-        with open(os.path.join(self.out, "history.jsonl")) as f:
-            history = [json.loads(line) for line in f if line.strip()]
-        with open(os.path.join(self.out, "summary.json")) as f:
-            summary = json.load(f)
-        p = subprocess.run([sys.executable, PLOT_PY, self.out, "--title",
-                            "kluis: region r1 killed and restored under load"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-        if p.returncode != 0:
-            say(f"plot.py failed: {p.stderr}")
+        rc, history, summary = self.finish_load(
+            DURATION_S, "kluis: region r1 killed and restored under load")
         figures, problems = verdict(history, self.events)
         figures.update({"acked_writes": summary.get("acked_writes"),
                         "verify_ok": summary["verify"].get("ok"), "events": self.events})
-        with open(os.path.join(self.out, "result.json"), "w") as f:
-            json.dump({**figures, "problems": problems}, f, indent=1)
+        self.write_result(figures, problems)
         for op, o in figures["ops"].items():
             say(f"{op}: {o['ok']} ok ({o['by_r2']} answered by r2), {o['failed']} failed, p50 "
                 f"{o['latency_ms_p50']} ms, max {o['latency_ms_max']} ms")
