@@ -3,7 +3,8 @@
  * (the reverse). Must never serve a request or touch stored data itself, never write a PID file
  * or log anywhere but stderr and the --audit-log file, and never overwrite anything in the data
  * directory (the layers it opens refuse what they cannot trust). SIGHUP reopens the audit log
- * (log rotation). Exit: 0 after SIGTERM/SIGINT, 1 when start-up fails, 2 for a usage error. */
+ * (log rotation) and reloads the TLS certificate and key. Exit: 0 after SIGTERM/SIGINT (or a
+ * --rotate-master-key done), 1 when start-up fails, 2 for a usage error. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -13,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/throttle.h"
 #include "crypto/jwt.h"
 #include "crypto/tlsgen.h"
 #include "http/addr.h"
@@ -29,6 +33,7 @@
 #include "util/log.h"
 #include "util/logfile.h"
 #include "vault/core.h"
+#include "vault/masterkey.h"
 #include "vault/vault.h"
 
 #define EXIT_USAGE 2
@@ -55,9 +60,16 @@ struct options {
 	unsigned threads;			/* 0: one per online CPU */
 	int retention_days;
 	size_t max_body;			/* 0: the API's default */
+	struct throttle_config throttle;	/* --throttle */
+	unsigned max_conns, max_conns_per_ip;	/* 0: http/'s default, no per-address limit */
+	unsigned idle_timeout_s, request_timeout_s;	/* 0: http/'s defaults */
 	enum log_level log_level;
 	const char *oidc_issuer, *oidc_audience, *oidc_jwks;	/* all three, or none */
 	const char *audit_log;			/* path, "-" for stderr; NULL: none */
+	const char *tls_cert, *tls_key;		/* both or neither; NULL: DIR/tls, self-issued */
+	const char *client_ca;			/* NULL: no client certificates asked for */
+	bool allow_core_dumps;			/* else not dumpable (PR_SET_DUMPABLE 0) */
+	bool rotate_master_key;			/* rotate it and exit, serving nothing */
 };
 
 enum {
@@ -68,6 +80,11 @@ enum {
 	OPT_THREADS,
 	OPT_RETENTION_DAYS,
 	OPT_MAX_BODY,
+	OPT_THROTTLE,
+	OPT_MAX_CONNS,
+	OPT_MAX_CONNS_PER_IP,
+	OPT_IDLE_TIMEOUT,
+	OPT_REQUEST_TIMEOUT,
 	OPT_LOG_LEVEL,
 	OPT_OIDC_ISSUER,
 	OPT_OIDC_AUDIENCE,
@@ -76,6 +93,11 @@ enum {
 	OPT_READ_ONLY,
 	OPT_REGION,
 	OPT_AUDIT_LOG,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_CLIENT_CA,
+	OPT_ALLOW_CORE_DUMPS,
+	OPT_ROTATE_MASTER_KEY,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +108,11 @@ static const struct option long_options[] = {
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "retention-days", required_argument, NULL, OPT_RETENTION_DAYS },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "throttle", required_argument, NULL, OPT_THROTTLE },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "oidc-issuer", required_argument, NULL, OPT_OIDC_ISSUER },
 	{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
@@ -94,6 +121,11 @@ static const struct option long_options[] = {
 	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "client-ca", required_argument, NULL, OPT_CLIENT_CA },
+	{ "allow-core-dumps", no_argument, NULL, OPT_ALLOW_CORE_DUMPS },
+	{ "rotate-master-key", no_argument, NULL, OPT_ROTATE_MASTER_KEY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -103,7 +135,8 @@ static void print_help(void)
 	printf("Usage: kluisd [OPTION]...\n"
 	       "A key vault server speaking the Azure Key Vault REST API over HTTPS. Runs in\n"
 	       "the foreground and logs to stderr; SIGTERM or SIGINT finishes the requests in\n"
-	       "flight, closes the store and exits 0; SIGHUP reopens the audit log.\n"
+	       "flight, closes the store and exits 0; SIGHUP reopens the audit log and\n"
+	       "reloads the TLS certificate and key.\n"
 	       "\n"
 	       "  --data-dir DIR         where the store, master key, admin token and TLS\n"
 	       "                         files live; created (mode 0700) and initialised on\n"
@@ -133,10 +166,39 @@ static void print_help(void)
 	       "                         (default %d)\n"
 	       "  --max-body BYTES       largest request body accepted, 1-%llu; a larger\n"
 	       "                         one gets 413 (default %d)\n"
+	       "  --throttle SPEC        request budgets per vault and per caller, in the shape\n"
+	       "                         of Azure Key Vault's service limits: 'off', or a list\n"
+	       "                         like 'scale=1,window=10,secrets=100,principal.keys=50'\n"
+	       "                         (scale: times Azure's limits; see README, Throttling;\n"
+	       "                         default scale=1000,window=10)\n"
+	       "  --max-connections N    concurrent connections, 1-1000000 (default 1024)\n"
+	       "  --max-connections-per-ip N\n"
+	       "                         concurrent connections from one address, 0-1000000;\n"
+	       "                         0: no limit (default 0: behind a proxy every client\n"
+	       "                         has the proxy's address)\n"
+	       "  --idle-timeout S       close a connection that has not sent a request line\n"
+	       "                         for S seconds, 1-86400 (default 60)\n"
+	       "  --request-timeout S    close a connection whose request (headers and body)\n"
+	       "                         is not in S seconds after its first line, 1-3600\n"
+	       "                         (default 30)\n"
 	       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 	       "  --audit-log PATH       append one JSON line per request to PATH ('-':\n"
 	       "                         stderr), created 0600; SIGHUP reopens it after a\n"
 	       "                         rotation (default: no audit log)\n"
+	       "  --tls-cert FILE        serve this certificate chain (PEM, leaf first) instead\n"
+	       "  --tls-key FILE         of the one issued from DIR/tls/ca.pem; the key is PEM,\n"
+	       "                         unencrypted, mode 0600 or stricter (both together).\n"
+	       "                         SIGHUP reads them again; a bad new pair is refused\n"
+	       "                         and the old one kept\n"
+	       "  --client-ca FILE       ask every TLS client for a certificate (optional) and\n"
+	       "                         verify those sent against these CA certificates (PEM);\n"
+	       "                         a principal bound to a certificate needs it\n"
+	       "  --allow-core-dumps     let the process dump core and be traced by its user;\n"
+	       "                         by default it is not dumpable (its memory holds\n"
+	       "                         secret values and keys)\n"
+	       "  --rotate-master-key    wrap the data key under a new DIR/master.key and\n"
+	       "                         exit, serving nothing (a running node does it with\n"
+	       "                         POST /kluis/v1/masterKey/rotate; docs/operations.md)\n"
 	       "  --oidc-issuer URL      also accept OpenID tokens (JWTs, RS256 or ES256) whose\n"
 	       "  --oidc-audience AUD    iss and aud are these, signed by a key of the JWKS\n"
 	       "  --oidc-jwks FILE       file, for the principal their sub is mapped to (all\n"
@@ -251,6 +313,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->default_vault = DEFAULT_VAULT;
 	o->retention_days = DEFAULT_RETENTION_DAYS;
 	o->log_level = LOG_LV_INFO;
+	throttle_config_default(&o->throttle);
 	snprintf(o->dns_suffix, sizeof(o->dns_suffix), "%s", DEFAULT_DNS_SUFFIX);
 	if (http_addr_parse(DEFAULT_LISTEN, &o->listen, &err) != 0)
 		goto out;	/* cannot happen: the default is valid */
@@ -315,6 +378,35 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->max_body = (size_t)v;
 			break;
+		case OPT_THROTTLE:
+			if (throttle_config_parse(optarg, &o->throttle, &err) != 0) {
+				usage_error("--throttle", optarg, err.msg);
+				goto out;
+			}
+			break;
+		case OPT_MAX_CONNS:
+		case OPT_MAX_CONNS_PER_IP:
+			if (!parse_number(optarg, c == OPT_MAX_CONNS, 1000000, &v)) {
+				usage_error(c == OPT_MAX_CONNS ? "--max-connections"
+					    : "--max-connections-per-ip", optarg, c == OPT_MAX_CONNS
+					    ? "must be a number from 1 to 1000000"
+					    : "must be a number from 0 (no limit) to 1000000");
+				goto out;
+			}
+			*(c == OPT_MAX_CONNS ? &o->max_conns : &o->max_conns_per_ip) = (unsigned)v;
+			break;
+		case OPT_IDLE_TIMEOUT:
+		case OPT_REQUEST_TIMEOUT:
+			if (!parse_number(optarg, 1, c == OPT_IDLE_TIMEOUT ? 86400 : 3600, &v)) {
+				usage_error(c == OPT_IDLE_TIMEOUT ? "--idle-timeout"
+					    : "--request-timeout", optarg, c == OPT_IDLE_TIMEOUT
+					    ? "must be a number of seconds from 1 to 86400"
+					    : "must be a number of seconds from 1 to 3600");
+				goto out;
+			}
+			*(c == OPT_IDLE_TIMEOUT ? &o->idle_timeout_s : &o->request_timeout_s) =
+				(unsigned)v;
+			break;
 		case OPT_LOG_LEVEL:
 			if (!parse_log_level(optarg, &o->log_level)) {
 				usage_error("--log-level", optarg,
@@ -340,6 +432,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			o->audit_log = optarg;
+			break;
+		case OPT_TLS_CERT:
+		case OPT_TLS_KEY:
+		case OPT_CLIENT_CA:
+			if (optarg[0] == '\0' || strlen(optarg) >= PATH_MAX) {
+				usage_error(c == OPT_TLS_CERT ? "--tls-cert" : c == OPT_TLS_KEY
+					    ? "--tls-key" : "--client-ca", optarg,
+					    "must be a path of 1 to 4095 bytes");
+				goto out;
+			}
+			*(c == OPT_TLS_CERT ? &o->tls_cert : c == OPT_TLS_KEY ? &o->tls_key
+			  : &o->client_ca) = optarg;
+			break;
+		case OPT_ALLOW_CORE_DUMPS:
+			o->allow_core_dumps = true;
+			break;
+		case OPT_ROTATE_MASTER_KEY:
+			o->rotate_master_key = true;
 			break;
 		case OPT_POSTGRES:
 			if (optarg[0] == '\0') {
@@ -375,6 +485,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    (o->oidc_issuer != NULL) != (o->oidc_jwks != NULL)) {
 		usage_error("--oidc-issuer", o->oidc_issuer ? o->oidc_issuer : "",
 			    "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
+		goto out;
+	}
+	if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
+		usage_error(o->tls_cert ? "--tls-cert" : "--tls-key",
+			    o->tls_cert ? o->tls_cert : o->tls_key,
+			    "--tls-cert and --tls-key go together");
 		goto out;
 	}
 	rc = 0;
@@ -441,10 +557,64 @@ static size_t store_pool_size(const struct options *o)
 	return (size_t)(n > MAX_THREADS ? MAX_THREADS : n) + 1;
 }
 
+static void log_tls(struct http_server *srv, const char *cert_path, const char *what)
+{
+	char desc[256];
+
+	http_server_tls_describe(srv, desc, sizeof(desc));
+	LOG_INFO(NULL, "%s the TLS certificate %s (%s)", what, cert_path, desc);
+}
+
+/* SIGHUP: a certificate renewed or replaced on disk is served to new connections; open ones
+ * keep theirs. The self-issued one is first reissued when it is due (tlsgen_ensure). Anything
+ * wrong keeps the pair in use: a node never stops serving over a bad file. */
+static void reload_tls(const struct options *o, struct http_server *srv, const char *tls_dir,
+		       const char *cert_path)
+{
+	struct kl_err err = { 0 };
+
+	if ((o->tls_cert == NULL && tlsgen_ensure(tls_dir, o->dns_suffix, &err) != 0) ||
+	    http_server_reload_tls(srv, &err) != 0) {
+		LOG_ERROR(NULL, "SIGHUP: the TLS certificate was not reloaded, the one in use stays: "
+			  "%s", err.msg);
+		return;
+	}
+	log_tls(srv, cert_path, "SIGHUP: now serving");
+}
+
+/* Keys, tokens and secret values pass through this process's memory: unless asked otherwise it
+ * is not dumpable, so a crash leaves no core file and other processes of the same user can
+ * neither ptrace it nor read /proc/PID/mem. The pages of the data and master keys are kept out of
+ * core dumps and swap even when it is dumpable (util/lockedmem.h). */
+static void protect_memory(const struct options *o)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (o->allow_core_dumps) {
+		LOG_WARN(NULL, "--allow-core-dumps: a core dump of kluisd may hold secret values");
+		return;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0)
+		LOG_WARN(NULL, "cannot turn core dumps off: %s", strerror(errno));
+}
+
+/* --rotate-master-key: the rotation a running node does on POST /kluis/v1/masterKey/rotate,
+ * for a node that is stopped. */
+static int rotate_offline(struct vault_core *core, struct kl_err *err)
+{
+	char old_id[MASTERKEY_ID_HEX + 1], new_id[MASTERKEY_ID_HEX + 1];
+
+	if (masterkey_rotate(core, old_id, new_id, err) != 0)
+		return -1;
+	printf("rotated the master key: %s retired, %s in use\n", old_id, new_id);
+	return 0;
+}
+
 /* Starts every layer, serves until a stop signal, stops them. Returns the exit status. */
 static int run(const struct options *o)
 {
 	char store_dir[PATH_MAX], tls_dir[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	char tdesc[320];
 	struct vault_core_config vcfg = { 0 };
 	struct api_config acfg = { 0 };
 	struct http_config hcfg = { 0 };
@@ -465,10 +635,11 @@ static int run(const struct options *o)
 	snprintf(key, sizeof(key), "%s/tls/server-key.pem", o->data_dir);
 
 	log_set_min_level(o->log_level);
+	protect_memory(o);	/* before any key is read */
 	json_util_init();
 	if (block_signals(&stop, &err) != 0 || make_dirs(o->data_dir, &err) != 0 ||
 	    (o->postgres == NULL && make_dirs(store_dir, &err) != 0) ||
-	    tlsgen_ensure(tls_dir, o->dns_suffix, &err) != 0)
+	    (o->tls_cert == NULL && tlsgen_ensure(tls_dir, o->dns_suffix, &err) != 0))
 		goto out;
 	st = o->postgres != NULL ? store_pg_open(o->postgres, store_pool_size(o), &err)
 				 : store_lmdb_open(store_dir, 0, &err);
@@ -482,6 +653,11 @@ static int run(const struct options *o)
 	st = NULL;	/* the core owns the store now, even when it failed to open */
 	if (core == NULL)
 		goto out;
+	if (o->rotate_master_key) {
+		if (rotate_offline(core, &err) == 0)
+			status = EXIT_SUCCESS;
+		goto out;
+	}
 	if (o->oidc_jwks != NULL) {
 		if ((oidc = jwt_keyset_load(o->oidc_jwks, &err)) == NULL)
 			goto out;
@@ -497,13 +673,21 @@ static int run(const struct options *o)
 	acfg.dns_suffix = o->dns_suffix;
 	acfg.default_vault = o->default_vault;
 	acfg.max_body = o->max_body;
+	acfg.throttle = &o->throttle;
+	throttle_config_describe(&o->throttle, tdesc, sizeof(tdesc));
+	LOG_INFO(NULL, "throttle: %s", tdesc);
 	acfg.region = o->region;
 	if ((api = api_ctx_new(&acfg, core, &err)) == NULL)
 		goto out;
 	hcfg.listen = &o->listen;
-	hcfg.cert_pem_path = cert;
-	hcfg.key_pem_path = key;
+	hcfg.cert_pem_path = o->tls_cert != NULL ? o->tls_cert : cert;
+	hcfg.key_pem_path = o->tls_key != NULL ? o->tls_key : key;
+	hcfg.client_ca_pem_path = o->client_ca;
 	hcfg.threads = o->threads;
+	hcfg.max_connections = o->max_conns;
+	hcfg.max_connections_per_ip = o->max_conns_per_ip;
+	hcfg.conn_timeout_s = o->idle_timeout_s;
+	hcfg.request_timeout_s = o->request_timeout_s;
 	if ((srv = http_server_start(&hcfg, api, &err)) == NULL)
 		goto out;
 	LOG_INFO(NULL,
@@ -511,6 +695,7 @@ static int run(const struct options *o)
 		 "CA %s/tls/ca.pem)",
 		 o->listen.host, o->listen.port, o->default_vault, o->dns_suffix, o->listen.port,
 		 o->data_dir);
+	log_tls(srv, hcfg.cert_pem_path, "serving");
 
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0)
@@ -523,12 +708,14 @@ static int run(const struct options *o)
 				 err.msg);
 		else if (audit != NULL)
 			LOG_INFO(NULL, "SIGHUP: audit log %s reopened", logfile_path(audit));
+		reload_tls(o, srv, tls_dir, hcfg.cert_pem_path);
 	}
 	LOG_INFO(NULL, "%s received: finishing requests in flight", strsignal(sig));
 	status = EXIT_SUCCESS;
 out:
 	if (status != EXIT_SUCCESS)
-		LOG_ERROR(NULL, "kluisd cannot start: %s", err.msg);
+		LOG_ERROR(NULL, "%s: %s", o->rotate_master_key ? "kluisd --rotate-master-key failed"
+			  : "kluisd cannot start", err.msg);
 	http_server_stop(srv);	/* first: nothing calls into api/ after it */
 	vault_core_close(core);	/* stops the jobs, closes the store */
 	api_ctx_free(api);

@@ -107,6 +107,8 @@ static json_t *principal_json(struct api_call *c, const struct principal *p)
 		      "created", (json_int_t)p->created, "tokens", tokens ? tokens : json_array());
 	if (j != NULL && p->subject[0] != '\0')
 		json_object_set_new(j, "subject", json_string(p->subject));
+	if (j != NULL && p->client_cert[0] != '\0')
+		json_object_set_new(j, "clientCertificateSha256", json_string(p->client_cert));
 	if (j == NULL)
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 	return j;
@@ -142,14 +144,33 @@ static int reply_with_token(struct api_call *c, json_t *obj, char *token)
 	return rc;
 }
 
+/* An optional "clientCertificateSha256": cert gets the normalised fingerprint, "" for none
+ * (absent or null). */
+static int read_client_cert(struct api_call *c, json_t *body, bool *present,
+			    char cert[PRINCIPAL_CERT_HEX + 1])
+{
+	json_t *v = json_object_get(body, "clientCertificateSha256");
+
+	cert[0] = '\0';
+	*present = v != NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || !principal_cert_parse(json_string_value(v), cert))
+		return kl_fail(&c->err, KL_EINVAL, "clientCertificateSha256 must be the SHA-256 "
+			       "fingerprint of a certificate: 64 hex digits, ':' between bytes "
+			       "allowed.");
+	return 0;
+}
+
 int admin_principal_create(struct api_call *c)
 {
-	char token[TOKEN_TEXT_LEN];
+	char token[TOKEN_TEXT_LEN], cert[PRINCIPAL_CERT_HEX + 1];
 	struct principal p;
 	struct principal_token t;
 	const char *name = NULL, *type = NULL, *subject = NULL;
 	json_t *body = NULL;
 	int64_t expires;
+	bool has_cert;
 	int rc = -1;
 
 	memset(token, 0, sizeof(token));
@@ -157,7 +178,8 @@ int admin_principal_create(struct api_call *c)
 	    body_opt_string(body, "name", &name, &c->err) != 0 ||
 	    body_opt_string(body, "type", &type, &c->err) != 0 ||
 	    body_opt_string(body, "subject", &subject, &c->err) != 0 ||
-	    read_expiry(c, body, "tokenExpiresOn", &expires) != 0)
+	    read_expiry(c, body, "tokenExpiresOn", &expires) != 0 ||
+	    read_client_cert(c, body, &has_cert, cert) != 0)
 		goto out;
 	if (name == NULL) {
 		kl_fail(&c->err, KL_EINVAL, "A principal needs a name.");
@@ -165,6 +187,9 @@ int admin_principal_create(struct api_call *c)
 	}
 	if (principal_create(c->ctx->core, name, type ? type : "application", subject, expires, &p,
 			     &t, token, &c->err) != 0)
+		goto out;
+	/* Bound before its token is shown: nobody holds the token while it works without. */
+	if (cert[0] != '\0' && principal_set_client_cert(c->ctx->core, p.id, cert, &p, &c->err) != 0)
 		goto out;
 	rc = reply_with_token(c, principal_json(c, &p), token);
 out:
@@ -212,6 +237,30 @@ int admin_principal_get(struct api_call *c)
 	if (principal_get(c->ctx->core, api_param(c, 0), &p, &c->err) != 0)
 		return -1;
 	return api_reply_json(c, 200, principal_json(c, &p));
+}
+
+int admin_principal_update(struct api_call *c)
+{
+	char cert[PRINCIPAL_CERT_HEX + 1];
+	struct principal p;
+	json_t *body = NULL;
+	bool has_cert;
+	int rc = -1;
+
+	if (body_object(c->req, &body, &c->err) != 0 ||
+	    read_client_cert(c, body, &has_cert, cert) != 0)
+		goto out;
+	if (!has_cert) {
+		kl_fail(&c->err, KL_EINVAL, "Nothing to change: the body may set "
+			"clientCertificateSha256 (a fingerprint, or null to unbind).");
+		goto out;
+	}
+	if (principal_set_client_cert(c->ctx->core, api_param(c, 0), cert, &p, &c->err) != 0)
+		goto out;
+	rc = api_reply_json(c, 200, principal_json(c, &p));
+out:
+	json_decref(body);
+	return rc;
 }
 
 int admin_principal_delete(struct api_call *c)

@@ -1,6 +1,7 @@
-/* The request pipeline: host to vault, route, api-version, token, then the handler; and the
- * lifetime of api_req/api_resp. The one gate every operation passes, so handlers never check
- * credentials or versions themselves. Never logs a token or a body. */
+/* The request pipeline: host to vault, route, api-version, token and the read-only gate on the
+ * head; then, with the body, authorization, the throttle and the handler; and the lifetime of
+ * api_req/api_resp. The one gate every operation passes, so handlers never check credentials,
+ * versions or budgets themselves. Never logs a token or a body. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *cor
 			    struct kl_err *err)
 {
 	struct api_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct throttle_config tcfg;
 
 	if (ctx == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
@@ -49,9 +51,15 @@ struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *cor
 	ctx->cfg = *cfg;
 	ctx->core = core;
 	ctx->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
-	if ((ctx->metrics = metrics_new()) == NULL) {
+	if (cfg->throttle != NULL)
+		tcfg = *cfg->throttle;
+	else
+		throttle_config_default(&tcfg);
+	ctx->cfg.throttle = NULL;	/* copied into ctx->throttle */
+	if ((ctx->metrics = metrics_new()) == NULL ||
+	    (ctx->throttle = throttle_new(&tcfg, err)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
-		free(ctx);
+		api_ctx_free(ctx);
 		return NULL;
 	}
 	return ctx;
@@ -59,8 +67,10 @@ struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *cor
 
 void api_ctx_free(struct api_ctx *ctx)
 {
-	if (ctx != NULL)
+	if (ctx != NULL) {
 		metrics_free(ctx->metrics);
+		throttle_free(ctx->throttle);
+	}
 	free(ctx);
 }
 
@@ -274,6 +284,10 @@ static int vault_of_host(const struct api_ctx *ctx, const char *authority, char 
 
 	authority_host(authority, host, sizeof(host));
 	hl = strlen(host);
+	/* "NAME.SUFFIX." is the same DNS name as "NAME.SUFFIX" (fully qualified): it must address
+	 * vault NAME, not fall through to the default vault under a URL that names NAME. */
+	if (hl > 0 && host[hl - 1] == '.')
+		host[--hl] = '\0';
 	if (hl > sl + 1 && host[hl - sl - 1] == '.' && strcasecmp(host + hl - sl, suffix) == 0) {
 		memcpy(label, host, hl - sl - 1);
 		label[hl - sl - 1] = '\0';
@@ -410,6 +424,20 @@ static const char *bearer_token(const char *authz, size_t *len)
 	return *len > 0 ? t : NULL;
 }
 
+/* Two certificate fingerprints (64 hex digits each; "" for none) are the same: no secret, but
+ * compared without an early exit anyway. */
+static bool same_fingerprint(const char *bound, const char *presented)
+{
+	unsigned char diff = 0;
+	size_t i;
+
+	if (strlen(presented) != PRINCIPAL_CERT_HEX || strlen(bound) != PRINCIPAL_CERT_HEX)
+		return false;
+	for (i = 0; i < PRINCIPAL_CERT_HEX; i++)
+		diff |= (unsigned char)(bound[i] ^ presented[i]);
+	return diff == 0;
+}
+
 static const char *request_host(const struct api_req *req)
 {
 	return is_valid_host(req->host) ? req->host : "localhost";
@@ -460,6 +488,16 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 				   "AKV10001: The bearer token is not valid for this vault.");
 		return -1;
 	}
+	/* The second factor of a principal bound to a client certificate (principals.h). */
+	if (who.client_cert[0] != '\0' &&
+	    !same_fingerprint(who.client_cert, req->client_cert)) {
+		LOG_INFO(req->request_id, "principal %.64s presented its token without its client "
+			 "certificate", who.name);
+		api_resp_challenge(ctx, req, request_host(req), resp,
+				   "AKV10001: The bearer token is valid only on a TLS connection "
+				   "that presented the client certificate bound to its principal.");
+		return -1;
+	}
 	req->who_is_admin = who.is_admin;
 	memcpy(req->who_id, who.id, sizeof(req->who_id));
 	memcpy(req->who_name, who.name, sizeof(req->who_name));
@@ -502,12 +540,19 @@ void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
 	if (route_plane_of(r) == PLANE_DATA &&
 	    vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
 		goto out;
-	if (authz_check(&c, r) != 0)
+	if (authz_check(&c, r) != 0 || throttle_gate_admit(&c, r) != 0)
 		goto out;
 	rc = r->handler(&c);
+	throttle_gate_settle(&c, r);
 out:
 	if (rc != 0) {
 		api_resp_error(resp, &c.err);
+		if (c.retry_after_s > 1) {
+			char secs[16];
+
+			snprintf(secs, sizeof(secs), "%u", c.retry_after_s);
+			api_resp_header(resp, "Retry-After", secs);
+		}
 		if (resp->status >= 500)
 			LOG_WARN(req->request_id, "%s failed: %s", r ? r->op : "-", c.err.msg);
 	}

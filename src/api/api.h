@@ -17,6 +17,7 @@
 
 struct vault_core;
 struct logfile;
+struct throttle_config;
 
 #define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
 #define API_MAX_RESP_HEADERS 12
@@ -46,6 +47,8 @@ struct api_req {
 	struct buf body;	/* wiping buffer, ceiling api_ctx max body */
 	char request_id[37];	/* x-ms-request-id of this request, set by api_req_init */
 	char client_addr[64];	/* "ip:port" of the peer, for logs */
+	char client_cert[65];	/* SHA-256 (hex) of the TLS client certificate, set by http/ only
+				 * when it verified against --client-ca; "" otherwise */
 	uint64_t start_us;	/* monotonic, set by api_req_init: the audit line's duration */
 	const char *region;	/* this node's region, for x-ms-keyvault-region; set by api_req_init */
 	/* Filled by api_begin for api_dispatch; opaque to http/. */
@@ -72,6 +75,7 @@ struct api_config {
 	size_t max_body;		/* bytes; 0 means API_DEFAULT_MAX_BODY */
 	const char *region;		/* reported on /health; NULL for "local" */
 	struct logfile *audit;		/* the audit log (util/logfile.h); NULL: none */
+	const struct throttle_config *throttle;	/* api/throttle.h, copied; NULL: the defaults */
 };
 
 struct api_ctx;

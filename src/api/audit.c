@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/audit.h"
+#include "util/utf8.h"
 
 /* Escaped output budgets (quotes included) of the string fields: with the keys and numbers they
  * keep a line under AUDIT_LINE_MAX whatever the input, even all of it needing \u escapes. */
@@ -40,36 +41,6 @@ static void put_uint(struct line *l, uint64_t v, int min_digits)
 	} while (v > 0 || n < min_digits);
 	while (n > 0)
 		l->p[l->len++] = d[--n];
-}
-
-/* Length of the well-formed UTF-8 sequence at s (at most avail bytes), 0 when it is not one:
- * overlong forms, surrogates and code points past U+10FFFF are not. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1fu;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0fu;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07u;
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 /* Plain printable ASCII, copied as it is. */
@@ -121,7 +92,7 @@ static void put_str(struct line *l, const char *str, size_t max_in, size_t max_o
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
 			esc_len = 6;
-		} else if ((n = utf8_len(s + i, in_len - i)) == 0) {
+		} else if ((n = utf8_seq_len(s + i, in_len - i)) == 0) {
 			memcpy(esc, "\\ufffd", 6);
 			esc_len = 6;
 			n = 1;

@@ -1,10 +1,12 @@
 /* Error kinds to HTTP statuses and Azure error bodies: the only place that picks a status for a
  * failure. The message comes from the core and never holds secrets. */
 #include <stdio.h>
+#include <string.h>
 
 #include "api/internal.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 struct errc_map {
 	int status;
@@ -28,6 +30,25 @@ static const struct errc_map map[] = {
 	[KL_EMETHOD] = { 405, "MethodNotAllowed" },
 };
 
+/* msg with every byte that is not part of well-formed UTF-8 replaced by '?'. Messages quote
+ * client text (a name, a path), which may be any bytes, or be cut by the message's size in the
+ * middle of a character; jansson refuses a string that is not UTF-8, and the error body with it. */
+static void utf8_clean(const char *msg, char *out, size_t size)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t len = strnlen(msg, size - 1), i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_seq_len(s + i, len - i)) == 0) {
+			out[i++] = '?';
+			continue;
+		}
+		memcpy(out + i, s + i, n);
+		i += n;
+	}
+	out[len] = '\0';
+}
+
 int errors_status(enum kl_errc code)
 {
 	if ((size_t)code >= sizeof(map) / sizeof(map[0]))
@@ -41,14 +62,15 @@ void api_resp_error(struct api_resp *resp, const struct kl_err *err)
 	const char *code = err->azure_code ? err->azure_code : map[kind].code;
 	const char *inner = err->inner_code;
 	struct kl_err derr;
+	char msg[sizeof(err->msg)];
 	json_t *body, *e;
 
 	if (kind == KL_EREADONLY && inner == NULL)
 		inner = "RegionalFailover";
 	resp->status = map[kind].status;
 	buf_reset(&resp->body);
-	e = json_pack("{s:s, s:s}", "code", code, "message",
-		      err->msg[0] ? err->msg : "The request failed.");
+	utf8_clean(err->msg, msg, sizeof(msg));
+	e = json_pack("{s:s, s:s}", "code", code, "message", msg[0] ? msg : "The request failed.");
 	if (e != NULL && inner != NULL)
 		json_object_set_new(e, "innererror", json_pack("{s:s}", "code", inner));
 	body = e ? json_pack("{s:o}", "error", e) : NULL;

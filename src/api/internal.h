@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "api/throttle.h"
 #include "util/secbuf.h"
 #include "vault/object.h"
 #include "vault/principals.h"
@@ -17,6 +18,7 @@ struct api_ctx {
 	struct vault_core *core;
 	size_t max_body;
 	struct metrics *metrics;	/* api/metrics.h: counters for GET /metrics */
+	struct throttle *throttle;	/* api/throttle.h: request budgets */
 };
 
 /* One request being served, handed to a handler. */
@@ -29,6 +31,8 @@ struct api_call {
 	const char *api_version;	/* validated */
 	const char *host;		/* sanitised authority for ids and links */
 	struct kl_err err;
+	unsigned retry_after_s;		/* a refusal's Retry-After when not the default 1 */
+	unsigned key_weight;		/* throttle units the operation's key costs; 0: not known */
 };
 
 typedef int (*api_handler)(struct api_call *c);
@@ -113,6 +117,16 @@ int api_reply_empty(struct api_call *c, int status);
 /* The 401 answer with the challenge the SDKs expect for this host. */
 void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, const char *host,
 			struct api_resp *resp, const char *message);
+
+/* throttle_gate.c: the throttle's step of the pipeline. The budget route r draws on. */
+enum throttle_budget throttle_gate_budget(const struct route *r);
+/* After authorization: counts the call in its vault's and its caller's buckets, or refuses it
+ * (-1, c->err a 429 in the service's shape, c->retry_after_s set). */
+int throttle_gate_admit(struct api_call *c, const struct route *r);
+/* The handler has used a key of type kty and size bits: the weight of its budget. */
+void throttle_gate_note_key(struct api_call *c, const char *kty, unsigned bits);
+/* After the handler: counts the rest of a weighted operation's cost. */
+void throttle_gate_settle(struct api_call *c, const struct route *r);
 
 /* errors.c: the status and default code of an error kind. */
 int errors_status(enum kl_errc code);
@@ -249,6 +263,7 @@ int admin_principal_create(struct api_call *c);
 int admin_principals_list(struct api_call *c);
 int admin_principal_get(struct api_call *c);
 int admin_principal_delete(struct api_call *c);
+int admin_principal_update(struct api_call *c);
 int admin_token_create(struct api_call *c);
 int admin_token_revoke(struct api_call *c);
 int admin_roles_list(struct api_call *c);
@@ -256,5 +271,8 @@ int admin_assignment_create(struct api_call *c);
 int admin_assignments_list(struct api_call *c);
 int admin_assignment_get(struct api_call *c);
 int admin_assignment_delete(struct api_call *c);
+/* admin_masterkey.c: the master key's status and rotation */
+int admin_master_key_get(struct api_call *c);
+int admin_master_key_rotate(struct api_call *c);
 
 #endif

@@ -39,6 +39,7 @@ fail:
 
 static int reply_key(struct api_call *c, const struct obj *o, const struct key_meta *m)
 {
+	throttle_gate_note_key(c, m->kty, m->bits);
 	return api_reply_json(c, 200, bundle_key(c, o, m, false, true));
 }
 

@@ -319,6 +319,11 @@ static int render_node(const struct metrics *m, const struct metrics_node *node,
 	    buf_printf(out, err, "kluis_throttled_requests_total %llu\n",
 		       (unsigned long long)atomic_load_explicit(&m->throttled,
 								memory_order_relaxed)) != 0 ||
+	    put_header(out, "kluis_throttle_evictions_total", "counter",
+		       "Live throttle buckets evicted to make room (their counts were lost).",
+		       err) != 0 ||
+	    buf_printf(out, err, "kluis_throttle_evictions_total %llu\n",
+		       (unsigned long long)node->throttle_evictions) != 0 ||
 	    put_header(out, "kluis_mode", "gauge",
 		       "The node's mode: 1 for the current one (read-only on a standby database or "
 		       "with --read-only).", err) != 0 ||

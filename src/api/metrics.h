@@ -61,6 +61,7 @@ struct metrics_node {
 	uint64_t keycache_hits, keycache_misses;
 	bool has_audit_log;
 	uint64_t audit_lines, audit_failures;
+	uint64_t throttle_evictions;	/* throttle.h: throttle_evictions */
 };
 
 /* Appends the whole exposition to out. KL_ENOMEM or KL_ETOOBIG from out. */

@@ -112,6 +112,7 @@ int metrics_get(struct api_call *c)
 	node.replication_lag_s = vault_core_replication_lag(core);
 	node.is_replication_streaming = vault_core_replication_streaming(core);
 	vault_core_keycache_stats(core, &node.keycache_hits, &node.keycache_misses);
+	node.throttle_evictions = throttle_evictions(c->ctx->throttle);
 	if (c->ctx->cfg.audit != NULL) {
 		node.has_audit_log = true;
 		logfile_stats(c->ctx->cfg.audit, &node.audit_lines, &node.audit_failures);

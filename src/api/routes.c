@@ -84,6 +84,7 @@ static const struct route routes[] = {
 	{ "GET",    "/kluis/v1/principals",              admin_principals_list,   ROUTE_READ,   PERM_ADMIN,          "ListPrincipals" },
 	{ "GET",    "/kluis/v1/principals/{id}",         admin_principal_get,     ROUTE_READ,   PERM_ADMIN,          "GetPrincipal" },
 	{ "DELETE", "/kluis/v1/principals/{id}",         admin_principal_delete,  ROUTE_ADMIN,  PERM_ADMIN,          "DeletePrincipal" },
+	{ "PATCH",  "/kluis/v1/principals/{id}",         admin_principal_update,  ROUTE_ADMIN,  PERM_ADMIN,          "UpdatePrincipal" },
 	{ "POST",   "/kluis/v1/principals/{id}/tokens",  admin_token_create,      ROUTE_ADMIN,  PERM_ADMIN,          "CreateToken" },
 	{ "DELETE", "/kluis/v1/principals/{id}/tokens/{token}", admin_token_revoke, ROUTE_ADMIN, PERM_ADMIN,         "RevokeToken" },
 	{ "GET",    "/kluis/v1/roleDefinitions",         admin_roles_list,        ROUTE_READ,   PERM_ADMIN,          "ListRoleDefinitions" },
@@ -91,6 +92,8 @@ static const struct route routes[] = {
 	{ "GET",    "/kluis/v1/roleAssignments",         admin_assignments_list,  ROUTE_READ,   PERM_ADMIN,          "ListRoleAssignments" },
 	{ "GET",    "/kluis/v1/roleAssignments/{id}",    admin_assignment_get,    ROUTE_READ,   PERM_ADMIN,          "GetRoleAssignment" },
 	{ "DELETE", "/kluis/v1/roleAssignments/{id}",    admin_assignment_delete, ROUTE_ADMIN,  PERM_ADMIN,          "DeleteRoleAssignment" },
+	{ "GET",    "/kluis/v1/masterKey",               admin_master_key_get,    ROUTE_READ,   PERM_ADMIN,          "GetMasterKey" },
+	{ "POST",   "/kluis/v1/masterKey/rotate",        admin_master_key_rotate, ROUTE_ADMIN,  PERM_ADMIN,          "RotateMasterKey" },
 #undef SUB
 #undef RGP
 #undef KVP

@@ -1,6 +1,6 @@
-/* The command table: each command group (vault, secret, key, principal, role, status) is one
- * file that exports its table; main.c dispatches. Shared helpers for commands live in
- * cmd_util.c. */
+/* The command table: each command group (vault, secret, key, principal, role, status,
+ * master-key) is one file that exports its table; main.c dispatches. Shared helpers for commands
+ * live in cmd_util.c. */
 #ifndef KLUIS_CLI_CMD_H
 #define KLUIS_CLI_CMD_H
 
@@ -32,6 +32,7 @@ extern const struct cmd_group cmd_key_group;
 extern const struct cmd_group cmd_principal_group;
 extern const struct cmd_group cmd_role_group;
 extern const struct cmd_group cmd_status_group;
+extern const struct cmd_group cmd_master_key_group;
 
 /* cmd_util.c: small things several groups need. */
 

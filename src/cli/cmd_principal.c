@@ -83,7 +83,8 @@ static int print_tokens(const json_t *p)
 static int print_principal(const json_t *v)
 {
 	static const char *const fields[] = {
-		"name", "name", "type", "type", "id", "id", "created", "@created", NULL,
+		"name", "name", "type", "type", "id", "id", "created", "@created",
+		"client-cert", "clientCertificateSha256", NULL,
 	};
 
 	cmd_print_fields(v, fields);
@@ -161,9 +162,33 @@ static int principal_create(struct cli *c, const struct args *a)
 	if ((body = json_pack("{s:s, s:s}", "name", a->pos[0], "type",
 			      type ? type : "application")) == NULL)
 		return cmd_usage_error("the name and --type must be UTF-8 text");
+	if (args_get(a, "client-cert-sha256") != NULL &&
+	    json_object_set_new(body, "clientCertificateSha256",
+				json_string(args_get(a, "client-cert-sha256"))) != 0) {
+		json_decref(body);
+		return cmd_usage_error("--client-cert-sha256 must be 64 hex digits");
+	}
 	if ((rc = add_expiry(a, body, "tokenExpiresOn")) == CLI_OK)
 		rc = call_print(c, "POST", admin_url(c, NULL, NULL, NULL), body,
 				print_new_principal);
+	json_decref(body);
+	return rc;
+}
+
+/* `principal bind-cert NAME SHA256|none`: a second factor for its tokens (docs/admin-api.md). */
+static int principal_bind_cert(struct cli *c, const struct args *a)
+{
+	const char *fp = a->pos[1];
+	json_t *body;
+	int rc;
+
+	if (client_need_url(c) != CLI_OK)
+		return CLI_EUSAGE;
+	body = strcmp(fp, "none") == 0 ? json_pack("{s:n}", "clientCertificateSha256")
+				       : json_pack("{s:s}", "clientCertificateSha256", fp);
+	if (body == NULL)
+		return cmd_usage_error("the fingerprint must be 64 hex digits, or none");
+	rc = call_print(c, "PATCH", admin_url(c, a->pos[0], NULL, NULL), body, print_principal);
 	json_decref(body);
 	return rc;
 }
@@ -221,6 +246,8 @@ static int principal_revoke(struct cli *c, const struct args *a)
 static const struct opt create_opts[] = {
 	{ "type", 0, OPT_VALUE, "TYPE", "user or application (default: application)" },
 	{ "expires", 0, OPT_VALUE, "TIME", "the first token's expiry: RFC 3339 or Unix seconds" },
+	{ "client-cert-sha256", 0, OPT_VALUE, "SHA256",
+	  "its tokens work only with this TLS client certificate (kluisd --client-ca)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 static const struct opt token_opts[] = {
@@ -233,8 +260,12 @@ static const struct opt revoke_opts[] = {
 };
 
 static const struct cmd principal_cmds[] = {
-	{ "create", "principal create NAME [--type user|application] [--expires TIME]",
+	{ "create", "principal create NAME [--type user|application] [--expires TIME] "
+	  "[--client-cert-sha256 SHA256]",
 	  "create a principal; prints its first token, once", create_opts, 1, 1, principal_create },
+	{ "bind-cert", "principal bind-cert NAME_OR_ID SHA256|none",
+	  "accept its tokens only with this TLS client certificate (none: unbind)", NULL, 2, 2,
+	  principal_bind_cert },
 	{ "list", "principal list", "list principals", NULL, 0, 0, principal_list },
 	{ "show", "principal show NAME_OR_ID", "show a principal and its tokens", NULL, 1, 1,
 	  principal_show },

@@ -7,9 +7,9 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +19,7 @@
 
 #include "crypto/rand.h"
 #include "crypto/seal.h"
+#include "util/lockedmem.h"
 #include "util/log.h"
 
 #define SEAL_KEY_LEN 32
@@ -30,6 +31,12 @@
 /* EVP takes int lengths; records are far smaller than this anyway. */
 #define SEAL_PLAIN_MAX ((size_t)INT_MAX - SEAL_OVERHEAD)
 #define SEAL_WRAP_AAD "kluis/data-key/v1"
+/* Format 2 of a wrapped data key names its master key: 0x02, the key id (8 bytes), then a sealed
+ * record whose additional data is SEAL_WRAP_AAD_V2 followed by that id. */
+#define SEAL_WRAP_V2 0x02
+#define SEAL_KID_LEN 8
+#define SEAL_WRAP_AAD_V2 "kluis/data-key/v2:"
+#define SEAL_KID_LABEL "kluis/master-key-id/v1"
 
 struct seal_key {
 	unsigned char k[SEAL_KEY_LEN];
@@ -44,25 +51,76 @@ static const char *ossl_reason(void)
 	return r != NULL ? r : "unknown reason";
 }
 
+/* Keys live on pages of their own, locked in RAM and left out of core dumps (util/lockedmem.h):
+ * few keys exist (the data key for the process's life, master keys for a moment). */
 static struct seal_key *seal_key_alloc(struct kl_err *err)
 {
-	struct seal_key *k = OPENSSL_secure_zalloc(sizeof(*k));
-
-	/* Without OpenSSL's secure heap, keep the page out of swap where we may. Best effort, and
-	 * never undone: the page may hold another key, and mlock does not count. */
-	if (k == NULL)
-		kl_fail(err, KL_ENOMEM, "out of memory");
-	else if (!CRYPTO_secure_malloc_initialized())
-		(void)mlock(k, sizeof(*k));
-	return k;
+	return lockedmem_alloc(sizeof(struct seal_key), NULL, err);
 }
 
 void seal_key_free(struct seal_key *k)
 {
 	if (k != NULL) {
 		OPENSSL_cleanse(k->k, sizeof(k->k));
-		OPENSSL_secure_clear_free(k, sizeof(*k));
+		lockedmem_free(k, sizeof(*k));
 	}
+}
+
+/* The raw id of a master key: SHA-256 of a label and the key, cut to SEAL_KID_LEN bytes. It names
+ * the key without revealing anything of it (the key is 256 random bits). */
+static int seal_kid(const struct seal_key *k, unsigned char out[SEAL_KID_LEN])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(ctx, SEAL_KID_LABEL, strlen(SEAL_KID_LABEL)) == 1 &&
+		 EVP_DigestUpdate(ctx, k->k, sizeof(k->k)) == 1 &&
+		 EVP_DigestFinal_ex(ctx, d, &n) == 1 && n >= SEAL_KID_LEN;
+
+	EVP_MD_CTX_free(ctx);
+	if (ok)
+		memcpy(out, d, SEAL_KID_LEN);
+	OPENSSL_cleanse(d, sizeof(d));
+	return ok ? 0 : -1;
+}
+
+static void seal_hex(char *out, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void seal_key_id(const struct seal_key *k, char out[SEAL_KEY_ID_HEX + 1])
+{
+	unsigned char kid[SEAL_KID_LEN];
+
+	if (seal_kid(k, kid) != 0) {	/* SHA-256 does not fail short of memory */
+		snprintf(out, SEAL_KEY_ID_HEX + 1, "%s", "unknown");
+		return;
+	}
+	seal_hex(out, kid, sizeof(kid));
+}
+
+bool seal_wrapped_key_id(const void *wrapped, size_t n, char out[SEAL_KEY_ID_HEX + 1])
+{
+	const unsigned char *w = wrapped;
+
+	if (n < 1 + SEAL_KID_LEN + SEAL_OVERHEAD || w[0] != SEAL_WRAP_V2)
+		return false;
+	seal_hex(out, w + 1, SEAL_KID_LEN);
+	return true;
+}
+
+bool seal_key_equal(const struct seal_key *a, const struct seal_key *b)
+{
+	return CRYPTO_memcmp(a->k, b->k, sizeof(a->k)) == 0;
 }
 
 struct seal_key *seal_key_generate(struct kl_err *err)
@@ -185,21 +243,68 @@ out:
 	return rc;
 }
 
+/* The additional data of a format 2 wrapped key: the label and the master key's id. */
+static size_t seal_wrap_aad(unsigned char *aad, const unsigned char kid[SEAL_KID_LEN])
+{
+	size_t n = strlen(SEAL_WRAP_AAD_V2);
+
+	memcpy(aad, SEAL_WRAP_AAD_V2, n);
+	memcpy(aad + n, kid, SEAL_KID_LEN);
+	return n + SEAL_KID_LEN;
+}
+
 int seal_key_wrap(const struct seal_key *master, const struct seal_key *key, struct buf *out,
 		  struct kl_err *err)
 {
-	return seal_seal(master, SEAL_WRAP_AAD, strlen(SEAL_WRAP_AAD), key->k, sizeof(key->k), out,
-			 err);
+	unsigned char head[1 + SEAL_KID_LEN], aad[sizeof(SEAL_WRAP_AAD_V2) + SEAL_KID_LEN];
+	size_t start = out->len, aad_len;
+
+	head[0] = SEAL_WRAP_V2;
+	if (seal_kid(master, head + 1) != 0)
+		return kl_fail(err, KL_EINTERNAL, "cannot compute the master key's id");
+	aad_len = seal_wrap_aad(aad, head + 1);
+	if (buf_append(out, head, sizeof(head), err) != 0)
+		return -1;
+	if (seal_seal(master, aad, aad_len, key->k, sizeof(key->k), out, err) != 0) {
+		buf_truncate(out, start);
+		return -1;
+	}
+	return 0;
 }
 
 struct seal_key *seal_key_unwrap(const struct seal_key *master, const void *wrapped, size_t n,
 				 struct kl_err *err)
 {
+	const unsigned char *w = wrapped;
+	unsigned char kid[SEAL_KID_LEN], aad[sizeof(SEAL_WRAP_AAD_V2) + SEAL_KID_LEN];
+	char want[SEAL_KEY_ID_HEX + 1], have[SEAL_KEY_ID_HEX + 1];
 	struct secbuf *raw = NULL;
 	struct seal_key *k = NULL;
 	struct seal_key *res = NULL;
+	int rc;
 
-	if (seal_open(master, SEAL_WRAP_AAD, strlen(SEAL_WRAP_AAD), wrapped, n, &raw, err) != 0) {
+	if (n > 0 && w[0] == SEAL_WRAP_V2) {
+		/* The id says at once whether this is the master key that wrapped it. */
+		if (seal_kid(master, kid) != 0) {
+			kl_fail(err, KL_EINTERNAL, "cannot compute the master key's id");
+			goto out;
+		}
+		if (n < 1 + SEAL_KID_LEN || CRYPTO_memcmp(kid, w + 1, SEAL_KID_LEN) != 0) {
+			if (seal_wrapped_key_id(wrapped, n, want)) {
+				seal_hex(have, kid, sizeof(kid));
+				kl_fail(err, KL_ECORRUPT, "the data key is wrapped under master key %s, "
+					"not under this one (%s)", want, have);
+			} else {
+				kl_fail(err, KL_ECORRUPT, "the wrapped data key is damaged");
+			}
+			goto out;
+		}
+		rc = seal_open(master, aad, seal_wrap_aad(aad, kid), w + 1 + SEAL_KID_LEN,
+			       n - 1 - SEAL_KID_LEN, &raw, err);
+	} else {	/* format 1, before master keys had ids */
+		rc = seal_open(master, SEAL_WRAP_AAD, strlen(SEAL_WRAP_AAD), wrapped, n, &raw, err);
+	}
+	if (rc != 0) {
 		if (err != NULL && err->code == KL_ECORRUPT)
 			kl_fail(err, KL_ECORRUPT, "the wrapped data key failed authentication: "
 				"wrong master key or damaged record");
@@ -251,7 +356,7 @@ out:
 
 /* Creates path holding fresh key bytes. NULL with *exists set (and err untouched) when the file
  * appeared since the caller looked. */
-static struct seal_key *seal_master_create(const char *path, bool *exists, struct kl_err *err)
+static struct seal_key *seal_master_new_file(const char *path, bool *exists, struct kl_err *err)
 {
 	struct seal_key *k = NULL;
 	struct seal_key *res = NULL;
@@ -327,7 +432,7 @@ struct seal_key *seal_master_load(const char *path, int create, struct kl_err *e
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
-		if ((res = seal_master_create(path, &exists, err)) != NULL || !exists)
+		if ((res = seal_master_new_file(path, &exists, err)) != NULL || !exists)
 			goto out;
 		/* Another process created it between our open and our O_EXCL: read theirs. */
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -377,4 +482,15 @@ out:
 		close(fd);
 	seal_key_free(k);
 	return res;
+}
+
+struct seal_key *seal_master_create(const char *path, struct kl_err *err)
+{
+	struct seal_key *k;
+	bool exists = false;
+
+	k = seal_master_new_file(path, &exists, err);
+	if (k == NULL && exists)
+		kl_fail(err, KL_ECONFLICT, "master key file %.100s already exists", path);
+	return k;
 }

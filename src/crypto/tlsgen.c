@@ -499,13 +499,17 @@ static const char *tls_server_problem(const struct tls_state *s, const char *suf
 	return why;
 }
 
-/* Private keys readable by others are reported, not silently fixed or refused. */
-static void tls_warn_mode(const char *path)
+/* A private key file that group or others can read is refused, as ssh refuses such keys: the
+ * operator fixes the mode (never silently done here) and looks into who could have read it. */
+static int tls_check_mode(const char *path, struct kl_err *err)
 {
 	struct stat st;
 
 	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
-		LOG_WARN(NULL, "%.200s is readable by group or others (chmod 600)", path);
+		return kl_fail(err, KL_EFORBIDDEN, "the private key file %.100s is readable by group "
+			       "or others (mode %03o): chmod 600 it", path,
+			       (unsigned)(st.st_mode & 0777));
+	return 0;
 }
 
 /* A new CA key and certificate, written key first: a crash between leaves ca-key.pem without
@@ -572,13 +576,12 @@ int tlsgen_ensure(const char *dir, const char *dns_suffix, struct kl_err *err)
 	    tls_path(pa.server_key, dir, "server-key.pem", err) != 0)
 		goto out;
 	/* Everything is parsed before anything is written: a damaged file stops us untouched. */
-	if (tls_load(pa.ca, false, &s.ca, NULL, err) != 0 ||
+	if (tls_check_mode(pa.ca_key, err) != 0 || tls_check_mode(pa.server_key, err) != 0 ||
+	    tls_load(pa.ca, false, &s.ca, NULL, err) != 0 ||
 	    tls_load(pa.ca_key, true, NULL, &s.ca_key, err) != 0 ||
 	    tls_load(pa.server, false, &s.server, NULL, err) != 0 ||
 	    tls_load(pa.server_key, true, NULL, &s.server_key, err) != 0)
 		goto out;
-	tls_warn_mode(pa.ca_key);
-	tls_warn_mode(pa.server_key);
 
 	if (s.ca == NULL && s.ca_key != NULL) {
 		kl_fail(err, KL_ECORRUPT, "%.120s exists without ca.pem; move it away to have "

@@ -22,14 +22,19 @@
 #include <microhttpd.h>
 
 #include "api/api.h"
+#include "http/clientcert.h"
+#include "http/deadline.h"
 #include "http/internal.h"
 #include "http/server.h"
+#include "http/tlscreds.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/secbuf.h"
 
 #define PEM_MAX_BYTES (256u * 1024)
 #define DEFAULT_CONN_MEMORY (32u * 1024)
 #define DEFAULT_CONN_TIMEOUT_S 60u
+#define DEFAULT_REQUEST_TIMEOUT_S 30u
 #define DEFAULT_MAX_CONNECTIONS 1024u
 #define MAX_THREADS 256u
 #define LISTEN_BACKLOG 511
@@ -38,19 +43,25 @@
  * answers only before or after the body): up to this many more bytes are read and dropped so
  * the client still gets its 413, then the connection is closed instead. */
 #define DISCARD_MAX_BYTES (8u * 1024 * 1024)
-/* TLS 1.2 and 1.3 only, GnuTLS's default ciphers within them. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.2 and 1.3 only; in 1.2 only ECDHE key exchange (forward secrecy: no RSA key transport,
+ * no finite-field DHE) with AEAD ciphers (AES-GCM, ChaCha20-Poly1305: no CBC, no CCM); groups
+ * X25519, P-256 and P-384. TLS 1.3 suites are all AEAD; AES-128-CCM is left out there too. */
+#define TLS_PRIORITIES                                                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"    \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:"        \
+	"+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1"
 
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct api_ctx *api;
-	struct secbuf *cert;	/* PEM, NUL-terminated; libmicrohttpd keeps the pointers */
-	struct secbuf *key;
+	struct tlscreds *tls;	/* certificate and key, swapped by http_server_reload_tls */
+	struct secbuf *client_ca;	/* PEM of --client-ca, NUL-terminated; libmicrohttpd keeps it */
 	int listen_fd;
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
 	unsigned n_active;	/* requests between their first call and completion; under lock */
 	atomic_bool is_stopping;
+	struct http_deadlines *deadlines;	/* idle and request timeouts (http/deadline.h) */
 };
 
 /* One request, from the access handler's first call to the completion callback (*con_cls). */
@@ -246,6 +257,43 @@ static enum MHD_Result queue_oom(struct MHD_Connection *conn)
 	return ret;
 }
 
+/* --- connections: their idle and request deadlines (http/deadline.h) ------------------------- */
+
+static struct http_conn_deadline *conn_deadline(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* Accepted (before the TLS handshake), or closing (before its descriptor is closed). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci != NULL ? http_deadline_open(srv->deadlines, ci->connect_fd,
+								  clock_mono_us()) : NULL;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		http_deadline_close(srv->deadlines, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* A request's first line has arrived (libmicrohttpd's URI log callback). Returns NULL: the access
+ * handler's first call must still see *con_cls NULL. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)uri;
+	http_deadline_request_started(conn_deadline(conn), clock_mono_us());
+	return NULL;
+}
+
 /* --- the access handler --------------------------------------------------------------------- */
 
 /* First call for a request: its head is complete, no body byte has been read. */
@@ -270,6 +318,8 @@ static enum MHD_Result request_start(struct http_server *srv, struct MHD_Connect
 	if (api_req_init(srv->api, &hr->req, &err) != 0 ||
 	    http_read_head(conn, url, method, &hr->req, &has_body, &content_length, &err) != 0)
 		return queue_error(hr, conn, &err, has_body);
+	if (srv->client_ca != NULL)	/* a second factor for principals bound to a certificate */
+		http_client_cert(conn, hr->req.client_cert);
 	/* Refused on the head alone: the body is never read. Without a body, the answer waits for
 	 * libmicrohttpd's next call: queued now, it would close the connection, and every SDK
 	 * client's first (challenge) request would cost a new TLS handshake. */
@@ -333,6 +383,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size > 0)
 		return request_body(hr, upload_data, upload_data_size);
 	/* The whole request is in. */
+	http_deadline_request_read(conn_deadline(conn));
 	if (hr->is_answered)
 		return queue_resp(hr, conn, false);
 	if (hr->is_discarding)
@@ -347,7 +398,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_server *srv = cls;
 	struct http_request *hr = *con_cls;
 
-	(void)conn;
+	http_deadline_request_done(conn_deadline(conn), clock_mono_us());	/* idle again */
 	if (hr == NULL)
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -385,6 +436,8 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 	size_t mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes : DEFAULT_CONN_MEMORY;
 	unsigned timeout_s = cfg->conn_timeout_s ? cfg->conn_timeout_s : DEFAULT_CONN_TIMEOUT_S;
 	unsigned max_conn = cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS;
+	unsigned request_s = cfg->request_timeout_s ? cfg->request_timeout_s
+						    : DEFAULT_REQUEST_TIMEOUT_S;
 	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
@@ -413,21 +466,32 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 		goto out;
 	}
 	pthread_condattr_destroy(&ca);
-	if (read_pem(cfg->cert_pem_path, &s->cert, err) != 0 ||
-	    read_pem(cfg->key_pem_path, &s->key, err) != 0 ||
+	if ((s->tls = tlscreds_load(cfg->cert_pem_path, cfg->key_pem_path, err)) == NULL ||
+	    (cfg->client_ca_pem_path != NULL &&
+	     read_pem(cfg->client_ca_pem_path, &s->client_ca, err) != 0) ||
 	    open_listener(cfg->listen, &s->listen_fd, err) != 0)
+		goto out;
+	tlscreds_activate(s->tls);	/* one server per process: its handshakes get this pair */
+	if ((s->deadlines = http_deadline_new(timeout_s, request_s, true, err)) == NULL)
 		goto out;
 	s->daemon = MHD_start_daemon(
 		flags, cfg->listen->port, NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,	/* first, per the manual */
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
-		MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert->data,
-		MHD_OPTION_HTTPS_MEM_KEY, (const char *)s->key->data,
+		/* Each handshake asks for the pair in use: a reload swaps it under live traffic. */
+		MHD_OPTION_HTTPS_CERT_CALLBACK2, tlscreds_retrieve,
+		/* With a client CA, every handshake asks for a client certificate (optional);
+		 * NULL is libmicrohttpd's "none". */
+		MHD_OPTION_HTTPS_MEM_TRUST,
+		s->client_ca != NULL ? (const char *)s->client_ca->data : (const char *)NULL,
 		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,	/* 0: none */
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
 		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);
@@ -447,13 +511,26 @@ out:
 	if (s != NULL) {
 		if (s->listen_fd >= 0)
 			close(s->listen_fd);
-		secbuf_free(s->key);
-		secbuf_free(s->cert);
+		if (s->tls != NULL)
+			tlscreds_activate(NULL);
+		tlscreds_free(s->tls);
+		secbuf_free(s->client_ca);
+		http_deadline_free(s->deadlines);
 		pthread_cond_destroy(&s->drained);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}
 	return ret;
+}
+
+int http_server_reload_tls(struct http_server *s, struct kl_err *err)
+{
+	return tlscreds_reload(s->tls, err);
+}
+
+void http_server_tls_describe(struct http_server *s, char *out, size_t n)
+{
+	tlscreds_describe(s->tls, out, n);
 }
 
 /* Waits until no request is in flight, or DRAIN_WAIT_MS have passed. */
@@ -492,11 +569,13 @@ void http_server_stop(struct http_server *s)
 		shutdown(fd, SHUT_RDWR);
 	wait_drained(s);
 	MHD_stop_daemon(s->daemon);	/* closes the rest and joins the workers */
+	http_deadline_free(s->deadlines);	/* after: every connection is forgotten */
 	/* After a quiesce the listen socket is ours to close; otherwise the daemon closed it. */
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	secbuf_free(s->key);
-	secbuf_free(s->cert);
+	tlscreds_activate(NULL);	/* no handshake can start any more */
+	tlscreds_free(s->tls);
+	secbuf_free(s->client_ca);
 	pthread_cond_destroy(&s->drained);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -19,24 +19,40 @@ struct http_server;
 struct http_config {
 	const struct http_addr *listen;	/* where to listen (http_addr_parse) */
 	const char *cert_pem_path;	/* server certificate chain, PEM */
-	const char *key_pem_path;	/* its private key, PEM, unencrypted */
+	const char *key_pem_path;	/* its private key, PEM, unencrypted, mode 0600 or stricter */
+	const char *client_ca_pem_path;	/* NULL, or CA certificates (PEM) that client certificates
+					 * are verified against; each handshake then asks for one */
 	unsigned threads;		/* worker threads; 0: one per online CPU */
-	size_t conn_memory_bytes;	/* per connection; 0: 64 KiB (16 KiB of headers fit) */
-	unsigned conn_timeout_s;	/* idle connections are closed after this; 0: 60 */
+	size_t conn_memory_bytes;	/* per connection; 0: 32 KiB (16 KiB of headers fit) */
+	unsigned conn_timeout_s;	/* idle timeout: a connection without a request line (or
+					 * without a byte) for this long is closed; 0: 60 */
+	unsigned request_timeout_s;	/* from a request's first line to its last body byte;
+					 * 0: 30 (http/deadline.h) */
 	unsigned max_connections;	/* concurrent connections; 0: 1024 */
+	unsigned max_connections_per_ip;	/* connections of one address at once; 0: any */
 };
 
 /* Binds the listen address and starts serving with api, which must outlive the server. The
- * certificate and key are read here; the key stays in wiped memory until http_server_stop.
- * NULL with err filled: KL_EINVAL for unreadable or oversized PEM files, KL_EUNAVAIL when the
- * address cannot be bound (the message says why, e.g. "Address already in use"), KL_ENOMEM,
- * KL_EINTERNAL when libmicrohttpd refuses to start (its reason is logged). */
+ * certificate and key are read and checked here (http/tlscreds.h). NULL with err filled:
+ * KL_EINVAL for unreadable, oversized or unusable PEM files, KL_EFORBIDDEN for a key file that
+ * others can read, KL_EUNAVAIL when the address cannot be bound (the message says why, e.g.
+ * "Address already in use"), KL_ENOMEM, KL_EINTERNAL when libmicrohttpd refuses to start (its
+ * reason is logged). */
 struct http_server *http_server_start(const struct http_config *cfg, struct api_ctx *api,
 				      struct kl_err *err);
 
+/* Reads the certificate and key files again (the same paths) and serves the new pair to every
+ * handshake from now on; connections already open keep theirs. On any failure (the checks of
+ * tlscreds_load in http/tlscreds.h) the pair in use stays and err says why. Thread-safe against
+ * the workers; called from main. */
+int http_server_reload_tls(struct http_server *s, struct kl_err *err);
+
+/* "serial S, SHA-256 F, expires DATE" of the certificate in use, for the log. */
+void http_server_tls_describe(struct http_server *s, char *out, size_t n);
+
 /* Stops accepting connections, lets requests already being served finish and send their answer
  * (waiting at most a few seconds for them), closes every connection, joins the worker threads
- * and wipes the key. NULL is a no-op. After it returns nothing calls into api/ any more. */
+ * and frees the certificate and key. NULL is a no-op. After it returns nothing calls into api/ any more. */
 void http_server_stop(struct http_server *s);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "util/rec.h"
 #include "vault/internal.h"
+#include "vault/keys.h"
 
 #define BACKUP_MAGIC "KLBK"
 #define BACKUP_FORMAT 1
@@ -123,6 +124,23 @@ static int invalid_blob(struct kl_err *err)
 			"deployment.");
 }
 
+/* Whether version o is one the API can serve: a key's description (vault/keys.c reads it on every
+ * use) must parse. A blob that passed the seal but holds one that does not (a later format, or a
+ * payload sealed by a holder of the data key) is refused rather than stored unusable. */
+static bool is_servable(enum obj_kind kind, const struct obj *o)
+{
+	struct kl_err kerr = { 0 };
+	struct key_meta km;
+	bool ok;
+
+	if (kind != OBJ_KEY)
+		return true;
+	key_meta_init(&km);
+	ok = key_meta_of(o, &km, &kerr) == 0;
+	key_meta_clear(&km);
+	return ok;
+}
+
 /* Parses the opened payload into r, resealing every version's material under its key in v. */
 static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbuf *payload,
 			 struct head *h, char *lname, struct restore_set *r, struct kl_err *err)
@@ -174,7 +192,7 @@ static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbu
 		buf_init(&r->recs[i], VERSION_REC_MAX);
 		r->n = i + 1;
 		ok = version_decode(rec, rec_len, &o, &has_m, &m, &m_len, err) == 0 &&
-		     vault_version_is_valid(o.version);
+		     vault_version_is_valid(o.version) && is_servable(kind, &o);
 		if (ok) {
 			obj_key_version(r->keys[i], v, kind, lname, o.version);
 			latest_found |= strcmp(o.version, h->latest) == 0;

@@ -18,9 +18,10 @@
 #include "vault/core.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
+#include "vault/masterkey.h"
 
 #define META_FORMAT "m/format"
-#define META_DATA_KEY "m/datakey"
+#define META_DATA_KEY VAULT_META_DATA_KEY
 #define META_TENANT "m/tenant"
 #define META_ADMIN "m/admin"
 #define FORMAT_V1 "kluis-store-1"
@@ -155,12 +156,24 @@ static int load_meta(struct store *st, const char *key, struct buf *val, struct 
 	return -1;
 }
 
+/* The admin token file, when there, must be private like the keys: it is a bearer credential. */
+static int check_admin_token_mode(const char *dir, struct kl_err *err)
+{
+	char path[4096];
+	struct stat st;
+
+	if (path_join(path, sizeof(path), dir, "admin-token", err) != 0)
+		return -1;
+	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+		return kl_fail(err, KL_EFORBIDDEN, "%.120s is readable by group or others (mode "
+			       "%03o): chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+	return 0;
+}
+
 /* Later starts: everything must be there and the data key must open under the master key. */
 static int load(struct vault_core *core, const struct vault_core_config *cfg, struct buf *format,
 		struct kl_err *err)
 {
-	char mpath[4096];
-	struct seal_key *master = NULL;
 	struct buf val;
 	int rc = -1;
 
@@ -169,20 +182,10 @@ static int load(struct vault_core *core, const struct vault_core_config *cfg, st
 		kl_fail(err, KL_ECORRUPT, "the store has an unknown format (%.32s)", buf_cstr(format));
 		goto out;
 	}
-	if (path_join(mpath, sizeof(mpath), cfg->data_dir, "master.key", err) != 0)
+	if (check_admin_token_mode(cfg->data_dir, err) != 0 ||
+	    load_meta(core->st, META_DATA_KEY, &val, err) != 0 ||
+	    masterkey_open_data_key(core, cfg->data_dir, val.data, val.len, err) != 0)
 		goto out;
-	if (access(mpath, F_OK) != 0) {
-		kl_fail(err, KL_ECORRUPT, "%.120s is missing: the store cannot be unsealed", mpath);
-		goto out;
-	}
-	if ((master = seal_master_load(mpath, 0, err)) == NULL ||
-	    load_meta(core->st, META_DATA_KEY, &val, err) != 0)
-		goto out;
-	if ((core->data_key = seal_key_unwrap(master, val.data, val.len, err)) == NULL) {
-		kl_fail(err, KL_ECORRUPT, "the store was sealed by another master key than %.120s; "
-			"refusing to open it", mpath);
-		goto out;
-	}
 	buf_reset(&val);
 	if (load_meta(core->st, META_TENANT, &val, err) != 0)
 		goto out;
@@ -202,7 +205,6 @@ static int load(struct vault_core *core, const struct vault_core_config *cfg, st
 	memcpy(core->admin_digest, val.data, val.len);
 	rc = 0;
 out:
-	seal_key_free(master);
 	buf_clear(&val);
 	return rc;
 }
@@ -287,12 +289,17 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	}
 	core->st = st;	/* vault_core_close closes it from here on */
 	pthread_mutex_init(&core->job_mu, NULL);
+	pthread_mutex_init(&core->master_mu, NULL);
 	pthread_cond_init(&core->job_cv, NULL);
 	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
 	core->mode_poll_ms = cfg->mode_poll_ms > 0 ? cfg->mode_poll_ms : 1000;
 	core->forced_read_only = cfg->read_only;
 	atomic_init(&core->mode, cfg->read_only ? VAULT_MODE_READ_ONLY : VAULT_MODE_READ_WRITE);
 	atomic_init(&core->storage_role, VAULT_STORAGE_PRIMARY);
+	if ((core->data_dir = strdup(cfg->data_dir)) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (crypto_random(core->id_base, sizeof(core->id_base), err) != 0 ||
 	    load_node_id(core, cfg->data_dir, err) != 0)
 		goto out;
@@ -405,6 +412,8 @@ void vault_core_close(struct vault_core *core)
 	}
 	pthread_cond_destroy(&core->job_cv);
 	pthread_mutex_destroy(&core->job_mu);
+	pthread_mutex_destroy(&core->master_mu);
+	free(core->data_dir);
 	store_close(core->st);
 	keycache_free(core->keys);
 	seal_key_free(core->data_key);

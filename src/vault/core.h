@@ -3,6 +3,7 @@
  *
  * Data directory layout (created on first start, refused when inconsistent):
  *   DIR/master.key   32 random bytes, 0600: wraps the data key; never leaves crypto/seal.c
+ *   DIR/master.key.new  only during a master key rotation (vault/masterkey.h)
  *   DIR/admin-token  the admin bearer token, 0600; only its SHA-256 digest is stored
  *   DIR/node-id      this node's id (who holds the writing jobs' lease), 0600
  *   DIR/store/       the LMDB environment (when the embedded backend is used)
@@ -31,8 +32,9 @@ struct vault_core_config {
 /* Opens the deployment on st (which the core then owns and closes). On a store without
  * deployment metadata it initialises one: master key file, data key, tenant id, admin token file,
  * default vault. Otherwise it checks everything: a missing or foreign master key, or metadata
- * that fails authentication, is KL_ECORRUPT with a message saying what is wrong; nothing is
- * overwritten. */
+ * that fails authentication, is KL_ECORRUPT with a message saying what is wrong; a master key or
+ * admin token file that group or others can read is KL_EFORBIDDEN; nothing is overwritten (but
+ * the master key files of an interrupted rotation are settled: vault/masterkey.h). */
 struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct store *st,
 				   struct kl_err *err);
 

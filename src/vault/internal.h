@@ -17,10 +17,13 @@
 #include "vault/vaults.h"
 
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
+#define VAULT_META_DATA_KEY "m/datakey"	/* the data key, wrapped under the master key */
 
 struct vault_core {
 	struct store *st;
 	struct seal_key *data_key;
+	char *data_dir;			/* DIR: the master key files (masterkey.c) */
+	pthread_mutex_t master_mu;	/* one master key rotation at a time */
 	char tenant[37];
 	unsigned char admin_digest[TOKEN_DIGEST_LEN];
 	/* OpenID tokens, when an issuer is trusted (vault_core_trust_oidc) */

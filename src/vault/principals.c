@@ -16,7 +16,7 @@
 #include "vault/internal.h"
 #include "vault/principals.h"
 
-#define PRINCIPAL_FORMAT 2	/* 1 had no subject */
+#define PRINCIPAL_FORMAT 3	/* 1 had no subject, 2 no client certificate */
 #define TOKEN_FORMAT 1
 
 static int fail_no_principal(struct kl_err *err, const char *what)
@@ -89,7 +89,8 @@ static int principal_encode(const struct principal *p, struct buf *out, struct k
 {
 	if (rec_put_u8(out, PRINCIPAL_FORMAT, err) != 0 || rec_put_str(out, p->id, err) != 0 ||
 	    rec_put_str(out, p->name, err) != 0 || rec_put_str(out, p->type, err) != 0 ||
-	    rec_put_i64(out, p->created, err) != 0 || rec_put_str(out, p->subject, err) != 0)
+	    rec_put_i64(out, p->created, err) != 0 || rec_put_str(out, p->subject, err) != 0 ||
+	    rec_put_str(out, p->client_cert, err) != 0)
 		return -1;
 	return 0;
 }
@@ -103,13 +104,16 @@ static int principal_decode(const void *data, size_t n, struct principal *p, str
 	rec_reader_init(&r, data, n);
 	memset(p, 0, sizeof(*p));
 	format = rec_get_u8(&r);
-	if ((format != 1 && format != PRINCIPAL_FORMAT) ||
+	if (format < 1 || format > PRINCIPAL_FORMAT ||
 	    !copy_field(p->id, sizeof(p->id), rec_get_str(&r)) ||
 	    !copy_field(p->name, sizeof(p->name), rec_get_str(&r)) ||
 	    !copy_field(p->type, sizeof(p->type), rec_get_str(&r)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	p->created = rec_get_i64(&r);
-	if (format == PRINCIPAL_FORMAT && !copy_field(p->subject, sizeof(p->subject), rec_get_str(&r)))
+	if (format >= 2 && !copy_field(p->subject, sizeof(p->subject), rec_get_str(&r)))
+		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
+	if (format >= 3 &&
+	    !copy_field(p->client_cert, sizeof(p->client_cert), rec_get_str(&r)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	if (!rec_done(&r))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
@@ -606,6 +610,7 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 	}
 	memcpy(who->id, p.id, sizeof(who->id));
 	memcpy(who->name, p.name, sizeof(who->name));
+	memcpy(who->client_cert, p.client_cert, sizeof(who->client_cert));
 	rc = 0;
 out:
 	buf_clear(&val);
@@ -637,8 +642,70 @@ int principal_by_subject(struct vault_core *core, const char *subject, struct pr
 	}
 	memcpy(who->id, p.id, sizeof(who->id));
 	memcpy(who->name, p.name, sizeof(who->name));
+	memcpy(who->client_cert, p.client_cert, sizeof(who->client_cert));
 	rc = 0;
 out:
 	buf_clear(&val);
+	return rc;
+}
+
+bool principal_cert_parse(const char *s, char out[PRINCIPAL_CERT_HEX + 1])
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		char c = s[i];
+
+		if (c == ':' && o > 0 && o % 2 == 0 && s[i + 1] != '\0' && s[i + 1] != ':')
+			continue;	/* between bytes only */
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || o >= PRINCIPAL_CERT_HEX)
+			return false;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return o == PRINCIPAL_CERT_HEX;
+}
+
+int principal_set_client_cert(struct vault_core *core, const char *id_or_name, const char *cert,
+			      struct principal *out, struct kl_err *err)
+{
+	char key[KEYBUF];
+	struct principal p;
+	struct buf rec;
+	uint64_t version = 0;
+	int rc = -1;
+
+	buf_init(&rec, 64 * 1024);
+	if (cert[0] != '\0' && strlen(cert) != PRINCIPAL_CERT_HEX) {
+		kl_fail(err, KL_EINVAL, "A client certificate fingerprint is 64 hex digits.");
+		goto out;
+	}
+	if (principal_get(core, id_or_name, &p, err) != 0 ||
+	    load_by_id(core, p.id, &p, &version, err) != 0)
+		goto out;
+	snprintf(p.client_cert, sizeof(p.client_cert), "%s", cert);
+	snprintf(key, sizeof(key), "P/%s", p.id);
+	if (principal_encode(&p, &rec, err) != 0)
+		goto out;
+	{
+		struct store_op ops[] = {
+			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key), .version = version },
+			{ .kind = STORE_PUT, .key = key, .key_len = strlen(key), .val = rec.data,
+			  .val_len = rec.len },
+		};
+
+		if (store_txn(core->st, ops, 2, err) != 0) {
+			if (err->code == KL_ECONFLICT)	/* deleted or changed meanwhile */
+				kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+					   "The principal changed meanwhile; try again.");
+			goto out;
+		}
+	}
+	*out = p;
+	rc = 0;
+out:
+	buf_clear(&rec);
 	return rc;
 }

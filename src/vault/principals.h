@@ -21,6 +21,7 @@ struct vault_core;
 #define PRINCIPAL_NAME_MAX 64
 #define PRINCIPAL_TOKENS_MAX 16	/* live tokens per principal */
 #define PRINCIPAL_SUBJECT_MAX 255	/* an OpenID token's sub */
+#define PRINCIPAL_CERT_HEX 64		/* a SHA-256 fingerprint in hex */
 
 struct principal {
 	char id[37];
@@ -28,6 +29,8 @@ struct principal {
 	char type[16];				/* "user" or "application" */
 	char subject[PRINCIPAL_SUBJECT_MAX + 1];	/* OpenID subject; "" for none */
 	int64_t created;
+	char client_cert[PRINCIPAL_CERT_HEX + 1];	/* SHA-256 of the client certificate its
+							 * tokens need, lowercase hex; "" for none */
 };
 
 struct principal_token {
@@ -42,7 +45,19 @@ struct principal_ref {
 	bool is_admin;		/* the admin token of DATA_DIR/admin-token */
 	char id[37];		/* "" for the bootstrap administrator */
 	char name[PRINCIPAL_NAME_MAX + 1];
+	char client_cert[PRINCIPAL_CERT_HEX + 1];	/* the certificate it must present; "" none */
 };
+
+/* A SHA-256 certificate fingerprint as 64 hex digits, with or without ':' between bytes, in any
+ * case, into 64 lowercase digits. false when it is not one. */
+bool principal_cert_parse(const char *s, char out[PRINCIPAL_CERT_HEX + 1]);
+
+/* Binds principal id (or name) to a client certificate's SHA-256 fingerprint (normalised by
+ * principal_cert_parse), or unbinds it (cert ""). From then on its tokens, and OpenID tokens
+ * mapped to it, are accepted only on a TLS connection that presented that certificate, verified
+ * against kluisd's --client-ca (the API refuses them otherwise). *out gets the principal. */
+int principal_set_client_cert(struct vault_core *core, const char *id_or_name, const char *cert,
+			      struct principal *out, struct kl_err *err);
 
 /* 1-64 of letters, digits, '.', '_', '-', starting with a letter or digit. */
 bool principal_name_is_valid(const char *s);

@@ -324,6 +324,7 @@ class ObservabilityTest(unittest.TestCase):
         expected = {
             "kluis_requests": "counter", "kluis_request_duration_seconds": "histogram",
             "kluis_requests_in_flight": "gauge", "kluis_throttled_requests": "counter",
+            "kluis_throttle_evictions": "counter",
             "kluis_mode": "gauge", "kluis_writable": "gauge", "kluis_storage_role": "gauge",
             "kluis_keycache_hits": "counter", "kluis_keycache_misses": "counter",
             "kluis_audit_lines": "counter", "kluis_audit_write_failures": "counter",
@@ -334,6 +335,7 @@ class ObservabilityTest(unittest.TestCase):
             self.assertEqual(types.get(name), kind, name)
         self.assertEqual(set(types) - set(expected), set(), "every family is documented here")
         self.assertEqual(samples[("kluis_metrics_dropped_total", ())], 0)
+        self.assertEqual(samples[("kluis_throttle_evictions_total", ())], 0)
         self.assertGreaterEqual(requests_total(samples, "GetSecrets", 200), 1)
         self.assertGreaterEqual(requests_total(samples, "unknown", 404), 1)
         self.assertEqual(samples[("kluis_mode", (("mode", "read-write"),))], 1)

@@ -428,7 +428,7 @@ static void test_route_classes_match_read_only_set(void **state)
 		"GetDeployment", "ListVaults", "GetVault", "ListPrincipals", "GetPrincipal",
 		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
 		"SecretsGet", "SecretsList", "KeysGet", "KeysList", "KeysListVersions", "KeysGetVersion",
-		"OperationsList",
+		"OperationsList", "GetMasterKey",
 	};
 	const struct route *t;
 	size_t n, i, j;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,7 +199,10 @@ static void test_wrap_unwrap_round_trip(void **state)
 
 	buf_init(&wrapped, 4096);
 	assert_int_equal(seal_key_wrap(f->master, f->dk, &wrapped, &err), 0);
-	assert_int_equal(wrapped.len, 1 + 12 + 32 + 16);
+	/* Format 2: 0x02, the master key's 8-byte id, then a sealed record of the 32 key bytes. */
+	assert_int_equal(wrapped.len, 1 + 8 + 1 + 12 + 32 + 16);
+	assert_int_equal(wrapped.data[0], 0x02);
+	assert_int_equal(wrapped.data[9], 0x01);
 	dk2 = seal_key_unwrap(f->master, wrapped.data, wrapped.len, &err);
 	assert_non_null(dk2);
 	/* The unwrapped key opens what the original sealed. */
@@ -217,7 +221,7 @@ static void test_key_wrapped_under_another_master_refused(void **state)
 	struct seal_key *other = NULL, *dk2 = NULL;
 	struct kl_err err = { 0 };
 	struct buf wrapped;
-	char path[160];
+	char path[160], id_other[SEAL_KEY_ID_HEX + 1], id_master[SEAL_KEY_ID_HEX + 1];
 
 	snprintf(path, sizeof(path), "%s/other.key", f->dir);
 	other = seal_master_load(path, 1, &err);
@@ -227,14 +231,102 @@ static void test_key_wrapped_under_another_master_refused(void **state)
 	dk2 = seal_key_unwrap(f->master, wrapped.data, wrapped.len, &err);
 	assert_null(dk2);
 	assert_int_equal(err.code, KL_ECORRUPT);
-	assert_non_null(strstr(err.msg, "wrong master key"));
+	/* The message names both keys by their ids, never by any of their bytes. */
+	seal_key_id(other, id_other);
+	seal_key_id(f->master, id_master);
+	assert_non_null(strstr(err.msg, id_other));
+	assert_non_null(strstr(err.msg, id_master));
 	/* A data key is not a record: the wrap aad keeps the two apart. */
 	assert_refused(other, f->aad, wrapped.data, wrapped.len);
+	assert_refused(other, f->aad, wrapped.data + 9, wrapped.len - 9);
 	wrapped.data[wrapped.len - 1] ^= 1;
 	assert_null(seal_key_unwrap(other, wrapped.data, wrapped.len, &err));
 	assert_int_equal(err.code, KL_ECORRUPT);
 	seal_key_free(other);
 	buf_clear(&wrapped);
+}
+
+/* A data key wrapped before master keys had ids (format 1: a plain sealed record under the wrap
+ * aad) still opens, and wrapping it again gives format 2 of the same key. */
+static void test_format_1_wrapped_key_still_opens(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned char raw[32] = "0123456789abcdef0123456789abcdef";
+	struct seal_key *dk1 = NULL, *dk2 = NULL;
+	struct kl_err err = { 0 };
+	struct buf v1, v2;
+	char id[SEAL_KEY_ID_HEX + 1];
+
+	buf_init(&v1, 4096);
+	buf_init(&v2, 4096);
+	assert_int_equal(seal_seal(f->master, "kluis/data-key/v1", 17, raw, sizeof(raw), &v1, &err),
+			 0);
+	assert_false(seal_wrapped_key_id(v1.data, v1.len, id));
+	assert_non_null(dk1 = seal_key_unwrap(f->master, v1.data, v1.len, &err));
+	assert_int_equal(seal_key_wrap(f->master, dk1, &v2, &err), 0);
+	assert_true(seal_wrapped_key_id(v2.data, v2.len, id));
+	assert_non_null(dk2 = seal_key_unwrap(f->master, v2.data, v2.len, &err));
+	assert_true(seal_key_equal(dk1, dk2));
+	assert_false(seal_key_equal(dk1, f->dk));
+	seal_key_free(dk1);
+	seal_key_free(dk2);
+	buf_clear(&v1);
+	buf_clear(&v2);
+}
+
+/* The id in a format 2 wrapped key is authenticated: changing it, or any other byte, fails. */
+static void test_wrapped_key_id_is_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct kl_err err = { 0 };
+	struct buf w;
+	char id[SEAL_KEY_ID_HEX + 1], mid[SEAL_KEY_ID_HEX + 1];
+	size_t i;
+
+	buf_init(&w, 4096);
+	assert_int_equal(seal_key_wrap(f->master, f->dk, &w, &err), 0);
+	assert_true(seal_wrapped_key_id(w.data, w.len, id));
+	seal_key_id(f->master, mid);
+	assert_string_equal(id, mid);
+	assert_int_equal(strlen(id), 16);
+	for (i = 0; i < w.len; i++) {
+		struct seal_key *k;
+
+		w.data[i] ^= 0x40;
+		k = seal_key_unwrap(f->master, w.data, w.len, &err);
+		assert_null(k);
+		assert_int_equal(err.code, KL_ECORRUPT);
+		w.data[i] ^= 0x40;
+	}
+	for (i = 0; i < w.len; i++)	/* truncated anywhere */
+		assert_null(seal_key_unwrap(f->master, w.data, i, &err));
+	assert_false(seal_wrapped_key_id(w.data, 5, id));
+	buf_clear(&w);
+}
+
+/* seal_master_create makes a new 0600 file and never overwrites one. */
+static void test_master_create_never_overwrites(void **state)
+{
+	struct fixture *f = *state;
+	struct seal_key *k = NULL, *again = NULL;
+	struct kl_err err = { 0 };
+	struct stat st;
+	char path[160], a[SEAL_KEY_ID_HEX + 1], b[SEAL_KEY_ID_HEX + 1];
+
+	snprintf(path, sizeof(path), "%s/master.key.new", f->dir);
+	assert_non_null(k = seal_master_create(path, &err));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_null(seal_master_create(path, &err));
+	assert_int_equal(err.code, KL_ECONFLICT);
+	assert_non_null(again = seal_master_load(path, 0, &err));
+	assert_true(seal_key_equal(k, again));
+	seal_key_id(k, a);
+	seal_key_id(f->master, b);
+	assert_string_not_equal(a, b);
+	assert_int_equal(unlink(path), 0);
+	seal_key_free(k);
+	seal_key_free(again);
 }
 
 static void test_unwrap_refuses_wrong_length_payload(void **state)
@@ -429,6 +521,9 @@ int main(void)
 		cmocka_unit_test(test_wrap_unwrap_round_trip),
 		cmocka_unit_test(test_key_wrapped_under_another_master_refused),
 		cmocka_unit_test(test_unwrap_refuses_wrong_length_payload),
+		cmocka_unit_test(test_format_1_wrapped_key_still_opens),
+		cmocka_unit_test(test_wrapped_key_id_is_bound),
+		cmocka_unit_test(test_master_create_never_overwrites),
 		cmocka_unit_test(test_created_master_file_is_0600_and_reloads),
 		cmocka_unit_test(test_created_under_a_loose_umask_is_still_0600),
 		cmocka_unit_test(test_master_file_readable_by_others_refused),

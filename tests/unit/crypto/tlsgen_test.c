@@ -609,6 +609,39 @@ static void test_garbage_ca_refused_and_untouched(void **state)
 	assert_int_equal(count_entries(f->dir), 1);	/* nothing else written */
 }
 
+/* Key files that group or others can read are refused, like ssh refuses such keys, and left as
+ * they are: kluis never fixes the mode itself. */
+static void test_key_readable_by_others_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const keys[] = { "ca-key.pem", "server-key.pem" };
+	struct kl_err err = { 0 };
+	struct snap a, b;
+	struct stat st;
+	char path[160];
+	size_t i;
+
+	ensure_ok(f->dir, SUFFIX);
+	for (i = 0; i < 2; i++) {
+		path_of(path, sizeof(path), f->dir, keys[i]);
+		assert_int_equal(chmod(path, i == 0 ? 0640 : 0604), 0);
+		snap_take(&a, f->dir);
+		assert_int_equal(tlsgen_ensure(f->dir, SUFFIX, &err), -1);
+		assert_int_equal(err.code, KL_EFORBIDDEN);
+		assert_non_null(strstr(err.msg, keys[i]));
+		assert_non_null(strstr(err.msg, "chmod 600"));
+		snap_take(&b, f->dir);
+		for (int j = 0; j < 4; j++)
+			assert_true(snap_same(&a, &b, j));
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, i == 0 ? 0640 : 0604);
+		snap_free(&a);
+		snap_free(&b);
+		assert_int_equal(chmod(path, 0600), 0);
+		ensure_ok(f->dir, SUFFIX);
+	}
+}
+
 static void test_garbage_in_a_complete_set_refused_and_untouched(void **state)
 {
 	struct fixture *f = *state;
@@ -749,6 +782,7 @@ int main(void)
 		T(test_reissues_cert_of_another_ca_and_mismatched_key),
 		T(test_garbage_ca_refused_and_untouched),
 		T(test_garbage_in_a_complete_set_refused_and_untouched),
+		T(test_key_readable_by_others_refused),
 		T(test_encrypted_key_refused_without_prompting),
 		T(test_missing_ca_key),
 		T(test_ca_key_without_ca_refused),

@@ -1,0 +1,221 @@
+/* deadline.c owns the registry of open connections and their phases (deadline.h), and the
+ * sweeper thread that shuts down the overdue ones. It must never close a descriptor (the
+ * connection's owner, libmicrohttpd, does, after http_deadline_close), never touch a connection
+ * after it is closed, and never let a worker wait on the sweeper: the workers' phase changes are
+ * single atomic stores, and only accept and close take the lock. Knows nothing of HTTP. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "http/deadline.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define SWEEP_INTERVAL_MS 500
+
+enum phase { PHASE_IDLE, PHASE_READING, PHASE_SERVING };
+
+/* The phase in the low two bits, the monotonic microsecond it began in the rest: one atomic
+ * word, so the sweeper never sees a phase with another phase's start. */
+#define STATE(phase, since_us) (((uint64_t)(since_us) << 2) | (uint64_t)(phase))
+#define STATE_PHASE(s) ((enum phase)((s) & 3u))
+#define STATE_SINCE(s) ((s) >> 2)
+
+struct http_conn_deadline {
+	struct http_conn_deadline *prev, *next;	/* under the registry's lock */
+	int fd;
+	bool is_shut;				/* under the registry's lock */
+	_Atomic uint64_t state;
+};
+
+struct http_deadlines {
+	uint64_t idle_us, request_us;		/* 0: no deadline */
+	pthread_mutex_t lock;
+	struct http_conn_deadline *head;	/* open connections */
+	bool has_sweeper;
+	bool is_stopping;			/* under lock */
+	pthread_cond_t wake;
+	pthread_t sweeper;
+};
+
+static void *sweeper_main(void *arg)
+{
+	struct http_deadlines *d = arg;
+	struct timespec until;
+	size_t n;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->is_stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->wake, &d->lock, &until);
+		if (d->is_stopping)
+			break;
+		pthread_mutex_unlock(&d->lock);
+		n = http_deadline_sweep(d, clock_mono_us());
+		if (n > 0)
+			LOG_INFO(NULL, "closed %zu connection%s that overran the idle or request "
+				 "timeout", n, n == 1 ? "" : "s");
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+struct http_deadlines *http_deadline_new(unsigned idle_s, unsigned request_s, bool run_sweeper,
+					 struct kl_err *err)
+{
+	struct http_deadlines *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
+
+	if (d == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	d->idle_us = (uint64_t)idle_s * 1000000;
+	d->request_us = (uint64_t)request_s * 1000000;
+	if (pthread_mutex_init(&d->lock, NULL) != 0) {
+		free(d);
+		kl_fail(err, KL_EINTERNAL, "cannot create a mutex");
+		return NULL;
+	}
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&d->wake, &ca) != 0) {
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+		kl_fail(err, KL_EINTERNAL, "cannot create a condition variable");
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
+	if (run_sweeper && (idle_s > 0 || request_s > 0)) {
+		int rc = pthread_create(&d->sweeper, NULL, sweeper_main, d);
+
+		if (rc != 0) {
+			pthread_cond_destroy(&d->wake);
+			pthread_mutex_destroy(&d->lock);
+			free(d);
+			kl_fail(err, KL_EINTERNAL, "cannot start the connection sweeper: %s",
+				strerror(rc));
+			return NULL;
+		}
+		d->has_sweeper = true;
+	}
+	return d;
+}
+
+void http_deadline_free(struct http_deadlines *d)
+{
+	struct http_conn_deadline *c, *next;
+
+	if (d == NULL)
+		return;
+	if (d->has_sweeper) {
+		pthread_mutex_lock(&d->lock);
+		d->is_stopping = true;
+		pthread_cond_signal(&d->wake);
+		pthread_mutex_unlock(&d->lock);
+		pthread_join(d->sweeper, NULL);
+	}
+	for (c = d->head; c != NULL; c = next) {	/* none, when the server closed them all */
+		next = c->next;
+		free(c);
+	}
+	pthread_cond_destroy(&d->wake);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+struct http_conn_deadline *http_deadline_open(struct http_deadlines *d, int fd, uint64_t now_us)
+{
+	struct http_conn_deadline *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		LOG_WARN(NULL, "out of memory: a connection gets no idle or request deadline");
+		return NULL;
+	}
+	c->fd = fd;
+	atomic_init(&c->state, STATE(PHASE_IDLE, now_us));
+	pthread_mutex_lock(&d->lock);
+	c->next = d->head;
+	if (d->head != NULL)
+		d->head->prev = c;
+	d->head = c;
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}
+
+void http_deadline_close(struct http_deadlines *d, struct http_conn_deadline *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&d->lock);
+	free(c);
+}
+
+void http_deadline_request_started(struct http_conn_deadline *c, uint64_t now_us)
+{
+	if (c != NULL)
+		atomic_store_explicit(&c->state, STATE(PHASE_READING, now_us),
+				      memory_order_relaxed);
+}
+
+void http_deadline_request_read(struct http_conn_deadline *c)
+{
+	if (c != NULL)
+		atomic_store_explicit(&c->state, STATE(PHASE_SERVING, 0), memory_order_relaxed);
+}
+
+void http_deadline_request_done(struct http_conn_deadline *c, uint64_t now_us)
+{
+	if (c != NULL)
+		atomic_store_explicit(&c->state, STATE(PHASE_IDLE, now_us), memory_order_relaxed);
+}
+
+size_t http_deadline_sweep(struct http_deadlines *d, uint64_t now_us)
+{
+	struct http_conn_deadline *c;
+	uint64_t s, limit;
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (c = d->head; c != NULL; c = c->next) {
+		s = atomic_load_explicit(&c->state, memory_order_relaxed);
+		switch (STATE_PHASE(s)) {
+		case PHASE_IDLE:
+			limit = d->idle_us;
+			break;
+		case PHASE_READING:
+			limit = d->request_us;
+			break;
+		default:
+			continue;
+		}
+		if (c->is_shut || limit == 0 || now_us < STATE_SINCE(s) ||
+		    now_us - STATE_SINCE(s) <= limit)
+			continue;
+		/* The descriptor is still open: libmicrohttpd closes it only after its close
+		 * notification, which waits for this lock. */
+		if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
+			LOG_DEBUG(NULL, "shutdown of an overdue connection: %s", strerror(errno));
+		c->is_shut = true;
+		n++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}

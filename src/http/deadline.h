@@ -1,0 +1,54 @@
+/* Connection deadlines: what libmicrohttpd's inactivity timeout does not bound. That timeout
+ * restarts with every byte, so a client that trickles a byte every few seconds (slowloris) would
+ * hold its connection for ever. Here each connection is, at any moment, in one of three phases:
+ *
+ *   idle     from accept (TLS handshake included), or from its previous answer, until the line
+ *            of its next request has arrived: at most idle_s, bytes or not;
+ *   reading  from that request line until the whole request (headers and body) is in: at most
+ *            request_s;
+ *   serving  kluis is working on it or sending the answer: no deadline here.
+ *
+ * A connection past its phase's deadline is shut down (shutdown(2), so libmicrohttpd sees the
+ * end of the stream and closes and forgets it in its own time; the descriptor is never closed
+ * here). A sweeper thread looks every half second; http_deadline_sweep does one look.
+ *
+ * Thread safety: open and close take the registry's lock; the phase calls are lock-free (one
+ * atomic store) and come from the worker serving the connection. */
+#ifndef KLUIS_HTTP_DEADLINE_H
+#define KLUIS_HTTP_DEADLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct http_deadlines;		/* the registry of open connections */
+struct http_conn_deadline;	/* one connection's phase and since when */
+
+/* A registry with these deadlines (0: none for that phase). With run_sweeper, a thread sweeps
+ * until http_deadline_free; without (unit tests), only http_deadline_sweep does. NULL with
+ * KL_ENOMEM or KL_EINTERNAL. */
+struct http_deadlines *http_deadline_new(unsigned idle_s, unsigned request_s, bool run_sweeper,
+					 struct kl_err *err);
+/* Stops the sweeper and frees the registry; every connection must have been closed. NULL: no-op. */
+void http_deadline_free(struct http_deadlines *d);
+
+/* A connection on fd was accepted at now_us (monotonic): idle from then. NULL when out of
+ * memory: that connection then has only libmicrohttpd's timeout. */
+struct http_conn_deadline *http_deadline_open(struct http_deadlines *d, int fd, uint64_t now_us);
+/* The connection is being closed (before its descriptor is): forgotten. NULL: no-op. */
+void http_deadline_close(struct http_deadlines *d, struct http_conn_deadline *c);
+
+/* Its next request's line has arrived at now_us: reading. NULL: no-op. */
+void http_deadline_request_started(struct http_conn_deadline *c, uint64_t now_us);
+/* The whole request is in: serving, no deadline. NULL: no-op. */
+void http_deadline_request_read(struct http_conn_deadline *c);
+/* Its answer is sent (or the request ended) at now_us: idle again. NULL: no-op. */
+void http_deadline_request_done(struct http_conn_deadline *c, uint64_t now_us);
+
+/* Shuts down every connection past its deadline at now_us; returns how many it shut down now
+ * (one already shut down is not counted again). */
+size_t http_deadline_sweep(struct http_deadlines *d, uint64_t now_us);
+
+#endif

@@ -1,0 +1,115 @@
+/* api/errors.c: every error answer carries an Azure error body, even when its message quotes
+ * client bytes that are not UTF-8 (found by tests/fuzz/request_fuzz.c: GET /%FF%FE answered 404
+ * with an empty body, as jansson refuses to build a string that is not UTF-8). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "api/internal.h"
+#include "fixture.h"
+#include "util/json.h"
+
+/* The error object of resp's body; fails the test when there is none. */
+static json_t *error_of(const struct api_resp *resp, json_t **doc)
+{
+	json_t *e;
+
+	*doc = json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL);
+	assert_non_null(*doc);
+	e = json_object_get(*doc, "error");
+	assert_true(json_is_string(json_object_get(e, "code")));
+	assert_true(json_is_string(json_object_get(e, "message")));
+	return e;
+}
+
+static void test_message_with_invalid_utf8_keeps_the_body(void **state)
+{
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	json_t *doc, *e;
+
+	(void)state;
+	api_resp_init(&resp);
+	kl_fail(&err, KL_EINVAL, "The secret name '%s' is not valid.", "a\xff\xfe" "b\xc0\xaf");
+	api_resp_error(&resp, &err);
+	assert_int_equal(resp.status, 400);
+	e = error_of(&resp, &doc);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "BadParameter");
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+			    "The secret name 'a?" "?b?" "?' is not valid.");
+	json_decref(doc);
+	api_resp_free(&resp);
+}
+
+static void test_message_cut_inside_a_character_keeps_the_body(void **state)
+{
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	char name[400];
+	json_t *doc, *e;
+	const char *msg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i + 2 < sizeof(name); i += 2)
+		memcpy(name + i, "\xc3\xbc", 2);	/* ü, two bytes each */
+	name[i] = '\0';
+	api_resp_init(&resp);
+	for (i = 0; i < 2; i++) {	/* the message's size cuts one of the two offsets mid-ü */
+		kl_fail(&err, KL_ENOTFOUND, "%.*sNot found: %s", (int)i, "x", name);
+		api_resp_error(&resp, &err);
+		assert_int_equal(resp.status, 404);
+		e = error_of(&resp, &doc);
+		msg = json_string_value(json_object_get(e, "message"));
+		assert_true(strncmp(msg + i, "Not found: \xc3\xbc", 13) == 0);
+		json_decref(doc);
+	}
+	api_resp_free(&resp);
+}
+
+static void test_unknown_path_not_utf8_gets_a_json_404(void **state)
+{
+	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
+	struct fixture_dir dir;
+	struct vault_core *core;
+	struct api_ctx *api;
+	struct api_req req;
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	json_t *doc, *e;
+
+	(void)state;
+	assert_int_equal(fixture_dir_make(&dir), 0);
+	assert_non_null(core = fixture_core_open(&dir, 90, &err));
+	assert_non_null(api = api_ctx_new(&cfg, core, &err));
+	assert_int_equal(api_req_init(api, &req, &err), 0);
+	api_resp_init(&resp);
+	snprintf(req.method, sizeof(req.method), "GET");
+	req.path = strdup("/\xff\xfe");	/* GET /%FF%FE once decoded */
+	req.host = strdup("default.vault.localhost");
+	assert_int_equal(api_begin(api, &req, &resp), -1);
+	assert_int_equal(resp.status, 404);
+	e = error_of(&resp, &doc);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "NotFound");
+	json_decref(doc);
+	api_req_free(&req);
+	api_resp_free(&resp);
+	api_ctx_free(api);
+	vault_core_close(core);
+	fixture_dir_remove(&dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_message_with_invalid_utf8_keeps_the_body),
+		cmocka_unit_test(test_message_cut_inside_a_character_keeps_the_body),
+		cmocka_unit_test(test_unknown_path_not_utf8_gets_a_json_404),
+	};
+
+	json_util_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
