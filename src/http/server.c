@@ -31,7 +31,6 @@
 #include "util/log.h"
 #include "util/secbuf.h"
 
-#define PEM_MAX_BYTES (256u * 1024)
 #define DEFAULT_CONN_MEMORY (32u * 1024)
 #define DEFAULT_CONN_TIMEOUT_S 60u
 #define DEFAULT_REQUEST_TIMEOUT_S 30u
@@ -94,49 +93,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	LOG_WARN(NULL, "libmicrohttpd: %s", line);
-}
-
-/* Reads a PEM file into wiped memory (NUL-terminated, as libmicrohttpd wants it). */
-static int read_pem(const char *path, struct secbuf **out, struct kl_err *err)
-{
-	struct secbuf *sb = NULL;
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd = -1, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		kl_fail(err, KL_EINVAL, "cannot read %.128s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > PEM_MAX_BYTES) {
-		kl_fail(err, KL_EINVAL, "%.128s is not a PEM file of at most %u bytes", path,
-			PEM_MAX_BYTES);
-		goto out;
-	}
-	if ((sb = secbuf_new((size_t)st.st_size, err)) == NULL)
-		goto out;
-	while (got < sb->len) {
-		n = read(fd, sb->data + got, sb->len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			kl_fail(err, KL_EINVAL, "cannot read %.128s: %s", path,
-				n < 0 ? strerror(errno) : "file shrank while read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	sb->data[sb->len] = '\0';
-	*out = sb;	/* the caller owns it now */
-	sb = NULL;
-	rc = 0;
-out:
-	secbuf_free(sb);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 /* The listening socket, made here rather than by libmicrohttpd so that a bind failure is
@@ -468,7 +424,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 	pthread_condattr_destroy(&ca);
 	if ((s->tls = tlscreds_load(cfg->cert_pem_path, cfg->key_pem_path, err)) == NULL ||
 	    (cfg->client_ca_pem_path != NULL &&
-	     read_pem(cfg->client_ca_pem_path, &s->client_ca, err) != 0) ||
+	     tlscreds_read_pem(cfg->client_ca_pem_path, false, &s->client_ca, err) != 0) ||
 	    open_listener(cfg->listen, &s->listen_fd, err) != 0)
 		goto out;
 	tlscreds_activate(s->tls);	/* one server per process: its handshakes get this pair */

@@ -75,7 +75,7 @@ static void pair_free(struct tls_pair *p)
 
 /* Reads path whole into wiped memory, NUL-terminated. A private key file (is_key) must be a
  * regular file that neither group nor others can read: refused like ssh refuses such keys. */
-static int read_file(const char *path, bool is_key, struct secbuf **out, struct kl_err *err)
+int tlscreds_read_pem(const char *path, bool is_key, struct secbuf **out, struct kl_err *err)
 {
 	struct secbuf *sb = NULL;
 	struct stat st;
@@ -160,8 +160,8 @@ static struct tls_pair *pair_load(const char *cert_path, const char *key_path, s
 	time_t now = time(NULL);
 	int r;
 
-	if (read_file(cert_path, false, &cert_pem, err) != 0 ||
-	    read_file(key_path, true, &key_pem, err) != 0)
+	if (tlscreds_read_pem(cert_path, false, &cert_pem, err) != 0 ||
+	    tlscreds_read_pem(key_path, true, &key_pem, err) != 0)
 		goto out;
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");

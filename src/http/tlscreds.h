@@ -10,6 +10,7 @@
 #ifndef KLUIS_HTTP_TLSCREDS_H
 #define KLUIS_HTTP_TLSCREDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <gnutls/abstract.h>
@@ -18,6 +19,11 @@
 #include "util/err.h"
 
 struct tlscreds;
+struct secbuf;
+
+/* Reads a PEM file of at most 256 KiB into wiped memory, NUL-terminated (as libmicrohttpd and
+ * GnuTLS want it). is_key: the file must not be readable by group or others. */
+int tlscreds_read_pem(const char *path, bool is_key, struct secbuf **out, struct kl_err *err);
 
 /* Reads and checks the pair: cert_path holds the server certificate first, then any
  * intermediates (PEM); key_path its private key (unencrypted PEM, PKCS#8 or traditional), a
