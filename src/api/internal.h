@@ -72,6 +72,21 @@ enum route_perm {
 	PERM_KEY_VERIFY,
 	PERM_KEY_RELEASE,
 	PERM_RNG,
+	PERM_CERT_GET,
+	PERM_CERT_LIST,
+	PERM_CERT_CREATE,
+	PERM_CERT_IMPORT,
+	PERM_CERT_UPDATE,
+	PERM_CERT_DELETE,
+	PERM_CERT_RECOVER,
+	PERM_CERT_PURGE,
+	PERM_CERT_BACKUP,
+	PERM_CERT_RESTORE,
+	PERM_CERT_CONTACTS,		/* managecontacts: set, get, delete contacts */
+	PERM_CERT_ISSUERS_GET,
+	PERM_CERT_ISSUERS_LIST,
+	PERM_CERT_ISSUERS_SET,
+	PERM_CERT_ISSUERS_DELETE,
 	/* outside the data plane: */
 	PERM_DEPLOYMENT,	/* any authenticated principal (who am I, which deployment) */
 	PERM_MGMT_READ,		/* management plane (ARM) reads */

@@ -30,6 +30,7 @@ static void txn_backoff(int attempt)
 const struct kind_info obj_kinds[] = {
 	[OBJ_SECRET] = { 's', "secret", "Secret", "SecretNotFound" },
 	[OBJ_KEY] = { 'k', "key", "Key", "KeyNotFound" },
+	[OBJ_CERT] = { 'c', "certificate", "Certificate", "CertificateNotFound" },
 };
 
 /* ---- keys ---- */
@@ -662,7 +663,7 @@ int obj_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, struct
 			vname[slash1 - rest] = '\0';
 			tag = slash1[1];
 			snprintf(lname, sizeof(lname), "%s", slash1 + 3);
-			kind = tag == 'k' ? OBJ_KEY : OBJ_SECRET;
+			kind = tag == 'k' ? OBJ_KEY : tag == 'c' ? OBJ_CERT : OBJ_SECRET;
 			if (purge_name(core, vname, kind, lname, err) == 0) {
 				(*n_purged)++;
 				continue;

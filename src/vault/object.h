@@ -1,4 +1,4 @@
-/* Versioned objects of a vault (secrets now, keys later): heads, versions, soft delete, recovery,
+/* Versioned objects of a vault (secrets, keys, certificates): heads, versions, soft delete, recovery,
  * purge, listing and backup. The payload is opaque here: `pub` is stored as is, `material` is
  * sealed under the data key with the version's store key as additional data. No JSON, no HTTP.
  *
@@ -25,7 +25,7 @@
 #define OBJ_VERSION_LEN 32
 #define OBJ_MAX_VERSIONS_PER_BACKUP 500
 
-enum obj_kind { OBJ_SECRET, OBJ_KEY };
+enum obj_kind { OBJ_SECRET, OBJ_KEY, OBJ_CERT };
 
 /* Reads the object; *out must have been zeroed (or obj_clear'd) and is filled on success. The
  * material is opened only when material is not NULL (the caller then owns *material). An empty or
