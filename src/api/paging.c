@@ -120,6 +120,21 @@ int paging_reply(struct api_call *c, const char *path, const struct obj_page *p,
 	return api_reply_json(c, 200, paging_page(c, path, items, p, max, max_given));
 }
 
+/* The versions of a name. A name with no live object (never made, deleted, or purged) has no
+ * versions to list: the service answers an empty page, not 404, and the SDKs' own tests count on
+ * it, so only that case turns into an empty page; a bad name or cursor stays an error. */
+static int list_versions(struct api_call *c, enum obj_kind kind, const char *name, const char *after,
+			 size_t max, struct obj_page *p)
+{
+	if (obj_list_versions(&c->vault, kind, name, after, max, p, &c->err) == 0)
+		return 0;
+	if (c->err.code != KL_ENOTFOUND)
+		return -1;
+	obj_page_clear(p);
+	kl_err_clear(&c->err);
+	return 0;
+}
+
 int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, const char *name,
 		const char *path, paging_item_fn item)
 {
@@ -138,7 +153,7 @@ int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, c
 	if (mode == PAGING_LIVE)
 		rc = obj_list(&c->vault, kind, after, max, p, &c->err);
 	else if (mode == PAGING_VERSIONS)
-		rc = obj_list_versions(&c->vault, kind, name, after, max, p, &c->err);
+		rc = list_versions(c, kind, name, after, max, p);
 	else
 		rc = obj_list_deleted(&c->vault, kind, after, max, p, &c->err);
 	if (rc == 0)

@@ -531,10 +531,18 @@ describe("keys: management", () => {
 		}
 		assert.ok(pages >= 3, `${pages} pages`);
 		assert.deepEqual(seen.sort(), made.map((m) => m.id).sort());
-		// Versions of an unknown name: an empty list or 404 KeyNotFound (the spec does not say which).
-		const r = await srv.request("GET", `/keys/${uniqueName("missing")}/versions?${API}`);
-		if (r.status === 200) assert.deepEqual(r.json.value, []);
-		else assert.deepEqual([r.status, r.json?.error?.code], [404, "KeyNotFound"], r.text);
+		// Versions of an unknown name, and of a deleted one: an empty page, as the service answers.
+		const missing = uniqueName("missing");
+		assert.deepEqual(await collect(client.listPropertiesOfKeyVersions(missing)), []);
+		await (await client.beginDeleteKey(name)).pollUntilDone();
+		assert.deepEqual(await collect(client.listPropertiesOfKeyVersions(name)), []);
+		for (const n of [missing, name]) {
+			for (const q of [API, `${API}&maxresults=2`]) {
+				const r = await srv.request("GET", `/keys/${n}/versions?${q}`);
+				assert.equal(r.status, 200, r.text);
+				assert.deepEqual(r.json, { value: [], nextLink: null });
+			}
+		}
 	});
 
 	test("list keys pages through more than 25 names", async () => {

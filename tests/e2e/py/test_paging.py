@@ -65,6 +65,19 @@ class PagingTest(unittest.TestCase):
         values = {self.client.get_secret("many-versions", v.version).value for v in versions}
         self.assertEqual(values, {f"version {i}" for i in range(N_VERSIONS)})
 
+    def test_versions_of_unknown_or_deleted_name_are_empty(self):
+        gone = "pyversions-gone"
+        self.client.set_secret(gone, "v")
+        self.client.begin_delete_secret(gone).result()
+        for name in ("no-such-secret", gone):
+            self.assertEqual(list(self.client.list_properties_of_secret_versions(name)), [])
+            sizes, _ = self.pages(self.client.list_properties_of_secret_versions(name, max_page_size=5))
+            self.assertEqual(sum(sizes), 0)
+            for q in ("api-version=7.5", "api-version=7.5&maxresults=5"):
+                r = self.srv.request("GET", f"/secrets/{name}/versions?{q}")
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json, {"value": [], "nextLink": None})
+
     def test_next_link_raw(self):
         r = self.srv.request("GET", "/secrets?api-version=7.3&maxresults=25")
         self.assertEqual(r.status, 200, r)

@@ -329,6 +329,51 @@ static void test_paging_follows_skiptoken(void **state)
 	result_clear(&r);
 }
 
+/* The versions of a name that has no live object are an empty page, as the service answers:
+ * never made, deleted, and purged alike, with or without maxresults; a bad name stays a 400. */
+static void test_versions_of_absent_name_are_empty(void **state)
+{
+	static const char *const paths[] = { "/secrets/never-made/versions", "/keys/never-made/versions",
+					     "/secrets/vgone/versions", "/keys/vgone/versions" };
+	static const char *const queries[] = { V, V "&maxresults=5" };
+	struct env *e = *state;
+	struct result r;
+	size_t i, j;
+
+	send_req(e, "PUT", HOST, "/secrets/vgone", V, e->bearer, "{\"value\":\"v\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/keys/vgone/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "DELETE", HOST, "/secrets/vgone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	send_req(e, "DELETE", HOST, "/keys/vgone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_clear(&r);
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		for (j = 0; j < sizeof(queries) / sizeof(queries[0]); j++) {
+			send_req(e, "GET", HOST, paths[i], queries[j], e->bearer, NULL, &r);
+			assert_int_equal(r.status, 200);
+			assert_true(json_is_array(json_object_get(r.body, "value")));
+			assert_int_equal(json_array_size(json_object_get(r.body, "value")), 0);
+			assert_true(json_is_null(json_object_get(r.body, "nextLink")));
+			result_clear(&r);
+		}
+	}
+	send_req(e, "DELETE", HOST, "/deletedsecrets/vgone", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 204);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/vgone/versions", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 0);
+	result_clear(&r);
+	send_req(e, "GET", HOST, "/secrets/bad_name/versions", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 400);
+	result_clear(&r);
+}
+
 static void test_hosts_route_to_vaults(void **state)
 {
 	struct env *e = *state;
@@ -548,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_set_get_update_latest),
 		cmocka_unit_test(test_bad_bodies_change_nothing),
 		cmocka_unit_test(test_paging_follows_skiptoken),
+		cmocka_unit_test(test_versions_of_absent_name_are_empty),
 		cmocka_unit_test(test_hosts_route_to_vaults),
 		cmocka_unit_test(test_unknown_route_and_method),
 		cmocka_unit_test(test_delete_recover_purge),
