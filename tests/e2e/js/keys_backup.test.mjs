@@ -145,13 +145,18 @@ describe("keys: backup and restore", () => {
 			assert.ok(err, `${what}: restore succeeded`);
 			assert.equal(err.statusCode, 400, `${what}: ${err.statusCode} ${err.message}`);
 			assert.equal(err.code, "BadParameter", `${what}: ${err.code}`);
+			// The service's words, which the SDK's own tests compare.
+			assert.equal(err.message, "Backup blob contains invalid or corrupt version.", what);
 		}
 		// A key's blob is not a secret's either.
-		await expectRestError(() => secrets.restoreSecretBackup(new Uint8Array(blob)), 400, "BadParameter");
+		const e = await expectRestError(() => secrets.restoreSecretBackup(new Uint8Array(blob)), 400, "BadParameter");
+		assert.equal(e.message, "Backup blob contains invalid or corrupted version.");
 		for (const body of ['{"value":""}', '{"value":"!!!not base64!!!"}', '{"value":12}', "{}"]) {
 			const r = await srv.request("POST", `/keys/restore?${API}`, { body, headers: { "content-type": "application/json" } });
 			assert.equal(r.status, 400, `${body}: ${r.status} ${r.text}`);
 			assert.equal(r.json?.error?.code, "BadParameter");
+			if (body.startsWith('{"value":"'))
+				assert.equal(r.json.error.message, "Backup blob contains invalid or corrupt version.", body);
 		}
 		assert.deepEqual(await snapshot(), before, "nothing changed");
 		await expectRestError(() => client.getKey(name), 404);
@@ -164,7 +169,8 @@ describe("keys: backup and restore", () => {
 		await otherClient.createEcKey(name);
 		const blob = await otherClient.backupKey(name);
 		const before = await snapshot();
-		await expectRestError(() => client.restoreKeyBackup(blob), 400, "BadParameter");
+		const e = await expectRestError(() => client.restoreKeyBackup(blob), 400, "BadParameter");
+		assert.equal(e.message, "Backup blob contains invalid or corrupt version.");
 		assert.deepEqual(await snapshot(), before);
 		await purge(otherClient, name);
 		assert.equal((await otherClient.restoreKeyBackup(blob)).name, name, "a good blob for its own deployment");

@@ -5,8 +5,11 @@ that exists or was soft-deleted, restored as the other kind, bit-flipped in ever
 format, nonce, ciphertext, tag), truncated at every part, extended, re-encoded (standard base64,
 padding, whitespace), taken from another deployment with another master key, and sent in bodies of
 the wrong shape. Each refusal is a 400 (409 for a name that exists) with an Azure error body; a
-blob kluis sealed is accepted only where its name is free; and the snapshot of the vault shows
-that no refusal stored anything.
+blob that cannot be restored (damaged, foreign, of the other kind, not base64url) gets exactly the
+service's words, BadParameter "Backup blob contains invalid or corrupted version." for a secret and
+"... corrupt version." for a key, while the precise reason goes to the server log with the request
+id; a blob kluis sealed is accepted only where its name is free; and the snapshot of the vault
+shows that no refusal stored anything.
 
 Run: cd tests/e2e/raw && /usr/bin/python3 -m unittest -v test_backup_blobs
 """
@@ -19,6 +22,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rawlib import (API, assert_error, assign, dp, make_principal, make_vault,  # noqa: E402
                     snapshot, start_server)
+
+
+BAD_BLOB = {
+    "secrets": "Backup blob contains invalid or corrupted version.",
+    "keys": "Backup blob contains invalid or corrupt version.",
+}
 
 
 def b64u(b):
@@ -70,6 +79,12 @@ class BackupBlobs(unittest.TestCase):
     def refused(self, r, what, status=400):
         assert_error(self, r, status, msg=f"{what}: {r}")
 
+    def bad_blob(self, r, kind, what):
+        """The service's answer to a blob it cannot restore, word for word."""
+        err = assert_error(self, r, 400, "BadParameter", msg=f"{what}: {r}")
+        self.assertEqual(err["message"], BAD_BLOB[kind], f"{what}: {r}")
+        return r.headers.get("x-ms-request-id")
+
     def test_restored_over_a_live_object(self):
         """A blob replayed while its object exists: 409, nothing changes (also for a principal
         that may restore)."""
@@ -99,8 +114,8 @@ class BackupBlobs(unittest.TestCase):
         self.assertEqual(r.json["value"], "secret two")
 
     def test_as_the_other_kind(self):
-        self.refused(self.restore("keys", self.blob["secrets"]), "a secret blob as a key")
-        self.refused(self.restore("secrets", self.blob["keys"]), "a key blob as a secret")
+        self.bad_blob(self.restore("keys", self.blob["secrets"]), "keys", "a secret blob as a key")
+        self.bad_blob(self.restore("secrets", self.blob["keys"]), "secrets", "a key blob as a secret")
 
     def test_bit_flips(self):
         """One bit flipped in the magic, the format, the seal's format byte, its nonce, the
@@ -112,29 +127,35 @@ class BackupBlobs(unittest.TestCase):
                 for bit in (0x01, 0x80):
                     bad = bytearray(blob)
                     bad[i] ^= bit
-                    self.refused(self.restore(kind, bytes(bad), "bk-elsewhere"),
-                                 f"{kind} byte {i} ^ {bit:#x}")
+                    self.bad_blob(self.restore(kind, bytes(bad), "bk-elsewhere"), kind,
+                                  f"{kind} byte {i} ^ {bit:#x}")
 
     def test_truncated_and_extended(self):
         for kind in ("secrets", "keys"):
             blob = self.blob[kind]
             for n in sorted({0, 1, 4, 5, 6, 17, 18, 33, len(blob) // 2, len(blob) - 16,
                              len(blob) - 1}):
-                self.refused(self.restore(kind, blob[:n], "bk-elsewhere"), f"{kind} cut at {n}")
+                self.bad_blob(self.restore(kind, blob[:n], "bk-elsewhere"), kind, f"{kind} cut at {n}")
             for tail in (b"\0", b"\0" * 16, blob[-16:], blob):
-                self.refused(self.restore(kind, blob + tail, "bk-elsewhere"), f"{kind} extended")
-            self.refused(self.restore(kind, blob[:5] + blob[5:][::-1], "bk-elsewhere"), "reversed")
+                self.bad_blob(self.restore(kind, blob + tail, "bk-elsewhere"), kind, f"{kind} extended")
+            self.bad_blob(self.restore(kind, blob[:5] + blob[5:][::-1], "bk-elsewhere"), kind,
+                          "reversed")
             two = self.blob["keys" if kind == "secrets" else "secrets"]
-            self.refused(self.restore(kind, blob[:len(blob) // 2] + two[len(two) // 2:],
-                                      "bk-elsewhere"), f"{kind} spliced with another blob")
+            self.bad_blob(self.restore(kind, blob[:len(blob) // 2] + two[len(two) // 2:],
+                                       "bk-elsewhere"), kind, f"{kind} spliced with another blob")
+            # The SDKs' own test: a zero-filled buffer of a few kilobytes.
+            self.bad_blob(self.restore(kind, bytes(4728), "bk-elsewhere"), kind, f"{kind} zeros")
 
     def test_from_another_deployment(self):
         """Sealed under another deployment's data key: refused, with the same answer as damage."""
         for kind in ("secrets", "keys"):
             for vault in ("default", "bk-elsewhere"):
-                self.refused(self.restore(kind, self.foreign[kind], vault), f"foreign {kind}")
+                rid = self.bad_blob(self.restore(kind, self.foreign[kind], vault), kind,
+                                    f"foreign {kind}")
+                # The precise reason stays in the server's log, under the request id.
+                self.assertRegex(self.srv.stderr, rf"{rid}.*restore of a \w+ refused: The backup blob")
             if kind == "secrets":  # a principal that may restore gets the same answer
-                self.refused(self.restore(kind, self.foreign[kind], token=self.user), "foreign")
+                self.bad_blob(self.restore(kind, self.foreign[kind], token=self.user), kind, "foreign")
 
     def test_encodings_and_body_shapes(self):
         blob = self.blob["secrets"]
@@ -147,13 +168,19 @@ class BackupBlobs(unittest.TestCase):
         ]
         for body in odd:
             r = self.restore("secrets", body, "bk-elsewhere")
+            is_string = isinstance(body, dict) and isinstance(body.get("value"), str)
             if r.status == 200:  # a lenient decoder may read it: then it is the real blob's
                 self.assertEqual(dp(self.srv, "bk-elsewhere", "GET", "/secrets/bk-secret").json["value"],
                                  "secret two")
                 self.assertEqual(dp(self.srv, "bk-elsewhere", "DELETE", "/secrets/bk-secret").status, 200)
                 self.assertEqual(dp(self.srv, "bk-elsewhere", "DELETE", "/deletedsecrets/bk-secret").status, 204)
                 continue
-            self.refused(r, f"body {str(body)[:40]}")
+            if is_string:  # not base64url, or not a blob: the service's words
+                rid = self.bad_blob(r, "secrets", f"body {str(body)[:40]}")
+                if body["value"].endswith("!"):
+                    self.assertRegex(self.srv.stderr, rf"{rid}.*not valid base64url")
+            else:  # not a blob at all: a message of kluis's own
+                self.refused(r, f"body {str(body)[:40]}")
 
     def test_restore_needs_the_permission(self):
         """A principal without secrets/restore on the vault: 403 before the blob is looked at."""

@@ -374,6 +374,59 @@ static void test_versions_of_absent_name_are_empty(void **state)
 	result_clear(&r);
 }
 
+/* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
+ * whatever the fault (zeros, not base64url, the other kind's blob, a flipped byte). */
+static void test_restore_refusals_use_the_service_words(void **state)
+{
+	static const char *const secret_text = "Backup blob contains invalid or corrupted version.";
+	static const char *const key_text = "Backup blob contains invalid or corrupt version.";
+	struct env *e = *state;
+	struct result r;
+	char body[8192], good[4096], zeros[6400];
+	size_t i;
+
+	memset(zeros, 'A', sizeof(zeros) - 1);
+	zeros[sizeof(zeros) - 1] = '\0';
+	send_req(e, "PUT", HOST, "/secrets/rblob", V, e->bearer, "{\"value\":\"v\"}", &r);
+	result_clear(&r);
+	send_req(e, "POST", HOST, "/secrets/rblob/backup", V, e->bearer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	snprintf(good, sizeof(good), "%s", json_string_value(json_object_get(r.body, "value")));
+	result_clear(&r);
+	for (i = 0; i < 5; i++) {
+		const char *path = i == 3 ? "/keys/restore" : "/secrets/restore";
+
+		if (i == 0)
+			snprintf(body, sizeof(body), "{\"value\":\"%s\"}", zeros);
+		else if (i == 1)
+			snprintf(body, sizeof(body), "{\"value\":\"!not base64url!\"}");
+		else if (i == 2)
+			snprintf(body, sizeof(body), "{\"value\":\"\"}");
+		else
+			snprintf(body, sizeof(body), "{\"value\":\"%s%s\"}", good,
+				 i == 4 ? "AAAA" : "");
+		send_req(e, "POST", HOST, path, V, e->bearer, body, &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(err_code(&r), "BadParameter");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "error"),
+								      "message")),
+				    i == 3 ? key_text : secret_text);
+		result_clear(&r);
+	}
+	/* Not a blob at all: kluis's own words, still a 400. */
+	send_req(e, "POST", HOST, "/keys/restore", V, e->bearer, "{\"value\":1}", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_not_equal(json_string_value(json_object_get(json_object_get(r.body, "error"),
+								  "message")),
+				key_text);
+	result_clear(&r);
+	/* A conflict keeps its own answer. */
+	snprintf(body, sizeof(body), "{\"value\":\"%s\"}", good);
+	send_req(e, "POST", HOST, "/secrets/restore", V, e->bearer, body, &r);
+	assert_int_equal(r.status, 409);
+	result_clear(&r);
+}
+
 static void test_hosts_route_to_vaults(void **state)
 {
 	struct env *e = *state;
@@ -594,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_bad_bodies_change_nothing),
 		cmocka_unit_test(test_paging_follows_skiptoken),
 		cmocka_unit_test(test_versions_of_absent_name_are_empty),
+		cmocka_unit_test(test_restore_refusals_use_the_service_words),
 		cmocka_unit_test(test_hosts_route_to_vaults),
 		cmocka_unit_test(test_unknown_route_and_method),
 		cmocka_unit_test(test_delete_recover_purge),
