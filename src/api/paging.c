@@ -123,8 +123,8 @@ int paging_reply(struct api_call *c, const char *path, const struct obj_page *p,
 /* The versions of a name. A name with no live object (never made, deleted, or purged) has no
  * versions to list: the service answers an empty page, not 404, and the SDKs' own tests count on
  * it, so only that case turns into an empty page; a bad name or cursor stays an error. */
-static int list_versions(struct api_call *c, enum obj_kind kind, const char *name, const char *after,
-			 size_t max, struct obj_page *p)
+static int list_versions(struct api_call *c, enum obj_kind kind, const char *name,
+			 const char *after, size_t max, struct obj_page *p)
 {
 	if (obj_list_versions(&c->vault, kind, name, after, max, p, &c->err) == 0)
 		return 0;

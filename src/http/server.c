@@ -32,9 +32,15 @@
 #include "util/secbuf.h"
 
 #define DEFAULT_CONN_MEMORY (32u * 1024)
-#define DEFAULT_CONN_TIMEOUT_S 60u
+/* Clients keep idle connections in their pools for minutes and reuse them without warning;
+ * closing one just as a client sends on it loses that call (docs/decisions.md §20). */
+#define DEFAULT_CONN_TIMEOUT_S 600u
 #define DEFAULT_REQUEST_TIMEOUT_S 30u
 #define DEFAULT_MAX_CONNECTIONS 1024u
+/* libmicrohttpd's own limits sit this far above ours (http/deadline.h), so that a connection
+ * past our limit still reaches the registry, which makes room by closing an idle one; the slack
+ * only ever holds connections shut down a moment ago and about to be closed. */
+#define LIMIT_SLACK(threads) (16u + 2u * (threads))
 #define MAX_THREADS 256u
 #define LISTEN_BACKLOG 511
 #define DRAIN_WAIT_MS 5000	/* how long stop waits for requests in flight */
@@ -61,6 +67,7 @@ struct http_server {
 	unsigned n_active;	/* requests between their first call and completion; under lock */
 	atomic_bool is_stopping;
 	struct http_deadlines *deadlines;	/* idle and request timeouts (http/deadline.h) */
+	unsigned idle_timeout_s, request_timeout_s;
 };
 
 /* One request, from the access handler's first call to the completion callback (*con_cls). */
@@ -231,22 +238,38 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	const union MHD_ConnectionInfo *ci;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ai =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *addr = ai != NULL ? ai->client_addr : NULL;
+
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		*socket_context = ci != NULL ? http_deadline_open(srv->deadlines, ci->connect_fd,
-								  clock_mono_us()) : NULL;
+								  addr, clock_mono_us()) : NULL;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		http_deadline_close(srv->deadlines, *socket_context);
 		*socket_context = NULL;
 	}
 }
 
+/* libmicrohttpd's inactivity timeout for conn (restarted by every byte): while a request is read
+ * and answered, the request timeout, so that a client that stops reading its answer lets go of
+ * the connection as soon as one that stops sending its request; between requests, the idle
+ * timeout, which the registry also enforces (http/deadline.h). */
+static void set_inactivity(struct MHD_Connection *conn, unsigned secs)
+{
+	if (MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, secs) != MHD_YES)
+		LOG_DEBUG(NULL, "libmicrohttpd refused a connection timeout of %u s", secs);
+}
+
 /* A request's first line has arrived (libmicrohttpd's URI log callback). Returns NULL: the access
  * handler's first call must still see *con_cls NULL. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	(void)cls;
+	struct http_server *srv = cls;
+
 	(void)uri;
 	http_deadline_request_started(conn_deadline(conn), clock_mono_us());
+	set_inactivity(conn, srv->request_timeout_s);
 	return NULL;
 }
 
@@ -355,6 +378,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_request *hr = *con_cls;
 
 	http_deadline_request_done(conn_deadline(conn), clock_mono_us());	/* idle again */
+	/* Only on a normal end: otherwise libmicrohttpd is closing the connection. */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		set_inactivity(conn, srv->idle_timeout_s);
 	if (hr == NULL)
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -387,6 +413,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 				      struct kl_err *err)
 {
 	struct http_server *s = NULL, *ret = NULL;
+	struct http_deadline_config dcfg;
 	pthread_condattr_t ca;
 	unsigned threads = cfg->threads ? cfg->threads : default_threads();
 	size_t mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes : DEFAULT_CONN_MEMORY;
@@ -428,7 +455,12 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 	    open_listener(cfg->listen, &s->listen_fd, err) != 0)
 		goto out;
 	tlscreds_activate(s->tls);	/* one server per process: its handshakes get this pair */
-	if ((s->deadlines = http_deadline_new(timeout_s, request_s, true, err)) == NULL)
+	s->idle_timeout_s = timeout_s;
+	s->request_timeout_s = request_s;
+	dcfg = (struct http_deadline_config){ .idle_s = timeout_s, .request_s = request_s,
+					      .max_conns = max_conn,
+					      .max_per_addr = cfg->max_connections_per_ip };
+	if ((s->deadlines = http_deadline_new(&dcfg, true, err)) == NULL)
 		goto out;
 	s->daemon = MHD_start_daemon(
 		flags, cfg->listen->port, NULL, NULL, on_request, s,
@@ -444,10 +476,12 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, max_conn,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,	/* 0: none */
+		MHD_OPTION_CONNECTION_LIMIT, max_conn + LIMIT_SLACK(threads),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,	/* 0: none */
+		cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip + LIMIT_SLACK(threads)
+						: 0u,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
 		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);

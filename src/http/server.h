@@ -24,11 +24,15 @@ struct http_config {
 					 * are verified against; each handshake then asks for one */
 	unsigned threads;		/* worker threads; 0: one per online CPU */
 	size_t conn_memory_bytes;	/* per connection; 0: 32 KiB (16 KiB of headers fit) */
-	unsigned conn_timeout_s;	/* idle timeout: a connection without a request line (or
-					 * without a byte) for this long is closed; 0: 60 */
-	unsigned request_timeout_s;	/* from a request's first line to its last body byte;
-					 * 0: 30 (http/deadline.h) */
-	unsigned max_connections;	/* concurrent connections; 0: 1024 */
+	unsigned conn_timeout_s;	/* idle timeout: a kept-alive connection without a request
+					 * line for this long is closed; 0: 600 (a new one gets
+					 * the shorter of this and the request timeout) */
+	unsigned request_timeout_s;	/* from a request's first line to its last body byte, and
+					 * the longest pause while its answer is sent; 0: 30
+					 * (http/deadline.h) */
+	unsigned max_connections;	/* concurrent connections; 0: 1024. Past it (and past the
+					 * per-address limit) the connection idle the longest
+					 * makes room, or the new one is refused */
 	unsigned max_connections_per_ip;	/* connections of one address at once; 0: any */
 };
 

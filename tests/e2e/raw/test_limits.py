@@ -56,6 +56,36 @@ def is_refused(srv, source="127.0.0.1", timeout=3):
 def health(srv, conn):
     """GET /health on conn; its status, the whole answer read (None if closed first)."""
     conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return read_status(conn)
+
+
+BUSY_BODY = b'{"value":"held"}'
+
+
+def start_busy(srv, conn):
+    """The head of a PUT whose body is still to come: once the server's "100 Continue" is read,
+    conn is known to be busy (reading a request), not idle, so no new connection can take its
+    place (decisions.md §20)."""
+    conn.sendall((f"PUT /secrets/held?{API} HTTP/1.1\r\nHost: {srv.vault_host}\r\n"
+                  f"Authorization: Bearer {srv.token}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(BUSY_BODY)}\r\nExpect: 100-continue\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(1)
+        if not chunk:
+            raise AssertionError("closed before 100 Continue")
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 100"), data
+
+
+def finish_busy(conn):
+    """The body of the request start_busy began; the answer's status (None if closed first)."""
+    conn.sendall(BUSY_BODY)
+    return read_status(conn)
+
+
+def read_status(conn):
+    """The status of the next answer on conn, the whole answer read (None if closed first)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
@@ -147,6 +177,8 @@ class HeaderLimitTest(unittest.TestCase):
 
 class ConnectionLimitTest(unittest.TestCase):
     def test_per_address_and_total_limits(self):
+        """Held connections busy in a request: past a limit a new one is refused. (With idle
+        ones, the idle longest makes room instead: test_connections.py.)"""
         srv = harness.start_server(extra_args=["--threads", "1", "--max-connections", "5",
                                                "--max-connections-per-ip", "3"])
         held = []
@@ -154,15 +186,17 @@ class ConnectionLimitTest(unittest.TestCase):
             for _ in range(3):
                 held.append(tls(srv))
                 self.assertEqual(health(srv, held[-1]), 200)
+                start_busy(srv, held[-1])
             self.assertTrue(is_refused(srv), "a 4th connection from 127.0.0.1")
             # another address has its own count, up to the total of 5
             for _ in range(2):
                 held.append(tls(srv, "127.0.0.2"))
                 self.assertEqual(health(srv, held[-1]), 200)
+                start_busy(srv, held[-1])
             self.assertTrue(is_refused(srv, "127.0.0.3"), "a 6th connection in all")
             # every held connection still works
             for c in held:
-                self.assertEqual(health(srv, c), 200)
+                self.assertEqual(finish_busy(c), 200)
             # once one closes, its address may connect again
             held.pop(0).close()
             deadline = time.monotonic() + 10
@@ -276,6 +310,32 @@ class SlowClientTest(unittest.TestCase):
             sock.close()
         self.assertClosedByDeadline(took)
 
+
+
+class NewConnectionDeadlineTest(unittest.TestCase):
+    """A long idle timeout is for kept-alive connections (decisions.md §20): one that has not
+    asked anything yet gets the shorter request timeout, TLS handshake done or not."""
+
+    def test_silent_connections_get_the_request_timeout(self):
+        srv = harness.start_server(extra_args=["--idle-timeout", "600", "--request-timeout", "2"])
+        conns = []
+        try:
+            conns.append(tls(srv))  # TLS done, no request
+            conns.append(socket.create_connection(("127.0.0.1", srv.port), 10))  # no byte at all
+            t0 = time.monotonic()
+            for c in conns:
+                self.assertTrue(is_closed(c, 20), "closed after the request timeout")
+            self.assertGreaterEqual(time.monotonic() - t0, 1.5)  # the deadline, not a refusal
+            # answered once, the same kind of connection stays (600 s idle)
+            kept = tls(srv)
+            conns.append(kept)
+            self.assertEqual(health(srv, kept), 200)
+            self.assertFalse(is_closed(kept, 4), "a kept-alive connection is not closed at 2 s")
+            self.assertEqual(health(srv, kept), 200)
+        finally:
+            for c in conns:
+                c.close()
+            srv.close()
 
 if __name__ == "__main__":
     unittest.main()
