@@ -33,15 +33,16 @@ out:
 
 /* Replaces the reason a blob was refused (not base64url, foreign, tampered, damaged, of another
  * kind: c->err or why) with the service's answer, after logging the reason with the request id.
- * The service words it per kind: "corrupted" for secrets, "corrupt" for the others. */
+ * The service's answer, as recorded for a secret (2022, service 1.9.538): code "Malformed backup
+ * blob", "... invalid or corrupt version."; the SDKs' own tests compare that text for secrets,
+ * keys and certificates alike. */
 static int fail_bad_blob(struct api_call *c, enum obj_kind kind, const char *why)
 {
 	LOG_WARN(c->req->request_id, "restore of a %s refused: %s",
 		 kind == OBJ_SECRET ? "secret" : kind == OBJ_KEY ? "key" : "certificate",
 		 why != NULL ? why : c->err.msg);
-	return kl_fail_az(&c->err, KL_EINVAL, "BadParameter", NULL,
-			  "Backup blob contains invalid or %s version.",
-			  kind == OBJ_SECRET ? "corrupted" : "corrupt");
+	return kl_fail_az(&c->err, KL_EINVAL, "Malformed backup blob", NULL,
+			  "Backup blob contains invalid or corrupt version.");
 }
 
 int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out)

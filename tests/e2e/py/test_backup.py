@@ -97,10 +97,10 @@ class BackupTest(unittest.TestCase):
             with self.assertRaises(HttpResponseError, msg=what) as cm:
                 self.client.restore_secret_backup(b)
             self.assertEqual(cm.exception.status_code, 400, f"{what}: {cm.exception}")
-            self.assertEqual(cm.exception.error.code, "BadParameter", what)
+            self.assertEqual(cm.exception.error.code, "Malformed backup blob", what)
             # The service's words, which the SDKs' own tests compare.
             self.assertEqual(cm.exception.error.message,
-                             "Backup blob contains invalid or corrupted version.", what)
+                             "Backup blob contains invalid or corrupt version.", what)
         self.assertEqual(self.snapshot(), before)
         with self.assertRaises(ResourceNotFoundError):
             self.client.get_secret(name)

@@ -6,8 +6,8 @@ format, nonce, ciphertext, tag), truncated at every part, extended, re-encoded (
 padding, whitespace), taken from another deployment with another master key, and sent in bodies of
 the wrong shape. Each refusal is a 400 (409 for a name that exists) with an Azure error body; a
 blob that cannot be restored (damaged, foreign, of the other kind, not base64url) gets exactly the
-service's words, BadParameter "Backup blob contains invalid or corrupted version." for a secret and
-"... corrupt version." for a key, while the precise reason goes to the server log with the request
+service's answer, as recorded from it: code "Malformed backup blob", "Backup blob contains invalid
+or corrupt version." for secrets and keys alike, while the precise reason goes to the server log with the request
 id; a blob kluis sealed is accepted only where its name is free; and the snapshot of the vault
 shows that no refusal stored anything.
 
@@ -25,7 +25,7 @@ from rawlib import (API, assert_error, assign, dp, make_principal, make_vault,  
 
 
 BAD_BLOB = {
-    "secrets": "Backup blob contains invalid or corrupted version.",
+    "secrets": "Backup blob contains invalid or corrupt version.",
     "keys": "Backup blob contains invalid or corrupt version.",
 }
 
@@ -81,7 +81,7 @@ class BackupBlobs(unittest.TestCase):
 
     def bad_blob(self, r, kind, what):
         """The service's answer to a blob it cannot restore, word for word."""
-        err = assert_error(self, r, 400, "BadParameter", msg=f"{what}: {r}")
+        err = assert_error(self, r, 400, "Malformed backup blob", msg=f"{what}: {r}")
         self.assertEqual(err["message"], BAD_BLOB[kind], f"{what}: {r}")
         return r.headers.get("x-ms-request-id")
 

@@ -378,7 +378,7 @@ static void test_versions_of_absent_name_are_empty(void **state)
  * whatever the fault (zeros, not base64url, the other kind's blob, a flipped byte). */
 static void test_restore_refusals_use_the_service_words(void **state)
 {
-	static const char *const secret_text = "Backup blob contains invalid or corrupted version.";
+	static const char *const secret_text = "Backup blob contains invalid or corrupt version.";
 	static const char *const key_text = "Backup blob contains invalid or corrupt version.";
 	struct env *e = *state;
 	struct result r;
@@ -407,7 +407,7 @@ static void test_restore_refusals_use_the_service_words(void **state)
 				 i == 4 ? "AAAA" : "");
 		send_req(e, "POST", HOST, path, V, e->bearer, body, &r);
 		assert_int_equal(r.status, 400);
-		assert_string_equal(err_code(&r), "BadParameter");
+		assert_string_equal(err_code(&r), "Malformed backup blob");
 		assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "error"),
 								      "message")),
 				    i == 3 ? key_text : secret_text);
