@@ -12,7 +12,9 @@ kluisd nodes on it) and HAProxy, then:
   read-only mode, a standby store and their replication lag;
 - at an r2 node, every operation of the read-only set answers as at an r1 node (secrets, keys,
   versions, encrypt, decrypt, wrap, unwrap, sign, verify, backups, vault reads), and every write
-  is refused with 503 VaultIsReadOnly before it touches the store;
+  is refused with 503 VaultIsReadOnly before it touches the store; a certificate made in r1 is
+  read in r2 (the certificate, its versions, policy and operation, its managed secret and key)
+  and every certificate write there is refused the same way;
 - kill -9 of every r1 process at once moves the traffic to r2 with no failed read or signature
   for the SDK's default retry policy, writes fail there with the read-only error only; `up` brings
   r1 back and the traffic with it, r2's replica catches up, and no acknowledged write is lost.
@@ -20,6 +22,7 @@ The failover (last success in r1 to first success in r2) and the failback (an r1
 to the first successful write) are measured and printed; both must stay under 5 s.
 """
 
+import base64
 import json
 import os
 import sys
@@ -59,6 +62,13 @@ class RegionsTest(DeploymentTest):
 
         url, extra = self.vault_url(port)
         return KeyClient(url, self.credential(), connection_verify=self.ca, **extra, **kwargs)
+
+    def cert_client(self, port=None, **kwargs):
+        from azure.keyvault.certificates import CertificateClient
+
+        url, extra = self.vault_url(port)
+        return CertificateClient(url, self.credential(), connection_verify=self.ca, **extra,
+                                 **kwargs)
 
     def crypto(self, key, port=None):
         from azure.keyvault.keys.crypto import CryptographyClient
@@ -185,6 +195,7 @@ class RegionsTest(DeploymentTest):
             sig = self.crypto(ec, r2).sign("ES256", digest).signature
             self.assertTrue(self.crypto(ec, r1).verify("ES256", digest, sig).is_valid)
             self.assertTrue(self.crypto(ec, r2).verify("ES256", digest, sig).is_valid)
+        self.check_certificates_in_r2(r1, r2)
         # vault reads on the management plane and the administration API: the lists, then the
         # default vault's own resource
         sub = self.raw("GET", r1, "/kluis/v1/deployment")[1]["subscriptionId"]
@@ -215,6 +226,55 @@ class RegionsTest(DeploymentTest):
                               "select count(*) from kluis_kv"), before)
         with self.client(r1) as s1:
             self.assertEqual(s1.get_secret("ro").value, "version-2")
+
+    def check_certificates_in_r2(self, r1, r2):
+        """A self-signed certificate made in r1 reads the same in r2: the certificate, its
+        versions, policy and completed operation, the managed secret (the PFX) and key (a
+        signature made in r2 verifies with the certificate's public key); writes are refused."""
+        from azure.keyvault.certificates import CertificatePolicy
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec as ec_alg
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+        from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+        policy = CertificatePolicy(issuer_name="Self", subject="CN=ro.example", key_type="EC",
+                                   curve="P-256", validity_in_months=12)
+        with self.cert_client(r1) as c1:
+            c1.begin_create_certificate("ro-cert", policy).result()
+            cert1 = c1.get_certificate("ro-cert")
+        self.wait_for("the certificate replicated", lambda: self.raw(
+            "GET", r2, f"/certificates/ro-cert/pending?{API}")[1].get("status") == "completed", 20)
+        with self.cert_client(r1) as c1, self.cert_client(r2) as c2, self.client(r2) as s2, \
+                self.key_client(r2) as k2:
+            cert2 = c2.get_certificate("ro-cert")
+            self.assertEqual((path_of(cert2.id), cert2.cer, cert2.properties.x509_thumbprint),
+                             (path_of(cert1.id), cert1.cer, cert1.properties.x509_thumbprint))
+            self.assertIn("ro-cert", [p.name for p in c2.list_properties_of_certificates()])
+            self.assertEqual([p.version for p in c2.list_properties_of_certificate_versions(
+                "ro-cert")], [cert1.properties.version])
+            self.assertEqual(c2.get_certificate_policy("ro-cert").subject, "CN=ro.example")
+            self.assertEqual(c2.get_certificate_operation("ro-cert").status.lower(), "completed")
+            self.assertTrue(c2.backup_certificate("ro-cert"))
+            # the managed secret holds the PFX, the managed key signs
+            pfx = base64.b64decode(s2.get_secret("ro-cert").value)
+            _, leaf, _ = pkcs12.load_key_and_certificates(pfx, None)
+            self.assertEqual(leaf.public_bytes(Encoding.DER), bytes(cert1.cer))
+            key = k2.get_key("ro-cert")
+            digest = os.urandom(32)
+            sig = self.crypto(key, r2).sign("ES256", digest).signature
+            pub = x509.load_der_x509_certificate(bytes(cert2.cer)).public_key()
+            pub.verify(encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                            int.from_bytes(sig[32:], "big")),
+                       digest, ec_alg.ECDSA(Prehashed(hashes.SHA256())))
+        before = psql(self.procs("postgres", "primary")[0]["port"], "select count(*) from kluis_kv")
+        with self.cert_client(r2, retry_total=0) as c2:
+            self.assert_read_only(c2.begin_create_certificate, "ro-cert2", policy)
+            self.assert_read_only(c2.update_certificate_properties, "ro-cert", enabled=False)
+            self.assert_read_only(c2.begin_delete_certificate, "ro-cert")
+            self.assert_read_only(c2.set_contacts, [])
+        self.assertEqual(psql(self.procs("postgres", "primary")[0]["port"],
+                              "select count(*) from kluis_kv"), before)
 
     def test_04_region_failover_and_failback(self):
         from azure.keyvault.keys.crypto import SignatureAlgorithm
