@@ -438,6 +438,43 @@ static void test_reuse_key_and_unmanaged_names(void **state)
 	assert_int_equal(st(e, "POST", "/certificates/taken2/create", SELF_POLICY("CN=t")), 409);
 }
 
+static void test_secret_out_content_type_and_previous_version(void **state)
+{
+	struct env *e = *state;
+	struct res a, b;
+
+	assert_int_equal(st(e, "POST", "/certificates/o1/create", SELF_POLICY("CN=o1")), 202);
+	assert_int_equal(req(e, "GET", "/certificates/o1", NULL, &a), 200);
+	assert_int_equal(st(e, "POST", "/certificates/o1/create", "{}"), 202);
+	assert_int_equal(req(e, "GET", "/secrets/o1?outContentType=application/x-pem-file", NULL, &b),
+			 200);
+	assert_string_equal(jstr(b.body, "contentType"), "application/x-pem-file");
+	assert_int_equal(strncmp(jstr(b.body, "value"), "-----BEGIN PRIVATE KEY-----\n", 28), 0);
+	assert_string_equal(jstr(b.body, "previousVersion"), version_of(jstr(a.body, "id")));
+	res_clear(&b);
+	assert_int_equal(req(e, "GET", "/secrets/o1?outContentType=application/x-pkcs12", NULL, &b),
+			 200);
+	assert_string_equal(jstr(b.body, "contentType"), "application/x-pkcs12");
+	res_clear(&b);
+	assert_int_equal(st(e, "GET", "/secrets/o1?outContentType=text/plain", NULL), 400);
+	/* the first version has no previous one */
+	char path[128];
+
+	snprintf(path, sizeof(path), "/secrets/o1/%s", version_of(jstr(a.body, "id")));
+	assert_int_equal(req(e, "GET", path, NULL, &b), 200);
+	assert_null(jget(b.body, "previousVersion"));
+	res_clear(&b);
+	res_clear(&a);
+	assert_int_equal(st(e, "POST", "/certificates/o2/create",
+			    "{\"policy\":{\"x509_props\":{\"subject\":\"CN=o2\"},\"issuer\":{\"name\":"
+			    "\"Self\"},\"secret_props\":{\"contentType\":\"application/x-pem-file\"}}}"),
+			 202);
+	assert_int_equal(st(e, "GET", "/secrets/o2?outContentType=application/x-pkcs12", NULL), 400);
+	assert_int_equal(st(e, "PUT", "/secrets/plain", "{\"value\":\"v\"}"), 200);
+	assert_int_equal(st(e, "GET", "/secrets/plain?outContentType=application/x-pem-file", NULL),
+			 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +495,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_update_is_member_wise, setup_now, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_key_and_unmanaged_names, setup_now,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_secret_out_content_type_and_previous_version,
+						setup_now, teardown),
 	};
 
 	json_util_init();
