@@ -76,9 +76,10 @@ int cert_previous_version(struct vault *v, const char *name, const char *version
 		}
 		goto out;
 	}
-	if (cert_pub_decode(o.pub.data, o.pub.len, &c, err) != 0)
-		goto out;
-	snprintf(out, OBJ_VERSION_LEN + 1, "%s", c.prev);
+	/* previousVersion is informative: a version record it cannot read just has none */
+	if (cert_pub_decode(o.pub.data, o.pub.len, &c, err) == 0)
+		snprintf(out, OBJ_VERSION_LEN + 1, "%s", c.prev);
+	kl_err_clear(err);
 	rc = 0;
 out:
 	obj_clear(&o);

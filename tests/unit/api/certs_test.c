@@ -33,7 +33,7 @@ static void test_create_self_issues_three_objects_of_one_version(void **state)
 	struct res r, s, k;
 	struct buf der;
 	struct kl_err err = { 0 };
-	const char *v;
+	char v[OBJ_VERSION_LEN + 1];
 
 	assert_int_equal(req(e, "POST", "/certificates/c1/create", SELF_POLICY("CN=c1"), &r), 202);
 	assert_string_equal(jstr(r.body, "status"), "completed");
@@ -48,7 +48,7 @@ static void test_create_self_issues_three_objects_of_one_version(void **state)
 	res_clear(&r);
 
 	assert_int_equal(req(e, "GET", "/certificates/c1/", NULL, &r), 200);
-	v = version_of(jstr(r.body, "id"));
+	snprintf(v, sizeof(v), "%s", version_of(jstr(r.body, "id")));
 	assert_int_equal(strlen(v), 32);
 	assert_string_equal(version_of(jstr(r.body, "kid")), v);
 	assert_string_equal(version_of(jstr(r.body, "sid")), v);
