@@ -159,6 +159,24 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 int obj_update_managed(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 		       const struct obj_patch *patch, struct obj *out, struct kl_err *err);
 
+/* backup.c, shared with certbackup.c: a blob is BACKUP_MAGIC, a format byte and a payload sealed
+ * under the data key. */
+#define BACKUP_MAGIC "KLBK"
+#define BACKUP_MAX_BYTES (64u * 1024 * 1024)
+/* Appends to versions (a wiping buffer: it holds plain material), as rec_put_bytes items, every
+ * version of kind of lname re-encoded with its material opened; *n counts them. More than
+ * OBJ_MAX_VERSIONS_PER_BACKUP is KL_EINVAL; with refuse_managed, a managed version is
+ * obj_fail_managed(kind, "backup"). */
+int backup_versions(const struct vault *v, enum obj_kind kind, const char *lname,
+		    bool refuse_managed, struct buf *versions, size_t *n, struct kl_err *err);
+/* One version record of a backup payload, checked (a version id; a key's description parses)
+ * and re-encoded into out for lname in v with its material sealed under its new record key, which
+ * lands in key (KEYBUF bytes); version (33 bytes) and *managed describe it. KL_EINVAL when the
+ * record is not a valid version. */
+int backup_version_reseal(const struct vault *v, enum obj_kind kind, const char *lname,
+			  const void *rec, size_t rec_len, char *key, struct buf *out, char *version,
+			  bool *managed, struct kl_err *err);
+
 /* keys.c: drops every cached parsed version of key lname (wiping them). */
 void key_forget_cached(const struct vault *v, const char *lname);
 
