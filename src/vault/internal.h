@@ -147,6 +147,12 @@ int obj_cert_heads(const struct vault *v, const char *lname, uint64_t *live, uin
 int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname,
 		       const struct head *h, const char *op, struct kl_err *err);
 
+/* The second half of obj_refuse_managed: only whether h's latest version is managed. For
+ * callers whose transaction checks the certificate heads absent anyway (and asks after a
+ * conflict). */
+int obj_refuse_managed_latest(const struct vault *v, enum obj_kind k, const char *lname,
+			      const struct head *h, const char *op, struct kl_err *err);
+
 /* obj_create with the operation word of the refusal over a managed name (NULL: "set" for a
  * secret, "create" for a key). A version created with in->managed set (the certificate layer's
  * own) is never refused. */
