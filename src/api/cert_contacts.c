@@ -1,5 +1,6 @@
 /* The certificate contacts operations: the Contacts JSON of a vault in and out (set replaces the
- * list, get, delete answers the removed list). Owns no state; the list is vault/certissuers.h's. */
+ * list, get, delete answers the removed list). Owns no state (the list is vault/certissuers.h's)
+ * and never logs a contact: names, addresses and phone numbers are personal data. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
