@@ -310,6 +310,44 @@ static void test_delete_and_recover_answer_with_policy(void **state)
 	assert_int_equal(st(e, "DELETE", "/certificates/d1", NULL), 404);
 }
 
+static void test_backup_and_restore(void **state)
+{
+	struct env *e = *state;
+	struct res r, b;
+	struct buf zeros;
+	struct kl_err err = { 0 };
+	char *body;
+	unsigned char z[4728] = { 0 };
+
+	buf_init(&zeros, 16 * 1024);
+	assert_int_equal(st(e, "POST", "/certificates/bk/create", SELF_POLICY("CN=bk")), 202);
+	assert_int_equal(req(e, "POST", "/certificates/bk/backup", NULL, &b), 200);
+	assert_non_null(jstr(b.body, "value"));
+	assert_int_equal(st(e, "POST", "/certificates/nosuch/backup", NULL), 404);
+	body = import_body(jstr(b.body, "value"), NULL);
+	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 409);	/* live */
+	res_clear(&r);
+	assert_int_equal(st(e, "DELETE", "/certificates/bk", NULL), 200);
+	assert_int_equal(st(e, "DELETE", "/deletedcertificates/bk", NULL), 204);
+	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 200);
+	assert_non_null(jget(r.body, "policy"));
+	assert_non_null(jstr(r.body, "cer"));
+	res_clear(&r);
+	free(body);
+	assert_int_equal(st(e, "GET", "/secrets/bk", NULL), 200);
+	/* the JS test's malformed blob: 4,728 zero bytes */
+	assert_int_equal(b64url_encode(z, sizeof(z), &zeros, &err), 0);
+	body = import_body(buf_cstr(&zeros), NULL);
+	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 400);
+	assert_string_equal(err_code(&r), "BadParameter");
+	assert_string_equal(jstr(r.body, "error.message"), "Backup blob contains invalid or corrupt version.");
+	res_clear(&r);
+	free(body);
+	assert_int_equal(st(e, "POST", "/certificates/restore", "{\"value\":\"***\"}"), 400);
+	res_clear(&b);
+	buf_clear(&zeros);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +355,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_completes_a_pending_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_recover_answer_with_policy, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
 	};
 
 	json_util_init();
