@@ -475,9 +475,31 @@ static void test_secret_out_content_type_and_previous_version(void **state)
 			 400);
 }
 
+/* Certificate operations draw on the budgets of what they do: a new version makes a key. */
+static void test_throttle_budgets(void **state)
+{
+	const struct route *t;
+	size_t n, i, seen = 0;
+
+	(void)state;
+	t = routes_table(&n);
+	for (i = 0; i < n; i++) {
+		if (strstr(t[i].op, "Certificate") == NULL)
+			continue;
+		seen++;
+		if (strcmp(t[i].op, "CreateCertificate") == 0 || strcmp(t[i].op, "ImportCertificate") == 0 ||
+		    strcmp(t[i].op, "RestoreCertificate") == 0 || strcmp(t[i].op, "MergeCertificate") == 0)
+			assert_int_equal(throttle_gate_budget(&t[i]), THROTTLE_KEY_CREATE);
+		else
+			assert_int_equal(throttle_gate_budget(&t[i]), THROTTLE_SECRETS);
+	}
+	assert_true(seen >= 27);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_throttle_budgets),
 		cmocka_unit_test_setup_teardown(test_create_self_issues_three_objects_of_one_version,
 						setup_now, teardown),
 		cmocka_unit_test_setup_teardown(test_pem_secret_and_non_exportable_key, setup_now,
