@@ -401,6 +401,15 @@ static void test_policy_update_is_member_wise(void **state)
 	assert_string_equal(jstr(r.body, "issuer.name"), "Self");
 	assert_int_equal(json_integer_value(jget(r.body, "attributes.created")), created);
 	res_clear(&r);
+	/* "sans":{} gives nothing (Python always sends it); an empty array does replace */
+	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy", "{\"x509_props\":{\"sans\":{}}}",
+			     &r), 200);
+	assert_int_equal(json_array_size(jget(r.body, "x509_props.sans.emails")), 1);
+	res_clear(&r);
+	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy",
+			     "{\"x509_props\":{\"sans\":{\"emails\":[]}}}", &r), 200);
+	assert_null(jget(r.body, "x509_props.sans.emails"));
+	res_clear(&r);
 	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy",
 			     "{\"x509_props\":{\"validity_months\":5000}}", &r), 400);
 	res_clear(&r);
