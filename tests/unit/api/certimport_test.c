@@ -331,6 +331,10 @@ static void test_backup_and_restore(void **state)
 	assert_int_equal(st(e, "POST", "/certificates/nosuch/backup", NULL), 404);
 	body = import_body(jstr(b.body, "value"), NULL);
 	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 409);	/* live */
+	assert_string_equal(err_code(&r), "Conflict");
+	assert_int_equal(strncmp(jstr(r.body, "error.message"),
+				 "There was a conflict restoring the certificate 'https://" HOST
+				 "/certificates/bk/", 96), 0);
 	res_clear(&r);
 	assert_int_equal(st(e, "DELETE", "/certificates/bk", NULL), 200);
 	assert_int_equal(st(e, "DELETE", "/deletedcertificates/bk", NULL), 204);
