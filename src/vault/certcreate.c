@@ -173,7 +173,9 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	snprintf(op.cty, sizeof(op.cty), "%s", p.cty ? p.cty : "");
 	op.has_transparency = p.has_transparency;
 	op.transparency = p.transparency;
-	op.created = now;
+	/* D counts from the write, not from the start: a slow key generation (RSA 4096 on a busy
+	 * machine) must not let the 202 already say completed */
+	op.created = clock_now_s();
 	op.delay_s = cert_issue_delay(v);
 	op.preserve_order = in->preserve_order;
 	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true, .o = &is.key, .move_head = true,
