@@ -151,7 +151,7 @@ static int shrouded_key(struct pfx_read *r, const PKCS12_SAFEBAG *bag, struct kl
 	if (x509_pbe_prepare(&r->pbe, alg, &ctx, err) != 0)
 		goto out;
 	if ((p8 = PKCS12_decrypt_skey_ex(bag, r->pass, r->passlen, ctx, NULL)) == NULL) {
-		x509_bad(err, "the private key of the PKCS#12 file does not decrypt (wrong password?)");
+		x509_bad(err, "the PKCS#12 private key does not decrypt (wrong password?)");
 		goto out;
 	}
 	rc = key_take(r, p8, err);

@@ -52,7 +52,7 @@ static void test_subject_check_refuses(void **state)
 		{ "XX=a", "unknown attribute" },
 		{ "CN=", "empty value" },
 		{ "CN=a,", "unknown attribute" },
-		{ "CN=\"a", "no closing quote" },
+		{ "CN=\"a", "not closed" },
 		{ "CN=\"a\" b", "after a quoted value" },
 		{ "C=USA", "not allowed" },
 		{ "E=h\xc3\xa9@x", "not allowed" },
@@ -188,7 +188,8 @@ static void check_with_openssl(const struct keyops_key *k, const char *sigalg, c
 	assert_true(file_has("c.txt", "Issuer: C = NL, O = kluis, CN = interop"));
 	assert_true(file_has("c.txt", "X509v3 Key Usage: critical\n"
 				      "                Digital Signature, Key Encipherment"));
-	assert_true(file_has("c.txt", "TLS Web Server Authentication, TLS Web Client Authentication"));
+	assert_true(file_has("c.txt", "TLS Web Server Authentication, "
+				      "TLS Web Client Authentication"));
 	assert_true(file_has("c.txt", "DNS:www.example.com, DNS:*.example.org, "
 				      "email:a@example.com, othername: UPN::user@corp.example, "
 				      "URI:https://example.com/x, IP Address:192.0.2.7, "
@@ -378,8 +379,8 @@ static void test_csr_openssl(void **state)
 		buf_init(&der, X509_CERT_MAX);
 		assert_int_equal(x509_csr(i == 0 ? fx->rsa[0] : fx->ec[3], &p, &der, &err), 0);
 		write_file("r.der", der.data, der.len);
-		assert_int_equal(sh("openssl req -inform DER -in r.der -verify -noout -text > r.txt"),
-				 0);
+		assert_int_equal(
+			sh("openssl req -inform DER -in r.der -verify -noout -text > r.txt"), 0);
 		assert_true(file_has("r.txt", "Subject: OU = unit, CN = req"));
 		assert_true(file_has("r.txt", "X509v3 Key Usage: critical"));
 		assert_true(file_has("r.txt", "othername: UPN::user@corp.example"));
@@ -452,7 +453,8 @@ static void test_info_openssl_cert(void **state)
 	assert_int_equal(sh("openssl req -x509 -newkey ed25519 -nodes -keyout ed.key -days 1 "
 			    "-outform DER -out ed.der -subj /CN=ed && "
 			    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp224r1 "
-			    "-nodes -keyout p224.key -days 1 -outform DER -out p224.der -subj /CN=c"),
+			    "-nodes -keyout p224.key -days 1 -outform DER -out p224.der "
+			    "-subj /CN=c"),
 			 0);
 	info_of_file("ed.der", &info, &err, -1);
 	assert_bad(-1, &err, "neither RSA nor EC");

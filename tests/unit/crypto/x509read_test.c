@@ -97,7 +97,8 @@ static int group_setup(void **state)
 		  "-subj /CN=ed && "
 		  "openssl req -x509 -newkey rsa-pss -pkeyopt rsa_keygen_bits:2048 -nodes "
 		  "-keyout pss.key -out pss.pem -days 30 -subj /CN=pss && "
-		  "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out k1.key && "
+		  "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 "
+		  "-out k1.key && "
 		  "openssl req -x509 -new -key k1.key -out k1.pem -days 30 -subj /CN=k1") == 0
 		       ? 0
 		       : -1;
@@ -367,7 +368,8 @@ static void test_pfx_round_trip(void **state)
 		assert_int_equal(x509_chain_add(&c, der.data, der.len, &err), 0);
 		buf_init_secret(&pfx, X509_UPLOAD_MAX);
 		assert_int_equal(x509_export_pfx(fx->ec[i], &c, &pfx, &err), 0);
-		assert_int_equal(x509_parse_pfx(pfx.data, pfx.len, NULL, false, &k, &back, &err), 0);
+		assert_int_equal(
+			x509_parse_pfx(pfx.data, pfx.len, NULL, false, &k, &back, &err), 0);
 		assert_string_equal(keyops_curve(k), curve_names[i]);
 		assert_int_equal(back.n, 1);
 		assert_memory_equal(back.der[0].data, der.data, der.len);
@@ -397,7 +399,8 @@ static void test_pem_openssl(void **state)
 	(void)state;
 	/* Key last, CA first, text around the blocks. */
 	assert_int_equal(sh("(echo 'Bag Attributes'; cat ca.pem; echo junk; cat leaf.pem leaf.key) "
-			    "> a.pem && cat ec.pem ec.key > e.pem && cat k1.key k1.pem > k1all.pem"),
+			    "> a.pem && cat ec.pem ec.key > e.pem && "
+			    "cat k1.key k1.pem > k1all.pem"),
 			 0);
 	assert_int_equal(pem_file("a.pem", NULL, false, &k, &c, &err), 0);
 	assert_int_equal(c.n, 2);
@@ -573,7 +576,7 @@ static void test_merge_signed_csr(void **state)
 	assert_int_equal(buf_putc(&text, '\n', &err), 0);
 	b64(text.data, text.len, &twice);
 	x509_chain_init(&c);
-	assert_int_equal(x509_parse_merge_item(pem.data, pem.len, &c, &err), 0);	/* CA, leaf */
+	assert_int_equal(x509_parse_merge_item(pem.data, pem.len, &c, &err), 0); /* CA, leaf */
 	assert_int_equal(x509_parse_merge_item(der.data, der.len, &c, &err), 0);
 	assert_int_equal(x509_parse_merge_item(text.data, text.len, &c, &err), 0);
 	assert_int_equal(c.n, 4);
@@ -584,7 +587,7 @@ static void test_merge_signed_csr(void **state)
 	assert_true(chain_is(&c, 0, "m.pem"));
 	assert_true(chain_is(&c, 1, "ca.pem"));
 	x509_chain_clear(&c);
-	/* base64 of base64 is the caller's first decoding away from this: once more is the limit. */
+	/* base64 of base64 is one decoding too many here (the caller did the first one). */
 	assert_bad(x509_parse_merge_item(twice.data, twice.len, &c, &err), &err, "neither");
 	assert_int_equal(c.n, 0);
 	buf_clear(&csr);
