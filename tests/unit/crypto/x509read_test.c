@@ -175,6 +175,12 @@ static void test_pfx_openssl_legacy(void **state)
 	done(k, &c);
 	k = NULL;
 	assert_bad(pfx_file("legacy.pfx", "new", false, &k, &c, &err), &err, "wrong password");
+	/* An OpenSSL without its legacy module: refused as the client's to fix, and only then. */
+	assert_int_equal(setenv("OPENSSL_MODULES", "/nonexistent", 1), 0);
+	assert_bad(pfx_file("legacy.pfx", "old", false, &k, &c, &err), &err, "RC2, RC4 or DES");
+	assert_int_equal(unsetenv("OPENSSL_MODULES"), 0);
+	assert_int_equal(pfx_file("legacy.pfx", "old", false, &k, &c, &err), 0);
+	done(k, &c);
 }
 
 static void test_pfx_openssl_refusals(void **state)
