@@ -7,6 +7,8 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -487,6 +489,66 @@ static void test_info_x5t_matches_openssl(void **state)
 	buf_clear(&der);
 }
 
+/* Certificates that hold more than a policy can say, or say it twice. */
+static void test_info_refuses_excess(void **state)
+{
+	struct x509_info info;
+	struct kl_err err = { 0 };
+	char ekus[512] = "extendedKeyUsage=1.2.3.0", sans[4096] = "subjectAltName=DNS:a0.example";
+	int i;
+
+	(void)state;
+	for (i = 1; i < 21; i++)
+		snprintf(ekus + strlen(ekus), sizeof(ekus) - strlen(ekus), ",1.2.3.%d", i);
+	for (i = 1; i < 101; i++)
+		snprintf(sans + strlen(sans), sizeof(sans) - strlen(sans), ",DNS:a%d.example", i);
+	assert_int_equal(sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			    "-keyout x.key -days 1 -outform DER -out ekus.der -subj /CN=e "
+			    "-addext '%s' && "
+			    "openssl req -x509 -key x.key -days 1 -outform DER -out sans.der -subj "
+			    "/CN=s -addext '%s'",
+			    ekus, sans),
+			 0);
+	info_of_file("ekus.der", &info, &err, -1);
+	assert_bad(-1, &err, "more than 20 extended key usages");
+	info_of_file("sans.der", &info, &err, -1);
+	assert_bad(-1, &err, "more than 100 names of type DNS");
+	assert_null(info.subject);
+}
+
+/* The same extension twice: which one would the policy show? Refused. */
+static void test_info_refuses_repeated_extension(void **state)
+{
+	struct x509_profile p = full_profile("CN=twice");
+	struct x509_info info;
+	struct kl_err err = { 0 };
+	const unsigned char *q;
+	unsigned char *der = NULL;
+	X509_EXTENSION *ext;
+	EVP_PKEY *pkey = NULL;
+	X509 *x;
+	struct buf orig;
+	int len;
+
+	(void)state;
+	self_signed(fx->ec[0], &p, &orig);
+	q = orig.data;
+	assert_non_null(x = d2i_X509(NULL, &q, (long)orig.len));
+	ext = X509_get_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	/* Signed again by some key: x509_info does not check signatures. */
+	assert_non_null(pkey = EVP_EC_gen("P-256"));
+	assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+	assert_true((len = i2d_X509(x, &der)) > 0);
+	x509_info_init(&info);
+	assert_bad(x509_info_of(der, (size_t)len, &info, &err), &err, "malformed or repeated");
+	assert_null(info.subject);
+	OPENSSL_free(der);
+	EVP_PKEY_free(pkey);
+	X509_free(x);
+	buf_clear(&orig);
+}
+
 static void test_info_refuses_non_certificates(void **state)
 {
 	struct x509_profile p = plain_profile("CN=x");
@@ -715,6 +777,8 @@ int main(void)
 		cmocka_unit_test(test_csr_openssl),
 		cmocka_unit_test(test_info_openssl_cert),
 		cmocka_unit_test(test_info_x5t_matches_openssl),
+		cmocka_unit_test(test_info_refuses_excess),
+		cmocka_unit_test(test_info_refuses_repeated_extension),
 		cmocka_unit_test(test_info_refuses_non_certificates),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_export_pfx_openssl),

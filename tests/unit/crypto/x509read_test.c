@@ -466,6 +466,12 @@ static void test_pem_refusals(void **state)
 		{ "openssl ec -in ec.key -out t.key && cat ec.pem t.key > x.pem",
 		  "\"EC PRIVATE KEY\" block is not accepted" },
 		{ "cat leaf.pem ec.key > x.pem", "no certificate matches" },
+		{ "openssl pkcs8 -topk8 -in ec.key -scrypt -passout pass:pw -out s.key && "
+		  "cat ec.pem s.key > x.pem",
+		  "PBES2 needs PBKDF2" },
+		{ "openssl pkcs8 -topk8 -in ec.key -v2 aes-256-cbc -iter 4000001 -passout pass:pw "
+		  "-out s.key 2>/dev/null; cat ec.pem s.key > x.pem",
+		  "too much key derivation" },
 		{ "cat r1024.pem r1024.key > x.pem", "RSA-1024" },
 		{ "cat ed.pem ed.key > x.pem", "only RSA and EC" },
 		{ "cat pss.pem pss.key > x.pem", "only RSA and EC" },
