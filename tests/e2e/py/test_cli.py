@@ -739,6 +739,28 @@ class CliCertsImportLifeTest(CliCase):
         self.run_cli("cert", "recover", name, expect=1)
 
 
+class CliCertsBackupTest(CliCase):
+    """kluis cert backup and restore."""
+
+    def test_backup_restore(self):
+        path = os.path.join(self.home, "cert.bak")
+        name = unique_name("bak")
+        x5t = self.run_cli("cert", "create", name, "--subject", "CN=backed.up").fields()["x5t"]
+        r = self.run_cli("cert", "backup", name, "--file", path)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertIn(path, r.out)
+        self.run_cli("cert", "restore", "--file", path, expect=1)  # the name is live: 409
+        self.run_cli("cert", "delete", name)
+        self.run_cli("cert", "purge", name)
+        f = self.run_cli("cert", "restore", "--file", path).fields()
+        self.assertEqual((f["name"], f["x5t"]), (name, x5t))
+        self.assertEqual(self.run_cli("cert", "get", name).fields()["subject"], "CN=backed.up")
+        with open(os.path.join(self.home, "junk.bak"), "w") as fh:
+            fh.write("AAAA")
+        r = self.run_cli("cert", "restore", "--file", os.path.join(self.home, "junk.bak"), expect=1)
+        self.assertIn("400", r.err)
+
+
 def serialization_der():
     from cryptography.hazmat.primitives.serialization import Encoding
     return Encoding.DER
