@@ -47,10 +47,12 @@ int cert_op_encode(const struct cert_op *op, struct buf *out, struct kl_err *err
 	    rec_put_str(out, op->version, err) != 0 || rec_put_str(out, op->request_id, err) != 0 ||
 	    rec_put_str(out, op->issuer, err) != 0 || rec_put_str(out, op->cty, err) != 0 ||
 	    rec_put_u8(out, op->has_transparency, err) != 0 ||
-	    rec_put_u8(out, op->transparency, err) != 0 || rec_put_str(out, op->provider, err) != 0 ||
-	    rec_put_i64(out, op->created, err) != 0 || rec_put_i64(out, op->delay_s, err) != 0 ||
+	    rec_put_u8(out, op->transparency, err) != 0 ||
+	    rec_put_str(out, op->provider, err) != 0 || rec_put_i64(out, op->created, err) != 0 ||
+	    rec_put_i64(out, op->delay_s, err) != 0 ||
 	    rec_put_u8(out, op->cancellation_requested, err) != 0 ||
-	    rec_put_u8(out, op->merged, err) != 0 || rec_put_u8(out, op->preserve_order, err) != 0 ||
+	    rec_put_u8(out, op->merged, err) != 0 ||
+	    rec_put_u8(out, op->preserve_order, err) != 0 ||
 	    rec_put_bytes(out, op->csr.data, op->csr.len, err) != 0)
 		return -1;
 	return 0;
@@ -80,7 +82,8 @@ int cert_op_decode(const void *p, size_t n, struct cert_op *op, struct kl_err *e
 	op->kind = rec_get_u8(&r);
 	if (op->kind > CERT_OP_ISSUER || !get_fixed(&r, op->version, sizeof(op->version)) ||
 	    !get_fixed(&r, op->request_id, sizeof(op->request_id)) ||
-	    !get_fixed(&r, op->issuer, sizeof(op->issuer)) || !get_fixed(&r, op->cty, sizeof(op->cty)))
+	    !get_fixed(&r, op->issuer, sizeof(op->issuer)) ||
+	    !get_fixed(&r, op->cty, sizeof(op->cty)))
 		goto bad;
 	op->has_transparency = rec_get_u8(&r) != 0;
 	op->transparency = rec_get_u8(&r) != 0;
@@ -165,8 +168,11 @@ int cert_op_get(struct vault *v, const char *name, struct cert_op *out, struct k
 static int write_op(struct vault *v, const char *name, const char *lname, const struct cert_op *op,
 		    uint64_t op_version, bool drop, bool unissue, struct kl_err *err)
 {
-	struct cert_write w = { .name = name, .op = drop ? NULL : op, .drop_op = drop,
-				.check_op = true, .op_version = op_version };
+	struct cert_write w = { .name = name,
+				.op = drop ? NULL : op,
+				.drop_op = drop,
+				.check_op = true,
+				.op_version = op_version };
 	struct cert c;
 	struct buf pub;
 	uint64_t sv = 0;
@@ -178,7 +184,7 @@ static int write_op(struct vault *v, const char *name, const char *lname, const 
 		if (obj_version_load(v, OBJ_CERT, lname, op->version, &c.o, &sv, NULL, err) != 0 ||
 		    cert_pub_decode(c.o.pub.data, c.o.pub.len, &c, err) != 0)
 			goto out;
-		c.n_chain = 0;		/* the skeleton: cert_clear still frees the buffers */
+		c.n_chain = 0; /* the skeleton: cert_clear still frees the buffers */
 		c.x5t[0] = '\0';
 		if (cert_pub_encode(&c, &pub, err) != 0)
 			goto out;
@@ -186,8 +192,9 @@ static int write_op(struct vault *v, const char *name, const char *lname, const 
 		if (buf_append(&c.o.pub, pub.data, pub.len, err) != 0)
 			goto out;
 		c.o.attrs.updated = clock_now_s();
-		w.objs[OBJ_CERT] = (struct cert_write_obj){ .present = true, .o = &c.o, .replace = true,
-							    .replace_version = sv };
+		w.objs[OBJ_CERT] = (struct cert_write_obj){
+			.present = true, .o = &c.o, .replace = true, .replace_version = sv
+		};
 	}
 	rc = cert_write_run(v, &w, err);
 out:
@@ -216,11 +223,12 @@ int cert_op_cancel(struct vault *v, const char *name, bool requested, struct cer
 		op.cancellation_requested = true;
 		if (write_op(v, name, lname, &op, ov, false, op.kind == CERT_OP_SELF, err) != 0) {
 			if (err->code == KL_ECONFLICT && err->azure_code == NULL)
-				kl_fail(err, KL_EUNAVAIL, "the certificate changed concurrently; retry");
+				kl_fail(err, KL_EUNAVAIL,
+					"the certificate changed concurrently; retry");
 			goto out;
 		}
 	}
-	op.status = CERT_OP_IN_PROGRESS;	/* this answer; later reads say cancelled */
+	op.status = CERT_OP_IN_PROGRESS; /* this answer; later reads say cancelled */
 	*out = op;
 	cert_op_init(&op);
 	rc = 0;

@@ -62,7 +62,7 @@ static void test_defaults(void **state)
 	assert_true(p.exportable && !p.reuse_key && p.enabled);
 	assert_string_equal(p.content_type, CERT_CT_PKCS12);
 	assert_int_equal(p.n_ekus, 2);
-	assert_int_equal(p.key_usage, 1u << 0 | 1u << 2);	/* digitalSignature, keyEncipherment */
+	assert_int_equal(p.key_usage, 1u << 0 | 1u << 2); /* digitalSignature, keyEncipherment */
 	assert_int_equal(p.validity_months, 12);
 	assert_string_equal(p.issuer, "Unknown");
 	assert_int_equal(p.n_actions, 1);
@@ -77,7 +77,7 @@ static void test_defaults(void **state)
 	p.given |= CERT_P_KTY | CERT_P_KEY_SIZE | CERT_P_ISSUER;
 	assert_int_equal(cert_policy_complete(&p, &err), 0);
 	assert_string_equal(p.crv, "P-384");
-	assert_false(p.exportable);	/* HSM keys are not exportable */
+	assert_false(p.exportable); /* HSM keys are not exportable */
 	assert_int_equal(p.key_usage, 1u << 0);
 	assert_int_equal(p.actions[0].action, CERT_AUTO_RENEW);
 	assert_true(cert_issuer_is_self(p.issuer));
@@ -98,13 +98,13 @@ static void test_merge_and_codec(void **state)
 	assert_int_equal(cert_policy_complete(&s, &err), 0);
 	cert_policy_init(&in);
 	snprintf(in.kty, sizeof(in.kty), "EC");
-	in.given = CERT_P_KTY | CERT_P_EKUS;	/* ekus given empty: replaces the whole array */
+	in.given = CERT_P_KTY | CERT_P_EKUS; /* ekus given empty: replaces the whole array */
 	assert_int_equal(cert_policy_merge(&s, &in, &err), 0);
 	assert_string_equal(s.kty, "EC");
 	assert_string_equal(s.crv, "P-256");
 	assert_int_equal(s.key_size, 256);
 	assert_int_equal(s.n_ekus, 0);
-	assert_string_equal(s.subject, "CN=s");	/* absent members keep theirs */
+	assert_string_equal(s.subject, "CN=s"); /* absent members keep theirs */
 	/* an invalid result is refused */
 	in.given = CERT_P_VALIDITY;
 	in.validity_months = 0;
@@ -159,7 +159,7 @@ static void test_operation_state_follows_the_clock(void **state)
 	assert_string_equal(back.request_id, op.request_id);
 	assert_true(back.merged && back.cancellation_requested && back.kind == CERT_OP_UNKNOWN);
 	assert_int_equal(back.csr.len, 9);
-	rec.data[0] = 9;	/* an unknown format */
+	rec.data[0] = 9; /* an unknown format */
 	assert_int_equal(cert_op_decode(rec.data, rec.len, &back, &err), -1);
 	cert_op_clear(&op);
 	cert_op_clear(&back);
@@ -181,7 +181,7 @@ static void create_with_action(struct env *e, const char *name, enum cert_action
 	p.given |= CERT_P_ISSUER | CERT_P_ACTIONS;
 	cert_op_init(&op);
 	assert_int_equal(cert_create(&e->v, name, &p, &in, &op, &err), 0);
-	assert_int_equal(op.status, CERT_OP_COMPLETED);	/* the fixture's delay is 0 */
+	assert_int_equal(op.status, CERT_OP_COMPLETED); /* the fixture's delay is 0 */
 	cert_op_clear(&op);
 	cert_policy_clear(&p);
 }
