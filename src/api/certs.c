@@ -224,7 +224,8 @@ int certs_list(struct api_call *c)
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (ip != NULL && strcasecmp(ip, "true") != 0 && strcasecmp(ip, "false") != 0) {
+	if (ip != NULL && *ip != '\0' && strcasecmp(ip, "true") != 0 &&
+	    strcasecmp(ip, "false") != 0) {
 		kl_fail(&c->err, KL_EINVAL, "includePending must be true or false.");
 		goto out;
 	}
