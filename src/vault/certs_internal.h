@@ -54,6 +54,8 @@ struct cert_write {
 	bool check_op;			/* the operation record must still be at op_version */
 	uint64_t op_version;
 	bool check_no_unmanaged;	/* 409 when a key or secret of the name is unmanaged */
+	const struct store_op *extra;	/* more steps, appended as they are (keys borrowed) */
+	size_t n_extra;
 };
 
 /* Runs w; retries while concurrent writers conflict. Deleted certificate: 409

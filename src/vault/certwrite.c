@@ -400,6 +400,10 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 		     txn_add(t, prec.ops[1].kind, prec.index_key, prec.ops[1].val,
 			     prec.ops[1].val_len, 0, err) != 0))
 			goto out;
+		for (size_t i = 0; i < w->n_extra; i++)
+			if (txn_add(t, w->extra[i].kind, w->extra[i].key, w->extra[i].val,
+				    w->extra[i].val_len, w->extra[i].version, err) != 0)
+				goto out;
 		if (w->check_op && txn_add(t, STORE_CHECK, okey, NULL, 0, w->op_version, err) != 0)
 			goto out;
 		if (w->op != NULL &&

@@ -401,6 +401,43 @@ static void test_merge_after_cancelled_self(void **state)
 	buf_clear(&leaf);
 }
 
+/* The secret of a Self version never issued is taken back by the cancel: the name's secret is
+ * the one of the version before again (or none). */
+static void test_cancel_takes_back_the_unissued_secret(void **state)
+{
+	struct env *e = *state;
+	struct buf pem;
+	struct res r, imp;
+	char *body;
+
+	buf_init(&pem, 64 * 1024);
+	assert_int_equal(sh(e, "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=back -days 5 "
+			       "-keyout k.pem -out c.pem && cat k.pem c.pem > kc.pem"), 0);
+	read_file(e, "kc.pem", &pem);
+	body = import_body(buf_cstr(&pem), NULL);
+	assert_int_equal(req(e, "POST", "/certificates/back/import", body, &imp), 200);
+	free(body);
+	assert_int_equal(st(e, "PATCH", "/certificates/back/policy",
+			    "{\"issuer\":{\"name\":\"Self\"}}"), 200);
+	assert_int_equal(st(e, "POST", "/certificates/back/create", "{}"), 202);	/* inProgress */
+	assert_int_equal(st(e, "PATCH", "/certificates/back/pending",
+			    "{\"cancellation_requested\":true}"), 200);
+	assert_int_equal(req(e, "GET", "/secrets/back", NULL, &r), 200);
+	assert_string_equal(jstr(r.body, "kid"), jstr(imp.body, "kid"));
+	res_clear(&r);
+	/* the certificate's latest issued version is still the import */
+	assert_int_equal(req(e, "GET", "/certificates/back", NULL, &r), 200);
+	assert_string_equal(jstr(r.body, "id"), jstr(imp.body, "id"));
+	res_clear(&r);
+	res_clear(&imp);
+	/* with nothing before, the name has no secret after the cancel */
+	assert_int_equal(st(e, "POST", "/certificates/alone/create", SELF_POLICY("CN=alone")), 202);
+	assert_int_equal(st(e, "DELETE", "/certificates/alone/pending", NULL), 200);
+	assert_int_equal(st(e, "GET", "/secrets/alone", NULL), 404);
+	assert_int_equal(st(e, "GET", "/keys/alone", NULL), 200);	/* the key stays */
+	buf_clear(&pem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +448,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_after_cancelled_self, setup_later,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_takes_back_the_unissued_secret, setup_later,
 						teardown),
 	};
 
