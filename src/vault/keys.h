@@ -47,6 +47,9 @@ int key_get(struct vault *v, const char *name, const char *version, struct obj *
 	    struct key_meta *meta, struct kl_err *err);
 /* Decodes the key_meta stored in o->pub. */
 int key_meta_of(const struct obj *o, struct key_meta *meta, struct kl_err *err);
+/* Encodes m as key versions store it in obj.pub (for versions written outside this file: the
+ * managed keys of certificates, vault/certs.h). */
+int key_meta_encode(const struct key_meta *m, struct buf *out, struct kl_err *err);
 
 /* Update attributes/tags (patch) and, when set_ops, the key_ops. */
 int key_update(struct vault *v, const char *name, const char *version,
@@ -123,6 +126,11 @@ int key_duration_parse(const char *s, int64_t *seconds, struct kl_err *err);
  * (wiping them) so no deleted key stays in memory. */
 int key_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err);
 int key_purge(struct vault *v, const char *name, struct kl_err *err);
+
+/* Secure key release, which kluis does not support: always -1. A missing key or version is
+ * KL_ENOTFOUND KeyNotFound, a certificate's (managed) key KL_EFORBIDDEN KeyManagedByKeyVault,
+ * any other KL_EINVAL. */
+int key_release(struct vault *v, const char *name, const char *version, struct kl_err *err);
 
 /* Fresh random bytes for POST /rng. */
 int key_random(unsigned char *out, size_t n, struct kl_err *err);

@@ -114,7 +114,7 @@ class CliBasicsTest(CliCase):
 
     def test_help(self):
         r = self.run_cli("--help", env=self.base_env())
-        for word in ("vault", "secret", "key", "principal", "role", "status", "exit status",
+        for word in ("vault", "secret", "key", "cert", "principal", "role", "status", "exit status",
                      "--url", "--token-file", "--ca", "--vault", "--output"):
             self.assertIn(word, r.out)
         r = self.run_cli("secret", "set", "--help", env=self.base_env())
@@ -577,6 +577,193 @@ class CliKeysTest(CliCase):
         self.assertTrue(f["iv"] and f["tag"] and f["value"])
         bad = ["--value", r["value"], "--iv", r["iv"], "--tag", r["tag"]]  # no aad: tag fails
         self.run_cli("key", "decrypt", name, "--alg", "A256GCM", *bad, expect=1)
+
+
+class CliCertsTest(CliCase):
+    """Certificates: create (waiting for the operation), get, list, and download of the
+    certificate (PEM, DER) and of its key (PFX, PEM), checked with `cryptography`."""
+
+    def path(self, name):
+        return os.path.join(self.home, name)
+
+    def load_file(self, path):
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_create_get_list_download(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import pkcs12, load_pem_private_key
+        name = unique_name("cert")
+        r = self.run_cli("cert", "create", name, "--subject", "CN=cli.example.net", "--san-dns",
+                         "cli.example.net", "--san-dns", "www.cli.example.net",
+                         "--validity-months", "6")
+        f = r.fields()
+        self.assertEqual((f["name"], f["subject"], f["issuer"], f["enabled"]),
+                         (name, "CN=cli.example.net", "Self", "true"))
+        self.assertEqual(len(f["x5t"]), 27)
+        got = self.run_cli("cert", "get", name, "-o", "json").json()
+        self.assertEqual(got["x5t"], f["x5t"])
+        self.assertEqual(self.run_cli("cert", "get", name, "--version", f["version"]).fields()["x5t"],
+                         f["x5t"])
+        self.assertIn(name, {row["NAME"] for row in self.run_cli("cert", "list").table()})
+        der = base64.b64decode(got["cer"])
+
+        # the certificate: PEM (default) and DER, mode 0600
+        self.run_cli("cert", "download", name, "--file", self.path("c.pem"))
+        cert = x509.load_pem_x509_certificate(self.load_file(self.path("c.pem")))
+        self.assertEqual(cert.public_bytes(serialization_der()), der)
+        self.run_cli("cert", "download", name, "--file", self.path("c.der"), "--format", "der")
+        self.assertEqual(self.load_file(self.path("c.der")), der)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)),
+                         ["cli.example.net", "www.cli.example.net"])
+
+        # with the key: the PFX as stored (empty password), its key matching the certificate
+        self.run_cli("cert", "download", name, "--file", self.path("c.pfx"), "--with-key")
+        key, leaf, _ = pkcs12.load_key_and_certificates(self.load_file(self.path("c.pfx")), b"")
+        self.assertEqual(leaf.public_bytes(serialization_der()), der)
+        self.assertEqual(key.public_key().public_numbers(), cert.public_key().public_numbers())
+
+        # an EC certificate whose secret is PEM
+        ec = unique_name("cert")
+        self.run_cli("cert", "create", ec, "--subject", "CN=ec", "--kty", "EC", "--curve",
+                     "P-384", "--content-type", "pem")
+        self.run_cli("cert", "download", ec, "--file", self.path("ec.pem"), "--with-key")
+        pem = self.load_file(self.path("ec.pem"))
+        self.assertIn(b"-----BEGIN PRIVATE KEY-----", pem)
+        key = load_pem_private_key(pem, None)
+        self.assertEqual(key.curve.name, "secp384r1")
+        ec_cert = x509.load_pem_x509_certificate(pem[pem.index(b"-----BEGIN CERTIFICATE"):])
+        self.assertEqual(ec_cert.public_key().public_numbers(), key.public_key().public_numbers())
+        # what was written never reaches the terminal
+        r = self.run_cli("cert", "download", ec, "--file", self.path("ec2.pem"), "--with-key")
+        self.assertNotIn("PRIVATE", r.out + r.err)
+
+    def test_unknown_issuer_and_errors(self):
+        name = unique_name("cert")
+        r = self.run_cli("cert", "create", name, "--subject", "CN=merge.me", "--issuer", "Unknown")
+        f = r.fields()
+        self.assertEqual((f["status"], f["issuer"]), ("inProgress", "Unknown"))
+        # pending: no certificate to write yet
+        self.run_cli("cert", "download", name, "--file", self.path("none.pem"), expect=1)
+        self.run_cli("cert", "get", unique_name("nocert"), expect=1)
+        r = self.run_cli("cert", "create", unique_name("c"), "--subject", "CN=x", "--issuer",
+                         "NoSuchIssuer", expect=1)
+        self.assertIn("400", r.err)
+        for args in (("cert", "create", "x"),  # neither subject nor SAN
+                     ("cert", "create", "x", "--subject", "CN=x", "--validity-months", "0"),
+                     ("cert", "create", "x", "--subject", "CN=x", "--content-type", "doc"),
+                     ("cert", "download", "x"),
+                     ("cert", "download", "x", "--file", "f", "--format", "txt"),
+                     ("cert", "download", "x", "--file", "f", "--format", "der", "--with-key"),
+                     ("cert", "import", "x"),
+                     ("cert", "import", "x", "--file", "f", "--password-file", "p",
+                      "--password-stdin"),
+                     ("cert", "backup", "x"), ("cert", "restore")):
+            with self.subTest(args=args):
+                self.run_cli(*args, expect=2)
+
+
+class CliCertsImportLifeTest(CliCase):
+    """Certificates: import from PFX (password from a file or stdin, never argv) and PEM; delete,
+    recover and purge."""
+
+    def path(self, name):
+        return os.path.join(self.home, name)
+
+    def make_files(self, cn):
+        """A self-signed RSA certificate: (PFX under password "pfx-pw", PEM bundle, DER)."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        from cryptography.x509.oid import NameOID
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=90))
+                .sign(key, hashes.SHA256()))
+        pfx = pkcs12.serialize_key_and_certificates(
+            b"imp", key, cert, None, serialization.BestAvailableEncryption(b"pfx-pw"))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()) + \
+            cert.public_bytes(serialization.Encoding.PEM)
+        return pfx, pem, cert.public_bytes(serialization.Encoding.DER)
+
+    def write(self, name, data):
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        return self.path(name)
+
+    def test_import_pfx_and_pem(self):
+        pfx, pem, der = self.make_files("imported.example")
+        self.write("in.pfx", pfx)
+        self.write("pw.txt", b"pfx-pw\n")
+        self.write("bad-pw.txt", b"nope")
+        self.write("in.pem", pem)
+        self.secrets.add("pfx-pw")
+        a = unique_name("imp")
+        f = self.run_cli("cert", "import", a, "--file", self.path("in.pfx"), "--password-file",
+                         self.path("pw.txt")).fields()
+        self.assertEqual((f["name"], f["subject"]), (a, "CN=imported.example"))
+        self.run_cli("cert", "download", a, "--file", self.path("a.der"), "--format", "der")
+        with open(self.path("a.der"), "rb") as fh:
+            self.assertEqual(fh.read(), der)
+        b = unique_name("imp")
+        self.run_cli("cert", "import", b, "--file", self.path("in.pfx"), "--password-stdin",
+                     input=b"pfx-pw\n")
+        r = self.run_cli("cert", "import", unique_name("imp"), "--file", self.path("in.pfx"),
+                         "--password-file", self.path("bad-pw.txt"), expect=1)
+        self.assertIn("400", r.err)
+        c = unique_name("imp")
+        self.run_cli("cert", "import", c, "--file", self.path("in.pem"))
+        self.run_cli("cert", "download", c, "--file", self.path("c.pem"), "--with-key")
+        with open(self.path("c.pem"), "rb") as fh:
+            self.assertIn(b"-----BEGIN PRIVATE KEY-----", fh.read())
+
+    def test_delete_recover_purge(self):
+        name = unique_name("life")
+        self.run_cli("cert", "create", name, "--subject", "CN=life")
+        f = self.run_cli("cert", "delete", name).fields()
+        self.assertTrue(f["recovery-id"].endswith(f"/deletedcertificates/{name}"))
+        self.run_cli("cert", "get", name, expect=1)
+        self.assertEqual(self.run_cli("cert", "recover", name).fields()["name"], name)
+        self.run_cli("cert", "get", name)
+        self.run_cli("cert", "delete", name)
+        self.assertEqual(self.run_cli("cert", "purge", name, "-o", "json").json()["result"], "purged")
+        self.run_cli("cert", "recover", name, expect=1)
+
+
+class CliCertsBackupTest(CliCase):
+    """kluis cert backup and restore."""
+
+    def test_backup_restore(self):
+        path = os.path.join(self.home, "cert.bak")
+        name = unique_name("bak")
+        x5t = self.run_cli("cert", "create", name, "--subject", "CN=backed.up").fields()["x5t"]
+        r = self.run_cli("cert", "backup", name, "--file", path)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertIn(path, r.out)
+        self.run_cli("cert", "restore", "--file", path, expect=1)  # the name is live: 409
+        self.run_cli("cert", "delete", name)
+        self.run_cli("cert", "purge", name)
+        f = self.run_cli("cert", "restore", "--file", path).fields()
+        self.assertEqual((f["name"], f["x5t"]), (name, x5t))
+        self.assertEqual(self.run_cli("cert", "get", name).fields()["subject"], "CN=backed.up")
+        with open(os.path.join(self.home, "junk.bak"), "w") as fh:
+            fh.write("AAAA")
+        r = self.run_cli("cert", "restore", "--file", os.path.join(self.home, "junk.bak"), expect=1)
+        self.assertIn("400", r.err)
+
+
+def serialization_der():
+    from cryptography.hazmat.primitives.serialization import Encoding
+    return Encoding.DER
 
 
 class CliAdminTest(CliCase):
