@@ -3,6 +3,7 @@
  * restored gets the service's own words on the wire (the SDKs' tests compare them); the precise
  * reason goes to the server log only. Never opens or judges a blob itself. */
 #include "api/internal.h"
+#include "vault/certlife.h"
 #include "util/b64url.h"
 #include "util/log.h"
 
@@ -15,7 +16,8 @@ int api_backup(struct api_call *c, enum obj_kind kind, const char *name)
 
 	buf_init(&blob, BLOB_MAX);
 	buf_init(&b64, BLOB_MAX / 3 * 4 + 4);
-	if (obj_backup(&c->vault, kind, name, &blob, &c->err) != 0 ||
+	if ((kind == OBJ_CERT ? cert_backup(&c->vault, name, &blob, &c->err)
+			      : obj_backup(&c->vault, kind, name, &blob, &c->err)) != 0 ||
 	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
 		goto out;
 	/* A backup that could not be sent back to restore would be useless. */
@@ -64,7 +66,8 @@ int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out)
 		fail_bad_blob(c, kind, "the blob is not valid base64url");
 		goto out;
 	}
-	rc = obj_restore(&c->vault, kind, blob.data, blob.len, out, &c->err);
+	rc = kind == OBJ_CERT ? cert_restore(&c->vault, blob.data, blob.len, out, &c->err)
+			      : obj_restore(&c->vault, kind, blob.data, blob.len, out, &c->err);
 	/* Every fault of the blob itself is KL_EINVAL (or KL_ECORRUPT, should a layer below name it
 	 * so); a conflict, a deleted name or a store failure keeps its own answer. */
 	if (rc != 0 && (c->err.code == KL_EINVAL || c->err.code == KL_ECORRUPT))

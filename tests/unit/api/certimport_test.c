@@ -363,7 +363,7 @@ static void test_backup_and_restore(void **state)
 	assert_int_equal(b64url_encode(z, sizeof(z), &zeros, &err), 0);
 	body = import_body(buf_cstr(&zeros), NULL);
 	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 400);
-	assert_string_equal(err_code(&r), "BadParameter");
+	assert_string_equal(err_code(&r), "Malformed backup blob");
 	assert_string_equal(jstr(r.body, "error.message"),
 			    "Backup blob contains invalid or corrupt version.");
 	res_clear(&r);
