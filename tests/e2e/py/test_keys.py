@@ -277,7 +277,7 @@ class KeysTest(unittest.TestCase):
         self.assertEqual(sorted(v.id for v in self.client.list_properties_of_key_versions(name)),
                          sorted([v1.id, v2.id]))
         self.assertEqual(self.client.get_key(name, v1.properties.version).key.n, v1.key.n)
-        self.assertHttpError(400, "BadParameter", self.client.restore_key_backup, b"not a backup")
+        self.assertHttpError(400, "Malformed backup blob", self.client.restore_key_backup, b"not a backup")
         with self.assertRaises(ResourceNotFoundError):
             self.client.backup_key(unique_name("missing"))
 
