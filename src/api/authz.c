@@ -57,6 +57,23 @@ static const struct policy_name secret_policy[] = {
 	{ "recover", PERM_BIT(PERM_SECRET_RECOVER) }, { "purge", PERM_BIT(PERM_SECRET_PURGE) },
 };
 
+#define ISSUERS_ALL (PERM_BIT(PERM_CERT_ISSUERS_GET) | PERM_BIT(PERM_CERT_ISSUERS_LIST) | \
+		     PERM_BIT(PERM_CERT_ISSUERS_SET) | PERM_BIT(PERM_CERT_ISSUERS_DELETE))
+
+static const struct policy_name cert_policy[] = {
+	{ "get", PERM_BIT(PERM_CERT_GET) }, { "list", PERM_BIT(PERM_CERT_LIST) },
+	{ "create", PERM_BIT(PERM_CERT_CREATE) }, { "import", PERM_BIT(PERM_CERT_IMPORT) },
+	{ "update", PERM_BIT(PERM_CERT_UPDATE) }, { "delete", PERM_BIT(PERM_CERT_DELETE) },
+	{ "recover", PERM_BIT(PERM_CERT_RECOVER) }, { "purge", PERM_BIT(PERM_CERT_PURGE) },
+	{ "backup", PERM_BIT(PERM_CERT_BACKUP) }, { "restore", PERM_BIT(PERM_CERT_RESTORE) },
+	{ "managecontacts", PERM_BIT(PERM_CERT_CONTACTS) },
+	{ "getissuers", PERM_BIT(PERM_CERT_ISSUERS_GET) },
+	{ "listissuers", PERM_BIT(PERM_CERT_ISSUERS_LIST) },
+	{ "setissuers", PERM_BIT(PERM_CERT_ISSUERS_SET) },
+	{ "deleteissuers", PERM_BIT(PERM_CERT_ISSUERS_DELETE) },
+	{ "manageissuers", ISSUERS_ALL },
+};
+
 static uint64_t policy_list(json_t *names, const struct policy_name *table, size_t n)
 {
 	uint64_t perms = 0, all = 0;
@@ -101,6 +118,8 @@ uint64_t authz_policy_perms(const struct buf *props, const char *principal_id)
 				   sizeof(key_policy) / sizeof(key_policy[0]));
 		perms |= keys | policy_list(json_object_get(p, "secrets"), secret_policy,
 					    sizeof(secret_policy) / sizeof(secret_policy[0]));
+		perms |= policy_list(json_object_get(p, "certificates"), cert_policy,
+				     sizeof(cert_policy) / sizeof(cert_policy[0]));
 		if (keys != 0)
 			perms |= PERM_BIT(PERM_RNG);	/* access policies have no name for it */
 	}

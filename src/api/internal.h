@@ -247,6 +247,15 @@ int deleted_keys_get(struct api_call *c);
 int deleted_keys_list(struct api_call *c);
 int deleted_keys_recover(struct api_call *c);
 int deleted_keys_purge(struct api_call *c);
+/* cert_issuers.c, cert_contacts.c: certificate issuers and contacts */
+int certificate_issuer_set(struct api_call *c);
+int certificate_issuer_update(struct api_call *c);
+int certificate_issuer_get(struct api_call *c);
+int certificate_issuer_delete(struct api_call *c);
+int certificate_issuers_list(struct api_call *c);
+int certificate_contacts_set(struct api_call *c);
+int certificate_contacts_get(struct api_call *c);
+int certificate_contacts_delete(struct api_call *c);
 /* arm_vaults.c: the management plane */
 int arm_vault_get(struct api_call *c);
 int arm_vault_put(struct api_call *c);

@@ -20,7 +20,14 @@
 		  PERM_BIT(PERM_KEY_RESTORE) | PERM_BIT(PERM_KEY_RECOVER) | PERM_BIT(PERM_KEY_PURGE) | \
 		  PERM_BIT(PERM_KEY_ROTATE) | PERM_BIT(PERM_KEY_GET_POLICY) | \
 		  PERM_BIT(PERM_KEY_SET_POLICY) | PERM_BIT(PERM_KEY_RELEASE))
-#define DATA_ALL (SECRETS_ALL | KEYS_ALL | PERM_BIT(PERM_RNG))
+#define CERTS_READ (PERM_BIT(PERM_CERT_GET) | PERM_BIT(PERM_CERT_LIST))
+#define CERTS_ISSUERS (PERM_BIT(PERM_CERT_ISSUERS_GET) | PERM_BIT(PERM_CERT_ISSUERS_LIST) | \
+		       PERM_BIT(PERM_CERT_ISSUERS_SET) | PERM_BIT(PERM_CERT_ISSUERS_DELETE))
+#define CERTS_ALL (CERTS_READ | CERTS_ISSUERS | PERM_BIT(PERM_CERT_CREATE) | \
+		   PERM_BIT(PERM_CERT_IMPORT) | PERM_BIT(PERM_CERT_UPDATE) | PERM_BIT(PERM_CERT_DELETE) | \
+		   PERM_BIT(PERM_CERT_RECOVER) | PERM_BIT(PERM_CERT_PURGE) | PERM_BIT(PERM_CERT_BACKUP) | \
+		   PERM_BIT(PERM_CERT_RESTORE) | PERM_BIT(PERM_CERT_CONTACTS))
+#define DATA_ALL (SECRETS_ALL | KEYS_ALL | CERTS_ALL | PERM_BIT(PERM_RNG))
 
 static const struct role_def roles[] = {
 	{ "00482a5a-887f-4fb3-b363-3b7fe8e74483", "Key Vault Administrator", "administrator",
@@ -39,9 +46,17 @@ static const struct role_def roles[] = {
 	{ "e147488a-f6f5-4113-8e2d-b22465e65bf6", "Key Vault Crypto Service Encryption User",
 	  "crypto-service-encryption-user", "Read metadata of keys and perform wrap/unwrap operations.",
 	  KEYS_READ | PERM_BIT(PERM_KEY_WRAP) | PERM_BIT(PERM_KEY_UNWRAP), false },
+	{ "a4417e6f-fecd-4de8-b567-7b0420556985", "Key Vault Certificates Officer",
+	  "certificates-officer",
+	  "Perform any action on the certificates of a vault, their issuers and contacts; no secret "
+	  "values, no key operations.", CERTS_ALL, false },
+	{ "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", "Key Vault Certificate User", "certificate-user",
+	  "Read certificates, and their private keys through the managed secrets and keys.",
+	  CERTS_READ | PERM_BIT(PERM_SECRET_GET) | PERM_BIT(PERM_SECRET_LIST) | KEYS_READ, false },
 	{ "21090545-7ca7-4776-b22c-e363652d74d2", "Key Vault Reader", "reader",
-	  "Read metadata of a vault and its keys and secrets; never secret values.",
-	  KEYS_READ | PERM_BIT(PERM_KEY_GET_POLICY) | PERM_BIT(PERM_SECRET_LIST), false },
+	  "Read metadata of a vault and its keys, secrets and certificates; never secret values.",
+	  KEYS_READ | PERM_BIT(PERM_KEY_GET_POLICY) | PERM_BIT(PERM_SECRET_LIST) | CERTS_READ |
+	  PERM_BIT(PERM_CERT_ISSUERS_GET) | PERM_BIT(PERM_CERT_ISSUERS_LIST), false },
 	{ "6b1a3f4e-6c2d-4e0a-9f57-6b6c75697301", "Kluis Administrator", "kluis-administrator",
 	  "Administer the deployment: vaults (management plane), principals and role assignments, "
 	  "and every data plane operation in every vault.",

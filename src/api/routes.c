@@ -50,6 +50,15 @@ static const struct route routes[] = {
 	{ "DELETE", "/deletedkeys/{name}",               deleted_keys_purge,      ROUTE_WRITE,  PERM_KEY_PURGE,      "PurgeDeletedKey" },
 	{ "POST",   "/deletedkeys/{name}/recover",       deleted_keys_recover,    ROUTE_WRITE,  PERM_KEY_RECOVER,    "RecoverDeletedKey" },
 	{ "POST",   "/rng",                              keys_random,             ROUTE_CRYPTO, PERM_RNG,            "GetRandomBytes" },
+	/* certificate contacts and issuers: literal segments, before any /certificates/{name} row */
+	{ "PUT",    "/certificates/contacts",            certificate_contacts_set,    ROUTE_WRITE, PERM_CERT_CONTACTS,       "SetCertificateContacts" },
+	{ "GET",    "/certificates/contacts",            certificate_contacts_get,    ROUTE_READ,  PERM_CERT_CONTACTS,       "GetCertificateContacts" },
+	{ "DELETE", "/certificates/contacts",            certificate_contacts_delete, ROUTE_WRITE, PERM_CERT_CONTACTS,       "DeleteCertificateContacts" },
+	{ "GET",    "/certificates/issuers",             certificate_issuers_list,    ROUTE_READ,  PERM_CERT_ISSUERS_LIST,   "GetCertificateIssuers" },
+	{ "PUT",    "/certificates/issuers/{name}",      certificate_issuer_set,      ROUTE_WRITE, PERM_CERT_ISSUERS_SET,    "SetCertificateIssuer" },
+	{ "PATCH",  "/certificates/issuers/{name}",      certificate_issuer_update,   ROUTE_WRITE, PERM_CERT_ISSUERS_SET,    "UpdateCertificateIssuer" },
+	{ "GET",    "/certificates/issuers/{name}",      certificate_issuer_get,      ROUTE_READ,  PERM_CERT_ISSUERS_GET,    "GetCertificateIssuer" },
+	{ "DELETE", "/certificates/issuers/{name}",      certificate_issuer_delete,   ROUTE_WRITE, PERM_CERT_ISSUERS_DELETE, "DeleteCertificateIssuer" },
 #define SUB "/subscriptions/{sub}"
 #define RGP "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault"
 #define KVP "/subscriptions/{sub}/providers/Microsoft.KeyVault"

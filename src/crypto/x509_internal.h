@@ -1,0 +1,42 @@
+/* What the x509 files share (x509gen.c, x509info.c, x509chain.c, x509read.c, x509export.c):
+ * strict certificate decoding, the check that turns an OpenSSL key into a struct keyops_key of an
+ * allowed type, and the error helpers. Included by those files only. */
+#ifndef KLUIS_CRYPTO_X509_INTERNAL_H
+#define KLUIS_CRYPTO_X509_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "crypto/keyops.h"
+#include "crypto/x509.h"
+
+/* A 400 BadParameter: the client sent or chose something that does not fit. Clears OpenSSL's
+ * error queue, which a refused client input may have filled. */
+int x509_bad(struct kl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One DER certificate, exactly: at most X509_CERT_MAX bytes, nothing after it. NULL (and an empty
+ * error queue) when it is not one. */
+X509 *x509_decode(const void *der, size_t len);
+
+/* Appends the DER of x to chain (KL_EINVAL past X509_CHAIN_MAX or X509_CERT_MAX). */
+int x509_chain_push(struct x509_chain *chain, X509 *x, struct kl_err *err);
+
+/* The curve of an EC key when it is one of ours ("P-256"...), NULL otherwise. */
+const char *x509_ec_curve(const EVP_PKEY *pkey);
+
+/* A struct keyops_key that takes *pkey over (and sets it NULL) when it is RSA 2048/3072/4096 or
+ * EC P-256/P-256K/P-384/P-521; KL_EINVAL naming the type otherwise (*pkey is then still the
+ * caller's). what names the key in the message ("the private key"). */
+struct keyops_key *x509_key_adopt(EVP_PKEY **pkey, const char *what, struct kl_err *err);
+
+/* The short name of a subject attribute as x509_self_sign reads it and x509_info writes it
+ * ("CN", "S" for stateOrProvinceName, "E" for emailAddress...); NULL when it has none. */
+const char *x509_attr_name(int nid);
+
+/* The OpenSSL key of k (RSA or EC), or NULL for an oct key. */
+EVP_PKEY *x509_pkey_of(const struct keyops_key *k);
+
+#endif
