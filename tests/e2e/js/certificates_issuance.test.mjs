@@ -245,8 +245,14 @@ describe("certificates: issuance, operations, contacts, issuers", () => {
 		// PUT replaces the list
 		const replaced = await client.setContacts([{ email: "only@example.com", name: "Only" }]);
 		assert.equal(replaced.length, 1);
-		const removed = await client.deleteContacts();
-		assert.deepEqual(removed, [{ email: "only@example.com", name: "Only", phone: undefined }]);
+		// JS 4.10.3's deleteContacts reads a member the wire does not have (contactList) and
+		// always gives []: the removed list is checked on the wire.
+		assert.ok(Array.isArray(await client.deleteContacts()));
+		await expectRestError(() => client.getContacts(), 404, "ContactsNotFound");
+		await client.setContacts([{ email: "only@example.com", name: "Only" }]);
+		const del = await srv.request("DELETE", `/certificates/contacts?${API}`);
+		assert.equal(del.status, 200, del.text);
+		assert.deepEqual(del.json.contacts, [{ email: "only@example.com", name: "Only" }]);
 		await expectRestError(() => client.getContacts(), 404, "ContactsNotFound");
 		// an empty list and a contact without e-mail are refused
 		const empty = await srv.request("PUT", `/certificates/contacts?${API}`, { body: { contacts: [] } });
@@ -265,7 +271,7 @@ describe("certificates: issuance, operations, contacts, issuers", () => {
 			enabled: true,
 		});
 		assert.equal(created.id, `${srv.vaultUrl}/certificates/issuers/${name}`);
-		assert.equal(created.name, name);
+		// (created.name: JS parses the id as /certificates/{name}/{version}, so it says "issuers")
 		assert.equal(created.provider, "DigiCert");
 		assert.equal(created.accountId, "acct-1");
 		assert.equal(created.password, undefined, "the password is never returned");
@@ -279,25 +285,32 @@ describe("certificates: issuance, operations, contacts, issuers", () => {
 		assert.equal(got.provider, "DigiCert");
 		assert.equal(got.accountId, "acct-1");
 		// PATCH merges: the account id stays, the provider changes
-		const updated = await client.updateIssuer(name, { provider: "GlobalSign", enabled: false });
+		// (JS 4.10.3 sends attributes only when enabled is truthy: it cannot disable an issuer)
+		const updated = await client.updateIssuer(name, { provider: "GlobalSign" });
 		assert.equal(updated.provider, "GlobalSign");
 		assert.equal(updated.accountId, "acct-1");
 		assert.equal(updated.organizationId, "org-1");
-		assert.equal(updated.enabled, false);
+		assert.equal(updated.enabled, true);
+		const off = await srv.request("PATCH", `/certificates/issuers/${name}?${API}`, { body: { attributes: { enabled: false } } });
+		assert.equal(off.status, 200, off.text);
+		assert.equal(off.json.attributes.enabled, false);
+		assert.equal(off.json.provider, "GlobalSign");
+		assert.equal((await client.getIssuer(name)).enabled, false);
 		const other = uniqueName("issuer2");
 		await client.createIssuer(other, "OneCertV2-PublicCA");
 		const listed = await collect(client.listPropertiesOfIssuers());
-		const byName = Object.fromEntries(listed.map((i) => [i.name, i.provider]));
+		const issuerName = (i) => i.id.split("/").at(-1);
+		const byName = Object.fromEntries(listed.map((i) => [issuerName(i), i.provider]));
 		assert.equal(byName[name], "GlobalSign");
 		assert.equal(byName[other], "OneCertV2-PublicCA");
-		for (const i of listed) assert.equal(i.id, `${srv.vaultUrl}/certificates/issuers/${i.name}`);
+		for (const i of listed) assert.match(i.id, new RegExp(`^${srv.vaultUrl}/certificates/issuers/[0-9A-Za-z-]+$`));
 		const deleted = await client.deleteIssuer(name);
 		assert.equal(deleted.provider, "GlobalSign");
 		const e = await expectRestError(() => client.getIssuer(name), 404, "CertificateIssuerNotFound");
 		assert.equal(e.message, "Issuer not found");
 		await expectRestError(() => client.updateIssuer(name, { provider: "x" }), 404, "CertificateIssuerNotFound");
 		await expectRestError(() => client.deleteIssuer(name), 404, "CertificateIssuerNotFound");
-		assert.ok(!(await collect(client.listPropertiesOfIssuers())).some((i) => i.name === name));
+		assert.ok(!(await collect(client.listPropertiesOfIssuers())).some((i) => issuerName(i) === name));
 		// reserved names and a missing provider
 		await expectRestError(() => client.createIssuer("Self", "Test"), 400, "BadParameter");
 		await expectRestError(() => client.createIssuer("unknown", "Test"), 400, "BadParameter");
