@@ -441,6 +441,7 @@ describe("certificates", () => {
 			subject: "CN=renewed.example",
 			keyType: "EC",
 			keyCurveName: "P-256",
+			keySize: 256, // key_props merge member-wise: the stored 2048 must not stay
 			validityInMonths: 6,
 			contentType: "application/x-pem-file",
 			lifetimeActions: [{ action: "EmailContacts", daysBeforeExpiry: 30 }],

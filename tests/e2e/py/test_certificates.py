@@ -418,7 +418,7 @@ class Certificates(unittest.TestCase):
         self.assertEqual(p.key_type, "RSA")
         before_updated = p.updated_on
         new = self.client.update_certificate_policy(name, self.policy(
-            subject="CN=after", key_type="EC", key_curve_name="P-384",
+            subject="CN=after", key_type="EC", key_curve_name="P-384", key_size=384,
             validity_in_months=6, content_type="application/x-pem-file",
             lifetime_actions=[LifetimeAction(CertificatePolicyAction.email_contacts, days_before_expiry=20)]))
         self.assertEqual(new.subject, "CN=after")
