@@ -59,6 +59,7 @@ struct options {
 	const char *default_vault;
 	unsigned threads;			/* 0: one per online CPU */
 	int retention_days;
+	int cert_issue_delay_s;			/* --certificate-issue-delay */
 	size_t max_body;			/* 0: the API's default */
 	struct throttle_config throttle;	/* --throttle */
 	unsigned max_conns, max_conns_per_ip;	/* 0: http/'s default, no per-address limit */
@@ -98,6 +99,7 @@ enum {
 	OPT_CLIENT_CA,
 	OPT_ALLOW_CORE_DUMPS,
 	OPT_ROTATE_MASTER_KEY,
+	OPT_CERT_ISSUE_DELAY,
 };
 
 static const struct option long_options[] = {
@@ -126,6 +128,7 @@ static const struct option long_options[] = {
 	{ "client-ca", required_argument, NULL, OPT_CLIENT_CA },
 	{ "allow-core-dumps", no_argument, NULL, OPT_ALLOW_CORE_DUMPS },
 	{ "rotate-master-key", no_argument, NULL, OPT_ROTATE_MASTER_KEY },
+	{ "certificate-issue-delay", required_argument, NULL, OPT_CERT_ISSUE_DELAY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -164,6 +167,9 @@ static void print_help(void)
 	       "  --threads N            worker threads, 1-%d (default: one per online CPU)\n"
 	       "  --retention-days N     days a deleted object is kept before it is purged, 7-90\n"
 	       "                         (default %d)\n"
+	       "  --certificate-issue-delay SECONDS\n"
+	       "                         how long a self-signed certificate's operation stays\n"
+	       "                         inProgress after create, 0-3600 (default 2)\n"
 	       "  --max-body BYTES       largest request body accepted, 1-%llu; a larger\n"
 	       "                         one gets 413 (default %d)\n"
 	       "  --throttle SPEC        request budgets per vault and per caller, in the shape\n"
@@ -312,6 +318,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->data_dir = DEFAULT_DATA_DIR;
 	o->default_vault = DEFAULT_VAULT;
 	o->retention_days = DEFAULT_RETENTION_DAYS;
+	o->cert_issue_delay_s = 2;
 	o->log_level = LOG_LV_INFO;
 	throttle_config_default(&o->throttle);
 	snprintf(o->dns_suffix, sizeof(o->dns_suffix), "%s", DEFAULT_DNS_SUFFIX);
@@ -369,6 +376,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			o->retention_days = (int)v;
+			break;
+		case OPT_CERT_ISSUE_DELAY:
+			if (!parse_number(optarg, 0, 3600, &v)) {
+				usage_error("--certificate-issue-delay", optarg,
+					    "must be a number of seconds from 0 to 3600");
+				goto out;
+			}
+			o->cert_issue_delay_s = (int)v;
 			break;
 		case OPT_MAX_BODY:
 			if (!parse_number(optarg, 1, MAX_BODY_LIMIT, &v)) {
@@ -648,6 +663,7 @@ static int run(const struct options *o)
 	vcfg.data_dir = o->data_dir;
 	vcfg.default_vault = o->default_vault;
 	vcfg.retention_days = o->retention_days;
+	vcfg.cert_issue_delay_s = o->cert_issue_delay_s;
 	vcfg.read_only = o->read_only;
 	core = vault_core_open(&vcfg, st, &err);
 	st = NULL;	/* the core owns the store now, even when it failed to open */

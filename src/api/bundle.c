@@ -82,6 +82,10 @@ json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char 
 		goto fail;
 	if (o->content_type != NULL)
 		json_object_set_new(b, "contentType", json_string(o->content_type));
+	/* the secret of a certificate names its key: same name, same version (C3) */
+	if (o->managed && !is_item &&
+	    set_id(b, "kid", bundle_id(c, "keys", o->name, o->version)) != 0)
+		goto fail;
 	if (bundle_common(c, b, o, "deletedsecrets") != 0)
 		goto fail;
 	return b;

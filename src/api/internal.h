@@ -206,6 +206,30 @@ struct key_meta;
 json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
 		   bool is_item, bool versioned);
 
+/* certs.c, certpolicy.c, certop.c: certificates (vault/certs.h) on the wire. */
+struct cert;
+struct cert_policy;
+struct cert_op;
+/* CertificateBundle (policy only when with_policy and loaded) and CertificateItem. */
+json_t *bundle_cert(const struct api_call *c, const struct cert *ct, bool with_policy);
+json_t *item_cert(const struct api_call *c, const struct cert *ct, bool versioned);
+int reply_cert(struct api_call *c, int status, const struct cert *ct, bool with_policy);
+/* Replies 200 with a page of CertificateItems (versioned: ids carry the version). */
+struct cert_page;
+int certs_page_reply(struct api_call *c, const char *path, struct cert_page *p, size_t max,
+		     bool max_given, bool versioned);
+/* The name of a certificate in a create or import path: the literal segments of the collection
+ * (contacts, issuers, restore) are not names (C1). NULL with c->err set. */
+const char *certs_new_name(struct api_call *c);
+/* attributes.enabled, tags and preserveCertOrder of a create, import or merge body; *tags is
+ * allocated (free it), its strings borrowed from body. */
+struct cert_new;
+int certs_read_new(struct api_call *c, json_t *body, struct cert_new *in, struct obj_tag **tags);
+/* CertificatePolicy JSON j into p (p->given marks the members present); NULL j gives nothing. */
+int certpolicy_read(struct api_call *c, json_t *j, struct cert_policy *p);
+json_t *certpolicy_json(const struct api_call *c, const char *name, const struct cert_policy *p);
+json_t *certop_json(const struct api_call *c, const char *name, const struct cert_op *op);
+
 /* Handlers. */
 int health_get(struct api_call *c);
 int health_writable(struct api_call *c);
@@ -256,6 +280,26 @@ int certificate_issuers_list(struct api_call *c);
 int certificate_contacts_set(struct api_call *c);
 int certificate_contacts_get(struct api_call *c);
 int certificate_contacts_delete(struct api_call *c);
+/* certs.c, certop.c, certpolicy.c, certlife.c: certificates (C1 #1-#19) */
+int certs_create(struct api_call *c);
+int certs_import(struct api_call *c);
+int certs_get(struct api_call *c);
+int certs_list(struct api_call *c);
+int certs_list_versions(struct api_call *c);
+int certs_update(struct api_call *c);
+int certs_merge(struct api_call *c);
+int certs_policy_get(struct api_call *c);
+int certs_policy_update(struct api_call *c);
+int certs_op_get(struct api_call *c);
+int certs_op_cancel(struct api_call *c);
+int certs_op_delete(struct api_call *c);
+int certs_delete(struct api_call *c);
+int certs_backup(struct api_call *c);
+int certs_restore(struct api_call *c);
+int deleted_certs_get(struct api_call *c);
+int deleted_certs_list(struct api_call *c);
+int deleted_certs_recover(struct api_call *c);
+int deleted_certs_purge(struct api_call *c);
 /* arm_vaults.c: the management plane */
 int arm_vault_get(struct api_call *c);
 int arm_vault_put(struct api_call *c);

@@ -49,7 +49,8 @@ static const struct route routes[] = {
 	{ "GET",    "/deletedkeys/{name}",               deleted_keys_get,        ROUTE_READ,   PERM_KEY_LIST,       "GetDeletedKey" },
 	{ "DELETE", "/deletedkeys/{name}",               deleted_keys_purge,      ROUTE_WRITE,  PERM_KEY_PURGE,      "PurgeDeletedKey" },
 	{ "POST",   "/deletedkeys/{name}/recover",       deleted_keys_recover,    ROUTE_WRITE,  PERM_KEY_RECOVER,    "RecoverDeletedKey" },
-	{ "POST",   "/rng",                              keys_random,             ROUTE_CRYPTO, PERM_RNG,            "GetRandomBytes" },
+	/* certificates (docs/spec certificates.md C1): literal segments after /certificates/ first */
+	{ "GET",    "/certificates",                     certs_list,              ROUTE_READ,   PERM_CERT_LIST,      "GetCertificates" },
 	/* certificate contacts and issuers: literal segments, before any /certificates/{name} row */
 	{ "PUT",    "/certificates/contacts",            certificate_contacts_set,    ROUTE_WRITE, PERM_CERT_CONTACTS,       "SetCertificateContacts" },
 	{ "GET",    "/certificates/contacts",            certificate_contacts_get,    ROUTE_READ,  PERM_CERT_CONTACTS,       "GetCertificateContacts" },
@@ -59,6 +60,17 @@ static const struct route routes[] = {
 	{ "PATCH",  "/certificates/issuers/{name}",      certificate_issuer_update,   ROUTE_WRITE, PERM_CERT_ISSUERS_SET,    "UpdateCertificateIssuer" },
 	{ "GET",    "/certificates/issuers/{name}",      certificate_issuer_get,      ROUTE_READ,  PERM_CERT_ISSUERS_GET,    "GetCertificateIssuer" },
 	{ "DELETE", "/certificates/issuers/{name}",      certificate_issuer_delete,   ROUTE_WRITE, PERM_CERT_ISSUERS_DELETE, "DeleteCertificateIssuer" },
+	{ "POST",   "/certificates/{name}/create",       certs_create,            ROUTE_WRITE,  PERM_CERT_CREATE,    "CreateCertificate" },
+	{ "GET",    "/certificates/{name}/versions",     certs_list_versions,     ROUTE_READ,   PERM_CERT_LIST,      "GetCertificateVersions" },
+	{ "GET",    "/certificates/{name}/policy",       certs_policy_get,        ROUTE_READ,   PERM_CERT_GET,       "GetCertificatePolicy" },
+	{ "PATCH",  "/certificates/{name}/policy",       certs_policy_update,     ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificatePolicy" },
+	{ "GET",    "/certificates/{name}/pending",      certs_op_get,            ROUTE_READ,   PERM_CERT_GET,       "GetCertificateOperation" },
+	{ "PATCH",  "/certificates/{name}/pending",      certs_op_cancel,         ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificateOperation" },
+	{ "DELETE", "/certificates/{name}/pending",      certs_op_delete,         ROUTE_WRITE,  PERM_CERT_UPDATE,    "DeleteCertificateOperation" },
+	{ "GET",    "/certificates/{name}/{version?}",   certs_get,               ROUTE_READ,   PERM_CERT_GET,       "GetCertificate" },
+	{ "PATCH",  "/certificates/{name}/{version?}",   certs_update,            ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificate" },
+	{ "GET",    "/deletedcertificates",              deleted_certs_list,      ROUTE_READ,   PERM_CERT_LIST,      "GetDeletedCertificates" },
+	{ "POST",   "/rng",                              keys_random,             ROUTE_CRYPTO, PERM_RNG,            "GetRandomBytes" },
 #define SUB "/subscriptions/{sub}"
 #define RGP "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault"
 #define KVP "/subscriptions/{sub}/providers/Microsoft.KeyVault"

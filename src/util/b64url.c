@@ -146,3 +146,24 @@ out:
 	secure_wipe(&v, sizeof(v));
 	return rc;
 }
+
+int b64_std_encode(const void *in, size_t n, struct buf *out, struct kl_err *err)
+{
+	size_t start = out->len, i;
+
+	if (b64url_encode(in, n, out, err) != 0)
+		return -1;
+	for (i = start; i < out->len; i++) {
+		if (out->data[i] == '-')
+			out->data[i] = '+';
+		else if (out->data[i] == '_')
+			out->data[i] = '/';
+	}
+	while ((out->len - start) % 4 != 0) {
+		if (buf_putc(out, '=', err) != 0) {
+			buf_truncate(out, start);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -14,4 +14,8 @@ int b64url_encode(const void *in, size_t n, struct buf *out, struct kl_err *err)
  * misplaced padding, an impossible length (n % 4 == 1) or non-zero trailing bits. */
 int b64url_decode(const char *in, size_t n, struct buf *out, struct kl_err *err);
 
+/* Standard base64 (RFC 4648 section 4) with padding, appended to out: for the members the
+ * service sends in that form (certificates' cer, csr, PFX secrets). */
+int b64_std_encode(const void *in, size_t n, struct buf *out, struct kl_err *err);
+
 #endif

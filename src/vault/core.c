@@ -15,6 +15,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/secbuf.h"
+#include "vault/certs.h"
 #include "vault/core.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
@@ -292,6 +293,7 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	pthread_mutex_init(&core->master_mu, NULL);
 	pthread_cond_init(&core->job_cv, NULL);
 	core->purge_interval_s = cfg->purge_interval_s > 0 ? cfg->purge_interval_s : 60;
+	core->cert_issue_delay_s = cfg->cert_issue_delay_s > 0 ? cfg->cert_issue_delay_s : 0;
 	core->mode_poll_ms = cfg->mode_poll_ms > 0 ? cfg->mode_poll_ms : 1000;
 	core->forced_read_only = cfg->read_only;
 	atomic_init(&core->mode, cfg->read_only ? VAULT_MODE_READ_ONLY : VAULT_MODE_READ_WRITE);
@@ -329,7 +331,8 @@ out:
 	return ret;
 }
 
-/* The writing jobs: purge what is due, rotate keys whose policy says so. */
+/* The writing jobs: purge what is due, rotate keys whose policy says so, run the lifetime
+ * actions of certificate policies. */
 static void run_jobs(struct vault_core *core)
 {
 	struct kl_err err = { 0 };
@@ -349,6 +352,11 @@ static void run_jobs(struct vault_core *core)
 		LOG_WARN(NULL, "automatic key rotation failed: %s", err.msg);
 	else if (n > 0)
 		LOG_INFO(NULL, "rotated %zu keys as their rotation policies say", n);
+	kl_err_clear(&err);
+	if (cert_lifetime_due(core, clock_now_s(), &n, &err) != 0)
+		LOG_WARN(NULL, "certificate lifetime actions failed: %s", err.msg);
+	else if (n > 0)
+		LOG_INFO(NULL, "ran %zu certificate lifetime actions", n);
 }
 
 /* The background thread: polls the storage's role every mode_poll_ms (the mode follows it),

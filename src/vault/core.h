@@ -27,6 +27,8 @@ struct vault_core_config {
 	const char *default_vault;	/* created on first start */
 	int retention_days;		/* soft-delete retention of vaults created here: 7..90 */
 	int purge_interval_s;		/* how often the purge job looks for due items; 0: 60 */
+	int cert_issue_delay_s;		/* seconds a Self certificate stays inProgress (vault/certs.h;
+					 * kluisd's default is 2); 0: issued at once */
 };
 
 /* Opens the deployment on st (which the core then owns and closes). On a store without

@@ -30,6 +30,7 @@ struct vault_core {
 	const struct jwt_keyset *oidc_keys;
 	const char *oidc_issuer, *oidc_audience;
 	int purge_interval_s;
+	int cert_issue_delay_s;		/* vault_core_config's */
 	struct keycache *keys;		/* parsed private keys of key versions */
 	unsigned char id_base[16];	/* request ids: random per process ... */
 	_Atomic uint64_t id_seq;	/* ... combined with a counter */

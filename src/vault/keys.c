@@ -60,6 +60,11 @@ static int meta_encode(const struct key_meta *m, struct buf *out, struct kl_err 
 	return 0;
 }
 
+int key_meta_encode(const struct key_meta *m, struct buf *out, struct kl_err *err)
+{
+	return meta_encode(m, out, err);
+}
+
 static int get_member(struct rec_reader *r, struct buf *b, struct kl_err *err)
 {
 	const unsigned char *p;

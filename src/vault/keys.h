@@ -47,6 +47,9 @@ int key_get(struct vault *v, const char *name, const char *version, struct obj *
 	    struct key_meta *meta, struct kl_err *err);
 /* Decodes the key_meta stored in o->pub. */
 int key_meta_of(const struct obj *o, struct key_meta *meta, struct kl_err *err);
+/* Encodes m as key versions store it in obj.pub (for versions written outside this file: the
+ * managed keys of certificates, vault/certs.h). */
+int key_meta_encode(const struct key_meta *m, struct buf *out, struct kl_err *err);
 
 /* Update attributes/tags (patch) and, when set_ops, the key_ops. */
 int key_update(struct vault *v, const char *name, const char *version,

@@ -422,6 +422,11 @@ static void test_route_classes_match_read_only_set(void **state)
 		"GetKeys", "GetKeyVersions", "GetKey", "BackupKey", "Encrypt", "Decrypt", "WrapKey",
 		"UnwrapKey", "Sign", "Verify", "GetKeyRotationPolicy", "GetDeletedKeys",
 		"GetDeletedKey", "GetRandomBytes", "GetKeyAttestation",
+		/* certificates (C11) */
+		"GetCertificates", "GetCertificateVersions", "GetCertificate", "BackupCertificate",
+		"GetCertificatePolicy", "GetCertificateOperation", "GetDeletedCertificates",
+		"GetDeletedCertificate", "GetCertificateContacts", "GetCertificateIssuer",
+		"GetCertificateIssuers",
 		/* management plane and administration API: reads only */
 		"VaultsGet", "VaultsListByResourceGroup", "VaultsListBySubscription", "VaultsList",
 		"VaultsListDeleted", "VaultsGetDeleted", "VaultsCheckNameAvailability",

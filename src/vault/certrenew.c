@@ -1,0 +1,179 @@
+/* Lifetime actions of certificate policies (C7), run by the writing job on the node that holds
+ * the jobs lease: AutoRenew of Self certificates makes a new version as POST create does;
+ * EmailContacts sends no mail but writes a log record naming the certificate, version and
+ * trigger. Each action acts once per certificate version: the index entry a/<vault>/<name>
+ * remembers "<version> <action bits>" of what was done. Never runs on a read-only node (the job
+ * does not start there) and never touches versions itself (cert_create does). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "vault/certs_internal.h"
+
+#define BATCH 64
+
+/* When action a falls due for a version valid from nbf to exp. */
+static int64_t due_at(const struct cert_lifetime_action *a, int64_t nbf, int64_t exp)
+{
+	if (a->percentage > 0)
+		return nbf + (exp - nbf) * a->percentage / 100;
+	return exp - (int64_t)a->days_before_expiry * 86400;
+}
+
+/* The job's memory of lname: the version it last acted on and the action bits done for it. */
+static void memory_load(struct vault *v, const char *ikey, char *version, unsigned *done)
+{
+	struct buf val;
+	struct kl_err e = { 0 };
+	unsigned bits = 0;
+	char ver[OBJ_VERSION_LEN + 1];
+
+	version[0] = '\0';
+	*done = 0;
+	buf_init(&val, 128);
+	if (store_get(v->core->st, ikey, strlen(ikey), &val, NULL, &e) == 0 && val.len > 0 &&
+	    sscanf(buf_cstr(&val), "%32s %u", ver, &bits) == 2) {
+		memcpy(version, ver, sizeof(ver));
+		*done = bits;
+	}
+	buf_clear(&val);
+}
+
+static void memory_save(struct vault *v, const char *ikey, const char *version, unsigned done)
+{
+	char val[64];
+	struct kl_err e = { 0 };
+
+	snprintf(val, sizeof(val), "%s %u", version, done);
+	if (store_put(v->core->st, ikey, strlen(ikey), val, strlen(val), &e) != 0)
+		LOG_WARN(NULL, "cannot record a certificate lifetime action: %s", e.msg);
+}
+
+/* Runs the due actions of one certificate; *n counts them. */
+static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
+{
+	char ikey[KEYBUF], version[OBJ_VERSION_LEN + 1];
+	struct cert ct;
+	struct cert_op op;
+	struct kl_err e = { 0 };
+	unsigned done;
+	size_t i;
+
+	cert_init(&ct);
+	cert_op_init(&op);
+	cert_key_index(ikey, v, lname);
+	if (cert_get(v, lname, "", &ct, &e) != 0 || !ct.issued || !ct.o.attrs.has_nbf ||
+	    !ct.o.attrs.has_exp)
+		goto out;	/* deleted, or nothing issued yet */
+	memory_load(v, ikey, version, &done);
+	if (strcmp(version, ct.o.version) != 0)
+		done = 0;	/* a new version: its actions are still to do */
+	for (i = 0; i < ct.policy.n_actions; i++) {
+		const struct cert_lifetime_action *a = &ct.policy.actions[i];
+		unsigned bit = 1u << a->action;
+		char trigger[48];
+
+		if ((done & bit) || now < due_at(a, ct.o.attrs.nbf, ct.o.attrs.exp))
+			continue;
+		if (a->percentage > 0)
+			snprintf(trigger, sizeof(trigger), "lifetime_percentage %d", a->percentage);
+		else
+			snprintf(trigger, sizeof(trigger), "days_before_expiry %d", a->days_before_expiry);
+		if (a->action == CERT_EMAIL_CONTACTS) {
+			/* no mail: an audit-worthy record for the operators */
+			LOG_INFO(NULL, "certificate lifetime action EmailContacts: vault %s, certificate "
+				 "%s, version %s, trigger %s, expires %lld; the vault's certificate "
+				 "contacts are to be told", v->name, ct.o.name, ct.o.version, trigger,
+				 (long long)ct.o.attrs.exp);
+		} else if (!cert_issuer_is_self(ct.policy.issuer)) {
+			/* AutoRenew needs a CA signature kluis cannot obtain: stored, never acts */
+		} else if (cert_op_get(v, ct.o.name, &op, &e) == 0 &&
+			   op.status == CERT_OP_IN_PROGRESS) {
+			continue;	/* a version is on its way; look again next round */
+		} else {
+			struct cert_new in = { .enabled = true, .has_tags = ct.o.has_tags,
+					       .tags = ct.o.tags, .n_tags = ct.o.n_tags,
+					       .preserve_order = ct.preserve_order };
+
+			kl_err_clear(&e);
+			cert_op_clear(&op);
+			if (cert_create(v, ct.o.name, NULL, &in, &op, &e) != 0) {
+				LOG_WARN(NULL, "automatic renewal of certificate %s/%s failed: %s",
+					 v->name, ct.o.name, e.msg);
+				kl_err_clear(&e);
+				continue;	/* tried again next round */
+			}
+			LOG_INFO(NULL, "certificate lifetime action AutoRenew: vault %s, certificate %s, "
+				 "version %s renewed as %s, trigger %s", v->name, ct.o.name,
+				 ct.o.version, op.version, trigger);
+		}
+		done |= bit;
+		(*n)++;
+	}
+	memory_save(v, ikey, ct.o.version, done);
+out:
+	cert_op_clear(&op);
+	cert_clear(&ct);
+}
+
+struct index_scan {
+	char keys[BATCH][KEYBUF];
+	size_t n;
+};
+
+static int collect(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		   uint64_t version, struct kl_err *err)
+{
+	struct index_scan *s = arg;
+
+	(void)val;
+	(void)val_len;
+	(void)version;
+	(void)err;
+	if (key_len >= KEYBUF)
+		return 0;
+	memcpy(s->keys[s->n], key, key_len);
+	s->keys[s->n][key_len] = '\0';
+	return ++s->n == BATCH ? 1 : 0;
+}
+
+int cert_lifetime_due(struct vault_core *core, int64_t now, size_t *n_acted, struct kl_err *err)
+{
+	struct index_scan *s = calloc(1, sizeof(*s));
+	char after[KEYBUF] = "";
+	size_t i;
+	int rc = -1;
+
+	*n_acted = 0;
+	if (s == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	do {
+		s->n = 0;
+		if (store_scan(core->st, "a/", 2, after[0] ? after : NULL, strlen(after), collect, s,
+			       err) != 0)
+			goto out;
+		for (i = 0; i < s->n; i++) {
+			/* a/<vault>/<lowercase name> */
+			char vname[VAULT_NAME_MAX + 1], *slash = strchr(s->keys[i] + 2, '/');
+			struct vault v;
+			struct kl_err e = { 0 };
+
+			if (slash == NULL || (size_t)(slash - s->keys[i] - 2) > VAULT_NAME_MAX ||
+			    !vault_name_is_valid_object(slash + 1))
+				continue;
+			memcpy(vname, s->keys[i] + 2, (size_t)(slash - s->keys[i] - 2));
+			vname[slash - s->keys[i] - 2] = '\0';
+			if (vault_open(core, vname, &v, &e) == 0)
+				act_on(&v, slash + 1, now, n_acted);
+		}
+		if (s->n > 0)
+			snprintf(after, sizeof(after), "%s", s->keys[s->n - 1]);
+	} while (s->n == BATCH);
+	rc = 0;
+out:
+	free(s);
+	return rc;
+}
