@@ -68,6 +68,13 @@ describe("certificates: delete, recover, purge, backup, restore", () => {
 		assert.equal(listed.properties.id, `${srv.vaultUrl}/certificates/${name}`);
 		assert.deepEqual(listed.properties.tags, { k: "v" });
 		assert.ok(listed.deletedOn instanceof Date);
+		const withPending = await collect(client.listDeletedCertificates({ includePending: true }));
+		assert.ok(withPending.some((c) => c.name === name));
+		// a deleted pending-only certificate (Unknown, never merged) shows with includePending
+		const pend = uniqueName("del-pending");
+		await client.beginCreateCertificate(pend, { issuerName: "Unknown", subject: "CN=p" }, POLL);
+		await remove(pend);
+		assert.ok((await collect(client.listDeletedCertificates({ includePending: true }))).some((c) => c.name === pend));
 		assert.ok(!(await collect(client.listPropertiesOfCertificates())).some((c) => c.name === name));
 		// a deleted name cannot be reused
 		const e = await expectRestError(
