@@ -150,9 +150,11 @@ int certs_create(struct api_call *c)
 	if ((name = certs_new_name(c)) == NULL || body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	jp = json_object_get(body, "policy");
-	if ((jp != NULL && !json_is_null(jp) && certpolicy_read(c, jp, &pol) != 0) ||
+	if (jp != NULL && json_is_null(jp))
+		jp = NULL;
+	if ((jp != NULL && certpolicy_read(c, jp, &pol) != 0) ||
 	    certs_read_new(c, body, &in, &tags) != 0 ||
-	    cert_create(&c->vault, name, &pol, &in, &op, &c->err) != 0)
+	    cert_create(&c->vault, name, jp != NULL ? &pol : NULL, &in, &op, &c->err) != 0)
 		goto out;
 	if (asprintf(&loc, "https://%s/certificates/%s/pending?api-version=%s&request_id=%s", c->host,
 		     name, c->api_version, op.request_id) < 0) {

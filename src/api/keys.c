@@ -349,8 +349,9 @@ int keys_rotate(struct api_call *c)
 
 int keys_release(struct api_call *c)
 {
-	return kl_fail(&c->err, KL_EINVAL, "Key release (secure key release for confidential "
-		       "computing) is not supported by kluis.");
+	const char *name = api_name_param(c, "key");
+
+	return name ? key_release(&c->vault, name, api_version_param(c), &c->err) : -1;
 }
 
 int keys_attestation(struct api_call *c)

@@ -1,4 +1,4 @@
-/* The command table: each command group (vault, secret, key, principal, role, status,
+/* The command table: each command group (vault, secret, key, cert, principal, role, status,
  * master-key) is one file that exports its table; main.c dispatches. Shared helpers for commands
  * live in cmd_util.c. */
 #ifndef KLUIS_CLI_CMD_H
@@ -29,6 +29,7 @@ struct cmd_group {
 extern const struct cmd_group cmd_vault_group;
 extern const struct cmd_group cmd_secret_group;
 extern const struct cmd_group cmd_key_group;
+extern const struct cmd_group cmd_cert_group;
 extern const struct cmd_group cmd_principal_group;
 extern const struct cmd_group cmd_role_group;
 extern const struct cmd_group cmd_status_group;

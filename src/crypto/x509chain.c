@@ -93,6 +93,26 @@ int x509_chain_add(struct x509_chain *c, const void *der, size_t len, struct kl_
 	return chain_append(c, der, len, err);
 }
 
+int x509_chain_move(struct x509_chain *chain, struct x509_chain *from, struct kl_err *err)
+{
+	size_t i;
+
+	if (chain->n == 0) {
+		x509_chain_clear(chain);
+		*chain = *from;
+		x509_chain_init(from);
+		return 0;
+	}
+	if (from->n > X509_CHAIN_MAX - chain->n)
+		return x509_bad(err, "more than %d certificates in the chain", X509_CHAIN_MAX);
+	for (i = 0; i < from->n; i++) {
+		if (chain_append(chain, from->der[i].data, from->der[i].len, err) != 0)
+			return -1;
+	}
+	x509_chain_clear(from);
+	return 0;
+}
+
 int x509_chain_push(struct x509_chain *chain, X509 *x, struct kl_err *err)
 {
 	unsigned char *der = NULL;

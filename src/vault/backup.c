@@ -23,6 +23,7 @@ static void backup_aad(char out[32], enum obj_kind kind)
 
 struct backup_scan {
 	const struct vault *v;
+	enum obj_kind kind;
 	struct buf *versions;	/* wiping: holds plain material */
 	size_t n;
 };
@@ -50,6 +51,10 @@ static int backup_version(void *arg, const void *key, size_t key_len, const void
 	}
 	if (version_decode(val, val_len, &o, &has_m, &sealed, &sealed_len, err) != 0)
 		goto out;
+	if (o.managed && s->kind != OBJ_CERT) {
+		obj_fail_managed(err, s->kind, "backup");	/* the certificate's backup holds it */
+		goto out;
+	}
 	if (has_m && seal_open(s->v->core->data_key, key, key_len, sealed, sealed_len, &plain, err) != 0)
 		goto out;
 	if (version_encode(&o, has_m, plain ? plain->data : NULL, plain ? plain->len : 0, &rec, err) != 0 ||
@@ -67,7 +72,7 @@ int obj_backup(struct vault *v, enum obj_kind kind, const char *name, struct buf
 	       struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], prefix[KEYBUF], aad[32];
-	struct backup_scan s = { .v = v };
+	struct backup_scan s = { .v = v, .kind = kind };
 	struct buf versions, payload;
 	struct head h;
 	int rc = -1;
@@ -193,6 +198,12 @@ static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbu
 		r->n = i + 1;
 		ok = version_decode(rec, rec_len, &o, &has_m, &m, &m_len, err) == 0 &&
 		     vault_version_is_valid(o.version) && is_servable(kind, &o);
+		if (ok && o.managed && kind != OBJ_CERT) {
+			obj_clear(&o);
+			buf_clear(&sealed);
+			obj_fail_managed(err, kind, "restore");
+			goto out;
+		}
 		if (ok) {
 			obj_key_version(r->keys[i], v, kind, lname, o.version);
 			latest_found |= strcmp(o.version, h->latest) == 0;
@@ -221,14 +232,15 @@ out:
 int obj_restore(struct vault *v, enum obj_kind kind, const void *blob, size_t blob_len,
 		struct obj *out, struct kl_err *err)
 {
-	char aad[32], lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF];
+	char aad[32], lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], chkey[KEYBUF];
+	char cdkey[KEYBUF];
 	const unsigned char *b = blob;
 	struct secbuf *payload = NULL;
 	struct restore_set r = { 0 };
 	struct store_op *ops = NULL;
 	struct buf hrec;
-	struct head h;
-	uint64_t hv, dv;
+	struct head h, cur;
+	uint64_t hv, dv = 0;
 	size_t i, n = 0;
 	int rc = -1;
 
@@ -244,8 +256,20 @@ int obj_restore(struct vault *v, enum obj_kind kind, const void *blob, size_t bl
 	}
 	if (restore_parse(v, kind, payload, &h, lname, &r, err) != 0)
 		goto out;
-	if (obj_head_version(v, kind, 'h', lname, &hv, err) != 0 ||
-	    obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
+	if (obj_head_load(v, kind, 'h', lname, &cur, &hv, err) != 0) {
+		if (err->code != KL_ENOTFOUND)
+			goto out;
+		kl_err_clear(err);
+		hv = 0;
+		if (obj_head_load(v, kind, 'd', lname, &cur, &dv, err) != 0) {
+			if (err->code != KL_ENOTFOUND)
+				goto out;
+			kl_err_clear(err);
+			dv = 0;
+		}
+	}
+	/* over a certificate's name, or its key or secret: refused as managed */
+	if (obj_refuse_managed(v, kind, lname, hv || dv ? &cur : NULL, "restore", err) != 0)
 		goto out;
 	if (dv != 0) {
 		obj_fail_is_deleted(err, kind, h.display);
@@ -259,14 +283,20 @@ int obj_restore(struct vault *v, enum obj_kind kind, const void *blob, size_t bl
 	}
 	obj_key_head(hkey, v, kind, 'h', lname);
 	obj_key_head(dkey, v, kind, 'd', lname);
+	obj_key_head(chkey, v, OBJ_CERT, 'h', lname);
+	obj_key_head(cdkey, v, OBJ_CERT, 'd', lname);
 	if (head_encode(&h, &hrec, err) != 0)
 		goto out;
-	if ((ops = calloc(r.n + 3, sizeof(*ops))) == NULL) {
+	if ((ops = calloc(r.n + 5, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
 	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey) };
 	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey) };
+	if (kind != OBJ_CERT) {
+		ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = chkey, .key_len = strlen(chkey) };
+		ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = cdkey, .key_len = strlen(cdkey) };
+	}
 	for (i = 0; i < r.n; i++)
 		ops[n++] = (struct store_op){ .kind = STORE_PUT, .key = r.keys[i],
 					      .key_len = strlen(r.keys[i]), .val = r.recs[i].data,

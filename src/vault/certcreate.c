@@ -56,10 +56,16 @@ static int create_policy(struct vault *v, const char *name, const struct cert_po
 	}
 	if (cert_policy_load(v, name, p, err) == 0)
 		return 0;
-	if (err->code == KL_ENOTFOUND)
-		return bad(err, "The field 'policy' is required to create the first version of a "
-			   "certificate.");
-	return -1;
+	if (err->code != KL_ENOTFOUND)
+		return -1;
+	kl_err_clear(err);
+	if (given != NULL) {	/* a policy that gives nothing ("{}"): the defaults say what is missing */
+		if (cert_policy_copy(p, given, err) != 0 || cert_policy_complete(p, err) != 0)
+			return -1;
+		p->created = p->updated = clock_now_s();
+		return 0;
+	}
+	return bad(err, "The field 'policy' is required to create the first version of a certificate.");
 }
 
 /* The key of a new version: the current key's material when the policy says reuse_key and a
@@ -81,6 +87,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 		const struct cert_new *in, struct cert_op *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], latest[OBJ_VERSION_LEN + 1], version[OBJ_VERSION_LEN + 1];
+	char san_subject[80];
 	struct cert_write w = { .name = name, .check_op = true, .check_no_unmanaged = true };
 	struct cert_policy p;
 	struct cert_op op;
@@ -123,6 +130,18 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 		goto out;
 	cert_validity(&p, now, &nbf, &exp);
 	cert_profile_of(&p, nbf, exp, &prof);
+	if (prof.subject[0] == '\0') {
+		/* a policy of SANs only: the subject names the first of them (kluis) */
+		const char *first = p.sans.n_dns ? p.sans.dns[0] : p.sans.n_emails ? p.sans.emails[0]
+				    : p.sans.n_upns ? p.sans.upns[0] : p.sans.n_uris ? p.sans.uris[0]
+				    : p.sans.ips[0];
+
+		snprintf(san_subject, sizeof(san_subject), "CN=\"%.*s\"", 64, first);
+		for (char *q = san_subject + 4; *q != '\0' && q[1] != '\0'; q++)
+			if (*q == '"' || *q == '\\')
+				*q = '_';
+		prof.subject = san_subject;
+	}
 	if (x509_csr(k, &prof, &op.csr, err) != 0)
 		goto out;
 	if (op.kind == CERT_OP_SELF) {
@@ -141,6 +160,14 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	if (cert_issue_build(&p, k, op.kind == CERT_OP_SELF ? &chain : NULL, version, latest,
 			     in->preserve_order, in, &is, err) != 0)
 		goto out;
+	/* one clock reading for the whole version: nbf = created - 600 exactly (C4) */
+	is.key.attrs.created = is.key.attrs.updated = now;
+	is.secret.attrs.created = is.secret.attrs.updated = now;
+	is.cert.attrs.created = is.cert.attrs.updated = now;
+	if (op.kind != CERT_OP_SELF) {	/* the planned dates */
+		is.cert.attrs.nbf = is.key.attrs.nbf = nbf;
+		is.cert.attrs.exp = is.key.attrs.exp = exp;
+	}
 	snprintf(op.version, sizeof(op.version), "%s", version);
 	snprintf(op.issuer, sizeof(op.issuer), "%s", p.issuer);
 	snprintf(op.cty, sizeof(op.cty), "%s", p.cty ? p.cty : "");

@@ -213,7 +213,8 @@ struct cert_new {
 	bool preserve_order;
 };
 
-/* #1: policy NULL or given nothing = the stored one (required for the first version). out is the
+/* #1: policy NULL (no member) or giving nothing = the stored one; for the first version a policy
+ * is required (NULL: 400) and one giving nothing is completed with the defaults and validated. out is the
  * new operation. 409 Forbidden while an operation is in progress; 409 Conflict for a deleted name
  * or an unmanaged key or secret of that name; 400 for a missing issuer object. */
 int cert_create(struct vault *v, const char *name, const struct cert_policy *policy,

@@ -108,6 +108,67 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 		     struct kl_err *err);
 void obj_set_deleted_fields(struct obj *o, const struct head *h);
 
+/* Transactions of object.c: how often a change is retried after KL_ECONFLICT, and the randomised
+ * wait before each retry (attempt counts from 0). Every multi-record change of vault/ uses them. */
+#define OBJ_TXN_ATTEMPTS 32
+void obj_txn_backoff(int attempt);
+
+/* p/<when, 16 hex>/<vault>/<tag>/<lname>: the purge schedule of a deleted head (out: KEYBUF). */
+void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname);
+
+/* The service's refusal of a purge while the vault has purge protection (KL_EFORBIDDEN). */
+int obj_fail_purge_protected(struct kl_err *err);
+
+/* Removes the deleted name lname of vault vname for good: head, schedule, every version and the
+ * per-name side records, in one transaction that holds only while the deleted head is unchanged
+ * (KL_ECONFLICT otherwise; KL_ENOTFOUND when it is not deleted). With refuse_op, a name whose
+ * latest version is managed is refused with obj_fail_managed(refuse_op). Kind OBJ_CERT, and a
+ * key or secret whose certificate is deleted too, purge the certificate with its key and secret
+ * (cert_purge_name). Used by obj_purge and the purge job. */
+int obj_purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
+		   const char *lname, const char *refuse_op, struct kl_err *err);
+
+/* ---- managed objects (managed.c): a certificate's key and secret are read-only through the keys
+ * and secrets APIs. ---- */
+
+/* KL_EFORBIDDEN "Forbidden", innererror KeyManagedByKeyVault (OBJ_KEY) or SecretManagedByKeyVault,
+ * `Operation "<op>" is not allowed as this object's lifetime is managed by Key Vault.`; op is the
+ * service's operation word (set, update, delete, recover, purge, backup, restore, rotate, ...).
+ * Returns -1. */
+int obj_fail_managed(struct kl_err *err, enum obj_kind k, const char *op);
+
+/* Store versions of the live and the deleted certificate head of lname (0 when absent). */
+int obj_cert_heads(const struct vault *v, const char *lname, uint64_t *live, uint64_t *deleted,
+		   struct kl_err *err);
+
+/* Refuses, with obj_fail_managed(op), a change of the key or secret lname through its own API
+ * when a certificate of that name exists (live or deleted) or when the latest version of h (NULL:
+ * no head) is managed. 0 when allowed (always for OBJ_CERT); then both certificate heads are
+ * absent, which the caller's transaction checks (obj_key_head of OBJ_CERT, version 0). */
+int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname,
+		       const struct head *h, const char *op, struct kl_err *err);
+
+/* obj_create with the operation word of the refusal over a managed name (NULL: "set" for a
+ * secret, "create" for a key). A version created with in->managed set (the certificate layer's
+ * own) is never refused. */
+int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
+		  const void *material, size_t material_len, const char *op, struct obj *out,
+		  struct kl_err *err);
+
+/* obj_update that also changes managed versions: for the certificate layer, which mirrors a
+ * certificate's attributes onto its key and secret. */
+int obj_update_managed(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+		       const struct obj_patch *patch, struct obj *out, struct kl_err *err);
+
+/* keys.c: drops every cached parsed version of key lname (wiping them). */
+void key_forget_cached(const struct vault *v, const char *lname);
+
+/* certlife.c: the cascade purge of a deleted certificate lname of vault vname with its deleted
+ * key and secret, its policy, operation and renewal index, one transaction (KL_ECONFLICT when
+ * any of the deleted heads changed meanwhile, KL_ENOTFOUND when the certificate is not deleted). */
+int cert_purge_name(struct vault_core *core, const char *vname, const char *lname,
+		    struct kl_err *err);
+
 /* mode.c */
 enum vault_storage_role { VAULT_STORAGE_PRIMARY, VAULT_STORAGE_STANDBY, VAULT_STORAGE_UNREACHABLE };
 /* Asks the storage its role and sets the mode from it. */

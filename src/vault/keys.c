@@ -112,8 +112,8 @@ out:
 
 /* Stores a new version of name holding key k, labelled kty, with key_ops. */
 static int store_key(struct vault *v, const char *name, const struct keyops_key *k,
-		     const char *kty, unsigned key_ops, const struct obj *in, struct obj *out,
-		     struct key_meta *meta, struct kl_err *err)
+		     const char *kty, unsigned key_ops, const struct obj *in, const char *op,
+		     struct obj *out, struct key_meta *meta, struct kl_err *err)
 {
 	struct key_meta m;
 	struct buf material;
@@ -133,7 +133,7 @@ static int store_key(struct vault *v, const char *name, const struct keyops_key 
 	if ((in->has_tags && obj_set_tags(&o, in->tags, in->n_tags, err) != 0) ||
 	    meta_encode(&m, &o.pub, err) != 0)
 		goto out;
-	if (obj_create(v, OBJ_KEY, name, &o, material.data, material.len, out, err) != 0 ||
+	if (obj_create_as(v, OBJ_KEY, name, &o, material.data, material.len, op, out, err) != 0 ||
 	    key_meta_of(out, meta, err) != 0)
 		goto out;
 	rc = 0;
@@ -173,8 +173,8 @@ int key_create(struct vault *v, const char *name, const struct key_spec *spec,
 	}
 	if (k == NULL)
 		goto out;
-	rc = store_key(v, name, k, spec->kty, spec->has_key_ops ? spec->key_ops : ops, in, out, meta,
-		       err);
+	rc = store_key(v, name, k, spec->kty, spec->has_key_ops ? spec->key_ops : ops, in, "create",
+		       out, meta, err);
 out:
 	keyops_free(k);
 	return rc;
@@ -198,7 +198,8 @@ int key_import(struct vault *v, const char *name, const struct jwk *jwk, bool hs
 	ops = fam == KEYOPS_RSA ? default_ops_rsa : fam == KEYOPS_EC ? default_ops_ec : default_ops_oct;
 	snprintf(kty, sizeof(kty), "%s%s", fam == KEYOPS_RSA ? "RSA" : fam == KEYOPS_EC ? "EC" : "oct",
 		 hsm || strstr(jwk->kty, "-HSM") != NULL ? "-HSM" : "");
-	rc = store_key(v, name, k, kty, jwk->has_key_ops ? jwk->key_ops : ops, in, out, meta, err);
+	rc = store_key(v, name, k, kty, jwk->has_key_ops ? jwk->key_ops : ops, in, "import", out,
+		       meta, err);
 out:
 	keyops_free(k);
 	return rc;
@@ -265,6 +266,10 @@ int key_rotate(struct vault *v, const char *name, struct obj *out, struct key_me
 	obj_init(&in);
 	if (key_get(v, name, NULL, &cur, &m, err) != 0 || key_policy_get(v, name, &pol, err) != 0)
 		goto out;
+	if (cur.managed) {
+		obj_fail_managed(err, OBJ_KEY, "rotate");
+		goto out;
+	}
 	spec.kty = m.kty;
 	spec.bits = kty_family(m.kty) == KEYOPS_EC ? 0 : m.bits;
 	spec.crv = m.pub.crv[0] ? m.pub.crv : NULL;
@@ -409,15 +414,37 @@ out:
 	return rc;
 }
 
+void key_forget_cached(const struct vault *v, const char *lname)
+{
+	char prefix[KEYBUF];
+
+	cache_id(prefix, sizeof(prefix), v, lname, "");
+	keycache_forget(v->core->keys, prefix);
+}
+
 /* Forgets the cached keys of every version of name. */
 static void forget_key(struct vault *v, const char *name)
 {
-	char lname[OBJ_NAME_MAX + 1], prefix[KEYBUF];
+	char lname[OBJ_NAME_MAX + 1];
 
-	if (lower_copy(lname, sizeof(lname), name)) {
-		cache_id(prefix, sizeof(prefix), v, lname, "");
-		keycache_forget(v->core->keys, prefix);
+	if (lower_copy(lname, sizeof(lname), name))
+		key_forget_cached(v, lname);
+}
+
+int key_release(struct vault *v, const char *name, const char *version, struct kl_err *err)
+{
+	struct obj o;
+
+	obj_init(&o);
+	if (obj_get(v, OBJ_KEY, name, version, &o, NULL, err) != 0)
+		return -1;
+	if (o.managed) {
+		obj_clear(&o);
+		return obj_fail_managed(err, OBJ_KEY, "release");
 	}
+	obj_clear(&o);
+	return kl_fail(err, KL_EINVAL, "Key release (secure key release for confidential computing) "
+		       "is not supported by kluis.");
 }
 
 int key_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err)

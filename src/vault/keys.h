@@ -127,6 +127,11 @@ int key_duration_parse(const char *s, int64_t *seconds, struct kl_err *err);
 int key_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err);
 int key_purge(struct vault *v, const char *name, struct kl_err *err);
 
+/* Secure key release, which kluis does not support: always -1. A missing key or version is
+ * KL_ENOTFOUND KeyNotFound, a certificate's (managed) key KL_EFORBIDDEN KeyManagedByKeyVault,
+ * any other KL_EINVAL. */
+int key_release(struct vault *v, const char *name, const char *version, struct kl_err *err);
+
 /* Fresh random bytes for POST /rng. */
 int key_random(unsigned char *out, size_t n, struct kl_err *err);
 

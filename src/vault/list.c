@@ -1,6 +1,8 @@
 /* Paged listing of objects: live names, versions of a name, deleted names. A page is one ordered
  * store scan after a cursor (the last name or version of the previous page), so pages stay
- * consistent and cheap however many objects a vault holds. Never returns material. */
+ * consistent and cheap however many objects a vault holds. Never returns material. Deleted lists
+ * of keys and secrets leave out managed ones (a certificate's), so such a page may hold fewer
+ * items than asked for and still have a next link. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,12 @@ static int list_heads(struct vault *v, enum obj_kind kind, char state, const cha
 				goto out;
 			LOG_WARN(NULL, "head of %.127s names a missing version", s->lnames[i]);
 			kl_err_clear(err);
+			continue;
+		}
+		if (state == 'd' && o->managed && kind != OBJ_CERT) {
+			/* a deleted certificate's key and secret are listed with it only (as the
+			 * service does); GET deletedkeys/deletedsecrets of the name still answers */
+			obj_clear(o);
 			continue;
 		}
 		memcpy(o->name, s->heads[i].display, sizeof(o->name));

@@ -12,13 +12,12 @@
 #include "util/log.h"
 #include "vault/internal.h"
 
-#define TXN_ATTEMPTS 32
 #define VERSION_REC_MAX (1024u * 1024)
 
 /* After a conflict: wait a random while, growing with the attempts (50 us up to 12.8 ms), so two
  * writers of one name do not collide again and again in lock step (two threads once lost 16 in a
  * row on LMDB). The clock's low bits are jitter enough. */
-static void txn_backoff(int attempt)
+void obj_txn_backoff(int attempt)
 {
 	uint64_t cap = (uint64_t)50 << (attempt < 8 ? attempt : 8);
 	uint64_t us = clock_mono_us() % cap + 1;
@@ -46,7 +45,7 @@ void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const ch
 	snprintf(out, KEYBUF, "o/%s/%c/v/%s/%s", v->name, obj_kinds[k].tag, lname, ver);
 }
 
-static void key_purge(char *out, int64_t when, const char *vault, char tag, const char *lname)
+void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname)
 {
 	snprintf(out, KEYBUF, "p/%016llx/%s/%c/%s", (unsigned long long)when, vault, tag, lname);
 }
@@ -228,11 +227,23 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
 	       const void *material, size_t material_len, struct obj *out, struct kl_err *err)
 {
+	return obj_create_as(v, kind, name, in, material, material_len, NULL, out, err);
+}
+
+int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
+		  const void *material, size_t material_len, const char *op, struct obj *out,
+		  struct kl_err *err)
+{
 	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF];
+	char chkey[KEYBUF], cdkey[KEYBUF];
 	struct obj o;
 	struct buf sealed, rec, hrec;
 	struct head h;
 	uint64_t hv, dv;
+	/* a key or secret of the API (not the certificate layer's own) checks no certificate holds
+	 * the name, in the same transaction */
+	bool check_cert = !in->managed && kind != OBJ_CERT;
+	size_t n_ops;
 	int attempt, rc = -1;
 
 	obj_init(&o);
@@ -253,18 +264,28 @@ int obj_create(struct vault *v, enum obj_kind kind, const char *name, const stru
 			kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
+	if (op == NULL)
+		op = kind == OBJ_SECRET ? "set" : "create";
 	obj_key_head(hkey, v, kind, 'h', lname);
 	obj_key_head(dkey, v, kind, 'd', lname);
+	obj_key_head(chkey, v, OBJ_CERT, 'h', lname);
+	obj_key_head(cdkey, v, OBJ_CERT, 'd', lname);
 	obj_key_version(vkey, v, kind, lname, o.version);
 	if (material != NULL &&
 	    seal_seal(v->core->data_key, vkey, strlen(vkey), material, material_len, &sealed, err) != 0)
 		goto out;
 	if (version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, err) != 0)
 		goto out;
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
 		if (obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
 			goto out;
 		if (dv != 0) {
+			/* a deleted certificate's key or secret: refused as managed, not as deleted */
+			if (check_cert && obj_head_load(v, kind, 'd', lname, &h, NULL, err) == 0 &&
+			    obj_refuse_managed(v, kind, lname, &h, op, err) != 0)
+				goto out;
+			if (err->code != KL_OK && err->code != KL_ENOTFOUND)
+				goto out;
 			obj_fail_is_deleted(err, kind, name);
 			goto out;
 		}
@@ -276,6 +297,8 @@ int obj_create(struct vault *v, enum obj_kind kind, const char *name, const stru
 			hv = 0;
 			snprintf(h.display, sizeof(h.display), "%s", name);
 		}
+		if (check_cert && obj_refuse_managed(v, kind, lname, hv ? &h : NULL, op, err) != 0)
+			goto out;
 		memcpy(h.latest, o.version, sizeof(h.latest));
 		buf_reset(&hrec);
 		if (head_encode(&h, &hrec, err) != 0)
@@ -285,15 +308,18 @@ int obj_create(struct vault *v, enum obj_kind kind, const char *name, const stru
 			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
 			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
 			{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
+			{ .kind = STORE_CHECK, .key = chkey, .key_len = strlen(chkey), .version = 0 },
+			{ .kind = STORE_CHECK, .key = cdkey, .key_len = strlen(cdkey), .version = 0 },
 		};
-		if (store_txn(v->core->st, ops, 4, err) == 0)
+		n_ops = check_cert ? 6 : 4;
+		if (store_txn(v->core->st, ops, n_ops, err) == 0)
 			break;
 		if (err->code != KL_ECONFLICT)
 			goto out;
 		kl_err_clear(err);
-		txn_backoff(attempt);
+		obj_txn_backoff(attempt);
 	}
-	if (attempt == TXN_ATTEMPTS) {
+	if (attempt == OBJ_TXN_ATTEMPTS) {
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
@@ -340,8 +366,25 @@ static int apply_patch(struct obj *o, const struct obj_patch *p, struct kl_err *
 	return 0;
 }
 
+static int update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+		  const struct obj_patch *patch, bool allow_managed, struct obj *out,
+		  struct kl_err *err);
+
 int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 	       const struct obj_patch *patch, struct obj *out, struct kl_err *err)
+{
+	return update(v, kind, name, version, patch, false, out, err);
+}
+
+int obj_update_managed(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+		       const struct obj_patch *patch, struct obj *out, struct kl_err *err)
+{
+	return update(v, kind, name, version, patch, true, out, err);
+}
+
+static int update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
+		  const struct obj_patch *patch, bool allow_managed, struct obj *out,
+		  struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
 	struct obj o;
@@ -359,7 +402,7 @@ int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char
 	if (version != NULL && *version != '\0' && check_version(kind, name, version, lver, err) != 0)
 		goto out;
 	obj_key_head(hkey, v, kind, 'h', lname);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
 		obj_clear(&o);
 		buf_reset(&sealed);
 		buf_reset(&rec);
@@ -373,6 +416,10 @@ int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char
 		if (version_load_raw(v, kind, lname, lver, &o, &sv, &sealed, &has_material, err) != 0) {
 			if (err->code == KL_ENOTFOUND)
 				obj_fail_not_found(err, kind, name, version);
+			goto out;
+		}
+		if (o.managed && !allow_managed && kind != OBJ_CERT) {
+			obj_fail_managed(err, kind, "update");
 			goto out;
 		}
 		if (apply_patch(&o, patch, err) != 0 ||
@@ -389,9 +436,9 @@ int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char
 		if (err->code != KL_ECONFLICT)
 			goto out;
 		kl_err_clear(err);
-		txn_backoff(attempt);
+		obj_txn_backoff(attempt);
 	}
-	if (attempt == TXN_ATTEMPTS) {
+	if (attempt == OBJ_TXN_ATTEMPTS) {
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
@@ -422,7 +469,7 @@ int obj_delete(struct vault *v, enum obj_kind kind, const char *name, struct obj
 		goto out;
 	obj_key_head(hkey, v, kind, 'h', lname);
 	obj_key_head(dkey, v, kind, 'd', lname);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
 		obj_clear(&o);
 		buf_reset(&hrec);
 		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
@@ -432,9 +479,13 @@ int obj_delete(struct vault *v, enum obj_kind kind, const char *name, struct obj
 		}
 		if (obj_version_load(v, kind, lname, h.latest, &o, NULL, NULL, err) != 0)
 			goto out;
+		if (o.managed && kind != OBJ_CERT) {
+			obj_fail_managed(err, kind, "delete");
+			goto out;
+		}
 		h.deleted_date = clock_now_s();
 		h.scheduled_purge = h.deleted_date + (int64_t)v->retention_days * 86400;
-		key_purge(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
+		obj_key_schedule(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
 		if (head_encode(&h, &hrec, err) != 0)
 			goto out;
 		struct store_op ops[] = {
@@ -449,9 +500,9 @@ int obj_delete(struct vault *v, enum obj_kind kind, const char *name, struct obj
 		if (err->code != KL_ECONFLICT)
 			goto out;
 		kl_err_clear(err);
-		txn_backoff(attempt);
+		obj_txn_backoff(attempt);
 	}
-	if (attempt == TXN_ATTEMPTS) {
+	if (attempt == OBJ_TXN_ATTEMPTS) {
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
@@ -504,14 +555,16 @@ int obj_recover(struct vault *v, enum obj_kind kind, const char *name, struct ob
 	}
 	obj_key_head(hkey, v, kind, 'h', lname);
 	obj_key_head(dkey, v, kind, 'd', lname);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
 		buf_reset(&hrec);
 		if (obj_head_load(v, kind, 'd', lname, &h, &dv, err) != 0) {
 			if (err->code == KL_ENOTFOUND)
 				obj_fail_deleted_not_found(err, kind, name);
 			goto out;
 		}
-		key_purge(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
+		if (obj_refuse_managed(v, kind, lname, &h, "recover", err) != 0)
+			goto out;
+		obj_key_schedule(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
 		h.deleted_date = h.scheduled_purge = 0;
 		if (head_encode(&h, &hrec, err) != 0)
 			goto out;
@@ -527,9 +580,9 @@ int obj_recover(struct vault *v, enum obj_kind kind, const char *name, struct ob
 		if (err->code != KL_ECONFLICT)
 			goto out;
 		kl_err_clear(err);
-		txn_backoff(attempt);
+		obj_txn_backoff(attempt);
 	}
-	if (attempt == TXN_ATTEMPTS) {
+	if (attempt == OBJ_TXN_ATTEMPTS) {
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
@@ -541,25 +594,35 @@ out:
 
 /* ---- purge ---- */
 
-/* Removes the deleted name lname of vault vname: its head, schedule and every version, in one
- * transaction that holds only while the deleted head is unchanged. */
-static int purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
-		      const char *lname, struct kl_err *err)
+int obj_purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
+		   const char *lname, const char *refuse_op, struct kl_err *err)
 {
 	struct vault v = { .core = core };
 	char dkey[KEYBUF], pkey[KEYBUF], prefix[KEYBUF], side[KEYBUF], side_index[KEYBUF];
 	struct key_list versions = { 0 };
 	struct store_op *ops = NULL;
 	struct head h;
-	uint64_t dv;
+	uint64_t dv, cert_dv;
 	size_t i, n = 0;
 	int rc = -1;
 
 	snprintf(v.name, sizeof(v.name), "%s", vname);
+	if (kind == OBJ_CERT)
+		return cert_purge_name(core, vname, lname, err);
+	if (refuse_op == NULL) {
+		/* the job: a deleted certificate's key or secret goes with the certificate, never
+		 * alone */
+		if (obj_head_version(&v, OBJ_CERT, 'd', lname, &cert_dv, err) != 0)
+			goto out;
+		if (cert_dv != 0)
+			return cert_purge_name(core, vname, lname, err);
+	}
 	obj_key_head(dkey, &v, kind, 'd', lname);
 	if (obj_head_load(&v, kind, 'd', lname, &h, &dv, err) != 0)
 		goto out;
-	key_purge(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
+	if (refuse_op != NULL && obj_refuse_managed(&v, kind, lname, &h, refuse_op, err) != 0)
+		goto out;
+	obj_key_schedule(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
 	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, &versions, err) != 0)
 		goto out;
@@ -588,6 +651,14 @@ out:
 	return rc;
 }
 
+int obj_fail_purge_protected(struct kl_err *err)
+{
+	return kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
+			  "Operation \"purge\" is not allowed because purge protection is enabled "
+			  "for this vault. Key Vault service will automatically purge it after the "
+			  "retention period has passed.");
+}
+
 int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1];
@@ -596,19 +667,16 @@ int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_e
 	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
 		return obj_fail_deleted_not_found(err, kind, name ? name : "");
 	if (v->purge_protection)
-		return kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
-				  "Operation \"purge\" is not allowed because purge protection is "
-				  "enabled for this vault. Key Vault service will automatically purge "
-				  "it after the retention period has passed.");
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		if (purge_name(v->core, v->name, kind, lname, err) == 0)
+		return obj_fail_purge_protected(err);
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
+		if (obj_purge_name(v->core, v->name, kind, lname, "purge", err) == 0)
 			return 0;
 		if (err->code == KL_ENOTFOUND)
 			return obj_fail_deleted_not_found(err, kind, name);
 		if (err->code != KL_ECONFLICT)
 			return -1;
 		kl_err_clear(err);
-		txn_backoff(attempt);
+		obj_txn_backoff(attempt);
 	}
 	return kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 }
@@ -664,7 +732,7 @@ int obj_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, struct
 			tag = slash1[1];
 			snprintf(lname, sizeof(lname), "%s", slash1 + 3);
 			kind = tag == 'k' ? OBJ_KEY : tag == 'c' ? OBJ_CERT : OBJ_SECRET;
-			if (purge_name(core, vname, kind, lname, err) == 0) {
+			if (obj_purge_name(core, vname, kind, lname, NULL, err) == 0) {
 				(*n_purged)++;
 				continue;
 			}

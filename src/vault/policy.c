@@ -211,6 +211,7 @@ int key_policy_set(struct vault *v, const char *name, const struct key_policy *i
 {
 	char lname[OBJ_NAME_MAX + 1], key[KEYBUF], ikey[KEYBUF], hkey[KEYBUF];
 	struct key_policy p = *in, old;
+	struct head h;
 	struct buf val;
 	uint64_t hv;
 	int rc = -1;
@@ -219,12 +220,14 @@ int key_policy_set(struct vault *v, const char *name, const struct key_policy *i
 	if (obj_check_name(OBJ_KEY, name, lname, err) != 0 || policy_validate(&p, err) != 0 ||
 	    key_policy_get(v, name, &old, err) != 0)
 		goto out;
-	if (obj_head_version(v, OBJ_KEY, 'h', lname, &hv, err) != 0)
-		goto out;
-	if (hv == 0) {
-		obj_fail_not_found(err, OBJ_KEY, name, NULL);
+	if (obj_head_load(v, OBJ_KEY, 'h', lname, &h, &hv, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, OBJ_KEY, name, NULL);
 		goto out;
 	}
+	/* the head's check below keeps this true until the policy is stored */
+	if (obj_refuse_managed(v, OBJ_KEY, lname, &h, "setrotationpolicy", err) != 0)
+		goto out;
 	p.is_set = true;
 	p.updated = clock_now_s();
 	p.created = old.is_set ? old.created : p.updated;

@@ -114,7 +114,7 @@ class CliBasicsTest(CliCase):
 
     def test_help(self):
         r = self.run_cli("--help", env=self.base_env())
-        for word in ("vault", "secret", "key", "principal", "role", "status", "exit status",
+        for word in ("vault", "secret", "key", "cert", "principal", "role", "status", "exit status",
                      "--url", "--token-file", "--ca", "--vault", "--output"):
             self.assertIn(word, r.out)
         r = self.run_cli("secret", "set", "--help", env=self.base_env())
@@ -577,6 +577,97 @@ class CliKeysTest(CliCase):
         self.assertTrue(f["iv"] and f["tag"] and f["value"])
         bad = ["--value", r["value"], "--iv", r["iv"], "--tag", r["tag"]]  # no aad: tag fails
         self.run_cli("key", "decrypt", name, "--alg", "A256GCM", *bad, expect=1)
+
+
+class CliCertsTest(CliCase):
+    """Certificates: create (waiting for the operation), get, list, and download of the
+    certificate (PEM, DER) and of its key (PFX, PEM), checked with `cryptography`."""
+
+    def path(self, name):
+        return os.path.join(self.home, name)
+
+    def load_file(self, path):
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_create_get_list_download(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import pkcs12, load_pem_private_key
+        name = unique_name("cert")
+        r = self.run_cli("cert", "create", name, "--subject", "CN=cli.example.net", "--san-dns",
+                         "cli.example.net", "--san-dns", "www.cli.example.net",
+                         "--validity-months", "6")
+        f = r.fields()
+        self.assertEqual((f["name"], f["subject"], f["issuer"], f["enabled"]),
+                         (name, "CN=cli.example.net", "Self", "true"))
+        self.assertEqual(len(f["x5t"]), 27)
+        got = self.run_cli("cert", "get", name, "-o", "json").json()
+        self.assertEqual(got["x5t"], f["x5t"])
+        self.assertEqual(self.run_cli("cert", "get", name, "--version", f["version"]).fields()["x5t"],
+                         f["x5t"])
+        self.assertIn(name, {row["NAME"] for row in self.run_cli("cert", "list").table()})
+        der = base64.b64decode(got["cer"])
+
+        # the certificate: PEM (default) and DER, mode 0600
+        self.run_cli("cert", "download", name, "--file", self.path("c.pem"))
+        cert = x509.load_pem_x509_certificate(self.load_file(self.path("c.pem")))
+        self.assertEqual(cert.public_bytes(serialization_der()), der)
+        self.run_cli("cert", "download", name, "--file", self.path("c.der"), "--format", "der")
+        self.assertEqual(self.load_file(self.path("c.der")), der)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)),
+                         ["cli.example.net", "www.cli.example.net"])
+
+        # with the key: the PFX as stored (empty password), its key matching the certificate
+        self.run_cli("cert", "download", name, "--file", self.path("c.pfx"), "--with-key")
+        key, leaf, _ = pkcs12.load_key_and_certificates(self.load_file(self.path("c.pfx")), b"")
+        self.assertEqual(leaf.public_bytes(serialization_der()), der)
+        self.assertEqual(key.public_key().public_numbers(), cert.public_key().public_numbers())
+
+        # an EC certificate whose secret is PEM
+        ec = unique_name("cert")
+        self.run_cli("cert", "create", ec, "--subject", "CN=ec", "--kty", "EC", "--curve",
+                     "P-384", "--content-type", "pem")
+        self.run_cli("cert", "download", ec, "--file", self.path("ec.pem"), "--with-key")
+        pem = self.load_file(self.path("ec.pem"))
+        self.assertIn(b"-----BEGIN PRIVATE KEY-----", pem)
+        key = load_pem_private_key(pem, None)
+        self.assertEqual(key.curve.name, "secp384r1")
+        ec_cert = x509.load_pem_x509_certificate(pem[pem.index(b"-----BEGIN CERTIFICATE"):])
+        self.assertEqual(ec_cert.public_key().public_numbers(), key.public_key().public_numbers())
+        # what was written never reaches the terminal
+        r = self.run_cli("cert", "download", ec, "--file", self.path("ec2.pem"), "--with-key")
+        self.assertNotIn("PRIVATE", r.out + r.err)
+
+    def test_unknown_issuer_and_errors(self):
+        name = unique_name("cert")
+        r = self.run_cli("cert", "create", name, "--subject", "CN=merge.me", "--issuer", "Unknown")
+        f = r.fields()
+        self.assertEqual((f["status"], f["issuer"]), ("inProgress", "Unknown"))
+        # pending: no certificate to write yet
+        self.run_cli("cert", "download", name, "--file", self.path("none.pem"), expect=1)
+        self.run_cli("cert", "get", unique_name("nocert"), expect=1)
+        r = self.run_cli("cert", "create", unique_name("c"), "--subject", "CN=x", "--issuer",
+                         "NoSuchIssuer", expect=1)
+        self.assertIn("400", r.err)
+        for args in (("cert", "create", "x"),  # neither subject nor SAN
+                     ("cert", "create", "x", "--subject", "CN=x", "--validity-months", "0"),
+                     ("cert", "create", "x", "--subject", "CN=x", "--content-type", "doc"),
+                     ("cert", "download", "x"),
+                     ("cert", "download", "x", "--file", "f", "--format", "txt"),
+                     ("cert", "download", "x", "--file", "f", "--format", "der", "--with-key"),
+                     ("cert", "import", "x"),
+                     ("cert", "import", "x", "--file", "f", "--password-file", "p",
+                      "--password-stdin"),
+                     ("cert", "backup", "x"), ("cert", "restore")):
+            with self.subTest(args=args):
+                self.run_cli(*args, expect=2)
+
+
+def serialization_der():
+    from cryptography.hazmat.primitives.serialization import Encoding
+    return Encoding.DER
 
 
 class CliAdminTest(CliCase):

@@ -26,8 +26,18 @@ KEYS_CRYPTO = {"keys/encrypt", "keys/decrypt", "keys/wrapKey", "keys/unwrapKey",
 KEYS_ALL = {"keys/get", "keys/list", "keys/create", "keys/import", "keys/update", "keys/delete",
             "keys/backup", "keys/restore", "keys/recover", "keys/purge", "keys/rotate",
             "keys/getrotationpolicy", "keys/setrotationpolicy", "keys/release"} | KEYS_CRYPTO
+CERTS_READ = {"certificates/get", "certificates/list"}
+CERTS_ISSUERS = {"certificates/getissuers", "certificates/listissuers", "certificates/setissuers",
+                 "certificates/deleteissuers"}
+CERTS_ALL = CERTS_READ | CERTS_ISSUERS | {
+    "certificates/create", "certificates/import", "certificates/update", "certificates/delete",
+    "certificates/recover", "certificates/purge", "certificates/backup", "certificates/restore",
+    "certificates/managecontacts"}
 ROLES = {
-    "Key Vault Administrator": SECRETS_ALL | KEYS_ALL | {"rng"},
+    "Key Vault Administrator": SECRETS_ALL | KEYS_ALL | CERTS_ALL | {"rng"},
+    "Key Vault Certificates Officer": CERTS_ALL,
+    "Key Vault Certificate User": CERTS_READ | {"secrets/get", "secrets/list", "keys/get",
+                                                "keys/list"},
     "Key Vault Secrets Officer": SECRETS_ALL,
     "Key Vault Secrets User": {"secrets/get", "secrets/list"},
     "Key Vault Crypto Officer": KEYS_ALL | {"rng"},
@@ -35,7 +45,8 @@ ROLES = {
                               "keys/getrotationpolicy", "rng"} | KEYS_CRYPTO,
     "Key Vault Crypto Service Encryption User": {"keys/get", "keys/list", "keys/wrapKey",
                                                  "keys/unwrapKey"},
-    "Key Vault Reader": {"keys/get", "keys/list", "keys/getrotationpolicy", "secrets/list"},
+    "Key Vault Reader": {"keys/get", "keys/list", "keys/getrotationpolicy", "secrets/list",
+                         "certificates/getissuers", "certificates/listissuers"} | CERTS_READ,
 }
 
 
@@ -80,6 +91,14 @@ def operations(tag):
          {"alg": "RS256", "digest": AAAA, "value": AAAA}),
         ("keys/release", "POST", "/keys/k1/release", {"target": "x"}),
         ("rng", "POST", "/rng", {"count": 8}),
+        ("certificates/managecontacts", "GET", "/certificates/contacts", None),
+        ("certificates/managecontacts", "PUT", "/certificates/contacts",
+         {"contacts": [{"email": f"{tag}@example.com"}]}),
+        ("certificates/setissuers", "PUT", f"/certificates/issuers/iss-{tag}", {"provider": "Test"}),
+        ("certificates/setissuers", "PATCH", "/certificates/issuers/nothing", {"provider": "Test"}),
+        ("certificates/getissuers", "GET", "/certificates/issuers/nothing", None),
+        ("certificates/listissuers", "GET", "/certificates/issuers", None),
+        ("certificates/deleteissuers", "DELETE", "/certificates/issuers/nothing", None),
     ]
 
 
@@ -230,7 +249,9 @@ class Roles(unittest.TestCase):
                          "enableRbacAuthorization": False,
                          "accessPolicies": [{"tenantId": str(uuid.uuid4()), "objectId": pid,
                                              "permissions": {"secrets": ["Get", "list"],
-                                                             "keys": ["get", "wrapKey"]}}]}})
+                                                             "keys": ["get", "wrapKey"],
+                                                             "certificates": ["GetIssuers",
+                                                                              "managecontacts"]}}]}})
         self.assertEqual(r.status, 201, r)
         self.assertFalse(r.json["properties"]["enableRbacAuthorization"])
         self.seed("role-p")
@@ -245,6 +266,13 @@ class Roles(unittest.TestCase):
         self.assertEqual(self.dp("role-p", "POST", "/keys/k1//sign",
                                  {"alg": "RS256", "value": AAAA}, token=tok).status, 403)
         self.assertEqual(self.dp("role-p", "GET", "/secrets/s1/", token=other_tok).status, 403)
+        # certificates: getissuers and managecontacts, and nothing else
+        self.assertEqual(self.dp("role-p", "GET", "/certificates/issuers/none", token=tok).status, 404)
+        self.assertEqual(self.dp("role-p", "GET", "/certificates/issuers", token=tok).status, 403)
+        self.assertEqual(self.dp("role-p", "PUT", "/certificates/issuers/i1", {"provider": "p"},
+                                 token=tok).status, 403)
+        self.assertEqual(self.dp("role-p", "PUT", "/certificates/contacts",
+                                 {"contacts": [{"email": "a@b"}]}, token=tok).status, 200)
         # adding a policy (the management plane's accessPolicies/add) grants at once
         r = self.arm("PUT", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-p/accessPolicies/add",
                      {"properties": {"accessPolicies": [{"tenantId": "t", "objectId": other,
@@ -324,7 +352,7 @@ class Roles(unittest.TestCase):
                 self.assertEqual(r.status, status, r)
                 self.assertIsInstance(r.json["error"]["code"], str)
         r = self.admin("GET", "/kluis/v1/roleDefinitions")
-        self.assertEqual(len(r.json["value"]), 8)
+        self.assertEqual(len(r.json["value"]), 10)
         self.assertEqual(self.admin("DELETE", f"/kluis/v1/roleAssignments/{a['id']}").status, 200)
         self.assertEqual(self.admin("GET", f"/kluis/v1/roleAssignments/{a['id']}").status, 404)
         self.assertEqual(self.admin("GET", "/kluis/v1/principals", token=False).status, 401)

@@ -1,0 +1,343 @@
+/* The life of a certificate name as one: delete, recover and purge move the certificate and its
+ * managed key and secret together, each in one store transaction whose checks cover the heads of
+ * all three kinds, so no reader ever sees them in different states (backup and restore are in
+ * certbackup.c). Owns the certificate's side records only to drop them (the operation on delete,
+ * everything on purge); never reads or writes their content, never opens material. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+#include "vault/certlife.h"
+#include "vault/internal.h"
+
+#define N_PARTS 3
+
+/* One of the three objects of a certificate name, as read for one attempt of a change. */
+struct part {
+	enum obj_kind kind;
+	bool on;		/* exists in the state read, and is acted on */
+	struct head h;
+	uint64_t hv;		/* store version of the head read (0: absent) */
+	char hkey[KEYBUF], dkey[KEYBUF], pkey[KEYBUF];
+	struct buf rec;		/* the head's new encoding */
+};
+
+static const enum obj_kind part_kinds[N_PARTS] = { OBJ_CERT, OBJ_KEY, OBJ_SECRET };
+
+static void parts_init(struct part *p, const struct vault *v, const char *lname)
+{
+	size_t i;
+
+	for (i = 0; i < N_PARTS; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].kind = part_kinds[i];
+		obj_key_head(p[i].hkey, v, p[i].kind, 'h', lname);
+		obj_key_head(p[i].dkey, v, p[i].kind, 'd', lname);
+		buf_init(&p[i].rec, 4096);
+	}
+}
+
+static void parts_clear(struct part *p)
+{
+	size_t i;
+
+	for (i = 0; i < N_PARTS; i++)
+		buf_clear(&p[i].rec);
+}
+
+/* Reads the heads of the three kinds in state ('h' or 'd'). The certificate is on when present;
+ * its key and secret when present and managed (an unmanaged key or secret of the name is not the
+ * certificate's: it is left alone, and only checked unchanged). */
+static int parts_load(const struct vault *v, struct part *p, char state, const char *lname,
+		      struct kl_err *err)
+{
+	struct obj o;
+	size_t i;
+	int rc = -1;
+
+	obj_init(&o);
+	for (i = 0; i < N_PARTS; i++) {
+		p[i].on = false;
+		p[i].hv = 0;
+		buf_reset(&p[i].rec);
+		if (obj_head_load(v, p[i].kind, state, lname, &p[i].h, &p[i].hv, err) != 0) {
+			if (err->code != KL_ENOTFOUND)
+				goto out;
+			kl_err_clear(err);
+			p[i].hv = 0;
+			continue;
+		}
+		if (p[i].kind == OBJ_CERT) {
+			p[i].on = true;
+			continue;
+		}
+		obj_clear(&o);
+		if (obj_version_load(v, p[i].kind, lname, p[i].h.latest, &o, NULL, NULL, err) != 0)
+			goto out;
+		p[i].on = o.managed;
+		if (!o.managed)
+			LOG_WARN(NULL, "%s %.127s of certificate %s/%.127s is not managed; left alone",
+				 obj_kinds[p[i].kind].lower, lname, v->name, lname);
+	}
+	rc = 0;
+out:
+	obj_clear(&o);
+	return rc;
+}
+
+static void op_check(struct store_op *op, const char *key, uint64_t version)
+{
+	*op = (struct store_op){ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
+				 .version = version };
+}
+
+static void op_del(struct store_op *op, const char *key)
+{
+	*op = (struct store_op){ .kind = STORE_DEL, .key = key, .key_len = strlen(key) };
+}
+
+static void op_put(struct store_op *op, const char *key, const struct buf *val)
+{
+	*op = (struct store_op){ .kind = STORE_PUT, .key = key, .key_len = strlen(key),
+				 .val = val->data, .val_len = val->len };
+}
+
+/* The certificate's records beside its versions (vault/certs.h). */
+static void key_cert_policy(char *out, const char *vname, const char *lname)
+{
+	snprintf(out, KEYBUF, "o/%s/c/r/%s", vname, lname);
+}
+
+static void key_cert_operation(char *out, const char *vname, const char *lname)
+{
+	snprintf(out, KEYBUF, "o/%s/c/q/%s", vname, lname);
+}
+
+static void key_cert_renewal(char *out, const char *vname, const char *lname)
+{
+	snprintf(out, KEYBUF, "a/%s/%s", vname, lname);
+}
+
+static int fail_busy(struct kl_err *err)
+{
+	return kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");
+}
+
+int cert_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], qkey[KEYBUF];
+	struct store_op ops[N_PARTS * 5 + 1];
+	struct part p[N_PARTS];
+	struct obj o;
+	int64_t now, purge;
+	size_t i, n;
+	int attempt, rc = -1;
+
+	obj_init(&o);
+	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
+		return -1;
+	parts_init(p, v, lname);
+	key_cert_operation(qkey, v->name, lname);
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
+		obj_clear(&o);
+		if (parts_load(v, p, 'h', lname, err) != 0)
+			goto out;
+		if (!p[0].on) {
+			obj_fail_not_found(err, OBJ_CERT, name, NULL);
+			goto out;
+		}
+		if (obj_version_load(v, OBJ_CERT, lname, p[0].h.latest, &o, NULL, NULL, err) != 0)
+			goto out;
+		now = clock_now_s();
+		purge = now + (int64_t)v->retention_days * 86400;
+		for (i = 0, n = 0; i < N_PARTS; i++) {
+			if (!p[i].on) {	/* absent (or not the certificate's): must stay so */
+				op_check(&ops[n++], p[i].hkey, p[i].hv);
+				continue;
+			}
+			p[i].h.deleted_date = now;
+			p[i].h.scheduled_purge = purge;
+			obj_key_schedule(p[i].pkey, purge, v->name, obj_kinds[p[i].kind].tag, lname);
+			if (head_encode(&p[i].h, &p[i].rec, err) != 0)
+				goto out;
+			op_check(&ops[n++], p[i].hkey, p[i].hv);
+			op_check(&ops[n++], p[i].dkey, 0);
+			op_del(&ops[n++], p[i].hkey);
+			op_put(&ops[n++], p[i].dkey, &p[i].rec);
+			ops[n++] = (struct store_op){ .kind = STORE_PUT, .key = p[i].pkey,
+						      .key_len = strlen(p[i].pkey), .val = "",
+						      .val_len = 0 };
+		}
+		op_del(&ops[n++], qkey);	/* the operation ends with the certificate */
+		if (store_txn(v->core->st, ops, n, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+		kl_err_clear(err);
+		obj_txn_backoff(attempt);
+	}
+	if (attempt == OBJ_TXN_ATTEMPTS) {
+		fail_busy(err);
+		goto out;
+	}
+	if (p[1].on)
+		key_forget_cached(v, lname);
+	memcpy(o.name, p[0].h.display, sizeof(o.name));
+	obj_set_deleted_fields(&o, &p[0].h);
+	*out = o;
+	obj_init(&o);
+	rc = 0;
+out:
+	obj_clear(&o);
+	parts_clear(p);
+	return rc;
+}
+
+int cert_get_deleted(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
+{
+	return obj_get_deleted(v, OBJ_CERT, name, out, err);
+}
+
+int cert_recover(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1], display[OBJ_NAME_MAX + 1];
+	struct store_op ops[N_PARTS * 5];
+	struct part p[N_PARTS];
+	size_t i, n;
+	int attempt, rc = -1;
+
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
+		return obj_fail_deleted_not_found(err, OBJ_CERT, name ? name : "");
+	parts_init(p, v, lname);
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
+		if (parts_load(v, p, 'd', lname, err) != 0)
+			goto out;
+		if (!p[0].on) {
+			obj_fail_deleted_not_found(err, OBJ_CERT, name);
+			goto out;
+		}
+		for (i = 0, n = 0; i < N_PARTS; i++) {
+			if (!p[i].on) {
+				op_check(&ops[n++], p[i].dkey, p[i].hv);
+				continue;
+			}
+			obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, v->name,
+					 obj_kinds[p[i].kind].tag, lname);
+			p[i].h.deleted_date = p[i].h.scheduled_purge = 0;
+			if (head_encode(&p[i].h, &p[i].rec, err) != 0)
+				goto out;
+			op_check(&ops[n++], p[i].dkey, p[i].hv);
+			op_check(&ops[n++], p[i].hkey, 0);
+			op_del(&ops[n++], p[i].dkey);
+			op_del(&ops[n++], p[i].pkey);
+			op_put(&ops[n++], p[i].hkey, &p[i].rec);
+		}
+		if (store_txn(v->core->st, ops, n, err) == 0)
+			break;
+		if (err->code != KL_ECONFLICT)
+			goto out;
+		kl_err_clear(err);
+		obj_txn_backoff(attempt);
+	}
+	if (attempt == OBJ_TXN_ATTEMPTS) {
+		fail_busy(err);
+		goto out;
+	}
+	memcpy(display, p[0].h.display, sizeof(display));
+	rc = obj_get(v, OBJ_CERT, display, NULL, out, NULL, err);
+out:
+	parts_clear(p);
+	return rc;
+}
+
+/* The store keys of every version of kind k of lname, added to l. */
+static int collect_versions(const struct vault *v, enum obj_kind k, const char *lname,
+			    struct key_list *l, struct kl_err *err)
+{
+	char prefix[KEYBUF];
+
+	obj_key_version(prefix, v, k, lname, "");
+	return store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, l, err);
+}
+
+int cert_purge_name(struct vault_core *core, const char *vname, const char *lname,
+		    struct kl_err *err)
+{
+	struct vault v = { .core = core };
+	char side[5][KEYBUF];
+	struct key_list versions = { 0 };
+	struct store_op *ops = NULL;
+	struct part p[N_PARTS];
+	size_t i, n = 0, n_side = 0;
+	int rc = -1;
+
+	snprintf(v.name, sizeof(v.name), "%s", vname);
+	parts_init(p, &v, lname);
+	if (parts_load(&v, p, 'd', lname, err) != 0)
+		goto out;
+	if (!p[0].on) {
+		kl_fail(err, KL_ENOTFOUND, "the certificate is not deleted");
+		goto out;
+	}
+	for (i = 0; i < N_PARTS; i++)
+		if (p[i].on && collect_versions(&v, p[i].kind, lname, &versions, err) != 0)
+			goto out;
+	key_cert_policy(side[n_side++], vname, lname);
+	key_cert_operation(side[n_side++], vname, lname);
+	key_cert_renewal(side[n_side++], vname, lname);
+	if (p[1].on) {	/* a rotation policy of the key, should one have been stored */
+		snprintf(side[n_side++], KEYBUF, "o/%s/k/r/%s", vname, lname);
+		snprintf(side[n_side++], KEYBUF, "r/%s/%s", vname, lname);
+	}
+	if ((ops = calloc(versions.n + N_PARTS * 3 + n_side, sizeof(*ops))) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < N_PARTS; i++) {
+		op_check(&ops[n++], p[i].dkey, p[i].hv);
+		if (!p[i].on)
+			continue;
+		obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, vname, obj_kinds[p[i].kind].tag,
+				 lname);
+		op_del(&ops[n++], p[i].dkey);
+		op_del(&ops[n++], p[i].pkey);
+	}
+	for (i = 0; i < n_side; i++)
+		op_del(&ops[n++], side[i]);
+	for (i = 0; i < versions.n; i++)
+		op_del(&ops[n++], versions.keys[i]);
+	if (store_txn(core->st, ops, n, err) != 0)
+		goto out;
+	if (p[1].on)
+		key_forget_cached(&v, lname);
+	rc = 0;
+out:
+	free(ops);
+	key_list_clear(&versions);
+	parts_clear(p);
+	return rc;
+}
+
+int cert_purge(struct vault *v, const char *name, struct kl_err *err)
+{
+	char lname[OBJ_NAME_MAX + 1];
+	int attempt;
+
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
+		return obj_fail_deleted_not_found(err, OBJ_CERT, name ? name : "");
+	if (v->purge_protection)
+		return obj_fail_purge_protected(err);
+	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
+		if (cert_purge_name(v->core, v->name, lname, err) == 0)
+			return 0;
+		if (err->code == KL_ENOTFOUND)
+			return obj_fail_deleted_not_found(err, OBJ_CERT, name);
+		if (err->code != KL_ECONFLICT)
+			return -1;
+		kl_err_clear(err);
+		obj_txn_backoff(attempt);
+	}
+	return fail_busy(err);
+}
