@@ -233,3 +233,15 @@ export function traditionalKey(keyPem) {
 export function pkcs8Der(keyPem) {
 	return crypto.createPrivateKey(keyPem).export({ format: "der", type: "pkcs8" });
 }
+
+/**
+ * One request through each SDK client, in turn, so that each has answered its 401 challenge
+ * before a test sends requests in parallel (a fresh JS client strips the body of its first
+ * request; concurrent first requests have been seen to go out with the token and no body).
+ */
+export async function warmUp(...clients) {
+	for (const c of clients) {
+		const pages = c.listPropertiesOfIssuers?.() ?? c.listPropertiesOfKeys?.() ?? c.listPropertiesOfSecrets?.();
+		for await (const _ of pages.byPage()) break;
+	}
+}
