@@ -1,5 +1,6 @@
 /* The certificate contacts operations: the Contacts JSON of a vault in and out (set replaces the
- * list, get, delete answers the removed list). Owns no state; the list is vault/certissuers.h's. */
+ * list, get, delete answers the removed list). Owns no state (the list is vault/certissuers.h's)
+ * and never logs a contact: names, addresses and phone numbers are personal data. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static json_t *contacts_json(const struct api_call *c, const struct cert_contact
 		const struct cert_contact *k = &list->items[i];
 		json_t *it = json_pack("{s:s}", "email", k->email);
 
-		if (it == NULL || (k->name && json_object_set_new(it, "name", json_string(k->name)) != 0) ||
+		if (it == NULL ||
+		    (k->name && json_object_set_new(it, "name", json_string(k->name)) != 0) ||
 		    (k->phone && json_object_set_new(it, "phone", json_string(k->phone)) != 0) ||
 		    json_array_append_new(items, it) != 0) {
 			json_decref(it);
@@ -52,8 +54,8 @@ static int member(struct api_call *c, json_t *o, const char *field, char **out)
 	if (body_opt_string(o, field, &s, &c->err) != 0)
 		return -1;
 	if (s != NULL && strlen(s) != json_string_length(json_object_get(o, field)))
-		return kl_fail(&c->err, KL_EINVAL, "The field '%s' must not contain NUL characters.",
-			       field);
+		return kl_fail(&c->err, KL_EINVAL,
+			       "The field '%s' must not contain NUL characters.", field);
 	*out = (char *)s;	/* borrowed from the body for the call; the vault copies it */
 	return 0;
 }
@@ -70,11 +72,13 @@ int certificate_contacts_set(struct api_call *c)
 		goto out;
 	list = json_object_get(body, "contacts");
 	if (!json_is_array(list)) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'contacts' is required: an array of contacts.");
+		kl_fail(&c->err, KL_EINVAL,
+			"The field 'contacts' is required: an array of contacts.");
 		goto out;
 	}
 	if (json_array_size(list) == 0 || json_array_size(list) > CERT_CONTACTS_MAX) {
-		kl_fail(&c->err, KL_EINVAL, "contacts must hold 1 to %d contacts.", CERT_CONTACTS_MAX);
+		kl_fail(&c->err, KL_EINVAL, "contacts must hold 1 to %d contacts.",
+			CERT_CONTACTS_MAX);
 		goto out;
 	}
 	if ((in = calloc(json_array_size(list), sizeof(*in))) == NULL) {
@@ -86,7 +90,8 @@ int certificate_contacts_set(struct api_call *c)
 			kl_fail(&c->err, KL_EINVAL, "Each contact must be an object.");
 			goto out;
 		}
-		if (member(c, it, "email", &in[i].email) != 0 || member(c, it, "name", &in[i].name) != 0 ||
+		if (member(c, it, "email", &in[i].email) != 0 ||
+		    member(c, it, "name", &in[i].name) != 0 ||
 		    member(c, it, "phone", &in[i].phone) != 0)
 			goto out;
 	}

@@ -48,7 +48,8 @@ static json_t *issuer_json(const struct api_call *c, const struct cert_issuer *i
 	    json_object_set_new(j, "provider", json_string(i->provider)) != 0)
 		goto fail;
 	if (i->has_credentials) {
-		if ((creds = json_object()) == NULL || !set_opt(creds, "account_id", i->account_id) ||
+		if ((creds = json_object()) == NULL ||
+		    !set_opt(creds, "account_id", i->account_id) ||
 		    json_object_set_new(j, "credentials", creds) != 0) {
 			creds = NULL;
 			goto fail;
@@ -67,9 +68,9 @@ static json_t *issuer_json(const struct api_call *c, const struct cert_issuer *i
 		goto fail;
 	}
 	org = NULL;
-	if ((attrs = json_pack("{s:b, s:I, s:I}", "enabled", i->enabled, "created",
-			       (json_int_t)i->created, "updated", (json_int_t)i->updated)) == NULL ||
-	    json_object_set_new(j, "attributes", attrs) != 0)
+	attrs = json_pack("{s:b, s:I, s:I}", "enabled", i->enabled, "created",
+			  (json_int_t)i->created, "updated", (json_int_t)i->updated);
+	if (attrs == NULL || json_object_set_new(j, "attributes", attrs) != 0)
 		goto fail;
 	free(id);
 	return j;
@@ -93,8 +94,8 @@ static int opt_text(struct api_call *c, json_t *obj, const char *field, const ch
 		return 0;
 	v = json_object_get(obj, field);
 	if (strlen(*out) != json_string_length(v))
-		return kl_fail(&c->err, KL_EINVAL, "The field '%s' must not contain NUL characters.",
-			       field);
+		return kl_fail(&c->err, KL_EINVAL,
+			       "The field '%s' must not contain NUL characters.", field);
 	if (len != NULL)
 		*len = json_string_length(v);
 	return 0;
@@ -132,10 +133,12 @@ static int read_admins(struct api_call *c, json_t *list, struct cert_issuer_in *
 		const char *first, *last, *email, *phone;
 
 		if (!json_is_object(a))
-			return kl_fail(&c->err, KL_EINVAL, "Each admin_details entry must be an object.");
+			return kl_fail(&c->err, KL_EINVAL,
+				       "Each admin_details entry must be an object.");
 		if (opt_text(c, a, "first_name", &first, NULL) != 0 ||
 		    opt_text(c, a, "last_name", &last, NULL) != 0 ||
-		    opt_text(c, a, "email", &email, NULL) != 0 || opt_text(c, a, "phone", &phone, NULL) != 0)
+		    opt_text(c, a, "email", &email, NULL) != 0 ||
+		    opt_text(c, a, "phone", &phone, NULL) != 0)
 			return -1;
 		/* borrowed from the body for the call; the vault copies them */
 		(*admins)[i] = (struct cert_admin){ (char *)first, (char *)last, (char *)email,
@@ -173,9 +176,11 @@ static int read_issuer(struct api_call *c, json_t *body, struct cert_issuer_in *
 		if (list != NULL && !json_is_null(list) && read_admins(c, list, in, admins) != 0)
 			return -1;
 	}
-	if (attrs != NULL && (en = json_object_get(attrs, "enabled")) != NULL && !json_is_null(en)) {
+	if (attrs != NULL && (en = json_object_get(attrs, "enabled")) != NULL &&
+	    !json_is_null(en)) {
 		if (!json_is_boolean(en))
-			return kl_fail(&c->err, KL_EINVAL, "The attribute 'enabled' must be a boolean.");
+			return kl_fail(&c->err, KL_EINVAL,
+				       "The attribute 'enabled' must be a boolean.");
 		in->set_enabled = true;
 		in->enabled = json_is_true(en);
 	}
@@ -201,7 +206,9 @@ static int issuer_write(struct api_call *c, bool is_set)
 	if ((name = issuer_param(c)) == NULL || body_object(c->req, &body, &c->err) != 0 ||
 	    read_issuer(c, body, &in, &admins) != 0)
 		goto out;
-	if ((is_set ? cert_issuer_set : cert_issuer_update)(&c->vault, name, &in, &out, &c->err) != 0)
+	rc = is_set ? cert_issuer_set(&c->vault, name, &in, &out, &c->err)
+		    : cert_issuer_update(&c->vault, name, &in, &out, &c->err);
+	if (rc != 0)
 		goto out;
 	rc = api_reply_json(c, 200, issuer_json(c, &out));
 out:
@@ -241,7 +248,8 @@ int certificate_issuer_delete(struct api_call *c)
 	int rc = -1;
 
 	memset(&i, 0, sizeof(i));
-	if ((name = issuer_param(c)) != NULL && cert_issuer_delete(&c->vault, name, &i, &c->err) == 0)
+	if ((name = issuer_param(c)) != NULL &&
+	    cert_issuer_delete(&c->vault, name, &i, &c->err) == 0)
 		rc = api_reply_json(c, 200, issuer_json(c, &i));
 	cert_issuer_clear(&i);
 	return rc;
@@ -268,7 +276,8 @@ int certificate_issuers_list(struct api_call *c)
 		goto nomem;
 	for (i = 0; i < p->n; i++) {
 		char *id = issuer_id(c, p->items[i].name);
-		json_t *it = id ? json_pack("{s:s, s:s}", "id", id, "provider", p->items[i].provider) : NULL;
+		const char *provider = p->items[i].provider;
+		json_t *it = id ? json_pack("{s:s, s:s}", "id", id, "provider", provider) : NULL;
 
 		free(id);
 		if (it == NULL || json_array_append_new(items, it) != 0)

@@ -51,6 +51,7 @@ static const struct route routes[] = {
 	{ "POST",   "/deletedkeys/{name}/recover",       deleted_keys_recover,    ROUTE_WRITE,  PERM_KEY_RECOVER,    "RecoverDeletedKey" },
 	/* certificates (docs/spec certificates.md C1): literal segments after /certificates/ first */
 	{ "GET",    "/certificates",                     certs_list,              ROUTE_READ,   PERM_CERT_LIST,      "GetCertificates" },
+	{ "POST",   "/certificates/restore",             certs_restore,           ROUTE_WRITE,  PERM_CERT_RESTORE,   "RestoreCertificate" },
 	/* certificate contacts and issuers: literal segments, before any /certificates/{name} row */
 	{ "PUT",    "/certificates/contacts",            certificate_contacts_set,    ROUTE_WRITE, PERM_CERT_CONTACTS,       "SetCertificateContacts" },
 	{ "GET",    "/certificates/contacts",            certificate_contacts_get,    ROUTE_READ,  PERM_CERT_CONTACTS,       "GetCertificateContacts" },
@@ -60,16 +61,23 @@ static const struct route routes[] = {
 	{ "PATCH",  "/certificates/issuers/{name}",      certificate_issuer_update,   ROUTE_WRITE, PERM_CERT_ISSUERS_SET,    "UpdateCertificateIssuer" },
 	{ "GET",    "/certificates/issuers/{name}",      certificate_issuer_get,      ROUTE_READ,  PERM_CERT_ISSUERS_GET,    "GetCertificateIssuer" },
 	{ "DELETE", "/certificates/issuers/{name}",      certificate_issuer_delete,   ROUTE_WRITE, PERM_CERT_ISSUERS_DELETE, "DeleteCertificateIssuer" },
+	{ "DELETE", "/certificates/{name}",              certs_delete,            ROUTE_WRITE,  PERM_CERT_DELETE,    "DeleteCertificate" },
 	{ "POST",   "/certificates/{name}/create",       certs_create,            ROUTE_WRITE,  PERM_CERT_CREATE,    "CreateCertificate" },
+	{ "POST",   "/certificates/{name}/backup",       certs_backup,            ROUTE_READ,   PERM_CERT_BACKUP,    "BackupCertificate" },
+	{ "POST",   "/certificates/{name}/import",       certs_import,            ROUTE_WRITE,  PERM_CERT_IMPORT,    "ImportCertificate" },
 	{ "GET",    "/certificates/{name}/versions",     certs_list_versions,     ROUTE_READ,   PERM_CERT_LIST,      "GetCertificateVersions" },
 	{ "GET",    "/certificates/{name}/policy",       certs_policy_get,        ROUTE_READ,   PERM_CERT_GET,       "GetCertificatePolicy" },
 	{ "PATCH",  "/certificates/{name}/policy",       certs_policy_update,     ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificatePolicy" },
 	{ "GET",    "/certificates/{name}/pending",      certs_op_get,            ROUTE_READ,   PERM_CERT_GET,       "GetCertificateOperation" },
 	{ "PATCH",  "/certificates/{name}/pending",      certs_op_cancel,         ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificateOperation" },
 	{ "DELETE", "/certificates/{name}/pending",      certs_op_delete,         ROUTE_WRITE,  PERM_CERT_UPDATE,    "DeleteCertificateOperation" },
+	{ "POST",   "/certificates/{name}/pending/merge", certs_merge,            ROUTE_WRITE,  PERM_CERT_CREATE,    "MergeCertificate" },
 	{ "GET",    "/certificates/{name}/{version?}",   certs_get,               ROUTE_READ,   PERM_CERT_GET,       "GetCertificate" },
 	{ "PATCH",  "/certificates/{name}/{version?}",   certs_update,            ROUTE_WRITE,  PERM_CERT_UPDATE,    "UpdateCertificate" },
 	{ "GET",    "/deletedcertificates",              deleted_certs_list,      ROUTE_READ,   PERM_CERT_LIST,      "GetDeletedCertificates" },
+	{ "GET",    "/deletedcertificates/{name}",       deleted_certs_get,       ROUTE_READ,   PERM_CERT_GET,       "GetDeletedCertificate" },
+	{ "DELETE", "/deletedcertificates/{name}",       deleted_certs_purge,     ROUTE_WRITE,  PERM_CERT_PURGE,     "PurgeDeletedCertificate" },
+	{ "POST",   "/deletedcertificates/{name}/recover", deleted_certs_recover, ROUTE_WRITE,  PERM_CERT_RECOVER,   "RecoverDeletedCertificate" },
 	{ "POST",   "/rng",                              keys_random,             ROUTE_CRYPTO, PERM_RNG,            "GetRandomBytes" },
 #define SUB "/subscriptions/{sub}"
 #define RGP "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault"

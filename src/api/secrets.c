@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "vault/certs.h"
 #include "vault/secrets.h"
 
 static int reply_secret(struct api_call *c, const struct obj *o, const char *value, size_t len)
@@ -61,17 +62,36 @@ out:
 
 int secrets_get(struct api_call *c)
 {
-	struct secbuf *value = NULL;
+	struct secbuf *value = NULL, *conv = NULL;
+	const char *name, *out_type = api_query(c->req, "outContentType");
+	char prev[OBJ_VERSION_LEN + 1] = "";
+	json_t *b;
 	struct obj o;
-	const char *name;
 	int rc = -1;
 
 	obj_init(&o);
 	if ((name = api_name_param(c, "secret")) == NULL ||
 	    secret_get(&c->vault, name, api_version_param(c), &o, &value, &c->err) != 0)
 		goto out;
-	rc = reply_secret(c, &o, (const char *)value->data, value->len);
+	/* a certificate's secret: another format on request, and the version before it (C3) */
+	if (out_type != NULL && cert_secret_convert(&o, value, out_type, &conv, &c->err) != 0)
+		goto out;
+	if (o.managed && cert_previous_version(&c->vault, o.name, o.version, prev, &c->err) != 0)
+		goto out;
+	if (conv != NULL) {
+		free(o.content_type);
+		if ((o.content_type = strdup(out_type)) == NULL) {
+			kl_fail(&c->err, KL_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	b = bundle_secret(c, &o, (const char *)(conv ? conv : value)->data, (conv ? conv : value)->len,
+			  false);
+	if (b != NULL && prev[0] != '\0')
+		json_object_set_new(b, "previousVersion", json_string(prev));
+	rc = api_reply_json(c, 200, b);
 out:
+	secbuf_free(conv);
 	secbuf_free(value);
 	obj_clear(&o);
 	return rc;

@@ -34,7 +34,23 @@ enum throttle_budget throttle_gate_budget(const struct route *r)
 	case PERM_KEY_IMPORT:
 	case PERM_KEY_ROTATE:
 	case PERM_KEY_RESTORE:
+	case PERM_CERT_CREATE:	/* a certificate version makes (or takes) a key version */
+	case PERM_CERT_IMPORT:
+	case PERM_CERT_RESTORE:
 		return THROTTLE_KEY_CREATE;
+	case PERM_CERT_GET:	/* the other certificate operations are vault transactions */
+	case PERM_CERT_LIST:
+	case PERM_CERT_UPDATE:
+	case PERM_CERT_DELETE:
+	case PERM_CERT_RECOVER:
+	case PERM_CERT_PURGE:
+	case PERM_CERT_BACKUP:
+	case PERM_CERT_CONTACTS:
+	case PERM_CERT_ISSUERS_GET:
+	case PERM_CERT_ISSUERS_LIST:
+	case PERM_CERT_ISSUERS_SET:
+	case PERM_CERT_ISSUERS_DELETE:
+		return THROTTLE_SECRETS;
 	default:	/* every other key operation, and random bytes */
 		return THROTTLE_KEYS;
 	}

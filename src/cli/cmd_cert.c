@@ -54,8 +54,8 @@ static int print_operation(const json_t *v)
 {
 	const char *fields[] = {
 		"status", "status", "issuer", "issuer.name", "details", "status_details",
-		"error", "error.message", "target", "target", "request-id", "request_id", "id", "id",
-		NULL,
+		"error", "error.message", "target", "target", "request-id", "request_id",
+		"id", "id", NULL,
 	};
 
 	return cmd_print_fields(v, fields);
@@ -133,15 +133,17 @@ static int create_policy(const struct args *a, json_t **out)
 	if ((subject != NULL && json_object_set_new(x509, "subject", json_string(subject)) != 0) ||
 	    (json_array_size(names) > 0 &&
 	     json_object_set_new(x509, "sans", json_pack("{s:O}", "dns_names", names)) != 0) ||
-	    (months > 0 && json_object_set_new(x509, "validity_months", json_integer(months)) != 0) ||
+	    (months > 0 &&
+	     json_object_set_new(x509, "validity_months", json_integer(months)) != 0) ||
 	    (kty != NULL && json_object_set_new(key, "kty", json_string(kty)) != 0) ||
 	    (bits > 0 && json_object_set_new(key, "key_size", json_integer(bits)) != 0) ||
 	    (crv != NULL && json_object_set_new(key, "crv", json_string(crv)) != 0) ||
 	    json_object_set_new(policy, "issuer",
 				json_pack("{s:s}", "name", issuer ? issuer : "Self")) != 0)
 		goto bad;
-	if (ct != NULL && json_object_set_new(policy, "secret_props",
-					      json_pack("{s:s}", "contentType", content_type(ct))) != 0)
+	if (ct != NULL &&
+	    json_object_set_new(policy, "secret_props",
+				json_pack("{s:s}", "contentType", content_type(ct))) != 0)
 		goto nomem;
 	json_object_set(policy, "x509_props", x509);
 	if (json_object_size(key) > 0)
@@ -151,7 +153,8 @@ static int create_policy(const struct args *a, json_t **out)
 	rc = CLI_OK;
 	goto out;
 bad:
-	rc = cmd_usage_error("--subject, --san-dns, --kty, --curve and --issuer must be UTF-8 text");
+	rc = cmd_usage_error(
+		"--subject, --san-dns, --kty, --curve and --issuer must be UTF-8 text");
 	goto out;
 nomem:
 	rc = client_nomem();
@@ -190,8 +193,10 @@ static int poll_operation(struct cli *c, const char *base, const char *name, lon
 		    (issuer != NULL && strcasecmp(issuer, "Unknown") == 0))
 			break;
 		if (time(NULL) >= end) {
-			fprintf(stderr, "kluis: the certificate operation of %.127s is still in "
-				"progress after %ld s; see `kluis cert get %.127s`\n", name, wait_s, name);
+			fprintf(stderr,
+				"kluis: the certificate operation of %.127s is still in "
+				"progress after %ld s; see `kluis cert get %.127s`\n",
+				name, wait_s, name);
 			rc = CLI_EFAIL;
 			break;
 		}
@@ -226,9 +231,10 @@ static int cert_create(struct cli *c, const struct args *a)
 		rc = client_nomem();
 		goto out;
 	}
-	if ((rc = client_call(c, "POST", url, body, true, &op)) != CLI_OK ||
-	    (!args_has(a, "no-wait") &&
-	     (rc = poll_operation(c, base, a->pos[0], wait_s ? wait_s : POLL_DEFAULT_S, &op)) != CLI_OK))
+	if ((rc = client_call(c, "POST", url, body, true, &op)) != CLI_OK)
+		goto out;
+	if (!args_has(a, "no-wait") &&
+	    (rc = poll_operation(c, base, a->pos[0], wait_s ? wait_s : POLL_DEFAULT_S, &op)) != 0)
 		goto out;
 	status = json_string_value(json_object_get(op, "status"));
 	if (status != NULL && strcasecmp(status, "completed") == 0) {
@@ -314,7 +320,8 @@ static int cert_import(struct cli *c, const struct args *a)
 		return cmd_usage_error("cert import needs --file PATH (a PFX or PEM file)");
 	if (ct != NULL && content_type(ct) == NULL)
 		return cmd_usage_error("--content-type wants pem or pfx");
-	if ((rc = read_password(a, &pwd)) != CLI_OK || (rc = cmd_read_file(file, CERT_INPUT_MAX, &in)) != CLI_OK)
+	if ((rc = read_password(a, &pwd)) != CLI_OK ||
+	    (rc = cmd_read_file(file, CERT_INPUT_MAX, &in)) != CLI_OK)
 		goto out;
 	/* PEM goes as its text, anything else (a PFX) as standard base64 */
 	if (in.len >= 10 && memcmp(in.data, "-----BEGIN", 10) == 0)
@@ -334,8 +341,9 @@ static int cert_import(struct cli *c, const struct args *a)
 		goto out;
 	}
 	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = vault_call(c, "POST", CERT_URL(base, "certificates", a->pos[0], "import", NULL),
-				body, print_cert);
+		rc = vault_call(c, "POST",
+				CERT_URL(base, "certificates", a->pos[0], "import", NULL), body,
+				print_cert);
 out:
 	json_decref(body);
 	json_decref(value);
@@ -351,8 +359,9 @@ static int cert_get(struct cli *c, const struct args *a)
 
 	if (rc != CLI_OK)
 		return rc;
-	return vault_call(c, "GET", CERT_URL(base, "certificates", a->pos[0], version ? version : "",
-					     NULL), NULL, print_cert);
+	return vault_call(c, "GET",
+			  CERT_URL(base, "certificates", a->pos[0], version ? version : "", NULL),
+			  NULL, print_cert);
 }
 
 static int print_list(const json_t *items)
@@ -466,9 +475,11 @@ static int write_with_key(struct cli *c, const char *base, const char *name, con
 	if (!json_is_string(value)) {
 		fprintf(stderr, "kluis: the certificate's secret holds no value\n");
 		rc = CLI_EFAIL;
-	} else if (json_is_string(ct) && strcmp(json_string_value(ct), "application/x-pem-file") == 0) {
+	} else if (json_is_string(ct) &&
+		   strcmp(json_string_value(ct), "application/x-pem-file") == 0) {
 		rc = cmd_write_file(file, json_string_value(value), json_string_length(value));
-	} else if (b64url_decode(json_string_value(value), json_string_length(value), &pfx, &err) != 0) {
+	} else if (b64url_decode(json_string_value(value), json_string_length(value), &pfx, &err) !=
+		   0) {
 		fprintf(stderr, "kluis: the certificate's secret is not a base64 PFX\n");
 		rc = CLI_EFAIL;
 	} else {
@@ -541,8 +552,9 @@ static int cert_recover(struct cli *c, const struct args *a)
 
 	if (rc != CLI_OK)
 		return rc;
-	return vault_call(c, "POST", CERT_URL(base, "deletedcertificates", a->pos[0], "recover", NULL),
-			  NULL, print_cert);
+	return vault_call(c, "POST",
+			  CERT_URL(base, "deletedcertificates", a->pos[0], "recover", NULL), NULL,
+			  print_cert);
 }
 
 static int cert_purge(struct cli *c, const struct args *a)
@@ -653,18 +665,22 @@ static const struct opt file_opts[] = {
 };
 
 static const struct cmd cert_cmds[] = {
-	{ "create", "cert create NAME (--subject DN | --san-dns NAME ...) [--validity-months N] "
+	{ "create",
+	  "cert create NAME (--subject DN | --san-dns NAME ...) [--validity-months N] "
 	  "[--kty RSA|EC] [--size BITS] [--curve CRV] [--content-type pfx|pem] [--issuer NAME] "
-	  "[--wait SECONDS | --no-wait]", "create a certificate and wait until it is issued",
-	  create_opts, 1, 1, cert_create },
-	{ "import", "cert import NAME --file PATH [--password-file PATH | --password-stdin] "
-	  "[--content-type pfx|pem]", "import a certificate with its key from a PFX or PEM file",
-	  import_opts, 1, 1, cert_import },
+	  "[--wait SECONDS | --no-wait]",
+	  "create a certificate and wait until it is issued", create_opts, 1, 1, cert_create },
+	{ "import",
+	  "cert import NAME --file PATH [--password-file PATH | --password-stdin] "
+	  "[--content-type pfx|pem]",
+	  "import a certificate with its key from a PFX or PEM file", import_opts, 1, 1,
+	  cert_import },
 	{ "get", "cert get NAME [--version V]", "show a certificate", get_opts, 1, 1, cert_get },
 	{ "list", "cert list", "list the certificates of the vault", NULL, 0, 0, cert_list },
-	{ "download", "cert download NAME --file PATH [--format pem|der | --with-key] [--version V]",
-	  "write the certificate, or with --with-key also its private key, to PATH",
-	  download_opts, 1, 1, cert_download },
+	{ "download",
+	  "cert download NAME --file PATH [--format pem|der | --with-key] [--version V]",
+	  "write the certificate, or with --with-key also its private key, to PATH", download_opts,
+	  1, 1, cert_download },
 	{ "delete", "cert delete NAME", "delete (recoverable while soft-deleted)", NULL, 1, 1,
 	  cert_delete },
 	{ "recover", "cert recover NAME", "recover a deleted certificate", NULL, 1, 1,

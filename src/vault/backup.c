@@ -11,9 +11,7 @@
 #include "vault/internal.h"
 #include "vault/keys.h"
 
-#define BACKUP_MAGIC "KLBK"
 #define BACKUP_FORMAT 1
-#define BACKUP_MAX_BYTES (64u * 1024 * 1024)
 #define VERSION_REC_MAX (1024u * 1024)
 
 static void backup_aad(char out[32], enum obj_kind kind)
@@ -24,6 +22,7 @@ static void backup_aad(char out[32], enum obj_kind kind)
 struct backup_scan {
 	const struct vault *v;
 	enum obj_kind kind;
+	bool refuse_managed;
 	struct buf *versions;	/* wiping: holds plain material */
 	size_t n;
 };
@@ -51,7 +50,7 @@ static int backup_version(void *arg, const void *key, size_t key_len, const void
 	}
 	if (version_decode(val, val_len, &o, &has_m, &sealed, &sealed_len, err) != 0)
 		goto out;
-	if (o.managed && s->kind != OBJ_CERT) {
+	if (o.managed && s->refuse_managed) {
 		obj_fail_managed(err, s->kind, "backup");	/* the certificate's backup holds it */
 		goto out;
 	}
@@ -68,18 +67,31 @@ out:
 	return rc;
 }
 
+int backup_versions(const struct vault *v, enum obj_kind kind, const char *lname,
+		    bool refuse_managed, struct buf *versions, size_t *n, struct kl_err *err)
+{
+	char prefix[KEYBUF];
+	struct backup_scan s = { .v = v, .kind = kind, .refuse_managed = refuse_managed,
+				 .versions = versions };
+
+	obj_key_version(prefix, v, kind, lname, "");
+	if (store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, backup_version, &s, err) != 0)
+		return -1;
+	*n = s.n;
+	return 0;
+}
+
 int obj_backup(struct vault *v, enum obj_kind kind, const char *name, struct buf *blob,
 	       struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], prefix[KEYBUF], aad[32];
-	struct backup_scan s = { .v = v, .kind = kind };
+	char lname[OBJ_NAME_MAX + 1], aad[32];
 	struct buf versions, payload;
 	struct head h;
+	size_t n = 0;
 	int rc = -1;
 
 	buf_init_secret(&versions, BACKUP_MAX_BYTES);
 	buf_init_secret(&payload, BACKUP_MAX_BYTES);
-	s.versions = &versions;
 	if (obj_check_name(kind, name, lname, err) != 0)
 		goto out;
 	if (obj_head_load(v, kind, 'h', lname, &h, NULL, err) != 0) {
@@ -87,13 +99,13 @@ int obj_backup(struct vault *v, enum obj_kind kind, const char *name, struct buf
 			obj_fail_not_found(err, kind, name, NULL);
 		goto out;
 	}
-	obj_key_version(prefix, v, kind, lname, "");
-	if (store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, backup_version, &s, err) != 0)
+	/* a certificate has its own backup (certbackup.c), which carries its key and secret */
+	if (backup_versions(v, kind, lname, kind != OBJ_CERT, &versions, &n, err) != 0)
 		goto out;
 	backup_aad(aad, kind);
 	if (rec_put_u8(&payload, (uint8_t)obj_kinds[kind].tag, err) != 0 ||
 	    rec_put_str(&payload, h.display, err) != 0 || rec_put_str(&payload, h.latest, err) != 0 ||
-	    rec_put_u64(&payload, s.n, err) != 0 ||
+	    rec_put_u64(&payload, n, err) != 0 ||
 	    buf_append(&payload, versions.data, versions.len, err) != 0 ||
 	    buf_append(blob, BACKUP_MAGIC, 4, err) != 0 || rec_put_u8(blob, BACKUP_FORMAT, err) != 0 ||
 	    seal_seal(v->core->data_key, aad, strlen(aad), payload.data, payload.len, blob, err) != 0)
@@ -146,6 +158,37 @@ static bool is_servable(enum obj_kind kind, const struct obj *o)
 	return ok;
 }
 
+int backup_version_reseal(const struct vault *v, enum obj_kind kind, const char *lname,
+			  const void *rec, size_t rec_len, char *key, struct buf *out, char *version,
+			  bool *managed, struct kl_err *err)
+{
+	const unsigned char *m;
+	size_t m_len;
+	struct obj o;
+	struct buf sealed;
+	bool has_m;
+	int rc = -1;
+
+	obj_init(&o);
+	buf_init(&sealed, VERSION_REC_MAX);
+	if (version_decode(rec, rec_len, &o, &has_m, &m, &m_len, err) != 0 ||
+	    !vault_version_is_valid(o.version) || !is_servable(kind, &o)) {
+		kl_fail(err, KL_EINVAL, "a backed up %s version is not valid", obj_kinds[kind].lower);
+		goto out;
+	}
+	obj_key_version(key, v, kind, lname, o.version);
+	if ((has_m && seal_seal(v->core->data_key, key, strlen(key), m, m_len, &sealed, err) != 0) ||
+	    version_encode(&o, has_m, sealed.data, sealed.len, out, err) != 0)
+		goto out;
+	memcpy(version, o.version, 33);
+	*managed = o.managed;
+	rc = 0;
+out:
+	obj_clear(&o);
+	buf_clear(&sealed);
+	return rc;
+}
+
 /* Parses the opened payload into r, resealing every version's material under its key in v. */
 static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbuf *payload,
 			 struct head *h, char *lname, struct restore_set *r, struct kl_err *err)
@@ -180,43 +223,29 @@ static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbu
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		struct obj o;
-		const unsigned char *rec, *m;
-		size_t rec_len, m_len;
-		bool has_m;
-		struct buf sealed;
-		int ok;
+		const unsigned char *rec;
+		size_t rec_len;
+		char ver[33];
+		bool managed;
 
 		rec = rec_get_bytes(&rd, &rec_len);
 		if (rec == NULL) {
 			invalid_blob(err);
 			goto out;
 		}
-		obj_init(&o);
-		buf_init(&sealed, VERSION_REC_MAX);
 		buf_init(&r->recs[i], VERSION_REC_MAX);
 		r->n = i + 1;
-		ok = version_decode(rec, rec_len, &o, &has_m, &m, &m_len, err) == 0 &&
-		     vault_version_is_valid(o.version) && is_servable(kind, &o);
-		if (ok && o.managed && kind != OBJ_CERT) {
-			obj_clear(&o);
-			buf_clear(&sealed);
+		if (backup_version_reseal(v, kind, lname, rec, rec_len, r->keys[i], &r->recs[i], ver,
+					  &managed, err) != 0) {
+			if (err->code == KL_EINVAL)
+				invalid_blob(err);
+			goto out;
+		}
+		if (managed && kind != OBJ_CERT) {
 			obj_fail_managed(err, kind, "restore");
 			goto out;
 		}
-		if (ok) {
-			obj_key_version(r->keys[i], v, kind, lname, o.version);
-			latest_found |= strcmp(o.version, h->latest) == 0;
-			ok = (!has_m || seal_seal(v->core->data_key, r->keys[i], strlen(r->keys[i]), m,
-						  m_len, &sealed, err) == 0) &&
-			     version_encode(&o, has_m, sealed.data, sealed.len, &r->recs[i], err) == 0;
-		} else {
-			invalid_blob(err);
-		}
-		obj_clear(&o);
-		buf_clear(&sealed);
-		if (!ok)
-			goto out;
+		latest_found |= strcmp(ver, h->latest) == 0;
 	}
 	if (!rec_done(&rd) || !latest_found) {
 		invalid_blob(err);

@@ -1,7 +1,8 @@
 /* Certificate issuers (one record per name, replaced or merged whole, removed for good) and the
  * certificate contacts of a vault (one list). Owns their store keys and record layout. An issuer's
  * password is sealed under the data key with the record's store key as additional data as soon as
- * it arrives, and is never opened here: nothing in kluis orders from a CA, so nothing needs it back.
+ * it arrives, and is never opened here: nothing in kluis orders from a CA, so nothing needs it
+ * back.
  * Must never return, log or put in an error message a password. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,12 +109,17 @@ void cert_issuer_clear(struct cert_issuer *i)
 /* Valid, unreserved issuer name: its lowercase store form into lname (OBJ_NAME_MAX + 1). */
 static int check_issuer_name(const char *name, char *lname, struct kl_err *err)
 {
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, OBJ_NAME_MAX + 1, name))
-		return kl_fail(err, KL_EINVAL, "The issuer name '%.64s' is not valid: names are 1 to "
-			       "127 characters of letters, digits and hyphens.", name ? name : "");
+	if (name == NULL || !vault_name_is_valid_object(name) ||
+	    !lower_copy(lname, OBJ_NAME_MAX + 1, name))
+		return kl_fail(err, KL_EINVAL,
+			       "The issuer name '%.64s' is not valid: names are 1 to "
+			       "127 characters of letters, digits and hyphens.",
+			       name ? name : "");
 	if (strcmp(lname, "self") == 0 || strcmp(lname, "unknown") == 0)
-		return kl_fail(err, KL_EINVAL, "The issuer name '%.64s' is reserved: Self and Unknown "
-			       "name the built-in issuers.", name);
+		return kl_fail(err, KL_EINVAL,
+			       "The issuer name '%.64s' is reserved: Self and Unknown "
+			       "name the built-in issuers.",
+			       name);
 	return 0;
 }
 
@@ -124,8 +130,10 @@ static int check_issuer_in(const struct cert_issuer_in *in, bool is_set, struct 
 
 	if (in->provider == NULL && is_set)
 		return kl_fail(err, KL_EINVAL, "The field 'provider' is required.");
-	if (in->provider != NULL && (in->provider[0] == '\0' || strlen(in->provider) > CERT_PROVIDER_MAX))
-		return kl_fail(err, KL_EINVAL, "The provider must be 1 to %d bytes.", CERT_PROVIDER_MAX);
+	if (in->provider != NULL &&
+	    (in->provider[0] == '\0' || strlen(in->provider) > CERT_PROVIDER_MAX))
+		return kl_fail(err, KL_EINVAL, "The provider must be 1 to %d bytes.",
+			       CERT_PROVIDER_MAX);
 	if (in->pwd != NULL && in->pwd_len > CERT_ISSUER_PWD_MAX)
 		return kl_fail(err, KL_EINVAL, "The issuer password is longer than %d bytes.",
 			       CERT_ISSUER_PWD_MAX);
@@ -152,7 +160,8 @@ static int issuer_encode(const struct cert_issuer *i, const struct buf *sealed_p
 	size_t k;
 
 	if (rec_put_u8(out, ISSUER_FORMAT, err) != 0 || rec_put_str(out, i->name, err) != 0 ||
-	    rec_put_str(out, i->provider, err) != 0 || rec_put_u8(out, i->has_credentials, err) != 0 ||
+	    rec_put_str(out, i->provider, err) != 0 ||
+	    rec_put_u8(out, i->has_credentials, err) != 0 ||
 	    rec_put_str(out, i->account_id, err) != 0 || rec_put_u8(out, i->has_pwd, err) != 0 ||
 	    rec_put_bytes(out, sealed_pwd->data, i->has_pwd ? sealed_pwd->len : 0, err) != 0 ||
 	    rec_put_str(out, i->org_id, err) != 0 || rec_put_u64(out, i->n_admins, err) != 0)
@@ -190,7 +199,8 @@ static int issuer_decode(const void *p, size_t n, struct cert_issuer *i, struct 
 
 	memset(i, 0, sizeof(*i));
 	rec_reader_init(&r, p, n);
-	if (rec_get_u8(&r) != ISSUER_FORMAT || !copy_fixed(i->name, sizeof(i->name), rec_get_str(&r)) ||
+	if (rec_get_u8(&r) != ISSUER_FORMAT ||
+	    !copy_fixed(i->name, sizeof(i->name), rec_get_str(&r)) ||
 	    !copy_fixed(i->provider, sizeof(i->provider), rec_get_str(&r)))
 		goto bad;
 	i->has_credentials = rec_get_u8(&r) != 0;
@@ -217,7 +227,8 @@ static int issuer_decode(const void *p, size_t n, struct cert_issuer *i, struct 
 	i->updated = rec_get_i64(&r);
 	if (!rec_done(&r))
 		goto bad;
-	if (sealed_pwd != NULL && sealed_len > 0 && buf_append(sealed_pwd, sealed, sealed_len, err) != 0)
+	if (sealed_pwd != NULL && sealed_len > 0 &&
+	    buf_append(sealed_pwd, sealed, sealed_len, err) != 0)
 		goto fail;
 	return 0;
 bad:
@@ -268,7 +279,8 @@ static int issuer_apply(const struct vault *v, const char *key, const char *name
 	memset(next, 0, sizeof(*next));
 	/* both were checked against their sizes */
 	copy_checked(next->name, sizeof(next->name), old ? old->name : name);
-	copy_checked(next->provider, sizeof(next->provider), in->provider ? in->provider : old->provider);
+	copy_checked(next->provider, sizeof(next->provider),
+		     in->provider ? in->provider : old->provider);
 	if (in->set_admins) {
 		admins = in->admins;
 		n_admins = in->n_admins;
@@ -276,9 +288,9 @@ static int issuer_apply(const struct vault *v, const char *key, const char *name
 		admins = old->admins;
 		n_admins = old->n_admins;
 	}
-	if (dup_opt(in->account_id ? in->account_id : is_set ? NULL : old->account_id,
-		    &next->account_id, err) != 0 ||
-	    dup_opt(in->org_id ? in->org_id : is_set ? NULL : old->org_id, &next->org_id, err) != 0 ||
+	if (dup_opt(in->account_id || is_set ? in->account_id : old->account_id, &next->account_id,
+		    err) != 0 ||
+	    dup_opt(in->org_id || is_set ? in->org_id : old->org_id, &next->org_id, err) != 0 ||
 	    admins_copy(admins, n_admins, &next->admins, err) != 0)
 		return -1;
 	next->n_admins = n_admins;
@@ -290,7 +302,8 @@ static int issuer_apply(const struct vault *v, const char *key, const char *name
 	next->created = old ? old->created : next->updated;
 	if (in->pwd != NULL) {
 		buf_reset(sealed);
-		if (seal_seal(v->core->data_key, key, strlen(key), in->pwd, in->pwd_len, sealed, err) != 0)
+		if (seal_seal(v->core->data_key, key, strlen(key), in->pwd, in->pwd_len, sealed,
+			      err) != 0)
 			return -1;
 	} else if (is_set) {
 		buf_reset(sealed);
@@ -327,20 +340,24 @@ static int issuer_write(struct vault *v, const char *name, const struct cert_iss
 		if (!exists) {
 			if (!is_set || (err->code != KL_ENOTFOUND && err->code != KL_ECORRUPT))
 				goto out;
-			/* a set replaces the whole record: it repairs a damaged one (version kept) */
+			/* a set replaces the whole record, so it repairs a damaged one */
 			if (err->code == KL_ECORRUPT)
-				LOG_WARN(NULL, "replacing the damaged certificate issuer %.64s", lname);
+				LOG_WARN(NULL, "replacing the damaged certificate issuer %.64s",
+					 lname);
 			else
 				version = 0;
 			kl_err_clear(err);
 			buf_reset(&sealed);
 		}
-		if (issuer_apply(v, key, name, exists ? &old : NULL, in, is_set, &next, &sealed, err) != 0 ||
+		if (issuer_apply(v, key, name, exists ? &old : NULL, in, is_set, &next, &sealed,
+				 err) != 0 ||
 		    issuer_encode(&next, &sealed, &rec, err) != 0)
 			goto out;
 		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key), .version = version },
-			{ .kind = STORE_PUT, .key = key, .key_len = strlen(key), .val = rec.data, .val_len = rec.len },
+			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
+			  .version = version },
+			{ .kind = STORE_PUT, .key = key, .key_len = strlen(key), .val = rec.data,
+			  .val_len = rec.len },
 		};
 		if (store_txn(v->core->st, ops, 2, err) == 0)
 			break;
@@ -380,7 +397,8 @@ int cert_issuer_update(struct vault *v, const char *name, const struct cert_issu
 /* A name that can be stored; otherwise the issuer cannot exist: not found. */
 static int lookup_name(const char *name, char *lname, struct kl_err *err)
 {
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, OBJ_NAME_MAX + 1, name))
+	if (name == NULL || !vault_name_is_valid_object(name) ||
+	    !lower_copy(lname, OBJ_NAME_MAX + 1, name))
 		return fail_issuer_not_found(err);
 	return 0;
 }
@@ -427,7 +445,8 @@ int cert_issuer_delete(struct vault *v, const char *name, struct cert_issuer *ou
 		if (issuer_load(v, lname, &old, NULL, &version, err) != 0)
 			return -1;
 		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key), .version = version },
+			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
+			  .version = version },
 			{ .kind = STORE_DEL, .key = key, .key_len = strlen(key) },
 		};
 		if (store_txn(v->core->st, ops, 2, err) == 0) {
@@ -598,7 +617,8 @@ int cert_contacts_set(struct vault *v, const struct cert_contact *in, size_t n,
 	if (rec_put_u8(&rec, CONTACTS_FORMAT, err) != 0 || rec_put_u64(&rec, n, err) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
-		if (rec_put_str(&rec, in[i].email, err) != 0 || rec_put_str(&rec, in[i].name, err) != 0 ||
+		if (rec_put_str(&rec, in[i].email, err) != 0 ||
+		    rec_put_str(&rec, in[i].name, err) != 0 ||
 		    rec_put_str(&rec, in[i].phone, err) != 0)
 			goto out;
 	contacts_key(key, v);
@@ -648,7 +668,8 @@ int cert_contacts_delete(struct vault *v, struct cert_contacts *out, struct kl_e
 		if (contacts_load(v, out, &version, err) != 0)
 			return -1;
 		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key), .version = version },
+			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
+			  .version = version },
 			{ .kind = STORE_DEL, .key = key, .key_len = strlen(key) },
 		};
 		if (store_txn(v->core->st, ops, 2, err) == 0)

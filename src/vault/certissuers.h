@@ -47,7 +47,7 @@ void cert_issuer_clear(struct cert_issuer *i);
 struct cert_issuer_in {
 	const char *provider;		/* required for set; NULL keeps it (update) */
 	const char *account_id;		/* NULL: not given */
-	const char *pwd;		/* NULL: not given; pwd_len bytes, sealed before it is stored */
+	const char *pwd; /* NULL: not given; pwd_len bytes, sealed before it is stored */
 	size_t pwd_len;
 	const char *org_id;		/* NULL: not given */
 	bool set_admins;		/* admins[0..n_admins) replace the list */

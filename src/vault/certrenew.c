@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "vault/certissuers.h"
 #include "vault/certs_internal.h"
 
 #define BATCH 64
@@ -50,6 +51,21 @@ static void memory_save(struct vault *v, const char *ikey, const char *version, 
 		LOG_WARN(NULL, "cannot record a certificate lifetime action: %s", e.msg);
 }
 
+/* The emails of the vault's certificate contacts, comma-separated and capped, or "(none)". */
+static void contacts_text(struct vault *v, char *out, size_t n)
+{
+	struct cert_contacts c = { 0 };
+	struct kl_err e = { 0 };
+	size_t i, len = 0;
+
+	snprintf(out, n, "(none)");
+	if (cert_contacts_get(v, &c, &e) != 0)
+		return;
+	for (i = 0; i < c.n && len + 1 < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%s%.64s", i ? "," : "", c.items[i].email);
+	cert_contacts_clear(&c);
+}
+
 /* Runs the due actions of one certificate; *n counts them. */
 static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 {
@@ -81,11 +97,13 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 		else
 			snprintf(trigger, sizeof(trigger), "days_before_expiry %d", a->days_before_expiry);
 		if (a->action == CERT_EMAIL_CONTACTS) {
-			/* no mail: an audit-worthy record for the operators */
+			char to[256];
+
+			/* no mail: an audit-worthy record for the operators, naming whom to tell */
+			contacts_text(v, to, sizeof(to));
 			LOG_INFO(NULL, "certificate lifetime action EmailContacts: vault %s, certificate "
-				 "%s, version %s, trigger %s, expires %lld; the vault's certificate "
-				 "contacts are to be told", v->name, ct.o.name, ct.o.version, trigger,
-				 (long long)ct.o.attrs.exp);
+				 "%s, version %s, trigger %s, expires %lld, contacts %s", v->name,
+				 ct.o.name, ct.o.version, trigger, (long long)ct.o.attrs.exp, to);
 		} else if (!cert_issuer_is_self(ct.policy.issuer)) {
 			/* AutoRenew needs a CA signature kluis cannot obtain: stored, never acts */
 		} else if (cert_op_get(v, ct.o.name, &op, &e) == 0 &&

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/secbuf.h"
 #include "vault/object.h"
 
 #define CERT_SUBJECT_MAX 1024		/* bytes of a policy subject */
@@ -231,6 +232,17 @@ int cert_merge(struct vault *v, const char *name, const struct buf *items, size_
 int cert_update(struct vault *v, const char *name, const char *version, bool set_enabled,
 		bool enabled, bool set_tags, const struct obj_tag *tags, size_t n_tags,
 		const struct cert_policy *policy, struct cert *out, struct kl_err *err);
+
+/* The managed secret's value (secret and value as secret_get gives them) in out_type, for GET
+ * /secrets/{n}/{v}?outContentType= (C3): a PKCS#12 secret as PEM, or a value already in that
+ * form as is; anything else, or a secret no certificate manages, KL_EINVAL BadParameter. The
+ * caller secbuf_free()s *out. */
+int cert_secret_convert(const struct obj *secret, const struct secbuf *value, const char *out_type,
+			struct secbuf **out, struct kl_err *err);
+/* previousVersion of a certificate's secret: the certificate version that was latest before
+ * version of name, into out (OBJ_VERSION_LEN + 1 bytes; "" when none or not a certificate). */
+int cert_previous_version(struct vault *v, const char *name, const char *version, char *out,
+			  struct kl_err *err);
 
 /* The issue delay D of the core (seconds), for cert_create. */
 int64_t cert_issue_delay(const struct vault *v);

@@ -148,6 +148,12 @@ int obj_cert_heads(const struct vault *v, const char *lname, uint64_t *live, uin
 int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname,
 		       const struct head *h, const char *op, struct kl_err *err);
 
+/* The second half of obj_refuse_managed: only whether h's latest version is managed. For
+ * callers whose transaction checks the certificate heads absent anyway (and asks after a
+ * conflict). */
+int obj_refuse_managed_latest(const struct vault *v, enum obj_kind k, const char *lname,
+			      const struct head *h, const char *op, struct kl_err *err);
+
 /* obj_create with the operation word of the refusal over a managed name (NULL: "set" for a
  * secret, "create" for a key). A version created with in->managed set (the certificate layer's
  * own) is never refused. */
@@ -159,6 +165,24 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
  * certificate's attributes onto its key and secret. */
 int obj_update_managed(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 		       const struct obj_patch *patch, struct obj *out, struct kl_err *err);
+
+/* backup.c, shared with certbackup.c: a blob is BACKUP_MAGIC, a format byte and a payload sealed
+ * under the data key. */
+#define BACKUP_MAGIC "KLBK"
+#define BACKUP_MAX_BYTES (64u * 1024 * 1024)
+/* Appends to versions (a wiping buffer: it holds plain material), as rec_put_bytes items, every
+ * version of kind of lname re-encoded with its material opened; *n counts them. More than
+ * OBJ_MAX_VERSIONS_PER_BACKUP is KL_EINVAL; with refuse_managed, a managed version is
+ * obj_fail_managed(kind, "backup"). */
+int backup_versions(const struct vault *v, enum obj_kind kind, const char *lname,
+		    bool refuse_managed, struct buf *versions, size_t *n, struct kl_err *err);
+/* One version record of a backup payload, checked (a version id; a key's description parses)
+ * and re-encoded into out for lname in v with its material sealed under its new record key, which
+ * lands in key (KEYBUF bytes); version (33 bytes) and *managed describe it. KL_EINVAL when the
+ * record is not a valid version. */
+int backup_version_reseal(const struct vault *v, enum obj_kind kind, const char *lname,
+			  const void *rec, size_t rec_len, char *key, struct buf *out, char *version,
+			  bool *managed, struct kl_err *err);
 
 /* keys.c: drops every cached parsed version of key lname (wiping them). */
 void key_forget_cached(const struct vault *v, const char *lname);

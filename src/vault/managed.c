@@ -26,20 +26,25 @@ int obj_cert_heads(const struct vault *v, const char *lname, uint64_t *live, uin
 int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname,
 		       const struct head *h, const char *op, struct kl_err *err)
 {
-	struct obj o;
 	uint64_t live, deleted;
-	int rc = -1;
 
-	obj_init(&o);
 	if (k == OBJ_CERT)
 		return 0;
 	if (obj_cert_heads(v, lname, &live, &deleted, err) != 0)
-		goto out;
-	if (live != 0 || deleted != 0) {
-		obj_fail_managed(err, k, op);
-		goto out;
-	}
-	if (h != NULL) {
+		return -1;
+	if (live != 0 || deleted != 0)
+		return obj_fail_managed(err, k, op);
+	return obj_refuse_managed_latest(v, k, lname, h, op, err);
+}
+
+int obj_refuse_managed_latest(const struct vault *v, enum obj_kind k, const char *lname,
+			      const struct head *h, const char *op, struct kl_err *err)
+{
+	struct obj o;
+	int rc = -1;
+
+	obj_init(&o);
+	if (k != OBJ_CERT && h != NULL) {
 		if (obj_version_load(v, k, lname, h->latest, &o, NULL, NULL, err) != 0)
 			goto out;
 		if (o.managed) {

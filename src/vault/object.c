@@ -297,7 +297,9 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 			hv = 0;
 			snprintf(h.display, sizeof(h.display), "%s", name);
 		}
-		if (check_cert && obj_refuse_managed(v, kind, lname, hv ? &h : NULL, op, err) != 0)
+		/* the certificate heads are checked absent by the transaction (asked only after a
+		 * conflict, below): no reads on the common path */
+		if (check_cert && obj_refuse_managed_latest(v, kind, lname, hv ? &h : NULL, op, err) != 0)
 			goto out;
 		memcpy(h.latest, o.version, sizeof(h.latest));
 		buf_reset(&hrec);
@@ -316,6 +318,9 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 			break;
 		if (err->code != KL_ECONFLICT)
 			goto out;
+		kl_err_clear(err);
+		if (check_cert && obj_refuse_managed(v, kind, lname, NULL, op, err) != 0)
+			goto out;	/* a certificate holds the name */
 		kl_err_clear(err);
 		obj_txn_backoff(attempt);
 	}

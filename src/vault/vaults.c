@@ -281,6 +281,9 @@ static int finish_purge(struct vault_core *core, const char *name, struct kl_err
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
 		goto out;
 	snprintf(prefix, sizeof(prefix), "r/%s/", lname);
+	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
+		goto out;
+	snprintf(prefix, sizeof(prefix), "a/%s/", lname);	/* certificate renewal index */
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0 ||
 	    store_del_prefix(core->st, "p/", other_vault_schedule, lname, &n, err) != 0 ||
 	    assignments_drop_vault(core, lname, err) != 0)

@@ -83,8 +83,11 @@ static uint64_t policy_perms(const char *certificates, const char *who)
 	uint64_t perms;
 
 	buf_init(&props, 4096);
-	assert_int_equal(buf_printf(&props, &err, "{\"p\":{\"accessPolicies\":[{\"objectId\":\"p1\","
-				    "\"permissions\":{\"certificates\":%s}}]}}", certificates), 0);
+	assert_int_equal(buf_printf(&props, &err,
+				    "{\"p\":{\"accessPolicies\":[{\"objectId\":\"p1\","
+				    "\"permissions\":{\"certificates\":%s}}]}}",
+				    certificates),
+			 0);
 	perms = authz_policy_perms(&props, who);
 	buf_clear(&props);
 	return perms;
@@ -96,16 +99,24 @@ static void test_access_policy_names(void **state)
 		const char *name;
 		uint64_t perms;
 	} one[] = {
-		{ "get", B(PERM_CERT_GET) }, { "List", B(PERM_CERT_LIST) },
-		{ "CREATE", B(PERM_CERT_CREATE) }, { "import", B(PERM_CERT_IMPORT) },
-		{ "update", B(PERM_CERT_UPDATE) }, { "delete", B(PERM_CERT_DELETE) },
-		{ "recover", B(PERM_CERT_RECOVER) }, { "purge", B(PERM_CERT_PURGE) },
-		{ "backup", B(PERM_CERT_BACKUP) }, { "restore", B(PERM_CERT_RESTORE) },
+		{ "get", B(PERM_CERT_GET) },
+		{ "List", B(PERM_CERT_LIST) },
+		{ "CREATE", B(PERM_CERT_CREATE) },
+		{ "import", B(PERM_CERT_IMPORT) },
+		{ "update", B(PERM_CERT_UPDATE) },
+		{ "delete", B(PERM_CERT_DELETE) },
+		{ "recover", B(PERM_CERT_RECOVER) },
+		{ "purge", B(PERM_CERT_PURGE) },
+		{ "backup", B(PERM_CERT_BACKUP) },
+		{ "restore", B(PERM_CERT_RESTORE) },
 		{ "ManageContacts", B(PERM_CERT_CONTACTS) },
-		{ "getissuers", B(PERM_CERT_ISSUERS_GET) }, { "ListIssuers", B(PERM_CERT_ISSUERS_LIST) },
+		{ "getissuers", B(PERM_CERT_ISSUERS_GET) },
+		{ "ListIssuers", B(PERM_CERT_ISSUERS_LIST) },
 		{ "setissuers", B(PERM_CERT_ISSUERS_SET) },
-		{ "DeleteIssuers", B(PERM_CERT_ISSUERS_DELETE) }, { "manageissuers", ISSUERS },
-		{ "All", CERT_ALL }, { "nosuchthing", 0 },
+		{ "DeleteIssuers", B(PERM_CERT_ISSUERS_DELETE) },
+		{ "manageissuers", ISSUERS },
+		{ "All", CERT_ALL },
+		{ "nosuchthing", 0 },
 	};
 	char list[64];
 	size_t i;
@@ -127,9 +138,12 @@ static void test_access_policy_names(void **state)
 		struct kl_err err = { 0 };
 
 		buf_init(&props, 4096);
-		assert_int_equal(buf_printf(&props, &err, "{\"p\":{\"accessPolicies\":[{\"objectId\":"
-					    "\"p1\",\"permissions\":{\"secrets\":[\"all\"],\"keys\":"
-					    "[\"managecontacts\"]}}]}}"), 0);
+		assert_int_equal(
+			buf_printf(&props, &err,
+				   "{\"p\":{\"accessPolicies\":[{\"objectId\":"
+				   "\"p1\",\"permissions\":{\"secrets\":[\"all\"],\"keys\":"
+				   "[\"managecontacts\"]}}]}}"),
+			0);
 		assert_int_equal(cert_bits(authz_policy_perms(&props, "p1")), 0);
 		buf_clear(&props);
 	}

@@ -95,7 +95,8 @@ static void send_req(struct env *e, const char *method, const char *host, const 
 	}
 	out->status = resp.status;
 	if (resp.body.len > 0) {
-		snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len, (const char *)resp.body.data);
+		snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
+			 (const char *)resp.body.data);
 		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
 		assert_non_null(out->body);
 	}
@@ -177,7 +178,8 @@ static void test_issuer_crud_shapes(void **state)
 
 	/* PATCH with org_details only keeps the credentials; credentials {} keeps account_id */
 	expect(e, "PATCH", "/certificates/issuers/DigiIssuer",
-	       "{\"org_details\":{\"admin_details\":[{\"email\":\"ops@example.com\"}]}}", 200, NULL, &r);
+	       "{\"org_details\":{\"admin_details\":[{\"email\":\"ops@example.com\"}]}}", 200, NULL,
+	       &r);
 	assert_string_equal(str_at(r.body, "credentials", "account_id"), "keyvaultuser");
 	assert_string_equal(str_at(r.body, "provider", NULL), "DigiCert");
 	org = json_object_get(r.body, "org_details");
@@ -187,21 +189,25 @@ static void test_issuer_crud_shapes(void **state)
 	assert_null(json_object_get(admin, "first_name"));
 	result_clear(&r);
 	expect(e, "PATCH", "/certificates/issuers/DigiIssuer",
-	       "{\"credentials\":{},\"provider\":\"GlobalSign\",\"attributes\":{\"enabled\":false}}",
+	       "{\"credentials\":{},\"provider\":\"GlobalSign\",\"attributes\":{\"enabled\":false}"
+	       "}",
 	       200, NULL, &r);
 	assert_string_equal(str_at(r.body, "credentials", "account_id"), "keyvaultuser");
 	assert_string_equal(str_at(r.body, "provider", NULL), "GlobalSign");
-	assert_true(json_is_false(json_object_get(json_object_get(r.body, "attributes"), "enabled")));
+	assert_true(
+		json_is_false(json_object_get(json_object_get(r.body, "attributes"), "enabled")));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.body, "attributes"),
 							    "created")), created);
 	result_clear(&r);
 
 	/* PUT replaces the whole issuer: no credentials, enabled by default */
-	expect(e, "PUT", "/certificates/issuers/DigiIssuer", "{\"provider\":\"Test\"}", 200, NULL, &r);
+	expect(e, "PUT", "/certificates/issuers/DigiIssuer", "{\"provider\":\"Test\"}", 200, NULL,
+	       &r);
 	assert_null(json_object_get(r.body, "credentials"));
 	assert_int_equal(json_array_size(json_object_get(json_object_get(r.body, "org_details"),
 							 "admin_details")), 0);
-	assert_true(json_is_true(json_object_get(json_object_get(r.body, "attributes"), "enabled")));
+	assert_true(
+		json_is_true(json_object_get(json_object_get(r.body, "attributes"), "enabled")));
 	result_clear(&r);
 
 	/* DELETE answers the issuer as it was, for good */
@@ -210,7 +216,8 @@ static void test_issuer_crud_shapes(void **state)
 	assert_string_equal(str_at(r.body, "id", NULL),
 			    "https://" HOST "/certificates/issuers/DigiIssuer");
 	result_clear(&r);
-	expect(e, "GET", "/certificates/issuers/DigiIssuer", NULL, 404, "CertificateIssuerNotFound", &r);
+	expect(e, "GET", "/certificates/issuers/DigiIssuer", NULL, 404, "CertificateIssuerNotFound",
+	       &r);
 	assert_string_equal(err_member(&r, "message"), "Issuer not found");
 	result_clear(&r);
 }
@@ -219,7 +226,13 @@ static void test_issuer_errors(void **state)
 {
 	struct env *e = *state;
 	static const char *const bodies[] = {
-		"", "{", "[]", "{}", "{\"provider\":null}", "{\"provider\":5}", "{\"provider\":\"\"}",
+		"",
+		"{",
+		"[]",
+		"{}",
+		"{\"provider\":null}",
+		"{\"provider\":5}",
+		"{\"provider\":\"\"}",
 		"{\"provider\":\"p\",\"credentials\":[]}",
 		"{\"provider\":\"p\",\"credentials\":{\"account_id\":1}}",
 		"{\"provider\":\"p\",\"credentials\":{\"pwd\":true}}",
@@ -230,13 +243,15 @@ static void test_issuer_errors(void **state)
 		"{\"provider\":\"p\",\"org_details\":{\"id\":\"a\\u0000b\"}}",
 		"{\"provider\":\"p\",\"attributes\":{\"enabled\":\"yes\"}}",
 		"{\"provider\":\"p\",\"attributes\":7}",
-		"{\"provider\":\"0123456789012345678901234567890123456789012345678901234567890123X\"}",
+		"{\"provider\":"
+		"\"0123456789012345678901234567890123456789012345678901234567890123X\"}",
 	};
 	char big[4096];
 	size_t i, o;
 	struct result r;
 
-	expect(e, "PUT", "/certificates/issuers/keep", "{\"provider\":\"Original\"}", 200, NULL, NULL);
+	expect(e, "PUT", "/certificates/issuers/keep", "{\"provider\":\"Original\"}", 200, NULL,
+	       NULL);
 	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		send_req(e, "PUT", HOST, "/certificates/issuers/keep", V, e->bearer, bodies[i], &r);
 		if (r.status != 400)
@@ -245,15 +260,18 @@ static void test_issuer_errors(void **state)
 		result_clear(&r);
 		if (i < 3 || strcmp(bodies[i], "{}") == 0 || strstr(bodies[i], "null") != NULL)
 			continue;	/* an empty PATCH is fine */
-		send_req(e, "PATCH", HOST, "/certificates/issuers/keep", V, e->bearer, bodies[i], &r);
+		send_req(e, "PATCH", HOST, "/certificates/issuers/keep", V, e->bearer, bodies[i],
+			 &r);
 		if (r.status != 400)
 			fail_msg("PATCH %s: %d", bodies[i], r.status);
 		result_clear(&r);
 	}
 	/* 17 admins: one past the limit */
-	o = (size_t)snprintf(big, sizeof(big), "{\"provider\":\"p\",\"org_details\":{\"admin_details\":[");
+	o = (size_t)snprintf(big, sizeof(big),
+			     "{\"provider\":\"p\",\"org_details\":{\"admin_details\":[");
 	for (i = 0; i < 17; i++)
-		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s{\"email\":\"a@b\"}", i ? "," : "");
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s{\"email\":\"a@b\"}",
+				      i ? "," : "");
 	snprintf(big + o, sizeof(big) - o, "]}}");
 	expect(e, "PUT", "/certificates/issuers/keep", big, 400, "BadParameter", NULL);
 	expect(e, "GET", "/certificates/issuers/keep", NULL, 200, NULL, &r);
@@ -261,9 +279,12 @@ static void test_issuer_errors(void **state)
 	result_clear(&r);
 
 	/* reserved and invalid names */
-	expect(e, "PUT", "/certificates/issuers/Self", "{\"provider\":\"p\"}", 400, "BadParameter", NULL);
-	expect(e, "PUT", "/certificates/issuers/UNKNOWN", "{\"provider\":\"p\"}", 400, "BadParameter", NULL);
-	expect(e, "PUT", "/certificates/issuers/bad_name", "{\"provider\":\"p\"}", 400, "BadParameter", NULL);
+	expect(e, "PUT", "/certificates/issuers/Self", "{\"provider\":\"p\"}", 400, "BadParameter",
+	       NULL);
+	expect(e, "PUT", "/certificates/issuers/UNKNOWN", "{\"provider\":\"p\"}", 400,
+	       "BadParameter", NULL);
+	expect(e, "PUT", "/certificates/issuers/bad_name", "{\"provider\":\"p\"}", 400,
+	       "BadParameter", NULL);
 	expect(e, "GET", "/certificates/issuers/bad_name", NULL, 400, "BadParameter", NULL);
 
 	/* missing: the service's code and exact message */
@@ -271,8 +292,10 @@ static void test_issuer_errors(void **state)
 	       "CertificateIssuerNotFound", &r);
 	assert_string_equal(err_member(&r, "message"), "Issuer not found");
 	result_clear(&r);
-	expect(e, "DELETE", "/certificates/issuers/nothing", NULL, 404, "CertificateIssuerNotFound", NULL);
-	expect(e, "GET", "/certificates/issuers/Self", NULL, 404, "CertificateIssuerNotFound", NULL);
+	expect(e, "DELETE", "/certificates/issuers/nothing", NULL, 404, "CertificateIssuerNotFound",
+	       NULL);
+	expect(e, "GET", "/certificates/issuers/Self", NULL, 404, "CertificateIssuerNotFound",
+	       NULL);
 	expect(e, "POST", "/certificates/issuers/keep", NULL, 405, NULL, NULL);
 }
 
@@ -298,7 +321,8 @@ static void test_issuer_list_pages(void **state)
 		assert_int_equal(r.status, 200);
 		json_array_foreach(json_object_get(r.body, "value"), i, it) {
 			assert_int_equal(json_object_size(it), 2);
-			if (strncmp(str_at(it, "id", NULL), "https://" HOST "/certificates/issuers/list-",
+			if (strncmp(str_at(it, "id", NULL),
+				    "https://" HOST "/certificates/issuers/list-",
 				    strlen("https://" HOST "/certificates/issuers/list-")) != 0)
 				continue;
 			assert_string_equal(str_at(it, "provider", NULL), "OneCertV2-PublicCA");
@@ -317,7 +341,8 @@ static void test_issuer_list_pages(void **state)
 	}
 	assert_int_equal(seen, 5);
 	assert_true(pages >= 3);
-	send_req(e, "GET", HOST, "/certificates/issuers", V "&$skiptoken=garbage!", e->bearer, NULL, &r);
+	send_req(e, "GET", HOST, "/certificates/issuers", V "&$skiptoken=garbage!", e->bearer, NULL,
+		 &r);
 	assert_int_equal(r.status, 400);
 	result_clear(&r);
 }
@@ -352,7 +377,8 @@ static void test_contacts(void **state)
 	assert_string_equal(str_at(c0, "email", NULL), "admin@contoso.com");
 	assert_string_equal(str_at(c0, "name", NULL), "John Doe");
 	assert_string_equal(str_at(c0, "phone", NULL), "1111111111");
-	assert_int_equal(json_object_size(json_array_get(json_object_get(r.body, "contacts"), 1)), 1);
+	assert_int_equal(json_object_size(json_array_get(json_object_get(r.body, "contacts"), 1)),
+			 1);
 	result_clear(&r);
 	expect(e, "GET", "/certificates/contacts", NULL, 200, NULL, &r);
 	assert_int_equal(json_array_size(json_object_get(r.body, "contacts")), 2);
@@ -378,14 +404,22 @@ static void test_route_rows(void **state)
 		enum route_class cls;
 		enum route_perm perm;
 	} rows[] = {
-		{ "PUT", "/certificates/contacts", "SetCertificateContacts", ROUTE_WRITE, PERM_CERT_CONTACTS },
-		{ "GET", "/certificates/contacts", "GetCertificateContacts", ROUTE_READ, PERM_CERT_CONTACTS },
-		{ "DELETE", "/certificates/contacts", "DeleteCertificateContacts", ROUTE_WRITE, PERM_CERT_CONTACTS },
-		{ "GET", "/certificates/issuers", "GetCertificateIssuers", ROUTE_READ, PERM_CERT_ISSUERS_LIST },
-		{ "PUT", "/certificates/issuers/i", "SetCertificateIssuer", ROUTE_WRITE, PERM_CERT_ISSUERS_SET },
-		{ "PATCH", "/certificates/issuers/i", "UpdateCertificateIssuer", ROUTE_WRITE, PERM_CERT_ISSUERS_SET },
-		{ "GET", "/certificates/issuers/i", "GetCertificateIssuer", ROUTE_READ, PERM_CERT_ISSUERS_GET },
-		{ "DELETE", "/certificates/issuers/i", "DeleteCertificateIssuer", ROUTE_WRITE, PERM_CERT_ISSUERS_DELETE },
+		{ "PUT", "/certificates/contacts", "SetCertificateContacts", ROUTE_WRITE,
+		  PERM_CERT_CONTACTS },
+		{ "GET", "/certificates/contacts", "GetCertificateContacts", ROUTE_READ,
+		  PERM_CERT_CONTACTS },
+		{ "DELETE", "/certificates/contacts", "DeleteCertificateContacts", ROUTE_WRITE,
+		  PERM_CERT_CONTACTS },
+		{ "GET", "/certificates/issuers", "GetCertificateIssuers", ROUTE_READ,
+		  PERM_CERT_ISSUERS_LIST },
+		{ "PUT", "/certificates/issuers/i", "SetCertificateIssuer", ROUTE_WRITE,
+		  PERM_CERT_ISSUERS_SET },
+		{ "PATCH", "/certificates/issuers/i", "UpdateCertificateIssuer", ROUTE_WRITE,
+		  PERM_CERT_ISSUERS_SET },
+		{ "GET", "/certificates/issuers/i", "GetCertificateIssuer", ROUTE_READ,
+		  PERM_CERT_ISSUERS_GET },
+		{ "DELETE", "/certificates/issuers/i", "DeleteCertificateIssuer", ROUTE_WRITE,
+		  PERM_CERT_ISSUERS_DELETE },
 	};
 	struct api_req req;
 	const struct route *r;
@@ -433,11 +467,13 @@ static void test_roles_on_issuers_and_contacts(void **state)
 		const char *method, *path, *body;
 		int officer, reader, user, secrets_officer;
 	} ops[] = {
-		{ "PUT", "/certificates/issuers/roles", "{\"provider\":\"p\"}", 200, 403, 403, 403 },
+		{ "PUT", "/certificates/issuers/roles", "{\"provider\":\"p\"}", 200, 403, 403,
+		  403 },
 		{ "GET", "/certificates/issuers/roles", NULL, 200, 200, 403, 403 },
 		{ "GET", "/certificates/issuers", NULL, 200, 200, 403, 403 },
 		{ "PATCH", "/certificates/issuers/roles", "{}", 200, 403, 403, 403 },
-		{ "PUT", "/certificates/contacts", "{\"contacts\":[{\"email\":\"a@b\"}]}", 200, 403, 403, 403 },
+		{ "PUT", "/certificates/contacts", "{\"contacts\":[{\"email\":\"a@b\"}]}", 200, 403,
+		  403, 403 },
 		{ "GET", "/certificates/contacts", NULL, 200, 403, 403, 403 },
 		{ "DELETE", "/certificates/contacts", NULL, 200, 403, 403, 403 },
 		{ "DELETE", "/certificates/issuers/roles", NULL, 200, 403, 403, 403 },
@@ -453,13 +489,14 @@ static void test_roles_on_issuers_and_contacts(void **state)
 	/* the reader's and the user's reads first, while the issuer exists */
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		const char *who[] = { reader, user, so, officer };
-		const int want[] = { ops[i].reader, ops[i].user, ops[i].secrets_officer, ops[i].officer };
+		const int want[] = { ops[i].reader, ops[i].user, ops[i].secrets_officer,
+				     ops[i].officer };
 
 		for (k = 0; k < 4; k++) {
 			send_req(e, ops[i].method, HOST, ops[i].path, V, who[k], ops[i].body, &r);
 			if (r.status != want[k])
-				fail_msg("%s %s as #%zu: %d (%s), expected %d", ops[i].method, ops[i].path,
-					 k, r.status, r.text, want[k]);
+				fail_msg("%s %s as #%zu: %d (%s), expected %d", ops[i].method,
+					 ops[i].path, k, r.status, r.text, want[k]);
 			if (r.status == 403)
 				assert_string_equal(err_member(&r, "code"), "Forbidden");
 			result_clear(&r);

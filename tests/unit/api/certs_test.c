@@ -33,7 +33,7 @@ static void test_create_self_issues_three_objects_of_one_version(void **state)
 	struct res r, s, k;
 	struct buf der;
 	struct kl_err err = { 0 };
-	const char *v;
+	char v[OBJ_VERSION_LEN + 1];
 
 	assert_int_equal(req(e, "POST", "/certificates/c1/create", SELF_POLICY("CN=c1"), &r), 202);
 	assert_string_equal(jstr(r.body, "status"), "completed");
@@ -48,7 +48,7 @@ static void test_create_self_issues_three_objects_of_one_version(void **state)
 	res_clear(&r);
 
 	assert_int_equal(req(e, "GET", "/certificates/c1/", NULL, &r), 200);
-	v = version_of(jstr(r.body, "id"));
+	snprintf(v, sizeof(v), "%s", version_of(jstr(r.body, "id")));
 	assert_int_equal(strlen(v), 32);
 	assert_string_equal(version_of(jstr(r.body, "kid")), v);
 	assert_string_equal(version_of(jstr(r.body, "sid")), v);
@@ -438,9 +438,68 @@ static void test_reuse_key_and_unmanaged_names(void **state)
 	assert_int_equal(st(e, "POST", "/certificates/taken2/create", SELF_POLICY("CN=t")), 409);
 }
 
+static void test_secret_out_content_type_and_previous_version(void **state)
+{
+	struct env *e = *state;
+	struct res a, b;
+
+	assert_int_equal(st(e, "POST", "/certificates/o1/create", SELF_POLICY("CN=o1")), 202);
+	assert_int_equal(req(e, "GET", "/certificates/o1", NULL, &a), 200);
+	assert_int_equal(st(e, "POST", "/certificates/o1/create", "{}"), 202);
+	assert_int_equal(req(e, "GET", "/secrets/o1?outContentType=application/x-pem-file", NULL, &b),
+			 200);
+	assert_string_equal(jstr(b.body, "contentType"), "application/x-pem-file");
+	assert_int_equal(strncmp(jstr(b.body, "value"), "-----BEGIN PRIVATE KEY-----\n", 28), 0);
+	assert_string_equal(jstr(b.body, "previousVersion"), version_of(jstr(a.body, "id")));
+	res_clear(&b);
+	assert_int_equal(req(e, "GET", "/secrets/o1?outContentType=application/x-pkcs12", NULL, &b),
+			 200);
+	assert_string_equal(jstr(b.body, "contentType"), "application/x-pkcs12");
+	res_clear(&b);
+	assert_int_equal(st(e, "GET", "/secrets/o1?outContentType=text/plain", NULL), 400);
+	/* the first version has no previous one */
+	char path[128];
+
+	snprintf(path, sizeof(path), "/secrets/o1/%s", version_of(jstr(a.body, "id")));
+	assert_int_equal(req(e, "GET", path, NULL, &b), 200);
+	assert_null(jget(b.body, "previousVersion"));
+	res_clear(&b);
+	res_clear(&a);
+	assert_int_equal(st(e, "POST", "/certificates/o2/create",
+			    "{\"policy\":{\"x509_props\":{\"subject\":\"CN=o2\"},\"issuer\":{\"name\":"
+			    "\"Self\"},\"secret_props\":{\"contentType\":\"application/x-pem-file\"}}}"),
+			 202);
+	assert_int_equal(st(e, "GET", "/secrets/o2?outContentType=application/x-pkcs12", NULL), 400);
+	assert_int_equal(st(e, "PUT", "/secrets/plain", "{\"value\":\"v\"}"), 200);
+	assert_int_equal(st(e, "GET", "/secrets/plain?outContentType=application/x-pem-file", NULL),
+			 400);
+}
+
+/* Certificate operations draw on the budgets of what they do: a new version makes a key. */
+static void test_throttle_budgets(void **state)
+{
+	const struct route *t;
+	size_t n, i, seen = 0;
+
+	(void)state;
+	t = routes_table(&n);
+	for (i = 0; i < n; i++) {
+		if (strstr(t[i].op, "Certificate") == NULL)
+			continue;
+		seen++;
+		if (strcmp(t[i].op, "CreateCertificate") == 0 || strcmp(t[i].op, "ImportCertificate") == 0 ||
+		    strcmp(t[i].op, "RestoreCertificate") == 0 || strcmp(t[i].op, "MergeCertificate") == 0)
+			assert_int_equal(throttle_gate_budget(&t[i]), THROTTLE_KEY_CREATE);
+		else
+			assert_int_equal(throttle_gate_budget(&t[i]), THROTTLE_SECRETS);
+	}
+	assert_true(seen >= 27);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_throttle_budgets),
 		cmocka_unit_test_setup_teardown(test_create_self_issues_three_objects_of_one_version,
 						setup_now, teardown),
 		cmocka_unit_test_setup_teardown(test_pem_secret_and_non_exportable_key, setup_now,
@@ -458,6 +517,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_update_is_member_wise, setup_now, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_key_and_unmanaged_names, setup_now,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_secret_out_content_type_and_previous_version,
+						setup_now, teardown),
 	};
 
 	json_util_init();

@@ -84,9 +84,14 @@ static void test_set_get_replace_update_delete(void **state)
 	struct env *e = *state;
 	struct cert_admin admins[] = { { "Ada", "Lovelace", "ada@example.com", "+1 555" },
 				       { NULL, NULL, "ops@example.com", NULL } };
-	struct cert_issuer_in in = { .provider = "DigiCert", .account_id = "acct-1", .pwd = "hunter2",
-				     .pwd_len = 7, .org_id = "org-9", .set_admins = true,
-				     .admins = admins, .n_admins = 2 };
+	struct cert_issuer_in in = { .provider = "DigiCert",
+				     .account_id = "acct-1",
+				     .pwd = "hunter2",
+				     .pwd_len = 7,
+				     .org_id = "org-9",
+				     .set_admins = true,
+				     .admins = admins,
+				     .n_admins = 2 };
 	struct cert_issuer out, got;
 	struct kl_err err = { 0 };
 	char provider[CERT_PROVIDER_MAX + 1];
@@ -196,8 +201,8 @@ static void test_names_and_limits_are_400(void **state)
 	char long_pwd[CERT_ISSUER_PWD_MAX + 1];
 	struct cert_admin many[CERT_ISSUER_ADMINS_MAX + 1];
 	struct cert_admin big[] = { { NULL, NULL, NULL, long_field } };
-	static const char *const bad_names[] = { "Self", "self", "SELF", "Unknown", "uNKNOWN", "a_b",
-						 "", "a/b" };
+	static const char *const bad_names[] = { "Self",    "self", "SELF", "Unknown",
+						 "uNKNOWN", "a_b",  "",     "a/b" };
 	struct cert_issuer out;
 	struct kl_err err = { 0 };
 	size_t i;
@@ -215,7 +220,10 @@ static void test_names_and_limits_are_400(void **state)
 		{ .provider = "p", .account_id = long_field },
 		{ .provider = "p", .org_id = long_field },
 		{ .provider = "p", .pwd = long_pwd, .pwd_len = sizeof(long_pwd) },
-		{ .provider = "p", .set_admins = true, .admins = many, .n_admins = CERT_ISSUER_ADMINS_MAX + 1 },
+		{ .provider = "p",
+		  .set_admins = true,
+		  .admins = many,
+		  .n_admins = CERT_ISSUER_ADMINS_MAX + 1 },
 		{ .provider = "p", .set_admins = true, .admins = big, .n_admins = 1 },
 	};
 	struct cert_issuer_in ok = { .provider = "p" };
@@ -452,7 +460,8 @@ static void test_damaged_records(void **state)
 	char provider[CERT_PROVIDER_MAX + 1];
 	bool enabled;
 
-	assert_int_equal(store_put(e->core->st, "o/default/i/broken", 18, "\x01garbage", 8, &err), 0);
+	assert_int_equal(store_put(e->core->st, "o/default/i/broken", 18, "\x01garbage", 8, &err),
+			 0);
 	assert_int_equal(cert_issuer_get(&e->v, "broken", &out, &err), -1);
 	assert_int_equal(err.code, KL_ECORRUPT);
 	assert_int_equal(cert_issuer_provider(&e->v, "broken", provider, &enabled, &err), -1);

@@ -125,6 +125,19 @@ static void test_writes_of_secret_refused(void **state)
 				     &err), -1);
 	expect_managed(&err, OBJ_SECRET, "restore");
 	expect_unchanged(e, OBJ_SECRET, e->v2);
+	/* the certificate layer mirrors its attributes onto its secret */
+	assert_int_equal(obj_update_managed(&e->v, OBJ_SECRET, "web", e->v1, &patch, &o, &err), 0);
+	assert_false(o.attrs.enabled);
+	assert_true(o.managed);
+	obj_clear(&o);
+	obj_init(&o);
+	{
+		struct secbuf *value = NULL;
+
+		assert_int_equal(secret_get(&e->v, "web", e->v1, &o, &value, &err), -1);
+		assert_string_equal(err.inner_code, "SecretDisabled");
+		assert_null(value);
+	}
 	obj_clear(&in);
 	buf_clear(&blob);
 }

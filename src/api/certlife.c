@@ -1,0 +1,141 @@
+/* The life of a certificate on the wire (C1 #7, #8, #10-#13): delete, get deleted, recover,
+ * purge, backup and restore. Thin: the cascade over the certificate, its key and its secret is
+ * vault/certlife.h's; here the answers are rendered. Never touches keys or secrets itself. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "util/b64url.h"
+#include "vault/certlife.h"
+#include "vault/certs.h"
+
+#define BLOB_MAX (64u * 1024 * 1024)
+
+/* Renders o (a certificate version just returned by vault/certlife.h) with its policy. */
+static int reply_obj(struct api_call *c, struct obj *o)
+{
+	struct cert ct;
+	int rc = -1;
+
+	cert_init(&ct);
+	if (cert_from_obj(&c->vault, o, &ct, &c->err) != 0)
+		goto out;
+	if (cert_policy_load(&c->vault, ct.o.name, &ct.policy, &c->err) == 0)
+		ct.has_policy = true;
+	else if (c->err.code == KL_ENOTFOUND)
+		kl_err_clear(&c->err);	/* a certificate restored without policy: answer without */
+	else
+		goto out;
+	rc = reply_cert(c, 200, &ct, true);
+out:
+	cert_clear(&ct);
+	return rc;
+}
+
+int certs_delete(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = api_name_param(c, "certificate")) != NULL &&
+	    cert_delete(&c->vault, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_certs_get(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = api_name_param(c, "certificate")) != NULL &&
+	    cert_get_deleted(&c->vault, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_certs_recover(struct api_call *c)
+{
+	struct obj o;
+	const char *name;
+	int rc = -1;
+
+	obj_init(&o);
+	if ((name = api_name_param(c, "certificate")) != NULL &&
+	    cert_recover(&c->vault, name, &o, &c->err) == 0)
+		rc = reply_obj(c, &o);
+	obj_clear(&o);
+	return rc;
+}
+
+int deleted_certs_purge(struct api_call *c)
+{
+	const char *name;
+
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    cert_purge(&c->vault, name, &c->err) != 0)
+		return -1;
+	return api_reply_empty(c, 204);
+}
+
+int certs_backup(struct api_call *c)
+{
+	struct buf blob, b64;
+	const char *name;
+	int rc = -1;
+
+	buf_init(&blob, BLOB_MAX);
+	buf_init(&b64, BLOB_MAX / 3 * 4 + 4);
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    cert_backup(&c->vault, name, &blob, &c->err) != 0 ||
+	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
+		goto out;
+	if (b64.len + 64 > c->ctx->max_body) {
+		kl_fail(&c->err, KL_EINVAL, "The backup of %.64s would be larger than the request limit "
+			"of %zu bytes; raise --max-body to back it up.", name, c->ctx->max_body);
+		goto out;
+	}
+	rc = api_reply_json(c, 200, json_pack("{s:s%}", "value", buf_cstr(&b64), b64.len));
+out:
+	buf_clear(&blob);
+	buf_clear(&b64);
+	return rc;
+}
+
+int certs_restore(struct api_call *c)
+{
+	struct buf blob;
+	struct obj o;
+	json_t *body = NULL, *jv;
+	int rc = -1;
+
+	buf_init(&blob, BLOB_MAX);
+	obj_init(&o);
+	if (body_object(c->req, &body, &c->err) != 0)
+		goto out;
+	jv = json_object_get(body, "value");
+	if (!json_is_string(jv)) {
+		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the backup blob) is required and must "
+			"be a string.");
+		goto out;
+	}
+	if (b64url_decode(json_string_value(jv), json_string_length(jv), &blob, &c->err) != 0) {
+		kl_fail_az(&c->err, KL_EINVAL, "BadParameter", NULL,
+			   "Backup blob contains invalid or corrupt version.");
+		goto out;
+	}
+	if (cert_restore(&c->vault, blob.data, blob.len, &o, &c->err) != 0)
+		goto out;
+	rc = reply_obj(c, &o);
+out:
+	obj_clear(&o);
+	buf_clear(&blob);
+	json_decref(body);
+	return rc;
+}

@@ -1,0 +1,238 @@
+/* vault/certpolicy.c, certop.c, certrenew.c: the defaults and the member-wise update of policies,
+ * the record codecs, the operation's state as a function of its facts and the clock, and the
+ * lifetime-action job (AutoRenew makes a version, EmailContacts acts once per version). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "util/clock.h"
+#include "vault/certs.h"
+#include "vault/certs_internal.h"
+
+struct env {
+	struct fixture_dir dir;
+	struct vault_core *core;
+	struct vault v;
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct kl_err err = { 0 };
+
+	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
+	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
+	    vault_open(e->core, "default", &e->v, &err) != 0)
+		return -1;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	vault_core_close(e->core);
+	fixture_dir_remove(&e->dir);
+	free(e);
+	return 0;
+}
+
+static void policy_with_subject(struct cert_policy *p, const char *subject)
+{
+	cert_policy_init(p);
+	assert_non_null(p->subject = strdup(subject));
+	p->given = CERT_P_SUBJECT;
+}
+
+static void test_defaults(void **state)
+{
+	struct cert_policy p;
+	struct kl_err err = { 0 };
+
+	(void)state;
+	policy_with_subject(&p, "CN=a");
+	assert_int_equal(cert_policy_complete(&p, &err), 0);
+	assert_string_equal(p.kty, "RSA");
+	assert_int_equal(p.key_size, 2048);
+	assert_true(p.exportable && !p.reuse_key && p.enabled);
+	assert_string_equal(p.content_type, CERT_CT_PKCS12);
+	assert_int_equal(p.n_ekus, 2);
+	assert_int_equal(p.key_usage, 1u << 0 | 1u << 2);	/* digitalSignature, keyEncipherment */
+	assert_int_equal(p.validity_months, 12);
+	assert_string_equal(p.issuer, "Unknown");
+	assert_int_equal(p.n_actions, 1);
+	assert_int_equal(p.actions[0].action, CERT_EMAIL_CONTACTS);
+	assert_int_equal(p.actions[0].percentage, 80);
+	cert_policy_clear(&p);
+
+	policy_with_subject(&p, "CN=a");
+	snprintf(p.kty, sizeof(p.kty), "EC-HSM");
+	p.key_size = 384;
+	snprintf(p.issuer, sizeof(p.issuer), "self");
+	p.given |= CERT_P_KTY | CERT_P_KEY_SIZE | CERT_P_ISSUER;
+	assert_int_equal(cert_policy_complete(&p, &err), 0);
+	assert_string_equal(p.crv, "P-384");
+	assert_false(p.exportable);	/* HSM keys are not exportable */
+	assert_int_equal(p.key_usage, 1u << 0);
+	assert_int_equal(p.actions[0].action, CERT_AUTO_RENEW);
+	assert_true(cert_issuer_is_self(p.issuer));
+	cert_policy_clear(&p);
+}
+
+static void test_merge_and_codec(void **state)
+{
+	struct cert_policy s, in, back;
+	struct kl_err err = { 0 };
+	struct buf a, b;
+
+	(void)state;
+	buf_init(&a, 1 << 16);
+	buf_init(&b, 1 << 16);
+	cert_policy_init(&back);
+	policy_with_subject(&s, "CN=s");
+	assert_int_equal(cert_policy_complete(&s, &err), 0);
+	cert_policy_init(&in);
+	snprintf(in.kty, sizeof(in.kty), "EC");
+	in.given = CERT_P_KTY | CERT_P_EKUS;	/* ekus given empty: replaces the whole array */
+	assert_int_equal(cert_policy_merge(&s, &in, &err), 0);
+	assert_string_equal(s.kty, "EC");
+	assert_string_equal(s.crv, "P-256");
+	assert_int_equal(s.key_size, 256);
+	assert_int_equal(s.n_ekus, 0);
+	assert_string_equal(s.subject, "CN=s");	/* absent members keep theirs */
+	/* an invalid result is refused */
+	in.given = CERT_P_VALIDITY;
+	in.validity_months = 0;
+	assert_int_equal(cert_policy_merge(&s, &in, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	cert_policy_clear(&in);
+	/* the codec round-trips */
+	s.validity_months = 12;
+	assert_int_equal(cert_policy_encode(&s, &a, &err), 0);
+	assert_int_equal(cert_policy_decode(a.data, a.len, &back, &err), 0);
+	assert_int_equal(cert_policy_encode(&back, &b, &err), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	assert_int_equal(cert_policy_decode(a.data, a.len - 1, &back, &err), -1);
+	assert_int_equal(err.code, KL_ECORRUPT);
+	cert_policy_clear(&s);
+	cert_policy_clear(&back);
+	buf_clear(&a);
+	buf_clear(&b);
+}
+
+static void test_operation_state_follows_the_clock(void **state)
+{
+	struct cert_op op, back;
+	struct kl_err err = { 0 };
+	struct buf rec;
+
+	(void)state;
+	cert_op_init(&op);
+	cert_op_init(&back);
+	buf_init(&rec, 4096);
+	op.kind = CERT_OP_SELF;
+	op.created = 1000;
+	op.delay_s = 2;
+	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002), CERT_OP_COMPLETED);
+	op.kind = CERT_OP_ISSUER;
+	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002), CERT_OP_FAILED);
+	op.kind = CERT_OP_UNKNOWN;
+	assert_int_equal(cert_op_status_at(&op, 999999), CERT_OP_IN_PROGRESS);
+	op.cancellation_requested = true;
+	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_CANCELLED);
+	op.merged = true;
+	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_COMPLETED);
+	/* the record */
+	snprintf(op.issuer, sizeof(op.issuer), "Unknown");
+	snprintf(op.request_id, sizeof(op.request_id), "%032d", 7);
+	assert_int_equal(buf_append_str(&op.csr, "csr bytes", &err), 0);
+	assert_int_equal(cert_op_encode(&op, &rec, &err), 0);
+	assert_int_equal(cert_op_decode(rec.data, rec.len, &back, &err), 0);
+	assert_string_equal(back.request_id, op.request_id);
+	assert_true(back.merged && back.cancellation_requested && back.kind == CERT_OP_UNKNOWN);
+	assert_int_equal(back.csr.len, 9);
+	rec.data[0] = 9;	/* an unknown format */
+	assert_int_equal(cert_op_decode(rec.data, rec.len, &back, &err), -1);
+	cert_op_clear(&op);
+	cert_op_clear(&back);
+	buf_clear(&rec);
+}
+
+/* A Self certificate of name whose one lifetime action is given. */
+static void create_with_action(struct env *e, const char *name, enum cert_action action)
+{
+	struct cert_policy p;
+	struct cert_new in = { .enabled = true };
+	struct cert_op op;
+	struct kl_err err = { 0 };
+
+	policy_with_subject(&p, "CN=renew");
+	snprintf(p.issuer, sizeof(p.issuer), "Self");
+	p.n_actions = 1;
+	p.actions[0] = (struct cert_lifetime_action){ .percentage = 50, .action = action };
+	p.given |= CERT_P_ISSUER | CERT_P_ACTIONS;
+	cert_op_init(&op);
+	assert_int_equal(cert_create(&e->v, name, &p, &in, &op, &err), 0);
+	assert_int_equal(op.status, CERT_OP_COMPLETED);	/* the fixture's delay is 0 */
+	cert_op_clear(&op);
+	cert_policy_clear(&p);
+}
+
+static size_t versions_of(struct env *e, const char *name)
+{
+	struct cert_page *p = calloc(1, sizeof(*p));
+	struct kl_err err = { 0 };
+	size_t n;
+
+	assert_non_null(p);
+	assert_int_equal(cert_list_versions(&e->v, name, NULL, 25, p, &err), 0);
+	n = p->n;
+	cert_page_clear(p);
+	free(p);
+	return n;
+}
+
+static void test_lifetime_actions(void **state)
+{
+	struct env *e = *state;
+	struct kl_err err = { 0 };
+	int64_t now = clock_now_s();
+	size_t n;
+
+	create_with_action(e, "renewed", CERT_AUTO_RENEW);
+	create_with_action(e, "mailed", CERT_EMAIL_CONTACTS);
+	/* not due yet */
+	assert_int_equal(cert_lifetime_due(e->core, now, &n, &err), 0);
+	assert_int_equal(n, 0);
+	/* seven months on: half the lifetime has passed for both */
+	assert_int_equal(cert_lifetime_due(e->core, now + 210 * 86400, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(versions_of(e, "renewed"), 2);
+	assert_int_equal(versions_of(e, "mailed"), 1);
+	/* once per version: no second mail; the renewed version, made at the real time, is itself
+	 * half way through its life at that time and is renewed in turn */
+	assert_int_equal(cert_lifetime_due(e->core, now + 211 * 86400, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(versions_of(e, "renewed"), 3);
+	assert_int_equal(versions_of(e, "mailed"), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_merge_and_codec),
+		cmocka_unit_test(test_operation_state_follows_the_clock),
+		cmocka_unit_test_setup_teardown(test_lifetime_actions, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
