@@ -73,6 +73,8 @@ describe("certificates: import", () => {
 		assert.equal(p.exportable, true);
 		assert.equal(p.reuseKey, false);
 		assert.equal(p.contentType, "application/x-pkcs12");
+		assert.deepEqual([...p.keyUsage].sort(), ["digitalSignature", "keyEncipherment"]);
+		assert.deepEqual(p.enhancedKeyUsage, []);
 		assert.equal(p.validityInMonths, monthsRoundedUp(new Date(x.validFrom), new Date(x.validTo)), "60 days in months, rounded up");
 		assert.deepEqual(p.lifetimeActions, [{ action: "EmailContacts", lifetimePercentage: 80, daysBeforeExpiry: undefined }]);
 		// The secret is a PFX kluis rebuilt, with the same key, opening with an empty password.
@@ -156,9 +158,11 @@ describe("certificates: import", () => {
 		const a = makeSelfSigned();
 		const b = makeSelfSigned();
 		const rsa1024 = makeSelfSigned({ kind: "rsa:1024" });
+		const RIGHT = `right-${crypto.randomBytes(6).toString("hex")}`;
+		const WRONG = `wrong-${crypto.randomBytes(6).toString("hex")}`;
 		const cases = [
-			["wrong password", () => a.pfx("right"), { password: "wrong" }],
-			["no password given for a protected PFX", () => a.pfx("right"), {}],
+			["wrong password", () => a.pfx(RIGHT), { password: WRONG }],
+			["no password given for a protected PFX", () => a.pfx(RIGHT), {}],
 			["a key that does not match the certificate (PEM)", () => Buffer.from(a.keyPem + b.certPem), PEM_POLICY],
 			["a key that does not match the certificate (PFX)", () => makePfx(a.keyPem, b.certPem, "", "unchecked"), {}],
 			["a PFX with a certificate only", () => makePfx(null, a.certPem, "", "nokey"), {}],
@@ -172,7 +176,7 @@ describe("certificates: import", () => {
 			const name = uniqueName("imp-bad");
 			const e = await expectRestError(() => client.importCertificate(name, bytes(), opts), 400, "BadParameter");
 			assert.ok(e.message.length > 0, what);
-			assert.ok(!e.message.includes("right") && !e.message.includes("wrong"), `${what}: no password in the message`);
+			assert.ok(!e.message.includes(RIGHT) && !e.message.includes(WRONG), `${what}: no password in the message`);
 			await expectRestError(() => client.getCertificate(name), 404, "CertificateNotFound");
 			await expectRestError(() => secrets.getSecret(name), 404);
 		}

@@ -201,12 +201,20 @@ class CertificateOperations(unittest.TestCase):
         self.assertEqual(cm.exception.status_code, 403)
         self.assertEqual(cm.exception.error.message,
                          f"Merge is forbidden on pending object created with issuer : {issuer} while it is in progess.")
-        op = poller.result(30)
-        self.assertEqual(type(op).__name__, "CertificateOperation")
-        self.assertEqual(op.status, "failed")
-        self.assertEqual(op.issuer_name, issuer)
-        self.assertEqual(op.error.code, "Certificate issuer error")
-        self.assertEqual(op.error.message, "kluis cannot order certificates from provider Test.")
+        # Python 4.7.0b1 cannot read an operation with an error: CertificateOperationError.
+        # _from_error_bundle recurses into inner_error until it meets None, then fails. The
+        # poller (and get_certificate_operation) raise AttributeError; the wire is read raw.
+        with self.assertRaises(AttributeError):
+            poller.result(30)
+        with self.assertRaises(AttributeError):
+            self.client.get_certificate_operation(name)
+        r = self.srv.request("GET", f"/certificates/{name}/pending?{DP}")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "failed")
+        self.assertEqual(r.json["issuer"]["name"], issuer)
+        self.assertEqual(r.json["error"]["code"], "Certificate issuer error")
+        self.assertEqual(r.json["error"]["message"], "kluis cannot order certificates from provider Test.")
+        self.assertEqual(r.json.get("status_details", ""), "")
         r = self.srv.request("GET", f"/certificates/{name}/?{DP}")
         self.assertNotIn("cer", r.json)
         # an issuer that does not exist: 400 at create, nothing stored

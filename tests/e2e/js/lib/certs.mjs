@@ -95,13 +95,21 @@ export function signCsr(ca, csrDer, days = 30) {
  * A key pair and self-signed certificate made by openssl, as files to import:
  * {keyPem (PKCS#8), certPem, certDer, pfx(password) -> Buffer, pemBundle (key then cert)}.
  */
-export function makeSelfSigned({ kind = "rsa:2048", subject = "/CN=imported.example", days = 30, san } = {}) {
+export function makeSelfSigned({
+	kind = "rsa:2048",
+	subject = "/CN=imported.example",
+	days = 30,
+	san,
+	keyUsage = "critical,digitalSignature,keyEncipherment",
+} = {}) {
 	const dir = tmpDir();
 	try {
 		const args = [
 			"req", "-x509", ...newkeyArgs(dir, kind), "-nodes", "-keyout", "key.pem",
 			"-out", "cert.pem", "-subj", subject, "-days", String(days), "-sha256",
 		];
+		// the key's operations follow the leaf's key usages (C3, C5): none, no operations
+		if (keyUsage) args.push("-addext", `keyUsage=${keyUsage.replace(/keyEncipherment/, kind.startsWith("ec") ? "keyAgreement" : "keyEncipherment")}`);
 		if (san) args.push("-addext", `subjectAltName=${san}`);
 		openssl(args, { cwd: dir });
 		// -newkey writes PKCS#8 ("PRIVATE KEY") in OpenSSL 3; pkey makes sure of it.
