@@ -98,12 +98,12 @@ class ReadOnlyCertificates(unittest.TestCase):
         client = certutil.cert_client(cls.srv)
         cls.cert = client.begin_create_certificate(
             "ro-cert", CertificatePolicy("Self", subject="CN=ro.example"),
-            _polling_interval=certutil.POLL).result(60)
+            _polling_interval=certutil.POLL).result()
         client.begin_create_certificate("ro-pending", CertificatePolicy("Unknown", subject="CN=p"),
-                                        _polling_interval=certutil.POLL).result(60)
+                                        _polling_interval=certutil.POLL).result()
         client.begin_create_certificate("ro-gone", CertificatePolicy("Self", subject="CN=gone"),
-                                        _polling_interval=certutil.POLL).result(60)
-        client.begin_delete_certificate("ro-gone", _polling_interval=certutil.POLL).result(60)
+                                        _polling_interval=certutil.POLL).result()
+        client.begin_delete_certificate("ro-gone", _polling_interval=certutil.POLL).result()
         client.set_contacts([CertificateContact(email="ro@example.com")])
         client.create_issuer("ro-issuer", "Test")
         # the last: still in progress when the node turns read-only (unless the restart is slow)

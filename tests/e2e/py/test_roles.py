@@ -389,7 +389,7 @@ class Roles(unittest.TestCase):
         from azure.keyvault.certificates import CertificatePolicy
         return self.cert_client(vault=vault).begin_create_certificate(
             name, CertificatePolicy("Self", subject=f"CN={name}"),
-            _polling_interval=certutil.POLL).result(60)
+            _polling_interval=certutil.POLL).result()
 
     def test_certificates_officer(self):
         """All of the certificate operations, but never the private key: no secret value, no
@@ -402,7 +402,7 @@ class Roles(unittest.TestCase):
         client = self.cert_client(tok)
         cert = client.begin_create_certificate(
             "officer-made", CertificatePolicy("Self", subject="CN=officer.example"),
-            _polling_interval=certutil.POLL).result(60)
+            _polling_interval=certutil.POLL).result()
         self.assertTrue(cert.cer)
         self.assertIn("officer-made", [c.name for c in client.list_properties_of_certificates()])
         self.assertEqual(client.get_certificate_policy("officer-made").subject, "CN=officer.example")
@@ -428,7 +428,7 @@ class Roles(unittest.TestCase):
         # and only on its own vault
         r = self.dp("role-b", "GET", "/certificates", token=tok)
         self.assertEqual(r.status, 403, r)
-        client.begin_delete_certificate("officer-made", _polling_interval=certutil.POLL).result(60)
+        client.begin_delete_certificate("officer-made", _polling_interval=certutil.POLL).result()
         client.purge_deleted_certificate("officer-made")
 
     def test_reader_sees_certificate_metadata_only(self):
@@ -437,9 +437,9 @@ class Roles(unittest.TestCase):
         self.admin_certificate("reader-visible")
         admin = self.cert_client()
         admin.begin_create_certificate("reader-pending", CertificatePolicy("Unknown", subject="CN=p"),
-                                       _polling_interval=certutil.POLL).result(60)
+                                       _polling_interval=certutil.POLL).result()
         self.admin_certificate("reader-deleted")
-        admin.begin_delete_certificate("reader-deleted", _polling_interval=certutil.POLL).result(60)
+        admin.begin_delete_certificate("reader-deleted", _polling_interval=certutil.POLL).result()
         admin.create_issuer("reader-issuer", "Test")
         pid, tok = self.principal("cert-reader")
         self.assign(pid, "Key Vault Reader", "role-a")
