@@ -283,6 +283,36 @@ describe("certificates", () => {
 		);
 	});
 
+	test("2025-07-01: a PFX secret read as PEM (outContentType), and previousVersion", async () => {
+		const name = uniqueName("outct");
+		const v1 = await createSelf(client, name, { issuerName: "Self", subject: `CN=${name}` });
+		const v2 = await createSelf(client, name, { issuerName: "Self", subject: `CN=${name}` });
+		const pfx = await secrets.getSecret(name);
+		assert.equal(pfx.properties.contentType, "application/x-pkcs12");
+		assert.equal(pfx.properties.previousVersion, v1.properties.version);
+		const pem = await secrets.getSecret(name, { outContentType: "application/x-pem-file" });
+		assert.equal(pem.properties.contentType, "application/x-pem-file");
+		assert.ok(pem.value.startsWith("-----BEGIN PRIVATE KEY-----\n"), pem.value.slice(0, 40));
+		assert.ok(pem.value.endsWith("-----END CERTIFICATE-----\n"));
+		assert.deepEqual(pemCerts(pem.value).at(-1), Buffer.from(v2.cer));
+		// the same key as in the PFX
+		const fromPfx = /-----BEGIN PRIVATE KEY-----[^-]+-----END PRIVATE KEY-----/.exec(openPfx(Buffer.from(pfx.value, "base64"), ""))[0];
+		const fromPem = /-----BEGIN PRIVATE KEY-----[^-]+-----END PRIVATE KEY-----/.exec(pem.value)[0];
+		assert.ok(crypto.createPrivateKey(fromPfx).export({ format: "der", type: "pkcs8" }).equals(
+			crypto.createPrivateKey(fromPem).export({ format: "der", type: "pkcs8" })));
+		// the first version has no previous one
+		const first = await secrets.getSecret(name, { version: v1.properties.version });
+		assert.equal(first.properties.previousVersion, undefined);
+		// a secret backing no certificate: 400
+		const plain = uniqueName("plain");
+		await secrets.setSecret(plain, "x");
+		await expectRestError(() => secrets.getSecret(plain, { outContentType: "application/x-pem-file" }), 400, "BadParameter");
+		// PKCS#12 asked of a PEM secret: 400
+		const pemName = uniqueName("outct-pem");
+		await createSelf(client, pemName, { issuerName: "Self", subject: `CN=${pemName}`, contentType: "application/x-pem-file" });
+		await expectRestError(() => secrets.getSecret(pemName, { outContentType: "application/x-pkcs12" }), 400, "BadParameter");
+	});
+
 	test("the managed key signs; the signature verifies with the certificate's public key", async () => {
 		const rsa = uniqueName("sign-rsa");
 		const ec = uniqueName("sign-ec");
