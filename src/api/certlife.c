@@ -108,6 +108,31 @@ out:
 	return rc;
 }
 
+/* The service's restore conflict names the full id of the latest version; the vault, which knows
+ * no host, names it from "certificates/": the host goes in front here. */
+static void conflict_names_host(struct api_call *c)
+{
+	static const char prefix[] = "There was a conflict restoring the certificate '";
+	char rest[sizeof(c->err.msg)];
+
+	if (c->err.code != KL_ECONFLICT || strncmp(c->err.msg, prefix, strlen(prefix)) != 0 ||
+	    strncmp(c->err.msg + strlen(prefix), "certificates/", 13) != 0)
+		return;
+	struct buf m;
+	struct kl_err e = { 0 };
+
+	snprintf(rest, sizeof(rest), "%s", c->err.msg + strlen(prefix));
+	buf_init(&m, 1024);
+	if (buf_printf(&m, &e, "%shttps://%s/%s", prefix, c->host, rest) == 0) {
+		/* the message is capped as every error message is */
+		size_t n = m.len < sizeof(c->err.msg) - 1 ? m.len : sizeof(c->err.msg) - 1;
+
+		memcpy(c->err.msg, m.data, n);
+		c->err.msg[n] = '\0';
+	}
+	buf_clear(&m);
+}
+
 int certs_restore(struct api_call *c)
 {
 	struct buf blob;
@@ -130,8 +155,10 @@ int certs_restore(struct api_call *c)
 			   "Backup blob contains invalid or corrupt version.");
 		goto out;
 	}
-	if (cert_restore(&c->vault, blob.data, blob.len, &o, &c->err) != 0)
+	if (cert_restore(&c->vault, blob.data, blob.len, &o, &c->err) != 0) {
+		conflict_names_host(c);
 		goto out;
+	}
 	rc = reply_obj(c, &o);
 out:
 	obj_clear(&o);

@@ -161,14 +161,19 @@ static int read_x509(struct api_call *c, json_t *x, struct cert_policy *p)
 	if (sans != NULL) {
 		if (!json_is_object(sans))
 			return bad(c, "The policy member '%s' must be an object.", "x509_props.sans");
+		bool g2, g3, g4, g5;
+
 		if (get_strv(c, sans, "dns_names", CERT_SAN_MAX, &s->dns, &s->n_dns, &g) != 0 ||
-		    get_strv(c, sans, "emails", CERT_SAN_MAX, &s->emails, &s->n_emails, &g) != 0 ||
-		    get_strv(c, sans, "upns", CERT_SAN_MAX, &s->upns, &s->n_upns, &g) != 0 ||
-		    get_strv(c, sans, "uris", CERT_SAN_MAX, &s->uris, &s->n_uris, &g) != 0 ||
-		    get_strv(c, sans, "ipAddresses", CERT_SAN_MAX, &s->ips, &s->n_ips, &g) != 0)
+		    get_strv(c, sans, "emails", CERT_SAN_MAX, &s->emails, &s->n_emails, &g2) != 0 ||
+		    get_strv(c, sans, "upns", CERT_SAN_MAX, &s->upns, &s->n_upns, &g3) != 0 ||
+		    get_strv(c, sans, "uris", CERT_SAN_MAX, &s->uris, &s->n_uris, &g4) != 0 ||
+		    get_strv(c, sans, "ipAddresses", CERT_SAN_MAX, &s->ips, &s->n_ips, &g5) != 0)
 			return -1;
-		p->has_sans = true;
-		p->given |= CERT_P_SANS;
+		/* Python always sends "sans":{}: an object without members gives nothing (C1) */
+		if (g || g2 || g3 || g4 || g5) {
+			p->has_sans = true;
+			p->given |= CERT_P_SANS;
+		}
 	}
 	if (get_strv(c, x, "ekus", CERT_EKUS_MAX, &p->ekus, &p->n_ekus, &g) != 0)
 		return -1;

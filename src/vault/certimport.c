@@ -330,6 +330,22 @@ int cert_merge(struct vault *v, const char *name, const struct buf *items, size_
 						      .material_len = is.secret_val.len };
 	w.objs[OBJ_CERT] = (struct cert_write_obj){ .present = true, .o = &is.cert, .replace = true,
 						    .replace_version = sv };
+	{
+		/* a cancelled Self version already has a secret version: the merge replaces it */
+		struct obj prior;
+		uint64_t psv = 0;
+
+		obj_init(&prior);
+		if (obj_version_load(v, OBJ_SECRET, lname, op.version, &prior, &psv, NULL, err) == 0) {
+			w.objs[OBJ_SECRET].replace = true;
+			w.objs[OBJ_SECRET].replace_version = psv;
+		} else if (err->code != KL_ENOTFOUND) {
+			obj_clear(&prior);
+			goto out;
+		}
+		kl_err_clear(err);
+		obj_clear(&prior);
+	}
 	op.merged = true;
 	w.op = &op;
 	w.op_version = ov;

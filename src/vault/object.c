@@ -61,7 +61,10 @@ int obj_fail_not_found(struct kl_err *err, enum obj_kind k, const char *name, co
 			  "recently deleted this %s you may be able to recover it using the correct "
 			  "recovery command. For help resolving this issue, please see "
 			  "https://go.microsoft.com/fwlink/?linkid=2125182",
-			  ki->lower, name, ver && *ver ? "/" : "", ver ? ver : "", ki->lower);
+			  ki->lower, name,
+			  /* certificates name a version as the service does: {n}/versions/{v} */
+			  !(ver && *ver) ? "" : k == OBJ_CERT ? "/versions/" : "/", ver ? ver : "",
+			  ki->lower);
 }
 
 int obj_fail_deleted_not_found(struct kl_err *err, enum obj_kind k, const char *name)

@@ -11,6 +11,11 @@ static int setup(void **state)
 	return env_open(state, 0);
 }
 
+static int setup_later(void **state)
+{
+	return env_open(state, 3600);
+}
+
 static int teardown(void **state)
 {
 	return env_close(state);
@@ -326,6 +331,10 @@ static void test_backup_and_restore(void **state)
 	assert_int_equal(st(e, "POST", "/certificates/nosuch/backup", NULL), 404);
 	body = import_body(jstr(b.body, "value"), NULL);
 	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 409);	/* live */
+	assert_string_equal(err_code(&r), "Conflict");
+	assert_int_equal(strncmp(jstr(r.body, "error.message"),
+				 "There was a conflict restoring the certificate 'https://" HOST
+				 "/certificates/bk/", 96), 0);
 	res_clear(&r);
 	assert_int_equal(st(e, "DELETE", "/certificates/bk", NULL), 200);
 	assert_int_equal(st(e, "DELETE", "/deletedcertificates/bk", NULL), 204);
@@ -348,6 +357,34 @@ static void test_backup_and_restore(void **state)
 	buf_clear(&zeros);
 }
 
+/* A cancelled Self operation may still be completed by a merge (docs: out-of-band). */
+static void test_merge_after_cancelled_self(void **state)
+{
+	struct env *e = *state;
+	struct buf leaf;
+	struct res r;
+	char body[8192];
+
+	buf_init(&leaf, 128 * 1024);
+	assert_int_equal(st(e, "POST", "/certificates/sc/create", SELF_POLICY("CN=sc")), 202);
+	/* still inProgress: the merge is refused, then cancel */
+	ca_sign(e, "sc");
+	file_b64(e, "leaf.der", false, &leaf);
+	snprintf(body, sizeof(body), "{\"x5c\":[\"%s\"]}", buf_cstr(&leaf));
+	assert_int_equal(req(e, "POST", "/certificates/sc/pending/merge", body, &r), 403);
+	assert_non_null(strstr(jstr(r.body, "error.message"), "issuer : Self"));
+	res_clear(&r);
+	assert_int_equal(st(e, "PATCH", "/certificates/sc/pending", "{\"cancellation_requested\":true}"),
+			 200);
+	assert_int_equal(req(e, "POST", "/certificates/sc/pending/merge", body, &r), 201);
+	assert_non_null(jstr(r.body, "cer"));
+	res_clear(&r);
+	assert_int_equal(req(e, "GET", "/certificates/sc/pending", NULL, &r), 200);
+	assert_string_equal(jstr(r.body, "status"), "completed");
+	res_clear(&r);
+	buf_clear(&leaf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +393,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_and_recover_answer_with_policy, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_after_cancelled_self, setup_later, teardown),
 	};
 
 	json_util_init();

@@ -373,8 +373,16 @@ static void test_update_mirrors_enabled_and_replaces_tags(void **state)
 	assert_int_equal(json_integer_value(jget(r.body, "policy.x509_props.validity_months")), 24);
 	assert_string_equal(jstr(r.body, "policy.x509_props.subject"), "CN=m1");
 	res_clear(&r);
-	assert_int_equal(st(e, "PATCH", "/certificates/m1/00000000000000000000000000000000", "{}"),
+	assert_int_equal(req(e, "PATCH", "/certificates/m1/00000000000000000000000000000000", "{}", &r),
 			 404);
+	assert_non_null(strstr(jstr(r.body, "error.message"),
+			       "(name/id) m1/versions/00000000000000000000000000000000 was not found"));
+	res_clear(&r);
+	assert_int_equal(req(e, "GET", "/certificates/m1/00000000000000000000000000000000", NULL, &r),
+			 404);
+	assert_string_equal(err_code(&r), "CertificateNotFound");
+	assert_non_null(strstr(jstr(r.body, "error.message"), "m1/versions/0000"));
+	res_clear(&r);
 }
 
 static void test_policy_update_is_member_wise(void **state)
@@ -400,6 +408,15 @@ static void test_policy_update_is_member_wise(void **state)
 			    "a@b.example");
 	assert_string_equal(jstr(r.body, "issuer.name"), "Self");
 	assert_int_equal(json_integer_value(jget(r.body, "attributes.created")), created);
+	res_clear(&r);
+	/* "sans":{} gives nothing (Python always sends it); an empty array does replace */
+	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy", "{\"x509_props\":{\"sans\":{}}}",
+			     &r), 200);
+	assert_int_equal(json_array_size(jget(r.body, "x509_props.sans.emails")), 1);
+	res_clear(&r);
+	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy",
+			     "{\"x509_props\":{\"sans\":{\"emails\":[]}}}", &r), 200);
+	assert_null(jget(r.body, "x509_props.sans.emails"));
 	res_clear(&r);
 	assert_int_equal(req(e, "PATCH", "/certificates/q1/policy",
 			     "{\"x509_props\":{\"validity_months\":5000}}", &r), 400);
