@@ -515,6 +515,23 @@ class Certificates(unittest.TestCase):
         # Python sent "sans":{} (it always does): "nothing given" (C1), so the SANs stay
         self.assertEqual(new.san_dns_names, ["a.example"], "absent members keep theirs")
 
+    def test_reuse_key(self):
+        """reuse_key: the next version keeps the key material (under a new key version); without
+        it, a new key pair."""
+        spki = {}
+        for reuse in (True, False):
+            name = unique_name(f"py-reuse-{reuse}")
+            c1 = self.create(name, self.policy(subject=f"CN={name}", key_type="RSA", reuse_key=reuse))
+            self.assertEqual(c1.policy.reuse_key, reuse)
+            c2 = self.create(name, self.policy(subject=f"CN={name}", key_type="RSA", reuse_key=reuse))
+            self.assertNotEqual(c1.properties.version, c2.properties.version)
+            k1, k2 = (certutil.spki(x509.load_der_x509_certificate(bytes(c.cer)).public_key())
+                      for c in (c1, c2))
+            spki[reuse] = (k1 == k2)
+            self.assertNotEqual(self.keys.get_key(name, c1.properties.version).id,
+                                self.keys.get_key(name, c2.properties.version).id)
+        self.assertEqual(spki, {True: True, False: False})
+
     def test_bad_policies_are_400(self):
         from azure.core.exceptions import HttpResponseError
         from azure.keyvault.certificates import LifetimeAction
