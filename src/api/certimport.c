@@ -28,7 +28,8 @@ int certs_import(struct api_call *c)
 		goto out;
 	jv = json_object_get(body, "value");
 	if (!json_is_string(jv) || json_string_length(jv) == 0) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the certificate, PEM or base64 PFX) is "
+		kl_fail(&c->err, KL_EINVAL,
+			"The field 'value' (the certificate, PEM or base64 PFX) is "
 			"required and must be a string.");
 		goto out;
 	}
@@ -36,8 +37,8 @@ int certs_import(struct api_call *c)
 	if (body_opt_string(body, "pwd", &pwd, &c->err) != 0 ||
 	    (jp != NULL && !json_is_null(jp) && certpolicy_read(c, jp, &pol) != 0) ||
 	    certs_read_new(c, body, &in, &tags) != 0 ||
-	    cert_import(&c->vault, name, json_string_value(jv), json_string_length(jv), pwd, &pol, &in,
-			&out, &c->err) != 0)
+	    cert_import(&c->vault, name, json_string_value(jv), json_string_length(jv), pwd, &pol,
+			&in, &out, &c->err) != 0)
 		goto out;
 	rc = reply_cert(c, 200, &out, true);
 out:
@@ -63,17 +64,21 @@ int certs_merge(struct api_call *c)
 	cert_init(&out);
 	for (i = 0; i < X5C_MAX; i++)
 		buf_init(&items[i], X5C_ITEM_MAX);
-	if ((name = api_name_param(c, "certificate")) == NULL || body_object(c->req, &body, &c->err) != 0)
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	x5c = json_object_get(body, "x5c");
 	if (!json_is_array(x5c) || json_array_size(x5c) == 0 || json_array_size(x5c) > X5C_MAX) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'x5c' is required: an array of 1 to %d base64 "
-			"certificates.", X5C_MAX);
+		kl_fail(&c->err, KL_EINVAL,
+			"The field 'x5c' is required: an array of 1 to %d base64 "
+			"certificates.",
+			X5C_MAX);
 		goto out;
 	}
-	json_array_foreach(x5c, i, e) {
-		if (!json_is_string(e) ||
-		    b64url_decode(json_string_value(e), json_string_length(e), &items[i], &c->err) != 0) {
+	json_array_foreach(x5c, i, e)
+	{
+		if (!json_is_string(e) || b64url_decode(json_string_value(e), json_string_length(e),
+							&items[i], &c->err) != 0) {
 			kl_fail(&c->err, KL_EINVAL, "x5c[%zu] is not a base64 string.", i);
 			goto out;
 		}

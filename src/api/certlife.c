@@ -23,7 +23,7 @@ static int reply_obj(struct api_call *c, struct obj *o)
 	if (cert_policy_load(&c->vault, ct.o.name, &ct.policy, &c->err) == 0)
 		ct.has_policy = true;
 	else if (c->err.code == KL_ENOTFOUND)
-		kl_err_clear(&c->err);	/* a certificate restored without policy: answer without */
+		kl_err_clear(&c->err); /* a certificate restored without policy: answer without */
 	else
 		goto out;
 	rc = reply_cert(c, 200, &ct, true);
@@ -97,8 +97,10 @@ int certs_backup(struct api_call *c)
 	    b64url_encode(blob.data, blob.len, &b64, &c->err) != 0)
 		goto out;
 	if (b64.len + 64 > c->ctx->max_body) {
-		kl_fail(&c->err, KL_EINVAL, "The backup of %.64s would be larger than the request limit "
-			"of %zu bytes; raise --max-body to back it up.", name, c->ctx->max_body);
+		kl_fail(&c->err, KL_EINVAL,
+			"The backup of %.64s would be larger than the request limit "
+			"of %zu bytes; raise --max-body to back it up.",
+			name, c->ctx->max_body);
 		goto out;
 	}
 	rc = api_reply_json(c, 200, json_pack("{s:s%}", "value", buf_cstr(&b64), b64.len));
@@ -146,7 +148,8 @@ int certs_restore(struct api_call *c)
 		goto out;
 	jv = json_object_get(body, "value");
 	if (!json_is_string(jv)) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'value' (the backup blob) is required and must "
+		kl_fail(&c->err, KL_EINVAL,
+			"The field 'value' (the backup blob) is required and must "
 			"be a string.");
 		goto out;
 	}

@@ -43,21 +43,25 @@ json_t *certop_json(const struct api_call *c, const char *name, const struct cer
 	json_object_set_new(j, "cancellation_requested", json_boolean(op->cancellation_requested));
 	json_object_set_new(j, "status", json_string(status_names[op->status]));
 	if (op->status == CERT_OP_IN_PROGRESS)
-		json_object_set_new(j, "status_details", json_string(
+		json_object_set_new(
+		    j, "status_details",
+		    json_string(
 			op->kind == CERT_OP_UNKNOWN
-				? "Pending certificate created. Please Perform Merge to complete the "
-				  "request."
-				: "Pending certificate created. Certificate request is in progress. This "
-				  "may take some time based on the issuer provider. Please check again "
-				  "later."));
+			    ? "Pending certificate created. Please Perform Merge to complete the "
+			      "request."
+			    : "Pending certificate created. Certificate request is in progress. "
+			      "This "
+			      "may take some time based on the issuer provider. Please check again "
+			      "later."));
 	if (op->status == CERT_OP_FAILED) {
 		char msg[160];
 
 		snprintf(msg, sizeof(msg), "kluis cannot order certificates from provider %s.",
 			 op->provider);
 		json_object_set_new(j, "status_details", json_string(""));
-		json_object_set_new(j, "error", json_pack("{s:s, s:s}", "code", "Certificate issuer error",
-							  "message", msg));
+		json_object_set_new(
+		    j, "error",
+		    json_pack("{s:s, s:s}", "code", "Certificate issuer error", "message", msg));
 	}
 	if (op->status == CERT_OP_COMPLETED)
 		json_object_set_new(j, "target", json_string(target));
@@ -105,11 +109,13 @@ int certs_op_cancel(struct api_call *c)
 	int rc = -1;
 
 	cert_op_init(&op);
-	if ((name = api_name_param(c, "certificate")) == NULL || body_object(c->req, &body, &c->err) != 0)
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    body_object(c->req, &body, &c->err) != 0)
 		goto out;
 	cr = json_object_get(body, "cancellation_requested");
 	if (!json_is_boolean(cr)) {
-		kl_fail(&c->err, KL_EINVAL, "The field 'cancellation_requested' is required and must be "
+		kl_fail(&c->err, KL_EINVAL,
+			"The field 'cancellation_requested' is required and must be "
 			"a boolean.");
 		goto out;
 	}

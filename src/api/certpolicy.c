@@ -70,7 +70,8 @@ static int get_str(struct api_call *c, json_t *obj, const char *field, size_t ma
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) > max ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return bad(c, "The policy member '%s' must be a string of reasonable length.", field);
+		return bad(c, "The policy member '%s' must be a string of reasonable length.",
+			   field);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -86,15 +87,18 @@ static int get_strv(struct api_call *c, json_t *obj, const char *field, size_t m
 	if (v == NULL)
 		return 0;
 	if (!json_is_array(v) || json_array_size(v) > max)
-		return bad(c, "The policy member '%s' must be an array of at most 100 strings.", field);
+		return bad(c, "The policy member '%s' must be an array of at most 100 strings.",
+			   field);
 	*given = true;
 	if (json_array_size(v) == 0)
 		return 0;
 	if ((*out = calloc(json_array_size(v), sizeof(**out))) == NULL)
 		return kl_fail(&c->err, KL_ENOMEM, "out of memory");
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!json_is_string(e) || json_string_length(e) > CERT_SAN_CHARS ||
-		    json_string_length(e) == 0 || strlen(json_string_value(e)) != json_string_length(e))
+		    json_string_length(e) == 0 ||
+		    strlen(json_string_value(e)) != json_string_length(e))
 			return bad(c, "Every entry of '%s' must be a non-empty string.", field);
 		if (((*out)[i] = strdup(json_string_value(e))) == NULL)
 			return kl_fail(&c->err, KL_ENOMEM, "out of memory");
@@ -160,7 +164,8 @@ static int read_x509(struct api_call *c, json_t *x, struct cert_policy *p)
 	}
 	if (sans != NULL) {
 		if (!json_is_object(sans))
-			return bad(c, "The policy member '%s' must be an object.", "x509_props.sans");
+			return bad(c, "The policy member '%s' must be an object.",
+				   "x509_props.sans");
 		bool g2, g3, g4, g5;
 
 		if (get_strv(c, sans, "dns_names", CERT_SAN_MAX, &s->dns, &s->n_dns, &g) != 0 ||
@@ -182,13 +187,15 @@ static int read_x509(struct api_call *c, json_t *x, struct cert_policy *p)
 		if (!json_is_array(ku))
 			return bad(c, "The policy member '%s' must be an array of strings.",
 				   "x509_props.key_usage");
-		json_array_foreach(ku, i, e) {
+		json_array_foreach(ku, i, e)
+		{
 			for (k = 0; k < CERT_KU_COUNT; k++)
 				if (json_is_string(e) &&
 				    strcasecmp(json_string_value(e), cert_key_usage_names[k]) == 0)
 					break;
 			if (k == CERT_KU_COUNT)
-				return bad(c, "x509_props.key_usage holds an unknown value; use %s.",
+				return bad(c,
+					   "x509_props.key_usage holds an unknown value; use %s.",
 					   "digitalSignature, nonRepudiation, keyEncipherment, "
 					   "dataEncipherment, keyAgreement, keyCertSign, cRLSign, "
 					   "encipherOnly or decipherOnly");
@@ -211,9 +218,12 @@ static int read_actions(struct api_call *c, json_t *la, struct cert_policy *p)
 	size_t i;
 
 	if (!json_is_array(la) || json_array_size(la) > CERT_MAX_ACTIONS)
-		return bad(c, "The policy member '%s' must be an array of at most one EmailContacts "
-			   "and one AutoRenew action.", "lifetime_actions");
-	json_array_foreach(la, i, a) {
+		return bad(c,
+			   "The policy member '%s' must be an array of at most one EmailContacts "
+			   "and one AutoRenew action.",
+			   "lifetime_actions");
+	json_array_foreach(la, i, a)
+	{
 		json_t *trigger = member(a, "trigger"), *action = member(a, "action");
 		struct cert_lifetime_action *r = &p->actions[i];
 		const char *type = NULL;
@@ -221,7 +231,8 @@ static int read_actions(struct api_call *c, json_t *la, struct cert_policy *p)
 		bool g;
 
 		if (!json_is_object(trigger) || !json_is_object(action))
-			return bad(c, "Each of '%s' needs a trigger and an action.", "lifetime_actions");
+			return bad(c, "Each of '%s' needs a trigger and an action.",
+				   "lifetime_actions");
 		if (get_int(c, trigger, "lifetime_percentage", -1000000, 1000000, &n, &g) != 0)
 			return -1;
 		r->percentage = g ? (n == 0 ? -1 : (int)n) : 0;
@@ -235,7 +246,8 @@ static int read_actions(struct api_call *c, json_t *la, struct cert_policy *p)
 		else if (type != NULL && strcasecmp(type, "AutoRenew") == 0)
 			r->action = CERT_AUTO_RENEW;
 		else
-			return bad(c, "%s must be EmailContacts or AutoRenew.", "action.action_type");
+			return bad(c, "%s must be EmailContacts or AutoRenew.",
+				   "action.action_type");
 		p->n_actions++;
 	}
 	p->given |= CERT_P_ACTIONS;
@@ -360,10 +372,13 @@ json_t *certpolicy_json(const struct api_call *c, const char *name, const struct
 	for (i = 0; i < p->n_actions; i++) {
 		const struct cert_lifetime_action *a = &p->actions[i];
 
-		json_array_append_new(la, json_pack("{s:{s:I}, s:{s:s}}", "trigger",
-			a->percentage ? "lifetime_percentage" : "days_before_expiry",
-			(json_int_t)(a->percentage ? a->percentage : a->days_before_expiry), "action",
-			"action_type", a->action == CERT_AUTO_RENEW ? "AutoRenew" : "EmailContacts"));
+		json_array_append_new(
+		    la,
+		    json_pack("{s:{s:I}, s:{s:s}}", "trigger",
+			      a->percentage ? "lifetime_percentage" : "days_before_expiry",
+			      (json_int_t)(a->percentage ? a->percentage : a->days_before_expiry),
+			      "action", "action_type",
+			      a->action == CERT_AUTO_RENEW ? "AutoRenew" : "EmailContacts"));
 	}
 	json_object_set_new(j, "lifetime_actions", la);
 	la = NULL;
@@ -374,9 +389,9 @@ json_t *certpolicy_json(const struct api_call *c, const char *name, const struct
 		json_object_set_new(is, "cert_transparency", json_boolean(p->transparency));
 	json_object_set_new(j, "issuer", is);
 	is = NULL;
-	json_object_set_new(j, "attributes", json_pack("{s:b, s:I, s:I}", "enabled", p->enabled,
-						       "created", (json_int_t)p->created, "updated",
-						       (json_int_t)p->updated));
+	json_object_set_new(j, "attributes",
+			    json_pack("{s:b, s:I, s:I}", "enabled", p->enabled, "created",
+				      (json_int_t)p->created, "updated", (json_int_t)p->updated));
 	return j;
 fail:
 	json_decref(j);
@@ -411,8 +426,8 @@ int certs_policy_update(struct api_call *c)
 
 	cert_policy_init(&in);
 	cert_policy_init(&out);
-	if ((name = api_name_param(c, "certificate")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
-	    certpolicy_read(c, body, &in) != 0 ||
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    body_object(c->req, &body, &c->err) != 0 || certpolicy_read(c, body, &in) != 0 ||
 	    cert_policy_update(&c->vault, name, &in, &out, &c->err) != 0)
 		goto out;
 	rc = api_reply_json(c, 200, certpolicy_json(c, name, &out));

@@ -10,7 +10,6 @@
 #include "util/b64url.h"
 #include "vault/certs.h"
 
-
 /* ---- JSON ---- */
 
 static int set_id(json_t *b, const char *field, char *id)
@@ -73,14 +72,15 @@ json_t *item_cert(const struct api_call *c, const struct cert *ct, bool versione
 	json_t *b = json_object(), *attrs;
 
 	if (b == NULL ||
-	    set_id(b, "id", bundle_id(c, "certificates", o->name, versioned ? o->version : NULL)) != 0)
+	    set_id(b, "id", bundle_id(c, "certificates", o->name, versioned ? o->version : NULL)) !=
+		0)
 		goto fail;
 	if (ct->issued)
 		json_object_set_new(b, "x5t", json_string(ct->x5t));
 	if (bundle_common(c, b, o, "deletedcertificates") != 0)
 		goto fail;
 	attrs = json_object_get(b, "attributes");
-	if (!o->is_deleted) {	/* observed: live items lack these two, deleted ones have them */
+	if (!o->is_deleted) { /* observed: live items lack these two, deleted ones have them */
 		json_object_del(attrs, "recoveryLevel");
 		json_object_del(attrs, "recoverableDays");
 	}
@@ -102,10 +102,13 @@ const char *certs_new_name(struct api_call *c)
 {
 	const char *name = api_name_param(c, "certificate");
 
-	if (name != NULL && (strcasecmp(name, "contacts") == 0 || strcasecmp(name, "issuers") == 0 ||
-			     strcasecmp(name, "restore") == 0)) {
-		kl_fail(&c->err, KL_EINVAL, "'%s' is reserved by the certificates API and cannot name "
-			"a certificate.", name);
+	if (name != NULL &&
+	    (strcasecmp(name, "contacts") == 0 || strcasecmp(name, "issuers") == 0 ||
+	     strcasecmp(name, "restore") == 0)) {
+		kl_fail(&c->err, KL_EINVAL,
+			"'%s' is reserved by the certificates API and cannot name "
+			"a certificate.",
+			name);
 		return NULL;
 	}
 	return name;
@@ -125,7 +128,8 @@ int certs_read_new(struct api_call *c, json_t *body, struct cert_new *in, struct
 	in->n_tags = p.n_tags;
 	if (pco != NULL && !json_is_null(pco)) {
 		if (!json_is_boolean(pco))
-			return kl_fail(&c->err, KL_EINVAL, "The field 'preserveCertOrder' must be a "
+			return kl_fail(&c->err, KL_EINVAL,
+				       "The field 'preserveCertOrder' must be a "
 				       "boolean.");
 		in->preserve_order = json_is_true(pco);
 	}
@@ -156,8 +160,8 @@ int certs_create(struct api_call *c)
 	    certs_read_new(c, body, &in, &tags) != 0 ||
 	    cert_create(&c->vault, name, jp != NULL ? &pol : NULL, &in, &op, &c->err) != 0)
 		goto out;
-	if (asprintf(&loc, "https://%s/certificates/%s/pending?api-version=%s&request_id=%s", c->host,
-		     name, c->api_version, op.request_id) < 0) {
+	if (asprintf(&loc, "https://%s/certificates/%s/pending?api-version=%s&request_id=%s",
+		     c->host, name, c->api_version, op.request_id) < 0) {
 		loc = NULL;
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 		goto out;
@@ -189,9 +193,9 @@ int certs_get(struct api_call *c)
 }
 
 int certs_page_reply(struct api_call *c, const char *path, struct cert_page *p, size_t max,
-		      bool max_given, bool versioned)
+		     bool max_given, bool versioned)
 {
-	struct obj_page links = { .n = 0 };	/* only its next cursor is read */
+	struct obj_page links = { .n = 0 }; /* only its next cursor is read */
 	json_t *items = json_array();
 	size_t i;
 
@@ -220,7 +224,8 @@ int certs_list(struct api_call *c)
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (ip != NULL && strcasecmp(ip, "true") != 0 && strcasecmp(ip, "false") != 0) {
+	if (ip != NULL && *ip != '\0' && strcasecmp(ip, "true") != 0 &&
+	    strcasecmp(ip, "false") != 0) {
 		kl_fail(&c->err, KL_EINVAL, "includePending must be true or false.");
 		goto out;
 	}
@@ -274,8 +279,9 @@ int certs_update(struct api_call *c)
 
 	cert_policy_init(&pol);
 	cert_init(&out);
-	if ((name = api_name_param(c, "certificate")) == NULL || body_object(c->req, &body, &c->err) != 0 ||
-	    body_attrs(body, &patch, &c->err) != 0 || body_tags(body, &patch, &tags, &c->err) != 0)
+	if ((name = api_name_param(c, "certificate")) == NULL ||
+	    body_object(c->req, &body, &c->err) != 0 || body_attrs(body, &patch, &c->err) != 0 ||
+	    body_tags(body, &patch, &tags, &c->err) != 0)
 		goto out;
 	jp = json_object_get(body, "policy");
 	if ((jp != NULL && !json_is_null(jp) && certpolicy_read(c, jp, &pol) != 0) ||

@@ -71,27 +71,68 @@ static int key_check(const struct keyops_key *key, X509 *leaf, struct kl_err *er
 	return same == 1 ? 0 : x509_bad(err, "the first certificate of the chain is not the key's");
 }
 
+/* The PKCS#12 structure of what x509_export_pfx writes. Built bag by bag rather than with
+ * PKCS12_create, which ignores a failure to add the certificate and can then return a file
+ * without it when memory runs out. */
+static PKCS12 *pfx_build(EVP_PKEY *pkey, STACK_OF(X509) *certs, struct kl_err *err)
+{
+	STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+	STACK_OF(PKCS7) *safes = NULL;
+	PKCS12_SAFEBAG *bag;
+	PKCS12 *p12 = NULL;
+	unsigned char keyid[EVP_MAX_MD_SIZE];
+	unsigned int keyid_len = 0;
+	int i;
+
+	/* localKeyID = SHA-1 of the leaf on the leaf's and the key's bags, as Windows expects. */
+	if (pkey != NULL &&
+	    X509_digest(sk_X509_value(certs, 0), EVP_sha1(), keyid, &keyid_len) != 1)
+		goto fail;
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		if ((bag = PKCS12_add_cert(&bags, sk_X509_value(certs, i))) == NULL ||
+		    (i == 0 && keyid_len > 0 &&
+		     PKCS12_add_localkeyid(bag, keyid, (int)keyid_len) != 1))
+			goto fail;
+	}
+	if (PKCS12_add_safe_ex(&safes, bags, NID_aes_256_cbc, PFX_ITER, "", NULL, NULL) != 1)
+		goto fail;
+	sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	bags = NULL;
+	if (pkey != NULL) {
+		if ((bag = PKCS12_add_key_ex(&bags, pkey, 0, PFX_ITER, NID_aes_256_cbc, "", NULL,
+					     NULL)) == NULL ||
+		    PKCS12_add_localkeyid(bag, keyid, (int)keyid_len) != 1 ||
+		    PKCS12_add_safe_ex(&safes, bags, -1, 0, NULL, NULL, NULL) != 1)
+			goto fail;
+	}
+	/* The empty password is "": OpenSSL, Python and Node try it. MAC HMAC-SHA256. */
+	if ((p12 = PKCS12_add_safes_ex(safes, 0, NULL, NULL)) == NULL ||
+	    PKCS12_set_mac(p12, "", -1, NULL, 0, PFX_ITER, EVP_sha256()) != 1)
+		goto fail;
+	goto out;
+fail:
+	PKCS12_free(p12);
+	p12 = NULL;
+	keyops_ossl_fail(err, "writing a PKCS#12 file");
+out:
+	sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	return p12;
+}
+
 int x509_export_pfx(const struct keyops_key *key, const struct x509_chain *chain, struct buf *out,
 		    struct kl_err *err)
 {
 	STACK_OF(X509) *certs = NULL;
-	X509 *leaf = NULL;
 	PKCS12 *p12 = NULL;
 	unsigned char *der = NULL;
 	int len = 0, rc = -1;
 
-	if (chain_decode(chain, &certs, err) != 0)
+	if (chain_decode(chain, &certs, err) != 0 ||
+	    key_check(key, sk_X509_value(certs, 0), err) != 0 ||
+	    (p12 = pfx_build(key != NULL ? x509_pkey_of(key) : NULL, certs, err)) == NULL)
 		goto out;
-	leaf = sk_X509_shift(certs);
-	if (key_check(key, leaf, err) != 0)
-		goto out;
-	/* No MAC here (-1): PKCS12_create would make an HMAC-SHA1 one; PKCS12_set_mac below makes
-	 * it with SHA-256. The empty password is "": OpenSSL, Python and Node try it. */
-	p12 = PKCS12_create_ex("", NULL, x509_pkey_of(key), leaf,
-			       sk_X509_num(certs) > 0 ? certs : NULL, NID_aes_256_cbc,
-			       NID_aes_256_cbc, PFX_ITER, -1, 0, NULL, NULL);
-	if (p12 == NULL || PKCS12_set_mac(p12, "", -1, NULL, 0, PFX_ITER, EVP_sha256()) != 1 ||
-	    (len = i2d_PKCS12(p12, &der)) <= 0) {
+	if ((len = i2d_PKCS12(p12, &der)) <= 0) {
 		keyops_ossl_fail(err, "writing a PKCS#12 file");
 		goto out;
 	}
@@ -100,7 +141,6 @@ out:
 	if (der != NULL)
 		OPENSSL_clear_free(der, (size_t)len);
 	PKCS12_free(p12);
-	X509_free(leaf);
 	sk_X509_pop_free(certs, X509_free);
 	return rc;
 }
@@ -114,7 +154,8 @@ int x509_export_pem(const struct keyops_key *key, const struct x509_chain *chain
 	long len;
 	int i, rc = -1;
 
-	if (chain_decode(chain, &certs, err) != 0 || key_check(key, sk_X509_value(certs, 0), err) != 0)
+	if (chain_decode(chain, &certs, err) != 0 ||
+	    key_check(key, sk_X509_value(certs, 0), err) != 0)
 		goto out;
 	/* A secure memory BIO: its buffer is cleared when it grows and when it is freed. */
 	if ((bio = BIO_new(BIO_s_secmem())) == NULL) {

@@ -89,7 +89,7 @@ static int subject_value(const char *s, size_t *i, char *val, size_t *vlen, stru
 	if (s[*i] == '"') {
 		for ((*i)++;; (*i)++) {
 			if (s[*i] == '\0')
-				return x509_bad(err, "subject: a quoted value has no closing quote");
+				return x509_bad(err, "subject: a quoted value is not closed");
 			if (s[*i] == '"' && s[*i + 1] == '"')
 				(*i)++;
 			else if (s[*i] == '"')
@@ -147,8 +147,10 @@ static int subject_parse(const char *s, X509_NAME **out, struct kl_err *err)
 		for (start = i; (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'); i++)
 			;
 		if ((nid = attr_nid(s + start, i - start)) == NID_undef) {
-			x509_bad(err, "subject: unknown attribute \"%.16s\" (CN, O, OU, L, S, ST, C, "
-				      "E, DC, STREET, SERIALNUMBER)", s + start);
+			x509_bad(err,
+				 "subject: unknown attribute \"%.16s\" (CN, O, OU, L, S, ST, C, E, "
+				 "DC, STREET, SERIALNUMBER)",
+				 s + start);
 			goto out;
 		}
 		while (s[i] == ' ')
@@ -171,7 +173,7 @@ static int subject_parse(const char *s, X509_NAME **out, struct kl_err *err)
 		}
 		if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (unsigned char *)val,
 					       (int)vlen, 0, 0) != 1) {
-			x509_bad(err, "subject: the value of %s is not allowed (length or characters)",
+			x509_bad(err, "subject: the value of %s is not allowed (length or text)",
 				 x509_attr_name(nid));
 			goto out;
 		}
@@ -408,7 +410,8 @@ static int exts_build(const struct x509_profile *p, EVP_PKEY *pkey,
 	assert(p->n_ekus == 0 || p->ekus != NULL);
 	for (i = 0; i < p->n_ekus; i++) {
 		if ((oid = eku_oid(p->ekus[i])) == NULL) {
-			x509_bad(err, "extended key usage \"%.64s\" is not a dotted OID", p->ekus[i]);
+			x509_bad(err, "extended key usage \"%.64s\" is not a dotted OID",
+				 p->ekus[i]);
 			goto out;
 		}
 		if (sk_ASN1_OBJECT_push(eku, oid) <= 0)
@@ -419,10 +422,12 @@ static int exts_build(const struct x509_profile *p, EVP_PKEY *pkey,
 		goto out;
 	if (sans_build(&p->sans, gens, err) != 0)
 		goto out;
-	if (sk_GENERAL_NAME_num(gens) > 0 && ext_push(exts, NID_subject_alt_name, 0, gens, err) != 0)
+	if (sk_GENERAL_NAME_num(gens) > 0 &&
+	    ext_push(exts, NID_subject_alt_name, 0, gens, err) != 0)
 		goto out;
 	bc->ca = 0;
-	if (ext_push(exts, NID_basic_constraints, 0, bc, err) != 0 || ski_push(exts, pkey, err) != 0)
+	if (ext_push(exts, NID_basic_constraints, 0, bc, err) != 0 ||
+	    ski_push(exts, pkey, err) != 0)
 		goto out;
 	rc = 0;
 	goto out;

@@ -113,8 +113,10 @@ static int attr_append(struct buf *b, const X509_NAME_ENTRY *e, struct kl_err *e
 	const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
 	const char *name = x509_attr_name(OBJ_obj2nid(obj));
 	unsigned char *v = NULL;
+	const unsigned char *raw;
 	char oid[128];
-	int n, i, rc = -1;
+	size_t step;
+	int n, i, next, rc = -1;
 
 	if (name == NULL && OBJ_obj2nid(obj) != NID_undef)
 		name = OBJ_nid2sn(OBJ_obj2nid(obj));
@@ -129,25 +131,29 @@ static int attr_append(struct buf *b, const X509_NAME_ENTRY *e, struct kl_err *e
 	} else if (buf_printf(b, err, "%s=", name) != 0) {
 		goto out;
 	}
-	/* Strings OpenSSL cannot convert (a BMPString of odd length...) are shown as given. */
 	if ((n = ASN1_STRING_to_UTF8(&v, X509_NAME_ENTRY_get_data(e))) < 0) {
+		/* Not convertible (a BMPString of odd length...) or out of memory: the bytes as
+		 * given, made UTF-8 below. */
 		ERR_clear_error();
 		v = NULL;
-		n = 0;
-		rc = text_append(b, ASN1_STRING_get0_data(X509_NAME_ENTRY_get_data(e)),
-				 (size_t)ASN1_STRING_length(X509_NAME_ENTRY_get_data(e)), err);
-		goto out;
+		raw = ASN1_STRING_get0_data(X509_NAME_ENTRY_get_data(e));
+		n = ASN1_STRING_length(X509_NAME_ENTRY_get_data(e));
+	} else {
+		raw = v;
 	}
-	if (!needs_quotes(v, (size_t)n)) {
-		rc = text_append(b, v, (size_t)n, err);
+	if (!needs_quotes(raw, (size_t)n)) {
+		rc = text_append(b, raw, (size_t)n, err);
 		goto out;
 	}
 	if (buf_putc(b, '"', err) != 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		if ((v[i] == '"' && buf_putc(b, '"', err) != 0) ||
-		    (v[i] == '\\' && buf_putc(b, '\\', err) != 0) ||
-		    text_append(b, v + i, 1, err) != 0)
+	for (i = 0; i < n; i = next) {
+		/* Whole UTF-8 sequences at a time, so text_append sees them whole. */
+		step = raw[i] != 0 ? utf8_seq_len(raw + i, (size_t)(n - i)) : 0;
+		next = i + (step > 0 ? (int)step : 1);
+		if ((raw[i] == '"' && buf_putc(b, '"', err) != 0) ||
+		    (raw[i] == '\\' && buf_putc(b, '\\', err) != 0) ||
+		    text_append(b, raw + i, (size_t)(next - i), err) != 0)
 			goto out;
 	}
 	rc = buf_putc(b, '"', err);
@@ -202,7 +208,8 @@ static int ext_get(X509 *x, int nid, const char *what, void **ext, struct kl_err
 	if (X509_get_ext_by_NID(x, nid, -1) < 0)
 		return 0;
 	if ((*ext = X509_get_ext_d2i(x, nid, &crit, NULL)) == NULL)
-		return x509_bad(err, "the certificate's %s extension is malformed or repeated", what);
+		return x509_bad(err, "the certificate's %s extension is malformed or repeated",
+				what);
 	return 0;
 }
 
@@ -301,7 +308,8 @@ static int usages_read(X509 *x, struct x509_info *out, struct kl_err *err)
 			out->key_usage |= 1u << i;
 	}
 	if (sk_ASN1_OBJECT_num(eku) > X509_EKUS_MAX) {
-		x509_bad(err, "the certificate has more than %d extended key usages", X509_EKUS_MAX);
+		x509_bad(err, "the certificate has more than %d extended key usages",
+			 X509_EKUS_MAX);
 		goto out;
 	}
 	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {

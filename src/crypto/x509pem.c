@@ -48,7 +48,8 @@ static int pem_each(const void *p, size_t n, pem_block_fn fn, void *ctx, struct 
 		ERR_clear_error();
 		if (PEM_read_bio_ex(bio, &name, &header, &data, &len, PEM_FLAG_SECURE) != 1) {
 			e = ERR_peek_last_error();
-			if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 				break;	/* no more blocks */
 			x509_bad(err, "a PEM block is malformed");
 			goto out;

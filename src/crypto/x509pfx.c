@@ -20,6 +20,7 @@
 
 #include "crypto/keyops_internal.h"
 #include "crypto/x509_internal.h"
+#include "util/log.h"
 
 /* Iterations of key derivation one upload may ask for in all (MAC, contents, key, and each
  * password tried). A file written by OpenSSL, Windows or .NET needs a few thousand; .NET refuses
@@ -52,10 +53,16 @@ static int legacy_ctx(struct x509_pbe *pbe, struct kl_err *err)
 {
 	if (pbe->legacy != NULL)
 		return 0;
-	if ((pbe->legacy = OSSL_LIB_CTX_new()) == NULL ||
-	    (pbe->prov_default = OSSL_PROVIDER_load(pbe->legacy, "default")) == NULL ||
-	    (pbe->prov_legacy = OSSL_PROVIDER_load(pbe->legacy, "legacy")) == NULL)
-		return keyops_ossl_fail(err, "loading OpenSSL's legacy provider");
+	if ((pbe->legacy = OSSL_LIB_CTX_new()) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	if ((pbe->prov_default = OSSL_PROVIDER_load(pbe->legacy, "default")) == NULL ||
+	    (pbe->prov_legacy = OSSL_PROVIDER_load(pbe->legacy, "legacy")) == NULL) {
+		/* An OpenSSL installed without its legacy module: the upload cannot be read here,
+		 * which the client can fix by re-encrypting it with AES. */
+		LOG_WARN(NULL, "OpenSSL's legacy provider does not load: RC2/RC4/DES uploads refused");
+		return x509_bad(err, "the file is encrypted with RC2, RC4 or DES, which this server "
+				     "cannot read; export it with AES-256");
+	}
 	return 0;
 }
 
@@ -151,7 +158,7 @@ static int shrouded_key(struct pfx_read *r, const PKCS12_SAFEBAG *bag, struct kl
 	if (x509_pbe_prepare(&r->pbe, alg, &ctx, err) != 0)
 		goto out;
 	if ((p8 = PKCS12_decrypt_skey_ex(bag, r->pass, r->passlen, ctx, NULL)) == NULL) {
-		x509_bad(err, "the private key of the PKCS#12 file does not decrypt (wrong password?)");
+		x509_bad(err, "the PKCS#12 private key does not decrypt (wrong password?)");
 		goto out;
 	}
 	rc = key_take(r, p8, err);

@@ -24,7 +24,7 @@ struct kl_err {
 	enum kl_errc code;
 	const char *azure_code;	/* static string or NULL: error.code on the wire */
 	const char *inner_code;	/* static string or NULL: error.innererror.code */
-	char msg[192];		/* shown to clients: never secrets */
+	char msg[768];		/* shown to clients: never secrets; room for the service's longest texts */
 };
 
 /* Fills *err (when err is not NULL) and returns -1, so callers can write

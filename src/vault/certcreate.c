@@ -13,9 +13,10 @@
 
 int cert_fail_in_progress(struct kl_err *err)
 {
-	return kl_fail_az(err, KL_ECONFLICT, "Forbidden", NULL,
-			  "A new key vault certificate can not be created or imported while a pending "
-			  "key vault certificate's status is inProgress.");
+	return kl_fail_az(
+	    err, KL_ECONFLICT, "Forbidden", NULL,
+	    "A new key vault certificate can not be created or imported while a pending "
+	    "key vault certificate's status is inProgress.");
 }
 
 static int bad(struct kl_err *err, const char *msg)
@@ -24,7 +25,7 @@ static int bad(struct kl_err *err, const char *msg)
 }
 
 int cert_live_latest(struct vault *v, const char *name, const char *lname, char *latest,
-		   struct kl_err *err)
+		     struct kl_err *err)
 {
 	struct head h;
 	uint64_t dv;
@@ -59,13 +60,15 @@ static int create_policy(struct vault *v, const char *name, const struct cert_po
 	if (err->code != KL_ENOTFOUND)
 		return -1;
 	kl_err_clear(err);
-	if (given != NULL) {	/* a policy that gives nothing ("{}"): the defaults say what is missing */
+	if (given !=
+	    NULL) { /* a policy that gives nothing ("{}"): the defaults say what is missing */
 		if (cert_policy_copy(p, given, err) != 0 || cert_policy_complete(p, err) != 0)
 			return -1;
 		p->created = p->updated = clock_now_s();
 		return 0;
 	}
-	return bad(err, "The field 'policy' is required to create the first version of a certificate.");
+	return bad(err,
+		   "The field 'policy' is required to create the first version of a certificate.");
 }
 
 /* The key of a new version: the current key's material when the policy says reuse_key and a
@@ -104,7 +107,8 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	cert_op_init(&op);
 	cert_issue_init(&is);
 	x509_chain_init(&chain);
-	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 || cert_live_latest(v, name, lname, latest, err) != 0 ||
+	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 ||
+	    cert_live_latest(v, name, lname, latest, err) != 0 ||
 	    cert_op_load(v, lname, &op, &found, &ov, err) != 0)
 		goto out;
 	if (found && op.status == CERT_OP_IN_PROGRESS) {
@@ -114,15 +118,17 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	if (create_policy(v, name, policy, &p, err) != 0)
 		goto out;
 	cert_op_clear(&op);
-	op.kind = cert_issuer_is_self(p.issuer)	   ? CERT_OP_SELF
+	op.kind = cert_issuer_is_self(p.issuer)      ? CERT_OP_SELF
 		  : cert_issuer_is_unknown(p.issuer) ? CERT_OP_UNKNOWN
 						     : CERT_OP_ISSUER;
 	if (op.kind == CERT_OP_ISSUER &&
 	    cert_issuer_provider(v, p.issuer, op.provider, &enabled, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
-			kl_fail_az(err, KL_EINVAL, "BadParameter", NULL,
-				   "The issuer '%.64s' of the policy does not exist; create it with PUT "
-				   "/certificates/issuers/{name} or use Self or Unknown.", p.issuer);
+			kl_fail_az(
+			    err, KL_EINVAL, "BadParameter", NULL,
+			    "The issuer '%.64s' of the policy does not exist; create it with PUT "
+			    "/certificates/issuers/{name} or use Self or Unknown.",
+			    p.issuer);
 		goto out;
 	}
 	if ((k = new_key(v, lname, &p, err)) == NULL || crypto_random_hex(version, 16, err) != 0 ||
@@ -132,9 +138,11 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	cert_profile_of(&p, nbf, exp, &prof);
 	if (prof.subject[0] == '\0') {
 		/* a policy of SANs only: the subject names the first of them (kluis) */
-		const char *first = p.sans.n_dns ? p.sans.dns[0] : p.sans.n_emails ? p.sans.emails[0]
-				    : p.sans.n_upns ? p.sans.upns[0] : p.sans.n_uris ? p.sans.uris[0]
-				    : p.sans.ips[0];
+		const char *first = p.sans.n_dns      ? p.sans.dns[0]
+				    : p.sans.n_emails ? p.sans.emails[0]
+				    : p.sans.n_upns   ? p.sans.upns[0]
+				    : p.sans.n_uris   ? p.sans.uris[0]
+						      : p.sans.ips[0];
 
 		snprintf(san_subject, sizeof(san_subject), "CN=\"%.*s\"", 64, first);
 		for (char *q = san_subject + 4; *q != '\0' && q[1] != '\0'; q++)
@@ -149,9 +157,9 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 
 		buf_init(&der, X509_CERT_MAX);
 		rc = x509_self_sign(k, &prof, &der, err) == 0 &&
-				     x509_chain_add(&chain, der.data, der.len, err) == 0
-			     ? 0
-			     : -1;
+			     x509_chain_add(&chain, der.data, der.len, err) == 0
+			 ? 0
+			 : -1;
 		buf_clear(&der);
 		if (rc != 0)
 			goto out;
@@ -164,7 +172,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	is.key.attrs.created = is.key.attrs.updated = now;
 	is.secret.attrs.created = is.secret.attrs.updated = now;
 	is.cert.attrs.created = is.cert.attrs.updated = now;
-	if (op.kind != CERT_OP_SELF) {	/* the planned dates */
+	if (op.kind != CERT_OP_SELF) { /* the planned dates */
 		is.cert.attrs.nbf = is.key.attrs.nbf = nbf;
 		is.cert.attrs.exp = is.key.attrs.exp = exp;
 	}
@@ -173,15 +181,21 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	snprintf(op.cty, sizeof(op.cty), "%s", p.cty ? p.cty : "");
 	op.has_transparency = p.has_transparency;
 	op.transparency = p.transparency;
-	op.created = now;
+	/* D counts from the write, not from the start: a slow key generation (RSA 4096 on a busy
+	 * machine) must not let the 202 already say completed */
+	op.created = clock_now_s();
 	op.delay_s = cert_issue_delay(v);
 	op.preserve_order = in->preserve_order;
-	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true, .o = &is.key, .move_head = true,
+	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true,
+						   .o = &is.key,
+						   .move_head = true,
 						   .material = is.key_val.data,
 						   .material_len = is.key_val.len };
-	w.objs[OBJ_CERT] = (struct cert_write_obj){ .present = true, .o = &is.cert, .move_head = true };
+	w.objs[OBJ_CERT] =
+	    (struct cert_write_obj){ .present = true, .o = &is.cert, .move_head = true };
 	if (op.kind == CERT_OP_SELF)
-		w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true, .o = &is.secret,
+		w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true,
+							      .o = &is.secret,
 							      .move_head = true,
 							      .material = is.secret_val.data,
 							      .material_len = is.secret_val.len };
@@ -190,7 +204,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	w.op_version = ov;
 	if (cert_write_run(v, &w, err) != 0) {
 		if (err->code == KL_ECONFLICT && err->azure_code == NULL)
-			cert_fail_in_progress(err);	/* another create won the race */
+			cert_fail_in_progress(err); /* another create won the race */
 		goto out;
 	}
 	op.status = cert_op_status_at(&op, clock_now_s());

@@ -46,7 +46,8 @@ static int parse_upload(const char *value, size_t len, const char *pwd, bool pre
 		goto out;
 	}
 	if (len > UPLOAD_MAX / 3 * 4 + 4 || b64url_decode(value, len, &raw, err) != 0) {
-		bad(err, "The certificate value must be PEM text or base64 of a PKCS#12 (PFX) file.");
+		bad(err,
+		    "The certificate value must be PEM text or base64 of a PKCS#12 (PFX) file.");
 		goto out;
 	}
 	if (raw.len > 0 && raw.data[0] == 0x30) {
@@ -55,7 +56,8 @@ static int parse_upload(const char *value, size_t len, const char *pwd, bool pre
 		*is_pem = true;
 		rc = x509_parse_pem((const char *)raw.data, raw.len, pwd, preserve, k, chain, err);
 	} else {
-		bad(err, "The certificate value must be PEM text or base64 of a PKCS#12 (PFX) file.");
+		bad(err,
+		    "The certificate value must be PEM text or base64 of a PKCS#12 (PFX) file.");
 	}
 out:
 	if (rc != 0 && err->code == KL_EINVAL && err->azure_code == NULL)
@@ -110,15 +112,20 @@ static int policy_of_leaf(const struct x509_info *info, bool is_pem, struct cert
 	snprintf(p->kty, sizeof(p->kty), "%s", info->kty == KEYOPS_EC ? "EC" : "RSA");
 	p->key_size = info->bits;
 	snprintf(p->crv, sizeof(p->crv), "%s", info->crv);
-	snprintf(p->content_type, sizeof(p->content_type), "%s", is_pem ? CERT_CT_PEM : CERT_CT_PKCS12);
+	snprintf(p->content_type, sizeof(p->content_type), "%s",
+		 is_pem ? CERT_CT_PEM : CERT_CT_PKCS12);
 	if (info->subject != NULL && (p->subject = strdup(info->subject)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
-	p->has_sans = info->sans.n_dns + info->sans.n_emails + info->sans.n_upns + info->sans.n_uris +
-			      info->sans.n_ips > 0;
+	p->has_sans = info->sans.n_dns + info->sans.n_emails + info->sans.n_upns +
+			  info->sans.n_uris + info->sans.n_ips >
+		      0;
 	if (add_strv(&p->sans.dns, &p->sans.n_dns, info->sans.dns, info->sans.n_dns, err) != 0 ||
-	    add_strv(&p->sans.emails, &p->sans.n_emails, info->sans.emails, info->sans.n_emails, err) != 0 ||
-	    add_strv(&p->sans.upns, &p->sans.n_upns, info->sans.upns, info->sans.n_upns, err) != 0 ||
-	    add_strv(&p->sans.uris, &p->sans.n_uris, info->sans.uris, info->sans.n_uris, err) != 0 ||
+	    add_strv(&p->sans.emails, &p->sans.n_emails, info->sans.emails, info->sans.n_emails,
+		     err) != 0 ||
+	    add_strv(&p->sans.upns, &p->sans.n_upns, info->sans.upns, info->sans.n_upns, err) !=
+		0 ||
+	    add_strv(&p->sans.uris, &p->sans.n_uris, info->sans.uris, info->sans.n_uris, err) !=
+		0 ||
 	    add_strv(&p->sans.ips, &p->sans.n_ips, info->sans.ips, info->sans.n_ips, err) != 0 ||
 	    add_strv(&p->ekus, &p->n_ekus, info->ekus, info->n_ekus, err) != 0)
 		return -1;
@@ -126,7 +133,8 @@ static int policy_of_leaf(const struct x509_info *info, bool is_pem, struct cert
 	months = calendar_months(info->not_before, info->not_after);
 	p->validity_months = (int)(months > 1200 ? 1200 : months);
 	p->n_actions = 1;
-	p->actions[0] = (struct cert_lifetime_action){ .percentage = 80, .action = CERT_EMAIL_CONTACTS };
+	p->actions[0] =
+	    (struct cert_lifetime_action){ .percentage = 80, .action = CERT_EMAIL_CONTACTS };
 	snprintf(p->issuer, sizeof(p->issuer), "Unknown");
 	p->enabled = true;
 	p->created = p->updated = clock_now_s();
@@ -140,12 +148,14 @@ static int policy_matches_key(const struct cert_policy *p, const struct x509_inf
 	bool ec = strncmp(p->kty, "EC", 2) == 0;
 
 	if (ec != (info->kty == KEYOPS_EC))
-		return bad(err, "key_props.kty of the policy does not match the key of the certificate.");
+		return bad(
+		    err, "key_props.kty of the policy does not match the key of the certificate.");
 	if (!ec && (p->given & CERT_P_KEY_SIZE) && p->key_size != info->bits)
 		return bad(err, "key_props.key_size of the policy does not match the key of the "
-			   "certificate.");
+				"certificate.");
 	if (ec && (p->given & CERT_P_CRV) && strcmp(p->crv, info->crv) != 0)
-		return bad(err, "key_props.crv of the policy does not match the key of the certificate.");
+		return bad(
+		    err, "key_props.crv of the policy does not match the key of the certificate.");
 	return 0;
 }
 
@@ -154,8 +164,9 @@ int cert_import(struct vault *v, const char *name, const char *value, size_t val
 		struct cert *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], latest[OBJ_VERSION_LEN + 1], version[OBJ_VERSION_LEN + 1];
-	struct cert_write w = { .name = name, .check_op = true, .drop_op = true,
-				.check_no_unmanaged = true };
+	struct cert_write w = {
+		.name = name, .check_op = true, .drop_op = true, .check_no_unmanaged = true
+	};
 	struct cert_policy p;
 	struct cert_op op;
 	struct cert_issue is;
@@ -171,14 +182,16 @@ int cert_import(struct vault *v, const char *name, const char *value, size_t val
 	cert_issue_init(&is);
 	x509_chain_init(&chain);
 	x509_info_init(&info);
-	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 || cert_live_latest(v, name, lname, latest, err) != 0 ||
+	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 ||
+	    cert_live_latest(v, name, lname, latest, err) != 0 ||
 	    cert_op_load(v, lname, &op, &found, &ov, err) != 0)
 		goto out;
 	if (found && op.status == CERT_OP_IN_PROGRESS) {
 		cert_fail_in_progress(err);
 		goto out;
 	}
-	if (parse_upload(value, value_len, pwd, in->preserve_order, &k, &chain, &is_pem, err) != 0 ||
+	if (parse_upload(value, value_len, pwd, in->preserve_order, &k, &chain, &is_pem, err) !=
+		0 ||
 	    x509_info_of(chain.der[0].data, chain.der[0].len, &info, err) != 0)
 		goto out;
 	if (policy != NULL && policy->given != 0) {
@@ -216,13 +229,18 @@ int cert_import(struct vault *v, const char *name, const char *value, size_t val
 	if (crypto_random_hex(version, 16, err) != 0 ||
 	    cert_issue_build(&p, k, &chain, version, latest, in->preserve_order, in, &is, err) != 0)
 		goto out;
-	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true, .o = &is.key, .move_head = true,
+	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true,
+						   .o = &is.key,
+						   .move_head = true,
 						   .material = is.key_val.data,
 						   .material_len = is.key_val.len };
-	w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true, .o = &is.secret, .move_head = true,
+	w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true,
+						      .o = &is.secret,
+						      .move_head = true,
 						      .material = is.secret_val.data,
 						      .material_len = is.secret_val.len };
-	w.objs[OBJ_CERT] = (struct cert_write_obj){ .present = true, .o = &is.cert, .move_head = true };
+	w.objs[OBJ_CERT] =
+	    (struct cert_write_obj){ .present = true, .o = &is.cert, .move_head = true };
 	w.policy = &p;
 	w.op_version = ov;
 	if (cert_write_run(v, &w, err) != 0) {
@@ -264,7 +282,8 @@ int cert_merge(struct vault *v, const char *name, const struct buf *items, size_
 	cert_issue_init(&is);
 	cert_init(&old);
 	x509_chain_init(&chain);
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name) ||
+	if (name == NULL || !vault_name_is_valid_object(name) ||
+	    !lower_copy(lname, sizeof(lname), name) ||
 	    obj_head_version(v, OBJ_CERT, 'h', lname, &hv, err) != 0 ||
 	    cert_op_load(v, lname, &op, &found, &ov, err) != 0)
 		goto out;
@@ -280,15 +299,18 @@ int cert_merge(struct vault *v, const char *name, const struct buf *items, size_
 		goto out;
 	}
 	if (op.status == CERT_OP_IN_PROGRESS && op.kind != CERT_OP_UNKNOWN) {
-		kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
-			   "Merge is forbidden on pending object created with issuer : %.64s while it "
-			   "is in progess.", op.issuer);
+		kl_fail_az(
+		    err, KL_EFORBIDDEN, "Forbidden", NULL,
+		    "Merge is forbidden on pending object created with issuer : %.64s while it "
+		    "is in progess.",
+		    op.issuer);
 		goto out;
 	}
 	if (op.status == CERT_OP_COMPLETED) {
 		kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
 			   "The certificate operation of %.127s has completed; there is nothing to "
-			   "merge.", name);
+			   "merge.",
+			   name);
 		goto out;
 	}
 	if (n_items == 0) {
@@ -315,28 +337,32 @@ int cert_merge(struct vault *v, const char *name, const struct buf *items, size_
 	{
 		struct cert_new nin = *in;
 
-		if (!in->has_tags && old.o.has_tags) {	/* the pending version's tags stay */
+		if (!in->has_tags && old.o.has_tags) { /* the pending version's tags stay */
 			nin.has_tags = true;
 			nin.tags = old.o.tags;
 			nin.n_tags = old.o.n_tags;
 		}
-		if (cert_issue_build(&p, k, &chain, op.version, old.prev, op.preserve_order, &nin, &is,
-				     err) != 0)
+		if (cert_issue_build(&p, k, &chain, op.version, old.prev, op.preserve_order, &nin,
+				     &is, err) != 0)
 			goto out;
 	}
 	is.cert.attrs.created = old.o.attrs.created;
-	w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true, .o = &is.secret, .move_head = true,
+	w.objs[OBJ_SECRET] = (struct cert_write_obj){ .present = true,
+						      .o = &is.secret,
+						      .move_head = true,
 						      .material = is.secret_val.data,
 						      .material_len = is.secret_val.len };
-	w.objs[OBJ_CERT] = (struct cert_write_obj){ .present = true, .o = &is.cert, .replace = true,
-						    .replace_version = sv };
+	w.objs[OBJ_CERT] = (struct cert_write_obj){
+		.present = true, .o = &is.cert, .replace = true, .replace_version = sv
+	};
 	{
 		/* a cancelled Self version already has a secret version: the merge replaces it */
 		struct obj prior;
 		uint64_t psv = 0;
 
 		obj_init(&prior);
-		if (obj_version_load(v, OBJ_SECRET, lname, op.version, &prior, &psv, NULL, err) == 0) {
+		if (obj_version_load(v, OBJ_SECRET, lname, op.version, &prior, &psv, NULL, err) ==
+		    0) {
 			w.objs[OBJ_SECRET].replace = true;
 			w.objs[OBJ_SECRET].replace_version = psv;
 		} else if (err->code != KL_ENOTFOUND) {

@@ -18,7 +18,7 @@
 
 const char *const cert_key_usage_names[CERT_KU_COUNT] = {
 	"digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment", "keyAgreement",
-	"keyCertSign", "cRLSign", "encipherOnly", "decipherOnly",
+	"keyCertSign",      "cRLSign",        "encipherOnly",    "decipherOnly",
 };
 
 void cert_policy_init(struct cert_policy *p)
@@ -75,12 +75,12 @@ static int strv_copy(char ***dst, size_t *n_dst, char *const *src, size_t n, str
 static int sans_copy(struct cert_sans *d, const struct cert_sans *s, struct kl_err *err)
 {
 	return strv_copy(&d->dns, &d->n_dns, s->dns, s->n_dns, err) != 0 ||
-			       strv_copy(&d->emails, &d->n_emails, s->emails, s->n_emails, err) != 0 ||
-			       strv_copy(&d->upns, &d->n_upns, s->upns, s->n_upns, err) != 0 ||
-			       strv_copy(&d->uris, &d->n_uris, s->uris, s->n_uris, err) != 0 ||
-			       strv_copy(&d->ips, &d->n_ips, s->ips, s->n_ips, err) != 0
-		       ? -1
-		       : 0;
+		       strv_copy(&d->emails, &d->n_emails, s->emails, s->n_emails, err) != 0 ||
+		       strv_copy(&d->upns, &d->n_upns, s->upns, s->n_upns, err) != 0 ||
+		       strv_copy(&d->uris, &d->n_uris, s->uris, s->n_uris, err) != 0 ||
+		       strv_copy(&d->ips, &d->n_ips, s->ips, s->n_ips, err) != 0
+		   ? -1
+		   : 0;
 }
 
 static int str_copy(char **dst, const char *src, struct kl_err *err)
@@ -99,7 +99,8 @@ int cert_policy_copy(struct cert_policy *dst, const struct cert_policy *src, str
 	memset(&dst->sans, 0, sizeof(dst->sans));
 	dst->ekus = NULL;
 	dst->n_ekus = 0;
-	if (str_copy(&dst->subject, src->subject, err) != 0 || str_copy(&dst->cty, src->cty, err) != 0 ||
+	if (str_copy(&dst->subject, src->subject, err) != 0 ||
+	    str_copy(&dst->cty, src->cty, err) != 0 ||
 	    sans_copy(&dst->sans, &src->sans, err) != 0 ||
 	    strv_copy(&dst->ekus, &dst->n_ekus, src->ekus, src->n_ekus, err) != 0) {
 		cert_policy_clear(dst);
@@ -152,9 +153,9 @@ int cert_policy_complete(struct cert_policy *p, struct kl_err *err)
 		if (!(p->given & CERT_P_CRV) || p->crv[0] == '\0')
 			snprintf(p->crv, sizeof(p->crv), "%s",
 				 !(p->given & CERT_P_KEY_SIZE) || p->key_size == 256 ? "P-256"
-				 : p->key_size == 384			      ? "P-384"
-				 : p->key_size == 521			      ? "P-521"
-									      : "P-256");
+				 : p->key_size == 384                                ? "P-384"
+				 : p->key_size == 521                                ? "P-521"
+										     : "P-256");
 		if (!(p->given & CERT_P_KEY_SIZE))
 			p->key_size = curve_bits(p->crv);
 	} else if (!(p->given & CERT_P_KEY_SIZE)) {
@@ -168,8 +169,9 @@ int cert_policy_complete(struct cert_policy *p, struct kl_err *err)
 	    strv_copy(&p->ekus, &p->n_ekus, (char *const *)ekus, 2, err) != 0)
 		return -1;
 	if (!(p->given & CERT_P_KEY_USAGE))
-		p->key_usage = kty_is_ec(p->kty) ? X509_KU_DIGITAL_SIGNATURE
-						 : X509_KU_DIGITAL_SIGNATURE | X509_KU_KEY_ENCIPHERMENT;
+		p->key_usage = kty_is_ec(p->kty)
+				   ? X509_KU_DIGITAL_SIGNATURE
+				   : X509_KU_DIGITAL_SIGNATURE | X509_KU_KEY_ENCIPHERMENT;
 	if (!(p->given & CERT_P_VALIDITY))
 		p->validity_months = 12;
 	if (!(p->given & CERT_P_ISSUER) || p->issuer[0] == '\0')
@@ -178,7 +180,8 @@ int cert_policy_complete(struct cert_policy *p, struct kl_err *err)
 		p->n_actions = 1;
 		p->actions[0] = (struct cert_lifetime_action){
 			.percentage = 80,
-			.action = cert_issuer_is_unknown(p->issuer) ? CERT_EMAIL_CONTACTS : CERT_AUTO_RENEW,
+			.action = cert_issuer_is_unknown(p->issuer) ? CERT_EMAIL_CONTACTS
+								    : CERT_AUTO_RENEW,
 		};
 	}
 	if (!(p->given & CERT_P_ENABLED))
@@ -221,7 +224,7 @@ int cert_policy_validate(const struct cert_policy *p, struct kl_err *err)
 
 	if ((p->subject == NULL || p->subject[0] == '\0') && sans_count(&p->sans) == 0)
 		return bad(err, "The policy needs x509_props.subject or at least one subject "
-			   "alternative name.");
+				"alternative name.");
 	if (p->subject != NULL && p->subject[0] != '\0') {
 		if (strlen(p->subject) > CERT_SUBJECT_MAX)
 			return bad(err, "x509_props.subject is too long.");
@@ -242,9 +245,10 @@ int cert_policy_validate(const struct cert_policy *p, struct kl_err *err)
 		return bad(err, "key_props.key_size does not match the curve key_props.crv.");
 	if (p->exportable && kty_is_hsm(p->kty))
 		return bad(err, "key_props.exportable cannot be true for an HSM key type.");
-	if (strcmp(p->content_type, CERT_CT_PKCS12) != 0 && strcmp(p->content_type, CERT_CT_PEM) != 0)
+	if (strcmp(p->content_type, CERT_CT_PKCS12) != 0 &&
+	    strcmp(p->content_type, CERT_CT_PEM) != 0)
 		return bad(err, "secret_props.contentType must be application/x-pkcs12 or "
-			   "application/x-pem-file.");
+				"application/x-pem-file.");
 	if (p->key_usage >= 1u << CERT_KU_COUNT)
 		return bad(err, "x509_props.key_usage holds an unknown value.");
 	if (p->n_ekus > CERT_EKUS_MAX)
@@ -252,28 +256,31 @@ int cert_policy_validate(const struct cert_policy *p, struct kl_err *err)
 	for (i = 0; i < p->n_ekus; i++)
 		if (!is_dotted_oid(p->ekus[i]))
 			return bad(err, "x509_props.ekus entries must be dotted OIDs such as "
-				   "1.3.6.1.5.5.7.3.1.");
+					"1.3.6.1.5.5.7.3.1.");
 	if (p->validity_months < 1 || p->validity_months > 1200)
 		return bad(err, "x509_props.validity_months must be from 1 to 1200.");
 	if (p->n_actions > CERT_MAX_ACTIONS)
-		return bad(err, "lifetime_actions may hold one EmailContacts and one AutoRenew action.");
+		return bad(err,
+			   "lifetime_actions may hold one EmailContacts and one AutoRenew action.");
 	for (i = 0; i < p->n_actions; i++) {
 		const struct cert_lifetime_action *a = &p->actions[i];
 
 		if ((a->percentage != 0) == (a->days_before_expiry != 0))
 			return bad(err, "A lifetime action trigger needs exactly one of "
-				   "lifetime_percentage and days_before_expiry.");
+					"lifetime_percentage and days_before_expiry.");
 		if (a->percentage != 0 && (a->percentage < 1 || a->percentage > 99))
 			return bad(err, "trigger.lifetime_percentage must be from 1 to 99.");
 		if (a->days_before_expiry != 0 &&
 		    (a->days_before_expiry < 1 || a->days_before_expiry > p->validity_months * 27))
-			return bad(err, "trigger.days_before_expiry must be from 1 to validity_months "
+			return bad(err,
+				   "trigger.days_before_expiry must be from 1 to validity_months "
 				   "times 27.");
 		if (a->action != CERT_EMAIL_CONTACTS && a->action != CERT_AUTO_RENEW)
 			return bad(err, "action.action_type must be EmailContacts or AutoRenew.");
 		for (j = 0; j < i; j++)
 			if (p->actions[j].action == a->action)
-				return bad(err, "lifetime_actions may hold one action of each type.");
+				return bad(err,
+					   "lifetime_actions may hold one action of each type.");
 	}
 	if (p->issuer[0] == '\0')
 		return bad(err, "issuer.name must not be empty.");
@@ -295,7 +302,7 @@ int cert_policy_merge(struct cert_policy *s, const struct cert_policy *in, struc
 	if (g & CERT_P_CRV)
 		memcpy(s->crv, in->crv, sizeof(s->crv));
 	if ((g & CERT_P_KTY) && !kty_is_ec(s->kty) && !(g & CERT_P_CRV))
-		s->crv[0] = '\0';	/* EC to RSA: the curve goes with it */
+		s->crv[0] = '\0'; /* EC to RSA: the curve goes with it */
 	if ((g & CERT_P_KTY) && kty_is_ec(s->kty) && !(g & CERT_P_CRV) && s->crv[0] == '\0')
 		snprintf(s->crv, sizeof(s->crv), "P-256");
 	if ((g & (CERT_P_KTY | CERT_P_CRV)) && kty_is_ec(s->kty) && !(g & CERT_P_KEY_SIZE))
@@ -401,10 +408,13 @@ int cert_policy_encode(const struct cert_policy *p, struct buf *out, struct kl_e
 	    rec_put_str(out, p->content_type, err) != 0 || rec_put_str(out, p->subject, err) != 0 ||
 	    rec_put_u8(out, p->has_sans, err) != 0 || put_strv(out, s->dns, s->n_dns, err) != 0 ||
 	    put_strv(out, s->emails, s->n_emails, err) != 0 ||
-	    put_strv(out, s->upns, s->n_upns, err) != 0 || put_strv(out, s->uris, s->n_uris, err) != 0 ||
-	    put_strv(out, s->ips, s->n_ips, err) != 0 || put_strv(out, p->ekus, p->n_ekus, err) != 0 ||
+	    put_strv(out, s->upns, s->n_upns, err) != 0 ||
+	    put_strv(out, s->uris, s->n_uris, err) != 0 ||
+	    put_strv(out, s->ips, s->n_ips, err) != 0 ||
+	    put_strv(out, p->ekus, p->n_ekus, err) != 0 ||
 	    rec_put_u64(out, p->key_usage, err) != 0 ||
-	    rec_put_i64(out, p->validity_months, err) != 0 || rec_put_u64(out, p->n_actions, err) != 0)
+	    rec_put_i64(out, p->validity_months, err) != 0 ||
+	    rec_put_u64(out, p->n_actions, err) != 0)
 		return -1;
 	for (i = 0; i < p->n_actions; i++)
 		if (rec_put_i64(out, p->actions[i].percentage, err) != 0 ||
@@ -529,16 +539,22 @@ int cert_policy_ops(const struct vault *v, const char *lname, const struct cert_
 	buf_reset(&rec->val);
 	if (cert_policy_encode(p, &rec->val, err) != 0)
 		return -1;
-	rec->ops[0] = (struct store_op){ .kind = STORE_PUT, .key = rec->key, .key_len = strlen(rec->key),
-					 .val = rec->val.data, .val_len = rec->val.len };
+	rec->ops[0] = (struct store_op){ .kind = STORE_PUT,
+					 .key = rec->key,
+					 .key_len = strlen(rec->key),
+					 .val = rec->val.data,
+					 .val_len = rec->val.len };
 	/* the job's index: present while the policy has lifetime actions; its value is the job's
 	 * memory of what it did (certrenew.c), which a new policy resets */
 	if (p->n_actions > 0)
-		rec->ops[1] = (struct store_op){ .kind = STORE_PUT, .key = rec->index_key,
-						 .key_len = strlen(rec->index_key), .val = "",
+		rec->ops[1] = (struct store_op){ .kind = STORE_PUT,
+						 .key = rec->index_key,
+						 .key_len = strlen(rec->index_key),
+						 .val = "",
 						 .val_len = 0 };
 	else
-		rec->ops[1] = (struct store_op){ .kind = STORE_DEL, .key = rec->index_key,
+		rec->ops[1] = (struct store_op){ .kind = STORE_DEL,
+						 .key = rec->index_key,
 						 .key_len = strlen(rec->index_key) };
 	return 0;
 }
@@ -582,8 +598,14 @@ int cert_policy_update(struct vault *v, const char *name, const struct cert_poli
 		if (cert_policy_ops(v, lname, &p, &rec, err) != 0)
 			goto out;
 		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
-			{ .kind = STORE_CHECK, .key = rec.key, .key_len = strlen(rec.key), .version = pv },
+			{ .kind = STORE_CHECK,
+			  .key = hkey,
+			  .key_len = strlen(hkey),
+			  .version = hv },
+			{ .kind = STORE_CHECK,
+			  .key = rec.key,
+			  .key_len = strlen(rec.key),
+			  .version = pv },
 			rec.ops[0],
 			rec.ops[1],
 		};

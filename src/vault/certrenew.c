@@ -62,7 +62,8 @@ static void contacts_text(struct vault *v, char *out, size_t n)
 	if (cert_contacts_get(v, &c, &e) != 0)
 		return;
 	for (i = 0; i < c.n && len + 1 < n; i++)
-		len += (size_t)snprintf(out + len, n - len, "%s%.64s", i ? "," : "", c.items[i].email);
+		len +=
+		    (size_t)snprintf(out + len, n - len, "%s%.64s", i ? "," : "", c.items[i].email);
 	cert_contacts_clear(&c);
 }
 
@@ -81,10 +82,10 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 	cert_key_index(ikey, v, lname);
 	if (cert_get(v, lname, "", &ct, &e) != 0 || !ct.issued || !ct.o.attrs.has_nbf ||
 	    !ct.o.attrs.has_exp)
-		goto out;	/* deleted, or nothing issued yet */
+		goto out; /* deleted, or nothing issued yet */
 	memory_load(v, ikey, version, &done);
 	if (strcmp(version, ct.o.version) != 0)
-		done = 0;	/* a new version: its actions are still to do */
+		done = 0; /* a new version: its actions are still to do */
 	for (i = 0; i < ct.policy.n_actions; i++) {
 		const struct cert_lifetime_action *a = &ct.policy.actions[i];
 		unsigned bit = 1u << a->action;
@@ -95,23 +96,28 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 		if (a->percentage > 0)
 			snprintf(trigger, sizeof(trigger), "lifetime_percentage %d", a->percentage);
 		else
-			snprintf(trigger, sizeof(trigger), "days_before_expiry %d", a->days_before_expiry);
+			snprintf(trigger, sizeof(trigger), "days_before_expiry %d",
+				 a->days_before_expiry);
 		if (a->action == CERT_EMAIL_CONTACTS) {
 			char to[256];
 
 			/* no mail: an audit-worthy record for the operators, naming whom to tell */
 			contacts_text(v, to, sizeof(to));
-			LOG_INFO(NULL, "certificate lifetime action EmailContacts: vault %s, certificate "
-				 "%s, version %s, trigger %s, expires %lld, contacts %s", v->name,
-				 ct.o.name, ct.o.version, trigger, (long long)ct.o.attrs.exp, to);
+			LOG_INFO(NULL,
+				 "certificate lifetime action EmailContacts: vault %s, certificate "
+				 "%s, version %s, trigger %s, expires %lld, contacts %s",
+				 v->name, ct.o.name, ct.o.version, trigger,
+				 (long long)ct.o.attrs.exp, to);
 		} else if (!cert_issuer_is_self(ct.policy.issuer)) {
 			/* AutoRenew needs a CA signature kluis cannot obtain: stored, never acts */
 		} else if (cert_op_get(v, ct.o.name, &op, &e) == 0 &&
 			   op.status == CERT_OP_IN_PROGRESS) {
-			continue;	/* a version is on its way; look again next round */
+			continue; /* a version is on its way; look again next round */
 		} else {
-			struct cert_new in = { .enabled = true, .has_tags = ct.o.has_tags,
-					       .tags = ct.o.tags, .n_tags = ct.o.n_tags,
+			struct cert_new in = { .enabled = true,
+					       .has_tags = ct.o.has_tags,
+					       .tags = ct.o.tags,
+					       .n_tags = ct.o.n_tags,
 					       .preserve_order = ct.preserve_order };
 
 			kl_err_clear(&e);
@@ -120,11 +126,12 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 				LOG_WARN(NULL, "automatic renewal of certificate %s/%s failed: %s",
 					 v->name, ct.o.name, e.msg);
 				kl_err_clear(&e);
-				continue;	/* tried again next round */
+				continue; /* tried again next round */
 			}
-			LOG_INFO(NULL, "certificate lifetime action AutoRenew: vault %s, certificate %s, "
-				 "version %s renewed as %s, trigger %s", v->name, ct.o.name,
-				 ct.o.version, op.version, trigger);
+			LOG_INFO(NULL,
+				 "certificate lifetime action AutoRenew: vault %s, certificate %s, "
+				 "version %s renewed as %s, trigger %s",
+				 v->name, ct.o.name, ct.o.version, op.version, trigger);
 		}
 		done |= bit;
 		(*n)++;
@@ -170,8 +177,8 @@ int cert_lifetime_due(struct vault_core *core, int64_t now, size_t *n_acted, str
 	}
 	do {
 		s->n = 0;
-		if (store_scan(core->st, "a/", 2, after[0] ? after : NULL, strlen(after), collect, s,
-			       err) != 0)
+		if (store_scan(core->st, "a/", 2, after[0] ? after : NULL, strlen(after), collect,
+			       s, err) != 0)
 			goto out;
 		for (i = 0; i < s->n; i++) {
 			/* a/<vault>/<lowercase name> */

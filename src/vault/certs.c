@@ -11,7 +11,7 @@
 #include "vault/certs_internal.h"
 
 #define PUB_FORMAT 1
-#define PREV_STEPS 16	/* how far back get-latest looks for an issued version */
+#define PREV_STEPS 16 /* how far back get-latest looks for an issued version */
 
 void cert_init(struct cert *c)
 {
@@ -129,9 +129,8 @@ int cert_from_obj(struct vault *v, struct obj *o, struct cert *out, struct kl_er
 	    cert_op_load(v, lname, &op, &found, NULL, err) != 0)
 		goto out;
 	out->has_op = found;
-	out->issued = out->n_chain > 0 &&
-		      !(found && strcmp(op.version, out->o.version) == 0 &&
-			op.status != CERT_OP_COMPLETED);
+	out->issued = out->n_chain > 0 && !(found && strcmp(op.version, out->o.version) == 0 &&
+					    op.status != CERT_OP_COMPLETED);
 	if (!out->issued) {
 		chain_free(out, CERT_CHAIN_MAX);
 		out->x5t[0] = '\0';
@@ -170,7 +169,7 @@ static int newest_issued(struct vault *v, struct cert *c, struct kl_err *err)
 			cert_clear(&older);
 			if (err->code != KL_ENOTFOUND)
 				return -1;
-			kl_err_clear(err);	/* a version lost to a restore: keep the pending one */
+			kl_err_clear(err); /* a version lost to a restore: keep the pending one */
 			return 0;
 		}
 		if (older.issued) {
@@ -263,7 +262,7 @@ int cert_list_versions(struct vault *v, const char *name, const char *after, siz
 		goto out;
 	}
 	if (obj_list_versions(v, OBJ_CERT, name, after, max, op, err) != 0) {
-		if (err->code == KL_ENOTFOUND) {	/* C1 #4: an unknown name is an empty page */
+		if (err->code == KL_ENOTFOUND) { /* C1 #4: an unknown name is an empty page */
 			kl_err_clear(err);
 			rc = 0;
 		}
@@ -372,21 +371,26 @@ int cert_update(struct vault *v, const char *name, const char *version, bool set
 					obj_fail_not_found(err, OBJ_CERT, name, version);
 					goto out;
 				}
-				continue;	/* a pending version has no secret yet */
+				continue; /* a pending version has no secret yet */
 			}
 			if (k != OBJ_CERT && !objs[k].managed)
-				continue;	/* not this certificate's */
+				continue; /* not this certificate's */
 			if (set_enabled)
 				objs[k].attrs.enabled = enabled;
-			if (k == OBJ_CERT && set_tags && obj_set_tags(&objs[k], tags, n_tags, err) != 0)
+			if (k == OBJ_CERT && set_tags &&
+			    obj_set_tags(&objs[k], tags, n_tags, err) != 0)
 				goto out;
 			if (k == OBJ_CERT && set_tags)
 				objs[k].has_tags = true;
 			objs[k].attrs.updated = clock_now_s();
 			w.objs[k] = (struct cert_write_obj){
-				.present = true, .o = &objs[k], .replace = true, .replace_version = sv,
+				.present = true,
+				.o = &objs[k],
+				.replace = true,
+				.replace_version = sv,
 				.material = has_m[k] ? sealed[k].data : NULL,
-				.material_len = sealed[k].len, .material_sealed = true,
+				.material_len = sealed[k].len,
+				.material_sealed = true,
 			};
 		}
 		if (policy != NULL && policy->given != 0) {

@@ -118,7 +118,8 @@ bool cert_issuer_is_unknown(const char *issuer);
 int cert_policy_get(struct vault *v, const char *name, struct cert_policy *out, struct kl_err *err);
 /* The stored policy of name in any state (deleted certificates keep theirs); KL_ENOTFOUND when
  * none is stored. */
-int cert_policy_load(struct vault *v, const char *name, struct cert_policy *out, struct kl_err *err);
+int cert_policy_load(struct vault *v, const char *name, struct cert_policy *out,
+		     struct kl_err *err);
 /* #15: merges in into the stored policy; out is the result. */
 int cert_policy_update(struct vault *v, const char *name, const struct cert_policy *in,
 		       struct cert_policy *out, struct kl_err *err);
@@ -215,9 +216,9 @@ struct cert_new {
 };
 
 /* #1: policy NULL (no member) or giving nothing = the stored one; for the first version a policy
- * is required (NULL: 400) and one giving nothing is completed with the defaults and validated. out is the
- * new operation. 409 Forbidden while an operation is in progress; 409 Conflict for a deleted name
- * or an unmanaged key or secret of that name; 400 for a missing issuer object. */
+ * is required (NULL: 400) and one giving nothing is completed with the defaults and validated.
+ * out is the new operation. 409 Forbidden while an operation is in progress; 409 Conflict for a
+ * deleted name or an unmanaged key or secret of that name; 400 for a missing issuer object. */
 int cert_create(struct vault *v, const char *name, const struct cert_policy *policy,
 		const struct cert_new *in, struct cert_op *out, struct kl_err *err);
 /* #2: value is the upload (PEM text, base64 of a PFX or of PEM), pwd may be NULL. */

@@ -41,7 +41,7 @@ struct cert_write_obj {
 	size_t material_len;
 	bool material_sealed;		/* material is already sealed (a rewrite) */
 	bool move_head;			/* make it the latest version of its name */
-	bool replace;			/* overwrite an existing version record (CHECK its version) */
+	bool replace;			/* overwrite the version record there (CHECKed) */
 	uint64_t replace_version;	/* with replace: the store version read */
 };
 
@@ -53,7 +53,9 @@ struct cert_write {
 	bool drop_op;
 	bool check_op;			/* the operation record must still be at op_version */
 	uint64_t op_version;
-	bool check_no_unmanaged;	/* 409 when a key or secret head holds an unmanaged object */
+	bool check_no_unmanaged;	/* 409 when a key or secret of the name is unmanaged */
+	const struct store_op *extra;	/* more steps, appended as they are (keys borrowed) */
+	size_t n_extra;
 };
 
 /* Runs w; retries while concurrent writers conflict. Deleted certificate: 409
@@ -71,7 +73,8 @@ int cert_live_latest(struct vault *v, const char *name, const char *lname, char 
 unsigned cert_key_ops_of(unsigned key_usage, bool is_ec);
 
 /* The x509 profile of policy p (borrowing its strings) for a certificate valid from nbf to exp. */
-void cert_profile_of(const struct cert_policy *p, int64_t nbf, int64_t exp, struct x509_profile *out);
+void cert_profile_of(const struct cert_policy *p, int64_t nbf, int64_t exp,
+		     struct x509_profile *out);
 /* nbf/exp of a self-signed certificate made at t with policy p. */
 void cert_validity(const struct cert_policy *p, int64_t t, int64_t *nbf, int64_t *exp);
 

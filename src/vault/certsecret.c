@@ -32,19 +32,20 @@ int cert_secret_convert(const struct obj *secret, const struct secbuf *value, co
 		refuse(err, "outContentType applies only to the secret of a certificate.");
 		goto out;
 	}
-	if (strcmp(out_type, ct) == 0) {	/* already in that form */
+	if (strcmp(out_type, ct) == 0) { /* already in that form */
 		*out = secbuf_dup(value->data, value->len, err);
 		rc = *out != NULL ? 0 : -1;
 		goto out;
 	}
 	if (strcmp(out_type, CERT_CT_PEM) != 0 || strcmp(ct, CERT_CT_PKCS12) != 0) {
 		refuse(err, "outContentType may only ask for application/x-pem-file of a PKCS#12 "
-		       "certificate secret.");
+			    "certificate secret.");
 		goto out;
 	}
 	if (b64url_decode((const char *)value->data, value->len, &pfx, err) != 0 ||
 	    x509_parse_pfx(pfx.data, pfx.len, "", true, &k, &chain, err) != 0) {
-		kl_fail(err, KL_ECORRUPT, "the secret of this certificate cannot be read as PKCS#12");
+		kl_fail(err, KL_ECORRUPT,
+			"the secret of this certificate cannot be read as PKCS#12");
 		goto out;
 	}
 	if (x509_export_pem(k, &chain, &pem, err) != 0 ||
@@ -70,7 +71,7 @@ int cert_previous_version(struct vault *v, const char *name, const char *version
 	cert_init(&c);
 	obj_init(&o);
 	if (obj_get(v, OBJ_CERT, name, version, &o, NULL, err) != 0) {
-		if (err->code == KL_ENOTFOUND) {	/* no certificate version: nothing to say */
+		if (err->code == KL_ENOTFOUND) { /* no certificate version: nothing to say */
 			kl_err_clear(err);
 			rc = 0;
 		}

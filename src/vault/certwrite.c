@@ -36,7 +36,7 @@ unsigned cert_key_ops_of(unsigned ku, bool is_ec)
 	if (ku & (X509_KU_DIGITAL_SIGNATURE | X509_KU_NON_REPUDIATION | X509_KU_KEY_CERT_SIGN |
 		  X509_KU_CRL_SIGN))
 		ops |= JWK_OP_SIGN | JWK_OP_VERIFY;
-	if (is_ec)	/* EC keys never get the four RSA-only operations (C3) */
+	if (is_ec) /* EC keys never get the four RSA-only operations (C3) */
 		return ops;
 	if (ku & X509_KU_KEY_ENCIPHERMENT)
 		ops |= JWK_OP_WRAP | JWK_OP_UNWRAP;
@@ -49,7 +49,8 @@ unsigned cert_key_ops_of(unsigned ku, bool is_ec)
 	return ops;
 }
 
-void cert_profile_of(const struct cert_policy *p, int64_t nbf, int64_t exp, struct x509_profile *out)
+void cert_profile_of(const struct cert_policy *p, int64_t nbf, int64_t exp,
+		     struct x509_profile *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->subject = p->subject != NULL ? p->subject : "";
@@ -133,7 +134,8 @@ static int secret_value(const struct cert_policy *p, const struct keyops_key *k,
 	if (strcmp(p->content_type, CERT_CT_PEM) == 0)
 		return x509_export_pem(key, chain, out, err);
 	buf_init_secret(&der, SECRET_MAX);
-	if (x509_export_pfx(key, chain, &der, err) == 0 && b64_std_encode(der.data, der.len, out, err) == 0)
+	if (x509_export_pfx(key, chain, &der, err) == 0 &&
+	    b64_std_encode(der.data, der.len, out, err) == 0)
 		rc = 0;
 	buf_clear(&der);
 	return rc;
@@ -195,7 +197,7 @@ int cert_issue_build(const struct cert_policy *p, const struct keyops_key *k,
 	c.preserve_order = preserve_order;
 	snprintf(c.prev, sizeof(c.prev), "%s", prev ? prev : "");
 	if (chain != NULL && chain->n > 0) {
-		c.chain = chain->der;	/* borrowed for encoding only */
+		c.chain = chain->der; /* borrowed for encoding only */
 		c.n_chain = chain->n;
 		snprintf(c.x5t, sizeof(c.x5t), "%s", info.x5t);
 	}
@@ -239,9 +241,11 @@ static int txn_add(struct txn *t, enum store_op_kind kind, const char *key, cons
 	if (t->n >= MAX_OPS)
 		return kl_fail(err, KL_EINTERNAL, "a certificate write has too many steps");
 	snprintf(t->keys[t->n], KEYBUF, "%s", key);
-	t->ops[t->n] = (struct store_op){ .kind = kind, .key = t->keys[t->n],
+	t->ops[t->n] = (struct store_op){ .kind = kind,
+					  .key = t->keys[t->n],
 					  .key_len = strlen(t->keys[t->n]),
-					  .val = val != NULL ? val : "", .val_len = val_len,
+					  .val = val != NULL ? val : "",
+					  .val_len = val_len,
 					  .version = version };
 	t->n++;
 	return 0;
@@ -268,7 +272,8 @@ static int check_unmanaged(struct vault *v, enum obj_kind k, const char *lname, 
 	if (!o.managed) {
 		kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
 			   "A %s named %.127s that no certificate manages already exists; a "
-			   "certificate cannot take its name.", kind_word[k], name);
+			   "certificate cannot take its name.",
+			   kind_word[k], name);
 		goto out;
 	}
 	rc = 0;
@@ -293,13 +298,14 @@ static int add_obj(struct vault *v, const struct cert_write *w, enum obj_kind k,
 		if (err->code != KL_ENOTFOUND)
 			return -1;
 		kl_err_clear(err);
-		if (!wo->move_head)	/* a rewrite of a name that went away meanwhile */
+		if (!wo->move_head) /* a rewrite of a name that went away meanwhile */
 			return obj_fail_not_found(err, k, w->name, wo->o->version);
 		hv = 0;
 		snprintf(h.display, sizeof(h.display), "%s", w->name);
 	}
 	if (txn_add(t, STORE_CHECK, hkey, NULL, 0, hv, err) != 0 ||
-	    txn_add(t, STORE_CHECK, vkey, NULL, 0, wo->replace ? wo->replace_version : 0, err) != 0 ||
+	    txn_add(t, STORE_CHECK, vkey, NULL, 0, wo->replace ? wo->replace_version : 0, err) !=
+		0 ||
 	    txn_add(t, STORE_PUT, vkey, rec->data, rec->len, 0, err) != 0)
 		return -1;
 	if (wo->move_head) {
@@ -374,7 +380,8 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 				else
 					kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
 						   "A deleted %s holds the name %.127s; recover or "
-						   "purge it first.", kind_word[k], w->name);
+						   "purge it first.",
+						   kind_word[k], w->name);
 				goto out;
 			}
 			obj_key_head(dkey, v, (enum obj_kind)k, 'd', lname);
@@ -383,20 +390,27 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 			if (w->check_no_unmanaged && k != OBJ_CERT &&
 			    check_unmanaged(v, (enum obj_kind)k, lname, w->name, err) != 0)
 				goto out;
-			if (w->objs[k].present &&
-			    add_obj(v, w, (enum obj_kind)k, lname, &recs[k], t, &hrecs[k], err) != 0)
+			if (w->objs[k].present && add_obj(v, w, (enum obj_kind)k, lname, &recs[k],
+							  t, &hrecs[k], err) != 0)
 				goto out;
 		}
-		if (w->policy != NULL && (txn_add(t, prec.ops[0].kind, prec.key, prec.ops[0].val,
-						  prec.ops[0].val_len, 0, err) != 0 ||
-					  txn_add(t, prec.ops[1].kind, prec.index_key, prec.ops[1].val,
-						  prec.ops[1].val_len, 0, err) != 0))
+		if (w->policy != NULL &&
+		    (txn_add(t, prec.ops[0].kind, prec.key, prec.ops[0].val, prec.ops[0].val_len, 0,
+			     err) != 0 ||
+		     txn_add(t, prec.ops[1].kind, prec.index_key, prec.ops[1].val,
+			     prec.ops[1].val_len, 0, err) != 0))
 			goto out;
+		for (size_t i = 0; i < w->n_extra; i++)
+			if (txn_add(t, w->extra[i].kind, w->extra[i].key, w->extra[i].val,
+				    w->extra[i].val_len, w->extra[i].version, err) != 0)
+				goto out;
 		if (w->check_op && txn_add(t, STORE_CHECK, okey, NULL, 0, w->op_version, err) != 0)
 			goto out;
-		if (w->op != NULL && txn_add(t, STORE_PUT, okey, oprec.data, oprec.len, 0, err) != 0)
+		if (w->op != NULL &&
+		    txn_add(t, STORE_PUT, okey, oprec.data, oprec.len, 0, err) != 0)
 			goto out;
-		if (w->op == NULL && w->drop_op && txn_add(t, STORE_DEL, okey, NULL, 0, 0, err) != 0)
+		if (w->op == NULL && w->drop_op &&
+		    txn_add(t, STORE_DEL, okey, NULL, 0, 0, err) != 0)
 			goto out;
 		if (store_txn(v->core->st, t->ops, t->n, err) == 0)
 			break;

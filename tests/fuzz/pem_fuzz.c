@@ -48,7 +48,8 @@ static void import_round_trip(const struct keyops_key *k, const struct x509_chai
 	x509_chain_init(&again);
 	buf_init_secret(&pem, 4 * X509_UPLOAD_MAX);
 	if (x509_export_pem(k, c, &pem, &err) != 0 ||
-	    x509_parse_pem((const char *)pem.data, pem.len, NULL, false, &back, &again, &err) != 0 ||
+	    x509_parse_pem((const char *)pem.data, pem.len, NULL, false, &back, &again,
+			   &err) != 0 ||
 	    again.n != c->n) {
 		fprintf(stderr, "accepted PEM does not round-trip: %s\n", err.msg);
 		abort();

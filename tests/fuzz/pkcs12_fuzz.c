@@ -3,11 +3,16 @@
  * What must hold: a refusal is the client's fault (KL_EINVAL, or KL_ENOMEM) and leaves no key and
  * an empty chain; an accepted file gives a key and 1 to X509_CHAIN_MAX certificates, the first
  * matching the key unless the order was kept, and what was accepted exports as kluis's own PFX
- * and reads back the same. Key derivation is budgeted inside, so no input runs for long. */
+ * and reads back the same. Key derivation is budgeted inside, so no input runs for long.
+ * Most mutations break the MAC, so each input that decodes as PKCS#12 is also given a fresh MAC
+ * (empty password, one iteration) and parsed again: the fuzzer then reaches the bags. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
 
 #include "crypto/keyops.h"
 #include "crypto/x509.h"
@@ -66,30 +71,47 @@ static void exercise(const struct keyops_key *k, const struct x509_chain *c, boo
 	buf_clear(&pfx);
 }
 
+static void parse_one(const void *p, size_t n, const char *pwd, bool kept)
+{
+	struct keyops_key *k = NULL;
+	struct x509_chain c;
+	struct kl_err err = { 0 };
+
+	x509_chain_init(&c);
+	if (x509_parse_pfx(p, n, pwd, kept, &k, &c, &err) == 0) {
+		exercise(k, &c, kept);
+	} else if ((err.code != KL_EINVAL && err.code != KL_ENOMEM) || k != NULL || c.n != 0) {
+		fprintf(stderr, "PFX refused with %s: %s\n", kl_errc_name(err.code), err.msg);
+		abort();
+	}
+	keyops_free(k);
+	x509_chain_clear(&c);
+}
+
+/* The input with a MAC that verifies under the empty password, when it decodes at all. */
+static void remac(const uint8_t *data, size_t size)
+{
+	const unsigned char *p = data;
+	unsigned char *der = NULL;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)size);
+	int len;
+
+	if (p12 != NULL && PKCS12_set_mac(p12, "", -1, NULL, 0, 1, EVP_sha256()) == 1 &&
+	    (len = i2d_PKCS12(p12, &der)) > 0) {
+		parse_one(der, (size_t)len, NULL, false);
+		parse_one(der, (size_t)len, "", true);
+	}
+	OPENSSL_free(der);
+	PKCS12_free(p12);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const pwds[] = { NULL, "", "pw" };
-	struct keyops_key *k;
-	struct x509_chain c;
-	struct kl_err err;
-	size_t i;
-
-	for (i = 0; i < 4; i++) {
-		bool kept = i == 3;
-
-		memset(&err, 0, sizeof(err));
-		k = NULL;
-		x509_chain_init(&c);
-		if (x509_parse_pfx(data, size, pwds[i % 3], kept, &k, &c, &err) == 0) {
-			exercise(k, &c, kept);
-		} else if ((err.code != KL_EINVAL && err.code != KL_ENOMEM) || k != NULL ||
-			   c.n != 0) {
-			fprintf(stderr, "PFX refused with %s: %s\n", kl_errc_name(err.code),
-				err.msg);
-			abort();
-		}
-		keyops_free(k);
-		x509_chain_clear(&c);
-	}
+	parse_one(data, size, NULL, false);
+	parse_one(data, size, "", false);
+	parse_one(data, size, "pw", false);
+	parse_one(data, size, "pw", true);
+	if (size <= X509_UPLOAD_MAX)
+		remac(data, size);
 	return 0;
 }

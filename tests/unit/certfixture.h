@@ -1,7 +1,8 @@
-/* Certificate-like triples for unit tests of vault/ and api/, made with the vault's internal
- * helpers before the certificate layer exists: a version id shared by a managed key version (a
- * real EC P-256 key, so key operations work), a managed secret version holding a known value, and
- * a certificate version. Header-only, like fixture.h; failures abort the test. */
+/* Certificate-like triples for unit tests of vault/ and api/ (and the certificate backup fuzz
+ * target), made with the vault's internal helpers before the certificate layer exists: a version
+ * id shared by a managed key version (a real EC P-256 key, so key operations work), a managed
+ * secret version holding a known value, and a certificate version. Header-only, like fixture.h;
+ * a failure fails the test through CERTFIX_CHECK (cmocka's assert_true unless defined before). */
 #ifndef KLUIS_TESTS_CERTFIXTURE_H
 #define KLUIS_TESTS_CERTFIXTURE_H
 
@@ -13,6 +14,10 @@
 #include "vault/keys.h"
 
 #define CERTFIX_MAX 256
+
+#ifndef CERTFIX_CHECK
+#define CERTFIX_CHECK(cond) assert_true(cond)
+#endif
 
 /* Writes one version ver of kind k of name (managed as asked, material sealed under its record
  * key when given) and points the name's live head at it, in one transaction. */
@@ -30,30 +35,31 @@ static inline void certfix_put_version(struct vault *v, enum obj_kind k, const c
 	buf_init(&sealed, 1u << 20);
 	buf_init(&rec, 1u << 20);
 	buf_init(&hrec, 4096);
-	assert_true(lower_copy(lname, sizeof(lname), name));
+	CERTFIX_CHECK(lower_copy(lname, sizeof(lname), name));
 	snprintf(o.version, sizeof(o.version), "%s", ver);
 	o.attrs.enabled = true;
 	o.attrs.created = o.attrs.updated = clock_now_s();
 	o.managed = managed;
 	if (content_type != NULL)
-		assert_non_null(o.content_type = strdup(content_type));
-	assert_int_equal(buf_append_str(&o.pub, "pub of ", &err), 0);
-	assert_int_equal(buf_append_str(&o.pub, obj_kinds[k].lower, &err), 0);
+		CERTFIX_CHECK((o.content_type = strdup(content_type)) != NULL);
+	CERTFIX_CHECK(buf_append_str(&o.pub, "pub of ", &err) == 0);
+	CERTFIX_CHECK(buf_append_str(&o.pub, obj_kinds[k].lower, &err) == 0);
 	obj_key_version(vkey, v, k, lname, ver);
 	obj_key_head(hkey, v, k, 'h', lname);
 	if (material != NULL)
-		assert_int_equal(seal_seal(v->core->data_key, vkey, strlen(vkey), material,
-					   strlen(material), &sealed, &err), 0);
-	assert_int_equal(version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, &err), 0);
+		CERTFIX_CHECK(seal_seal(v->core->data_key, vkey, strlen(vkey), material,
+					strlen(material), &sealed, &err) == 0);
+	CERTFIX_CHECK(version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, &err) ==
+		      0);
 	memset(&h, 0, sizeof(h));
 	snprintf(h.display, sizeof(h.display), "%s", name);
 	snprintf(h.latest, sizeof(h.latest), "%s", ver);
-	assert_int_equal(head_encode(&h, &hrec, &err), 0);
+	CERTFIX_CHECK(head_encode(&h, &hrec, &err) == 0);
 	struct store_op ops[] = {
 		{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
 		{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
 	};
-	assert_int_equal(store_txn(v->core->st, ops, 2, &err), 0);
+	CERTFIX_CHECK(store_txn(v->core->st, ops, 2, &err) == 0);
 	obj_clear(&o);
 	buf_clear(&sealed);
 	buf_clear(&rec);
@@ -76,19 +82,20 @@ static inline void certfix_key_version(struct vault *v, const char *name, char v
 	obj_init(&scratch);
 	obj_init(&out);
 	in.attrs.enabled = true;
-	assert_int_equal(key_create(v, "certfix-scratch", &spec, &in, &made, &m, &err), 0);
-	assert_int_equal(obj_version_load(v, OBJ_KEY, "certfix-scratch", made.version, &scratch,
-					  NULL, &material, &err), 0);
+	CERTFIX_CHECK(key_create(v, "certfix-scratch", &spec, &in, &made, &m, &err) == 0);
+	CERTFIX_CHECK(obj_version_load(v, OBJ_KEY, "certfix-scratch", made.version, &scratch,
+				     NULL, &material, &err) == 0);
 	in.managed = true;
-	assert_int_equal(buf_append(&in.pub, scratch.pub.data, scratch.pub.len, &err), 0);
-	assert_int_equal(obj_create(v, OBJ_KEY, name, &in, material->data, material->len, &out, &err),
-			 0);
-	assert_true(out.managed);
+	CERTFIX_CHECK(buf_append(&in.pub, scratch.pub.data, scratch.pub.len, &err) == 0);
+	CERTFIX_CHECK(obj_create(v, OBJ_KEY, name, &in, material->data, material->len, &out,
+				 &err) == 0);
+	CERTFIX_CHECK(out.managed);
 	snprintf(ver, 33, "%s", out.version);
 	obj_clear(&out);
 	obj_init(&out);
-	assert_int_equal(key_delete(v, "certfix-scratch", &out, &err), 0);
-	assert_int_equal(obj_purge_name(v->core, v->name, OBJ_KEY, "certfix-scratch", NULL, &err), 0);
+	CERTFIX_CHECK(key_delete(v, "certfix-scratch", &out, &err) == 0);
+	CERTFIX_CHECK(obj_purge_name(v->core, v->name, OBJ_KEY, "certfix-scratch", NULL, &err) ==
+		      0);
 	secbuf_free(material);
 	obj_clear(&in);
 	obj_clear(&made);
@@ -121,7 +128,7 @@ static inline void certfix_side(struct vault *v, const char *lname, char side, c
 		snprintf(key, sizeof(key), "a/%s/%s", v->name, lname);
 	else
 		snprintf(key, sizeof(key), "o/%s/c/%c/%s", v->name, side, lname);
-	assert_int_equal(store_put(v->core->st, key, strlen(key), val, strlen(val), &err), 0);
+	CERTFIX_CHECK(store_put(v->core->st, key, strlen(key), val, strlen(val), &err) == 0);
 }
 
 /* Whether that side record exists. */

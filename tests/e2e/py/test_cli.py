@@ -665,6 +665,102 @@ class CliCertsTest(CliCase):
                 self.run_cli(*args, expect=2)
 
 
+class CliCertsImportLifeTest(CliCase):
+    """Certificates: import from PFX (password from a file or stdin, never argv) and PEM; delete,
+    recover and purge."""
+
+    def path(self, name):
+        return os.path.join(self.home, name)
+
+    def make_files(self, cn):
+        """A self-signed RSA certificate: (PFX under password "pfx-pw", PEM bundle, DER)."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        from cryptography.x509.oid import NameOID
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=90))
+                .sign(key, hashes.SHA256()))
+        pfx = pkcs12.serialize_key_and_certificates(
+            b"imp", key, cert, None, serialization.BestAvailableEncryption(b"pfx-pw"))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()) + \
+            cert.public_bytes(serialization.Encoding.PEM)
+        return pfx, pem, cert.public_bytes(serialization.Encoding.DER)
+
+    def write(self, name, data):
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        return self.path(name)
+
+    def test_import_pfx_and_pem(self):
+        pfx, pem, der = self.make_files("imported.example")
+        self.write("in.pfx", pfx)
+        self.write("pw.txt", b"pfx-pw\n")
+        self.write("bad-pw.txt", b"nope")
+        self.write("in.pem", pem)
+        self.secrets.add("pfx-pw")
+        a = unique_name("imp")
+        f = self.run_cli("cert", "import", a, "--file", self.path("in.pfx"), "--password-file",
+                         self.path("pw.txt")).fields()
+        self.assertEqual((f["name"], f["subject"]), (a, "CN=imported.example"))
+        self.run_cli("cert", "download", a, "--file", self.path("a.der"), "--format", "der")
+        with open(self.path("a.der"), "rb") as fh:
+            self.assertEqual(fh.read(), der)
+        b = unique_name("imp")
+        self.run_cli("cert", "import", b, "--file", self.path("in.pfx"), "--password-stdin",
+                     input=b"pfx-pw\n")
+        r = self.run_cli("cert", "import", unique_name("imp"), "--file", self.path("in.pfx"),
+                         "--password-file", self.path("bad-pw.txt"), expect=1)
+        self.assertIn("400", r.err)
+        c = unique_name("imp")
+        self.run_cli("cert", "import", c, "--file", self.path("in.pem"))
+        self.run_cli("cert", "download", c, "--file", self.path("c.pem"), "--with-key")
+        with open(self.path("c.pem"), "rb") as fh:
+            self.assertIn(b"-----BEGIN PRIVATE KEY-----", fh.read())
+
+    def test_delete_recover_purge(self):
+        name = unique_name("life")
+        self.run_cli("cert", "create", name, "--subject", "CN=life")
+        f = self.run_cli("cert", "delete", name).fields()
+        self.assertTrue(f["recovery-id"].endswith(f"/deletedcertificates/{name}"))
+        self.run_cli("cert", "get", name, expect=1)
+        self.assertEqual(self.run_cli("cert", "recover", name).fields()["name"], name)
+        self.run_cli("cert", "get", name)
+        self.run_cli("cert", "delete", name)
+        self.assertEqual(self.run_cli("cert", "purge", name, "-o", "json").json()["result"], "purged")
+        self.run_cli("cert", "recover", name, expect=1)
+
+
+class CliCertsBackupTest(CliCase):
+    """kluis cert backup and restore."""
+
+    def test_backup_restore(self):
+        path = os.path.join(self.home, "cert.bak")
+        name = unique_name("bak")
+        x5t = self.run_cli("cert", "create", name, "--subject", "CN=backed.up").fields()["x5t"]
+        r = self.run_cli("cert", "backup", name, "--file", path)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertIn(path, r.out)
+        self.run_cli("cert", "restore", "--file", path, expect=1)  # the name is live: 409
+        self.run_cli("cert", "delete", name)
+        self.run_cli("cert", "purge", name)
+        f = self.run_cli("cert", "restore", "--file", path).fields()
+        self.assertEqual((f["name"], f["x5t"]), (name, x5t))
+        self.assertEqual(self.run_cli("cert", "get", name).fields()["subject"], "CN=backed.up")
+        with open(os.path.join(self.home, "junk.bak"), "w") as fh:
+            fh.write("AAAA")
+        r = self.run_cli("cert", "restore", "--file", os.path.join(self.home, "junk.bak"), expect=1)
+        self.assertIn("400", r.err)
+
+
 def serialization_der():
     from cryptography.hazmat.primitives.serialization import Encoding
     return Encoding.DER

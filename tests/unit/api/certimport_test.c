@@ -88,7 +88,7 @@ static char *import_body(const char *value, const char *extra)
 	char *d = json_dumps(j, JSON_COMPACT);
 
 	json_get_alloc_funcs(&m, &f);
-	s = strdup(d);	/* the test frees it with free() */
+	s = strdup(d); /* the test frees it with free() */
 	f(d);
 	json_decref(j);
 	json_decref(x);
@@ -107,9 +107,11 @@ static void test_import_pfx_and_pem_forms(void **state)
 	buf_init(&b64, 1 << 20);
 	buf_init(&pem, 1 << 20);
 	buf_init(&pem64, 1 << 20);
-	assert_int_equal(st(e, "POST", "/certificates/src/create",
-			    "{\"policy\":{\"x509_props\":{\"subject\":\"CN=src\",\"sans\":{\"dns_names\":"
-			    "[\"src.example\"]}},\"issuer\":{\"name\":\"Self\"}}}"), 202);
+	assert_int_equal(
+	    st(e, "POST", "/certificates/src/create",
+	       "{\"policy\":{\"x509_props\":{\"subject\":\"CN=src\",\"sans\":{\"dns_names\":"
+	       "[\"src.example\"]}},\"issuer\":{\"name\":\"Self\"}}}"),
+	    202);
 	assert_int_equal(req(e, "GET", "/certificates/src", NULL, &src), 200);
 	download(e, "src", true, &pfx);
 	/* (2) base64 of a PFX: the policy comes from the leaf */
@@ -122,20 +124,24 @@ static void test_import_pfx_and_pem_forms(void **state)
 	assert_string_equal(jstr(r.body, "tags.t"), "1");
 	assert_string_equal(jstr(r.body, "policy.issuer.name"), "Unknown");
 	assert_string_equal(jstr(r.body, "policy.x509_props.subject"), "CN=src");
-	assert_string_equal(jstr(json_array_get(jget(r.body, "policy.x509_props.sans.dns_names"), 0), ""),
-			    "src.example");
+	assert_string_equal(
+	    jstr(json_array_get(jget(r.body, "policy.x509_props.sans.dns_names"), 0), ""),
+	    "src.example");
 	assert_int_equal(json_integer_value(jget(r.body, "policy.x509_props.validity_months")), 13);
-	assert_string_equal(jstr(r.body, "policy.secret_props.contentType"), "application/x-pkcs12");
+	assert_string_equal(jstr(r.body, "policy.secret_props.contentType"),
+			    "application/x-pkcs12");
 	assert_int_equal(json_integer_value(jget(r.body, "attributes.exp")),
 			 json_integer_value(jget(src.body, "attributes.exp")));
-	assert_string_equal(jstr(json_array_get(jget(r.body, "policy.lifetime_actions"), 0),
-				 "action.action_type"), "EmailContacts");
+	assert_string_equal(
+	    jstr(json_array_get(jget(r.body, "policy.lifetime_actions"), 0), "action.action_type"),
+	    "EmailContacts");
 	res_clear(&r);
 	assert_int_equal(st(e, "GET", "/certificates/imp1/pending", NULL), 404);
 	/* (1) PEM text: the secret becomes PEM */
 	write_file(e, "src.pfx", pfx.data, pfx.len);
 	assert_int_equal(sh(e, "openssl pkcs12 -in src.pfx -passin pass: -nodes | "
-			       "sed -n '/-----BEGIN/,/-----END/p' > src.pem"), 0);
+			       "sed -n '/-----BEGIN/,/-----END/p' > src.pem"),
+			 0);
 	read_file(e, "src.pem", &pem);
 	body = import_body(buf_cstr(&pem), NULL);
 	assert_int_equal(req(e, "POST", "/certificates/imp2/import", body, &r), 200);
@@ -147,9 +153,10 @@ static void test_import_pfx_and_pem_forms(void **state)
 	assert_int_equal(strncmp(buf_cstr(&pfx), "-----BEGIN PRIVATE KEY-----\n", 28), 0);
 	/* (3) base64 of PEM text, with a policy that asks for PKCS#12 */
 	assert_int_equal(b64_std_encode(pem.data, pem.len, &pem64, &err), 0);
-	body = import_body(buf_cstr(&pem64), "{\"policy\":{\"secret_props\":{\"contentType\":"
-					     "\"application/x-pkcs12\"},\"key_props\":{\"exportable\":"
-					     "true}}}");
+	body =
+	    import_body(buf_cstr(&pem64), "{\"policy\":{\"secret_props\":{\"contentType\":"
+					  "\"application/x-pkcs12\"},\"key_props\":{\"exportable\":"
+					  "true}}}");
 	assert_int_equal(req(e, "POST", "/certificates/imp3/import", body, &r), 200);
 	free(body);
 	assert_string_equal(jstr(r.body, "contentType"), "application/x-pkcs12");
@@ -166,8 +173,8 @@ static void test_import_pfx_and_pem_forms(void **state)
 	assert_int_equal(st(e, "POST", "/certificates/imp4/import", body), 400);
 	free(body);
 	/* garbage, a wrong password, a missing value */
-	assert_int_equal(req(e, "POST", "/certificates/imp4/import", "{\"value\":\"bm90aGluZw==\"}", &r),
-			 400);
+	assert_int_equal(
+	    req(e, "POST", "/certificates/imp4/import", "{\"value\":\"bm90aGluZw==\"}", &r), 400);
 	assert_string_equal(err_code(&r), "BadParameter");
 	res_clear(&r);
 	body = import_body(buf_cstr(&b64), "{\"pwd\":\"wrong\"}");
@@ -200,7 +207,8 @@ static void ca_sign(struct env *e, const char *name)
 	buf_init(&csr, 64 * 1024);
 	snprintf(path, sizeof(path), "/certificates/%s/pending", name);
 	assert_int_equal(req(e, "GET", path, NULL, &r), 200);
-	assert_int_equal(b64url_decode(jstr(r.body, "csr"), strlen(jstr(r.body, "csr")), &csr, &err), 0);
+	assert_int_equal(
+	    b64url_decode(jstr(r.body, "csr"), strlen(jstr(r.body, "csr")), &csr, &err), 0);
 	res_clear(&r);
 	write_file(e, "req.der", csr.data, csr.len);
 	buf_clear(&csr);
@@ -208,7 +216,8 @@ static void ca_sign(struct env *e, const char *name)
 			       "-out ca.pem -subj /CN=TestCA -days 30 && "
 			       "openssl x509 -req -in req.der -inform DER -CA ca.pem -CAkey ca.key "
 			       "-CAcreateserial -days 10 -outform DER -out leaf.der && "
-			       "openssl x509 -in ca.pem -outform DER -out ca.der"), 0);
+			       "openssl x509 -in ca.pem -outform DER -out ca.der"),
+			 0);
 }
 
 /* The standard base64 of a file of the directory, base64-encoded once more when twice. */
@@ -238,9 +247,12 @@ static void test_merge_completes_a_pending_version(void **state)
 
 	buf_init(&leaf, 128 * 1024);
 	buf_init(&ca, 128 * 1024);
-	assert_int_equal(req(e, "POST", "/certificates/mg/create",
-			     "{\"policy\":{\"x509_props\":{\"subject\":\"CN=mg\"},\"issuer\":{\"name\":"
-			     "\"Unknown\"}},\"tags\":{\"a\":\"b\"}}", &pend), 202);
+	assert_int_equal(
+	    req(e, "POST", "/certificates/mg/create",
+		"{\"policy\":{\"x509_props\":{\"subject\":\"CN=mg\"},\"issuer\":{\"name\":"
+		"\"Unknown\"}},\"tags\":{\"a\":\"b\"}}",
+		&pend),
+	    202);
 	ca_sign(e, "mg");
 	/* the CA alone does not match the pending key */
 	file_b64(e, "ca.der", false, &ca);
@@ -249,7 +261,8 @@ static void test_merge_completes_a_pending_version(void **state)
 	assert_string_equal(err_code(&r), "BadParameter");
 	res_clear(&r);
 	assert_int_equal(st(e, "POST", "/certificates/mg/pending/merge", "{\"x5c\":[]}"), 400);
-	assert_int_equal(st(e, "POST", "/certificates/mg/pending/merge", "{\"x5c\":[\"!!\"]}"), 400);
+	assert_int_equal(st(e, "POST", "/certificates/mg/pending/merge", "{\"x5c\":[\"!!\"]}"),
+			 400);
 	/* as the SDKs send it: base64 of base64 of the DER, CA first */
 	file_b64(e, "leaf.der", true, &leaf);
 	snprintf(body, sizeof(body), "{\"x5c\":[\"%s\",\"%s\"]}", buf_cstr(&ca), buf_cstr(&leaf));
@@ -330,11 +343,13 @@ static void test_backup_and_restore(void **state)
 	assert_non_null(jstr(b.body, "value"));
 	assert_int_equal(st(e, "POST", "/certificates/nosuch/backup", NULL), 404);
 	body = import_body(jstr(b.body, "value"), NULL);
-	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 409);	/* live */
+	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 409); /* live */
 	assert_string_equal(err_code(&r), "Conflict");
 	assert_int_equal(strncmp(jstr(r.body, "error.message"),
 				 "There was a conflict restoring the certificate 'https://" HOST
-				 "/certificates/bk/", 96), 0);
+				 "/certificates/bk/",
+				 96),
+			 0);
 	res_clear(&r);
 	assert_int_equal(st(e, "DELETE", "/certificates/bk", NULL), 200);
 	assert_int_equal(st(e, "DELETE", "/deletedcertificates/bk", NULL), 204);
@@ -349,7 +364,8 @@ static void test_backup_and_restore(void **state)
 	body = import_body(buf_cstr(&zeros), NULL);
 	assert_int_equal(req(e, "POST", "/certificates/restore", body, &r), 400);
 	assert_string_equal(err_code(&r), "BadParameter");
-	assert_string_equal(jstr(r.body, "error.message"), "Backup blob contains invalid or corrupt version.");
+	assert_string_equal(jstr(r.body, "error.message"),
+			    "Backup blob contains invalid or corrupt version.");
 	res_clear(&r);
 	free(body);
 	assert_int_equal(st(e, "POST", "/certificates/restore", "{\"value\":\"***\"}"), 400);
@@ -374,8 +390,8 @@ static void test_merge_after_cancelled_self(void **state)
 	assert_int_equal(req(e, "POST", "/certificates/sc/pending/merge", body, &r), 403);
 	assert_non_null(strstr(jstr(r.body, "error.message"), "issuer : Self"));
 	res_clear(&r);
-	assert_int_equal(st(e, "PATCH", "/certificates/sc/pending", "{\"cancellation_requested\":true}"),
-			 200);
+	assert_int_equal(
+	    st(e, "PATCH", "/certificates/sc/pending", "{\"cancellation_requested\":true}"), 200);
 	assert_int_equal(req(e, "POST", "/certificates/sc/pending/merge", body, &r), 201);
 	assert_non_null(jstr(r.body, "cer"));
 	res_clear(&r);
@@ -385,15 +401,56 @@ static void test_merge_after_cancelled_self(void **state)
 	buf_clear(&leaf);
 }
 
+/* The secret of a Self version never issued is taken back by the cancel: the name's secret is
+ * the one of the version before again (or none). */
+static void test_cancel_takes_back_the_unissued_secret(void **state)
+{
+	struct env *e = *state;
+	struct buf pem;
+	struct res r, imp;
+	char *body;
+
+	buf_init(&pem, 64 * 1024);
+	assert_int_equal(sh(e, "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=back -days 5 "
+			       "-keyout k.pem -out c.pem && cat k.pem c.pem > kc.pem"), 0);
+	read_file(e, "kc.pem", &pem);
+	body = import_body(buf_cstr(&pem), NULL);
+	assert_int_equal(req(e, "POST", "/certificates/back/import", body, &imp), 200);
+	free(body);
+	assert_int_equal(st(e, "PATCH", "/certificates/back/policy",
+			    "{\"issuer\":{\"name\":\"Self\"}}"), 200);
+	assert_int_equal(st(e, "POST", "/certificates/back/create", "{}"), 202);	/* inProgress */
+	assert_int_equal(st(e, "PATCH", "/certificates/back/pending",
+			    "{\"cancellation_requested\":true}"), 200);
+	assert_int_equal(req(e, "GET", "/secrets/back", NULL, &r), 200);
+	assert_string_equal(jstr(r.body, "kid"), jstr(imp.body, "kid"));
+	res_clear(&r);
+	/* the certificate's latest issued version is still the import */
+	assert_int_equal(req(e, "GET", "/certificates/back", NULL, &r), 200);
+	assert_string_equal(jstr(r.body, "id"), jstr(imp.body, "id"));
+	res_clear(&r);
+	res_clear(&imp);
+	/* with nothing before, the name has no secret after the cancel */
+	assert_int_equal(st(e, "POST", "/certificates/alone/create", SELF_POLICY("CN=alone")), 202);
+	assert_int_equal(st(e, "DELETE", "/certificates/alone/pending", NULL), 200);
+	assert_int_equal(st(e, "GET", "/secrets/alone", NULL), 404);
+	assert_int_equal(st(e, "GET", "/keys/alone", NULL), 200);	/* the key stays */
+	buf_clear(&pem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_import_pfx_and_pem_forms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_merge_completes_a_pending_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_completes_a_pending_version, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_recover_answer_with_policy, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_merge_after_cancelled_self, setup_later, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_after_cancelled_self, setup_later,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_takes_back_the_unissued_secret, setup_later,
+						teardown),
 	};
 
 	json_util_init();

@@ -76,9 +76,9 @@ static inline int req(struct env *e, const char *method, const char *path, const
 	if (out != NULL) {
 		memset(out, 0, sizeof(*out));
 		out->status = status;
-		out->body = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0,
-						       NULL)
-					  : NULL;
+		out->body = NULL;
+		if (resp.body.len > 0)
+			out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
 		for (i = 0; i < resp.n_headers; i++)
 			if (strcmp(resp.headers[i].name, "Location") == 0)
 				snprintf(out->location, sizeof(out->location), "%s",

@@ -7,6 +7,8 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -52,7 +54,7 @@ static void test_subject_check_refuses(void **state)
 		{ "XX=a", "unknown attribute" },
 		{ "CN=", "empty value" },
 		{ "CN=a,", "unknown attribute" },
-		{ "CN=\"a", "no closing quote" },
+		{ "CN=\"a", "not closed" },
 		{ "CN=\"a\" b", "after a quoted value" },
 		{ "C=USA", "not allowed" },
 		{ "E=h\xc3\xa9@x", "not allowed" },
@@ -188,7 +190,8 @@ static void check_with_openssl(const struct keyops_key *k, const char *sigalg, c
 	assert_true(file_has("c.txt", "Issuer: C = NL, O = kluis, CN = interop"));
 	assert_true(file_has("c.txt", "X509v3 Key Usage: critical\n"
 				      "                Digital Signature, Key Encipherment"));
-	assert_true(file_has("c.txt", "TLS Web Server Authentication, TLS Web Client Authentication"));
+	assert_true(file_has("c.txt", "TLS Web Server Authentication, "
+				      "TLS Web Client Authentication"));
 	assert_true(file_has("c.txt", "DNS:www.example.com, DNS:*.example.org, "
 				      "email:a@example.com, othername: UPN::user@corp.example, "
 				      "URI:https://example.com/x, IP Address:192.0.2.7, "
@@ -378,8 +381,8 @@ static void test_csr_openssl(void **state)
 		buf_init(&der, X509_CERT_MAX);
 		assert_int_equal(x509_csr(i == 0 ? fx->rsa[0] : fx->ec[3], &p, &der, &err), 0);
 		write_file("r.der", der.data, der.len);
-		assert_int_equal(sh("openssl req -inform DER -in r.der -verify -noout -text > r.txt"),
-				 0);
+		assert_int_equal(
+			sh("openssl req -inform DER -in r.der -verify -noout -text > r.txt"), 0);
 		assert_true(file_has("r.txt", "Subject: OU = unit, CN = req"));
 		assert_true(file_has("r.txt", "X509v3 Key Usage: critical"));
 		assert_true(file_has("r.txt", "othername: UPN::user@corp.example"));
@@ -452,7 +455,8 @@ static void test_info_openssl_cert(void **state)
 	assert_int_equal(sh("openssl req -x509 -newkey ed25519 -nodes -keyout ed.key -days 1 "
 			    "-outform DER -out ed.der -subj /CN=ed && "
 			    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp224r1 "
-			    "-nodes -keyout p224.key -days 1 -outform DER -out p224.der -subj /CN=c"),
+			    "-nodes -keyout p224.key -days 1 -outform DER -out p224.der "
+			    "-subj /CN=c"),
 			 0);
 	info_of_file("ed.der", &info, &err, -1);
 	assert_bad(-1, &err, "neither RSA nor EC");
@@ -483,6 +487,66 @@ static void test_info_x5t_matches_openssl(void **state)
 	x509_info_clear(&info);
 	buf_clear(&fp);
 	buf_clear(&der);
+}
+
+/* Certificates that hold more than a policy can say, or say it twice. */
+static void test_info_refuses_excess(void **state)
+{
+	struct x509_info info;
+	struct kl_err err = { 0 };
+	char ekus[512] = "extendedKeyUsage=1.2.3.0", sans[4096] = "subjectAltName=DNS:a0.example";
+	int i;
+
+	(void)state;
+	for (i = 1; i < 21; i++)
+		snprintf(ekus + strlen(ekus), sizeof(ekus) - strlen(ekus), ",1.2.3.%d", i);
+	for (i = 1; i < 101; i++)
+		snprintf(sans + strlen(sans), sizeof(sans) - strlen(sans), ",DNS:a%d.example", i);
+	assert_int_equal(sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			    "-keyout x.key -days 1 -outform DER -out ekus.der -subj /CN=e "
+			    "-addext '%s' && "
+			    "openssl req -x509 -key x.key -days 1 -outform DER -out sans.der -subj "
+			    "/CN=s -addext '%s'",
+			    ekus, sans),
+			 0);
+	info_of_file("ekus.der", &info, &err, -1);
+	assert_bad(-1, &err, "more than 20 extended key usages");
+	info_of_file("sans.der", &info, &err, -1);
+	assert_bad(-1, &err, "more than 100 names of type DNS");
+	assert_null(info.subject);
+}
+
+/* The same extension twice: which one would the policy show? Refused. */
+static void test_info_refuses_repeated_extension(void **state)
+{
+	struct x509_profile p = full_profile("CN=twice");
+	struct x509_info info;
+	struct kl_err err = { 0 };
+	const unsigned char *q;
+	unsigned char *der = NULL;
+	X509_EXTENSION *ext;
+	EVP_PKEY *pkey = NULL;
+	X509 *x;
+	struct buf orig;
+	int len;
+
+	(void)state;
+	self_signed(fx->ec[0], &p, &orig);
+	q = orig.data;
+	assert_non_null(x = d2i_X509(NULL, &q, (long)orig.len));
+	ext = X509_get_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	/* Signed again by some key: x509_info does not check signatures. */
+	assert_non_null(pkey = EVP_EC_gen("P-256"));
+	assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+	assert_true((len = i2d_X509(x, &der)) > 0);
+	x509_info_init(&info);
+	assert_bad(x509_info_of(der, (size_t)len, &info, &err), &err, "malformed or repeated");
+	assert_null(info.subject);
+	OPENSSL_free(der);
+	EVP_PKEY_free(pkey);
+	X509_free(x);
+	buf_clear(&orig);
 }
 
 static void test_info_refuses_non_certificates(void **state)
@@ -713,6 +777,8 @@ int main(void)
 		cmocka_unit_test(test_csr_openssl),
 		cmocka_unit_test(test_info_openssl_cert),
 		cmocka_unit_test(test_info_x5t_matches_openssl),
+		cmocka_unit_test(test_info_refuses_excess),
+		cmocka_unit_test(test_info_refuses_repeated_extension),
 		cmocka_unit_test(test_info_refuses_non_certificates),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_export_pfx_openssl),

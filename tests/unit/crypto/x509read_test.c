@@ -97,7 +97,8 @@ static int group_setup(void **state)
 		  "-subj /CN=ed && "
 		  "openssl req -x509 -newkey rsa-pss -pkeyopt rsa_keygen_bits:2048 -nodes "
 		  "-keyout pss.key -out pss.pem -days 30 -subj /CN=pss && "
-		  "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out k1.key && "
+		  "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 "
+		  "-out k1.key && "
 		  "openssl req -x509 -new -key k1.key -out k1.pem -days 30 -subj /CN=k1") == 0
 		       ? 0
 		       : -1;
@@ -174,6 +175,12 @@ static void test_pfx_openssl_legacy(void **state)
 	done(k, &c);
 	k = NULL;
 	assert_bad(pfx_file("legacy.pfx", "new", false, &k, &c, &err), &err, "wrong password");
+	/* An OpenSSL without its legacy module: refused as the client's to fix, and only then. */
+	assert_int_equal(setenv("OPENSSL_MODULES", "/nonexistent", 1), 0);
+	assert_bad(pfx_file("legacy.pfx", "old", false, &k, &c, &err), &err, "RC2, RC4 or DES");
+	assert_int_equal(unsetenv("OPENSSL_MODULES"), 0);
+	assert_int_equal(pfx_file("legacy.pfx", "old", false, &k, &c, &err), 0);
+	done(k, &c);
 }
 
 static void test_pfx_openssl_refusals(void **state)
@@ -367,7 +374,8 @@ static void test_pfx_round_trip(void **state)
 		assert_int_equal(x509_chain_add(&c, der.data, der.len, &err), 0);
 		buf_init_secret(&pfx, X509_UPLOAD_MAX);
 		assert_int_equal(x509_export_pfx(fx->ec[i], &c, &pfx, &err), 0);
-		assert_int_equal(x509_parse_pfx(pfx.data, pfx.len, NULL, false, &k, &back, &err), 0);
+		assert_int_equal(
+			x509_parse_pfx(pfx.data, pfx.len, NULL, false, &k, &back, &err), 0);
 		assert_string_equal(keyops_curve(k), curve_names[i]);
 		assert_int_equal(back.n, 1);
 		assert_memory_equal(back.der[0].data, der.data, der.len);
@@ -397,7 +405,8 @@ static void test_pem_openssl(void **state)
 	(void)state;
 	/* Key last, CA first, text around the blocks. */
 	assert_int_equal(sh("(echo 'Bag Attributes'; cat ca.pem; echo junk; cat leaf.pem leaf.key) "
-			    "> a.pem && cat ec.pem ec.key > e.pem && cat k1.key k1.pem > k1all.pem"),
+			    "> a.pem && cat ec.pem ec.key > e.pem && "
+			    "cat k1.key k1.pem > k1all.pem"),
 			 0);
 	assert_int_equal(pem_file("a.pem", NULL, false, &k, &c, &err), 0);
 	assert_int_equal(c.n, 2);
@@ -457,6 +466,12 @@ static void test_pem_refusals(void **state)
 		{ "openssl ec -in ec.key -out t.key && cat ec.pem t.key > x.pem",
 		  "\"EC PRIVATE KEY\" block is not accepted" },
 		{ "cat leaf.pem ec.key > x.pem", "no certificate matches" },
+		{ "openssl pkcs8 -topk8 -in ec.key -scrypt -passout pass:pw -out s.key && "
+		  "cat ec.pem s.key > x.pem",
+		  "PBES2 needs PBKDF2" },
+		{ "openssl pkcs8 -topk8 -in ec.key -v2 aes-256-cbc -iter 4000001 -passout pass:pw "
+		  "-out s.key 2>/dev/null; cat ec.pem s.key > x.pem",
+		  "too much key derivation" },
 		{ "cat r1024.pem r1024.key > x.pem", "RSA-1024" },
 		{ "cat ed.pem ed.key > x.pem", "only RSA and EC" },
 		{ "cat pss.pem pss.key > x.pem", "only RSA and EC" },
@@ -573,7 +588,7 @@ static void test_merge_signed_csr(void **state)
 	assert_int_equal(buf_putc(&text, '\n', &err), 0);
 	b64(text.data, text.len, &twice);
 	x509_chain_init(&c);
-	assert_int_equal(x509_parse_merge_item(pem.data, pem.len, &c, &err), 0);	/* CA, leaf */
+	assert_int_equal(x509_parse_merge_item(pem.data, pem.len, &c, &err), 0); /* CA, leaf */
 	assert_int_equal(x509_parse_merge_item(der.data, der.len, &c, &err), 0);
 	assert_int_equal(x509_parse_merge_item(text.data, text.len, &c, &err), 0);
 	assert_int_equal(c.n, 4);
@@ -584,7 +599,7 @@ static void test_merge_signed_csr(void **state)
 	assert_true(chain_is(&c, 0, "m.pem"));
 	assert_true(chain_is(&c, 1, "ca.pem"));
 	x509_chain_clear(&c);
-	/* base64 of base64 is the caller's first decoding away from this: once more is the limit. */
+	/* base64 of base64 is one decoding too many here (the caller did the first one). */
 	assert_bad(x509_parse_merge_item(twice.data, twice.len, &c, &err), &err, "neither");
 	assert_int_equal(c.n, 0);
 	buf_clear(&csr);

@@ -49,7 +49,7 @@ static void test_fail_with_null_err_is_safe(void **state)
 static void test_long_message_is_truncated(void **state)
 {
 	struct kl_err err = { 0 };
-	char big[400];
+	char big[sizeof(err.msg) + 200];
 
 	(void)state;
 	memset(big, 'a', sizeof(big) - 1);

@@ -2,7 +2,7 @@
  * purge, the certificate, its key and its secret with their version ids, material and managed
  * flags, and its policy; restore refuses a live or deleted name (as certificate, key or secret),
  * and refuses with the service's one text every blob that is not an intact certificate backup of
- * this deployment: zeros, flipped bytes, cut blobs, key and secret backups, another deployment's. */
+ * this deployment: zeros, flipped bytes, cut blobs, key and secret backups, another's blobs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

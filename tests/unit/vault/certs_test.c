@@ -62,7 +62,7 @@ static void test_defaults(void **state)
 	assert_true(p.exportable && !p.reuse_key && p.enabled);
 	assert_string_equal(p.content_type, CERT_CT_PKCS12);
 	assert_int_equal(p.n_ekus, 2);
-	assert_int_equal(p.key_usage, 1u << 0 | 1u << 2);	/* digitalSignature, keyEncipherment */
+	assert_int_equal(p.key_usage, 1u << 0 | 1u << 2); /* digitalSignature, keyEncipherment */
 	assert_int_equal(p.validity_months, 12);
 	assert_string_equal(p.issuer, "Unknown");
 	assert_int_equal(p.n_actions, 1);
@@ -77,7 +77,7 @@ static void test_defaults(void **state)
 	p.given |= CERT_P_KTY | CERT_P_KEY_SIZE | CERT_P_ISSUER;
 	assert_int_equal(cert_policy_complete(&p, &err), 0);
 	assert_string_equal(p.crv, "P-384");
-	assert_false(p.exportable);	/* HSM keys are not exportable */
+	assert_false(p.exportable); /* HSM keys are not exportable */
 	assert_int_equal(p.key_usage, 1u << 0);
 	assert_int_equal(p.actions[0].action, CERT_AUTO_RENEW);
 	assert_true(cert_issuer_is_self(p.issuer));
@@ -98,13 +98,13 @@ static void test_merge_and_codec(void **state)
 	assert_int_equal(cert_policy_complete(&s, &err), 0);
 	cert_policy_init(&in);
 	snprintf(in.kty, sizeof(in.kty), "EC");
-	in.given = CERT_P_KTY | CERT_P_EKUS;	/* ekus given empty: replaces the whole array */
+	in.given = CERT_P_KTY | CERT_P_EKUS; /* ekus given empty: replaces the whole array */
 	assert_int_equal(cert_policy_merge(&s, &in, &err), 0);
 	assert_string_equal(s.kty, "EC");
 	assert_string_equal(s.crv, "P-256");
 	assert_int_equal(s.key_size, 256);
 	assert_int_equal(s.n_ekus, 0);
-	assert_string_equal(s.subject, "CN=s");	/* absent members keep theirs */
+	assert_string_equal(s.subject, "CN=s"); /* absent members keep theirs */
 	/* an invalid result is refused */
 	in.given = CERT_P_VALIDITY;
 	in.validity_months = 0;
@@ -159,7 +159,7 @@ static void test_operation_state_follows_the_clock(void **state)
 	assert_string_equal(back.request_id, op.request_id);
 	assert_true(back.merged && back.cancellation_requested && back.kind == CERT_OP_UNKNOWN);
 	assert_int_equal(back.csr.len, 9);
-	rec.data[0] = 9;	/* an unknown format */
+	rec.data[0] = 9; /* an unknown format */
 	assert_int_equal(cert_op_decode(rec.data, rec.len, &back, &err), -1);
 	cert_op_clear(&op);
 	cert_op_clear(&back);
@@ -181,7 +181,7 @@ static void create_with_action(struct env *e, const char *name, enum cert_action
 	p.given |= CERT_P_ISSUER | CERT_P_ACTIONS;
 	cert_op_init(&op);
 	assert_int_equal(cert_create(&e->v, name, &p, &in, &op, &err), 0);
-	assert_int_equal(op.status, CERT_OP_COMPLETED);	/* the fixture's delay is 0 */
+	assert_int_equal(op.status, CERT_OP_COMPLETED); /* the fixture's delay is 0 */
 	cert_op_clear(&op);
 	cert_policy_clear(&p);
 }
@@ -225,6 +225,73 @@ static void test_lifetime_actions(void **state)
 	assert_int_equal(versions_of(e, "mailed"), 1);
 }
 
+static void test_create_update_and_list(void **state)
+{
+	struct env *e = *state;
+	struct cert_page *page = calloc(1, sizeof(*page));
+	struct obj k, sc, in;
+	struct cert c;
+	struct kl_err err = { 0 };
+
+	assert_non_null(page);
+	create_with_action(e, "three", CERT_EMAIL_CONTACTS);
+	cert_init(&c);
+	obj_init(&k);
+	obj_init(&sc);
+	assert_int_equal(cert_get(&e->v, "THREE", "", &c, &err), 0);
+	assert_true(c.issued && c.has_policy && c.has_op);
+	assert_int_equal(c.n_chain, 1);
+	assert_int_equal(strlen(c.x5t), 27);
+	assert_string_equal(c.o.name, "three");
+	assert_int_equal(obj_get(&e->v, OBJ_KEY, "three", "", &k, NULL, &err), 0);
+	assert_int_equal(obj_get(&e->v, OBJ_SECRET, "three", "", &sc, NULL, &err), 0);
+	assert_string_equal(k.version, c.o.version);
+	assert_string_equal(sc.version, c.o.version);
+	assert_true(k.managed && sc.managed && !c.o.managed);
+	assert_string_equal(sc.content_type, CERT_CT_PKCS12);
+	obj_clear(&k);
+	obj_clear(&sc);
+	cert_clear(&c);
+	/* enabled mirrors onto key and secret in one write */
+	assert_int_equal(cert_update(&e->v, "three", "", true, false, false, NULL, 0, NULL, &c, &err), 0);
+	assert_false(c.o.attrs.enabled);
+	cert_clear(&c);
+	assert_int_equal(obj_get(&e->v, OBJ_KEY, "three", "", &k, NULL, &err), 0);
+	assert_int_equal(obj_get(&e->v, OBJ_SECRET, "three", "", &sc, NULL, &err), 0);
+	assert_false(k.attrs.enabled || sc.attrs.enabled);
+	obj_clear(&k);
+	obj_clear(&sc);
+	assert_int_equal(cert_list(&e->v, NULL, 25, false, page, &err), 0);
+	assert_int_equal(page->n, 1);
+	cert_page_clear(page);
+	assert_int_equal(cert_list_versions(&e->v, "never", NULL, 25, page, &err), 0);
+	assert_int_equal(page->n, 0);
+	/* a deleted unmanaged secret holding the name blocks a certificate */
+	obj_init(&in);
+	in.attrs.enabled = true;
+	assert_int_equal(obj_create(&e->v, OBJ_SECRET, "held", &in, "v", 1, &k, &err), 0);
+	obj_clear(&k);
+	assert_int_equal(obj_delete(&e->v, OBJ_SECRET, "held", &k, &err), 0);
+	obj_clear(&k);
+	{
+		struct cert_policy p;
+		struct cert_new n = { .enabled = true };
+		struct cert_op op;
+
+		policy_with_subject(&p, "CN=held");
+		cert_op_init(&op);
+		assert_int_equal(cert_create(&e->v, "held", &p, &n, &op, &err), -1);
+		assert_int_equal(err.code, KL_ECONFLICT);
+		assert_string_equal(err.azure_code, "Conflict");
+		assert_int_equal(cert_get(&e->v, "held", "", &c, &err), -1);
+		assert_int_equal(err.code, KL_ENOTFOUND);
+		cert_op_clear(&op);
+		cert_policy_clear(&p);
+	}
+	obj_clear(&in);
+	free(page);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_merge_and_codec),
 		cmocka_unit_test(test_operation_state_follows_the_clock),
 		cmocka_unit_test_setup_teardown(test_lifetime_actions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_update_and_list, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
