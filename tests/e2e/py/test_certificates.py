@@ -92,10 +92,11 @@ class Certificates(unittest.TestCase):
         self.assertEqual(done.request_id, op.request_id)
 
     def test_202_is_in_progress_even_when_key_generation_is_slow(self):
-        """C4: the 202 answers inProgress, and reads right after it too (JS's poller throws on a
-        first poll that is not inProgress only for failed, but Python's result() is None when
-        the 202 already says completed). Six RSA-4096 creates at once make key generation take
-        seconds on a small machine: the issue time must count from when the key exists."""
+        """C4: the 202 answers inProgress (Python's poller starts from it: a 202 that already
+        says completed leaves result() None). Six RSA-4096 creates at once make key generation
+        take seconds on a small machine: the issue delay must count from the write, not from
+        the request. (A read queued behind the other creates may come after the delay: only
+        the 202 is checked here.)"""
         import threading
         names = [unique_name("py-slow") for _ in range(6)]
         seen = {}
@@ -104,8 +105,7 @@ class Certificates(unittest.TestCase):
             r = self.srv.request("POST", f"/certificates/{name}/create?{DP}", {
                 "policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=slow"},
                            "key_props": {"kty": "RSA", "key_size": 4096}}}, timeout=120)
-            p = self.srv.request("GET", f"/certificates/{name}/pending?{DP}", timeout=120)
-            seen[name] = (r.status, (r.json or {}).get("status"), (p.json or {}).get("status"))
+            seen[name] = (r.status, (r.json or {}).get("status"))
 
         threads = [threading.Thread(target=one, args=(n,)) for n in names]
         for t in threads:
@@ -113,7 +113,7 @@ class Certificates(unittest.TestCase):
         for t in threads:
             t.join(180)
         for name in names:
-            self.assertEqual(seen[name], (202, "inProgress", "inProgress"), name)
+            self.assertEqual(seen.get(name), (202, "inProgress"), name)
 
     def test_create_every_key_type(self):
         kinds = [("RSA", 2048, None), ("RSA", 3072, None), ("RSA", 4096, None),
