@@ -539,6 +539,29 @@ describe("certificates", () => {
 		assert.deepEqual(np.subjectAlternativeNames, { dnsNames: ["a.example"] });
 	});
 
+	test("older api-versions and path forms serve the same certificate", async () => {
+		const name = uniqueName("apiv");
+		const old = new CertificateClient(srv.vaultUrl, srv.credential, { serviceVersion: "7.2" });
+		const cert = await (await old.beginCreateCertificate(name, { issuerName: "Self", subject: "CN=apiv" }, POLL)).pollUntilDone();
+		assert.ok(cert.cer.length > 100);
+		assert.equal((await client.getCertificate(name)).properties.version, cert.properties.version);
+		for (const v of ["2016-10-01", "7.0", "7.3", "7.4", "7.5", "7.6", "2025-07-01"]) {
+			for (const path of [`/certificates/${name}`, `/certificates/${name}/`, `/certificates/${name.toUpperCase()}/`]) {
+				const r = await srv.request("GET", `${path}?api-version=${v}`);
+				assert.equal(r.status, 200, `${v} ${path}: ${r.text}`);
+				assert.equal(r.json.id, cert.properties.id);
+			}
+		}
+		// tags: at most 15 (as secrets)
+		const tags = Object.fromEntries([...Array(16).keys()].map((i) => [`t${i}`, "v"]));
+		await expectRestError(() => client.updateCertificateProperties(name, "", { tags }), 400, "BadParameter");
+		await expectRestError(
+			() => client.beginCreateCertificate(uniqueName("tags"), { issuerName: "Self", subject: "CN=t" }, { ...POLL, tags }),
+			400,
+			"BadParameter",
+		);
+	});
+
 	test("policies the spec refuses are 400 BadParameter and store nothing", async () => {
 		const bad = [
 			{ issuerName: "Self", subject: "CN=x", keyType: "RSA", keySize: 1024 },
