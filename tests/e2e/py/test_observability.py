@@ -368,6 +368,100 @@ class ObservabilityTest(unittest.TestCase):
                 self.assertRegex(d["operation"], r"^[A-Za-z]+$")
 
 
+class CertificateLeakTest(unittest.TestCase):
+    """Certificates with a server of their own (the Python SDKs answer one challenge per package
+    and authority for the whole process: sharing ObservabilityTest's server would take the
+    challenges its full round counts)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kluis-e2e-audit-cert-")
+        cls.audit = os.path.join(cls.tmp, "audit.log")
+        cls.srv = harness.start_server(extra_args=["--audit-log", cls.audit, "--log-level", "debug"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def audit_lines(self):
+        with open(self.audit, "rb") as f:
+            return [json.loads(line) for line in f.read().decode("utf-8").splitlines()]
+
+    # --- certificates: private keys, PFX files and import passwords -------------------------
+
+    def test_certificate_material_leaks_nothing(self):
+        """Created and imported certificates, their managed secrets downloaded: no private key
+        (PEM body or any line of it, PKCS#8 DER), no PFX, no import password in either log."""
+        import certutil
+        from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        srv = self.srv
+        client = certutil.cert_client(srv)
+        secrets_client = srv.secret_client()
+        needles = {"token": srv.token.encode()}
+
+        pem_name = unique_name("obs-cert-pem")
+        pfx_name = unique_name("obs-cert-pfx")
+        for name, ctype in ((pem_name, CertificateContentType.pem), (pfx_name, CertificateContentType.pkcs12)):
+            client.begin_create_certificate(
+                name, CertificatePolicy("Self", subject=f"CN={name}", content_type=ctype),
+                _polling_interval=certutil.POLL).result(60)
+        pem = secrets_client.get_secret(pem_name).value
+        body = pem.split("-----BEGIN PRIVATE KEY-----\n", 1)[1].split("-----END PRIVATE KEY-----", 1)[0]
+        needles["created key, PEM body"] = body.replace("\n", "").encode()
+        for i, line in enumerate(body.splitlines()[:-1]):  # every full 64-column line
+            needles[f"created key, PEM line {i}"] = line.encode()
+        needles["created key, PKCS#8"] = certutil.pkcs8_der(pem.encode())
+        pfx = base64.b64decode(secrets_client.get_secret(pfx_name).value)
+        needles["created PFX"] = pfx
+        key, _, _ = pkcs12.load_key_and_certificates(pfx, None)
+        needles["created PFX key, PKCS#8"] = certutil.pkcs8_der(key)
+
+        password = f"OBS-IMPORT-PW-{uuid.uuid4().hex}"
+        needles["import password"] = password.encode()
+        src = certutil.SelfSigned(subject="/CN=obs-import")
+        imported_pfx = src.pfx(password)
+        needles["imported PFX"] = imported_pfx
+        needles["imported key, PKCS#8"] = certutil.pkcs8_der(src.key_pem)
+        client.import_certificate(unique_name("obs-imp-pfx"), imported_pfx, password=password)
+        src2 = certutil.SelfSigned(subject="/CN=obs-import-pem")
+        needles["imported PEM key, PKCS#8"] = certutil.pkcs8_der(src2.key_pem)
+        client.import_certificate(unique_name("obs-imp-pem"), src2.key_pem + src2.cert_pem,
+                                  policy=CertificatePolicy(content_type=CertificateContentType.pem))
+        # a wrong password: the refusal must not echo it either
+        wrong = f"OBS-WRONG-PW-{uuid.uuid4().hex}"
+        needles["wrong import password"] = wrong.encode()
+        from azure.core.exceptions import HttpResponseError
+        with self.assertRaises(HttpResponseError) as cm:
+            client.import_certificate(unique_name("obs-imp-bad"), imported_pfx, password=wrong)
+        self.assertNotIn(wrong, str(cm.exception))
+        client.backup_certificate(pfx_name)
+        client.close()
+        secrets_client.close()
+
+        # the logs are read once they hold a last marked request (the server log names it by
+        # the server's request id, which the audit line gives)
+        marker = f"obs-cert-end-{uuid.uuid4().hex}"
+        srv.request("GET", "/health", token=False, headers={"x-ms-client-request-id": marker})
+        deadline = time.monotonic() + REOPEN_DEADLINE_S
+        while not [l for l in self.audit_lines() if l["clientRequestId"] == marker]:
+            self.assertLess(time.monotonic(), deadline, "the marked request is not audited")
+            time.sleep(0.02)
+        last = [l for l in self.audit_lines() if l["clientRequestId"] == marker][0]
+        server_log = wait_for_stderr(srv, last["requestId"]).encode()
+        audit = b"".join(read(os.path.join(self.tmp, f)) for f in sorted(os.listdir(self.tmp)))
+        for what, raw in needles.items():
+            for enc in encodings(raw) if len(raw) > 64 or what.endswith("password") else [raw]:
+                self.assertNotIn(enc, audit, f"{what} in the audit log")
+                self.assertNotIn(enc, server_log, f"{what} in the server log")
+        self.assertNotIn(b"PRIVATE KEY", audit)
+        self.assertNotIn(b"PRIVATE KEY", server_log)
+        ops = {(l["operation"], l["object"]) for l in self.audit_lines() if l["status"] < 400}
+        self.assertTrue(any(o == pem_name for _, o in ops), "the certificate requests are audited")
+
+
+
 class AuditFailureTest(unittest.TestCase):
     """A full disk under the audit log: requests still answered, failures counted."""
 

@@ -84,6 +84,118 @@ class ReadOnly(unittest.TestCase):
         self.assertEqual(cm.exception.status_code, 503)
 
 
+class ReadOnlyCertificates(unittest.TestCase):
+    """Certificates on a read-only node (shared/spec/certificates.md C11): every read served
+    (certificates, versions, policy, the pending operation, deleted ones, contacts, issuers,
+    backup, the managed secret and key), every change refused with 503 VaultIsReadOnly before it
+    touches the store. A Self creation still completes there: completion follows from stored times."""
+
+    @classmethod
+    def setUpClass(cls):
+        import certutil
+        from azure.keyvault.certificates import CertificateContact, CertificatePolicy
+        cls.srv = harness.start_server(extra_args=["--certificate-issue-delay", "3"])
+        client = certutil.cert_client(cls.srv)
+        cls.cert = client.begin_create_certificate(
+            "ro-cert", CertificatePolicy("Self", subject="CN=ro.example"),
+            _polling_interval=certutil.POLL).result()
+        client.begin_create_certificate("ro-pending", CertificatePolicy("Unknown", subject="CN=p"),
+                                        _polling_interval=certutil.POLL).result()
+        client.begin_create_certificate("ro-gone", CertificatePolicy("Self", subject="CN=gone"),
+                                        _polling_interval=certutil.POLL).result()
+        client.begin_delete_certificate("ro-gone", _polling_interval=certutil.POLL).result()
+        client.set_contacts([CertificateContact(email="ro@example.com")])
+        client.create_issuer("ro-issuer", "Test")
+        # the last: still in progress when the node turns read-only (unless the restart is slow)
+        r = cls.srv.request("POST", f"/certificates/ro-late/create?{DP}",
+                            {"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=late"}}})
+        assert r.status == 202, r
+        cls.srv.stop()
+        cls.srv.extra_args += ["--read-only"]
+        cls.srv.start()
+        cls.client = certutil.cert_client(cls.srv)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_reads(self):
+        c = self.client
+        got = c.get_certificate("ro-cert")
+        self.assertEqual(bytes(got.cer), bytes(self.cert.cer))
+        self.assertEqual(c.get_certificate_version("ro-cert", self.cert.properties.version).id, self.cert.id)
+        self.assertEqual(c.get_certificate_policy("ro-cert").subject, "CN=ro.example")
+        self.assertEqual(len(list(c.list_properties_of_certificate_versions("ro-cert"))), 1)
+        names = {p.name for p in c.list_properties_of_certificates(include_pending=True)}
+        self.assertTrue({"ro-cert", "ro-pending"} <= names, names)
+        self.assertEqual(c.get_certificate_operation("ro-pending").status, "inProgress")
+        self.assertEqual(c.get_certificate_operation("ro-cert").status, "completed")
+        self.assertEqual(c.get_deleted_certificate("ro-gone").name, "ro-gone")
+        self.assertIn("ro-gone", [d.name for d in c.list_deleted_certificates()])
+        self.assertEqual([x.email for x in c.get_contacts()], ["ro@example.com"])
+        self.assertEqual(c.get_issuer("ro-issuer").provider, "Test")
+        self.assertIn("ro-issuer", [i.name for i in c.list_properties_of_issuers()])
+        self.assertTrue(c.backup_certificate("ro-cert"))
+        # the managed secret and key: read, and sign
+        from azure.keyvault.keys.crypto import CryptographyClient
+        self.assertTrue(self.srv.secret_client().get_secret("ro-cert").value)
+        cc = CryptographyClient(self.cert.key_id, self.srv.credential, connection_verify=self.srv.ca)
+        self.assertTrue(cc.sign("RS256", bytes(32)).signature)
+
+    def test_self_issuance_completes_on_a_read_only_node(self):
+        import time
+        deadline = time.monotonic() + 30
+        while self.client.get_certificate_operation("ro-late").status == "inProgress":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertEqual(self.client.get_certificate_operation("ro-late").status, "completed")
+        self.assertTrue(self.client.get_certificate("ro-late").cer)
+
+    def test_writes_refused(self):
+        import base64
+        import certutil
+        v = self.cert.properties.version
+        pfx = base64.b64encode(certutil.SelfSigned().pfx()).decode()
+        create = {"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=x"}}}
+        blob = base64.urlsafe_b64encode(self.client.backup_certificate("ro-cert")).decode().rstrip("=")
+        cases = [
+            ("POST", "/certificates/ro-new/create", create),
+            ("POST", "/certificates/ro-cert/create", create),
+            ("POST", "/certificates/ro-imp/import", {"value": pfx}),
+            ("PATCH", f"/certificates/ro-cert/{v}", {"tags": {"a": "b"}}),
+            ("PATCH", "/certificates/ro-cert/", {"attributes": {"enabled": False}}),
+            ("DELETE", "/certificates/ro-cert", None),
+            ("POST", "/deletedcertificates/ro-gone/recover", None),
+            ("DELETE", "/deletedcertificates/ro-gone", None),
+            ("POST", "/certificates/restore", {"value": blob}),
+            ("PATCH", "/certificates/ro-cert/policy", {"x509_props": {"subject": "CN=y"}}),
+            ("PATCH", "/certificates/ro-pending/pending", {"cancellation_requested": True}),
+            ("DELETE", "/certificates/ro-pending/pending", None),
+            ("POST", "/certificates/ro-pending/pending/merge", {"x5c": [base64.b64encode(bytes(self.cert.cer)).decode()]}),
+            ("PUT", "/certificates/contacts", {"contacts": [{"email": "x@example.com"}]}),
+            ("DELETE", "/certificates/contacts", None),
+            ("PUT", "/certificates/issuers/ro-issuer2", {"provider": "Test"}),
+            ("PATCH", "/certificates/issuers/ro-issuer", {"provider": "Other"}),
+            ("DELETE", "/certificates/issuers/ro-issuer", None),
+        ]
+        for method, path, body in cases:
+            with self.subTest(f"{method} {path}"):
+                r = self.srv.request(method, f"{path}?{DP}", body)
+                self.assertEqual(r.status, 503, r)
+                self.assertEqual(r.headers.get("retry-after"), "1")
+                self.assertEqual(r.error_code(), "VaultIsReadOnly")
+                self.assertEqual(r.json["error"]["innererror"]["code"], "RegionalFailover")
+        # nothing changed
+        c = self.client
+        self.assertEqual(c.get_certificate("ro-cert").properties.tags, self.cert.properties.tags)
+        self.assertTrue(c.get_certificate("ro-cert").properties.enabled)
+        self.assertEqual(c.get_certificate_operation("ro-pending").status, "inProgress")
+        self.assertEqual(c.get_issuer("ro-issuer").provider, "Test")
+        self.assertEqual(len(c.get_contacts()), 1)
+        self.assertEqual(c.get_deleted_certificate("ro-gone").name, "ro-gone")
+        self.assertEqual(self.srv.request("GET", f"/certificates/ro-new/?{DP}").status, 404)
+
+
 class RegionFlag(unittest.TestCase):
     def test_bad_region_is_a_usage_error(self):
         import subprocess

@@ -375,5 +375,128 @@ class Roles(unittest.TestCase):
         self.assertEqual(cm.exception.status_code, 403)
 
 
+    # --- certificates (shared/spec/certificates.md C10) ----------------------------------------
+
+    def cert_client(self, token=None, vault="role-a"):
+        import certutil
+        cred = harness.StaticCredential(token) if token else None
+        return certutil.cert_client(self.srv, url=f"https://{vault}.vault.localhost:{self.srv.port}",
+                                    credential=cred)
+
+    def admin_certificate(self, name, vault="role-a"):
+        """A Self-signed certificate made by the administrator, issued."""
+        import certutil
+        from azure.keyvault.certificates import CertificatePolicy
+        return self.cert_client(vault=vault).begin_create_certificate(
+            name, CertificatePolicy("Self", subject=f"CN={name}"),
+            _polling_interval=certutil.POLL).result()
+
+    def test_certificates_officer(self):
+        """All of the certificate operations, but never the private key: no secret value, no
+        key operation."""
+        import certutil
+        from azure.core.exceptions import HttpResponseError
+        from azure.keyvault.certificates import CertificateContact, CertificatePolicy
+        pid, tok = self.principal("cert-officer")
+        self.assign(pid, "Key Vault Certificates Officer", "role-a")
+        client = self.cert_client(tok)
+        cert = client.begin_create_certificate(
+            "officer-made", CertificatePolicy("Self", subject="CN=officer.example"),
+            _polling_interval=certutil.POLL).result()
+        self.assertTrue(cert.cer)
+        self.assertIn("officer-made", [c.name for c in client.list_properties_of_certificates()])
+        self.assertEqual(client.get_certificate_policy("officer-made").subject, "CN=officer.example")
+        client.update_certificate_properties("officer-made", tags={"by": "officer"})
+        self.assertTrue(client.backup_certificate("officer-made"))
+        client.create_issuer("officer-issuer", "Test")
+        client.set_contacts([CertificateContact(email="officer@example.com")])
+        # the private key stays out of reach: the managed secret's value and the key's operations
+        r = self.dp("role-a", "GET", "/secrets/officer-made/", token=tok)
+        self.assertEqual(r.status, 403, r)
+        self.assertNotIn("PRIVATE", r.text)
+        self.assertNotIn(b"MII", r.body)
+        r = self.dp("role-a", "POST", "/keys/officer-made//sign", {"alg": "RS256", "value": AAAA},
+                    token=tok)
+        self.assertEqual(r.status, 403, r)
+        with self.assertRaises(HttpResponseError) as cm:
+            self.srv.secret_client(url=f"https://role-a.vault.localhost:{self.srv.port}",
+                                   credential=harness.StaticCredential(tok)).get_secret("officer-made")
+        self.assertEqual(cm.exception.status_code, 403)
+        # the administrator does read it: the certificate was made, with its key
+        r = self.dp("role-a", "GET", "/secrets/officer-made/")
+        self.assertEqual(r.status, 200, r)
+        # and only on its own vault
+        r = self.dp("role-b", "GET", "/certificates", token=tok)
+        self.assertEqual(r.status, 403, r)
+        client.begin_delete_certificate("officer-made", _polling_interval=certutil.POLL).result()
+        client.purge_deleted_certificate("officer-made")
+
+    def test_reader_sees_certificate_metadata_only(self):
+        import certutil
+        from azure.keyvault.certificates import CertificatePolicy
+        self.admin_certificate("reader-visible")
+        admin = self.cert_client()
+        admin.begin_create_certificate("reader-pending", CertificatePolicy("Unknown", subject="CN=p"),
+                                       _polling_interval=certutil.POLL).result()
+        self.admin_certificate("reader-deleted")
+        admin.begin_delete_certificate("reader-deleted", _polling_interval=certutil.POLL).result()
+        admin.create_issuer("reader-issuer", "Test")
+        pid, tok = self.principal("cert-reader")
+        self.assign(pid, "Key Vault Reader", "role-a")
+        client = self.cert_client(tok)
+        cert = client.get_certificate("reader-visible")
+        self.assertTrue(cert.cer, "the public certificate is metadata")
+        self.assertEqual(client.get_certificate_policy("reader-visible").subject, "CN=reader-visible")
+        self.assertIn("reader-visible", [c.name for c in client.list_properties_of_certificates()])
+        self.assertEqual(len(list(client.list_properties_of_certificate_versions("reader-visible"))), 1)
+        self.assertEqual(client.get_certificate_operation("reader-pending").status, "inProgress")
+        self.assertEqual(client.get_deleted_certificate("reader-deleted").name, "reader-deleted")
+        self.assertIn("reader-deleted", [d.name for d in client.list_deleted_certificates()])
+        self.assertEqual(client.get_issuer("reader-issuer").provider, "Test")
+        self.assertIn("reader-issuer", [i.name for i in client.list_properties_of_issuers()])
+        # no values, no contacts, no changes
+        refused = [
+            ("GET", "/secrets/reader-visible/", None),
+            ("GET", "/certificates/contacts", None),
+            ("POST", "/certificates/reader-new/create",
+             {"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=x"}}}),
+            ("PATCH", "/certificates/reader-visible/", {"tags": {"x": "y"}}),
+            ("DELETE", "/certificates/reader-visible", None),
+            ("POST", "/certificates/reader-visible/backup", None),
+            ("PATCH", "/certificates/reader-visible/policy", {"x509_props": {"subject": "CN=z"}}),
+            ("PATCH", "/certificates/reader-pending/pending", {"cancellation_requested": True}),
+            ("PUT", "/certificates/issuers/reader-issuer", {"provider": "Other"}),
+            ("DELETE", "/certificates/issuers/reader-issuer", None),
+            ("PUT", "/certificates/contacts", {"contacts": [{"email": "r@example.com"}]}),
+            ("POST", "/deletedcertificates/reader-deleted/recover", None),
+            ("DELETE", "/deletedcertificates/reader-deleted", None),
+        ]
+        for method, path, body in refused:
+            with self.subTest(f"{method} {path}"):
+                r = self.dp("role-a", method, path, body, token=tok)
+                self.assertEqual(r.status, 403, r)
+                self.assertEqual(r.error_code(), "Forbidden")
+        self.assertNotIn("PRIVATE", self.dp("role-a", "GET", "/secrets/reader-visible/", token=tok).text)
+        self.assertEqual(admin.get_certificate("reader-visible").properties.tags, cert.properties.tags)
+
+    def test_certificate_user_downloads_the_pfx(self):
+        import base64
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        self.admin_certificate("user-download")
+        pid, tok = self.principal("cert-user")
+        self.assign(pid, "Key Vault Certificate User", "role-a")
+        client = self.cert_client(tok)
+        cert = client.get_certificate("user-download")
+        secret = self.srv.secret_client(url=f"https://role-a.vault.localhost:{self.srv.port}",
+                                        credential=harness.StaticCredential(tok)).get_secret("user-download")
+        key, leaf, _ = pkcs12.load_key_and_certificates(base64.b64decode(secret.value), None)
+        self.assertIsNotNone(key)
+        from cryptography.hazmat.primitives.serialization import Encoding
+        self.assertEqual(leaf.public_bytes(Encoding.DER), bytes(cert.cer))
+        r = self.dp("role-a", "POST", "/certificates/user-new/create",
+                    {"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=x"}}}, token=tok)
+        self.assertEqual(r.status, 403, r)
+
+
 if __name__ == "__main__":
     unittest.main()
