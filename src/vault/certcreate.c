@@ -183,7 +183,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	op.transparency = p.transparency;
 	/* D counts from the write, not from the start: a slow key generation (RSA 4096 on a busy
 	 * machine) must not let the 202 already say completed */
-	op.created = clock_now_s();
+	op.created_ms = clock_now_ms();
 	op.delay_s = cert_issue_delay(v);
 	op.preserve_order = in->preserve_order;
 	w.objs[OBJ_KEY] = (struct cert_write_obj){ .present = true,
@@ -207,7 +207,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 			cert_fail_in_progress(err); /* another create won the race */
 		goto out;
 	}
-	op.status = cert_op_status_at(&op, clock_now_s());
+	op.status = cert_op_status_at(&op, clock_now_ms());
 	*out = op;
 	cert_op_init(&op);
 	rc = 0;

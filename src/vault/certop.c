@@ -30,13 +30,13 @@ void cert_op_clear(struct cert_op *op)
 	cert_op_init(op);
 }
 
-enum cert_op_status cert_op_status_at(const struct cert_op *op, int64_t now)
+enum cert_op_status cert_op_status_at(const struct cert_op *op, int64_t now_ms)
 {
 	if (op->merged)
 		return CERT_OP_COMPLETED;
 	if (op->cancellation_requested)
 		return CERT_OP_CANCELLED;
-	if (op->kind == CERT_OP_UNKNOWN || now < op->created + op->delay_s)
+	if (op->kind == CERT_OP_UNKNOWN || now_ms < op->created_ms + op->delay_s * 1000)
 		return CERT_OP_IN_PROGRESS;
 	return op->kind == CERT_OP_SELF ? CERT_OP_COMPLETED : CERT_OP_FAILED;
 }
@@ -48,7 +48,7 @@ int cert_op_encode(const struct cert_op *op, struct buf *out, struct kl_err *err
 	    rec_put_str(out, op->issuer, err) != 0 || rec_put_str(out, op->cty, err) != 0 ||
 	    rec_put_u8(out, op->has_transparency, err) != 0 ||
 	    rec_put_u8(out, op->transparency, err) != 0 ||
-	    rec_put_str(out, op->provider, err) != 0 || rec_put_i64(out, op->created, err) != 0 ||
+	    rec_put_str(out, op->provider, err) != 0 || rec_put_i64(out, op->created_ms, err) != 0 ||
 	    rec_put_i64(out, op->delay_s, err) != 0 ||
 	    rec_put_u8(out, op->cancellation_requested, err) != 0 ||
 	    rec_put_u8(out, op->merged, err) != 0 ||
@@ -89,7 +89,7 @@ int cert_op_decode(const void *p, size_t n, struct cert_op *op, struct kl_err *e
 	op->transparency = rec_get_u8(&r) != 0;
 	if (!get_fixed(&r, op->provider, sizeof(op->provider)))
 		goto bad;
-	op->created = rec_get_i64(&r);
+	op->created_ms = rec_get_i64(&r);
 	op->delay_s = rec_get_i64(&r);
 	op->cancellation_requested = rec_get_u8(&r) != 0;
 	op->merged = rec_get_u8(&r) != 0;
@@ -124,7 +124,7 @@ int cert_op_load(const struct vault *v, const char *lname, struct cert_op *op, b
 	}
 	if (cert_op_decode(val.data, val.len, op, err) != 0)
 		goto out;
-	op->status = cert_op_status_at(op, clock_now_s());
+	op->status = cert_op_status_at(op, clock_now_ms());
 	*found = true;
 	rc = 0;
 out:

@@ -139,7 +139,8 @@ struct cert_op {
 	char cty[CERT_CTY_MAX + 1];		/* "" when none */
 	bool has_transparency, transparency;
 	char provider[65];			/* CERT_OP_ISSUER: the issuer's provider */
-	int64_t created;
+	int64_t created_ms;			/* when it was written, Unix milliseconds: D is
+						 * counted from then, not from a whole second */
 	int64_t delay_s;			/* issue delay D when it was created */
 	bool cancellation_requested;
 	bool merged;				/* completed by merge (or import-free end) */
@@ -150,8 +151,9 @@ struct cert_op {
 
 void cert_op_init(struct cert_op *op);
 void cert_op_clear(struct cert_op *op);
-/* The state of op at now: a function of its stored facts and the clock (C4). */
-enum cert_op_status cert_op_status_at(const struct cert_op *op, int64_t now);
+/* The state of op at now_ms (Unix milliseconds): a function of its stored facts and the clock
+ * (C4). */
+enum cert_op_status cert_op_status_at(const struct cert_op *op, int64_t now_ms);
 /* #16: the operation of name, status as of now. KL_ENOTFOUND PendingCertificateNotFound. */
 int cert_op_get(struct vault *v, const char *name, struct cert_op *out, struct kl_err *err);
 /* #17: records the cancellation request (requested false: no change). In progress only, else

@@ -180,7 +180,7 @@ describe("certificates: delete, recover, purge, backup, restore", () => {
 	});
 
 	test("a malformed backup blob is 400 with the text the JS SDK's test compares", async () => {
-		const e = await expectRestError(() => client.restoreCertificateBackup(new Uint8Array(4728)), 400, "BadParameter");
+		const e = await expectRestError(() => client.restoreCertificateBackup(new Uint8Array(4728)), 400, "Malformed backup blob");
 		assert.equal(e.message, "Backup blob contains invalid or corrupt version.");
 		const name = uniqueName("tamper");
 		await create(name);
@@ -189,14 +189,14 @@ describe("certificates: delete, recover, purge, backup, restore", () => {
 		await client.purgeDeletedCertificate(name);
 		const bad = Buffer.from(good);
 		bad[Math.floor(bad.length / 2)] ^= 0x01;
-		const e2 = await expectRestError(() => client.restoreCertificateBackup(bad), 400, "BadParameter");
+		const e2 = await expectRestError(() => client.restoreCertificateBackup(bad), 400, "Malformed backup blob");
 		assert.equal(e2.message, "Backup blob contains invalid or corrupt version.");
 		await expectRestError(() => client.getCertificate(name), 404, "CertificateNotFound");
 		// a secret's backup is not a certificate's
 		const sname = uniqueName("plain-secret");
 		await secrets.setSecret(sname, "x");
 		const sbak = await secrets.backupSecret(sname);
-		await expectRestError(() => client.restoreCertificateBackup(sbak), 400, "BadParameter");
+		await expectRestError(() => client.restoreCertificateBackup(sbak), 400, "Malformed backup blob");
 	});
 
 	test("an unmanaged key or secret holding the name blocks create and import (409)", async () => {

@@ -158,7 +158,7 @@ class CertificateLifecycle(unittest.TestCase):
             with self.assertRaises(HttpResponseError) as cm:
                 self.client.restore_certificate_backup(blob)
             self.assertEqual(cm.exception.status_code, 400)
-            self.assertEqual(cm.exception.error.code, "BadParameter")
+            self.assertEqual(cm.exception.error.code, "Malformed backup blob")
             self.assertEqual(cm.exception.error.message, "Backup blob contains invalid or corrupt version.")
         r = self.srv.request("POST", f"/certificates/restore?{DP}", {})
         self.assertEqual(r.status, 400, r)

@@ -137,19 +137,23 @@ static void test_operation_state_follows_the_clock(void **state)
 	cert_op_init(&back);
 	buf_init(&rec, 4096);
 	op.kind = CERT_OP_SELF;
-	op.created = 1000;
+	/* written at 1000.950 s: D = 2 s runs to 1002.950 s, not to the whole second 1002 (a poller
+	 * reading at 1002.0 s once saw completed 1.05 s after the create) */
+	op.created_ms = 1000950;
 	op.delay_s = 2;
-	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_IN_PROGRESS);
-	assert_int_equal(cert_op_status_at(&op, 1002), CERT_OP_COMPLETED);
+	assert_int_equal(cert_op_status_at(&op, 1001000), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002000), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002949), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002950), CERT_OP_COMPLETED);
 	op.kind = CERT_OP_ISSUER;
-	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_IN_PROGRESS);
-	assert_int_equal(cert_op_status_at(&op, 1002), CERT_OP_FAILED);
+	assert_int_equal(cert_op_status_at(&op, 1002000), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 1002950), CERT_OP_FAILED);
 	op.kind = CERT_OP_UNKNOWN;
-	assert_int_equal(cert_op_status_at(&op, 999999), CERT_OP_IN_PROGRESS);
+	assert_int_equal(cert_op_status_at(&op, 999999999), CERT_OP_IN_PROGRESS);
 	op.cancellation_requested = true;
-	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_CANCELLED);
+	assert_int_equal(cert_op_status_at(&op, 1001000), CERT_OP_CANCELLED);
 	op.merged = true;
-	assert_int_equal(cert_op_status_at(&op, 1001), CERT_OP_COMPLETED);
+	assert_int_equal(cert_op_status_at(&op, 1001000), CERT_OP_COMPLETED);
 	/* the record */
 	snprintf(op.issuer, sizeof(op.issuer), "Unknown");
 	snprintf(op.request_id, sizeof(op.request_id), "%032d", 7);
