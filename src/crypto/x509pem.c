@@ -207,6 +207,8 @@ static bool is_space(unsigned char c)
 
 /* Is p[0..n) PEM text? A PEM line anywhere says so (text may precede it, as "Bag Attributes"
  * do); base64 has no space, so it never holds one. */
+#define PEM_END_CERT "-----ENDCERTIFICATE-----"	/* as it reads with white space dropped */
+
 static bool looks_pem(const unsigned char *p, size_t n)
 {
 	return memmem(p, n, "-----BEGIN ", 11) != NULL;
@@ -237,11 +239,17 @@ static int merge_item(const unsigned char *p, size_t n, struct x509_chain *chain
 		rc = x509_chain_move(chain, &got, err);
 		goto out;
 	}
-	/* Base64 text of the certificate: decoded once more (white space and line ends dropped). */
+	/* Base64 text of the certificate: decoded once more (white space and line ends dropped).
+	 * A PEM END line without its BEGIN line is dropped too: the JS SDK's own merge test sends
+	 * a PEM file less its first line, and the service accepts that. */
 	for (i = 0; i < n && depth == 0; i++) {
 		if (!is_space(p[i]) && buf_putc(&text, (char)p[i], err) != 0)
 			goto out;
 	}
+	if (text.len > sizeof(PEM_END_CERT) - 1 &&
+	    memcmp(text.data + text.len - (sizeof(PEM_END_CERT) - 1), PEM_END_CERT,
+		   sizeof(PEM_END_CERT) - 1) == 0)
+		text.len -= sizeof(PEM_END_CERT) - 1;
 	if (depth > 0 || text.len == 0 || b64url_decode((const char *)text.data, text.len, &der,
 							  err) != 0 || der.len == 0) {
 		x509_bad(err, "an x5c item is neither a DER certificate, PEM text, nor base64 of "
