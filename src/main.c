@@ -686,8 +686,6 @@ static int run(const struct options *o)
 		LOG_INFO(NULL, "accepting OpenID tokens of %s for %s (%zu keys)", o->oidc_issuer,
 			 o->oidc_audience, jwt_keyset_size(oidc));
 	}
-	if (vault_core_start_jobs(core, &err) != 0)
-		goto out;
 	if (o->audit_log != NULL && (audit = logfile_open(o->audit_log, &err)) == NULL)
 		goto out;
 	acfg.audit = audit;
@@ -699,6 +697,10 @@ static int run(const struct options *o)
 	LOG_INFO(NULL, "throttle: %s", tdesc);
 	acfg.region = o->region;
 	if ((api = api_ctx_new(&acfg, core, &err)) == NULL)
+		goto out;
+	/* the jobs start once their events have somewhere to go (they stop before api is freed) */
+	vault_core_on_job_event(core, api_audit_job_event, api);
+	if (vault_core_start_jobs(core, &err) != 0)
 		goto out;
 	hcfg.listen = &o->listen;
 	hcfg.cert_pem_path = o->tls_cert != NULL ? o->tls_cert : cert;

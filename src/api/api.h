@@ -84,6 +84,10 @@ struct api_ctx;
 struct api_ctx *api_ctx_new(const struct api_config *cfg, struct vault_core *core,
 			    struct kl_err *err);
 void api_ctx_free(struct api_ctx *ctx);
+struct vault_job_event;
+/* Writes a background job's event (vault_core_on_job_event) to ctx's audit log as one line whose
+ * method is "JOB" and whose principal is the deployment's jobs. For vault_core_on_job_event. */
+void api_audit_job_event(void *ctx, const struct vault_job_event *ev);
 size_t api_ctx_max_body(const struct api_ctx *ctx);
 
 /* Sets up an empty request: a fresh request id, a body buffer with the context's ceiling, its

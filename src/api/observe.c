@@ -124,3 +124,32 @@ int metrics_get(struct api_call *c)
 	api_resp_header(c->resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	return 0;
 }
+
+void api_audit_job_event(void *arg, const struct vault_job_event *ev)
+{
+	struct api_ctx *ctx = arg;
+	struct audit_event a;
+	char line[AUDIT_LINE_MAX], id[37];
+	size_t len;
+
+	if (ctx == NULL || ctx->cfg.audit == NULL)
+		return;
+	vault_core_request_id(ctx->core, id);
+	memset(&a, 0, sizeof(a));
+	a.time_ms = clock_now_ms();
+	a.request_id = id;
+	a.client_addr = "";
+	a.method = "JOB";
+	a.operation = ev->operation;
+	a.is_authenticated = true;
+	a.principal_id = "";
+	a.principal_name = "kluis-jobs";
+	a.vault = ev->vault;
+	a.object = ev->object;
+	a.version = ev->version;
+	a.result = ev->result;
+	a.region = ctx->cfg.region != NULL ? ctx->cfg.region : "local";
+	a.is_read_only = vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY;
+	len = audit_format(&a, line);
+	logfile_write(ctx->cfg.audit, line, len);
+}

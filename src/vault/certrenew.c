@@ -1,7 +1,7 @@
 /* Lifetime actions of certificate policies (C7), run by the writing job on the node that holds
  * the jobs lease: AutoRenew of Self certificates makes a new version as POST create does;
- * EmailContacts sends no mail but writes a log record naming the certificate, version and
- * trigger. Each action acts once per certificate version: the index entry a/<vault>/<name>
+ * EmailContacts sends no mail but writes a log record naming the certificate, version, trigger
+ * and contacts; both are reported to the audit log as job events. Each action acts once per certificate version: the index entry a/<vault>/<name>
  * remembers "<version> <action bits>" of what was done. Never runs on a read-only node (the job
  * does not start there) and never touches versions itself (cert_create does). */
 #include <stdio.h>
@@ -68,6 +68,17 @@ static void contacts_text(struct vault *v, char *out, size_t n)
 }
 
 /* Runs the due actions of one certificate; *n counts them. */
+/* Tells the audit log (vault_core_on_job_event) what the job did, with no principal behind it. */
+static void job_event(const struct vault *v, const char *operation, const char *name,
+		      const char *version, const char *result)
+{
+	struct vault_job_event ev = { .vault = v->name, .operation = operation, .object = name,
+				      .version = version, .result = result };
+
+	if (v->core->job_event != NULL)
+		v->core->job_event(v->core->job_event_arg, &ev);
+}
+
 static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 {
 	char ikey[KEYBUF], version[OBJ_VERSION_LEN + 1];
@@ -108,6 +119,8 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 				 "%s, version %s, trigger %s, expires %lld, contacts %s",
 				 v->name, ct.o.name, ct.o.version, trigger,
 				 (long long)ct.o.attrs.exp, to);
+			job_event(v, "CertificateLifetimeEmailContacts", ct.o.name, ct.o.version,
+				  "Due");
 		} else if (!cert_issuer_is_self(ct.policy.issuer)) {
 			/* AutoRenew needs a CA signature kluis cannot obtain: stored, never acts */
 		} else if (cert_op_get(v, ct.o.name, &op, &e) == 0 &&
@@ -132,6 +145,7 @@ static void act_on(struct vault *v, const char *lname, int64_t now, size_t *n)
 				 "certificate lifetime action AutoRenew: vault %s, certificate %s, "
 				 "version %s renewed as %s, trigger %s",
 				 v->name, ct.o.name, ct.o.version, op.version, trigger);
+			job_event(v, "CertificateLifetimeAutoRenew", ct.o.name, op.version, "OK");
 		}
 		done |= bit;
 		(*n)++;

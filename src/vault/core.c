@@ -392,6 +392,12 @@ static void *background(void *arg)
 	return NULL;
 }
 
+void vault_core_on_job_event(struct vault_core *core, vault_job_event_fn fn, void *arg)
+{
+	core->job_event = fn;
+	core->job_event_arg = arg;
+}
+
 int vault_core_start_jobs(struct vault_core *core, struct kl_err *err)
 {
 	int rc;

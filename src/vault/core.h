@@ -40,6 +40,20 @@ struct vault_core_config {
 struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct store *st,
 				   struct kl_err *err);
 
+/* What a background job did to an object, for the audit log: no principal asked for it. */
+struct vault_job_event {
+	const char *vault;
+	const char *operation;	/* e.g. "CertificateLifetimeEmailContacts" */
+	const char *object;	/* the object's name */
+	const char *version;	/* the version acted on or made; "" when none */
+	const char *result;	/* "Due", "OK", or an error code */
+};
+typedef void (*vault_job_event_fn)(void *arg, const struct vault_job_event *ev);
+
+/* Every event of the background jobs goes to fn(arg, ...) from then on (NULL: nowhere). Call
+ * before vault_core_start_jobs: the jobs read it without a lock. */
+void vault_core_on_job_event(struct vault_core *core, vault_job_event_fn fn, void *arg);
+
 /* Starts the background jobs (purge of due deleted items). */
 int vault_core_start_jobs(struct vault_core *core, struct kl_err *err);
 

@@ -10,6 +10,7 @@
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "store/store.h"
+#include "vault/core.h"
 #include "vault/keycache.h"
 #include "util/buf.h"
 #include "vault/object.h"
@@ -30,6 +31,8 @@ struct vault_core {
 	const struct jwt_keyset *oidc_keys;
 	const char *oidc_issuer, *oidc_audience;
 	int purge_interval_s;
+	vault_job_event_fn job_event;	/* vault_core_on_job_event; NULL: none */
+	void *job_event_arg;
 	int cert_issue_delay_s;		/* vault_core_config's */
 	struct keycache *keys;		/* parsed private keys of key versions */
 	unsigned char id_base[16];	/* request ids: random per process ... */

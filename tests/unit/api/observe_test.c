@@ -229,6 +229,32 @@ static void test_metrics_without_token_counts_requests(void **state)
 	api_resp_free(&resp);
 }
 
+/* A background job's event is one audit line of its own: method JOB, the jobs as principal. */
+static void test_job_event_is_an_audit_line(void **state)
+{
+	struct env *e = *state;
+	struct vault_job_event ev = { .vault = "default", .operation = "CertificateLifetimeAutoRenew",
+				      .object = "web", .version = "0123456789abcdef0123456789abcdef",
+				      .result = "OK" };
+	char raw[8192];
+	json_t *lines, *l;
+
+	api_audit_job_event(e->api, &ev);
+	lines = audit_lines(e, raw, sizeof(raw));
+	assert_int_equal(json_array_size(lines), 1);
+	l = json_array_get(lines, 0);
+	assert_string_equal(field(l, "method"), "JOB");
+	assert_string_equal(field(l, "operation"), "CertificateLifetimeAutoRenew");
+	assert_string_equal(field(l, "vault"), "default");
+	assert_string_equal(field(l, "object"), "web");
+	assert_string_equal(field(l, "version"), "0123456789abcdef0123456789abcdef");
+	assert_string_equal(field(l, "result"), "OK");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(l, "principal"),
+							      "name")), "kluis-jobs");
+	assert_string_equal(field(l, "region"), "westeurope");
+	json_decref(lines);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +262,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_without_token_counts_requests, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_job_event_is_an_audit_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,13 +204,30 @@ static size_t versions_of(struct env *e, const char *name)
 	return n;
 }
 
+/* The job events a lifetime run reported (vault_core_on_job_event), as "operation object result". */
+struct job_events {
+	char seen[4][128];
+	size_t n;
+};
+
+static void record_job_event(void *arg, const struct vault_job_event *ev)
+{
+	struct job_events *j = arg;
+
+	if (j->n < 4)
+		snprintf(j->seen[j->n++], sizeof(j->seen[0]), "%s %s %s %s", ev->vault, ev->operation,
+			 ev->object, ev->result);
+}
+
 static void test_lifetime_actions(void **state)
 {
 	struct env *e = *state;
 	struct kl_err err = { 0 };
+	struct job_events j = { 0 };
 	int64_t now = clock_now_s();
 	size_t n;
 
+	vault_core_on_job_event(e->core, record_job_event, &j);
 	create_with_action(e, "renewed", CERT_AUTO_RENEW);
 	create_with_action(e, "mailed", CERT_EMAIL_CONTACTS);
 	/* not due yet */
@@ -221,12 +238,18 @@ static void test_lifetime_actions(void **state)
 	assert_int_equal(n, 2);
 	assert_int_equal(versions_of(e, "renewed"), 2);
 	assert_int_equal(versions_of(e, "mailed"), 1);
+	/* both reported for the audit log, in name order */
+	assert_int_equal(j.n, 2);
+	assert_string_equal(j.seen[0], "default CertificateLifetimeEmailContacts mailed Due");
+	assert_string_equal(j.seen[1], "default CertificateLifetimeAutoRenew renewed OK");
 	/* once per version: no second mail; the renewed version, made at the real time, is itself
 	 * half way through its life at that time and is renewed in turn */
 	assert_int_equal(cert_lifetime_due(e->core, now + 211 * 86400, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(versions_of(e, "renewed"), 3);
 	assert_int_equal(versions_of(e, "mailed"), 1);
+	assert_int_equal(j.n, 3);
+	vault_core_on_job_event(e->core, NULL, NULL);
 }
 
 static void test_create_update_and_list(void **state)
