@@ -1,51 +1,16 @@
 /* The certificate issuer and contacts operations through api_begin and api_dispatch on a real
  * deployment: wire shapes and statuses, the service's errors, bad bodies, paging, the password
  * never answered, the read-only classes, and which roles may call them. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
+#include "api_fixture.h"
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct kl_err err = { 0 };
-	char token[128];
-
-	json_util_init();
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
-	return 0;
+	return api_env_setup(state, NULL, 0);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 struct result {
@@ -65,7 +30,7 @@ static void result_clear(struct result *r)
 #define V "api-version=7.5"
 
 /* Sends one request; query is "a=b&c=d" already decoded, or NULL. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
@@ -117,7 +82,7 @@ static const char *str_at(json_t *j, const char *a, const char *b)
 }
 
 /* Sends and expects status; the result is cleared unless keep. */
-static void expect(struct env *e, const char *method, const char *path, const char *body,
+static void expect(struct api_env *e, const char *method, const char *path, const char *body,
 		   int status, const char *code, struct result *keep)
 {
 	struct result r;
@@ -135,7 +100,7 @@ static void expect(struct env *e, const char *method, const char *path, const ch
 
 static void test_issuer_crud_shapes(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	json_t *org, *admin, *attrs;
 	int64_t created;
@@ -224,7 +189,7 @@ static void test_issuer_crud_shapes(void **state)
 
 static void test_issuer_errors(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bodies[] = {
 		"",
 		"{",
@@ -301,7 +266,7 @@ static void test_issuer_errors(void **state)
 
 static void test_issuer_list_pages(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char path[64], next[1024];
 	size_t seen = 0, pages = 0;
@@ -349,7 +314,7 @@ static void test_issuer_list_pages(void **state)
 
 static void test_contacts(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bad[] = {
 		"{}", "{\"contacts\":null}", "{\"contacts\":{}}", "{\"contacts\":[]}",
 		"{\"contacts\":[1]}", "{\"contacts\":[{\"name\":\"no email\"}]}",
@@ -441,7 +406,7 @@ static void test_route_rows(void **state)
 }
 
 /* A principal with role on the default vault; its "Bearer ..." into bearer. */
-static void make_principal(struct env *e, const char *name, const char *role, char *bearer,
+static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
 	struct result r;
@@ -462,7 +427,7 @@ static void make_principal(struct env *e, const char *name, const char *role, ch
 /* Who may call what: 403 when the role lacks the permission, otherwise the operation's answer. */
 static void test_roles_on_issuers_and_contacts(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const struct {
 		const char *method, *path, *body;
 		int officer, reader, user, secrets_officer;

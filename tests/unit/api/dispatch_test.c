@@ -1,50 +1,15 @@
 /* api/ without sockets: requests built in memory go through api_begin and api_dispatch against a
  * real deployment (LMDB in a temporary directory). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char token[128];
-	char bearer[160];
-};
+#include "api_fixture.h"
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct kl_err err = { 0 };
-
-	json_util_init();
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, e->token, sizeof(e->token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", e->token);
-	*state = e;
-	return 0;
+	return api_env_setup(state, NULL, 0);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 struct result {
@@ -63,7 +28,7 @@ static void result_clear(struct result *r)
 }
 
 /* Sends one request; query is "a=b&c=d" already decoded (no escapes), or NULL. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
@@ -124,7 +89,7 @@ static const char *err_code(const struct result *r)
 
 static void test_no_token_gets_challenge(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char expect[256];
 
@@ -142,7 +107,7 @@ static void test_no_token_gets_challenge(void **state)
 
 static void test_request_ids_are_unique_uuids(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result a, b;
 
 	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &a);
@@ -157,7 +122,7 @@ static void test_request_ids_are_unique_uuids(void **state)
 
 static void test_wrong_token_is_401(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "GET", HOST, "/secrets", V, "Bearer kl1.notthetoken", NULL, &r);
@@ -171,7 +136,7 @@ static void test_wrong_token_is_401(void **state)
 
 static void test_api_version_rules(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	const char *msg;
 
@@ -198,7 +163,7 @@ static void test_api_version_rules(void **state)
 
 static void test_set_get_update_latest(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char id[256], ver[64];
 	json_t *a;
@@ -247,7 +212,7 @@ static void test_set_get_update_latest(void **state)
 
 static void test_bad_bodies_change_nothing(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bodies[] = {
 		"", "{", "[]", "{\"value\":1}", "{\"value\":\"x\",\"tags\":[]}",
 		"{\"value\":\"x\",\"attributes\":{\"enabled\":\"yes\"}}",
@@ -280,7 +245,7 @@ static void test_bad_bodies_change_nothing(void **state)
 
 static void test_paging_follows_skiptoken(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char path[64], next[1024];
 	size_t seen = 0, pages = 0;
@@ -336,7 +301,7 @@ static void test_versions_of_absent_name_are_empty(void **state)
 	static const char *const paths[] = { "/secrets/never-made/versions", "/keys/never-made/versions",
 					     "/secrets/vgone/versions", "/keys/vgone/versions" };
 	static const char *const queries[] = { V, V "&maxresults=5" };
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	size_t i, j;
 
@@ -380,7 +345,7 @@ static void test_restore_refusals_use_the_service_words(void **state)
 {
 	static const char *const secret_text = "Backup blob contains invalid or corrupt version.";
 	static const char *const key_text = "Backup blob contains invalid or corrupt version.";
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char body[8192], good[4096], zeros[6400];
 	size_t i;
@@ -429,7 +394,7 @@ static void test_restore_refusals_use_the_service_words(void **state)
 
 static void test_hosts_route_to_vaults(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "GET", "nosuch.vault.localhost:8443", "/secrets", V, e->bearer, NULL, &r);
@@ -452,7 +417,7 @@ static void test_hosts_route_to_vaults(void **state)
 
 static void test_unknown_route_and_method(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "GET", HOST, "/nothing/here", V, e->bearer, NULL, &r);
@@ -469,7 +434,7 @@ static void test_unknown_route_and_method(void **state)
 
 static void test_delete_recover_purge(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v1\"}", &r);
@@ -577,7 +542,7 @@ static void fill_route(const char *p, char *out, size_t n)
  * Retry-After before it touches storage; reads and cryptography work; nothing changes. */
 static void test_read_only_gate(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
 	struct kl_err err = { 0 };
 	struct result r;

@@ -3,43 +3,18 @@
  * here depends on timing): the data plane's 429 body and Retry-After, a caller's budget and the
  * vault's, Resource Manager's 429 on the management plane and its separate budget, weighted key
  * operations, and the metrics counter of 429s. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
+#include "api_fixture.h"
 
 static int setup_with(void **state, const char *spec)
 {
-	struct env *e = calloc(1, sizeof(*e));
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
 	struct throttle_config tcfg;
 	struct kl_err err = { 0 };
-	char token[128];
 
-	json_util_init();
-	if (e == NULL || throttle_config_parse(spec, &tcfg, &err) != 0)
+	if (throttle_config_parse(spec, &tcfg, &err) != 0)
 		return -1;
 	cfg.throttle = &tcfg;
-	if (fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL || (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
-	return 0;
+	return api_env_setup(state, &cfg, 0);
 }
 
 static int setup_data(void **state)
@@ -59,13 +34,7 @@ static int setup_keys(void **state)
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 struct result {
@@ -82,7 +51,7 @@ static void result_clear(struct result *r)
 }
 
 /* One request, answered and then counted (api_req_done) as http/ does. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
@@ -148,7 +117,7 @@ static void assert_throttled(const struct result *r, const char *code, const cha
 }
 
 /* A principal with a role on the default vault; its "Bearer ..." into bearer. */
-static void make_principal(struct env *e, const char *name, const char *role, char *bearer,
+static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
 	struct result r;
@@ -216,7 +185,7 @@ static void test_every_route_draws_on_a_budget(void **state)
 
 static void test_data_plane_caller_then_vault(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	char reader[256];
 	struct result r;
 	int i;
@@ -265,7 +234,7 @@ static void test_data_plane_caller_then_vault(void **state)
 
 static void test_management_plane_shape_and_budget(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char other[256];
 	int i;
@@ -318,7 +287,7 @@ static void test_management_plane_shape_and_budget(void **state)
 
 static void test_key_operations_are_weighted(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	/* creation draws on key-create, not keys */

@@ -1,0 +1,113 @@
+/* The fixture the api/ unit tests share: a fresh deployment (fixture.h) with api/ over it and the
+ * admin's bearer token, and one request through api_begin and api_dispatch. Header-only so each
+ * test binary stands alone. */
+#ifndef KLUIS_TESTS_API_FIXTURE_H
+#define KLUIS_TESTS_API_FIXTURE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "api/internal.h"
+#include "fixture.h"
+#include "util/json.h"
+
+struct api_env {
+	struct fixture_dir dir;
+	struct vault_core *core;
+	struct api_ctx *api;
+	char token[128];	/* the admin token */
+	char bearer[160];	/* "Bearer " and the admin token */
+};
+
+/* Makes a fresh deployment in e (retention 90 days; Self certificates issued issue_delay_s after
+ * create) with api/ over it configured by cfg, or when cfg is NULL by DNS suffix vault.localhost
+ * and default vault "default". On failure prints why and returns -1. */
+static inline int api_env_open(struct api_env *e, const struct api_config *cfg, int issue_delay_s)
+{
+	struct api_config dflt = { .dns_suffix = "vault.localhost", .default_vault = "default" };
+	struct vault_core_config vcfg = { .default_vault = "default", .retention_days = 90,
+					  .cert_issue_delay_s = issue_delay_s };
+	struct kl_err err = { 0 };
+	struct store *st;
+
+	json_util_init();
+	if (fixture_dir_make(&e->dir) != 0)
+		return -1;
+	vcfg.data_dir = e->dir.path;
+	if ((st = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
+	    (e->core = vault_core_open(&vcfg, st, &err)) == NULL ||
+	    (e->api = api_ctx_new(cfg != NULL ? cfg : &dflt, e->core, &err)) == NULL ||
+	    fixture_admin_token(&e->dir, e->token, sizeof(e->token)) != 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", e->token);
+	return 0;
+}
+
+/* Frees api/, closes the core and removes the deployment. */
+static inline void api_env_close(struct api_env *e)
+{
+	api_ctx_free(e->api);
+	vault_core_close(e->core);
+	fixture_dir_remove(&e->dir);
+}
+
+/* A cmocka setup body: an api_env in *state (see api_env_open). */
+static inline int api_env_setup(void **state, const struct api_config *cfg, int issue_delay_s)
+{
+	struct api_env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || api_env_open(e, cfg, issue_delay_s) != 0)
+		return -1;
+	*state = e;
+	return 0;
+}
+
+/* The cmocka teardown for api_env_setup. */
+static inline int api_env_teardown(void **state)
+{
+	struct api_env *e = *state;
+
+	api_env_close(e);
+	free(e);
+	return 0;
+}
+
+/* One request as the admin to host with the given api-version; returns the status and, when out
+ * is given, the body in *out (NULL when empty). */
+static inline int api_env_call(struct api_env *e, const char *method, const char *host,
+			       const char *path, const char *version, const char *body,
+			       json_t **out)
+{
+	struct api_req req;
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	int status;
+
+	assert_int_equal(api_req_init(e->api, &req, &err), 0);
+	api_resp_init(&resp);
+	snprintf(req.method, sizeof(req.method), "%s", method);
+	req.path = strdup(path);
+	req.host = strdup(host);
+	req.authorization = strdup(e->bearer);
+	assert_int_equal(api_req_add_query(&req, "api-version", version, &err), 0);
+	if (api_begin(e->api, &req, &resp) == 0) {
+		if (body != NULL)
+			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
+		api_dispatch(e->api, &req, &resp);
+	}
+	status = resp.status;
+	if (out != NULL)
+		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
+				     : NULL;
+	api_req_free(&req);
+	api_resp_free(&resp);
+	return status;
+}
+
+#endif
