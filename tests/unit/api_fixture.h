@@ -78,6 +78,46 @@ static inline int api_env_teardown(void **state)
 	return 0;
 }
 
+/* Starts req (api_req_init) for method host path with authz as its Authorization header (host
+ * and authz NULL: none) and the query "a=b&c=d" already decoded (NULL: none; a part without '='
+ * is a name with an empty value). */
+static inline void api_env_req(struct api_env *e, struct api_req *req, const char *method,
+			       const char *host, const char *path, const char *query,
+			       const char *authz)
+{
+	struct kl_err err = { 0 };
+	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
+
+	assert_int_equal(api_req_init(e->api, req, &err), 0);
+	snprintf(req->method, sizeof(req->method), "%s", method);
+	req->path = strdup(path);
+	req->host = host ? strdup(host) : NULL;
+	req->authorization = authz ? strdup(authz) : NULL;
+	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq = '\0';
+		assert_int_equal(api_req_add_query(req, tok, eq ? eq + 1 : "", &err), 0);
+	}
+	free(q);
+}
+
+/* Answers req into resp (initialised here) as http/ has api/ do it: api_begin, then the body
+ * (NULL: none), then api_dispatch when api_begin let the request through. */
+static inline void api_env_answer(struct api_env *e, struct api_req *req, struct api_resp *resp,
+				  const char *body)
+{
+	struct kl_err err = { 0 };
+
+	api_resp_init(resp);
+	if (api_begin(e->api, req, resp) == 0) {
+		if (body != NULL)
+			assert_int_equal(buf_append_str(&req->body, body, &err), 0);
+		api_dispatch(e->api, req, resp);
+	}
+}
+
 /* One request as the admin to host with the given api-version; returns the status and, when out
  * is given, the body in *out (NULL when empty). */
 static inline int api_env_call(struct api_env *e, const char *method, const char *host,
@@ -89,18 +129,9 @@ static inline int api_env_call(struct api_env *e, const char *method, const char
 	struct kl_err err = { 0 };
 	int status;
 
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = strdup(e->bearer);
+	api_env_req(e, &req, method, host, path, NULL, e->bearer);
 	assert_int_equal(api_req_add_query(&req, "api-version", version, &err), 0);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_answer(e, &req, &resp, body);
 	status = resp.status;
 	if (out != NULL)
 		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)

@@ -31,14 +31,13 @@ static inline int req(struct api_env *e, const char *method, const char *path, c
 	size_t i;
 	int status;
 
-	assert_int_equal(api_req_init(e->api, &rq, &err), 0);
-	api_resp_init(&resp);
-	snprintf(rq.method, sizeof(rq.method), "%s", method);
 	snprintf(p, sizeof(p), "%s", path);
-	if ((q = strchr(p, '?')) != NULL) {
+	if ((q = strchr(p, '?')) != NULL)
+		*q++ = '\0';
+	api_env_req(e, &rq, method, HOST, p, NULL, e->bearer);
+	if (q != NULL) {
 		char *save = NULL, *kv;
 
-		*q++ = '\0';
 		for (kv = strtok_r(q, "&", &save); kv != NULL; kv = strtok_r(NULL, "&", &save)) {
 			char *eq = strchr(kv, '=');
 
@@ -47,15 +46,8 @@ static inline int req(struct api_env *e, const char *method, const char *path, c
 			assert_int_equal(api_req_add_query(&rq, kv, eq + 1, &err), 0);
 		}
 	}
-	rq.path = strdup(p);
-	rq.host = strdup(HOST);
-	rq.authorization = strdup(e->bearer);
 	assert_int_equal(api_req_add_query(&rq, "api-version", "7.6", &err), 0);
-	if (api_begin(e->api, &rq, &resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&rq.body, body, &err), 0);
-		api_dispatch(e->api, &rq, &resp);
-	}
+	api_env_answer(e, &rq, &resp, body);
 	status = resp.status;
 	if (out != NULL) {
 		memset(out, 0, sizeof(*out));

@@ -33,31 +33,12 @@ static void send_req(struct api_env *e, const char *method, const char *host, co
 {
 	struct api_req req;
 	struct api_resp resp;
-	struct kl_err err = { 0 };
-	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = host ? strdup(host) : NULL;
-	req.authorization = authz ? strdup(authz) : NULL;
+	api_env_req(e, &req, method, host, path, query, authz);
 	req.client_request_id = strdup("client-id-1");
-	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		assert_int_equal(api_req_add_query(&req, tok, eq ? eq + 1 : "", &err), 0);
-	}
-	free(q);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_answer(e, &req, &resp, body);
 	out->status = resp.status;
 	if (resp.body.len > 0) {
 		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);

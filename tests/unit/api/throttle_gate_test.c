@@ -56,28 +56,11 @@ static void send_req(struct api_env *e, const char *method, const char *host, co
 {
 	struct api_req req;
 	struct api_resp resp;
-	struct kl_err err = { 0 };
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = authz ? strdup(authz) : NULL;
-	if (query != NULL) {
-		char *q = strdup(query), *eq = strchr(q, '=');
-
-		*eq = '\0';
-		assert_int_equal(api_req_add_query(&req, q, eq + 1, &err), 0);
-		free(q);
-	}
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_req(e, &req, method, host, path, query, authz);
+	api_env_answer(e, &req, &resp, body);
 	api_req_done(e->api, &req, &resp, resp.status);
 	out->status = resp.status;
 	snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
