@@ -231,7 +231,7 @@ static EVP_PKEY *pem_key(const char *name)
 	EVP_PKEY *pkey;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "r"));
 	pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
@@ -245,7 +245,7 @@ static X509 *pem_cert(const char *name)
 	X509 *x;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "r"));
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
