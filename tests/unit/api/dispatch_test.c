@@ -63,6 +63,18 @@ static void send_req(struct api_env *e, const char *method, const char *host, co
 #define HOST "default.vault.localhost:8443"
 #define V "api-version=7.5"
 
+/* Sends one request as the admin to the default vault and expects status. */
+static void send_expect(struct api_env *e, const char *method, const char *path, const char *body,
+			int status)
+{
+	struct result r;
+
+	send_req(e, method, HOST, path, V, e->bearer, body, &r);
+	if (r.status != status)
+		fail_msg("%s %s: %d, expected %d", method, path, r.status, status);
+	result_clear(&r);
+}
+
 static const char *err_code(const struct result *r)
 {
 	return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
@@ -169,9 +181,7 @@ static void test_set_get_update_latest(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "id")), id);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/secrets/ALPHA", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "GET", "/secrets/ALPHA", NULL, 200);
 	send_req(e, "GET", HOST, strchr(id + 8, '/'), V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "s3cr3t");
@@ -203,18 +213,14 @@ static void test_bad_bodies_change_nothing(void **state)
 	struct result r;
 	size_t i;
 
-	send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, "{\"value\":\"original\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/keep", "{\"value\":\"original\"}", 200);
 	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, bodies[i], &r);
 		assert_int_equal(r.status, 400);
 		assert_string_equal(err_code(&r), "BadParameter");
 		result_clear(&r);
 	}
-	send_req(e, "PUT", HOST, "/secrets/bad_name", V, e->bearer, "{\"value\":\"x\"}", &r);
-	assert_int_equal(r.status, 400);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/bad_name", "{\"value\":\"x\"}", 400);
 	send_req(e, "GET", HOST, "/secrets/keep", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "original");
@@ -286,18 +292,10 @@ static void test_versions_of_absent_name_are_empty(void **state)
 	struct result r;
 	size_t i, j;
 
-	send_req(e, "PUT", HOST, "/secrets/vgone", V, e->bearer, "{\"value\":\"v\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/keys/vgone/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "DELETE", HOST, "/secrets/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "DELETE", HOST, "/keys/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/vgone", "{\"value\":\"v\"}", 200);
+	send_expect(e, "POST", "/keys/vgone/create", "{\"kty\":\"EC\"}", 200);
+	send_expect(e, "DELETE", "/secrets/vgone", NULL, 200);
+	send_expect(e, "DELETE", "/keys/vgone", NULL, 200);
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		for (j = 0; j < sizeof(queries) / sizeof(queries[0]); j++) {
 			send_req(e, "GET", HOST, paths[i], queries[j], e->bearer, NULL, &r);
@@ -308,16 +306,12 @@ static void test_versions_of_absent_name_are_empty(void **state)
 			result_clear(&r);
 		}
 	}
-	send_req(e, "DELETE", HOST, "/deletedsecrets/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 204);
-	result_clear(&r);
+	send_expect(e, "DELETE", "/deletedsecrets/vgone", NULL, 204);
 	send_req(e, "GET", HOST, "/secrets/vgone/versions", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 0);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/secrets/bad_name/versions", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 400);
-	result_clear(&r);
+	send_expect(e, "GET", "/secrets/bad_name/versions", NULL, 400);
 }
 
 /* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
@@ -401,12 +395,8 @@ static void test_unknown_route_and_method(void **state)
 	struct api_env *e = *state;
 	struct result r;
 
-	send_req(e, "GET", HOST, "/nothing/here", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 404);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/secrets", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 405);
-	result_clear(&r);
+	send_expect(e, "GET", "/nothing/here", NULL, 404);
+	send_expect(e, "POST", "/secrets", NULL, 405);
 	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "mode")), "read-write");
@@ -432,12 +422,8 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(r.status, 404);
 	assert_string_equal(err_code(&r), "SecretNotFound");
 	result_clear(&r);
-	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v2\"}", &r);
-	assert_int_equal(r.status, 409);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/deletedsecrets/gone/recover", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/gone", "{\"value\":\"v2\"}", 409);
+	send_expect(e, "POST", "/deletedsecrets/gone/recover", NULL, 200);
 	send_req(e, "GET", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "v1");
@@ -448,12 +434,8 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(r.status, 204);
 	assert_null(r.body);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/deletedsecrets/gone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 404);
-	result_clear(&r);
-	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v3\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "GET", "/deletedsecrets/gone", NULL, 404);
+	send_expect(e, "PUT", "/secrets/gone", "{\"value\":\"v3\"}", 200);
 }
 
 /* The read-only failover set of the design, by operation: every other operation must be
@@ -531,12 +513,8 @@ static void test_read_only_gate(void **state)
 	char path[512];
 	size_t n, i, refused = 0;
 
-	send_req(e, "PUT", HOST, "/secrets/rosecret", V, e->bearer, "{\"value\":\"before\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/keys/rokey/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/rosecret", "{\"value\":\"before\"}", 200);
+	send_expect(e, "POST", "/keys/rokey/create", "{\"kty\":\"EC\"}", 200);
 	api_ctx_free(e->api);
 	vault_core_close(e->core);
 	assert_non_null(e->core = fixture_core_open_mode(&e->dir, 90, true, &err));
