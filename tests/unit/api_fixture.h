@@ -68,6 +68,12 @@ static inline int api_env_setup(void **state, const struct api_config *cfg, int 
 	return 0;
 }
 
+/* A cmocka setup: api_env_setup with the default api/ configuration and no issue delay. */
+static inline int api_env_setup_default(void **state)
+{
+	return api_env_setup(state, NULL, 0);
+}
+
 /* The cmocka teardown for api_env_setup. */
 static inline int api_env_teardown(void **state)
 {
@@ -139,6 +145,51 @@ static inline int api_env_call(struct api_env *e, const char *method, const char
 	api_req_free(&req);
 	api_resp_free(&resp);
 	return status;
+}
+
+/* POSTs body to path at host as the admin, finished with api_req_done (as http/ finishes a
+ * request) when done; returns the status, the body parsed into *out (NULL when empty). */
+static inline int api_env_admin_post(struct api_env *e, const char *host, const char *path,
+				     const char *body, bool done, json_t **out)
+{
+	struct api_req req;
+	struct api_resp resp;
+	int status;
+
+	api_env_req(e, &req, "POST", host, path, NULL, e->bearer);
+	api_env_answer(e, &req, &resp, body);
+	if (done)
+		api_req_done(e->api, &req, &resp, resp.status);
+	status = resp.status;
+	*out = NULL;
+	if (resp.body.len > 0)
+		assert_non_null(*out = json_loadb((const char *)resp.body.data, resp.body.len, 0,
+						  NULL));
+	api_req_free(&req);
+	api_resp_free(&resp);
+	return status;
+}
+
+/* A principal name with role on the default vault, made through the admin API at admin_host
+ * (requests finished as http/ does when done); its "Bearer ..." into bearer. */
+static inline void api_env_make_principal(struct api_env *e, const char *admin_host,
+					  const char *name, const char *role, bool done,
+					  char *bearer, size_t n)
+{
+	char body[256];
+	json_t *j;
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/principals", body, done, &j),
+			 201);
+	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(j, "token")));
+	json_decref(j);
+	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
+		 name, role);
+	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/roleAssignments", body, done,
+					    &j),
+			 201);
+	json_decref(j);
 }
 
 #endif

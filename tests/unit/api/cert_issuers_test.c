@@ -3,16 +3,6 @@
  * never answered, the read-only classes, and which roles may call them. */
 #include "api_fixture.h"
 
-static int setup(void **state)
-{
-	return api_env_setup(state, NULL, 0);
-}
-
-static int teardown(void **state)
-{
-	return api_env_teardown(state);
-}
-
 struct result {
 	int status;
 	json_t *body;
@@ -390,19 +380,7 @@ static void test_route_rows(void **state)
 static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	struct result r;
-	char body[256];
-
-	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/principals", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(r.body, "token")));
-	result_clear(&r);
-	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
-		 name, role);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/roleAssignments", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	result_clear(&r);
+	api_env_make_principal(e, ADMIN_HOST, name, role, false, bearer, n);
 }
 
 /* Who may call what: 403 when the role lacks the permission, otherwise the operation's answer. */
@@ -461,5 +439,5 @@ int main(void)
 		cmocka_unit_test(test_roles_on_issuers_and_contacts),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, api_env_setup_default, api_env_teardown);
 }

@@ -2,16 +2,6 @@
  * real deployment (LMDB in a temporary directory). */
 #include "api_fixture.h"
 
-static int setup(void **state)
-{
-	return api_env_setup(state, NULL, 0);
-}
-
-static int teardown(void **state)
-{
-	return api_env_teardown(state);
-}
-
 struct result {
 	int status;
 	json_t *body;
@@ -584,5 +574,5 @@ int main(void)
 		cmocka_unit_test(test_read_only_gate),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, api_env_setup_default, api_env_teardown);
 }

@@ -103,19 +103,7 @@ static void assert_throttled(const struct result *r, const char *code, const cha
 static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	struct result r;
-	char body[256];
-
-	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/principals", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(r.body, "token")));
-	result_clear(&r);
-	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
-		 name, role);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/roleAssignments", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	result_clear(&r);
+	api_env_make_principal(e, ADMIN_HOST, name, role, true, bearer, n);
 }
 
 static void test_every_route_draws_on_a_budget(void **state)
