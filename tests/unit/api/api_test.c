@@ -1,70 +1,24 @@
 /* api/api.c: which vault the Host header addresses, against hosts a hostile client picks. A fully
  * qualified host ("payments.vault.localhost.") named vault payments in the ids of its answers but
  * read and wrote the default vault (found while writing tests/e2e/raw/test_cross_vault.py). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
+#include "api_fixture.h"
 
 #define RG "/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.KeyVault"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
-
 /* One request; returns the status, the body in *out (NULL when empty) when out is given. */
-static int call(struct env *e, const char *method, const char *host, const char *path,
+static int call(struct api_env *e, const char *method, const char *host, const char *path,
 		const char *version, const char *body, json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
-	struct kl_err err = { 0 };
-	int status;
-
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = strdup(e->bearer);
-	assert_int_equal(api_req_add_query(&req, "api-version", version, &err), 0);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
-	status = resp.status;
-	if (out != NULL)
-		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-				     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_call(e, method, host, path, version, body, out);
 }
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct kl_err err = { 0 };
-	char token[128];
+	struct api_env *e;
 
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
+	if (api_env_setup(state, NULL, 0) != 0)
 		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
+	e = *state;
 	if (call(e, "PUT", "localhost", RG "/vaults/payments", "2026-02-01",
 		 "{\"location\":\"here\",\"properties\":{\"tenantId\":\"t\",\"sku\":{\"family\":"
 		 "\"A\",\"name\":\"standard\"}}}", NULL) != 201 ||
@@ -78,17 +32,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 /* The value of secret s read through host, or NULL when the read is not a 200. */
-static char *value_through(struct env *e, const char *host)
+static char *value_through(struct api_env *e, const char *host)
 {
 	json_t *j = NULL;
 	char *v = NULL;
@@ -99,7 +47,7 @@ static char *value_through(struct env *e, const char *host)
 	return v;
 }
 
-static void expect_secret(struct env *e, const char *host, const char *want)
+static void expect_secret(struct api_env *e, const char *host, const char *want)
 {
 	char *v = value_through(e, host);
 
@@ -110,7 +58,7 @@ static void expect_secret(struct env *e, const char *host, const char *want)
 
 static void test_fully_qualified_host_names_its_vault(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 
 	expect_secret(e, "payments.vault.localhost", "of payments");
 	expect_secret(e, "payments.vault.localhost.", "of payments");
@@ -128,7 +76,7 @@ static void test_fully_qualified_host_names_its_vault(void **state)
 
 static void test_hosts_outside_the_suffix_are_the_default_vault(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 
 	expect_secret(e, "localhost", "of default");
 	expect_secret(e, "127.0.0.1:8443", "of default");

@@ -1,52 +1,7 @@
 /* The certificate issuer and contacts operations through api_begin and api_dispatch on a real
  * deployment: wire shapes and statuses, the service's errors, bad bodies, paging, the password
  * never answered, the read-only classes, and which roles may call them. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
-
-static int setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct kl_err err = { 0 };
-	char token[128];
-
-	json_util_init();
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
-}
+#include "api_fixture.h"
 
 struct result {
 	int status;
@@ -65,34 +20,15 @@ static void result_clear(struct result *r)
 #define V "api-version=7.5"
 
 /* Sends one request; query is "a=b&c=d" already decoded, or NULL. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
 	struct api_resp resp;
-	struct kl_err err = { 0 };
-	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
 
 	memset(out, 0, sizeof(*out));
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = authz ? strdup(authz) : NULL;
-	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		assert_int_equal(api_req_add_query(&req, tok, eq ? eq + 1 : "", &err), 0);
-	}
-	free(q);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_req(e, &req, method, host, path, query, authz);
+	api_env_answer(e, &req, &resp, body);
 	out->status = resp.status;
 	if (resp.body.len > 0) {
 		snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
@@ -117,7 +53,7 @@ static const char *str_at(json_t *j, const char *a, const char *b)
 }
 
 /* Sends and expects status; the result is cleared unless keep. */
-static void expect(struct env *e, const char *method, const char *path, const char *body,
+static void expect(struct api_env *e, const char *method, const char *path, const char *body,
 		   int status, const char *code, struct result *keep)
 {
 	struct result r;
@@ -135,7 +71,7 @@ static void expect(struct env *e, const char *method, const char *path, const ch
 
 static void test_issuer_crud_shapes(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	json_t *org, *admin, *attrs;
 	int64_t created;
@@ -224,7 +160,7 @@ static void test_issuer_crud_shapes(void **state)
 
 static void test_issuer_errors(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bodies[] = {
 		"",
 		"{",
@@ -301,7 +237,7 @@ static void test_issuer_errors(void **state)
 
 static void test_issuer_list_pages(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char path[64], next[1024];
 	size_t seen = 0, pages = 0;
@@ -349,7 +285,7 @@ static void test_issuer_list_pages(void **state)
 
 static void test_contacts(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bad[] = {
 		"{}", "{\"contacts\":null}", "{\"contacts\":{}}", "{\"contacts\":[]}",
 		"{\"contacts\":[1]}", "{\"contacts\":[{\"name\":\"no email\"}]}",
@@ -441,28 +377,16 @@ static void test_route_rows(void **state)
 }
 
 /* A principal with role on the default vault; its "Bearer ..." into bearer. */
-static void make_principal(struct env *e, const char *name, const char *role, char *bearer,
+static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	struct result r;
-	char body[256];
-
-	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/principals", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(r.body, "token")));
-	result_clear(&r);
-	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
-		 name, role);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/roleAssignments", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	result_clear(&r);
+	api_env_make_principal(e, ADMIN_HOST, name, role, false, bearer, n);
 }
 
 /* Who may call what: 403 when the role lacks the permission, otherwise the operation's answer. */
 static void test_roles_on_issuers_and_contacts(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const struct {
 		const char *method, *path, *body;
 		int officer, reader, user, secrets_officer;
@@ -515,5 +439,5 @@ int main(void)
 		cmocka_unit_test(test_roles_on_issuers_and_contacts),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, api_env_setup_default, api_env_teardown);
 }

@@ -22,7 +22,7 @@ static int teardown(void **state)
 }
 
 /* Runs a shell command in the test's directory; its exit status. */
-static int sh(struct env *e, const char *cmd)
+static int sh(struct api_env *e, const char *cmd)
 {
 	char full[2048];
 
@@ -30,7 +30,7 @@ static int sh(struct env *e, const char *cmd)
 	return WEXITSTATUS(system(full));
 }
 
-static void write_file(struct env *e, const char *name, const void *p, size_t n)
+static void write_file(struct api_env *e, const char *name, const void *p, size_t n)
 {
 	char path[400];
 	FILE *f;
@@ -42,7 +42,7 @@ static void write_file(struct env *e, const char *name, const void *p, size_t n)
 }
 
 /* The contents of a file of the test directory, NUL-terminated, in b. */
-static void read_file(struct env *e, const char *name, struct buf *b)
+static void read_file(struct api_env *e, const char *name, struct buf *b)
 {
 	char path[400], chunk[4096];
 	struct kl_err err = { 0 };
@@ -57,7 +57,7 @@ static void read_file(struct env *e, const char *name, struct buf *b)
 }
 
 /* The secret of name as downloaded, decoded from base64 when decode. */
-static void download(struct env *e, const char *name, bool decode, struct buf *out)
+static void download(struct api_env *e, const char *name, bool decode, struct buf *out)
 {
 	struct kl_err err = { 0 };
 	struct res r;
@@ -97,7 +97,7 @@ static char *import_body(const char *value, const char *extra)
 
 static void test_import_pfx_and_pem_forms(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct kl_err err = { 0 };
 	struct buf pfx, b64, pem, pem64;
 	struct res r, src;
@@ -197,7 +197,7 @@ static void test_import_pfx_and_pem_forms(void **state)
 }
 
 /* Signs the CSR of name's operation with a new test CA: leaf.der and ca.der in the directory. */
-static void ca_sign(struct env *e, const char *name)
+static void ca_sign(struct api_env *e, const char *name)
 {
 	struct kl_err err = { 0 };
 	struct buf csr;
@@ -221,7 +221,7 @@ static void ca_sign(struct env *e, const char *name)
 }
 
 /* The standard base64 of a file of the directory, base64-encoded once more when twice. */
-static void file_b64(struct env *e, const char *name, bool twice, struct buf *out)
+static void file_b64(struct api_env *e, const char *name, bool twice, struct buf *out)
 {
 	struct kl_err err = { 0 };
 	struct buf raw, once;
@@ -240,7 +240,7 @@ static void file_b64(struct env *e, const char *name, bool twice, struct buf *ou
 
 static void test_merge_completes_a_pending_version(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct buf leaf, ca;
 	struct res r, pend;
 	char body[16384];
@@ -296,7 +296,7 @@ static void test_merge_completes_a_pending_version(void **state)
 
 static void test_delete_and_recover_answer_with_policy(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(st(e, "POST", "/certificates/d1/create", SELF_POLICY("CN=d1")), 202);
@@ -330,7 +330,7 @@ static void test_delete_and_recover_answer_with_policy(void **state)
 
 static void test_backup_and_restore(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r, b;
 	struct buf zeros;
 	struct kl_err err = { 0 };
@@ -376,7 +376,7 @@ static void test_backup_and_restore(void **state)
 /* A cancelled Self operation may still be completed by a merge (docs: out-of-band). */
 static void test_merge_after_cancelled_self(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct buf leaf;
 	struct res r;
 	char body[8192];
@@ -405,7 +405,7 @@ static void test_merge_after_cancelled_self(void **state)
  * the one of the version before again (or none). */
 static void test_cancel_takes_back_the_unissued_secret(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct buf pem;
 	struct res r, imp;
 	char *body;

@@ -3,25 +3,9 @@
 #ifndef KLUIS_TESTS_CERTS_SUPPORT_H
 #define KLUIS_TESTS_CERTS_SUPPORT_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
+#include "api_fixture.h"
 
 #define HOST "default.vault.localhost"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
 
 /* The answer of one request: status, parsed body (NULL when empty), Location header. */
 struct res {
@@ -37,7 +21,7 @@ static inline void res_clear(struct res *r)
 }
 
 /* One request; path may carry "?a=b&c=d" (added as query parameters). */
-static inline int req(struct env *e, const char *method, const char *path, const char *body,
+static inline int req(struct api_env *e, const char *method, const char *path, const char *body,
 		      struct res *out)
 {
 	struct api_req rq;
@@ -47,14 +31,13 @@ static inline int req(struct env *e, const char *method, const char *path, const
 	size_t i;
 	int status;
 
-	assert_int_equal(api_req_init(e->api, &rq, &err), 0);
-	api_resp_init(&resp);
-	snprintf(rq.method, sizeof(rq.method), "%s", method);
 	snprintf(p, sizeof(p), "%s", path);
-	if ((q = strchr(p, '?')) != NULL) {
+	if ((q = strchr(p, '?')) != NULL)
+		*q++ = '\0';
+	api_env_req(e, &rq, method, HOST, p, NULL, e->bearer);
+	if (q != NULL) {
 		char *save = NULL, *kv;
 
-		*q++ = '\0';
 		for (kv = strtok_r(q, "&", &save); kv != NULL; kv = strtok_r(NULL, "&", &save)) {
 			char *eq = strchr(kv, '=');
 
@@ -63,15 +46,8 @@ static inline int req(struct env *e, const char *method, const char *path, const
 			assert_int_equal(api_req_add_query(&rq, kv, eq + 1, &err), 0);
 		}
 	}
-	rq.path = strdup(p);
-	rq.host = strdup(HOST);
-	rq.authorization = strdup(e->bearer);
 	assert_int_equal(api_req_add_query(&rq, "api-version", "7.6", &err), 0);
-	if (api_begin(e->api, &rq, &resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&rq.body, body, &err), 0);
-		api_dispatch(e->api, &rq, &resp);
-	}
+	api_env_answer(e, &rq, &resp, body);
 	status = resp.status;
 	if (out != NULL) {
 		memset(out, 0, sizeof(*out));
@@ -90,22 +66,12 @@ static inline int req(struct env *e, const char *method, const char *path, const
 }
 
 /* Status of a request whose body is not needed. */
-static inline int st(struct env *e, const char *method, const char *path, const char *body)
+static inline int st(struct api_env *e, const char *method, const char *path, const char *body)
 {
 	return req(e, method, path, body, NULL);
 }
 
-static inline const char *jstr(json_t *j, const char *path)
-{
-	char buf[256], *save = NULL, *part;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (part = strtok_r(buf, ".", &save); part != NULL && j != NULL;
-	     part = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, part);
-	return json_string_value(j);
-}
-
+/* The member at a dotted path ("error.code"), or NULL. */
 static inline json_t *jget(json_t *j, const char *path)
 {
 	char buf[256], *save = NULL, *part;
@@ -117,6 +83,12 @@ static inline json_t *jget(json_t *j, const char *path)
 	return j;
 }
 
+/* The string at a dotted path, or NULL. */
+static inline const char *jstr(json_t *j, const char *path)
+{
+	return json_string_value(jget(j, path));
+}
+
 static inline const char *err_code(const struct res *r)
 {
 	return jstr(r->body, "error.code");
@@ -125,36 +97,12 @@ static inline const char *err_code(const struct res *r)
 /* A fresh deployment whose Self certificates are issued delay_s seconds after create. */
 static inline int env_open(void **state, int delay_s)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct vault_core_config vcfg = { .default_vault = "default", .retention_days = 90,
-					  .cert_issue_delay_s = delay_s };
-	struct kl_err err = { 0 };
-	struct store *st;
-	char token[128];
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0)
-		return -1;
-	vcfg.data_dir = e->dir.path;
-	if ((st = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
-	    (e->core = vault_core_open(&vcfg, st, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
-	return 0;
+	return api_env_setup(state, NULL, delay_s);
 }
 
 static inline int env_close(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 #define SELF_POLICY(subject) \

@@ -29,7 +29,7 @@ static const char *version_of(const char *id)
 
 static void test_create_self_issues_three_objects_of_one_version(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r, s, k;
 	struct buf der;
 	struct kl_err err = { 0 };
@@ -103,7 +103,7 @@ static void test_create_self_issues_three_objects_of_one_version(void **state)
 
 static void test_pem_secret_and_non_exportable_key(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 	const char *val;
 
@@ -138,7 +138,7 @@ static void test_pem_secret_and_non_exportable_key(void **state)
 
 static void test_self_in_progress_cancel_and_delete_operation(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(req(e, "POST", "/certificates/s1/create", SELF_POLICY("CN=s1"), &r), 202);
@@ -223,7 +223,7 @@ static void test_self_in_progress_cancel_and_delete_operation(void **state)
 
 static void test_unknown_issuer_waits_for_merge(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(req(e, "POST", "/certificates/u1/create",
@@ -247,7 +247,7 @@ static void test_unknown_issuer_waits_for_merge(void **state)
 
 static void test_issuer_objects(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(
@@ -341,7 +341,7 @@ static void test_validation_errors(void **state)
 		"{\"policy\":{\"x509_props\":{\"subject\":\"CN=a\"}},\"tags\":[]}",
 		"{}", /* the first version needs a policy */
 	};
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 	size_t i;
 
@@ -366,7 +366,7 @@ static void test_validation_errors(void **state)
 
 static void test_versions_of_unknown_name_is_an_empty_page(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(req(e, "GET", "/certificates/never/versions", NULL, &r), 200);
@@ -383,7 +383,7 @@ static void test_versions_of_unknown_name_is_an_empty_page(void **state)
 
 static void test_update_mirrors_enabled_and_replaces_tags(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 
 	assert_int_equal(
@@ -431,7 +431,7 @@ static void test_update_mirrors_enabled_and_replaces_tags(void **state)
 
 static void test_policy_update_is_member_wise(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res r;
 	json_int_t created;
 
@@ -481,7 +481,7 @@ static void test_policy_update_is_member_wise(void **state)
 
 static void test_reuse_key_and_unmanaged_names(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res a, b;
 
 	assert_int_equal(
@@ -508,7 +508,7 @@ static void test_reuse_key_and_unmanaged_names(void **state)
 
 static void test_secret_out_content_type_and_previous_version(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct res a, b;
 
 	assert_int_equal(st(e, "POST", "/certificates/o1/create", SELF_POLICY("CN=o1")), 202);

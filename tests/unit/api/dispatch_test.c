@@ -1,51 +1,6 @@
 /* api/ without sockets: requests built in memory go through api_begin and api_dispatch against a
  * real deployment (LMDB in a temporary directory). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char token[128];
-	char bearer[160];
-};
-
-static int setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
-	struct kl_err err = { 0 };
-
-	json_util_init();
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, e->token, sizeof(e->token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", e->token);
-	*state = e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
-}
+#include "api_fixture.h"
 
 struct result {
 	int status;
@@ -63,36 +18,17 @@ static void result_clear(struct result *r)
 }
 
 /* Sends one request; query is "a=b&c=d" already decoded (no escapes), or NULL. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
 	struct api_resp resp;
-	struct kl_err err = { 0 };
-	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = host ? strdup(host) : NULL;
-	req.authorization = authz ? strdup(authz) : NULL;
+	api_env_req(e, &req, method, host, path, query, authz);
 	req.client_request_id = strdup("client-id-1");
-	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		assert_int_equal(api_req_add_query(&req, tok, eq ? eq + 1 : "", &err), 0);
-	}
-	free(q);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_answer(e, &req, &resp, body);
 	out->status = resp.status;
 	if (resp.body.len > 0) {
 		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
@@ -117,6 +53,18 @@ static void send_req(struct env *e, const char *method, const char *host, const 
 #define HOST "default.vault.localhost:8443"
 #define V "api-version=7.5"
 
+/* Sends one request as the admin to the default vault and expects status. */
+static void send_expect(struct api_env *e, const char *method, const char *path, const char *body,
+			int status)
+{
+	struct result r;
+
+	send_req(e, method, HOST, path, V, e->bearer, body, &r);
+	if (r.status != status)
+		fail_msg("%s %s: %d, expected %d", method, path, r.status, status);
+	result_clear(&r);
+}
+
 static const char *err_code(const struct result *r)
 {
 	return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
@@ -124,7 +72,7 @@ static const char *err_code(const struct result *r)
 
 static void test_no_token_gets_challenge(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char expect[256];
 
@@ -142,7 +90,7 @@ static void test_no_token_gets_challenge(void **state)
 
 static void test_request_ids_are_unique_uuids(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result a, b;
 
 	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &a);
@@ -157,7 +105,7 @@ static void test_request_ids_are_unique_uuids(void **state)
 
 static void test_wrong_token_is_401(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "GET", HOST, "/secrets", V, "Bearer kl1.notthetoken", NULL, &r);
@@ -171,7 +119,7 @@ static void test_wrong_token_is_401(void **state)
 
 static void test_api_version_rules(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	const char *msg;
 
@@ -198,7 +146,7 @@ static void test_api_version_rules(void **state)
 
 static void test_set_get_update_latest(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char id[256], ver[64];
 	json_t *a;
@@ -223,9 +171,7 @@ static void test_set_get_update_latest(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "id")), id);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/secrets/ALPHA", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "GET", "/secrets/ALPHA", NULL, 200);
 	send_req(e, "GET", HOST, strchr(id + 8, '/'), V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "s3cr3t");
@@ -247,7 +193,7 @@ static void test_set_get_update_latest(void **state)
 
 static void test_bad_bodies_change_nothing(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	static const char *const bodies[] = {
 		"", "{", "[]", "{\"value\":1}", "{\"value\":\"x\",\"tags\":[]}",
 		"{\"value\":\"x\",\"attributes\":{\"enabled\":\"yes\"}}",
@@ -257,18 +203,14 @@ static void test_bad_bodies_change_nothing(void **state)
 	struct result r;
 	size_t i;
 
-	send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, "{\"value\":\"original\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/keep", "{\"value\":\"original\"}", 200);
 	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		send_req(e, "PUT", HOST, "/secrets/keep", V, e->bearer, bodies[i], &r);
 		assert_int_equal(r.status, 400);
 		assert_string_equal(err_code(&r), "BadParameter");
 		result_clear(&r);
 	}
-	send_req(e, "PUT", HOST, "/secrets/bad_name", V, e->bearer, "{\"value\":\"x\"}", &r);
-	assert_int_equal(r.status, 400);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/bad_name", "{\"value\":\"x\"}", 400);
 	send_req(e, "GET", HOST, "/secrets/keep", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "original");
@@ -280,7 +222,7 @@ static void test_bad_bodies_change_nothing(void **state)
 
 static void test_paging_follows_skiptoken(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char path[64], next[1024];
 	size_t seen = 0, pages = 0;
@@ -336,22 +278,14 @@ static void test_versions_of_absent_name_are_empty(void **state)
 	static const char *const paths[] = { "/secrets/never-made/versions", "/keys/never-made/versions",
 					     "/secrets/vgone/versions", "/keys/vgone/versions" };
 	static const char *const queries[] = { V, V "&maxresults=5" };
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	size_t i, j;
 
-	send_req(e, "PUT", HOST, "/secrets/vgone", V, e->bearer, "{\"value\":\"v\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/keys/vgone/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "DELETE", HOST, "/secrets/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "DELETE", HOST, "/keys/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/vgone", "{\"value\":\"v\"}", 200);
+	send_expect(e, "POST", "/keys/vgone/create", "{\"kty\":\"EC\"}", 200);
+	send_expect(e, "DELETE", "/secrets/vgone", NULL, 200);
+	send_expect(e, "DELETE", "/keys/vgone", NULL, 200);
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		for (j = 0; j < sizeof(queries) / sizeof(queries[0]); j++) {
 			send_req(e, "GET", HOST, paths[i], queries[j], e->bearer, NULL, &r);
@@ -362,16 +296,12 @@ static void test_versions_of_absent_name_are_empty(void **state)
 			result_clear(&r);
 		}
 	}
-	send_req(e, "DELETE", HOST, "/deletedsecrets/vgone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 204);
-	result_clear(&r);
+	send_expect(e, "DELETE", "/deletedsecrets/vgone", NULL, 204);
 	send_req(e, "GET", HOST, "/secrets/vgone/versions", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.body, "value")), 0);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/secrets/bad_name/versions", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 400);
-	result_clear(&r);
+	send_expect(e, "GET", "/secrets/bad_name/versions", NULL, 400);
 }
 
 /* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
@@ -380,7 +310,7 @@ static void test_restore_refusals_use_the_service_words(void **state)
 {
 	static const char *const secret_text = "Backup blob contains invalid or corrupt version.";
 	static const char *const key_text = "Backup blob contains invalid or corrupt version.";
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char body[8192], good[4096], zeros[6400];
 	size_t i;
@@ -429,7 +359,7 @@ static void test_restore_refusals_use_the_service_words(void **state)
 
 static void test_hosts_route_to_vaults(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "GET", "nosuch.vault.localhost:8443", "/secrets", V, e->bearer, NULL, &r);
@@ -452,15 +382,11 @@ static void test_hosts_route_to_vaults(void **state)
 
 static void test_unknown_route_and_method(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
-	send_req(e, "GET", HOST, "/nothing/here", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 404);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/secrets", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 405);
-	result_clear(&r);
+	send_expect(e, "GET", "/nothing/here", NULL, 404);
+	send_expect(e, "POST", "/secrets", NULL, 405);
 	send_req(e, "GET", NULL, "/health", NULL, NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "mode")), "read-write");
@@ -469,7 +395,7 @@ static void test_unknown_route_and_method(void **state)
 
 static void test_delete_recover_purge(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v1\"}", &r);
@@ -486,12 +412,8 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(r.status, 404);
 	assert_string_equal(err_code(&r), "SecretNotFound");
 	result_clear(&r);
-	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v2\"}", &r);
-	assert_int_equal(r.status, 409);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/deletedsecrets/gone/recover", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/gone", "{\"value\":\"v2\"}", 409);
+	send_expect(e, "POST", "/deletedsecrets/gone/recover", NULL, 200);
 	send_req(e, "GET", HOST, "/secrets/gone", V, e->bearer, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.body, "value")), "v1");
@@ -502,12 +424,8 @@ static void test_delete_recover_purge(void **state)
 	assert_int_equal(r.status, 204);
 	assert_null(r.body);
 	result_clear(&r);
-	send_req(e, "GET", HOST, "/deletedsecrets/gone", V, e->bearer, NULL, &r);
-	assert_int_equal(r.status, 404);
-	result_clear(&r);
-	send_req(e, "PUT", HOST, "/secrets/gone", V, e->bearer, "{\"value\":\"v3\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "GET", "/deletedsecrets/gone", NULL, 404);
+	send_expect(e, "PUT", "/secrets/gone", "{\"value\":\"v3\"}", 200);
 }
 
 /* The read-only failover set of the design, by operation: every other operation must be
@@ -577,7 +495,7 @@ static void fill_route(const char *p, char *out, size_t n)
  * Retry-After before it touches storage; reads and cryptography work; nothing changes. */
 static void test_read_only_gate(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
 	struct kl_err err = { 0 };
 	struct result r;
@@ -585,12 +503,8 @@ static void test_read_only_gate(void **state)
 	char path[512];
 	size_t n, i, refused = 0;
 
-	send_req(e, "PUT", HOST, "/secrets/rosecret", V, e->bearer, "{\"value\":\"before\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
-	send_req(e, "POST", HOST, "/keys/rokey/create", V, e->bearer, "{\"kty\":\"EC\"}", &r);
-	assert_int_equal(r.status, 200);
-	result_clear(&r);
+	send_expect(e, "PUT", "/secrets/rosecret", "{\"value\":\"before\"}", 200);
+	send_expect(e, "POST", "/keys/rokey/create", "{\"kty\":\"EC\"}", 200);
 	api_ctx_free(e->api);
 	vault_core_close(e->core);
 	assert_non_null(e->core = fixture_core_open_mode(&e->dir, 90, true, &err));
@@ -660,5 +574,5 @@ int main(void)
 		cmocka_unit_test(test_read_only_gate),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, api_env_setup_default, api_env_teardown);
 }

@@ -1,27 +1,15 @@
 /* The keys and secrets routes on a certificate's managed key and secret, through api_dispatch:
  * writes answer 403 Forbidden with the innererror the SDKs see, reads answer, and the deleted
  * lists leave the managed objects out while the deleted objects answer by name. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
+#include "api_fixture.h"
 #include "certfixture.h"
-#include "util/json.h"
 #include "vault/certlife.h"
 
 #define HOST "default.vault.localhost"
 
 struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
+	struct api_env a;
 	struct vault v;
-	char bearer[160];
 	char ver[33];
 };
 
@@ -29,46 +17,17 @@ struct env {
 static int call(struct env *e, const char *method, const char *path, const char *body,
 		json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
-	struct kl_err err = { 0 };
-	int status;
-
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(HOST);
-	req.authorization = strdup(e->bearer);
-	assert_int_equal(api_req_add_query(&req, "api-version", "7.6", &err), 0);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
-	status = resp.status;
-	if (out != NULL)
-		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-				     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_call(&e->a, method, HOST, path, "7.6", body, out);
 }
 
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
 	struct kl_err err = { 0 };
-	char token[128];
 
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0 ||
-	    vault_open(e->core, "default", &e->v, &err) != 0)
+	if (e == NULL || api_env_open(&e->a, NULL, 0) != 0 ||
+	    vault_open(e->a.core, "default", &e->v, &err) != 0)
 		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
 	*state = e;
 	certfix_version(&e->v, "web", false, e->ver);
 	return 0;
@@ -78,9 +37,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
+	api_env_close(&e->a);
 	free(e);
 	return 0;
 }

@@ -3,43 +3,18 @@
  * here depends on timing): the data plane's 429 body and Retry-After, a caller's budget and the
  * vault's, Resource Manager's 429 on the management plane and its separate budget, weighted key
  * operations, and the metrics counter of 429s. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "api/internal.h"
-#include "fixture.h"
-#include "util/json.h"
-
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct api_ctx *api;
-	char bearer[160];
-};
+#include "api_fixture.h"
 
 static int setup_with(void **state, const char *spec)
 {
-	struct env *e = calloc(1, sizeof(*e));
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
 	struct throttle_config tcfg;
 	struct kl_err err = { 0 };
-	char token[128];
 
-	json_util_init();
-	if (e == NULL || throttle_config_parse(spec, &tcfg, &err) != 0)
+	if (throttle_config_parse(spec, &tcfg, &err) != 0)
 		return -1;
 	cfg.throttle = &tcfg;
-	if (fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL || (e->api = api_ctx_new(&cfg, e->core, &err)) == NULL ||
-	    fixture_admin_token(&e->dir, token, sizeof(token)) != 0)
-		return -1;
-	snprintf(e->bearer, sizeof(e->bearer), "Bearer %s", token);
-	*state = e;
-	return 0;
+	return api_env_setup(state, &cfg, 0);
 }
 
 static int setup_data(void **state)
@@ -59,13 +34,7 @@ static int setup_keys(void **state)
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	api_ctx_free(e->api);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return api_env_teardown(state);
 }
 
 struct result {
@@ -82,33 +51,16 @@ static void result_clear(struct result *r)
 }
 
 /* One request, answered and then counted (api_req_done) as http/ does. */
-static void send_req(struct env *e, const char *method, const char *host, const char *path,
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
 	struct api_req req;
 	struct api_resp resp;
-	struct kl_err err = { 0 };
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = authz ? strdup(authz) : NULL;
-	if (query != NULL) {
-		char *q = strdup(query), *eq = strchr(q, '=');
-
-		*eq = '\0';
-		assert_int_equal(api_req_add_query(&req, q, eq + 1, &err), 0);
-		free(q);
-	}
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (body)
-			assert_int_equal(buf_append_str(&req.body, body, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	api_env_req(e, &req, method, host, path, query, authz);
+	api_env_answer(e, &req, &resp, body);
 	api_req_done(e->api, &req, &resp, resp.status);
 	out->status = resp.status;
 	snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
@@ -148,22 +100,10 @@ static void assert_throttled(const struct result *r, const char *code, const cha
 }
 
 /* A principal with a role on the default vault; its "Bearer ..." into bearer. */
-static void make_principal(struct env *e, const char *name, const char *role, char *bearer,
+static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	struct result r;
-	char body[256];
-
-	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/principals", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(r.body, "token")));
-	result_clear(&r);
-	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
-		 name, role);
-	send_req(e, "POST", ADMIN_HOST, "/kluis/v1/roleAssignments", NULL, e->bearer, body, &r);
-	assert_int_equal(r.status, 201);
-	result_clear(&r);
+	api_env_make_principal(e, ADMIN_HOST, name, role, true, bearer, n);
 }
 
 static void test_every_route_draws_on_a_budget(void **state)
@@ -216,7 +156,7 @@ static void test_every_route_draws_on_a_budget(void **state)
 
 static void test_data_plane_caller_then_vault(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	char reader[256];
 	struct result r;
 	int i;
@@ -265,7 +205,7 @@ static void test_data_plane_caller_then_vault(void **state)
 
 static void test_management_plane_shape_and_budget(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 	char other[256];
 	int i;
@@ -318,7 +258,7 @@ static void test_management_plane_shape_and_budget(void **state)
 
 static void test_key_operations_are_weighted(void **state)
 {
-	struct env *e = *state;
+	struct api_env *e = *state;
 	struct result r;
 
 	/* creation draws on key-create, not keys */

@@ -57,7 +57,7 @@ static void write_public_pem(const struct keyops_key *k, const char *name)
 	char path[128];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "w"));
 	assert_int_equal(PEM_write_PUBKEY(f, pkey), 1);
 	fclose(f);

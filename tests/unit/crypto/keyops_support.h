@@ -1,6 +1,6 @@
 /* Shared by the crypto/keyops unit tests (keyops_test.c, keycrypt_test.c): one set of keys made
- * once per test binary, a scratch directory for the openssl command, and helpers that build JWKs
- * from PEM files and run the command. Header-only so each test binary stands alone. */
+ * once per test binary in a scratch directory for the openssl command (scratch_support.h), and
+ * helpers that build JWKs from PEM files. Header-only so each test binary stands alone. */
 #ifndef KLUIS_TESTS_KEYOPS_SUPPORT_H
 #define KLUIS_TESTS_KEYOPS_SUPPORT_H
 
@@ -26,16 +26,14 @@
 #include "crypto/keyops.h"
 #include "util/b64url.h"
 #include "util/json.h"
+#include "scratch_support.h"
 
 #define OUT_MAX (1u << 20)
 
-static const char *const curve_names[] = { "P-256", "P-256K", "P-384", "P-521" };
-static const char *const curve_groups[] = { "prime256v1", "secp256k1", "secp384r1", "secp521r1" };
 static const char *const curve_algs[] = { "ES256", "ES256K", "ES384", "ES512" };
 static const size_t curve_sizes[] = { 32, 32, 48, 66 };
 
 struct fixture {
-	char dir[64];
 	struct keyops_key *rsa;		/* 2048 */
 	struct keyops_key *ec[4];	/* curve_names order */
 	struct keyops_key *oct[3];	/* 128, 192, 256 */
@@ -44,47 +42,6 @@ struct fixture {
 static struct fixture *fx;
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Runs a shell command in the fixture directory, its output to a log file there. */
-static inline int sh(const char *fmt, ...)
-{
-	char cmd[2048], full[2300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	snprintf(full, sizeof(full), "cd '%s' && ( %s ) >>cmd.log 2>&1", fx->dir, cmd);
-	return system(full);
-}
-
-static inline void write_file(const char *name, const void *p, size_t n)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	assert_non_null(f = fopen(path, "wb"));
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
-/* The contents of a fixture file into b (initialised by the caller). */
-static inline void read_file(const char *name, struct buf *b)
-{
-	struct kl_err err = { 0 };
-	unsigned char tmp[4096];
-	char path[128];
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	assert_non_null(f = fopen(path, "rb"));
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		assert_int_equal(buf_append(b, tmp, n, &err), 0);
-	fclose(f);
-}
 
 static inline void hex(const char *h, struct buf *b)
 {
@@ -98,17 +55,6 @@ static inline void hex(const char *h, struct buf *b)
 		assert_int_equal(sscanf(h, "%2x", &v), 1);
 		assert_int_equal(buf_putc(b, (char)v, &err), 0);
 	}
-}
-
-static inline void assert_bad(int rc, const struct kl_err *err, const char *msg)
-{
-	assert_int_equal(rc, -1);
-	if (err->code != KL_EINVAL)
-		fail_msg("want KL_EINVAL, got %s: %s", kl_errc_name(err->code), err->msg);
-	assert_non_null(err->azure_code);
-	assert_string_equal(err->azure_code, "BadParameter");
-	if (msg != NULL && strstr(err->msg, msg) == NULL)
-		fail_msg("message '%s' lacks '%s'", err->msg, msg);
 }
 
 static inline const EVP_MD *md_of(const char *alg)
@@ -190,7 +136,7 @@ static inline json_t *jwk_of_pem(const char *name, bool crt, bool xy)
 	size_t i, len;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL));
 	fclose(f);
@@ -255,8 +201,7 @@ static inline int setup(void **state)
 	json_util_init();
 	if ((fx = calloc(1, sizeof(*fx))) == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/kluis-keyops-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL || (fx->rsa = keyops_generate_rsa(2048, 0, &err)) == NULL)
+	if (scratch_make("keyops") != 0 || (fx->rsa = keyops_generate_rsa(2048, 0, &err)) == NULL)
 		return -1;
 	for (i = 0; i < 4; i++) {
 		if ((fx->ec[i] = keyops_generate_ec(curve_names[i], &err)) == NULL)
@@ -271,7 +216,6 @@ static inline int setup(void **state)
 
 static inline int teardown(void **state)
 {
-	char cmd[128];
 	size_t i;
 
 	(void)state;
@@ -280,8 +224,7 @@ static inline int teardown(void **state)
 		keyops_free(fx->ec[i]);
 	for (i = 0; i < 3; i++)
 		keyops_free(fx->oct[i]);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
+	if (scratch_remove() != 0)
 		return -1;
 	free(fx);
 	return 0;

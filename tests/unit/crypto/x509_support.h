@@ -1,5 +1,5 @@
 /* Shared by the crypto/x509 unit tests (x509_test.c, x509read_test.c): keys made once per test
- * binary, a scratch directory for the openssl command, file helpers and a full profile.
+ * binary in a scratch directory for the openssl command (scratch_support.h), and the profiles.
  * Header-only so each test binary stands alone. */
 #ifndef KLUIS_TESTS_X509_SUPPORT_H
 #define KLUIS_TESTS_X509_SUPPORT_H
@@ -20,59 +20,15 @@
 #include "crypto/keyops.h"
 #include "crypto/x509.h"
 #include "util/log.h"
-
-static const char *const curve_names[] = { "P-256", "P-256K", "P-384", "P-521" };
-static const char *const curve_groups[] = { "prime256v1", "secp256k1", "secp384r1", "secp521r1" };
+#include "scratch_support.h"
 
 struct fixture {
-	char dir[64];
 	struct keyops_key *rsa[3];	/* 2048, 3072, 4096 */
 	struct keyops_key *ec[4];	/* curve_names order */
 	struct keyops_key *oct;
 };
 
 static struct fixture *fx;
-
-static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Runs a shell command in the fixture directory, its output appended to cmd.log there. */
-static inline int sh(const char *fmt, ...)
-{
-	char cmd[4096], full[4400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	snprintf(full, sizeof(full), "cd '%s' && ( %s ) >>cmd.log 2>&1", fx->dir, cmd);
-	return system(full);
-}
-
-static inline void write_file(const char *name, const void *p, size_t n)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	assert_non_null(f = fopen(path, "wb"));
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
-/* The contents of a fixture file into b (initialised by the caller). */
-static inline void read_file(const char *name, struct buf *b)
-{
-	struct kl_err err = { 0 };
-	unsigned char tmp[4096];
-	char path[128];
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	assert_non_null(f = fopen(path, "rb"));
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		assert_int_equal(buf_append(b, tmp, n, &err), 0);
-	fclose(f);
-}
 
 /* Does the text file name contain s? */
 static inline bool file_has(const char *name, const char *s)
@@ -85,17 +41,6 @@ static inline bool file_has(const char *name, const char *s)
 	has = strstr(buf_cstr(&b), s) != NULL;
 	buf_clear(&b);
 	return has;
-}
-
-static inline void assert_bad(int rc, const struct kl_err *err, const char *msg)
-{
-	assert_int_equal(rc, -1);
-	if (err->code != KL_EINVAL)
-		fail_msg("want KL_EINVAL, got %s: %s", kl_errc_name(err->code), err->msg);
-	assert_non_null(err->azure_code);
-	assert_string_equal(err->azure_code, "BadParameter");
-	if (msg != NULL && strstr(err->msg, msg) == NULL)
-		fail_msg("message '%s' lacks '%s'", err->msg, msg);
 }
 
 static char *sup_dns[] = { "www.example.com", "*.example.org" };
@@ -164,8 +109,7 @@ static inline int setup(void **state)
 	log_set_min_level(LOG_LV_ERROR);
 	if ((fx = calloc(1, sizeof(*fx))) == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/kluis-x509-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
+	if (scratch_make("x509") != 0)
 		return -1;
 	for (i = 0; i < 3; i++) {
 		if ((fx->rsa[i] = keyops_generate_rsa(2048 + 1024 * (unsigned)i, 0, &err)) == NULL)
@@ -180,7 +124,6 @@ static inline int setup(void **state)
 
 static inline int teardown(void **state)
 {
-	char cmd[128];
 	size_t i;
 
 	(void)state;
@@ -189,8 +132,7 @@ static inline int teardown(void **state)
 	for (i = 0; i < 4; i++)
 		keyops_free(fx->ec[i]);
 	keyops_free(fx->oct);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
+	if (scratch_remove() != 0)
 		return -1;
 	free(fx);
 	return 0;

@@ -18,9 +18,10 @@ static void load(const char *name, struct buf *b)
 	read_file(name, b);
 }
 
-/* x509_parse_pfx of a fixture file; on success *k and c hold the result. */
-static int pfx_file(const char *name, const char *pwd, bool keep, struct keyops_key **k,
-		    struct x509_chain *c, struct kl_err *err)
+/* x509_parse_pfx (pfx) or x509_parse_pem of a fixture file; on success *k and c hold the
+ * result, on failure neither holds anything. */
+static int parse_file(bool pfx, const char *name, const char *pwd, bool keep,
+		      struct keyops_key **k, struct x509_chain *c, struct kl_err *err)
 {
 	struct buf b;
 	int rc;
@@ -28,7 +29,8 @@ static int pfx_file(const char *name, const char *pwd, bool keep, struct keyops_
 	load(name, &b);
 	x509_chain_init(c);
 	memset(err, 0, sizeof(*err));
-	rc = x509_parse_pfx(b.data, b.len, pwd, keep, k, c, err);
+	rc = pfx ? x509_parse_pfx(b.data, b.len, pwd, keep, k, c, err)
+		 : x509_parse_pem((const char *)b.data, b.len, pwd, keep, k, c, err);
 	if (rc != 0) {
 		assert_null(*k);
 		assert_int_equal(c->n, 0);
@@ -37,22 +39,38 @@ static int pfx_file(const char *name, const char *pwd, bool keep, struct keyops_
 	return rc;
 }
 
+static int pfx_file(const char *name, const char *pwd, bool keep, struct keyops_key **k,
+		    struct x509_chain *c, struct kl_err *err)
+{
+	return parse_file(true, name, pwd, keep, k, c, err);
+}
+
 static int pem_file(const char *name, const char *pwd, bool keep, struct keyops_key **k,
 		    struct x509_chain *c, struct kl_err *err)
 {
-	struct buf b;
-	int rc;
+	return parse_file(false, name, pwd, keep, k, c, err);
+}
 
-	load(name, &b);
-	x509_chain_init(c);
-	memset(err, 0, sizeof(*err));
-	rc = x509_parse_pem((const char *)b.data, b.len, pwd, keep, k, c, err);
-	if (rc != 0) {
-		assert_null(*k);
-		assert_int_equal(c->n, 0);
+/* A file the openssl command makes and the BadParameter message its parse must give. */
+struct refusal {
+	const char *cmd;
+	const char *msg;
+};
+
+/* Runs each case's command, which writes name, and expects its parse refused with its message. */
+static void expect_refusals(const struct refusal *cases, size_t n, bool pfx, const char *name)
+{
+	struct keyops_key *k = NULL;
+	struct x509_chain c;
+	struct kl_err err;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sh("%s", cases[i].cmd), 0);
+		if (parse_file(pfx, name, NULL, false, &k, &c, &err) == 0)
+			fail_msg("case %zu accepted", i);
+		assert_bad(-1, &err, cases[i].msg);
 	}
-	buf_clear(&b);
-	return rc;
 }
 
 /* Is certificate i of c the one in PEM file name? */
@@ -185,10 +203,7 @@ static void test_pfx_openssl_legacy(void **state)
 
 static void test_pfx_openssl_refusals(void **state)
 {
-	static const struct {
-		const char *cmd;
-		const char *msg;
-	} cases[] = {
+	static const struct refusal cases[] = {
 		{ "openssl pkcs12 -export -in r1024.pem -inkey r1024.key -passout pass: -out x.pfx",
 		  "RSA-1024" },
 		{ "openssl pkcs12 -export -in ed.pem -inkey ed.key -passout pass: -out x.pfx",
@@ -206,17 +221,10 @@ static void test_pfx_openssl_refusals(void **state)
 	};
 	struct keyops_key *k = NULL;
 	struct x509_chain c;
-	struct kl_err err;
-	size_t i;
+	struct kl_err err = { 0 };
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(sh("%s", cases[i].cmd), 0);
-		if (pfx_file("x.pfx", NULL, false, &k, &c, &err) == 0)
-			fail_msg("case %zu accepted", i);
-		assert_bad(-1, &err, cases[i].msg);
-	}
-	memset(&err, 0, sizeof(err));
+	expect_refusals(cases, sizeof(cases) / sizeof(cases[0]), true, "x.pfx");
 	assert_bad(x509_parse_pfx("", 0, NULL, false, &k, &c, &err), &err, "not a PKCS#12");
 	assert_bad(x509_parse_pfx(NULL, 0, NULL, false, &k, &c, &err), &err, "not a PKCS#12");
 	assert_bad(x509_parse_pfx("x", X509_UPLOAD_MAX + 1, NULL, false, &k, &c, &err), &err,
@@ -231,7 +239,7 @@ static EVP_PKEY *pem_key(const char *name)
 	EVP_PKEY *pkey;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "r"));
 	pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
@@ -245,7 +253,7 @@ static X509 *pem_cert(const char *name)
 	X509 *x;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	scratch_path(path, sizeof(path), name);
 	assert_non_null(f = fopen(path, "r"));
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
@@ -356,6 +364,41 @@ static void test_pfx_api_refusals(void **state)
 	done(k, &c);
 }
 
+/* A self-signed certificate of p for key into der and as chain c, exported with key as PFX or
+ * PEM into out (a wiping buffer) and parsed back into *k and back. */
+static void export_and_parse(struct keyops_key *key, const struct x509_profile *p, bool pfx,
+			     struct buf *der, struct x509_chain *c, struct buf *out,
+			     struct keyops_key **k, struct x509_chain *back)
+{
+	struct kl_err err = { 0 };
+
+	self_signed(key, p, der);
+	x509_chain_init(c);
+	x509_chain_init(back);
+	assert_int_equal(x509_chain_add(c, der->data, der->len, &err), 0);
+	buf_init_secret(out, X509_UPLOAD_MAX);
+	if (pfx) {
+		assert_int_equal(x509_export_pfx(key, c, out, &err), 0);
+		assert_int_equal(x509_parse_pfx(out->data, out->len, NULL, false, k, back, &err),
+				 0);
+	} else {
+		assert_int_equal(x509_export_pem(key, c, out, &err), 0);
+		assert_int_equal(x509_parse_pem((const char *)out->data, out->len, NULL, false, k,
+						back, &err),
+				 0);
+	}
+}
+
+/* Frees what export_and_parse made (but the key). */
+static void export_and_parse_clear(struct buf *der, struct x509_chain *c, struct buf *out,
+				   struct x509_chain *back)
+{
+	x509_chain_clear(back);
+	x509_chain_clear(c);
+	buf_clear(out);
+	buf_clear(der);
+}
+
 /* kluis's own PFX reads back into the same key and chain. */
 static void test_pfx_round_trip(void **state)
 {
@@ -368,14 +411,7 @@ static void test_pfx_round_trip(void **state)
 
 	(void)state;
 	for (i = 0; i < 4; i++) {
-		self_signed(fx->ec[i], &p, &der);
-		x509_chain_init(&c);
-		x509_chain_init(&back);
-		assert_int_equal(x509_chain_add(&c, der.data, der.len, &err), 0);
-		buf_init_secret(&pfx, X509_UPLOAD_MAX);
-		assert_int_equal(x509_export_pfx(fx->ec[i], &c, &pfx, &err), 0);
-		assert_int_equal(
-			x509_parse_pfx(pfx.data, pfx.len, NULL, false, &k, &back, &err), 0);
+		export_and_parse(fx->ec[i], &p, true, &der, &c, &pfx, &k, &back);
 		assert_string_equal(keyops_curve(k), curve_names[i]);
 		assert_int_equal(back.n, 1);
 		assert_memory_equal(back.der[0].data, der.data, der.len);
@@ -387,10 +423,7 @@ static void test_pfx_round_trip(void **state)
 		k = NULL;
 		assert_bad(x509_parse_pfx(pfx.data, pfx.len, "", false, &k, &back, &err), &err,
 			   "no private key");
-		x509_chain_clear(&back);
-		x509_chain_clear(&c);
-		buf_clear(&pfx);
-		buf_clear(&der);
+		export_and_parse_clear(&der, &c, &pfx, &back);
 	}
 }
 
@@ -457,10 +490,7 @@ static void test_pem_encrypted(void **state)
 
 static void test_pem_refusals(void **state)
 {
-	static const struct {
-		const char *cmd;
-		const char *msg;
-	} cases[] = {
+	static const struct refusal cases[] = {
 		{ "openssl rsa -in leaf.key -traditional -out t.key && cat leaf.pem t.key > x.pem",
 		  "\"RSA PRIVATE KEY\" block is not accepted" },
 		{ "openssl ec -in ec.key -out t.key && cat ec.pem t.key > x.pem",
@@ -499,17 +529,10 @@ static void test_pem_refusals(void **state)
 	};
 	struct keyops_key *k = NULL;
 	struct x509_chain c;
-	struct kl_err err;
-	size_t i;
+	struct kl_err err = { 0 };
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(sh("%s", cases[i].cmd), 0);
-		if (pem_file("x.pem", NULL, false, &k, &c, &err) == 0)
-			fail_msg("case %zu accepted", i);
-		assert_bad(-1, &err, cases[i].msg);
-	}
-	memset(&err, 0, sizeof(err));
+	expect_refusals(cases, sizeof(cases) / sizeof(cases[0]), false, "x.pem");
 	assert_bad(x509_parse_pem(NULL, 0, NULL, false, &k, &c, &err), &err, "no private key");
 	assert_bad(x509_parse_pem("x", X509_UPLOAD_MAX + 1, NULL, false, &k, &c, &err), &err,
 		   "larger than");
@@ -520,28 +543,16 @@ static void test_pem_round_trip(void **state)
 	struct x509_profile p = full_profile("CN=pem");
 	struct x509_chain c, back;
 	struct keyops_key *k = NULL;
-	struct kl_err err = { 0 };
 	struct buf der, pem;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
-		self_signed(fx->rsa[i], &p, &der);
-		x509_chain_init(&c);
-		x509_chain_init(&back);
-		assert_int_equal(x509_chain_add(&c, der.data, der.len, &err), 0);
-		buf_init_secret(&pem, X509_UPLOAD_MAX);
-		assert_int_equal(x509_export_pem(fx->rsa[i], &c, &pem, &err), 0);
-		assert_int_equal(x509_parse_pem((const char *)pem.data, pem.len, NULL, false, &k,
-						&back, &err),
-				 0);
+		export_and_parse(fx->rsa[i], &p, false, &der, &c, &pem, &k, &back);
 		assert_int_equal(keyops_bits(k), 2048 + 1024 * i);
 		assert_memory_equal(back.der[0].data, der.data, der.len);
 		keyops_free(k);
-		x509_chain_clear(&back);
-		x509_chain_clear(&c);
-		buf_clear(&pem);
-		buf_clear(&der);
+		export_and_parse_clear(&der, &c, &pem, &back);
 	}
 }
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "certfixture.h"
 #include "util/rec.h"
 #include "vault/certlife.h"
@@ -44,12 +44,8 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 	struct kl_err err = { 0 };
 
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
+	if (e == NULL || vault_env_open(&e->dir, &e->core, &e->v, 7) != 0)
 		return -1;
-	}
 	*state = e;
 	certfix_version(&e->v, "Bk", false, e->v1);
 	certfix_version(&e->v, "Bk", false, e->v2);
@@ -70,8 +66,7 @@ static int teardown(void **state)
 	struct env *e = *state;
 
 	buf_clear(&e->blob);
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
+	vault_env_close(&e->dir, e->core);
 	free(e);
 	return 0;
 }

@@ -8,40 +8,19 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "vault/certissuers.h"
 #include "util/rec.h"
 #include "vault/internal.h"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct vault v;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 7, true);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
 static void expect_issuer_not_found(const struct kl_err *err)
@@ -59,7 +38,7 @@ static void expect_contacts_not_found(const struct kl_err *err)
 }
 
 /* The raw stored record of issuer lname into out. */
-static void raw_issuer(struct env *e, const char *lname, struct buf *out)
+static void raw_issuer(struct vault_env *e, const char *lname, struct buf *out)
 {
 	char key[KEYBUF];
 	struct kl_err err = { 0 };
@@ -81,7 +60,7 @@ static bool contains(const struct buf *b, const char *s)
 
 static void test_set_get_replace_update_delete(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_admin admins[] = { { "Ada", "Lovelace", "ada@example.com", "+1 555" },
 				       { NULL, NULL, "ops@example.com", NULL } };
 	struct cert_issuer_in in = { .provider = "DigiCert",
@@ -168,7 +147,7 @@ static void test_set_get_replace_update_delete(void **state)
 
 static void test_missing_issuer(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_issuer_in in = { .provider = "x" };
 	struct cert_issuer out;
 	struct kl_err err = { 0 };
@@ -196,7 +175,7 @@ static void test_missing_issuer(void **state)
 
 static void test_names_and_limits_are_400(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	char long_provider[CERT_PROVIDER_MAX + 2], long_field[CERT_FIELD_MAX + 2];
 	char long_pwd[CERT_ISSUER_PWD_MAX + 1];
 	struct cert_admin many[CERT_ISSUER_ADMINS_MAX + 1];
@@ -266,7 +245,7 @@ static void test_names_and_limits_are_400(void **state)
 /* The password is stored only sealed under the data key, bound to the issuer's store key. */
 static void test_password_is_sealed(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	static const char pwd[] = "Pa55-w0rd-never-stored-in-clear";
 	struct cert_issuer_in in = { .provider = "DigiCert", .account_id = "acct", .pwd = pwd,
 				     .pwd_len = strlen(pwd) };
@@ -342,7 +321,7 @@ static void test_password_is_sealed(void **state)
 
 static void test_list_pages(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_issuer_page page;
 	struct cert_issuer_in in = { .provider = "OneCertV2-PublicCA" };
 	struct cert_issuer out;
@@ -387,7 +366,7 @@ static void test_list_pages(void **state)
 
 static void test_contacts(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_contact two[] = { { "a@example.com", "A", "+31 20" },
 				      { "b@example.com", NULL, NULL } };
 	struct cert_contact one[] = { { "c@example.com", "C", NULL } };
@@ -451,7 +430,7 @@ static void test_contacts(void **state)
 
 static void test_damaged_records(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_issuer out;
 	struct cert_issuer_page page;
 	struct cert_contacts got = { 0 };

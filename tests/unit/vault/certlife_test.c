@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "certfixture.h"
 #include "util/clock.h"
 #include "vault/certlife.h"
@@ -17,35 +17,14 @@
 #include "vault/keys.h"
 #include "vault/secrets.h"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct vault v;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 7, true);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
 /* ---- what state a name is in ---- */
@@ -53,7 +32,7 @@ static int teardown(void **state)
 enum state { LIVE, DELETED, GONE };
 
 /* Kind k of name is in state s; when live or deleted, its latest version is ver. */
-static void expect_state(struct env *e, enum obj_kind k, const char *name, enum state s,
+static void expect_state(struct vault_env *e, enum obj_kind k, const char *name, enum state s,
 			 const char *ver)
 {
 	struct kl_err err = { 0 };
@@ -74,7 +53,7 @@ static void expect_state(struct env *e, enum obj_kind k, const char *name, enum 
 	assert_int_equal(deleted, s == DELETED ? 0 : -1);
 }
 
-static void expect_all(struct env *e, const char *name, enum state s, const char *ver)
+static void expect_all(struct vault_env *e, const char *name, enum state s, const char *ver)
 {
 	expect_state(e, OBJ_CERT, name, s, ver);
 	expect_state(e, OBJ_KEY, name, s, ver);
@@ -82,7 +61,7 @@ static void expect_all(struct env *e, const char *name, enum state s, const char
 }
 
 /* How many store records start with prefix. */
-static size_t count_prefix(struct env *e, const char *prefix)
+static size_t count_prefix(struct vault_env *e, const char *prefix)
 {
 	struct key_list l = { 0 };
 	struct kl_err err = { 0 };
@@ -107,7 +86,7 @@ static void expect_not_found(struct kl_err *err, const char *msg)
 
 static void test_delete_and_recover_move_all_three(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct obj o, k, s;
 	char v1[33], v2[33];
@@ -173,7 +152,7 @@ static void test_delete_and_recover_move_all_three(void **state)
 
 static void test_pending_certificate_without_secret(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct obj o;
 	char ver[33];
@@ -200,7 +179,7 @@ static void test_pending_certificate_without_secret(void **state)
 
 static void test_purge_removes_everything(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct obj in, o;
 	char v1[33], v2[33];
@@ -244,7 +223,7 @@ static void test_purge_removes_everything(void **state)
 
 static void test_purge_job_takes_the_certificate_whole(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct obj o, other;
 	char v1[33], v2[33], key[KEYBUF];
@@ -288,8 +267,8 @@ static void test_purge_job_takes_the_certificate_whole(void **state)
 struct race_store {
 	struct store base;
 	struct store *real;
-	struct env *e;
-	void (*writer)(struct env *e);
+	struct vault_env *e;
+	void (*writer)(struct vault_env *e);
 	bool fired;
 	int n_txn;
 };
@@ -328,7 +307,8 @@ static const struct store_vtable race_vt = { .get = race_get, .scan = race_scan,
 					     .txn = race_txn, .close = race_close,
 					     .name = "race" };
 
-static void race_begin(struct race_store *r, struct env *e, void (*writer)(struct env *e))
+static void race_begin(struct race_store *r, struct vault_env *e,
+		       void (*writer)(struct vault_env *e))
 {
 	memset(r, 0, sizeof(*r));
 	r->base.vt = &race_vt;
@@ -346,14 +326,14 @@ static void race_end(struct race_store *r)
 static char race_ver[33];
 
 /* A new managed secret version of "race" lands while the delete is under way. */
-static void writer_new_secret_version(struct env *e)
+static void writer_new_secret_version(struct vault_env *e)
 {
 	snprintf(race_ver, sizeof(race_ver), "%s", "00000000000000000000000000000abc");
 	certfix_put_version(&e->v, OBJ_SECRET, "race", race_ver, true, NULL, "newer");
 }
 
 /* The deleted key's head is rewritten (as by another node's change) during recover or purge. */
-static void writer_touch_deleted_key(struct env *e)
+static void writer_touch_deleted_key(struct vault_env *e)
 {
 	char key[KEYBUF];
 	struct kl_err err = { 0 };
@@ -368,7 +348,7 @@ static void writer_touch_deleted_key(struct env *e)
 
 static void test_concurrent_change_retries(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct race_store r;
 	struct kl_err err = { 0 };
 	struct obj o;

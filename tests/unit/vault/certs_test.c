@@ -8,38 +8,19 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "util/clock.h"
 #include "vault/certs.h"
 #include "vault/certs_internal.h"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct vault v;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0)
-		return -1;
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 90, true);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
 static void policy_with_subject(struct cert_policy *p, const char *subject)
@@ -171,7 +152,7 @@ static void test_operation_state_follows_the_clock(void **state)
 }
 
 /* A Self certificate of name whose one lifetime action is given. */
-static void create_with_action(struct env *e, const char *name, enum cert_action action)
+static void create_with_action(struct vault_env *e, const char *name, enum cert_action action)
 {
 	struct cert_policy p;
 	struct cert_new in = { .enabled = true };
@@ -190,7 +171,7 @@ static void create_with_action(struct env *e, const char *name, enum cert_action
 	cert_policy_clear(&p);
 }
 
-static size_t versions_of(struct env *e, const char *name)
+static size_t versions_of(struct vault_env *e, const char *name)
 {
 	struct cert_page *p = calloc(1, sizeof(*p));
 	struct kl_err err = { 0 };
@@ -221,7 +202,7 @@ static void record_job_event(void *arg, const struct vault_job_event *ev)
 
 static void test_lifetime_actions(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct job_events j = { 0 };
 	int64_t now = clock_now_s();
@@ -254,7 +235,7 @@ static void test_lifetime_actions(void **state)
 
 static void test_create_update_and_list(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct cert_page *page = calloc(1, sizeof(*page));
 	struct obj k, sc, in;
 	struct cert c;

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "vault/masterkey.h"
 #include "vault/object.h"
 #include "vault/secrets.h"
@@ -26,13 +26,9 @@ struct env {
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
 
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
+	if (e == NULL || vault_env_open(&e->dir, &e->core, NULL, 7) != 0)
 		return -1;
-	}
 	snprintf(e->key, sizeof(e->key), "%s/master.key", e->dir.path);
 	snprintf(e->next, sizeof(e->next), "%s/master.key.new", e->dir.path);
 	*state = e;
@@ -43,8 +39,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
+	vault_env_close(&e->dir, e->core);
 	free(e);
 	return 0;
 }

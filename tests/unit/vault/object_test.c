@@ -9,44 +9,23 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "vault/object.h"
 #include "vault/secrets.h"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct vault v;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 7, true);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
-static void put(struct env *e, const char *name, const char *value, struct obj *out)
+static void put(struct vault_env *e, const char *name, const char *value, struct obj *out)
 {
 	struct obj in;
 	struct kl_err err = { 0 };
@@ -57,7 +36,8 @@ static void put(struct env *e, const char *name, const char *value, struct obj *
 	obj_clear(&in);
 }
 
-static void expect_secret(struct env *e, const char *name, const char *version, const char *value)
+static void expect_secret(struct vault_env *e, const char *name, const char *version,
+			  const char *value)
 {
 	struct obj o;
 	struct secbuf *s = NULL;
@@ -73,7 +53,7 @@ static void expect_secret(struct env *e, const char *name, const char *version, 
 
 static void test_versions_latest_and_case(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct obj a, b;
 
 	obj_init(&a);
@@ -90,7 +70,7 @@ static void test_versions_latest_and_case(void **state)
 
 static void test_empty_value_is_a_value(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct obj o;
 
 	obj_init(&o);
@@ -101,7 +81,7 @@ static void test_empty_value_is_a_value(void **state)
 
 static void test_delete_blocks_name_until_purged(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct obj o, in;
 	struct kl_err err = { 0 };
 	size_t n;
@@ -136,7 +116,7 @@ static void test_delete_blocks_name_until_purged(void **state)
 
 static void test_recover_cancels_schedule(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct obj o;
 	struct kl_err err = { 0 };
 	size_t n;
@@ -154,7 +134,7 @@ static void test_recover_cancels_schedule(void **state)
 
 static void test_backup_restore_and_tampering(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct buf blob;
 	struct obj a, b, o;
 	struct kl_err err = { 0 };
@@ -197,7 +177,7 @@ static void test_backup_restore_and_tampering(void **state)
 
 static void test_foreign_blob_refused(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct fixture_dir other;
 	struct vault_core *core2;
 	struct vault v2;
@@ -255,7 +235,7 @@ static void test_reopen_with_other_master_key_refused(void **state)
 }
 
 struct racer {
-	struct env *e;
+	struct vault_env *e;
 	int id;
 	int ok;
 };
@@ -285,7 +265,7 @@ static void *race(void *arg)
 
 static void test_concurrent_writers_keep_every_version(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct racer r[2] = { { e, 0, 0 }, { e, 1, 0 } };
 	pthread_t t[2];
 	struct obj_page *p = calloc(1, sizeof(*p));

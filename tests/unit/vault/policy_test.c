@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "vault/keys.h"
@@ -37,36 +37,17 @@ static void test_durations(void **state)
 	}
 }
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct vault v;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 90, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0)
-		return -1;
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 90, true);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
-static void make_key(struct env *e, const char *name, struct obj *out)
+static void make_key(struct vault_env *e, const char *name, struct obj *out)
 {
 	struct key_spec spec = { .kty = "EC", .crv = "P-256" };
 	struct key_meta m;
@@ -83,7 +64,7 @@ static void make_key(struct env *e, const char *name, struct obj *out)
 
 static void test_policy_defaults_and_rules(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct key_policy in, out;
 	struct obj o;
 	struct kl_err err = { 0 };
@@ -115,7 +96,7 @@ static void test_policy_defaults_and_rules(void **state)
 
 static void test_rotation_when_due(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct key_policy in, out;
 	struct key_meta m;
 	struct obj first, latest;

@@ -7,38 +7,19 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "vault/principals.h"
 
 #define FP "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 7, false);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
 static void test_parse(void **state)
@@ -68,7 +49,7 @@ static void test_parse(void **state)
 
 static void test_bind_and_authenticate(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct principal p, got;
 	struct principal_token t;
 	struct principal_ref who;
@@ -110,7 +91,7 @@ static void test_bind_and_authenticate(void **state)
 /* An OpenID subject mapped to a bound principal brings the binding along. */
 static void test_subject_of_bound_principal(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct principal p, got;
 	struct principal_token t;
 	struct principal_ref who;

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "vault_fixture.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/rec.h"
@@ -19,36 +19,17 @@
 #include "vault/secrets.h"
 #include "vault/vaults.h"
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct kl_err err = { 0 };
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (e->core = fixture_core_open(&e->dir, 7, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	return vault_env_setup(state, 7, false);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
+	return vault_env_teardown(state);
 }
 
-static void create(struct env *e, const char *name, int days, bool protect)
+static void create(struct vault_env *e, const char *name, int days, bool protect)
 {
 	struct vault_info vi;
 	struct kl_err err = { 0 };
@@ -66,7 +47,7 @@ static void create(struct env *e, const char *name, int days, bool protect)
 	vault_info_clear(&vi);
 }
 
-static void put_secret(struct env *e, const char *vault, const char *name, const char *value)
+static void put_secret(struct vault_env *e, const char *vault, const char *name, const char *value)
 {
 	struct vault v;
 	struct obj in, out;
@@ -81,7 +62,7 @@ static void put_secret(struct env *e, const char *vault, const char *name, const
 	obj_clear(&out);
 }
 
-static int count_secrets(struct env *e, const char *vault)
+static int count_secrets(struct vault_env *e, const char *vault)
 {
 	struct vault v;
 	struct obj_page p;
@@ -98,7 +79,7 @@ static int count_secrets(struct env *e, const char *vault)
 
 static void test_create_update_and_conflicts(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct vault_info vi, in;
 	struct vault v;
 	struct kl_err err = { 0 };
@@ -171,7 +152,7 @@ static int add_name(void *arg, const struct vault_info *vi, struct kl_err *err)
 
 static void test_delete_recover_purge(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct vault_info vi;
 	struct names live = { 0 }, deleted = { 0 };
 	struct vault v;
@@ -233,7 +214,7 @@ static void test_delete_recover_purge(void **state)
 
 static void test_purge_protection_and_due_purge(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	size_t n = 0;
 
@@ -254,7 +235,7 @@ static void test_purge_protection_and_due_purge(void **state)
 /* A vault record as the first release wrote it still opens, as a live RBAC vault. */
 static void test_format_one_record(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	struct kl_err err = { 0 };
 	struct vault_info vi;
 	struct vault v;
@@ -281,7 +262,7 @@ static void test_format_one_record(void **state)
 
 static void test_principals_and_tokens(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	char tok[TOKEN_TEXT_LEN], tok2[TOKEN_TEXT_LEN];
 	struct principal p, q;
 	struct principal_token t, t2, *list = NULL;
@@ -335,7 +316,7 @@ static void test_principals_and_tokens(void **state)
 
 static void test_expired_token_refused(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	char tok[TOKEN_TEXT_LEN];
 	struct principal p;
 	struct principal_token t;
@@ -351,7 +332,7 @@ static void test_expired_token_refused(void **state)
 
 static void test_assignments(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	char tok[TOKEN_TEXT_LEN], roles[8][ASSIGN_ROLE_MAX + 1];
 	struct principal p;
 	struct principal_token t;
@@ -404,7 +385,7 @@ static void test_assignments(void **state)
  * only once it expired, and given up on close. */
 static void test_jobs_lease(void **state)
 {
-	struct env *e = *state;
+	struct vault_env *e = *state;
 	unsigned char other[44];
 	struct kl_err err = { 0 };
 	struct buf cur;
