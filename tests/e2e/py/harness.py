@@ -285,6 +285,17 @@ class KluisServer:
     def stderr(self):
         return b"".join(self._stderr_chunks).decode("utf-8", "replace")
 
+    def wait_stderr(self, pattern, timeout_s=10):
+        """The server's log once it matches the regex pattern: the line of a request may reach
+        the reader thread a little after the answer reached the client."""
+        import re
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.stderr
+            if re.search(pattern, text) or time.monotonic() > deadline:
+                return text
+            time.sleep(0.02)
+
     def _drain(self, pipe):
         for chunk in iter(lambda: pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(4096), b""):
             self._stderr_chunks.append(chunk)

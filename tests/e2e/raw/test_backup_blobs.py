@@ -153,7 +153,8 @@ class BackupBlobs(unittest.TestCase):
                 rid = self.bad_blob(self.restore(kind, self.foreign[kind], vault), kind,
                                     f"foreign {kind}")
                 # The precise reason stays in the server's log, under the request id.
-                self.assertRegex(self.srv.stderr, rf"{rid}.*restore of a \w+ refused: The backup blob")
+                pattern = rf"{rid}.*restore of a \w+ refused: The backup blob"
+                self.assertRegex(self.srv.wait_stderr(pattern), pattern)
             if kind == "secrets":  # a principal that may restore gets the same answer
                 self.bad_blob(self.restore(kind, self.foreign[kind], token=self.user), kind, "foreign")
 
@@ -178,7 +179,8 @@ class BackupBlobs(unittest.TestCase):
             if is_string:  # not base64url, or not a blob: the service's words
                 rid = self.bad_blob(r, "secrets", f"body {str(body)[:40]}")
                 if body["value"].endswith("!"):
-                    self.assertRegex(self.srv.stderr, rf"{rid}.*not valid base64url")
+                    pattern = rf"{rid}.*not valid base64url"
+                    self.assertRegex(self.srv.wait_stderr(pattern), pattern)
             else:  # not a blob at all: a message of kluis's own
                 self.refused(r, f"body {str(body)[:40]}")
 
