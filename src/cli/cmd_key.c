@@ -44,20 +44,6 @@ static int print_key(const json_t *v)
 	return cmd_print_fields(v, fields);
 }
 
-static int call_print(struct cli *c, const char *method, char *url, const json_t *body)
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
-		rc = cmd_print(c, out, print_key);
-	json_decref(out);
-	free(url);
-	return rc;
-}
-
 /* "sign,verify" into a JSON array. */
 static json_t *ops_json(const char *list)
 {
@@ -97,7 +83,8 @@ static int key_create(struct cli *c, const struct args *a)
 		goto out;
 	}
 	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = call_print(c, "POST", KEY_URL(base, "keys", a->pos[0], "create", NULL), body);
+		rc = cmd_vault_call(c, "POST", KEY_URL(base, "keys", a->pos[0], "create", NULL),
+				    body, print_key);
 out:
 	json_decref(body);
 	return rc;
@@ -110,8 +97,9 @@ static int key_show(struct cli *c, const struct args *a)
 
 	if (rc != CLI_OK)
 		return rc;
-	return call_print(c, "GET", KEY_URL(base, "keys", a->pos[0], version ? version : "", NULL),
-			  NULL);
+	return cmd_vault_call(c, "GET",
+			      KEY_URL(base, "keys", a->pos[0], version ? version : "", NULL), NULL,
+			      print_key);
 }
 
 static int print_list(const json_t *items)
