@@ -228,29 +228,12 @@ static int page_from(struct vault *v, struct obj_page *op, bool latest, bool inc
 	return 0;
 }
 
-int cert_list(struct vault *v, const char *after, size_t max, bool include_pending,
-	      struct cert_page *page, struct kl_err *err)
-{
-	struct obj_page *op = calloc(1, sizeof(*op));
-	int rc = -1;
+/* Which listing list_page() runs. */
+enum list_what { LIST_LATEST, LIST_VERSIONS, LIST_DELETED };
 
-	page->n = 0;
-	if (op == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (obj_list(v, OBJ_CERT, after, max, op, err) != 0)
-		goto out;
-	rc = page_from(v, op, true, include_pending, page, err);
-out:
-	if (op != NULL)
-		obj_page_clear(op);
-	free(op);
-	return rc;
-}
-
-int cert_list_versions(struct vault *v, const char *name, const char *after, size_t max,
-		       struct cert_page *page, struct kl_err *err)
+/* One page of the listing what (of name's versions for LIST_VERSIONS) as certificates. */
+static int list_page(struct vault *v, enum list_what what, const char *name, const char *after,
+		     size_t max, bool include_pending, struct cert_page *page, struct kl_err *err)
 {
 	struct obj_page *op = calloc(1, sizeof(*op));
 	int rc = -1;
@@ -261,14 +244,17 @@ int cert_list_versions(struct vault *v, const char *name, const char *after, siz
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (obj_list_versions(v, OBJ_CERT, name, after, max, op, err) != 0) {
-		if (err->code == KL_ENOTFOUND) { /* C1 #4: an unknown name is an empty page */
-			kl_err_clear(err);
+	if ((what == LIST_LATEST && obj_list(v, OBJ_CERT, after, max, op, err) != 0) ||
+	    (what == LIST_VERSIONS &&
+	     obj_list_versions(v, OBJ_CERT, name, after, max, op, err) != 0) ||
+	    (what == LIST_DELETED && obj_list_deleted(v, OBJ_CERT, after, max, op, err) != 0)) {
+		if (what == LIST_VERSIONS && err->code == KL_ENOTFOUND) {
+			kl_err_clear(err);	/* C1 #4: an unknown name is an empty page */
 			rc = 0;
 		}
 		goto out;
 	}
-	rc = page_from(v, op, false, true, page, err);
+	rc = page_from(v, op, what == LIST_LATEST, include_pending, page, err);
 out:
 	if (op != NULL)
 		obj_page_clear(op);
@@ -276,25 +262,22 @@ out:
 	return rc;
 }
 
+int cert_list(struct vault *v, const char *after, size_t max, bool include_pending,
+	      struct cert_page *page, struct kl_err *err)
+{
+	return list_page(v, LIST_LATEST, NULL, after, max, include_pending, page, err);
+}
+
+int cert_list_versions(struct vault *v, const char *name, const char *after, size_t max,
+		       struct cert_page *page, struct kl_err *err)
+{
+	return list_page(v, LIST_VERSIONS, name, after, max, true, page, err);
+}
+
 int cert_list_deleted(struct vault *v, const char *after, size_t max, struct cert_page *page,
 		      struct kl_err *err)
 {
-	struct obj_page *op = calloc(1, sizeof(*op));
-	int rc = -1;
-
-	page->n = 0;
-	if (op == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (obj_list_deleted(v, OBJ_CERT, after, max, op, err) != 0)
-		goto out;
-	rc = page_from(v, op, false, true, page, err);
-out:
-	if (op != NULL)
-		obj_page_clear(op);
-	free(op);
-	return rc;
+	return list_page(v, LIST_DELETED, NULL, after, max, true, page, err);
 }
 
 /* ---- update ---- */
