@@ -96,17 +96,6 @@ static int policy_encode(const struct key_policy *p, struct buf *out, struct kl_
 	return 0;
 }
 
-static bool get_fixed_str(struct rec_reader *r, char *out, size_t n)
-{
-	char *s = rec_get_str(r);
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		snprintf(out, n, "%s", s);
-	free(s);
-	return ok;
-}
-
 static int policy_decode(const void *p, size_t n, struct key_policy *out, struct kl_err *err)
 {
 	struct rec_reader r;
@@ -120,13 +109,14 @@ static int policy_decode(const void *p, size_t n, struct key_policy *out, struct
 	out->n_actions = count;
 	for (i = 0; i < count; i++) {
 		out->actions[i].trigger = rec_get_u8(&r);
-		if (!get_fixed_str(&r, out->actions[i].duration, sizeof(out->actions[i].duration)))
+		if (!rec_get_fixed_str(&r, out->actions[i].duration,
+				       sizeof(out->actions[i].duration)))
 			goto bad;
 		out->actions[i].seconds = rec_get_i64(&r);
 		out->actions[i].action = rec_get_u8(&r);
 	}
 	out->has_expiry = rec_get_u8(&r) != 0;
-	if (!get_fixed_str(&r, out->expiry, sizeof(out->expiry)))
+	if (!rec_get_fixed_str(&r, out->expiry, sizeof(out->expiry)))
 		goto bad;
 	out->expiry_seconds = rec_get_i64(&r);
 	out->created = rec_get_i64(&r);
