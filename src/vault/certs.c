@@ -12,6 +12,7 @@
 
 #define PUB_FORMAT 1
 #define PREV_STEPS 16 /* how far back get-latest looks for an issued version */
+#define CERT_REC_MAX (4u * 1024 * 1024) /* a version record read for a rewrite */
 
 void cert_init(struct cert *c)
 {
@@ -282,29 +283,6 @@ int cert_list_deleted(struct vault *v, const char *after, size_t max, struct cer
 
 /* ---- update ---- */
 
-/* A version record of kind as stored: o, its store version, its sealed material as is. */
-static int load_raw(struct vault *v, enum obj_kind kind, const char *lname, const char *ver,
-		    struct obj *o, uint64_t *sv, struct buf *sealed, bool *has_material,
-		    struct kl_err *err)
-{
-	char key[KEYBUF];
-	struct buf val;
-	const unsigned char *m = NULL;
-	size_t m_len = 0;
-	int rc = -1;
-
-	buf_init(&val, 4u * 1024 * 1024);
-	obj_key_version(key, v, kind, lname, ver);
-	if (store_get(v->core->st, key, strlen(key), &val, sv, err) != 0 ||
-	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
-	    buf_append(sealed, m, m_len, err) != 0)
-		goto out;
-	rc = 0;
-out:
-	buf_clear(&val);
-	return rc;
-}
-
 int cert_update(struct vault *v, const char *name, const char *version, bool set_enabled,
 		bool enabled, bool set_tags, const struct obj_tag *tags, size_t n_tags,
 		const struct cert_policy *policy, struct cert *out, struct kl_err *err)
@@ -321,7 +299,7 @@ int cert_update(struct vault *v, const char *name, const char *version, bool set
 	cert_policy_init(&pol);
 	for (k = 0; k < 3; k++) {
 		obj_init(&objs[k]);
-		buf_init(&sealed[k], 4u * 1024 * 1024);
+		buf_init(&sealed[k], CERT_REC_MAX);
 	}
 	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
 		goto out;
@@ -345,8 +323,8 @@ int cert_update(struct vault *v, const char *name, const char *version, bool set
 
 			obj_clear(&objs[k]);
 			buf_reset(&sealed[k]);
-			if (load_raw(v, (enum obj_kind)k, lname, ver, &objs[k], &sv, &sealed[k],
-				     &has_m[k], err) != 0) {
+			if (obj_version_load_raw(v, (enum obj_kind)k, lname, ver, CERT_REC_MAX,
+						 &objs[k], &sv, &sealed[k], &has_m[k], err) != 0) {
 				if (err->code != KL_ENOTFOUND)
 					goto out;
 				kl_err_clear(err);

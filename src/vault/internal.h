@@ -67,6 +67,12 @@ int version_encode(const struct obj *o, bool has_material, const void *material,
 /* Decodes into o (zeroed by the caller); *material points into p (borrowed). */
 int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
 		   const unsigned char **material, size_t *material_len, struct kl_err *err);
+/* Loads the version record ver of lname as stored, for rewrites: its fields into o (zeroed by
+ * the caller), its store version into *store_version, its sealed material appended to sealed as
+ * is. A record over max_len bytes fails (store_get's KL_ETOOBIG). */
+int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lname,
+			 const char *ver, size_t max_len, struct obj *o, uint64_t *store_version,
+			 struct buf *sealed, bool *has_material, struct kl_err *err);
 
 /* Vault records (V/<lowercase name>): format 1 had the name, dates and retention only; decoding
  * it gives a live vault with role assignments and empty labels. vi->props must be initialised. */
