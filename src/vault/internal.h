@@ -224,6 +224,14 @@ int key_list_collect(void *arg, const void *key, size_t key_len, const void *val
 int store_del_prefix(struct store *st, const char *prefix, bool (*keep)(const char *key, void *arg),
 		     void *arg, size_t *n, struct kl_err *err);
 
+/* jobindex.c: calls fn(core, vname, lname, arg) for every entry <prefix><vault>/<lname> of a
+ * job's index whose vault name fits, gathering the keys a batch at a time so that no store scan
+ * is open while fn runs (fn may write). 0, or -1 when the store fails. */
+int jobindex_walk(struct vault_core *core, const char *prefix,
+		  void (*fn)(struct vault_core *core, const char *vname, const char *lname,
+			     void *arg),
+		  void *arg, struct kl_err *err);
+
 /* Lowercase copy of s into out (size n); false when it does not fit. */
 bool lower_copy(char *out, size_t n, const char *s);
 
