@@ -47,6 +47,19 @@ int cmd_print(const struct cli *c, const json_t *v, int (*table)(const json_t *v
  * starting with '@' is Unix seconds, shown as a date; one starting with '=' is a literal. */
 int cmd_print_fields(const json_t *v, const char *const *pairs);
 
+/* A column of a listing: its head and the item's member at path, as text; a path starting with
+ * '@' is Unix seconds, shown as a date. With collection set, path holds an object id under that
+ * collection and the column shows the object's name. */
+struct cmd_column {
+	const char *head;
+	const char *path;
+	const char *collection;
+};
+
+/* Prints the array items as a table of the n (at most TABLE_MAX_COLS) columns cols. A CLI
+ * status. */
+int cmd_print_columns(const json_t *items, const struct cmd_column *cols, size_t n);
+
 /* Lists every page of a vault's collection ("secrets", "keys"): --output json prints
  * {"value":[...all pages...]}, tables go through table(items). A CLI status. */
 int cmd_list_collection(struct cli *c, const char *collection, int (*table)(const json_t *items));

@@ -336,31 +336,17 @@ static int cert_get(struct cli *c, const struct args *a)
 			      NULL, print_cert);
 }
 
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "id", "certificates" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "EXPIRES", "@attributes.exp", NULL },
+	{ "X5T", "x5t", NULL },
+};
+
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "EXPIRES", "X5T" };
-	char name[256], en[8], exp[32], x5t[64];
-	struct table *t = table_new(4, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "id", "certificates", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_time(it, "attributes.exp", exp, sizeof(exp)),
-			output_text(it, "x5t", x5t, sizeof(x5t)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int cert_list(struct cli *c, const struct args *a)

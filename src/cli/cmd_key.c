@@ -102,30 +102,16 @@ static int key_show(struct cli *c, const struct args *a)
 			      print_key);
 }
 
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "kid", "keys" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "UPDATED", "@attributes.updated", NULL },
+};
+
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "UPDATED" };
-	char name[256], en[8], up[32];
-	struct table *t = table_new(3, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "kid", "keys", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_time(it, "attributes.updated", up, sizeof(up)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int key_list(struct cli *c, const struct args *a)

@@ -140,31 +140,17 @@ out:
 	return rc;
 }
 
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "id", "secrets" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "CONTENT-TYPE", "contentType", NULL },
+	{ "UPDATED", "@attributes.updated", NULL },
+};
+
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "CONTENT-TYPE", "UPDATED" };
-	char name[256], en[8], ct[256], up[32];
-	struct table *t = table_new(4, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "id", "secrets", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_text(it, "contentType", ct, sizeof(ct)),
-			output_time(it, "attributes.updated", up, sizeof(up)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int secret_list(struct cli *c, const struct args *a)

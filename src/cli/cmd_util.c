@@ -2,6 +2,7 @@
  * JSON or as a listing, files in and out, base64url arguments and times, and the verbs secrets,
  * keys and certificates share (delete, recover, purge, backup, restore). It must never print
  * the contents of a file or an argument, nor an answer's "value": they may be secrets. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -182,6 +183,38 @@ int cmd_parse_time(const char *s, long long *out)
 	fprintf(stderr, "kluis: '%.64s' is not a time: give Unix seconds or RFC 3339 "
 			"(2026-12-31T23:59:59Z)\n", s);
 	return -1;
+}
+
+int cmd_print_columns(const json_t *items, const struct cmd_column *cols, size_t n)
+{
+	const char *head[TABLE_MAX_COLS], *row[TABLE_MAX_COLS];
+	char cell[TABLE_MAX_COLS][256];
+	struct table *t;
+	const json_t *it;
+	size_t i, k;
+
+	assert(n <= TABLE_MAX_COLS);
+	for (k = 0; k < n; k++)
+		head[k] = cols[k].head;
+	if ((t = table_new(n, head)) == NULL)
+		return client_nomem();
+	json_array_foreach(items, i, it) {
+		for (k = 0; k < n; k++) {
+			if (cols[k].collection != NULL)
+				row[k] = output_id_part(it, cols[k].path, cols[k].collection, 0,
+							cell[k], sizeof(cell[k]));
+			else if (cols[k].path[0] == '@')
+				row[k] = output_time(it, cols[k].path + 1, cell[k], sizeof(cell[k]));
+			else
+				row[k] = output_text(it, cols[k].path, cell[k], sizeof(cell[k]));
+		}
+		if (table_add(t, row) != 0) {
+			table_free(t);
+			return client_nomem();
+		}
+	}
+	table_print(t, stdout);
+	return CLI_OK;
 }
 
 /* Lists every page of collection ("secrets", "keys") in the vault; shared with cmd_key.c. */
