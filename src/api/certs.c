@@ -211,41 +211,13 @@ int certs_page_reply(struct api_call *c, const char *path, struct cert_page *p, 
 	return api_reply_json(c, 200, paging_page(c, path, items, &links, max, max_given));
 }
 
-int certs_list(struct api_call *c)
+/* Replies with one page of a listing: name's versions when name is set, else the deleted
+ * certificates when deleted is set, else the certificates (pending ones too when pending). */
+static int list_reply(struct api_call *c, const char *name, bool deleted, bool pending,
+		      const char *path)
 {
 	struct cert_page *p = calloc(1, sizeof(*p));
-	const char *ip = api_query(c->req, "includePending");
 	char after[OBJ_NAME_MAX + 1];
-	bool given, pending = false;
-	size_t max;
-	int rc = -1;
-
-	if (p == NULL) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (ip != NULL && *ip != '\0' && strcasecmp(ip, "true") != 0 &&
-	    strcasecmp(ip, "false") != 0) {
-		kl_fail(&c->err, KL_EINVAL, "includePending must be true or false.");
-		goto out;
-	}
-	pending = ip != NULL && strcasecmp(ip, "true") == 0;
-	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    cert_list(&c->vault, after, max, pending, p, &c->err) != 0)
-		goto out;
-	rc = certs_page_reply(c, "/certificates", p, max, given, false);
-out:
-	if (p != NULL)
-		cert_page_clear(p);
-	free(p);
-	return rc;
-}
-
-int certs_list_versions(struct api_call *c)
-{
-	struct cert_page *p = calloc(1, sizeof(*p));
-	char after[OBJ_NAME_MAX + 1], path[OBJ_NAME_MAX + 32];
-	const char *name;
 	bool given;
 	size_t max;
 	int rc = -1;
@@ -254,17 +226,40 @@ int certs_list_versions(struct api_call *c)
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((name = api_name_param(c, "certificate")) == NULL ||
-	    paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    cert_list_versions(&c->vault, name, after, max, p, &c->err) != 0)
+	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
+	    (name != NULL && cert_list_versions(&c->vault, name, after, max, p, &c->err) != 0) ||
+	    (name == NULL && deleted && cert_list_deleted(&c->vault, after, max, p, &c->err) != 0) ||
+	    (name == NULL && !deleted &&
+	     cert_list(&c->vault, after, max, pending, p, &c->err) != 0))
 		goto out;
-	snprintf(path, sizeof(path), "/certificates/%s/versions", name);
-	rc = certs_page_reply(c, path, p, max, given, true);
+	rc = certs_page_reply(c, path, p, max, given, name != NULL);
 out:
 	if (p != NULL)
 		cert_page_clear(p);
 	free(p);
 	return rc;
+}
+
+int certs_list(struct api_call *c)
+{
+	const char *ip = api_query(c->req, "includePending");
+
+	if (ip != NULL && *ip != '\0' && strcasecmp(ip, "true") != 0 &&
+	    strcasecmp(ip, "false") != 0)
+		return kl_fail(&c->err, KL_EINVAL, "includePending must be true or false.");
+	return list_reply(c, NULL, false, ip != NULL && strcasecmp(ip, "true") == 0,
+			  "/certificates");
+}
+
+int certs_list_versions(struct api_call *c)
+{
+	char path[OBJ_NAME_MAX + 32];
+	const char *name;
+
+	if ((name = api_name_param(c, "certificate")) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "/certificates/%s/versions", name);
+	return list_reply(c, name, false, true, path);
 }
 
 int certs_update(struct api_call *c)
@@ -299,23 +294,5 @@ out:
 
 int deleted_certs_list(struct api_call *c)
 {
-	struct cert_page *p = calloc(1, sizeof(*p));
-	char after[OBJ_NAME_MAX + 1];
-	bool given;
-	size_t max;
-	int rc = -1;
-
-	if (p == NULL) {
-		kl_fail(&c->err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (paging_args(c->req, &max, &given, after, sizeof(after), &c->err) != 0 ||
-	    cert_list_deleted(&c->vault, after, max, p, &c->err) != 0)
-		goto out;
-	rc = certs_page_reply(c, "/deletedcertificates", p, max, given, false);
-out:
-	if (p != NULL)
-		cert_page_clear(p);
-	free(p);
-	return rc;
+	return list_reply(c, NULL, true, true, "/deletedcertificates");
 }

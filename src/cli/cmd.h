@@ -47,6 +47,19 @@ int cmd_print(const struct cli *c, const json_t *v, int (*table)(const json_t *v
  * starting with '@' is Unix seconds, shown as a date; one starting with '=' is a literal. */
 int cmd_print_fields(const json_t *v, const char *const *pairs);
 
+/* A column of a listing: its head and the item's member at path, as text; a path starting with
+ * '@' is Unix seconds, shown as a date. With collection set, path holds an object id under that
+ * collection and the column shows the object's name. */
+struct cmd_column {
+	const char *head;
+	const char *path;
+	const char *collection;
+};
+
+/* Prints the array items as a table of the n (at most TABLE_MAX_COLS) columns cols. A CLI
+ * status. */
+int cmd_print_columns(const json_t *items, const struct cmd_column *cols, size_t n);
+
 /* Lists every page of a vault's collection ("secrets", "keys"): --output json prints
  * {"value":[...all pages...]}, tables go through table(items). A CLI status. */
 int cmd_list_collection(struct cli *c, const char *collection, int (*table)(const json_t *items));
@@ -55,6 +68,36 @@ int cmd_list_collection(struct cli *c, const char *collection, int (*table)(cons
  * {"name":NAME,"result":WHAT,KEY:EXTRA}. extra may be NULL. CLI_OK. */
 int cmd_print_done(const struct cli *c, const char *what, const char *name, const char *extra_key,
 		   const char *extra);
+
+/* The verbs secrets, keys and certificates share, on collection ("secrets", "keys",
+ * "certificates") of the configured vault; each returns a CLI status. An answer's "value" member
+ * (a secret's value) is never printed: only `secret get` shows one. */
+
+/* Runs method on url (owned and freed here; NULL means out of memory) with body (may be NULL),
+ * and prints the answer with table, or as JSON. */
+int cmd_vault_call(struct cli *c, const char *method, char *url, const json_t *body,
+		   int (*table)(const json_t *v));
+
+/* The table of a deleted object: recovery id, deletion and purge dates, id. */
+int cmd_print_deleted(const json_t *v);
+
+/* DELETE collection/NAME, printing the deleted object. */
+int cmd_object_delete(struct cli *c, const char *collection, const char *name);
+
+/* POST deleted<collection>/NAME/recover, printing the recovered object with table. */
+int cmd_object_recover(struct cli *c, const char *collection, const char *name,
+		       int (*table)(const json_t *v));
+
+/* DELETE deleted<collection>/NAME: purges it for good. */
+int cmd_object_purge(struct cli *c, const char *collection, const char *name);
+
+/* POST collection/NAME/backup and writes the blob (base64url text) to file, mode 0600. */
+int cmd_object_backup(struct cli *c, const char *collection, const char *name, const char *file);
+
+/* POST collection/restore with the blob read from file (trailing blanks dropped), printing the
+ * restored object with table. */
+int cmd_object_restore(struct cli *c, const char *collection, const char *file,
+		       int (*table)(const json_t *v));
 
 /* Reads a whole file (at most max bytes) into a wiping buffer: CLI_OK, or CLI_EUSAGE after
  * printing why (the user named the file). "-" is stdin. */

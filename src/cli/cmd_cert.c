@@ -18,7 +18,6 @@
 
 #define CERT_INPUT_MAX (1u << 20)	/* a PFX or PEM bundle; the server's own limit is lower */
 #define PASSWORD_MAX 4096
-#define BACKUP_MAX (16u << 20)
 #define POLL_INTERVAL_MS 1000
 #define POLL_DEFAULT_S 300
 
@@ -40,16 +39,6 @@ static int print_cert(const json_t *v)
 	return cmd_print_fields(v, fields);
 }
 
-static int print_deleted(const json_t *v)
-{
-	const char *fields[] = {
-		"recovery-id", "recoveryId", "deleted", "@deletedDate",
-		"purge-date", "@scheduledPurgeDate", "id", "id", NULL,
-	};
-
-	return cmd_print_fields(v, fields);
-}
-
 static int print_operation(const json_t *v)
 {
 	const char *fields[] = {
@@ -59,23 +48,6 @@ static int print_operation(const json_t *v)
 	};
 
 	return cmd_print_fields(v, fields);
-}
-
-/* Runs one call on the vault and prints its answer with table (or as JSON). */
-static int vault_call(struct cli *c, const char *method, char *url, const json_t *body,
-		      int (*table)(const json_t *v))
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	rc = client_call(c, method, url, body, true, &out);
-	if (rc == CLI_OK && out != NULL)
-		rc = cmd_print(c, out, table);
-	json_decref(out);
-	free(url);
-	return rc;
 }
 
 /* --content-type: the two MIME types, or pfx/pkcs12/pem for short. NULL when unknown. */
@@ -240,7 +212,7 @@ static int cert_create(struct cli *c, const struct args *a)
 	if (status != NULL && strcasecmp(status, "completed") == 0) {
 		free(url);
 		url = CERT_URL(base, "certificates", a->pos[0], "", NULL);
-		rc = vault_call(c, "GET", url, NULL, print_cert);
+		rc = cmd_vault_call(c, "GET", url, NULL, print_cert);
 		url = NULL;
 		goto out;
 	}
@@ -341,9 +313,9 @@ static int cert_import(struct cli *c, const struct args *a)
 		goto out;
 	}
 	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = vault_call(c, "POST",
-				CERT_URL(base, "certificates", a->pos[0], "import", NULL), body,
-				print_cert);
+		rc = cmd_vault_call(c, "POST",
+				    CERT_URL(base, "certificates", a->pos[0], "import", NULL), body,
+				    print_cert);
 out:
 	json_decref(body);
 	json_decref(value);
@@ -359,36 +331,22 @@ static int cert_get(struct cli *c, const struct args *a)
 
 	if (rc != CLI_OK)
 		return rc;
-	return vault_call(c, "GET",
-			  CERT_URL(base, "certificates", a->pos[0], version ? version : "", NULL),
-			  NULL, print_cert);
+	return cmd_vault_call(c, "GET",
+			      CERT_URL(base, "certificates", a->pos[0], version ? version : "", NULL),
+			      NULL, print_cert);
 }
+
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "id", "certificates" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "EXPIRES", "@attributes.exp", NULL },
+	{ "X5T", "x5t", NULL },
+};
 
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "EXPIRES", "X5T" };
-	char name[256], en[8], exp[32], x5t[64];
-	struct table *t = table_new(4, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "id", "certificates", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_time(it, "attributes.exp", exp, sizeof(exp)),
-			output_text(it, "x5t", x5t, sizeof(x5t)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int cert_list(struct cli *c, const struct args *a)
@@ -536,96 +494,35 @@ out:
 
 static int cert_delete(struct cli *c, const struct args *a)
 {
-	const char *base;
-	int rc = client_vault_base(c, &base);
-
-	if (rc != CLI_OK)
-		return rc;
-	return vault_call(c, "DELETE", CERT_URL(base, "certificates", a->pos[0], NULL), NULL,
-			  print_deleted);
+	return cmd_object_delete(c, "certificates", a->pos[0]);
 }
 
 static int cert_recover(struct cli *c, const struct args *a)
 {
-	const char *base;
-	int rc = client_vault_base(c, &base);
-
-	if (rc != CLI_OK)
-		return rc;
-	return vault_call(c, "POST",
-			  CERT_URL(base, "deletedcertificates", a->pos[0], "recover", NULL), NULL,
-			  print_cert);
+	return cmd_object_recover(c, "certificates", a->pos[0], print_cert);
 }
 
 static int cert_purge(struct cli *c, const struct args *a)
 {
-	const char *base;
-	char *url;
-	int rc;
-
-	if ((rc = client_vault_base(c, &base)) != CLI_OK)
-		return rc;
-	if ((url = CERT_URL(base, "deletedcertificates", a->pos[0], NULL)) == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, "DELETE", url, NULL, true, NULL)) == CLI_OK)
-		rc = cmd_print_done(c, "purged", a->pos[0], NULL, NULL);
-	free(url);
-	return rc;
+	return cmd_object_purge(c, "certificates", a->pos[0]);
 }
 
 static int cert_backup(struct cli *c, const struct args *a)
 {
-	const char *base, *file = args_get(a, "file");
-	json_t *out = NULL, *v;
-	char *url = NULL;
-	int rc;
+	const char *file = args_get(a, "file");
 
 	if (file == NULL)
 		return cmd_usage_error("cert backup needs --file PATH");
-	if ((rc = client_vault_base(c, &base)) != CLI_OK)
-		return rc;
-	if ((url = CERT_URL(base, "certificates", a->pos[0], "backup", NULL)) == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, "POST", url, NULL, true, &out)) != CLI_OK)
-		goto out;
-	if (!json_is_string(v = json_object_get(out, "value"))) {
-		fprintf(stderr, "kluis: the answer holds no backup\n");
-		rc = CLI_EFAIL;
-		goto out;
-	}
-	if ((rc = cmd_write_file(file, json_string_value(v), json_string_length(v))) == CLI_OK)
-		rc = cmd_print_done(c, "backed up", a->pos[0], "file", file);
-out:
-	json_decref(out);
-	free(url);
-	return rc;
+	return cmd_object_backup(c, "certificates", a->pos[0], file);
 }
 
 static int cert_restore(struct cli *c, const struct args *a)
 {
-	const char *base, *file = args_get(a, "file");
-	json_t *body = NULL;
-	struct buf blob;
-	int rc;
+	const char *file = args_get(a, "file");
 
 	if (file == NULL)
 		return cmd_usage_error("cert restore needs --file PATH");
-	buf_init_secret(&blob, BACKUP_MAX);
-	if ((rc = cmd_read_file(file, BACKUP_MAX, &blob)) != CLI_OK)
-		goto out;
-	while (blob.len > 0 && strchr(" \t\r\n", blob.data[blob.len - 1]) != NULL)
-		buf_truncate(&blob, blob.len - 1);	/* an editor's newline */
-	if ((body = json_pack("{s:s%}", "value", buf_cstr(&blob), blob.len)) == NULL) {
-		rc = cmd_usage_error("%.200s is not a kluis backup", file);
-		goto out;
-	}
-	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = vault_call(c, "POST", CERT_URL(base, "certificates", "restore", NULL), body,
-				print_cert);
-out:
-	json_decref(body);
-	buf_clear(&blob);
-	return rc;
+	return cmd_object_restore(c, "certificates", file, print_cert);
 }
 
 static const struct opt create_opts[] = {

@@ -44,20 +44,6 @@ static int print_key(const json_t *v)
 	return cmd_print_fields(v, fields);
 }
 
-static int call_print(struct cli *c, const char *method, char *url, const json_t *body)
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
-		rc = cmd_print(c, out, print_key);
-	json_decref(out);
-	free(url);
-	return rc;
-}
-
 /* "sign,verify" into a JSON array. */
 static json_t *ops_json(const char *list)
 {
@@ -97,7 +83,8 @@ static int key_create(struct cli *c, const struct args *a)
 		goto out;
 	}
 	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = call_print(c, "POST", KEY_URL(base, "keys", a->pos[0], "create", NULL), body);
+		rc = cmd_vault_call(c, "POST", KEY_URL(base, "keys", a->pos[0], "create", NULL),
+				    body, print_key);
 out:
 	json_decref(body);
 	return rc;
@@ -110,34 +97,21 @@ static int key_show(struct cli *c, const struct args *a)
 
 	if (rc != CLI_OK)
 		return rc;
-	return call_print(c, "GET", KEY_URL(base, "keys", a->pos[0], version ? version : "", NULL),
-			  NULL);
+	return cmd_vault_call(c, "GET",
+			      KEY_URL(base, "keys", a->pos[0], version ? version : "", NULL), NULL,
+			      print_key);
 }
+
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "kid", "keys" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "UPDATED", "@attributes.updated", NULL },
+};
 
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "UPDATED" };
-	char name[256], en[8], up[32];
-	struct table *t = table_new(3, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "kid", "keys", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_time(it, "attributes.updated", up, sizeof(up)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int key_list(struct cli *c, const struct args *a)

@@ -11,7 +11,6 @@
 #include "cli/output.h"
 
 #define SECRET_INPUT_MAX (1u << 20)	/* the server's own limit is lower; it says so */
-#define BACKUP_MAX (16u << 20)
 
 /* The URL of /secrets/... (or /deletedsecrets/...) in the vault; segments NULL-terminated. */
 #define VAULT_URL(base, ...) client_url((base), "api-version=" CLI_DATA_API_VERSION, __VA_ARGS__)
@@ -29,35 +28,6 @@ static int print_secret(const json_t *v)
 	output_id_part(v, "id", "secrets", 0, name + 1, sizeof(name) - 1);
 	output_id_part(v, "id", "secrets", 1, version + 1, sizeof(version) - 1);
 	return cmd_print_fields(v, fields);
-}
-
-static int print_deleted(const json_t *v)
-{
-	const char *fields[] = {
-		"recovery-id", "recoveryId", "deleted", "@deletedDate",
-		"purge-date", "@scheduledPurgeDate", "id", "id", NULL,
-	};
-
-	return cmd_print_fields(v, fields);
-}
-
-/* Runs one call on the vault and prints its answer with table (or as JSON). */
-static int vault_call(struct cli *c, const char *method, char *url, const json_t *body,
-		      int (*table)(const json_t *v))
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	rc = client_call(c, method, url, body, true, &out);
-	if (rc == CLI_OK && out != NULL) {
-		json_object_del(out, "value");	/* set, recover, restore: never echo a value */
-		rc = cmd_print(c, out, table);
-	}
-	json_decref(out);
-	free(url);
-	return rc;
 }
 
 /* The value to set: --value, --file, or stdin (one final newline dropped, as `echo` adds). */
@@ -131,7 +101,7 @@ static int secret_set(struct cli *c, const struct args *a)
 		goto out;
 	}
 	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = vault_call(c, "PUT", VAULT_URL(base, "secrets", a->pos[0], NULL), body,
+		rc = cmd_vault_call(c, "PUT", VAULT_URL(base, "secrets", a->pos[0], NULL), body,
 				print_secret);
 out:
 	json_decref(tags);
@@ -170,31 +140,17 @@ out:
 	return rc;
 }
 
+static const struct cmd_column list_columns[] = {
+	{ "NAME", "id", "secrets" },
+	{ "ENABLED", "attributes.enabled", NULL },
+	{ "CONTENT-TYPE", "contentType", NULL },
+	{ "UPDATED", "@attributes.updated", NULL },
+};
+
 static int print_list(const json_t *items)
 {
-	static const char *const head[] = { "NAME", "ENABLED", "CONTENT-TYPE", "UPDATED" };
-	char name[256], en[8], ct[256], up[32];
-	struct table *t = table_new(4, head);
-	const json_t *it;
-	size_t i;
-
-	if (t == NULL)
-		return client_nomem();
-	json_array_foreach(items, i, it) {
-		const char *row[] = {
-			output_id_part(it, "id", "secrets", 0, name, sizeof(name)),
-			output_text(it, "attributes.enabled", en, sizeof(en)),
-			output_text(it, "contentType", ct, sizeof(ct)),
-			output_time(it, "attributes.updated", up, sizeof(up)),
-		};
-
-		if (table_add(t, row) != 0) {
-			table_free(t);
-			return client_nomem();
-		}
-	}
-	table_print(t, stdout);
-	return CLI_OK;
+	return cmd_print_columns(items, list_columns,
+				 sizeof(list_columns) / sizeof(list_columns[0]));
 }
 
 static int secret_list(struct cli *c, const struct args *a)
@@ -205,112 +161,35 @@ static int secret_list(struct cli *c, const struct args *a)
 
 static int secret_delete(struct cli *c, const struct args *a)
 {
-	const char *base;
-	int rc = client_vault_base(c, &base);
-
-	if (rc != CLI_OK)
-		return rc;
-	return vault_call(c, "DELETE", VAULT_URL(base, "secrets", a->pos[0], NULL), NULL,
-			  print_deleted);
+	return cmd_object_delete(c, "secrets", a->pos[0]);
 }
 
 static int secret_recover(struct cli *c, const struct args *a)
 {
-	const char *base;
-	int rc = client_vault_base(c, &base);
-
-	if (rc != CLI_OK)
-		return rc;
-	return vault_call(c, "POST",
-			  VAULT_URL(base, "deletedsecrets", a->pos[0], "recover", NULL), NULL,
-			  print_secret);
+	return cmd_object_recover(c, "secrets", a->pos[0], print_secret);
 }
 
 static int secret_purge(struct cli *c, const struct args *a)
 {
-	const char *base;
-	char *url;
-	int rc;
-
-	if ((rc = client_vault_base(c, &base)) != CLI_OK)
-		return rc;
-	if ((url = VAULT_URL(base, "deletedsecrets", a->pos[0], NULL)) == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, "DELETE", url, NULL, true, NULL)) == CLI_OK)
-		rc = cmd_print_done(c, "purged", a->pos[0], NULL, NULL);
-	free(url);
-	return rc;
+	return cmd_object_purge(c, "secrets", a->pos[0]);
 }
 
 static int secret_backup(struct cli *c, const struct args *a)
 {
-	const char *base, *file = args_get(a, "file");
-	json_t *out = NULL, *v;
-	char *url = NULL;
-	int rc;
+	const char *file = args_get(a, "file");
 
 	if (file == NULL)
 		return cmd_usage_error("secret backup needs --file PATH");
-	if ((rc = client_vault_base(c, &base)) != CLI_OK)
-		return rc;
-	if ((url = VAULT_URL(base, "secrets", a->pos[0], "backup", NULL)) == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, "POST", url, NULL, true, &out)) != CLI_OK)
-		goto out;
-	if (!json_is_string(v = json_object_get(out, "value"))) {
-		fprintf(stderr, "kluis: the answer holds no backup\n");
-		rc = CLI_EFAIL;
-		goto out;
-	}
-	if ((rc = cmd_write_file(file, json_string_value(v), json_string_length(v))) == CLI_OK)
-		rc = cmd_print_done(c, "backed up", a->pos[0], "file", file);
-out:
-	json_decref(out);
-	free(url);
-	return rc;
-}
-
-static bool is_blank(unsigned char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-/* Reads a backup file written by `backup` (base64url text) into a JSON string. */
-static int read_backup(const char *file, json_t **value)
-{
-	struct buf blob;
-	int rc;
-
-	*value = NULL;
-	buf_init_secret(&blob, BACKUP_MAX);
-	if ((rc = cmd_read_file(file, BACKUP_MAX, &blob)) != CLI_OK)
-		goto out;
-	while (blob.len > 0 && is_blank(blob.data[blob.len - 1]))	/* an editor's newline */
-		buf_truncate(&blob, blob.len - 1);
-	if ((*value = json_stringn(buf_cstr(&blob), blob.len)) == NULL)
-		rc = cmd_usage_error("%.200s is not a kluis backup", file);
-out:
-	buf_clear(&blob);
-	return rc;
+	return cmd_object_backup(c, "secrets", a->pos[0], file);
 }
 
 static int secret_restore(struct cli *c, const struct args *a)
 {
-	const char *base, *file = args_get(a, "file");
-	json_t *body = NULL, *blob = NULL;
-	int rc;
+	const char *file = args_get(a, "file");
 
 	if (file == NULL)
 		return cmd_usage_error("secret restore needs --file PATH");
-	if ((rc = read_backup(file, &blob)) != CLI_OK)
-		return rc;
-	if ((body = json_pack("{s:o}", "value", blob)) == NULL)
-		return client_nomem();
-	if ((rc = client_vault_base(c, &base)) == CLI_OK)
-		rc = vault_call(c, "POST", VAULT_URL(base, "secrets", "restore", NULL), body,
-				print_secret);
-	json_decref(body);
-	return rc;
+	return cmd_object_restore(c, "secrets", file, print_secret);
 }
 
 static const struct opt set_opts[] = {

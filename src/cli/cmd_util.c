@@ -1,6 +1,8 @@
 /* cmd_util.c owns what several command groups share: usage errors, printing a result as
- * JSON or as a listing, files in and out, base64url arguments and times. It must never print
- * the contents of a file or an argument: they may be secrets. */
+ * JSON or as a listing, files in and out, base64url arguments and times, and the verbs secrets,
+ * keys and certificates share (delete, recover, purge, backup, restore). It must never print
+ * the contents of a file or an argument, nor an answer's "value": they may be secrets. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -183,6 +185,38 @@ int cmd_parse_time(const char *s, long long *out)
 	return -1;
 }
 
+int cmd_print_columns(const json_t *items, const struct cmd_column *cols, size_t n)
+{
+	const char *head[TABLE_MAX_COLS], *row[TABLE_MAX_COLS];
+	char cell[TABLE_MAX_COLS][256];
+	struct table *t;
+	const json_t *it;
+	size_t i, k;
+
+	assert(n <= TABLE_MAX_COLS);
+	for (k = 0; k < n; k++)
+		head[k] = cols[k].head;
+	if ((t = table_new(n, head)) == NULL)
+		return client_nomem();
+	json_array_foreach(items, i, it) {
+		for (k = 0; k < n; k++) {
+			if (cols[k].collection != NULL)
+				row[k] = output_id_part(it, cols[k].path, cols[k].collection, 0,
+							cell[k], sizeof(cell[k]));
+			else if (cols[k].path[0] == '@')
+				row[k] = output_time(it, cols[k].path + 1, cell[k], sizeof(cell[k]));
+			else
+				row[k] = output_text(it, cols[k].path, cell[k], sizeof(cell[k]));
+		}
+		if (table_add(t, row) != 0) {
+			table_free(t);
+			return client_nomem();
+		}
+	}
+	table_print(t, stdout);
+	return CLI_OK;
+}
+
 /* Lists every page of collection ("secrets", "keys") in the vault; shared with cmd_key.c. */
 int cmd_list_collection(struct cli *c, const char *collection, int (*table)(const json_t *items))
 {
@@ -233,4 +267,154 @@ int cmd_print_done(const struct cli *c, const char *what, const char *name, cons
 	output_json(j);
 	json_decref(j);
 	return CLI_OK;
+}
+
+#define BACKUP_MAX (16u << 20)
+
+int cmd_vault_call(struct cli *c, const char *method, char *url, const json_t *body,
+		   int (*table)(const json_t *v))
+{
+	json_t *out = NULL;
+	int rc;
+
+	if (url == NULL)
+		return client_nomem();
+	rc = client_call(c, method, url, body, true, &out);
+	if (rc == CLI_OK && out != NULL) {
+		json_object_del(out, "value");	/* set, recover, restore: never echo a value */
+		rc = cmd_print(c, out, table);
+	}
+	json_decref(out);
+	free(url);
+	return rc;
+}
+
+int cmd_print_deleted(const json_t *v)
+{
+	const char *fields[] = {
+		"recovery-id", "recoveryId", "deleted", "@deletedDate",
+		"purge-date", "@scheduledPurgeDate", "id", "id", NULL,
+	};
+
+	return cmd_print_fields(v, fields);
+}
+
+/* The URL of one object, or of the collection's deleted twin when deleted is set; NULL-ended
+ * segments after the name. */
+static char *object_url(const char *base, bool deleted, const char *collection, const char *name,
+			const char *tail)
+{
+	char coll[64];
+
+	snprintf(coll, sizeof(coll), "%s%s", deleted ? "deleted" : "", collection);
+	return client_url(base, "api-version=" CLI_DATA_API_VERSION, coll, name, tail, NULL);
+}
+
+int cmd_object_delete(struct cli *c, const char *collection, const char *name)
+{
+	const char *base;
+	int rc = client_vault_base(c, &base);
+
+	if (rc != CLI_OK)
+		return rc;
+	return cmd_vault_call(c, "DELETE", object_url(base, false, collection, name, NULL), NULL,
+			      cmd_print_deleted);
+}
+
+int cmd_object_recover(struct cli *c, const char *collection, const char *name,
+		       int (*table)(const json_t *v))
+{
+	const char *base;
+	int rc = client_vault_base(c, &base);
+
+	if (rc != CLI_OK)
+		return rc;
+	return cmd_vault_call(c, "POST", object_url(base, true, collection, name, "recover"), NULL,
+			      table);
+}
+
+int cmd_object_purge(struct cli *c, const char *collection, const char *name)
+{
+	const char *base;
+	char *url;
+	int rc;
+
+	if ((rc = client_vault_base(c, &base)) != CLI_OK)
+		return rc;
+	if ((url = object_url(base, true, collection, name, NULL)) == NULL)
+		return client_nomem();
+	if ((rc = client_call(c, "DELETE", url, NULL, true, NULL)) == CLI_OK)
+		rc = cmd_print_done(c, "purged", name, NULL, NULL);
+	free(url);
+	return rc;
+}
+
+int cmd_object_backup(struct cli *c, const char *collection, const char *name, const char *file)
+{
+	const char *base;
+	json_t *out = NULL, *v;
+	char *url = NULL;
+	int rc;
+
+	if ((rc = client_vault_base(c, &base)) != CLI_OK)
+		return rc;
+	if ((url = object_url(base, false, collection, name, "backup")) == NULL)
+		return client_nomem();
+	if ((rc = client_call(c, "POST", url, NULL, true, &out)) != CLI_OK)
+		goto out;
+	if (!json_is_string(v = json_object_get(out, "value"))) {
+		fprintf(stderr, "kluis: the answer holds no backup\n");
+		rc = CLI_EFAIL;
+		goto out;
+	}
+	if ((rc = cmd_write_file(file, json_string_value(v), json_string_length(v))) == CLI_OK)
+		rc = cmd_print_done(c, "backed up", name, "file", file);
+out:
+	json_decref(out);
+	free(url);
+	return rc;
+}
+
+static bool is_blank(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Reads a backup file written by `backup` (base64url text) into a JSON string. */
+static int read_backup(const char *file, json_t **value)
+{
+	struct buf blob;
+	int rc;
+
+	*value = NULL;
+	buf_init_secret(&blob, BACKUP_MAX);
+	if ((rc = cmd_read_file(file, BACKUP_MAX, &blob)) != CLI_OK)
+		goto out;
+	while (blob.len > 0 && is_blank(blob.data[blob.len - 1]))	/* an editor's newline */
+		buf_truncate(&blob, blob.len - 1);
+	if ((*value = json_stringn(buf_cstr(&blob), blob.len)) == NULL)
+		rc = cmd_usage_error("%.200s is not a kluis backup", file);
+out:
+	buf_clear(&blob);
+	return rc;
+}
+
+int cmd_object_restore(struct cli *c, const char *collection, const char *file,
+		       int (*table)(const json_t *v))
+{
+	const char *base;
+	json_t *body = NULL, *blob = NULL;
+	int rc;
+
+	if ((rc = read_backup(file, &blob)) != CLI_OK)
+		return rc;
+	if ((body = json_pack("{s:o}", "value", blob)) == NULL)
+		return client_nomem();
+	if ((rc = client_vault_base(c, &base)) == CLI_OK)
+		rc = cmd_vault_call(c, "POST",
+				    client_url(base, "api-version=" CLI_DATA_API_VERSION,
+					       collection, "restore", NULL),
+				    body, table);
+	json_decref(body);
+	return rc;
 }

@@ -189,6 +189,17 @@ out:
 	return s;
 }
 
+bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n)
+{
+	char *s = rec_get_str(r);
+	bool ok = s != NULL && strlen(s) < n;
+
+	if (ok)
+		memcpy(out, s, strlen(s) + 1);
+	free(s);
+	return ok;
+}
+
 bool rec_done(const struct rec_reader *r)
 {
 	return !r->bad && r->off == r->len;

@@ -34,6 +34,9 @@ const unsigned char *rec_get_bytes(struct rec_reader *r, size_t *n);
 /* A malloc'd NUL-terminated copy; NULL for an absent string or when bad (check r->bad). Strings
  * holding a NUL byte set bad. */
 char *rec_get_str(struct rec_reader *r);
+/* A string into out (n bytes with its NUL): false when absent, bad, or n bytes or longer (out
+ * is then left as it was; r is not marked bad for the length). */
+bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n);
 /* True when every byte was consumed and nothing was bad. */
 bool rec_done(const struct rec_reader *r);
 

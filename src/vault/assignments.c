@@ -28,16 +28,6 @@ static void key_id(char *out, const char *id)
 	snprintf(out, KEYBUF, "I/%s", id);
 }
 
-static bool copy_field(char *out, size_t n, char *s)
-{
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-	return ok;
-}
-
 static int encode(const struct assignment *a, struct buf *out, struct kl_err *err)
 {
 	if (rec_put_u8(out, ASSIGN_FORMAT, err) != 0 || rec_put_str(out, a->id, err) != 0 ||
@@ -53,10 +43,10 @@ static int decode(const void *p, size_t n, struct assignment *a, struct kl_err *
 
 	rec_reader_init(&r, p, n);
 	memset(a, 0, sizeof(*a));
-	if (rec_get_u8(&r) != ASSIGN_FORMAT || !copy_field(a->id, sizeof(a->id), rec_get_str(&r)) ||
-	    !copy_field(a->principal_id, sizeof(a->principal_id), rec_get_str(&r)) ||
-	    !copy_field(a->role_id, sizeof(a->role_id), rec_get_str(&r)) ||
-	    !copy_field(a->vault, sizeof(a->vault), rec_get_str(&r)))
+	if (rec_get_u8(&r) != ASSIGN_FORMAT || !rec_get_fixed_str(&r, a->id, sizeof(a->id)) ||
+	    !rec_get_fixed_str(&r, a->principal_id, sizeof(a->principal_id)) ||
+	    !rec_get_fixed_str(&r, a->role_id, sizeof(a->role_id)) ||
+	    !rec_get_fixed_str(&r, a->vault, sizeof(a->vault)))
 		return kl_fail(err, KL_ECORRUPT, "a stored role assignment is damaged");
 	a->created = rec_get_i64(&r);
 	if (!rec_done(&r))

@@ -45,6 +45,21 @@ int cert_live_latest(struct vault *v, const char *name, const char *lname, char 
 	return 0;
 }
 
+/* Shared by create and import (certs_internal.h). */
+int cert_new_version_check(struct vault *v, const char *name, char *lname, char *latest,
+			   struct cert_op *op, uint64_t *op_version, struct kl_err *err)
+{
+	bool found;
+
+	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 ||
+	    cert_live_latest(v, name, lname, latest, err) != 0 ||
+	    cert_op_load(v, lname, op, &found, op_version, err) != 0)
+		return -1;
+	if (found && op->status == CERT_OP_IN_PROGRESS)
+		return cert_fail_in_progress(err);
+	return 0;
+}
+
 /* The policy a create uses: the given one completed with the defaults, else the stored one. */
 static int create_policy(struct vault *v, const char *name, const struct cert_policy *given,
 			 struct cert_policy *p, struct kl_err *err)
@@ -99,7 +114,7 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	struct x509_chain chain;
 	struct keyops_key *k = NULL;
 	uint64_t ov;
-	bool found, enabled = true;
+	bool enabled = true;
 	int64_t now = clock_now_s(), nbf, exp;
 	int rc = -1;
 
@@ -107,14 +122,8 @@ int cert_create(struct vault *v, const char *name, const struct cert_policy *pol
 	cert_op_init(&op);
 	cert_issue_init(&is);
 	x509_chain_init(&chain);
-	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 ||
-	    cert_live_latest(v, name, lname, latest, err) != 0 ||
-	    cert_op_load(v, lname, &op, &found, &ov, err) != 0)
+	if (cert_new_version_check(v, name, lname, latest, &op, &ov, err) != 0)
 		goto out;
-	if (found && op.status == CERT_OP_IN_PROGRESS) {
-		cert_fail_in_progress(err);
-		goto out;
-	}
 	if (create_policy(v, name, policy, &p, err) != 0)
 		goto out;
 	cert_op_clear(&op);

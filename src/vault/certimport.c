@@ -174,7 +174,7 @@ int cert_import(struct vault *v, const char *name, const char *value, size_t val
 	struct x509_info info;
 	struct keyops_key *k = NULL;
 	uint64_t ov;
-	bool found, is_pem;
+	bool is_pem;
 	int rc = -1;
 
 	cert_policy_init(&p);
@@ -182,14 +182,8 @@ int cert_import(struct vault *v, const char *name, const char *value, size_t val
 	cert_issue_init(&is);
 	x509_chain_init(&chain);
 	x509_info_init(&info);
-	if (obj_check_name(OBJ_CERT, name, lname, err) != 0 ||
-	    cert_live_latest(v, name, lname, latest, err) != 0 ||
-	    cert_op_load(v, lname, &op, &found, &ov, err) != 0)
+	if (cert_new_version_check(v, name, lname, latest, &op, &ov, err) != 0)
 		goto out;
-	if (found && op.status == CERT_OP_IN_PROGRESS) {
-		cert_fail_in_progress(err);
-		goto out;
-	}
 	if (parse_upload(value, value_len, pwd, in->preserve_order, &k, &chain, &is_pem, err) !=
 		0 ||
 	    x509_info_of(chain.der[0].data, chain.der[0].len, &info, err) != 0)

@@ -178,16 +178,6 @@ static int issuer_encode(const struct cert_issuer *i, const struct buf *sealed_p
 	return 0;
 }
 
-static bool copy_fixed(char *out, size_t n, char *s)
-{
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-	return ok;
-}
-
 /* Decodes into i (zeroed here); the sealed password, kept as is, into sealed_pwd (may be NULL). */
 static int issuer_decode(const void *p, size_t n, struct cert_issuer *i, struct buf *sealed_pwd,
 			 struct kl_err *err)
@@ -200,8 +190,8 @@ static int issuer_decode(const void *p, size_t n, struct cert_issuer *i, struct 
 	memset(i, 0, sizeof(*i));
 	rec_reader_init(&r, p, n);
 	if (rec_get_u8(&r) != ISSUER_FORMAT ||
-	    !copy_fixed(i->name, sizeof(i->name), rec_get_str(&r)) ||
-	    !copy_fixed(i->provider, sizeof(i->provider), rec_get_str(&r)))
+	    !rec_get_fixed_str(&r, i->name, sizeof(i->name)) ||
+	    !rec_get_fixed_str(&r, i->provider, sizeof(i->provider)))
 		goto bad;
 	i->has_credentials = rec_get_u8(&r) != 0;
 	i->account_id = rec_get_str(&r);

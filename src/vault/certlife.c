@@ -322,22 +322,5 @@ out:
 
 int cert_purge(struct vault *v, const char *name, struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1];
-	int attempt;
-
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
-		return obj_fail_deleted_not_found(err, OBJ_CERT, name ? name : "");
-	if (v->purge_protection)
-		return obj_fail_purge_protected(err);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		if (cert_purge_name(v->core, v->name, lname, err) == 0)
-			return 0;
-		if (err->code == KL_ENOTFOUND)
-			return obj_fail_deleted_not_found(err, OBJ_CERT, name);
-		if (err->code != KL_ECONFLICT)
-			return -1;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	return fail_busy(err);
+	return obj_purge(v, OBJ_CERT, name, err);	/* obj_purge_name cascades to cert_purge_name */
 }

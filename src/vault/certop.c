@@ -58,17 +58,6 @@ int cert_op_encode(const struct cert_op *op, struct buf *out, struct kl_err *err
 	return 0;
 }
 
-static bool get_fixed(struct rec_reader *r, char *out, size_t n)
-{
-	char *s = rec_get_str(r);
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		snprintf(out, n, "%s", s);
-	free(s);
-	return ok;
-}
-
 int cert_op_decode(const void *p, size_t n, struct cert_op *op, struct kl_err *err)
 {
 	struct rec_reader r;
@@ -80,14 +69,14 @@ int cert_op_decode(const void *p, size_t n, struct cert_op *op, struct kl_err *e
 	if (rec_get_u8(&r) != OP_FORMAT)
 		goto bad;
 	op->kind = rec_get_u8(&r);
-	if (op->kind > CERT_OP_ISSUER || !get_fixed(&r, op->version, sizeof(op->version)) ||
-	    !get_fixed(&r, op->request_id, sizeof(op->request_id)) ||
-	    !get_fixed(&r, op->issuer, sizeof(op->issuer)) ||
-	    !get_fixed(&r, op->cty, sizeof(op->cty)))
+	if (op->kind > CERT_OP_ISSUER || !rec_get_fixed_str(&r, op->version, sizeof(op->version)) ||
+	    !rec_get_fixed_str(&r, op->request_id, sizeof(op->request_id)) ||
+	    !rec_get_fixed_str(&r, op->issuer, sizeof(op->issuer)) ||
+	    !rec_get_fixed_str(&r, op->cty, sizeof(op->cty)))
 		goto bad;
 	op->has_transparency = rec_get_u8(&r) != 0;
 	op->transparency = rec_get_u8(&r) != 0;
-	if (!get_fixed(&r, op->provider, sizeof(op->provider)))
+	if (!rec_get_fixed_str(&r, op->provider, sizeof(op->provider)))
 		goto bad;
 	op->created_ms = rec_get_i64(&r);
 	op->delay_s = rec_get_i64(&r);

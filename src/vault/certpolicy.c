@@ -386,17 +386,6 @@ static int get_strv(struct rec_reader *r, char ***v, size_t *n, size_t max)
 	return 0;
 }
 
-static bool get_fixed(struct rec_reader *r, char *out, size_t n)
-{
-	char *s = rec_get_str(r);
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		snprintf(out, n, "%s", s);
-	free(s);
-	return ok;
-}
-
 int cert_policy_encode(const struct cert_policy *p, struct buf *out, struct kl_err *err)
 {
 	const struct cert_sans *s = &p->sans;
@@ -440,12 +429,12 @@ int cert_policy_decode(const void *data, size_t n, struct cert_policy *p, struct
 	if (rec_get_u8(&r) != POLICY_FORMAT)
 		goto bad;
 	p->exportable = rec_get_u8(&r) != 0;
-	if (!get_fixed(&r, p->kty, sizeof(p->kty)))
+	if (!rec_get_fixed_str(&r, p->kty, sizeof(p->kty)))
 		goto bad;
 	p->key_size = (unsigned)rec_get_u64(&r);
 	p->reuse_key = rec_get_u8(&r) != 0;
-	if (!get_fixed(&r, p->crv, sizeof(p->crv)) ||
-	    !get_fixed(&r, p->content_type, sizeof(p->content_type)))
+	if (!rec_get_fixed_str(&r, p->crv, sizeof(p->crv)) ||
+	    !rec_get_fixed_str(&r, p->content_type, sizeof(p->content_type)))
 		goto bad;
 	p->subject = rec_get_str(&r);
 	p->has_sans = rec_get_u8(&r) != 0;
@@ -466,7 +455,7 @@ int cert_policy_decode(const void *data, size_t n, struct cert_policy *p, struct
 		p->actions[i].days_before_expiry = (int)rec_get_i64(&r);
 		p->actions[i].action = rec_get_u8(&r);
 	}
-	if (!get_fixed(&r, p->issuer, sizeof(p->issuer)))
+	if (!rec_get_fixed_str(&r, p->issuer, sizeof(p->issuer)))
 		goto bad;
 	p->cty = rec_get_str(&r);
 	p->has_transparency = rec_get_u8(&r) != 0;

@@ -12,7 +12,6 @@
 #include "vault/certissuers.h"
 #include "vault/certs_internal.h"
 
-#define BATCH 64
 
 /* When action a falls due for a version valid from nbf to exp. */
 static int64_t due_at(const struct cert_lifetime_action *a, int64_t nbf, int64_t exp)
@@ -156,63 +155,26 @@ out:
 	cert_clear(&ct);
 }
 
-struct index_scan {
-	char keys[BATCH][KEYBUF];
-	size_t n;
+struct lifetime_run {
+	int64_t now;
+	size_t *n_acted;
 };
 
-static int collect(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		   uint64_t version, struct kl_err *err)
+/* One entry of the lifetime index: acts on certificate lname of vault vname. */
+static void act_one(struct vault_core *core, const char *vname, const char *lname, void *arg)
 {
-	struct index_scan *s = arg;
+	struct lifetime_run *run = arg;
+	struct vault v;
+	struct kl_err e = { 0 };
 
-	(void)val;
-	(void)val_len;
-	(void)version;
-	(void)err;
-	if (key_len >= KEYBUF)
-		return 0;
-	memcpy(s->keys[s->n], key, key_len);
-	s->keys[s->n][key_len] = '\0';
-	return ++s->n == BATCH ? 1 : 0;
+	if (vault_name_is_valid_object(lname) && vault_open(core, vname, &v, &e) == 0)
+		act_on(&v, lname, run->now, run->n_acted);
 }
 
 int cert_lifetime_due(struct vault_core *core, int64_t now, size_t *n_acted, struct kl_err *err)
 {
-	struct index_scan *s = calloc(1, sizeof(*s));
-	char after[KEYBUF] = "";
-	size_t i;
-	int rc = -1;
+	struct lifetime_run run = { .now = now, .n_acted = n_acted };
 
 	*n_acted = 0;
-	if (s == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	do {
-		s->n = 0;
-		if (store_scan(core->st, "a/", 2, after[0] ? after : NULL, strlen(after), collect,
-			       s, err) != 0)
-			goto out;
-		for (i = 0; i < s->n; i++) {
-			/* a/<vault>/<lowercase name> */
-			char vname[VAULT_NAME_MAX + 1], *slash = strchr(s->keys[i] + 2, '/');
-			struct vault v;
-			struct kl_err e = { 0 };
-
-			if (slash == NULL || (size_t)(slash - s->keys[i] - 2) > VAULT_NAME_MAX ||
-			    !vault_name_is_valid_object(slash + 1))
-				continue;
-			memcpy(vname, s->keys[i] + 2, (size_t)(slash - s->keys[i] - 2));
-			vname[slash - s->keys[i] - 2] = '\0';
-			if (vault_open(core, vname, &v, &e) == 0)
-				act_on(&v, slash + 1, now, n_acted);
-		}
-		if (s->n > 0)
-			snprintf(after, sizeof(after), "%s", s->keys[s->n - 1]);
-	} while (s->n == BATCH);
-	rc = 0;
-out:
-	free(s);
-	return rc;
+	return jobindex_walk(core, "a/", act_one, &run, err);
 }

@@ -12,6 +12,7 @@
 
 #define PUB_FORMAT 1
 #define PREV_STEPS 16 /* how far back get-latest looks for an issued version */
+#define CERT_REC_MAX (4u * 1024 * 1024) /* a version record read for a rewrite */
 
 void cert_init(struct cert *c)
 {
@@ -228,29 +229,12 @@ static int page_from(struct vault *v, struct obj_page *op, bool latest, bool inc
 	return 0;
 }
 
-int cert_list(struct vault *v, const char *after, size_t max, bool include_pending,
-	      struct cert_page *page, struct kl_err *err)
-{
-	struct obj_page *op = calloc(1, sizeof(*op));
-	int rc = -1;
+/* Which listing list_page() runs. */
+enum list_what { LIST_LATEST, LIST_VERSIONS, LIST_DELETED };
 
-	page->n = 0;
-	if (op == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (obj_list(v, OBJ_CERT, after, max, op, err) != 0)
-		goto out;
-	rc = page_from(v, op, true, include_pending, page, err);
-out:
-	if (op != NULL)
-		obj_page_clear(op);
-	free(op);
-	return rc;
-}
-
-int cert_list_versions(struct vault *v, const char *name, const char *after, size_t max,
-		       struct cert_page *page, struct kl_err *err)
+/* One page of the listing what (of name's versions for LIST_VERSIONS) as certificates. */
+static int list_page(struct vault *v, enum list_what what, const char *name, const char *after,
+		     size_t max, bool include_pending, struct cert_page *page, struct kl_err *err)
 {
 	struct obj_page *op = calloc(1, sizeof(*op));
 	int rc = -1;
@@ -261,66 +245,43 @@ int cert_list_versions(struct vault *v, const char *name, const char *after, siz
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (obj_list_versions(v, OBJ_CERT, name, after, max, op, err) != 0) {
-		if (err->code == KL_ENOTFOUND) { /* C1 #4: an unknown name is an empty page */
-			kl_err_clear(err);
+	if ((what == LIST_LATEST && obj_list(v, OBJ_CERT, after, max, op, err) != 0) ||
+	    (what == LIST_VERSIONS &&
+	     obj_list_versions(v, OBJ_CERT, name, after, max, op, err) != 0) ||
+	    (what == LIST_DELETED && obj_list_deleted(v, OBJ_CERT, after, max, op, err) != 0)) {
+		if (what == LIST_VERSIONS && err->code == KL_ENOTFOUND) {
+			kl_err_clear(err);	/* C1 #4: an unknown name is an empty page */
 			rc = 0;
 		}
 		goto out;
 	}
-	rc = page_from(v, op, false, true, page, err);
+	rc = page_from(v, op, what == LIST_LATEST, include_pending, page, err);
 out:
 	if (op != NULL)
 		obj_page_clear(op);
 	free(op);
 	return rc;
+}
+
+int cert_list(struct vault *v, const char *after, size_t max, bool include_pending,
+	      struct cert_page *page, struct kl_err *err)
+{
+	return list_page(v, LIST_LATEST, NULL, after, max, include_pending, page, err);
+}
+
+int cert_list_versions(struct vault *v, const char *name, const char *after, size_t max,
+		       struct cert_page *page, struct kl_err *err)
+{
+	return list_page(v, LIST_VERSIONS, name, after, max, true, page, err);
 }
 
 int cert_list_deleted(struct vault *v, const char *after, size_t max, struct cert_page *page,
 		      struct kl_err *err)
 {
-	struct obj_page *op = calloc(1, sizeof(*op));
-	int rc = -1;
-
-	page->n = 0;
-	if (op == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (obj_list_deleted(v, OBJ_CERT, after, max, op, err) != 0)
-		goto out;
-	rc = page_from(v, op, false, true, page, err);
-out:
-	if (op != NULL)
-		obj_page_clear(op);
-	free(op);
-	return rc;
+	return list_page(v, LIST_DELETED, NULL, after, max, true, page, err);
 }
 
 /* ---- update ---- */
-
-/* A version record of kind as stored: o, its store version, its sealed material as is. */
-static int load_raw(struct vault *v, enum obj_kind kind, const char *lname, const char *ver,
-		    struct obj *o, uint64_t *sv, struct buf *sealed, bool *has_material,
-		    struct kl_err *err)
-{
-	char key[KEYBUF];
-	struct buf val;
-	const unsigned char *m = NULL;
-	size_t m_len = 0;
-	int rc = -1;
-
-	buf_init(&val, 4u * 1024 * 1024);
-	obj_key_version(key, v, kind, lname, ver);
-	if (store_get(v->core->st, key, strlen(key), &val, sv, err) != 0 ||
-	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
-	    buf_append(sealed, m, m_len, err) != 0)
-		goto out;
-	rc = 0;
-out:
-	buf_clear(&val);
-	return rc;
-}
 
 int cert_update(struct vault *v, const char *name, const char *version, bool set_enabled,
 		bool enabled, bool set_tags, const struct obj_tag *tags, size_t n_tags,
@@ -338,7 +299,7 @@ int cert_update(struct vault *v, const char *name, const char *version, bool set
 	cert_policy_init(&pol);
 	for (k = 0; k < 3; k++) {
 		obj_init(&objs[k]);
-		buf_init(&sealed[k], 4u * 1024 * 1024);
+		buf_init(&sealed[k], CERT_REC_MAX);
 	}
 	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
 		goto out;
@@ -362,8 +323,8 @@ int cert_update(struct vault *v, const char *name, const char *version, bool set
 
 			obj_clear(&objs[k]);
 			buf_reset(&sealed[k]);
-			if (load_raw(v, (enum obj_kind)k, lname, ver, &objs[k], &sv, &sealed[k],
-				     &has_m[k], err) != 0) {
+			if (obj_version_load_raw(v, (enum obj_kind)k, lname, ver, CERT_REC_MAX,
+						 &objs[k], &sv, &sealed[k], &has_m[k], err) != 0) {
 				if (err->code != KL_ENOTFOUND)
 					goto out;
 				kl_err_clear(err);

@@ -69,6 +69,12 @@ int cert_fail_in_progress(struct kl_err *err);
 int cert_live_latest(struct vault *v, const char *name, const char *lname, char *latest,
 		     struct kl_err *err);
 
+/* Before a create or an import: name checked into lname (OBJ_NAME_MAX + 1), its live latest
+ * version into latest (as cert_live_latest), its operation record (if any) into op with its
+ * store version in *op_version. An operation in progress is 409 (cert_fail_in_progress). */
+int cert_new_version_check(struct vault *v, const char *name, char *lname, char *latest,
+			   struct cert_op *op, uint64_t *op_version, struct kl_err *err);
+
 /* key_ops bits (util/jwk.h) a managed key of type kty gets from key_usage (C3). */
 unsigned cert_key_ops_of(unsigned key_usage, bool is_ec);
 

@@ -70,6 +70,12 @@ int version_encode(const struct obj *o, bool has_material, const void *material,
 /* Decodes into o (zeroed by the caller); *material points into p (borrowed). */
 int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
 		   const unsigned char **material, size_t *material_len, struct kl_err *err);
+/* Loads the version record ver of lname as stored, for rewrites: its fields into o (zeroed by
+ * the caller), its store version into *store_version, its sealed material appended to sealed as
+ * is. A record over max_len bytes fails (store_get's KL_ETOOBIG). */
+int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lname,
+			 const char *ver, size_t max_len, struct obj *o, uint64_t *store_version,
+			 struct buf *sealed, bool *has_material, struct kl_err *err);
 
 /* Vault records (V/<lowercase name>): format 1 had the name, dates and retention only; decoding
  * it gives a live vault with role assignments and empty labels. vi->props must be initialised. */
@@ -220,6 +226,14 @@ int key_list_collect(void *arg, const void *key, size_t key_len, const void *val
  * transaction: for data too large for one (a purged vault's objects). *n counts the deletions. */
 int store_del_prefix(struct store *st, const char *prefix, bool (*keep)(const char *key, void *arg),
 		     void *arg, size_t *n, struct kl_err *err);
+
+/* jobindex.c: calls fn(core, vname, lname, arg) for every entry <prefix><vault>/<lname> of a
+ * job's index whose vault name fits, gathering the keys a batch at a time so that no store scan
+ * is open while fn runs (fn may write). 0, or -1 when the store fails. */
+int jobindex_walk(struct vault_core *core, const char *prefix,
+		  void (*fn)(struct vault_core *core, const char *vname, const char *lname,
+			     void *arg),
+		  void *arg, struct kl_err *err);
 
 /* Lowercase copy of s into out (size n); false when it does not fit. */
 bool lower_copy(char *out, size_t n, const char *s);

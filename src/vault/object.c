@@ -151,10 +151,9 @@ out:
 	return rc;
 }
 
-/* The raw record of a version (sealed material kept as is), for rewrites. */
-static int version_load_raw(const struct vault *v, enum obj_kind k, const char *lname,
-			    const char *ver, struct obj *o, uint64_t *store_version, struct buf *sealed,
-			    bool *has_material, struct kl_err *err)
+int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lname,
+			 const char *ver, size_t max_len, struct obj *o, uint64_t *store_version,
+			 struct buf *sealed, bool *has_material, struct kl_err *err)
 {
 	char key[KEYBUF];
 	struct buf val;
@@ -162,7 +161,7 @@ static int version_load_raw(const struct vault *v, enum obj_kind k, const char *
 	size_t m_len = 0;
 	int rc = -1;
 
-	buf_init(&val, VERSION_REC_MAX);
+	buf_init(&val, max_len);
 	obj_key_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
 	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
@@ -421,7 +420,8 @@ static int update(struct vault *v, enum obj_kind kind, const char *name, const c
 		}
 		if (version == NULL || *version == '\0')
 			memcpy(lver, h.latest, sizeof(lver));
-		if (version_load_raw(v, kind, lname, lver, &o, &sv, &sealed, &has_material, err) != 0) {
+		if (obj_version_load_raw(v, kind, lname, lver, VERSION_REC_MAX, &o, &sv, &sealed,
+					 &has_material, err) != 0) {
 			if (err->code == KL_ENOTFOUND)
 				obj_fail_not_found(err, kind, name, version);
 			goto out;

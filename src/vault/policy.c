@@ -96,17 +96,6 @@ static int policy_encode(const struct key_policy *p, struct buf *out, struct kl_
 	return 0;
 }
 
-static bool get_fixed_str(struct rec_reader *r, char *out, size_t n)
-{
-	char *s = rec_get_str(r);
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		snprintf(out, n, "%s", s);
-	free(s);
-	return ok;
-}
-
 static int policy_decode(const void *p, size_t n, struct key_policy *out, struct kl_err *err)
 {
 	struct rec_reader r;
@@ -120,13 +109,14 @@ static int policy_decode(const void *p, size_t n, struct key_policy *out, struct
 	out->n_actions = count;
 	for (i = 0; i < count; i++) {
 		out->actions[i].trigger = rec_get_u8(&r);
-		if (!get_fixed_str(&r, out->actions[i].duration, sizeof(out->actions[i].duration)))
+		if (!rec_get_fixed_str(&r, out->actions[i].duration,
+				       sizeof(out->actions[i].duration)))
 			goto bad;
 		out->actions[i].seconds = rec_get_i64(&r);
 		out->actions[i].action = rec_get_u8(&r);
 	}
 	out->has_expiry = rec_get_u8(&r) != 0;
-	if (!get_fixed_str(&r, out->expiry, sizeof(out->expiry)))
+	if (!rec_get_fixed_str(&r, out->expiry, sizeof(out->expiry)))
 		goto bad;
 	out->expiry_seconds = rec_get_i64(&r);
 	out->created = rec_get_i64(&r);
@@ -272,78 +262,42 @@ static bool rotation_due(const struct key_policy *p, const struct obj *o, int64_
 	return false;
 }
 
-struct index_scan {
-	char keys[64][KEYBUF];
-	size_t n;
+struct rotate_run {
+	int64_t now;
+	size_t *n_rotated;
 };
 
-static int collect_index(void *arg, const void *key, size_t key_len, const void *val,
-			 size_t val_len, uint64_t version, struct kl_err *err)
+/* One entry of the rotation index: rotates key lname of vault vname when its policy says so. */
+static void rotate_one(struct vault_core *core, const char *vname, const char *lname, void *arg)
 {
-	struct index_scan *s = arg;
+	struct rotate_run *run = arg;
+	struct key_policy p;
+	struct key_meta m;
+	struct obj o, rotated;
+	struct vault v;
+	struct kl_err e = { 0 };
 
-	(void)val;
-	(void)val_len;
-	(void)version;
-	(void)err;
-	if (key_len >= KEYBUF)
-		return 0;
-	memcpy(s->keys[s->n], key, key_len);
-	s->keys[s->n][key_len] = '\0';
-	return ++s->n == 64 ? 1 : 0;
+	if (vault_open(core, vname, &v, &e) != 0 || key_policy_get(&v, lname, &p, &e) != 0)
+		return;	/* vault or key gone (deleted keys keep their policy) */
+	key_meta_init(&m);
+	obj_init(&o);
+	obj_init(&rotated);
+	if (key_get(&v, lname, NULL, &o, &m, &e) == 0 && rotation_due(&p, &o, run->now)) {
+		if (key_rotate(&v, lname, &rotated, &m, &e) == 0)
+			(*run->n_rotated)++;
+		else
+			LOG_WARN(NULL, "automatic rotation of key %s/%s failed: %s", vname,
+				 lname, e.msg);
+	}
+	obj_clear(&o);
+	obj_clear(&rotated);
+	key_meta_clear(&m);
 }
 
 int key_rotate_due(struct vault_core *core, int64_t now, size_t *n_rotated, struct kl_err *err)
 {
-	struct index_scan *s = calloc(1, sizeof(*s));
-	char after[KEYBUF] = "";
-	size_t i;
-	int rc = -1;
+	struct rotate_run run = { .now = now, .n_rotated = n_rotated };
 
 	*n_rotated = 0;
-	if (s == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	do {
-		s->n = 0;
-		if (store_scan(core->st, "r/", 2, after[0] ? after : NULL, strlen(after), collect_index,
-			       s, err) != 0)
-			goto out;
-		for (i = 0; i < s->n; i++) {
-			char vname[VAULT_NAME_MAX + 1], *slash = strchr(s->keys[i] + 2, '/');
-			const char *lname = slash ? slash + 1 : "";
-			struct key_policy p;
-			struct key_meta m;
-			struct obj o, rotated;
-			struct vault v;
-			struct kl_err e = { 0 };
-
-			if (slash == NULL || (size_t)(slash - s->keys[i] - 2) > VAULT_NAME_MAX)
-				continue;
-			memcpy(vname, s->keys[i] + 2, (size_t)(slash - s->keys[i] - 2));
-			vname[slash - s->keys[i] - 2] = '\0';
-			if (vault_open(core, vname, &v, &e) != 0 || key_policy_get(&v, lname, &p, &e) != 0)
-				continue;	/* vault or key gone (deleted keys keep their policy) */
-			key_meta_init(&m);
-			obj_init(&o);
-			obj_init(&rotated);
-			if (key_get(&v, lname, NULL, &o, &m, &e) == 0 && rotation_due(&p, &o, now)) {
-				if (key_rotate(&v, lname, &rotated, &m, &e) == 0)
-					(*n_rotated)++;
-				else
-					LOG_WARN(NULL, "automatic rotation of key %s/%s failed: %s", vname,
-						 lname, e.msg);
-			}
-			obj_clear(&o);
-			obj_clear(&rotated);
-			key_meta_clear(&m);
-		}
-		if (s->n > 0)
-			snprintf(after, sizeof(after), "%s", s->keys[s->n - 1]);
-	} while (s->n == 64);
-	rc = 0;
-out:
-	free(s);
-	return rc;
+	return jobindex_walk(core, "r/", rotate_one, &run, err);
 }

@@ -49,16 +49,6 @@ static bool is_uuid(const char *s)
 	return i == 36;
 }
 
-static bool copy_field(char *out, size_t n, char *s)
-{
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-	return ok;
-}
-
 static void hex(char *out, const unsigned char *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -105,15 +95,15 @@ static int principal_decode(const void *data, size_t n, struct principal *p, str
 	memset(p, 0, sizeof(*p));
 	format = rec_get_u8(&r);
 	if (format < 1 || format > PRINCIPAL_FORMAT ||
-	    !copy_field(p->id, sizeof(p->id), rec_get_str(&r)) ||
-	    !copy_field(p->name, sizeof(p->name), rec_get_str(&r)) ||
-	    !copy_field(p->type, sizeof(p->type), rec_get_str(&r)))
+	    !rec_get_fixed_str(&r, p->id, sizeof(p->id)) ||
+	    !rec_get_fixed_str(&r, p->name, sizeof(p->name)) ||
+	    !rec_get_fixed_str(&r, p->type, sizeof(p->type)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	p->created = rec_get_i64(&r);
-	if (format >= 2 && !copy_field(p->subject, sizeof(p->subject), rec_get_str(&r)))
+	if (format >= 2 && !rec_get_fixed_str(&r, p->subject, sizeof(p->subject)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	if (format >= 3 &&
-	    !copy_field(p->client_cert, sizeof(p->client_cert), rec_get_str(&r)))
+	    !rec_get_fixed_str(&r, p->client_cert, sizeof(p->client_cert)))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
 	if (!rec_done(&r))
 		return kl_fail(err, KL_ECORRUPT, "a stored principal is damaged");
@@ -145,9 +135,9 @@ static int token_decode(const void *data, size_t n, struct token_rec *t, struct 
 	rec_reader_init(&r, data, n);
 	memset(t, 0, sizeof(*t));
 	if (rec_get_u8(&r) != TOKEN_FORMAT ||
-	    !copy_field(t->principal_id, sizeof(t->principal_id), rec_get_str(&r)) ||
-	    !copy_field(t->t.id, sizeof(t->t.id), rec_get_str(&r)) ||
-	    !copy_field(t->digest, sizeof(t->digest), rec_get_str(&r)))
+	    !rec_get_fixed_str(&r, t->principal_id, sizeof(t->principal_id)) ||
+	    !rec_get_fixed_str(&r, t->t.id, sizeof(t->t.id)) ||
+	    !rec_get_fixed_str(&r, t->digest, sizeof(t->digest)))
 		return kl_fail(err, KL_ECORRUPT, "a stored token record is damaged");
 	t->t.created = rec_get_i64(&r);
 	t->t.expires = rec_get_i64(&r);

@@ -23,16 +23,6 @@ bool lower_copy(char *out, size_t n, const char *s)
 	return true;
 }
 
-static bool copy_str(char *out, size_t n, char *s)
-{
-	bool ok = s != NULL && strlen(s) < n;
-
-	if (ok)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-	return ok;
-}
-
 int head_encode(const struct head *h, struct buf *out, struct kl_err *err)
 {
 	if (rec_put_u8(out, HEAD_FORMAT, err) != 0 || rec_put_str(out, h->display, err) != 0 ||
@@ -48,8 +38,9 @@ int head_decode(const void *p, size_t n, struct head *h, struct kl_err *err)
 
 	rec_reader_init(&r, p, n);
 	memset(h, 0, sizeof(*h));
-	if (rec_get_u8(&r) != HEAD_FORMAT || !copy_str(h->display, sizeof(h->display), rec_get_str(&r)) ||
-	    !copy_str(h->latest, sizeof(h->latest), rec_get_str(&r)))
+	if (rec_get_u8(&r) != HEAD_FORMAT ||
+	    !rec_get_fixed_str(&r, h->display, sizeof(h->display)) ||
+	    !rec_get_fixed_str(&r, h->latest, sizeof(h->latest)))
 		return kl_fail(err, KL_ECORRUPT, "a stored object head is damaged");
 	h->deleted_date = rec_get_i64(&r);
 	h->scheduled_purge = rec_get_i64(&r);
@@ -94,7 +85,8 @@ int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
 	int rc = -1;
 
 	rec_reader_init(&r, p, n);
-	if (rec_get_u8(&r) != VERSION_FORMAT || !copy_str(o->version, sizeof(o->version), rec_get_str(&r)))
+	if (rec_get_u8(&r) != VERSION_FORMAT ||
+	    !rec_get_fixed_str(&r, o->version, sizeof(o->version)))
 		goto bad;
 	a->created = rec_get_i64(&r);
 	a->updated = rec_get_i64(&r);
@@ -162,7 +154,8 @@ int vault_rec_decode(const void *p, size_t n, struct vault_info *v, struct kl_er
 	rec_reader_init(&r, p, n);
 	buf_reset(&v->props);
 	format = rec_get_u8(&r);
-	if ((format != 1 && format != VAULT_FORMAT) || !copy_str(v->name, sizeof(v->name), rec_get_str(&r)))
+	if ((format != 1 && format != VAULT_FORMAT) ||
+	    !rec_get_fixed_str(&r, v->name, sizeof(v->name)))
 		goto bad;
 	v->created = v->updated = rec_get_i64(&r);
 	days = rec_get_u64(&r);
@@ -172,9 +165,9 @@ int vault_rec_decode(const void *p, size_t n, struct vault_info *v, struct kl_er
 	v->state = VAULT_LIVE;
 	v->deleted_date = v->scheduled_purge = 0;
 	if (format == VAULT_FORMAT) {
-		if (!copy_str(v->subscription, sizeof(v->subscription), rec_get_str(&r)) ||
-		    !copy_str(v->resource_group, sizeof(v->resource_group), rec_get_str(&r)) ||
-		    !copy_str(v->location, sizeof(v->location), rec_get_str(&r)))
+		if (!rec_get_fixed_str(&r, v->subscription, sizeof(v->subscription)) ||
+		    !rec_get_fixed_str(&r, v->resource_group, sizeof(v->resource_group)) ||
+		    !rec_get_fixed_str(&r, v->location, sizeof(v->location)))
 			goto bad;
 		v->updated = rec_get_i64(&r);
 		v->rbac = rec_get_u8(&r) != 0;
