@@ -179,8 +179,8 @@ static void test_issuer_errors(void **state)
 		"{\"provider\":\"p\",\"org_details\":{\"id\":\"a\\u0000b\"}}",
 		"{\"provider\":\"p\",\"attributes\":{\"enabled\":\"yes\"}}",
 		"{\"provider\":\"p\",\"attributes\":7}",
-		"{\"provider\":"
-		"\"0123456789012345678901234567890123456789012345678901234567890123X\"}",
+		("{\"provider\":"
+		 "\"0123456789012345678901234567890123456789012345678901234567890123X\"}"),
 	};
 	char big[4096];
 	size_t i, o;

@@ -27,8 +27,8 @@ static void test_subject_check_accepts(void **state)
 		"CN=\"a, b\", O=x",
 		"CN=a\\, b",
 		"CN=\"say \"\"hi\"\"\"",
-		"CN=x, O=o, OU=u, L=l, S=s, ST=st, C=US, E=a@b.c, DC=example, STREET=1 Main, "
-		"SERIALNUMBER=42",
+		("CN=x, O=o, OU=u, L=l, S=s, ST=st, C=US, E=a@b.c, DC=example, STREET=1 Main, "
+		 "SERIALNUMBER=42"),
 		"CN=h\xc3\xa9llo",
 		"CN=a; O=b",
 	};
