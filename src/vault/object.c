@@ -300,9 +300,8 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 			snprintf(h.display, sizeof(h.display), "%s", name);
 		}
 		/* the certificate heads are checked absent by the transaction (asked only after a
-		 * conflict, below): no reads on the common path */
-		if (check_cert && obj_refuse_managed_latest(v, kind, lname, hv ? &h : NULL, op, err) != 0)
-			goto out;
+		 * conflict, below): no reads on the common path. A managed version never exists
+		 * without its certificate's head (live or deleted), so that check covers it too. */
 		memcpy(h.latest, o.version, sizeof(h.latest));
 		buf_reset(&hrec);
 		if (head_encode(&h, &hrec, err) != 0)
