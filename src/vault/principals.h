@@ -46,6 +46,8 @@ struct principal_ref {
 	char id[37];		/* "" for the bootstrap administrator */
 	char name[PRINCIPAL_NAME_MAX + 1];
 	char client_cert[PRINCIPAL_CERT_HEX + 1];	/* the certificate it must present; "" none */
+	int audience;		/* enum identity_audience (vault/identity.h): the plane a kluis
+				 * access token is for; 0 (any) for every other credential */
 };
 
 /* A SHA-256 certificate fingerprint as 64 hex digits, with or without ':' between bytes, in any
@@ -98,6 +100,16 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
  * (the same error for all three). */
 int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
 			   struct principal_ref *who, struct kl_err *err);
+
+/* Like principal_authenticate for a kluis token only (never the admin token, never a JWT):
+ * token_id (37 bytes) gets the id of the token presented. For the App Service identity route. */
+int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
+				 struct principal_ref *who, char token_id[37], struct kl_err *err);
+
+/* Is token token_id of principal id still live (there, not revoked, not expired)? 0, or
+ * KL_EUNAUTH. */
+int principal_token_live(struct vault_core *core, const char *id, const char *token_id,
+			 struct kl_err *err);
 
 /* The principal an OpenID subject (already verified) maps to; KL_EUNAUTH when none. */
 int principal_by_subject(struct vault_core *core, const char *subject, struct principal_ref *who,
