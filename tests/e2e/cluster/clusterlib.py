@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -232,6 +233,38 @@ class DeploymentTest(unittest.TestCase):
             return r.status, parsed
         finally:
             conn.close()
+
+    def as_token(self, method, port, path, token, body=None, form=None, timeout=3.0):
+        """raw() with another bearer token (None: none), or a form body (a token request)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           context=self.ssl_ctx)
+        try:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            data = None
+            if form is not None:
+                data = urllib.parse.urlencode(form).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            elif body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw) if raw else None
+            except ValueError:
+                return r.status, None
+        finally:
+            conn.close()
+
+    def access_token(self, port, client_id, secret, resource="https://vault.azure.net"):
+        """An access token from the node on port by the client credentials grant (issue 14)."""
+        status, body = self.as_token("POST", port, "/adfs/oauth2/v2.0/token", None, form={
+            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
+            "scope": f"{resource}/.default"})
+        if status != 200:
+            raise AssertionError(f"token endpoint on {port}: {status} {body}")
+        return body["access_token"]
 
     def write(self, client, name, value, **kwargs):
         client.set_secret(name, value, **kwargs)

@@ -227,6 +227,35 @@ class RegionsTest(DeploymentTest):
         with self.client(r1) as s1:
             self.assertEqual(s1.get_secret("ro").value, "version-2")
 
+    def test_03b_access_tokens_across_nodes_and_regions(self):
+        """Issue 14: the signing keys and credentials are in the store, so an access token issued
+        by one node is accepted by the other r1 node and by the read-only r2 nodes; an r2 node
+        issues tokens too (it writes nothing for that), which r1 accepts."""
+        r1a, r1b = (p["port"] for p in self.nodes("r1"))
+        r2a, r2b = (p["port"] for p in self.nodes("r2"))
+        status, p = self.raw("POST", r1a, "/kluis/v1/principals", {"name": "token-app"})
+        self.assertEqual(status, 201, p)
+        status, body = self.raw("POST", r1a, "/kluis/v1/roleAssignments",
+                                {"principal": p["id"], "role": "secrets-user", "vault": "default"})
+        self.assertEqual(status, 201, body)
+        status, cred = self.raw("POST", r1a, f"/kluis/v1/principals/{p['id']}/secrets",
+                                {"description": "regions"})
+        self.assertEqual(status, 201, cred)
+        type(self).token_app = (p["id"], cred["secret"])
+        read = f"/secrets/ro?{API}"
+        tok = self.access_token(r1a, p["id"], cred["secret"])
+        # r2 knows the secret once the principal and its credential have replicated
+        tok2 = self.wait_for("r2 issues a token for the new credential", lambda: self.access_token(
+            r2b, p["id"], cred["secret"]), 20)
+        for port in (r1a, r1b, r2a, r2b):
+            status, body = self.as_token("GET", port, read, tok)
+            self.assertEqual((status, (body or {}).get("value")), (200, "version-2"), port)
+        for port in (r1b, r2a):
+            self.assertEqual(self.as_token("GET", port, read, tok2)[0], 200, port)
+        # a management-plane token from r2 is refused on the data plane of r1, as anywhere
+        mgmt = self.access_token(r2a, p["id"], cred["secret"], "https://management.azure.com")
+        self.assertEqual(self.as_token("GET", r1a, read, mgmt)[0], 401)
+
     def check_certificates_in_r2(self, r1, r2):
         """A self-signed certificate made in r1 reads the same in r2: the certificate, its
         versions, policy and completed operation, the managed secret (the PFX) and key (a
@@ -293,14 +322,14 @@ class RegionsTest(DeploymentTest):
         def run(op):
             seen = [None]
             hook = region_hook(seen)
-            with self.client() as sc:
+            with (self.token_client(before_tok) if op == "read-token" else self.client()) as sc:
                 cc = self.crypto(ec) if op == "sign" else None
                 i = 0
                 while not stop.is_set():
                     i += 1
                     t0 = time.monotonic()
                     try:
-                        if op == "read":
+                        if op in ("read", "read-token"):
                             name = f"before-{i % 5}"
                             got = sc.get_secret(name, raw_response_hook=hook).value
                             if got != self.written[name]:
@@ -323,15 +352,23 @@ class RegionsTest(DeploymentTest):
         with self.client() as sc:
             for i in range(5):
                 self.write(sc, f"before-{i}", str(uuid.uuid4()))
+        # issue 14: a reader with an access token issued in r1 before the failover
+        client_id, client_secret = self.token_app
+        before_tok = self.access_token(self.nodes("r1")[0]["port"], client_id, client_secret)
         start = time.monotonic()
         threads = [threading.Thread(target=run, args=(op,), daemon=True)
-                   for op in ("read", "read", "sign", "write")]
+                   for op in ("read", "read-token", "sign", "write")]
         for t in threads:
             t.start()
         try:
             time.sleep(2)
             t_kill = self.kill_region("r1") - start
-            time.sleep(5)
+            # and one issued in r2 while r1 is down, which serves reads through HAProxy
+            r2_tok = self.access_token(self.nodes("r2")[0]["port"], client_id, client_secret)
+            during = self.wait_for("a read with a token issued during the failover", lambda: (
+                self.as_token("GET", self.lb_port, f"/secrets/before-0?{API}", r2_tok)[1] or {}
+            ).get("value"), 10)
+            time.sleep(max(0.0, 5 - (time.monotonic() - start - t_kill)))
             t_restore = time.monotonic() - start
             up = threading.Thread(target=cluster, args=("up", self.dir),
                                   kwargs={"timeout": UP_TIMEOUT_S}, daemon=True)
@@ -350,7 +387,7 @@ class RegionsTest(DeploymentTest):
                                h[4] == "r1" and h[2] > t_restore)
         failed = [h for h in history if not h[3]]
         counts = {op: (sum(1 for h in ok if h[0] == op), sum(1 for h in failed if h[0] == op))
-                  for op in ("read", "sign", "write")}
+                  for op in ("read", "read-token", "sign", "write")}
         print(f"\n[regions] requests (ok, failed) by op: {counts}; r1 killed at {t_kill:.2f} s; "
               f"failover (last success in r1 to first in r2): {first_r2 - last_r1:.2f} s; "
               f"restore started at {t_restore:.2f} s, r1 writable at {t_healthy:.2f} s; failback "
@@ -376,6 +413,8 @@ class RegionsTest(DeploymentTest):
         self.assertLess(first_r2 - last_r1, TARGET_S)
         self.assertLess(first_write_back - t_healthy, TARGET_S)
         self.assertTrue(any(h[4] == "r2" and h[0] == "read" for h in ok))
+        self.assertTrue(any(h[4] == "r2" and h[0] == "read-token" for h in ok))
+        self.assertEqual(during, self.written["before-0"])
         # nothing acknowledged is lost, in r1 and, once caught up, in r2
         type(self).written.update(acked)
         r2 = self.nodes("r2")[0]["port"]
@@ -404,6 +443,15 @@ class RegionsTest(DeploymentTest):
         t = time.monotonic()
         kill_region(self.topology["processes"], region)
         return t
+
+    def token_client(self, token):
+        """A SecretClient through HAProxy whose bearer is token (an access token)."""
+        from azure.keyvault.secrets import SecretClient
+
+        from clusterlib import StaticCredential
+
+        url, extra = self.vault_url()
+        return SecretClient(url, StaticCredential(token), connection_verify=self.ca, **extra)
 
     def metrics(self, port):
         """GET /metrics of a node, parsed: {(name, sorted label pairs): value}."""
