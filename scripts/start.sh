@@ -2,7 +2,8 @@
 # ./scripts/start.sh [kluisd flags...]
 # Installs what is missing, builds kluisd and the kluis CLI (release, in build/), and runs kluisd
 # in the foreground on ./data (or $KLUIS_DATA_DIR) at 127.0.0.1:8443 (or $KLUIS_LISTEN). Once it
-# serves, prints the vault URL, the CA file to trust, the admin token and how to manage vaults.
+# serves, prints the vault URL, the CA file to trust, the admin token, how to manage vaults and
+# how to configure an unchanged application (DefaultAzureCredential) with environment variables.
 # Ctrl-C or SIGTERM stops it; the script exits with kluisd's exit code. Extra arguments are passed
 # to kluisd (e.g. --retention-days 7).
 set -euo pipefail
@@ -71,8 +72,18 @@ kluis is running (pid $pid). Ctrl-C stops it.
                 -X PUT -H 'Content-Type: application/json' -d '{"value":"hello"}' \\
                 '${url}secrets/hello?api-version=7.6'
   management: https://localhost:$port (Azure Resource Manager's vaults API and /kluis/v1)
-  CLI       : build/kluis --url https://localhost:$port --ca '$ca' \\
-                --token-file '$data/admin-token' vault list
+  CLI       : export KLUIS_URL=https://localhost:$port KLUIS_CA='$ca'
+              build/kluis --token-file '$data/admin-token' vault list
+
+An application using DefaultAzureCredential (JS or Python), unchanged: with the CLI exports above,
+make it a principal with a role once,
+  build/kluis --token-file '$data/admin-token' principal create my-app
+  build/kluis --token-file '$data/admin-token' role assign --principal my-app --role secrets-officer --vault $vault
+then set its environment in the shell that runs it (IDENTITY_ENDPOINT, IDENTITY_HEADER and the CA
+variables; a new token of my-app each time) and start it there:
+  eval "\$(build/kluis --token-file '$data/admin-token' identity env my-app)"
+  node app.mjs    # new SecretClient("$url", new DefaultAzureCredential())
+Other routes (--route imds|workload|secret|certificate): docs/identity.md.
 
 EOF
 elif kill -0 "$pid" 2>/dev/null; then
