@@ -203,11 +203,13 @@ describe("unchanged apps, environment variables only (@azure/identity)", () => {
 			// the agent then runs on a port of this test's own (the default 40342 may be taken by
 			// another suite running at the same time), which the script puts in place of the
 			// printed address.
-			const out = await cli(srv, ["identity", "env", "billing-app", "--route", "imds"], { cwd: dir });
+			// (HOME: the command keeps the token file under the app's home, not this process's)
+			const out = await cli(srv, ["identity", "env", "billing-app", "--route", "imds"], { cwd: dir, env: appEnv(home) });
 			assert.match(out, /^export AZURE_POD_IDENTITY_AUTHORITY_HOST=/m, out);
-			const m = /kluis identity-agent .*--identity[ =]token:(\S+)/.exec(out);
+			const m = /kluis identity-agent .*--identity[ =]'?token:([^'\s]+)/.exec(out);
 			assert.ok(m, `the agent command is printed: ${out}`);
-			const tokenFile = path.resolve(dir, m[1].replace(/^['"]|['"]$/g, ""));
+			const tokenFile = path.resolve(dir, m[1]);
+			assert.ok(tokenFile.startsWith(home), tokenFile);
 			assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600, "the token file is 0600");
 			const agent = await startAgent(srv, [`token:${tokenFile}`]);
 			agents.push(agent);
