@@ -113,7 +113,8 @@ class IdentitySdk(unittest.TestCase):
         cls.srv = harness.start_server(extra_args=cls.issuer.args())
         cls.secret_name = harness.unique_name("id")
         cls.secret_value = f"value-{cls.secret_name}"
-        cls.srv.secret_client().set_secret(cls.secret_name, cls.secret_value)
+        with cls.srv.secret_client() as c:
+            c.set_secret(cls.secret_name, cls.secret_value)
         cls.billing = cls.principal("billing-app", subject=SUBJECT)
         cls.admin("POST", "/kluis/v1/roleAssignments",
                   {"principal": cls.billing["id"], "role": "crypto-user", "vault": "default"}, 201)
@@ -121,7 +122,8 @@ class IdentitySdk(unittest.TestCase):
         # can read what
         cls.cli("vault", "create", "reports")
         cls.reports_url = f"https://reports.{cls.srv.dns_suffix}:{cls.srv.port}"
-        cls.srv.secret_client(url=cls.reports_url).set_secret(cls.secret_name, "reports-only")
+        with cls.srv.secret_client(url=cls.reports_url) as c:
+            c.set_secret(cls.secret_name, "reports-only")
         cls.reports = cls.principal("reports-app", vault="reports")
 
     @classmethod
@@ -226,9 +228,9 @@ class IdentitySdk(unittest.TestCase):
         self.reads("app-service", "managed", env)
 
     def test_key_operations_with_the_same_credential(self):
-        kc = self.srv.key_client()
-        ec = kc.create_ec_key(harness.unique_name("idec"), curve="P-256")
-        rsa_key = kc.create_rsa_key(harness.unique_name("idrsa"), size=2048)
+        with self.srv.key_client() as kc:
+            ec = kc.create_ec_key(harness.unique_name("idec"), curve="P-256")
+            rsa_key = kc.create_rsa_key(harness.unique_name("idrsa"), size=2048)
         env = self.msi_env(self.billing["token"])
         code, answer, r, _ = self.run_app("default", env, op="sign", name=ec.name)
         self.assertEqual(code, 0, r.stdout + r.stderr)
