@@ -206,8 +206,9 @@ class IdentitySdk(unittest.TestCase):
         argv = self.cli_args() + ["identity-agent", "--listen", f"127.0.0.1:{port}"]
         for i in identities:
             argv += ["--identity", i]
+        # it dies with this process, however this one ends (as the harness's kluisd does)
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, preexec_fn=harness._die_with_parent)
         self.agents.append(p)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

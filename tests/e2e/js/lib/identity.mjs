@@ -26,6 +26,17 @@ export const MGMT = "https://management.azure.com/";
 
 const b64u = (x) => Buffer.from(x).toString("base64url");
 
+// Agents and watching apps still running when this process exits are killed, whatever failed.
+const live = new Set();
+process.on("exit", () => {
+	for (const c of live) c.kill("SIGKILL");
+});
+function track(child) {
+	live.add(child);
+	child.on("exit", () => live.delete(child));
+	return child;
+}
+
 /** The claims and header of a JWT, not verified. */
 export function decodeJwt(jwt) {
 	const [h, p] = String(jwt).split(".");
@@ -155,7 +166,7 @@ export function expectValue(r, value, what) {
  */
 export function watchApp({ credential = "default", vaultUrl, name, env, timeoutMs = 60000 }) {
 	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, [APP, credential, "watch", vaultUrl, name], { env, stdio: ["ignore", "pipe", "pipe"] });
+		const child = track(spawn(process.execPath, [APP, credential, "watch", vaultUrl, name], { env, stdio: ["ignore", "pipe", "pipe"] }));
 		const lines = [];
 		let stderr = "";
 		let buf = "";
@@ -208,7 +219,7 @@ export async function startAgent(srv, identities) {
 	const port = await freePort();
 	const argv = [...cliArgs(srv), "identity-agent", "--listen", `127.0.0.1:${port}`];
 	for (const id of identities) argv.push("--identity", id);
-	const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+	const child = track(spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] }));
 	let stderr = "";
 	let exited = null;
 	child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
