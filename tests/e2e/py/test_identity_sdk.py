@@ -207,13 +207,16 @@ class IdentitySdk(unittest.TestCase):
         for i in identities:
             argv += ["--identity", i]
         # it dies with this process, however this one ends (as the harness's kluisd does)
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, preexec_fn=harness._die_with_parent)
+        log = os.path.join(self.tmp, f"agent-{port}.log")  # a file: a pipe nobody reads fills up
+        with open(log, "wb") as err:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=err, preexec_fn=harness._die_with_parent)
         self.agents.append(p)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if p.poll() is not None:
-                self.fail(f"identity-agent exited {p.returncode}: {p.stderr.read().decode()}")
+                with open(log) as f:
+                    self.fail(f"identity-agent exited {p.returncode}: {f.read()}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return f"http://127.0.0.1:{port}"
