@@ -94,7 +94,8 @@ def run(kind, op, vault_url, name):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[0] not in MAKERS or argv[1] not in ("secret", "sign", "wrap", "watch"):
+    if len(argv) != 4 or argv[0] not in MAKERS or \
+            argv[1] not in ("secret", "sign", "wrap", "watch"):
         sys.stderr.write("usage: identity_app.py default|managed|environment "
                          "secret|sign|wrap|watch VAULT_URL NAME\n")
         return 2

@@ -57,10 +57,12 @@ class Issuer:
         self.jwks = os.path.join(directory, "jwks.json")
         with open(self.jwks, "w") as f:
             json.dump({"keys": [{"kty": "RSA", "kid": "workload-1", "use": "sig", "alg": "RS256",
-                                 "n": b64(n.n.to_bytes(256, "big")), "e": b64(n.e.to_bytes(3, "big"))}]}, f)
+                                 "n": b64(n.n.to_bytes(256, "big")),
+                                 "e": b64(n.e.to_bytes(3, "big"))}]}, f)
 
     def args(self):
-        return ["--oidc-issuer", ISSUER, "--oidc-audience", WORKLOAD_AUDIENCE, "--oidc-jwks", self.jwks]
+        return ["--oidc-issuer", ISSUER, "--oidc-audience", WORKLOAD_AUDIENCE,
+                "--oidc-jwks", self.jwks]
 
     def token_file(self, directory, subject, name="azure-identity-token"):
         now = int(time.time())
@@ -168,7 +170,8 @@ class IdentitySdk(unittest.TestCase):
         r = subprocess.run(cls.cli_args() + list(args), capture_output=True, text=True, timeout=30,
                            cwd=cwd, stdin=subprocess.DEVNULL)
         if r.returncode != 0:
-            raise AssertionError(f"kluis {' '.join(args)} exited {r.returncode}:\n{r.stderr}{r.stdout}")
+            raise AssertionError(f"kluis {' '.join(args)} exited {r.returncode}:\n"
+                                 f"{r.stderr}{r.stdout}")
         return r.stdout
 
     def env(self, **vars_):
@@ -179,7 +182,8 @@ class IdentitySdk(unittest.TestCase):
                 "SSL_CERT_FILE": self.srv.ca, **vars_}
 
     def run_app(self, credential, env, op="secret", url=None, name=None, script=None):
-        args = [sys.executable, APP, credential, op, url or self.srv.vault_url, name or self.secret_name]
+        args = [sys.executable, APP, credential, op, url or self.srv.vault_url,
+                name or self.secret_name]
         argv = ["bash", "-c", f"{script}\nexec {shlex.join(args)}"] if script else args
         t0 = time.monotonic()
         try:
@@ -195,7 +199,8 @@ class IdentitySdk(unittest.TestCase):
         code, answer, r, wall = self.run_app(credential, env, url=url, script=script)
         want = value or self.secret_value
         self.assertEqual((code, (answer or {}).get("value")), (0, want),
-                         f"{route} ({credential}):\nstdout: {r.stdout[-3000:]}\nstderr: {r.stderr[-3000:]}")
+                         f"{route} ({credential}):\nstdout: {r.stdout[-3000:]}\n"
+                         f"stderr: {r.stderr[-3000:]}")
         self.timings.append((route, credential, answer["firstMs"], wall))
 
     def msi_env(self, token):
