@@ -4,7 +4,8 @@
 // route's own credential class:
 // - App Service managed identity: IDENTITY_ENDPOINT + IDENTITY_HEADER (a kluis token);
 // - instance metadata through `kluis identity-agent`: AZURE_POD_IDENTITY_AUTHORITY_HOST, system-
-//   and user-assigned (AZURE_CLIENT_ID picks one of the agent's identities);
+//   assigned (a kluis token file) and user-assigned (a registered client certificate; picked by
+//   AZURE_CLIENT_ID, the principal's id or name);
 // - workload identity: AZURE_FEDERATED_TOKEN_FILE holding a token of a test OpenID issuer that
 //   kluisd trusts (--oidc-issuer), exchanged at the ADFS-style token endpoint;
 // - client secret and client certificate: AZURE_TENANT_ID=adfs with AZURE_AUTHORITY_HOST;
@@ -118,11 +119,14 @@ describe("unchanged apps, environment variables only (@azure/identity)", () => {
 	});
 
 	test("instance metadata through kluis identity-agent: system-assigned and user-assigned (AZURE_CLIENT_ID)", async () => {
+		// the first identity by a kluis token file, the second by a registered client certificate
 		const billingFile = path.join(dir, "billing.token");
-		const reportsFile = path.join(dir, "reports.token");
 		fs.writeFileSync(billingFile, billing.token, { mode: 0o600 });
-		fs.writeFileSync(reportsFile, reports.token, { mode: 0o600 });
-		const agent = await startAgent(srv, [`token:${billingFile}`, `token:${reportsFile}`]);
+		const { certPem, pemBundle } = makeSelfSigned({ subject: "/CN=reports-app" });
+		const reportsPem = path.join(dir, "reports-app.pem");
+		fs.writeFileSync(reportsPem, pemBundle, { mode: 0o600 });
+		await addCertificate(srv, reports.id, certPem);
+		const agent = await startAgent(srv, [`token:${billingFile}`, `cert:${reportsPem}:${reports.id}`]);
 		agents.push(agent);
 		const env = { AZURE_POD_IDENTITY_AUTHORITY_HOST: agent.url };
 		// the first identity is the system-assigned one
@@ -136,6 +140,8 @@ describe("unchanged apps, environment variables only (@azure/identity)", () => {
 		await readsSecret("imds (agent), user-assigned", "default", user, { url: reportsUrl, value: "reports-only" });
 		const other = await runApp({ vaultUrl: srv.vaultUrl, name: secretName, env: appEnv(home, { ...caVars(srv), ...user }) });
 		assert.equal(other.answer?.status, 403, `reports-app may not read the default vault: ${other.stdout}`);
+		// by name too
+		await readsSecret("imds (agent), user-assigned", "default", { ...env, AZURE_CLIENT_ID: "reports-app" }, { url: reportsUrl, value: "reports-only" });
 	});
 
 	test("workload identity: AZURE_FEDERATED_TOKEN_FILE from the trusted OpenID issuer", async () => {
