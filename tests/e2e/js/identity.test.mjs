@@ -5,7 +5,7 @@
 // - App Service managed identity: IDENTITY_ENDPOINT + IDENTITY_HEADER (a kluis token);
 // - instance metadata through `kluis identity-agent`: AZURE_POD_IDENTITY_AUTHORITY_HOST, system-
 //   assigned (a kluis token file) and user-assigned (a registered client certificate; picked by
-//   AZURE_CLIENT_ID, the principal's id or name);
+//   AZURE_CLIENT_ID, the principal's id or name); its Cloud Shell endpoint (MSI_ENDPOINT) too;
 // - workload identity: AZURE_FEDERATED_TOKEN_FILE holding a token of a test OpenID issuer that
 //   kluisd trusts (--oidc-issuer), exchanged at the ADFS-style token endpoint;
 // - client secret and client certificate: AZURE_TENANT_ID=adfs with AZURE_AUTHORITY_HOST;
@@ -142,6 +142,8 @@ describe("unchanged apps, environment variables only (@azure/identity)", () => {
 		assert.equal(other.answer?.status, 403, `reports-app may not read the default vault: ${other.stdout}`);
 		// by name too
 		await readsSecret("imds (agent), user-assigned", "default", { ...env, AZURE_CLIENT_ID: "reports-app" }, { url: reportsUrl, value: "reports-only" });
+		// the agent's Cloud Shell endpoint (az's route), system-assigned
+		await readsSecret("cloud shell (agent)", "default", { MSI_ENDPOINT: `${agent.url}/msi/token` });
 	});
 
 	test("workload identity: AZURE_FEDERATED_TOKEN_FILE from the trusted OpenID issuer", async () => {

@@ -4,7 +4,8 @@ nothing but environment variables set, on every route, with DefaultAzureCredenti
 own credential class:
 - App Service managed identity: IDENTITY_ENDPOINT + IDENTITY_HEADER (a kluis token);
 - instance metadata through `kluis identity-agent`: AZURE_POD_IDENTITY_AUTHORITY_HOST, system- and
-  user-assigned (AZURE_CLIENT_ID, which DefaultAzureCredential passes on, picks an identity);
+  user-assigned (AZURE_CLIENT_ID, which DefaultAzureCredential passes on, picks an identity), and
+  the agent's Cloud Shell endpoint (MSI_ENDPOINT, az's route);
 - workload identity: AZURE_FEDERATED_TOKEN_FILE with a token of a test OpenID issuer kluisd trusts
   (--oidc-issuer), exchanged by ManagedIdentityCredential (1.13 has no WorkloadIdentityCredential);
 - client secret and client certificate: AZURE_TENANT_ID=adfs with AZURE_AUTHORITY_HOST;
@@ -263,6 +264,10 @@ class IdentitySdk(unittest.TestCase):
                    value="reports-only")
         code, answer, r, _ = self.run_app("default", user)
         self.assertEqual((code, (answer or {}).get("status")), (1, 403), r.stdout)
+        # the agent's Cloud Shell endpoint (az's route)
+        shell = self.env(MSI_ENDPOINT=f"{agent}/msi/token")
+        self.reads("cloud shell (agent)", "default", shell)
+        self.reads("cloud shell (agent)", "managed", shell)
 
     def test_workload_identity(self):
         env = self.env(AZURE_TENANT_ID="adfs", AZURE_CLIENT_ID=self.billing["id"],
