@@ -30,9 +30,7 @@ static int hex_digit(char c)
 	return -1;
 }
 
-/* Decodes s[0..n) into out (room for n bytes and a NUL), NUL-terminated; *out_len gets its
- * length. -1 for a bad or NUL escape, or a result that is not UTF-8. */
-static int decode(const char *s, size_t n, char *out, size_t *out_len)
+int form_decode(const char *s, size_t n, char *out, size_t *out_len)
 {
 	size_t i = 0, o = 0, k, seq;
 	int hi, lo;
@@ -109,7 +107,7 @@ int form_parse(const char *body, size_t len, struct form *f, struct kl_err *err)
 		}
 		eq = memchr(p, '=', (size_t)(amp - p));
 		fd = &f->fields[f->n];
-		if (decode(p, (size_t)((eq ? eq : amp) - p), w, &nlen) != 0 || nlen == 0 ||
+		if (form_decode(p, (size_t)((eq ? eq : amp) - p), w, &nlen) != 0 || nlen == 0 ||
 		    nlen > FORM_NAME_MAX || !name_is_printable(w)) {
 			kl_fail(err, KL_EINVAL, "The request body has a field whose name is empty, "
 				"longer than %d bytes or badly encoded.", FORM_NAME_MAX);
@@ -121,7 +119,7 @@ int form_parse(const char *body, size_t len, struct form *f, struct kl_err *err)
 			fd->value = w - 1;
 			fd->value_len = 0;
 		} else {
-			if (decode(eq + 1, (size_t)(amp - eq - 1), w, &vlen) != 0) {
+			if (form_decode(eq + 1, (size_t)(amp - eq - 1), w, &vlen) != 0) {
 				kl_fail(err, KL_EINVAL, "The value of the field '%s' is badly "
 					"percent-encoded or not UTF-8.", quotable(fd->name));
 				goto fail;

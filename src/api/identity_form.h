@@ -41,6 +41,11 @@ int form_parse(const char *body, size_t len, struct form *f, struct kl_err *err)
  * not NULL. Points into f: valid until form_clear. */
 const char *form_get(const struct form *f, const char *name, size_t *len);
 
+/* Decodes one form-encoded string s[0..n) into out (room for n + 1 bytes), NUL-terminated, as
+ * form_parse decodes a value; *out_len gets its length. -1 for a bad or NUL escape or text that
+ * is not UTF-8. For the parts of an HTTP Basic client authentication (RFC 6749 section 2.3.1). */
+int form_decode(const char *s, size_t n, char *out, size_t *out_len);
+
 /* Wipes and frees f's text; f is empty again. */
 void form_clear(struct form *f);
 
