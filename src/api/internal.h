@@ -356,6 +356,13 @@ int identity_jwks_get(struct api_call *c);
 int identity_token_v2(struct api_call *c);
 int identity_token_v1(struct api_call *c);
 int identity_msi_token(struct api_call *c);
+/* admin_credentials.c: a principal's client secrets and client certificates */
+int admin_secrets_list(struct api_call *c);
+int admin_secret_create(struct api_call *c);
+int admin_secret_revoke(struct api_call *c);
+int admin_certificates_list(struct api_call *c);
+int admin_certificate_create(struct api_call *c);
+int admin_certificate_revoke(struct api_call *c);
 /* admin_masterkey.c: the master key's status and rotation */
 int admin_master_key_get(struct api_call *c);
 int admin_master_key_rotate(struct api_call *c);
