@@ -482,6 +482,8 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 	}
 	if (r->cls == ROUTE_PUBLIC)
 		return 0;
+	if (route_plane_of(r) == PLANE_IDENTITY)	/* public: each endpoint checks its client */
+		return identity_begin(ctx, req, resp);
 	if (req->host != NULL && !api_host_is_valid(req->host)) {
 		kl_fail(&err, KL_EINVAL, "The Host header is not valid.");
 		goto fail;
@@ -571,7 +573,9 @@ void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
 	rc = r->handler(&c);
 	throttle_gate_settle(&c, r);
 out:
-	if (rc != 0) {
+	if (rc != 0 && r != NULL && route_plane_of(r) == PLANE_IDENTITY) {
+		identity_reply_error(&c);	/* OAuth's shape, Retry-After included */
+	} else if (rc != 0) {
 		api_resp_error(resp, &c.err);
 		if (c.retry_after_s > 1) {
 			char secs[16];
