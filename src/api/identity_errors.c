@@ -52,8 +52,8 @@ int identity_tenant(struct api_call *c, const char *tenant, bool *is_adfs)
 		return 0;
 	return identity_error(c, KL_EINVAL, "invalid_tenant", AADSTS_INVALID_TENANT,
 			      "Tenant '%s' not found. This kluis deployment serves the tenant %s, "
-			      "and 'adfs', 'organizations' and 'common'.", identity_quotable(tenant),
-			      vault_core_tenant(c->ctx->core));
+			      "and 'adfs', 'organizations' and 'common'.",
+			      identity_quotable(tenant), vault_core_tenant(c->ctx->core));
 }
 
 void identity_issuer(const struct api_call *c, bool is_adfs, bool is_v2, char *out, size_t n)
@@ -89,9 +89,9 @@ int identity_check_client_cert(struct api_call *c, const struct principal_ref *w
 	}
 	LOG_INFO(c->req->request_id, "principal %.64s asked for a token without its client "
 		 "certificate", who->name);
-	return identity_error(c, KL_EUNAUTH, "invalid_client", aadsts, "The client '%s' is bound "
-			      "to a TLS client certificate: ask for its tokens on a connection that "
-			      "presents it.", who->name);
+	return identity_error(c, KL_EUNAUTH, "invalid_client", aadsts, "The client '%s' is "
+			      "bound to a TLS client certificate: ask for its tokens on a "
+			      "connection that presents it.", who->name);
 }
 
 /* Is the route a token endpoint (counted in kluis_identity_tokens_total)? */
@@ -191,7 +191,8 @@ static void render(const struct api_req *req, struct api_resp *resp, const struc
 	stamp[20] = '\0';
 	snprintf(desc, sizeof(desc), "AADSTS%u: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\n"
 		 "Timestamp: %s", code, text, req->request_id, corr, stamp);
-	for (i = 0; desc[i] != '\0'; i++)	/* JSON wants UTF-8: messages are ASCII, keep them so */
+	/* JSON wants UTF-8: the messages are ASCII, and stay so */
+	for (i = 0; desc[i] != '\0'; i++)
 		if ((unsigned char)desc[i] > 0x7e ||
 		    ((unsigned char)desc[i] < 0x20 && desc[i] != '\r' && desc[i] != '\n'))
 			desc[i] = '?';

@@ -15,7 +15,7 @@
 #include "api/internal.h"
 
 /* The AADSTS codes kluis sends, as Entra ID uses them. */
-#define AADSTS_MISSING_PARAMETER 900144	/* invalid_request: a field is missing or malformed */
+#define AADSTS_MISSING_PARAMETER 900144	/* invalid_request: a field missing or malformed */
 #define AADSTS_INVALID_TENANT 90002	/* invalid_tenant: no such tenant */
 #define AADSTS_UNSUPPORTED_GRANT 70003	/* unsupported_grant_type */
 #define AADSTS_UNKNOWN_CLIENT 700016	/* unauthorized_client: no such application */

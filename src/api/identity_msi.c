@@ -35,9 +35,10 @@ static int check_ids(struct api_call *c, const struct principal_ref *who)
 		v = api_query(c->req, names[i]);
 		if (v != NULL && strcasecmp(v, who->id) != 0 && strcasecmp(v, who->name) != 0)
 			return identity_error(c, KL_EINVAL, "invalid_request",
-					      AADSTS_UNKNOWN_CLIENT, "The %s '%s' is not the identity "
-					      "X-IDENTITY-HEADER authenticates: that is %s (%s).",
-					      names[i], identity_quotable(v), who->id, who->name);
+					      AADSTS_UNKNOWN_CLIENT, "The %s '%s' is not the "
+					      "identity X-IDENTITY-HEADER authenticates: that is "
+					      "%s (%s).", names[i], identity_quotable(v), who->id,
+					      who->name);
 	}
 	return 0;
 }
@@ -90,7 +91,8 @@ int identity_msi_token(struct api_call *c)
 		identity_error(c, KL_EINVAL, "invalid_request", AADSTS_UNKNOWN_RESOURCE,
 			       "The resource '%s' is not one kluis issues tokens for: its vaults "
 			       "(https://vault.azure.net or its DNS suffix) and its management "
-			       "plane (https://management.azure.com/).", identity_quotable(resource));
+			       "plane (https://management.azure.com/).",
+			       identity_quotable(resource));
 		goto out;
 	}
 	if (check_ids(c, &who) != 0 ||

@@ -44,7 +44,8 @@ struct token_req {
 static int missing(struct api_call *c, const char *field)
 {
 	return identity_error(c, KL_EINVAL, "invalid_request", AADSTS_MISSING_PARAMETER,
-			      "The request body must contain the following parameter: '%s'.", field);
+			      "The request body must contain the following parameter: '%s'.",
+			      field);
 }
 
 /* Content-Type application/x-www-form-urlencoded, parameters (charset) allowed. */
@@ -115,10 +116,10 @@ static int read_scope(struct api_call *c, struct token_req *t, const char *scope
 		      (n == 14 && strncmp(p, "offline_access", 14) == 0))) {
 			if (found++ > 0 || n > IDENTITY_RESOURCE_MAX)
 				return identity_error(c, KL_EINVAL, "invalid_scope",
-						      AADSTS_INVALID_SCOPE, "The provided value for "
-						      "scope is not valid: a client credentials "
-						      "request asks for one resource's scope, "
-						      "'<resource>/.default'.");
+						      AADSTS_INVALID_SCOPE, "The provided "
+						      "value for scope is not valid: a client "
+						      "credentials request asks for one "
+						      "resource's scope, '<resource>/.default'.");
 			memcpy(t->scope_res, p, n);
 			t->scope_res[n] = '\0';
 		}
@@ -165,7 +166,8 @@ static int read_request(struct api_call *c, struct token_req *t)
 				      "and contain the following parameter: 'grant_type'.");
 	if (form_parse((const char *)c->req->body.data, c->req->body.len, &t->form, &c->err) != 0)
 		return identity_error(c, c->err.code == KL_ETOOBIG ? KL_ETOOBIG : KL_EINVAL,
-				      "invalid_request", AADSTS_MISSING_PARAMETER, "%s", c->err.msg);
+				      "invalid_request", AADSTS_MISSING_PARAMETER, "%s",
+				      c->err.msg);
 	t->client_id = form_get(&t->form, "client_id", NULL);
 	t->secret = form_get(&t->form, "client_secret", &t->secret_len);
 	t->assertion = form_get(&t->form, "client_assertion", &t->assertion_len);
@@ -217,10 +219,10 @@ static int read_request(struct api_call *c, struct token_req *t)
 		return -1;
 	if (identity_audience_of(c->ctx->core, t->asked, t->resource) == IDENTITY_AUD_ANY)
 		return identity_error(c, KL_EINVAL, t->is_v2 ? "invalid_scope" : "invalid_resource",
-				      AADSTS_UNKNOWN_RESOURCE, "The resource principal named %s was "
-				      "not found in the tenant: kluis issues tokens for its vaults "
-				      "(https://vault.azure.net or its DNS suffix) and its management "
-				      "plane (https://management.azure.com/).",
+				      AADSTS_UNKNOWN_RESOURCE, "The resource principal named %s "
+				      "was not found in the tenant: kluis issues tokens for its "
+				      "vaults (https://vault.azure.net or its DNS suffix) and its "
+				      "management plane (https://management.azure.com/).",
 				      identity_quotable(t->asked));
 	return 0;
 }
@@ -242,9 +244,10 @@ static int authenticate(struct api_call *c, struct token_req *t)
 		rc = identity_assertion_check(c->ctx->core, t->client_id, t->assertion,
 					      t->assertion_len, url, &t->who, &t->kind, t->cred_id,
 					      &err);
-		if (rc == 0)
-			c->req->token_grant = t->kind == IDENTITY_CRED_FEDERATED ? "federated"
-										 : "client_assertion";
+		if (rc == 0 && t->kind == IDENTITY_CRED_FEDERATED)
+			c->req->token_grant = "federated";
+		else if (rc == 0)
+			c->req->token_grant = "client_assertion";
 	}
 	if (rc == 0)
 		return 0;
@@ -255,9 +258,10 @@ static int authenticate(struct api_call *c, struct token_req *t)
 				      vault_core_tenant(c->ctx->core));
 	if (err.code == KL_EUNAUTH || err.code == KL_ECONFLICT) {
 		if (t->assertion == NULL)
-			return identity_error(c, KL_EUNAUTH, "invalid_client", AADSTS_BAD_SECRET,
-					      "Invalid client secret provided for app '%s': wrong, "
-					      "revoked or expired.", identity_quotable(t->client_id));
+			return identity_error(c, KL_EUNAUTH, "invalid_client",
+					      AADSTS_BAD_SECRET, "Invalid client secret provided "
+					      "for app '%s': wrong, revoked or expired.",
+					      identity_quotable(t->client_id));
 		return identity_error(c, KL_EUNAUTH, "invalid_client", AADSTS_BAD_ASSERTION,
 				      "Client assertion failed: %s", err.msg);
 	}
