@@ -496,6 +496,90 @@ class TokenServiceNodeTest(unittest.TestCase):
         self.assertEqual(srv.request("GET", "/adfs/discovery/v2.0/keys", token=False,
                                      host="localhost").status, 200)
 
+    def test_principal_bound_to_a_client_certificate(self):
+        """A principal whose tokens need its TLS client certificate gets access tokens only on a
+        connection that presents it, on every route."""
+        import datetime
+        import ssl
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        ca_dir = harness._shared_ca_dir
+        if ca_dir is None:  # the first server of the process makes the shared CA
+            self.addCleanup(harness.start_server().close)
+            ca_dir = harness._shared_ca_dir
+        with open(os.path.join(ca_dir, "ca.pem"), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(ca_dir, "ca-key.pem"), "rb") as f:
+            ca_key = serialization.load_pem_private_key(f.read(), None)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bound")]))
+                .issuer_name(ca.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+                .sign(ca_key, hashes.SHA256()))
+        tmp = tempfile.mkdtemp(prefix="kluis-e2e-bound-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cpath, kpath = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
+        with open(cpath, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(kpath, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        srv = harness.start_server(extra_args=["--client-ca", os.path.join(ca_dir, "ca.pem")])
+        self.addCleanup(srv.close)
+        fp = cert.fingerprint(hashes.SHA256()).hex()
+        r = srv.request("POST", "/kluis/v1/principals", host="localhost",
+                        body={"name": "bound", "clientCertificateSha256": fp})
+        self.assertEqual(r.status, 201, r)
+        pid, ktok = r.json["id"], r.json["token"]
+        r = srv.request("POST", "/kluis/v1/roleAssignments", host="localhost",
+                        body={"principal": pid, "role": "secrets-user", "vault": "default"})
+        self.assertEqual(r.status, 201, r)
+        _, secret = idp.add_secret(srv, pid)
+
+        def send(method, path, body=None, headers=None, host="localhost", with_cert=True):
+            ctx = ssl.create_default_context(cafile=srv.ca)
+            if with_cert:
+                ctx.load_cert_chain(cpath, kpath)
+            conn = harness._LoopbackHTTPS(host, srv.port, ctx, 15)
+            try:
+                h = {"Host": f"{host}:{srv.port}"}
+                h.update(headers or {})
+                conn.request(method, path, body=body, headers=h)
+                resp = conn.getresponse()
+                return harness.Response(resp.status, {k.lower(): v for k, v in
+                                                      resp.getheaders()}, resp.read())
+            finally:
+                conn.close()
+
+        form = urllib.parse.urlencode({"client_id": pid, "grant_type": "client_credentials",
+                                       "scope": VAULT_SCOPE, "client_secret": secret})
+        hdr = {"Content-Type": idp.FORM}
+        r = send("POST", "/adfs/oauth2/v2.0/token", form, hdr, with_cert=False)
+        assert_oauth_error(self, r, 401, "invalid_client", 7000215, secrets=[secret])
+        self.assertIn("client certificate", r.json["error_description"])
+        q = "/msi/token?api-version=2019-08-01&resource=https://vault.azure.net"
+        r = send("GET", q, headers={"X-IDENTITY-HEADER": ktok}, with_cert=False)
+        self.assertEqual(r.status, 401, r)
+        r = send("POST", "/adfs/oauth2/v2.0/token", form, hdr)
+        self.assertEqual(r.status, 200, r)
+        tok = r.json["access_token"]
+        r = send("GET", q, headers={"X-IDENTITY-HEADER": ktok})
+        self.assertEqual(r.status, 200, r)
+        auth = {"Authorization": f"Bearer {tok}"}
+        self.assertEqual(send("GET", f"/secrets?{DP}", headers=auth, host=srv.vault_host)
+                         .status, 200)
+        self.assertEqual(send("GET", f"/secrets?{DP}", headers=auth, host=srv.vault_host,
+                              with_cert=False).status, 401)
+
 
 class FederatedTest(unittest.TestCase):
     """Workload identity: a token of the trusted OpenID issuer (--oidc-*) whose sub is mapped to
