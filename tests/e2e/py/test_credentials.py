@@ -304,6 +304,13 @@ class AdminApiTest(CredentialsCase):
             for s in (secret, secret[5:], base64.b64encode(secret.encode()).decode()):
                 self.assertNotIn(s, text, f"the secret in the {where}")
             self.assertEqual(self.leaks(text), [], where)
+        # Only its digest is stored: the text is in no file of the deployment.
+        for path, data in self.srv.files_at_rest():
+            self.assertNotIn(secret[5:].encode(), data, path)
+        if harness.STORE == "lmdb":  # PostgreSQL may not have written its pages yet
+            digest = hashlib.sha256(secret.encode()).digest()
+            self.assertTrue(any(digest in data for _, data in self.srv.files_at_rest()),
+                            "the digest is what is kept")
 
 
 class CliTest(CredentialsCase):
