@@ -15,7 +15,6 @@ import time
 import urllib.parse
 import uuid
 
-import harness
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 VAULT_SCOPE = "https://vault.azure.net/.default"

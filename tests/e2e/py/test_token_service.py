@@ -13,7 +13,6 @@ Run: cd tests/e2e/py && /usr/bin/python3 -m unittest -v test_token_service
 import base64
 import json
 import os
-import re
 import shutil
 import tempfile
 import time

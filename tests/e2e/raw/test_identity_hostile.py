@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 
 import rawlib
-from rawlib import Raw, raw_json
+from rawlib import Raw
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import idp  # noqa: E402
@@ -72,9 +72,9 @@ class IdentityHostileTest(unittest.TestCase):
     def assert_4xx(self, r, statuses=(400,), error=None):
         """An OAuth error (or, for what the HTTP layer refuses, the Azure shape), no token."""
         if isinstance(r, tuple):  # a rawlib response
-            status, headers, body = r
+            status, _, body = r
         else:
-            status, headers, body = r.status, r.headers, r.body
+            status, body = r.status, r.body
         self.assertIn(status, statuses, (status, body[:400]))
         self.assertNotIn(b"access_token", body)
         self.assertNotIn(self.secret.encode(), body)
