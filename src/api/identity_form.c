@@ -80,7 +80,7 @@ static const char *quotable(const char *name)
 
 int form_parse(const char *body, size_t len, struct form *f, struct kl_err *err)
 {
-	const char *p = body, *end = body + len, *amp, *eq;
+	const char *p = body, *end, *amp, *eq;
 	struct kl_err lerr = { 0 };
 	char *w;
 	size_t nlen, vlen, i;
@@ -91,7 +91,8 @@ int form_parse(const char *body, size_t len, struct form *f, struct kl_err *err)
 		return kl_fail(err, KL_ETOOBIG, "The request body is larger than the limit of %u "
 			       "bytes.", FORM_MAX_BYTES);
 	if (len == 0)
-		return 0;
+		return 0;	/* body may be NULL: an empty request body has no buffer */
+	end = body + len;
 	if ((f->text = secbuf_new(len, &lerr)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	w = (char *)f->text->data;
