@@ -65,7 +65,7 @@ class Issuer:
         return ["--oidc-issuer", ISSUER, "--oidc-audience", WORKLOAD_AUDIENCE,
                 "--oidc-jwks", self.jwks]
 
-    def token_file(self, directory, subject, name="azure-identity-token"):
+    def token_file(self, directory, subject, name="azure-identity-token", end=""):
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": [WORKLOAD_AUDIENCE], "sub": subject, "iat": now, "nbf": now,
                   "exp": now + 600}
@@ -73,10 +73,10 @@ class Issuer:
         signing_input = f"{b64(json.dumps(head).encode())}.{b64(json.dumps(claims).encode())}"
         sig = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         path = os.path.join(directory, name)
-        # as the kubelet writes it: the token alone, no newline, 0600
+        # as the kubelet writes it: the token alone, no newline (end="\n": as `echo` would), 0600
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(f"{signing_input}.{b64(sig)}")
+            f.write(f"{signing_input}.{b64(sig)}{end}")
         return path
 
 
@@ -275,6 +275,9 @@ class IdentitySdk(unittest.TestCase):
                        AZURE_FEDERATED_TOKEN_FILE=self.issuer.token_file(self.tmp, SUBJECT))
         self.reads("workload", "default", env)
         self.reads("workload", "managed", env)
+        # Python 1.13 posts the file as read: a trailing newline is not part of the token
+        env["AZURE_FEDERATED_TOKEN_FILE"] = self.issuer.token_file(self.tmp, SUBJECT, "echoed", "\n")
+        self.reads("workload, token file ends in a newline", "managed", env)
 
     def test_client_secret(self):
         cred = self.admin("POST", f"/kluis/v1/principals/{self.billing['id']}/secrets",
