@@ -344,6 +344,13 @@ int admin_assignment_create(struct api_call *c);
 int admin_assignments_list(struct api_call *c);
 int admin_assignment_get(struct api_call *c);
 int admin_assignment_delete(struct api_call *c);
+/* admin_credentials.c: a principal's client secrets and client certificates */
+int admin_secrets_list(struct api_call *c);
+int admin_secret_create(struct api_call *c);
+int admin_secret_revoke(struct api_call *c);
+int admin_certificates_list(struct api_call *c);
+int admin_certificate_create(struct api_call *c);
+int admin_certificate_revoke(struct api_call *c);
 /* admin_masterkey.c: the master key's status and rotation */
 int admin_master_key_get(struct api_call *c);
 int admin_master_key_rotate(struct api_call *c);

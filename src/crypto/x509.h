@@ -108,6 +108,17 @@ int x509_parse_merge_item(const void *p, size_t n, struct x509_chain *chain, str
  * KL_EINVAL "no certificate matches the key" when none does. */
 int x509_chain_leaf_first(struct x509_chain *chain, const struct keyops_key *k, struct kl_err *err);
 
+/* A client certificate a principal registers (vault/identity.h): exactly one certificate, as
+ * DER, PEM text (one CERTIFICATE block) or standard base64 of DER (white space allowed); its DER
+ * is appended to der. KL_EINVAL when the input holds a private key (a PEM "... PRIVATE KEY" block,
+ * DER PKCS#8, a traditional key or PKCS#12), more than one certificate, or is none of these. The
+ * message never quotes the input. */
+int x509_read_public_cert(const void *p, size_t n, struct buf *der, struct kl_err *err);
+
+/* The thumbprints of a DER certificate: SHA-1 (x5t) and SHA-256 (x5t#S256) over its bytes. */
+int x509_thumbprints(const void *der, size_t len, unsigned char sha1[20], unsigned char sha256[32],
+		     struct kl_err *err);
+
 /* What a certificate says, for bundles and for the policy of an import. */
 struct x509_info {
 	char *subject;			/* RFC 4514-like, most significant first: "CN=x, O=y" */

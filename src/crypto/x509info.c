@@ -418,3 +418,13 @@ out:
 	ERR_clear_error();
 	return rc;
 }
+
+int x509_thumbprints(const void *der, size_t len, unsigned char sha1[20], unsigned char sha256[32],
+		     struct kl_err *err)
+{
+	if (der == NULL || len == 0)
+		return x509_bad(err, "no certificate to take a thumbprint of");
+	if (SHA1(der, len, sha1) == NULL || SHA256(der, len, sha256) == NULL)
+		return keyops_ossl_fail(err, "certificate thumbprint");
+	return 0;
+}

@@ -1,5 +1,6 @@
 /* x509pem.c owns PEM text from clients: the PEM form of an import (a PKCS#8 key, plain or
- * encrypted, and its certificates) and the items of a merge (DER, PEM, or base64 of DER). It must
+ * encrypted, and its certificates), the items of a merge (DER, PEM, or base64 of DER) and a
+ * principal's client certificate (the same forms, public part only). It must
  * never accept a traditional ("RSA PRIVATE KEY") key, never read more than X509_UPLOAD_MAX bytes
  * or PEM_BLOCKS_MAX blocks, never leave decoded key bytes in memory it frees, and never put them
  * or the password in a message. */
@@ -271,4 +272,125 @@ int x509_parse_merge_item(const void *p, size_t n, struct x509_chain *chain, str
 	if (p == NULL || n == 0)
 		return x509_bad(err, "an x5c item is empty");
 	return merge_item(p, n, chain, 0, err);
+}
+
+/* ---- a client certificate (identity) ---------------------------------------------------- */
+
+#define KEY_REFUSED "the input holds a private key: register the certificate only (its key stays " \
+		    "with the application, e.g. openssl x509 -in FILE -out cert.pem)"
+
+struct public_read {
+	struct buf *der;
+	int certs;
+};
+
+static int public_block(void *ctx, const char *name, const unsigned char *data, long len,
+			struct kl_err *err)
+{
+	struct public_read *r = ctx;
+	const size_t nlen = strlen(name);
+	X509 *x;
+
+	if (nlen >= 11 && strcmp(name + nlen - 11, "PRIVATE KEY") == 0)
+		return x509_bad(err, KEY_REFUSED);
+	if (strcmp(name, PEM_STRING_X509) != 0)
+		return 0;	/* a public key, parameters, a request: not what is registered */
+	if (++r->certs > 1)
+		return x509_bad(err, "the PEM text holds more than one certificate: register the "
+				     "client's own certificate only");
+	if ((x = x509_decode(data, (size_t)len)) == NULL)
+		return x509_bad(err, "a CERTIFICATE block is not a certificate");
+	X509_free(x);
+	return buf_append(r->der, data, (size_t)len, err);
+}
+
+/* DER that is not a certificate: a private key (PKCS#8 plain or encrypted, a traditional key,
+ * PKCS#12) gets its own message, anything else is garbage. */
+static int der_refuse(const unsigned char *p, size_t n, struct kl_err *err)
+{
+	const unsigned char *q;
+	EVP_PKEY *pkey;
+	X509_SIG *sig;
+	PKCS12 *p12;
+	bool is_key;
+
+	if (n > LONG_MAX)
+		return x509_bad(err, "not a certificate");
+	q = p;
+	pkey = d2i_AutoPrivateKey(NULL, &q, (long)n);
+	is_key = pkey != NULL;
+	EVP_PKEY_free(pkey);	/* clears the private numbers */
+	q = p;
+	sig = is_key ? NULL : d2i_X509_SIG(NULL, &q, (long)n);
+	is_key = is_key || sig != NULL;
+	X509_SIG_free(sig);
+	q = p;
+	p12 = is_key ? NULL : d2i_PKCS12(NULL, &q, (long)n);
+	is_key = is_key || p12 != NULL;
+	PKCS12_free(p12);
+	ERR_clear_error();
+	if (is_key)
+		return x509_bad(err, KEY_REFUSED);
+	return x509_bad(err, "not an X.509 certificate (DER, PEM or base64 of DER) of at most %u "
+			     "bytes", X509_CERT_MAX);
+}
+
+static int public_der(const unsigned char *p, size_t n, struct buf *der, struct kl_err *err)
+{
+	X509 *x = x509_decode(p, n);
+
+	if (x == NULL)
+		return der_refuse(p, n, err);
+	X509_free(x);
+	return buf_append(der, p, n, err);
+}
+
+int x509_read_public_cert(const void *p, size_t n, struct buf *der, struct kl_err *err)
+{
+	const unsigned char *in = p;
+	struct public_read r = { .der = der, .certs = 0 };
+	struct buf text, decoded;
+	size_t i;
+	int rc = -1;
+
+	/* Secret buffers: what a client sends here may be a private key by mistake. */
+	buf_init_secret(&text, X509_UPLOAD_MAX);
+	buf_init_secret(&decoded, X509_UPLOAD_MAX);
+	if (p == NULL || n == 0) {
+		x509_bad(err, "the certificate is empty");
+		goto out;
+	}
+	if (n > X509_UPLOAD_MAX) {
+		x509_bad(err, "the certificate is larger than %u bytes", X509_UPLOAD_MAX);
+		goto out;
+	}
+	if (in[0] == 0x30) {
+		rc = public_der(in, n, der, err);
+		goto out;
+	}
+	if (looks_pem(in, n)) {
+		if (pem_each(in, n, public_block, &r, err) != 0)
+			goto out;
+		if (r.certs == 0) {
+			x509_bad(err, "the PEM text holds no CERTIFICATE block");
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!is_space(in[i]) && buf_putc(&text, (char)in[i], err) != 0)
+			goto out;
+	}
+	if (text.len == 0 ||
+	    b64url_decode((const char *)text.data, text.len, &decoded, err) != 0 ||
+	    decoded.len == 0 || decoded.data[0] != 0x30) {
+		x509_bad(err, "not an X.509 certificate (DER, PEM or base64 of DER)");
+		goto out;
+	}
+	rc = public_der(decoded.data, decoded.len, der, err);
+out:
+	buf_clear(&text);
+	buf_clear(&decoded);
+	return rc;
 }

@@ -157,6 +157,20 @@ int identity_secret_check(struct vault_core *core, const char *client_id, const 
 			  size_t secret_len, struct principal_ref *who, char *cred_id,
 			  struct kl_err *err);
 
+/* The live certificate registered for client_id (a principal's id or name) whose thumbprint is
+ * thumb: thumb_len 20 for SHA-1 (x5t), 32 for SHA-256 (x5t#S256). who and cred_id
+ * (IDENTITY_CRED_ID_MAX + 1) filled, der (initialised by the caller) gets the certificate's DER.
+ * KL_ENOTFOUND "PrincipalNotFound" for an unknown client; KL_EUNAUTH for a thumbprint of no live
+ * certificate of it (none, revoked or expired: the same error). */
+int identity_cert_find(struct vault_core *core, const char *client_id, const unsigned char *thumb,
+		       size_t thumb_len, struct principal_ref *who, char *cred_id, struct buf *der,
+		       struct kl_err *err);
+
+/* Is credential cred_id (a secret or a certificate) of principal principal_id still live (there,
+ * not revoked, not expired)? 0, or KL_EUNAUTH. For access tokens' kl_cred. */
+int identity_credential_live(struct vault_core *core, const char *principal_id,
+			     const char *cred_id, struct kl_err *err);
+
 /* ---- client assertions (assertion.c) ---- */
 
 /* Authenticates client_id with a client assertion (RFC 7523) posted to token_url (the absolute

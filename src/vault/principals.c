@@ -545,14 +545,21 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
 	    assignments_drop_principal(core, id, err) != 0)
 		goto out;
 	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
+	if (store_del_prefix(core->st, prefix, NULL, NULL, NULL, err) != 0)
+		goto out;
+	/* Its client secrets and certificates (vault/identity.h): access tokens they got stop with
+	 * the principal already; the records go too. */
+	snprintf(prefix, sizeof(prefix), "C/%s/", id);
 	rc = store_del_prefix(core->st, prefix, NULL, NULL, NULL, err);
 out:
 	free(list);
 	return rc;
 }
 
-int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
-			   struct principal_ref *who, struct kl_err *err)
+/* The kluis token tok: its principal into *who, its id into token_id (37 bytes). KL_EUNAUTH for
+ * an unknown, revoked or expired token, or one whose principal is gone. */
+static int token_lookup(struct vault_core *core, const char *tok, size_t tok_len,
+			struct principal_ref *who, char token_id[37], struct kl_err *err)
 {
 	unsigned char digest[TOKEN_DIGEST_LEN];
 	char key[2 + 2 * TOKEN_DIGEST_LEN + 1];
@@ -561,22 +568,6 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 	struct buf val;
 	int rc = -1;
 
-	memset(who, 0, sizeof(*who));
-	if (vault_core_token_ok(core, tok, tok_len)) {
-		who->is_admin = true;
-		snprintf(who->name, sizeof(who->name), "admin");
-		return 0;
-	}
-	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {
-		char sub[JWT_SUB_MAX + 1];
-
-		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer, core->oidc_audience,
-			       clock_now_s(), sub, err) != 0) {
-			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
-			return -1;
-		}
-		return principal_by_subject(core, sub, who, err);
-	}
 	buf_init(&val, 4096);
 	if (token_digest(tok, tok_len, digest, err) != 0)
 		goto out;
@@ -601,6 +592,78 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 	memcpy(who->id, p.id, sizeof(who->id));
 	memcpy(who->name, p.name, sizeof(who->name));
 	memcpy(who->client_cert, p.client_cert, sizeof(who->client_cert));
+	memcpy(token_id, t.t.id, 37);
+	rc = 0;
+out:
+	secure_wipe(digest, sizeof(digest));
+	buf_clear(&val);
+	return rc;
+}
+
+int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
+			   struct principal_ref *who, struct kl_err *err)
+{
+	char token_id[37];
+
+	memset(who, 0, sizeof(*who));
+	if (vault_core_token_ok(core, tok, tok_len)) {
+		who->is_admin = true;
+		snprintf(who->name, sizeof(who->name), "admin");
+		return 0;
+	}
+	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {
+		char sub[JWT_SUB_MAX + 1];
+
+		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer, core->oidc_audience,
+			       clock_now_s(), sub, err) != 0) {
+			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
+			return -1;
+		}
+		return principal_by_subject(core, sub, who, err);
+	}
+	return token_lookup(core, tok, tok_len, who, token_id, err);
+}
+
+int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
+				 struct principal_ref *who, char token_id[37], struct kl_err *err)
+{
+	memset(who, 0, sizeof(*who));
+	token_id[0] = '\0';
+	/* Nothing longer than a kluis token is looked up (a JWT is not one), and the admin token,
+	 * which has the same shape, names no principal to issue for. */
+	if (tok == NULL || tok_len == 0 || tok_len >= TOKEN_TEXT_LEN)
+		return kl_fail(err, KL_EUNAUTH, "not a kluis token");
+	if (vault_core_token_ok(core, tok, tok_len))
+		return kl_fail(err, KL_EUNAUTH, "the admin token has no identity to issue for");
+	return token_lookup(core, tok, tok_len, who, token_id, err);
+}
+
+int principal_token_live(struct vault_core *core, const char *id, const char *token_id,
+			 struct kl_err *err)
+{
+	char qkey[KEYBUF];
+	struct token_rec t;
+	struct buf val;
+	int rc = -1;
+
+	buf_init(&val, 4096);
+	if (!is_uuid(id) || !is_uuid(token_id)) {
+		kl_fail(err, KL_EUNAUTH, "no such token");
+		goto out;
+	}
+	snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, token_id);
+	if (store_get(core->st, qkey, strlen(qkey), &val, NULL, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			kl_fail(err, KL_EUNAUTH, "the token is gone");
+		goto out;
+	}
+	if (token_decode(val.data, val.len, &t, err) != 0)
+		goto out;
+	if (t.t.revoked || (t.t.expires != 0 && clock_now_s() >= t.t.expires) ||
+	    strcmp(t.principal_id, id) != 0) {
+		kl_fail(err, KL_EUNAUTH, "the token is revoked or expired");
+		goto out;
+	}
 	rc = 0;
 out:
 	buf_clear(&val);

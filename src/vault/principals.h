@@ -93,7 +93,8 @@ int principal_token_add(struct vault_core *core, const char *id, int64_t expires
 int principal_token_revoke(struct vault_core *core, const char *id, const char *token_id,
 			   struct principal_token *out, struct kl_err *err);
 
-/* Deletes the principal, every token of it and every role assignment it holds. */
+/* Deletes the principal, every token of it, its client secrets and certificates
+ * (vault/identity.h) and every role assignment it holds. */
 int principal_delete(struct vault_core *core, const char *id, struct kl_err *err);
 
 /* Who presents tok: 0 with *who filled, or KL_EUNAUTH for an unknown, revoked or expired token

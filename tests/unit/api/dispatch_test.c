@@ -447,6 +447,7 @@ static void test_route_classes_match_read_only_set(void **state)
 		"VaultsGet", "VaultsListByResourceGroup", "VaultsListBySubscription", "VaultsList",
 		"VaultsListDeleted", "VaultsGetDeleted", "VaultsCheckNameAvailability",
 		"GetDeployment", "ListVaults", "GetVault", "ListPrincipals", "GetPrincipal",
+		"ListClientSecrets", "ListClientCertificates",
 		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
 		"SecretsGet", "SecretsList", "KeysGet", "KeysList", "KeysListVersions", "KeysGetVersion",
 		"OperationsList", "GetMasterKey",
