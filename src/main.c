@@ -33,6 +33,7 @@
 #include "util/log.h"
 #include "util/logfile.h"
 #include "vault/core.h"
+#include "vault/identity.h"
 #include "vault/masterkey.h"
 #include "vault/vault.h"
 
@@ -71,6 +72,7 @@ struct options {
 	const char *client_ca;			/* NULL: no client certificates asked for */
 	bool allow_core_dumps;			/* else not dumpable (PR_SET_DUMPABLE 0) */
 	bool rotate_master_key;			/* rotate it and exit, serving nothing */
+	int access_token_lifetime_s;		/* --access-token-lifetime; 0: the default */
 };
 
 enum {
@@ -100,6 +102,7 @@ enum {
 	OPT_ALLOW_CORE_DUMPS,
 	OPT_ROTATE_MASTER_KEY,
 	OPT_CERT_ISSUE_DELAY,
+	OPT_ACCESS_TOKEN_LIFETIME,
 };
 
 static const struct option long_options[] = {
@@ -129,6 +132,7 @@ static const struct option long_options[] = {
 	{ "allow-core-dumps", no_argument, NULL, OPT_ALLOW_CORE_DUMPS },
 	{ "rotate-master-key", no_argument, NULL, OPT_ROTATE_MASTER_KEY },
 	{ "certificate-issue-delay", required_argument, NULL, OPT_CERT_ISSUE_DELAY },
+	{ "access-token-lifetime", required_argument, NULL, OPT_ACCESS_TOKEN_LIFETIME },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -214,13 +218,17 @@ static void print_help(void)
 	       "  --oidc-audience AUD    iss and aud are these, signed by a key of the JWKS\n"
 	       "  --oidc-jwks FILE       file, for the principal their sub is mapped to (all\n"
 	       "                         three together; see docs/admin-api.md)\n"
+	       "  --access-token-lifetime S\n"
+	       "                         seconds the access tokens of the token service\n"
+	       "                         live, %d-%d (default %d; docs/identity.md)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
 	       "Clients trust DIR/tls/ca.pem and authenticate with the bearer token in\n"
 	       "DIR/admin-token.\n"
 	       "Exit status: 0 stopped by a signal, 1 start-up failed, 2 bad usage.\n",
 	       DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_DNS_SUFFIX, DEFAULT_VAULT, MAX_THREADS,
-	       DEFAULT_RETENTION_DAYS, MAX_BODY_LIMIT, API_DEFAULT_MAX_BODY);
+	       DEFAULT_RETENTION_DAYS, MAX_BODY_LIMIT, API_DEFAULT_MAX_BODY, IDENTITY_LIFETIME_MIN_S,
+	       IDENTITY_LIFETIME_MAX_S, IDENTITY_LIFETIME_DEFAULT_S);
 }
 
 /* "kluisd: --flag 'value': why" and a pointer to --help, on stderr. */
@@ -389,6 +397,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			o->cert_issue_delay_s = (int)v;
+			break;
+		case OPT_ACCESS_TOKEN_LIFETIME:
+			if (!parse_number(optarg, IDENTITY_LIFETIME_MIN_S, IDENTITY_LIFETIME_MAX_S, &v)) {
+				usage_error("--access-token-lifetime", optarg,
+					    "must be a number of seconds from 300 to 86400");
+				goto out;
+			}
+			o->access_token_lifetime_s = (int)v;
 			break;
 		case OPT_MAX_BODY:
 			if (!parse_number(optarg, 1, MAX_BODY_LIMIT, &v)) {
@@ -638,6 +654,7 @@ static int run(const struct options *o)
 	struct vault_core_config vcfg = { 0 };
 	struct api_config acfg = { 0 };
 	struct http_config hcfg = { 0 };
+	struct identity_config icfg = { 0 };
 	struct kl_err err = { 0 };
 	struct store *st = NULL;
 	struct vault_core *core = NULL;
@@ -686,6 +703,12 @@ static int run(const struct options *o)
 		LOG_INFO(NULL, "accepting OpenID tokens of %s for %s (%zu keys)", o->oidc_issuer,
 			 o->oidc_audience, jwt_keyset_size(oidc));
 	}
+	icfg.dns_suffix = o->dns_suffix;
+	icfg.lifetime_s = o->access_token_lifetime_s;
+	identity_configure(core, &icfg);
+	/* A read-only node makes nothing: it signs with the key a writable node made. */
+	if (identity_signing_ensure(core, &err) != 0)
+		goto out;
 	if (o->audit_log != NULL && (audit = logfile_open(o->audit_log, &err)) == NULL)
 		goto out;
 	acfg.audit = audit;

@@ -14,6 +14,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "vault/core.h"
+#include "vault/identity.h"
 
 #define RESP_BODY_MAX (64u * 1024 * 1024)
 #define HOST_MAX 255
@@ -445,6 +446,20 @@ static const char *request_host(const struct api_req *req)
 	return is_valid_host(req->host) ? req->host : "localhost";
 }
 
+/* A data-plane access token works on the data plane only; a management-plane one everywhere else
+ * (Resource Manager, the admin API); every other credential everywhere. */
+static bool audience_fits(int audience, enum route_plane plane)
+{
+	switch (audience) {
+	case IDENTITY_AUD_DATA:
+		return plane == PLANE_DATA;
+	case IDENTITY_AUD_MGMT:
+		return plane != PLANE_DATA;
+	default:
+		return true;
+	}
+}
+
 int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r;
@@ -498,6 +513,15 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 		api_resp_challenge(ctx, req, request_host(req), resp,
 				   "AKV10001: The bearer token is valid only on a TLS connection "
 				   "that presented the client certificate bound to its principal.");
+		return -1;
+	}
+	/* An access token opens the plane its audience names only (vault/identity.h). */
+	if (!audience_fits(who.audience, route_plane_of(r))) {
+		LOG_INFO(req->request_id, "principal %.64s presented an access token for another plane",
+			 who.name);
+		api_resp_challenge(ctx, req, request_host(req), resp,
+				   "AKV10022: Invalid audience: the access token is for another "
+				   "resource.");
 		return -1;
 	}
 	req->who_is_admin = who.is_admin;

@@ -354,5 +354,8 @@ int admin_certificate_revoke(struct api_call *c);
 /* admin_masterkey.c: the master key's status and rotation */
 int admin_master_key_get(struct api_call *c);
 int admin_master_key_rotate(struct api_call *c);
+/* admin_identity.c: the access token signing keys */
+int admin_signing_keys_list(struct api_call *c);
+int admin_signing_keys_rotate(struct api_call *c);
 
 #endif

@@ -135,6 +135,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/kluis/v1/roleAssignments/{id}",    admin_assignment_delete, ROUTE_ADMIN,  PERM_ADMIN,          "DeleteRoleAssignment" },
 	{ "GET",    "/kluis/v1/masterKey",               admin_master_key_get,    ROUTE_READ,   PERM_ADMIN,          "GetMasterKey" },
 	{ "POST",   "/kluis/v1/masterKey/rotate",        admin_master_key_rotate, ROUTE_ADMIN,  PERM_ADMIN,          "RotateMasterKey" },
+	{ "GET",    "/kluis/v1/identity/signingKeys",    admin_signing_keys_list, ROUTE_READ,   PERM_ADMIN,          "ListSigningKeys" },
+	{ "POST",   "/kluis/v1/identity/signingKeys/rotate", admin_signing_keys_rotate, ROUTE_ADMIN, PERM_ADMIN,       "RotateSigningKey" },
 #undef SUB
 #undef RGP
 #undef KVP

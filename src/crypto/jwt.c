@@ -1,16 +1,16 @@
 /* OpenID tokens (jwt.h). The signature is checked before any claim is believed; the header's alg
  * must match the key's type (an RSA key never verifies an ES256 token and the reverse), so a
- * public key cannot be abused as an HMAC secret or the like. */
+ * public key cannot be abused as an HMAC secret or the like. Splitting and signature checks are
+ * jws.c's; this file adds the key set and the OpenID claims. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "crypto/jws.h"
 #include "crypto/jwt.h"
 #include "crypto/keyops.h"
-#include "util/b64url.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/jwk.h"
@@ -146,25 +146,6 @@ static int bad(struct kl_err *err, const char *why)
 	return kl_fail(err, KL_EUNAUTH, "the OpenID token was refused: %s", why);
 }
 
-/* A segment decoded and parsed as a JSON object. */
-static json_t *segment_json(const char *p, size_t n, struct kl_err *err)
-{
-	struct kl_err derr = { 0 };
-	struct buf b;
-	json_t *j = NULL;
-
-	buf_init(&b, JWT_MAX_BYTES);
-	if (b64url_decode(p, n, &b, &derr) == 0)
-		j = json_util_parse(b.data, b.len, &derr);
-	buf_clear(&b);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		bad(err, "a segment is not base64url JSON");
-		return NULL;
-	}
-	return j;
-}
-
 static bool aud_matches(json_t *aud, const char *audience)
 {
 	size_t i;
@@ -181,28 +162,22 @@ static bool aud_matches(json_t *aud, const char *audience)
 int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const char *issuer,
 	       const char *audience, int64_t now, char *sub, struct kl_err *err)
 {
-	const char *d1, *d2, *alg, *kid, *iss, *s;
-	json_t *hdr = NULL, *claims = NULL, *exp, *nbf;
+	const char *alg, *kid, *iss, *s;
 	const struct jwt_key *key = NULL;
-	unsigned char digest[32];
-	unsigned int dlen = 0;
 	struct kl_err derr = { 0 };
-	struct buf sig;
+	struct jws_parts parts;
+	json_t *exp, *nbf;
 	bool valid = false;
 	size_t i;
 	int rc = -1;
 
-	buf_init(&sig, 1024);
-	if (ks == NULL || !jwt_looks_like(tok, len)) {
+	jws_parts_init(&parts);
+	if (ks == NULL || !jwt_looks_like(tok, len) || jws_parse(tok, len, &parts, &derr) != 0) {
 		bad(err, "not a compact JWS");
 		goto out;
 	}
-	d1 = memchr(tok, '.', len);
-	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
-	if ((hdr = segment_json(tok, (size_t)(d1 - tok), err)) == NULL)
-		goto out;
-	alg = json_string_value(json_object_get(hdr, "alg"));
-	kid = json_string_value(json_object_get(hdr, "kid"));
+	alg = json_string_value(json_object_get(parts.header, "alg"));
+	kid = json_string_value(json_object_get(parts.header, "kid"));
 	if (alg == NULL || (strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0)) {
 		bad(err, "only RS256 and ES256 are accepted");
 		goto out;
@@ -215,21 +190,17 @@ int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const c
 		bad(err, "no key of the issuer's key set matches its kid and alg");
 		goto out;
 	}
-	if (b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), &sig, &derr) != 0 ||
-	    EVP_Digest(tok, (size_t)(d2 - tok), digest, &dlen, EVP_sha256(), NULL) != 1 ||
-	    keyops_verify(key->key, alg, digest, dlen, sig.data, sig.len, &valid, &derr) != 0 || !valid) {
+	if (jws_verify_key(key->key, alg, tok, &parts, &valid, &derr) != 0 || !valid) {
 		bad(err, "the signature does not verify");
 		goto out;
 	}
-	if ((claims = segment_json(d1 + 1, (size_t)(d2 - d1 - 1), err)) == NULL)
-		goto out;
-	iss = json_string_value(json_object_get(claims, "iss"));
-	s = json_string_value(json_object_get(claims, "sub"));
-	exp = json_object_get(claims, "exp");
-	nbf = json_object_get(claims, "nbf");
+	iss = json_string_value(json_object_get(parts.claims, "iss"));
+	s = json_string_value(json_object_get(parts.claims, "sub"));
+	exp = json_object_get(parts.claims, "exp");
+	nbf = json_object_get(parts.claims, "nbf");
 	if (iss == NULL || strcmp(iss, issuer) != 0) {
 		bad(err, "wrong issuer");
-	} else if (!aud_matches(json_object_get(claims, "aud"), audience)) {
+	} else if (!aud_matches(json_object_get(parts.claims, "aud"), audience)) {
 		bad(err, "wrong audience");
 	} else if (!json_is_number(exp) || json_number_value(exp) + JWT_SKEW_S <= (double)now) {
 		bad(err, "expired, or no exp");
@@ -242,8 +213,6 @@ int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const c
 		rc = 0;
 	}
 out:
-	json_decref(hdr);
-	json_decref(claims);
-	buf_clear(&sig);
+	jws_parts_clear(&parts);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /* What keyops.c (keys, public JWK, serialisation), keyimport.c (JWK import) and keycrypt.c (the
  * operations) share: the key structure, the curve table and a few constructors. Included by those
- * three files and by the x509 files (which wrap and read the EVP_PKEY of a key) only. */
+ * three files, by the x509 files (which wrap and read the EVP_PKEY of a key) and by jws.c (which
+ * wraps a certificate's public key) only. */
 #ifndef KLUIS_CRYPTO_KEYOPS_INTERNAL_H
 #define KLUIS_CRYPTO_KEYOPS_INTERNAL_H
 

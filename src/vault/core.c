@@ -17,6 +17,7 @@
 #include "util/secbuf.h"
 #include "vault/certs.h"
 #include "vault/core.h"
+#include "vault/identity_internal.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
 #include "vault/masterkey.h"
@@ -309,6 +310,9 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
+	core->id_lifetime_s = IDENTITY_LIFETIME_DEFAULT_S;
+	if ((core->signkeys = signkeys_new(err)) == NULL || (core->replay = replay_mem_new(err)) == NULL)
+		goto out;
 	if (store_get(st, META_FORMAT, strlen(META_FORMAT), &format, NULL, err) == 0) {
 		if (load(core, cfg, &format, err) != 0)
 			goto out;
@@ -332,7 +336,7 @@ out:
 }
 
 /* The writing jobs: purge what is due, rotate keys whose policy says so, run the lifetime
- * actions of certificate policies. */
+ * actions of certificate policies, forget client assertions past their exp. */
 static void run_jobs(struct vault_core *core)
 {
 	struct kl_err err = { 0 };
@@ -357,6 +361,9 @@ static void run_jobs(struct vault_core *core)
 		LOG_WARN(NULL, "certificate lifetime actions failed: %s", err.msg);
 	else if (n > 0)
 		LOG_INFO(NULL, "ran %zu certificate lifetime actions", n);
+	kl_err_clear(&err);
+	if (identity_replay_sweep(core, clock_now_s(), &err) != 0)
+		LOG_WARN(NULL, "removal of expired client assertion records failed: %s", err.msg);
 }
 
 /* The background thread: polls the storage's role every mode_poll_ms (the mode follows it),
@@ -430,6 +437,8 @@ void vault_core_close(struct vault_core *core)
 	free(core->data_dir);
 	store_close(core->st);
 	keycache_free(core->keys);
+	signkeys_free(core->signkeys);
+	replay_mem_free(core->replay);
 	seal_key_free(core->data_key);
 	secure_wipe(core, sizeof(*core));
 	free(core);

@@ -20,6 +20,9 @@
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
 #define VAULT_META_DATA_KEY "m/datakey"	/* the data key, wrapped under the master key */
 
+struct signkeys;
+struct replay_mem;
+
 struct vault_core {
 	struct store *st;
 	struct seal_key *data_key;
@@ -45,6 +48,11 @@ struct vault_core {
 	_Atomic bool repl_streaming;
 	int mode_poll_ms;
 	char node_id[37];		/* DIR/node-id: who holds the jobs lease */
+	/* the identity provider (vault/identity.h, vault/identity_internal.h) */
+	char id_dns_suffix[256];	/* identity_configure's, lowercase; "" until then */
+	int id_lifetime_s;
+	struct signkeys *signkeys;	/* signkeys.c: the unsealed signing keys */
+	struct replay_mem *replay;	/* replay.c: assertions seen on a read-only node */
 	/* the purge job */
 	pthread_t job;
 	bool job_running;

@@ -13,6 +13,7 @@
 #include "util/secbuf.h"
 #include "vault/assignments.h"
 #include "vault/core.h"
+#include "vault/identity.h"
 #include "vault/internal.h"
 #include "vault/principals.h"
 
@@ -609,6 +610,13 @@ int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_
 	if (vault_core_token_ok(core, tok, tok_len)) {
 		who->is_admin = true;
 		snprintf(who->name, sizeof(who->name), "admin");
+		return 0;
+	}
+	if (identity_token_is_ours(tok, tok_len)) {	/* a kluis access token (kid "kl-...") */
+		if (identity_token_verify(core, tok, tok_len, who, err) != 0) {
+			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
+			return -1;
+		}
 		return 0;
 	}
 	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {

@@ -450,7 +450,7 @@ static void test_route_classes_match_read_only_set(void **state)
 		"ListClientSecrets", "ListClientCertificates",
 		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
 		"SecretsGet", "SecretsList", "KeysGet", "KeysList", "KeysListVersions", "KeysGetVersion",
-		"OperationsList", "GetMasterKey",
+		"OperationsList", "GetMasterKey", "ListSigningKeys",
 		/* Resource Manager's own, for az */
 		"GetCloudMetadata", "SubscriptionsList", "SubscriptionsGet",
 	};
