@@ -509,6 +509,13 @@ void agent_get_token(struct agent *a, const char *resource, const char *sel_valu
 		pthread_mutex_lock(&a->lock);	/* another request may have fetched it meanwhile */
 		hit = cache_get(a, (size_t)idx, resource, out);
 		pthread_mutex_unlock(&a->lock);
+		if (!hit && !id->resolved) {	/* kluisd was out of reach at start */
+			struct agent_answer why = { 0 };
+
+			if (resolve_one(a, (size_t)idx, &why) != 0)
+				LOG_WARN(NULL, "identity %ld: %s", idx, why.description);
+			agent_answer_clear(&why);
+		}
 		if (!hit) {
 			fetch(a, (size_t)idx, resource, out);
 			if (out->status == 200) {
