@@ -108,6 +108,7 @@ class Agent:
                 return self
             if self.proc.poll() is not None:
                 self._reader.join(2)
+                self.proc.stderr.close()
                 raise RuntimeError(f"identity-agent exited {self.proc.returncode}:\n{self.log}")
             time.sleep(0.02)
         self.proc.kill()
@@ -129,6 +130,7 @@ class Agent:
         self.proc.send_signal(sig)
         code = self.proc.wait(30)
         self._reader.join(2)
+        self.proc.stderr.close()
         return code
 
     def wait_log(self, pattern, timeout_s=10):

@@ -73,9 +73,11 @@ class AgentCase(unittest.TestCase):
         self.assertRegex(self.agent.log, r"identity 1 \([^)]*\): new token for https://vault")
 
     def test_unknown_user_assigned_identity_is_unavailable(self):
-        out, _ = run_app("mi", self.srv.vault_url, SECRET,
+        # IMDS's 400: the managed identity credential says "not assigned" and the chain moves on
+        out, _ = run_app("default", self.srv.vault_url, SECRET,
                          self.imds_env(AZURE_CLIENT_ID="00000000-0000-0000-0000-000000000000"))
-        self.assertTrue(out.startswith("ERROR CredentialUnavailableError"), out)
+        self.assertTrue(out.startswith("ERROR ClientAuthenticationError"), out)
+        self.assertIn("requested identity has not been assigned", out)
 
     # --- the IMDS shape ---------------------------------------------------------------------
 
