@@ -164,8 +164,9 @@ static enum MHD_Result answer_token(struct agent_server *s, struct MHD_Connectio
 	}
 	agent_get_token(s->agent, p[P_RESOURCE], sel, &ans);
 	if (ans.status != 200) {
-		rc = reply(conn, ans.status, json_pack("{s:s, s:s}", "error", ans.error,
-						       "error_description", ans.description));
+		rc = reply(conn, ans.status >= 400 ? ans.status : 500,
+			   json_pack("{s:s, s:s}", "error", ans.error ? ans.error : "server_error",
+				     "error_description", ans.description));
 		agent_answer_clear(&ans);
 		return rc;
 	}

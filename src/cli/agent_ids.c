@@ -111,12 +111,17 @@ void agent_answer_clear(struct agent_answer *ans)
 void agent_refuse(struct agent_answer *ans, int status, const char *error, const char *fmt, ...)
 {
 	va_list ap;
+	size_t i;
 
 	ans->status = status;
 	ans->error = error;
 	va_start(ap, fmt);
 	vsnprintf(ans->description, sizeof(ans->description), fmt, ap);
 	va_end(ap);
+	/* ASCII only: a file name or kluisd's text must not break the JSON or the log line */
+	for (i = 0; ans->description[i] != '\0'; i++)
+		if ((unsigned char)ans->description[i] < 0x20 || (unsigned char)ans->description[i] >= 0x7f)
+			ans->description[i] = '?';
 }
 
 /* Text from kluisd, for a message: control characters replaced, at most 200 bytes. */
