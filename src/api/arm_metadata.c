@@ -15,7 +15,7 @@
 #include "api/internal.h"
 #include "vault/core.h"
 
-#define ARM_SUBSCRIPTIONS_MAX 1000	/* labels listed; a deployment with more is not one az lists */
+#define ARM_SUBSCRIPTIONS_MAX 1000	/* labels listed (more: not a deployment az lists) */
 
 /* Resource Manager's two shapes of the metadata document: the one object of api-version
  * 2015-01-01 (what `az cloud register` asks for), and from 2019-05-01 on an array of clouds with
@@ -187,9 +187,8 @@ int arm_subscription_get(struct api_call *c)
 	int rc = -1;
 
 	if (!arm_label_is_valid(sub, VAULT_SUB_MAX, false))
-		return kl_fail_az(&c->err, KL_EINVAL, "InvalidSubscriptionId", NULL,
-				  "The provided subscription identifier '%.64s' is malformed or invalid.",
-				  sub);
+		return kl_fail_az(&c->err, KL_EINVAL, "InvalidSubscriptionId", NULL, "The provided "
+				  "subscription identifier '%.64s' is malformed or invalid.", sub);
 	for (i = 0; sub[i] != '\0'; i++)
 		lower[i] = (sub[i] >= 'A' && sub[i] <= 'Z') ? (char)(sub[i] + 32) : sub[i];
 	lower[i] = '\0';

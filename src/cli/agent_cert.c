@@ -48,8 +48,8 @@ int agent_cert_load(struct agent_identity *id)
 		goto out;
 	}
 	if (info.not_after < clock_now_s())
-		fprintf(stderr, "kluis: warning: the certificate in %.200s has expired: kluisd will "
-				"refuse its assertions\n", id->path);
+		fprintf(stderr, "kluis: warning: the certificate in %.200s has expired: kluisd "
+				"will refuse its assertions\n", id->path);
 	if (jws_cert_thumbprints(chain.der[0].data, chain.der[0].len, sha1, sha256, &err) != 0 ||
 	    b64url_encode(sha256, sizeof(sha256), &b64, &err) != 0 ||
 	    b64.len >= sizeof(id->x5t_s256)) {
@@ -112,7 +112,8 @@ static int form_field(struct buf *b, const char *name, const char *value, size_t
 	if (buf_append_str(b, name, err) != 0 || buf_putc(b, '=', err) != 0)
 		return -1;
 	buf_init_secret(&tmp, value_len + 1);	/* http_escape reads a C string */
-	rc = buf_append(&tmp, value, value_len, err) == 0 ? http_escape(buf_cstr(&tmp), b, err) : -1;
+	rc = buf_append(&tmp, value, value_len, err) == 0 ? http_escape(buf_cstr(&tmp), b, err)
+							      : -1;
 	buf_clear(&tmp);
 	return rc;
 }
@@ -135,8 +136,8 @@ void agent_cert_fetch(struct agent *a, const struct agent_identity *id, const ch
 	snprintf(scope, sizeof(scope), "%.*s/.default", (int)n, resource);
 	snprintf(token_url, sizeof(token_url), "%s/adfs/oauth2/v2.0/token", a->url);
 	if (sign_assertion(id, token_url, &assertion, &err) != 0) {
-		agent_refuse(ans, 500, "server_error", "cannot sign the client assertion of %.200s: "
-			     "%s", id->path, err.msg);
+		agent_refuse(ans, 500, "server_error", "cannot sign the client assertion of "
+			     "%.200s: %s", id->path, err.msg);
 		goto out;
 	}
 	if (form_field(&form, "grant_type", "client_credentials", 18, &err) != 0 ||

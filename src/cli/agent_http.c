@@ -158,8 +158,8 @@ static enum MHD_Result answer_token(struct agent_server *s, struct MHD_Connectio
 		if (p[i] == NULL)
 			continue;
 		if (sel != NULL)
-			return refuse(conn, url, 400, "invalid_request", "Give only one of client_id, "
-				      "object_id, msi_res_id and mi_res_id");
+			return refuse(conn, url, 400, "invalid_request", "Give only one of "
+				      "client_id, object_id, msi_res_id and mi_res_id");
 		sel = p[i];
 	}
 	agent_get_token(s->agent, p[P_RESOURCE], sel, &ans);
@@ -292,8 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (r->is_post && r->form_bad)
-		return refuse(conn, url, 400, "invalid_request", "The form is longer than 8192 bytes "
-			      "or gives a parameter twice");
+		return refuse(conn, url, 400, "invalid_request", "The form is longer than 8192 "
+			      "bytes or gives a parameter twice");
 	for (i = 0; i < P_N; i++)
 		p[i] = r->is_post ? r->form[i]
 				  : MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,

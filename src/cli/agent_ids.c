@@ -119,9 +119,12 @@ void agent_refuse(struct agent_answer *ans, int status, const char *error, const
 	vsnprintf(ans->description, sizeof(ans->description), fmt, ap);
 	va_end(ap);
 	/* ASCII only: a file name or kluisd's text must not break the JSON or the log line */
-	for (i = 0; ans->description[i] != '\0'; i++)
-		if ((unsigned char)ans->description[i] < 0x20 || (unsigned char)ans->description[i] >= 0x7f)
+	for (i = 0; ans->description[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)ans->description[i];
+
+		if (ch < 0x20 || ch >= 0x7f)
 			ans->description[i] = '?';
+	}
 }
 
 /* Text from kluisd, for a message: control characters replaced, at most 200 bytes. */
@@ -178,11 +181,11 @@ void agent_refuse_from_kluisd(struct agent_answer *ans, const struct agent_ident
 	kluisd_error_text(r, said, sizeof(said), &refused_client);
 	identity_label(id, label, sizeof(label));
 	if (r->status == 400 && !refused_client)
-		agent_refuse(ans, 400, "invalid_request", "kluisd refused %s for the identity of %s: "
-			     "%s", what, label, said);
+		agent_refuse(ans, 400, "invalid_request", "kluisd refused %s for the identity of "
+			     "%s: %s", what, label, said);
 	else if (r->status == 400 || r->status == 401 || r->status == 403)
-		agent_refuse(ans, 403, "unauthorized_client", "kluisd refused the credential of the "
-			     "identity of %s (revoked, expired, or its principal deleted?): %s",
+		agent_refuse(ans, 403, "unauthorized_client", "kluisd refused the credential of "
+			     "the identity of %s (revoked, expired, or its principal deleted?): %s",
 			     label, said);
 	else if (r->status == 404)
 		agent_refuse(ans, 502, "temporarily_unavailable", "kluisd does not serve %s (a "
@@ -318,8 +321,9 @@ static int resolve_one(struct agent *a, size_t idx, struct agent_answer *ans)
 	cid = json_string_value(json_object_get(json_object_get(j, "caller"), "id"));
 	cname = json_string_value(json_object_get(json_object_get(j, "caller"), "name"));
 	if (json_is_true(json_object_get(json_object_get(j, "caller"), "isAdministrator"))) {
-		agent_refuse(ans, 403, "unauthorized_client", "%s holds the deployment's admin token: "
-			     "give the agent a token of the application's own principal", id->path);
+		agent_refuse(ans, 403, "unauthorized_client", "%s holds the deployment's admin "
+			     "token: give the agent a token of the application's own principal",
+			     id->path);
 		goto out;
 	}
 	if (cid == NULL || cname == NULL || *cid == '\0' || strlen(cid) > AGENT_ID_MAX ||
@@ -415,7 +419,7 @@ static long select_identity(struct agent *a, const char *sel, struct agent_answe
 	pthread_mutex_lock(&a->lock);
 	idx = find_identity(a, sel, &unresolved);
 	pthread_mutex_unlock(&a->lock);
-	if (idx < 0 && unresolved) {	/* ask kluisd about the ones not known yet, then look again */
+	if (idx < 0 && unresolved) {	/* ask kluisd about the ones not known, then look again */
 		pthread_mutex_lock(&a->fetch_lock);
 		for (i = 0; i < a->n_ids; i++) {
 			memset(&why, 0, sizeof(why));
@@ -430,8 +434,8 @@ static long select_identity(struct agent *a, const char *sel, struct agent_answe
 	}
 	if (idx < 0) {
 		agent_refuse(ans, 400, "invalid_request", "Identity not found: this agent holds no "
-			     "identity '%.64s'%s", sel, unresolved ? " (kluisd could not be asked about "
-			     "some of its identities)" : "");
+			     "identity '%.64s'%s", sel, unresolved ? " (kluisd could not be asked "
+			     "about some of its identities)" : "");
 		LOG_INFO(NULL, "%s", ans->description);
 	}
 	return idx;
@@ -527,8 +531,9 @@ void agent_get_token(struct agent *a, const char *resource, const char *sel_valu
 				t = (time_t)out->expires_on;
 				gmtime_r(&t, &tm);
 				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-				LOG_INFO(NULL, "identity %ld (%s): new token for %.100s, expires %s",
-					 idx, id->resolved ? id->name : id->path, resource, when);
+				LOG_INFO(NULL, "identity %ld (%s): new token for %.100s, "
+					 "expires %s", idx, id->resolved ? id->name : id->path,
+					 resource, when);
 			} else {
 				LOG_WARN(NULL, "identity %ld: no token for %.100s: %s", idx,
 					 resource, out->description);

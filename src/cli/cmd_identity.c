@@ -27,8 +27,9 @@
  * ManagedIdentityCredential pick, in either SDK (spec identity.md §1): a route unsets the ones it
  * does not set, so that what the shell had before cannot take over. */
 static const char *const route_vars[] = {
-	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-	"AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+	"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+	"AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+	"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
 	"AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
 	"AZURE_POD_IDENTITY_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS", "IDENTITY_ENDPOINT",
 	"IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
@@ -191,7 +192,8 @@ static int identity_dir(char *out, size_t n)
 	else if (home != NULL && *home != '\0')
 		snprintf(base, sizeof(base), "%s/.config/kluis", home);
 	else
-		return cmd_usage_error("no HOME or XDG_CONFIG_HOME for the files: give --file PATH");
+		return cmd_usage_error("no HOME or XDG_CONFIG_HOME for the files: give --file "
+				       "PATH");
 	if ((size_t)snprintf(out, n, "%s/identity", base) >= n)
 		return cmd_usage_error("the config directory's path is too long: give --file PATH");
 	return make_dirs(out);
@@ -312,7 +314,8 @@ static int route_imds(struct cli *c, const struct args *a, const struct principa
 	if ((rc = new_token(c, a, p->id, cred, &tok)) != CLI_OK)
 		return rc;
 	tid = json_string_value(json_object_get(*cred, "id"));
-	if ((rc = file_for(a, p->name, tid ? tid : "token", "token", path, sizeof(path))) != CLI_OK ||
+	if ((rc = file_for(a, p->name, tid ? tid : "token", "token", path, sizeof(path))) !=
+		    CLI_OK ||
 	    (rc = cmd_write_file(path, tok, strlen(tok))) != CLI_OK)
 		return rc;
 	snprintf(host, sizeof(host), "http://127.0.0.1:%ld", pn);
@@ -327,7 +330,8 @@ static int route_imds(struct cli *c, const struct args *a, const struct principa
 	if (rc != CLI_OK)
 		return rc;
 	snprintf(note, sizeof(note), "az login --identity reaches the same agent with "
-		 "MSI_ENDPOINT=%s/msi/token (not exported: it would change the SDKs' choice)", host);
+		 "MSI_ENDPOINT=%s/msi/token (not exported: it would change the SDKs' choice)",
+		 host);
 	if (json_array_append_new(o->notes, json_string(note)) != 0)
 		return client_nomem();
 	return set_var(o, "AZURE_POD_IDENTITY_AUTHORITY_HOST", host);
@@ -410,9 +414,10 @@ static int route_workload(struct cli *c, const struct args *a, const struct prin
 	(void)a, (void)cred;
 	if (p->subject == NULL || *p->subject == '\0') {
 		fprintf(stderr, "kluis: principal %.64s has no OpenID subject: kluisd trades a "
-				"workload's token (from its --oidc-issuer) only for the principal its "
-				"sub maps to, set when the principal is created (admin API: POST "
-				"/kluis/v1/principals {\"name\":..., \"subject\":...})\n", p->name);
+				"workload's token (from its --oidc-issuer) only for the principal "
+				"its sub maps to, set when the principal is created (admin API: "
+				"POST /kluis/v1/principals {\"name\":..., \"subject\":...})\n",
+			p->name);
 		return CLI_EFAIL;
 	}
 	o->raw_name = "AZURE_FEDERATED_TOKEN_FILE";
