@@ -1,5 +1,6 @@
 /* `kluis identity-agent`: the command. Reads its identities and its loopback address, asks kluisd
- * whom each identity is, serves (agent_http.c) until SIGTERM or SIGINT, then stops cleanly. It
+ * whom each identity is, serves (agent_http.c) until SIGTERM or SIGINT, then stops cleanly;
+ * SIGHUP reads the identities' files again. It
  * must never listen on an address that is not loopback: its answers are tokens for anyone who
  * can reach it, guarded only by the Metadata header, as Azure's instance metadata service is. */
 #include <arpa/inet.h>
@@ -92,6 +93,7 @@ static int agent_run(struct cli *c, const struct args *a)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv = agent_server_start(ag, (struct sockaddr *)&ss, ss_len)) == NULL) {
@@ -106,7 +108,8 @@ static int agent_run(struct cli *c, const struct args *a)
 	LOG_INFO(NULL, "listening on http://%s for %zu identit%s of %s (IMDS: GET "
 		 "/metadata/identity/oauth2/token; Cloud Shell: POST /msi/token)", where,
 		 ag->n_ids, ag->n_ids == 1 ? "y" : "ies", c->cfg.url);
-	sigwait(&stop, &sig);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+		agent_reload(ag);
 	LOG_INFO(NULL, "stopping on signal %d", sig);
 	agent_server_stop(srv);
 	rc = CLI_OK;
@@ -135,7 +138,8 @@ static const struct cmd agent_cmds[] = {
 	  "service (set AZURE_POD_IDENTITY_AUTHORITY_HOST=http://ADDR:PORT) and Cloud Shell "
 	  "(MSI_ENDPOINT=http://ADDR:PORT/msi/token, for az login --identity) do; client_id, "
 	  "object_id, msi_res_id or mi_res_id (a principal's id or name) picks an identity; "
-	  "runs until SIGTERM or SIGINT", agent_opts, 0, 0, agent_run },
+	  "SIGHUP reads the files again (a rotated token); runs until SIGTERM or SIGINT",
+	  agent_opts, 0, 0, agent_run },
 	{ NULL, NULL, NULL, NULL, 0, 0, NULL },
 };
 

@@ -82,6 +82,11 @@ int agent_add_identity(struct agent *a, const char *spec);
  * request needs it. */
 int agent_resolve(struct agent *a);
 
+/* SIGHUP: reads every identity's file again (a rotated kluis token, a renewed certificate; one
+ * that cannot be read keeps its old credential, with a warning), forgets whom each is and every
+ * cached token. Thread-safe. */
+void agent_reload(struct agent *a);
+
 /* The answer to one token request, as agent_http.c sends it. */
 struct agent_answer {
 	int status;			/* 200, or the HTTP status of the refusal */

@@ -372,6 +372,45 @@ int agent_resolve(struct agent *a)
 	return rc;
 }
 
+void agent_reload(struct agent *a)
+{
+	struct agent_identity fresh;
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&a->fetch_lock);	/* no conversation uses a credential meanwhile */
+	for (i = 0; i < a->n_ids; i++) {
+		struct agent_identity *id = &a->ids[i];
+
+		memset(&fresh, 0, sizeof(fresh));
+		fresh.kind = id->kind;
+		fresh.path = id->path;
+		fresh.client_id = id->client_id;
+		if (id->kind == AGENT_ID_TOKEN && (fresh.token = config_read_token_file(id->path))) {
+			secbuf_free(id->token);
+			id->token = fresh.token;
+			n++;
+		} else if (id->kind == AGENT_ID_CERT && agent_cert_load(&fresh) == CLI_OK) {
+			agent_cert_free(id);
+			id->key = fresh.key;
+			memcpy(id->x5t_s256, fresh.x5t_s256, sizeof(id->x5t_s256));
+			n++;
+		} else {
+			LOG_WARN(NULL, "identity %zu: %s unreadable; keeping its credential", i,
+				 id->path);
+		}
+		pthread_mutex_lock(&a->lock);
+		id->resolved = false;
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_cache; i++)
+		cached_clear(&a->cache[i]);
+	a->n_cache = 0;
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->fetch_lock);
+	LOG_INFO(NULL, "reloaded %zu of %zu identities; cached tokens dropped", n, a->n_ids);
+}
+
 /* ---- selection and the cache ---- */
 
 /* The last segment of an Azure resource id (".../userAssignedIdentities/NAME"), or s itself. */

@@ -237,6 +237,33 @@ class RevokedCredentialTest(unittest.TestCase):
         finally:
             self.assertEqual(agent.stop(), 0, agent.log)
 
+    def test_sighup_reads_a_rotated_token(self):
+        import signal
+        pid, old, tid = make_principal(self.srv, harness.unique_name("rot"))
+        path = write_secret_file(os.path.join(self.tmp, "rot.token"), old)
+        agent = Agent(self.srv, [f"token:{path}"]).start()
+        try:
+            status, first = agent.imds("https://vault.azure.net")
+            self.assertEqual(status, 200, first)
+            r = self.srv.request("POST", f"/kluis/v1/principals/{pid}/tokens", {},
+                                 host="localhost")
+            self.assertEqual(r.status, 201, r)
+            new = r.json["token"]
+            self.srv.request("DELETE", f"/kluis/v1/principals/{pid}/tokens/{tid}",
+                             host="localhost")
+            write_secret_file(path, new)
+            self.assertEqual(agent.imds("https://vault.localhost")[0], 403)  # the old token
+            agent.proc.send_signal(signal.SIGHUP)
+            agent.wait_log(r"reloaded 1 of 1 identities")
+            status, body = agent.imds("https://vault.azure.net")
+            self.assertEqual(status, 200, body)
+            self.assertNotEqual(body["access_token"], first["access_token"])  # cache dropped
+            self.assertEqual(jwt_claims(body["access_token"])["oid"], pid)
+            for tok in (old, new, body["access_token"]):
+                self.assertNotIn(tok, agent.log)
+        finally:
+            self.assertEqual(agent.stop(), 0, agent.log)
+
     def test_start_refuses_bad_credentials_and_addresses(self):
         bad = write_secret_file(os.path.join(self.tmp, "bad.token"), "kl1.not-a-real-token")
         code, log = Agent(self.srv, [f"token:{bad}"]).run_to_exit()
