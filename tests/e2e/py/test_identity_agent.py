@@ -9,6 +9,7 @@ Run from tests/e2e/py: KLUISD=... KLUIS_CLI=... /usr/bin/python3 -m unittest -v 
 """
 
 import os
+import re
 import shutil
 import tempfile
 import unittest
@@ -118,7 +119,6 @@ class AgentCase(unittest.TestCase):
 
     def agent_name(self, i):
         """The principal name of identity i, as the agent logged it at start."""
-        import re
         m = re.search(rf"identity {i} \(token file [^)]*\) is principal (\S+) ", self.agent.log)
         self.assertIsNotNone(m, self.agent.log)
         return m.group(1)
@@ -195,6 +195,8 @@ class AgentCase(unittest.TestCase):
             self.secrets.add(body["access_token"])
         self.assertEqual(first[1]["access_token"], second[1]["access_token"])
         self.assertNotEqual(first[1]["access_token"], other[1]["access_token"])
+        # the log line of a fetch is written before its answer, but read by a thread of ours
+        self.agent.wait_log(rf"new token for {re.escape(res)},(.|\n)*new token for {re.escape(res)},")
         self.assertEqual(self.agent.log.count(f"new token for {res},"), 2, self.agent.log)
 
 
@@ -233,7 +235,8 @@ class RevokedCredentialTest(unittest.TestCase):
             self.assertTrue(out.startswith("ERROR ClientAuthenticationError"), out)
             self.assertIn("refused the credential", out)
             self.assertNotIn(tok, agent.log)
-            self.assertRegex(agent.log, r"no token for .*refused the credential")
+            self.assertRegex(agent.wait_log(r"no token for .*refused the credential"),
+                             r"no token for .*refused the credential")
         finally:
             self.assertEqual(agent.stop(), 0, agent.log)
 
