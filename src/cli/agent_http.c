@@ -173,11 +173,10 @@ static enum MHD_Result answer_token(struct agent_server *s, struct MHD_Connectio
 	left = ans.expires_on - clock_now_s();
 	snprintf(on, sizeof(on), "%lld", (long long)ans.expires_on);
 	snprintf(in, sizeof(in), "%lld", (long long)(left > 0 ? left : 0));
-	rc = reply(conn, 200, json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:s}", "access_token",
+	rc = reply(conn, 200, json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s}", "access_token",
 					(const char *)ans.token->data, ans.token->len, "client_id",
 					ans.client_id, "expires_in", in, "expires_on", on,
-					"ext_expires_in", in, "resource", p[P_RESOURCE],
-					"token_type", "Bearer"));
+					"resource", p[P_RESOURCE], "token_type", "Bearer"));
 	agent_answer_clear(&ans);
 	return rc;
 }
