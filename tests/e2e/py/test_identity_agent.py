@@ -86,6 +86,8 @@ class AgentCase(unittest.TestCase):
         status, body = self.agent.imds("https://vault.azure.net")
         self.assertEqual(status, 200, body)
         self.secrets.add(body["access_token"])
+        self.assertEqual(set(body), {"access_token", "client_id", "expires_in", "expires_on",
+                                     "resource", "token_type"})
         self.assertEqual(body["resource"], "https://vault.azure.net")
         self.assertEqual(body["token_type"], "Bearer")
         self.assertEqual(body["client_id"], self.app1[0])
