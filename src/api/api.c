@@ -137,6 +137,7 @@ void api_req_free(struct api_req *req)
 	free(req->path);
 	free(req->host);
 	free_wiped(req->authorization);
+	free_wiped(req->identity_header);
 	free(req->client_request_id);
 	free(req->content_type);
 	free(req->vault_name);
@@ -228,7 +229,7 @@ static bool is_safe_header_text(const char *s, size_t max)
 	return true;
 }
 
-static bool is_valid_host(const char *h)
+bool api_host_is_valid(const char *h)
 {
 	size_t i;
 
@@ -345,7 +346,8 @@ void api_resp_finish(const struct api_req *req, struct api_resp *resp)
 	/* Azure's name for it: tells a client (and a failover drill) which region answered. */
 	if (req->region != NULL)
 		api_resp_header(resp, "x-ms-keyvault-region", req->region);
-	api_resp_header(resp, "Cache-Control", "no-cache");
+	if (!resp_has_header(resp, "Cache-Control"))	/* a token's answer says no-store */
+		api_resp_header(resp, "Cache-Control", "no-cache");
 	if (resp->body.len > 0 && !resp_has_header(resp, "Content-Type"))
 		api_resp_header(resp, "Content-Type", "application/json; charset=utf-8");
 }
@@ -443,7 +445,7 @@ static bool same_fingerprint(const char *bound, const char *presented)
 
 static const char *request_host(const struct api_req *req)
 {
-	return is_valid_host(req->host) ? req->host : "localhost";
+	return api_host_is_valid(req->host) ? req->host : "localhost";
 }
 
 /* A data-plane access token works on the data plane only; a management-plane one everywhere else
@@ -482,7 +484,9 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 	}
 	if (r->cls == ROUTE_PUBLIC)
 		return 0;
-	if (req->host != NULL && !is_valid_host(req->host)) {
+	if (route_plane_of(r) == PLANE_IDENTITY)	/* public: each endpoint checks its client */
+		return identity_begin(ctx, req, resp);
+	if (req->host != NULL && !api_host_is_valid(req->host)) {
 		kl_fail(&err, KL_EINVAL, "The Host header is not valid.");
 		goto fail;
 	}
@@ -571,7 +575,9 @@ void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
 	rc = r->handler(&c);
 	throttle_gate_settle(&c, r);
 out:
-	if (rc != 0) {
+	if (rc != 0 && r != NULL && route_plane_of(r) == PLANE_IDENTITY) {
+		identity_reply_error(&c);	/* OAuth's shape, Retry-After included */
+	} else if (rc != 0) {
 		api_resp_error(resp, &c.err);
 		if (c.retry_after_s > 1) {
 			char secs[16];

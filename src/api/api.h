@@ -42,6 +42,8 @@ struct api_req {
 	bool query_overflow;	/* more than API_MAX_QUERY parameters were sent */
 	char *host;		/* Host header, NULL when absent */
 	char *authorization;	/* Authorization header, NULL when absent; wiped on free */
+	char *identity_header;	/* X-IDENTITY-HEADER (the App Service managed identity route's
+				 * secret: a kluis token), NULL when absent; wiped on free */
 	char *client_request_id; /* x-ms-client-request-id, NULL when absent */
 	char *content_type;
 	struct buf body;	/* wiping buffer, ceiling api_ctx max body */
@@ -60,6 +62,11 @@ struct api_req {
 	bool who_is_admin;
 	char who_id[37];
 	char who_name[65];
+	/* Set by the identity provider's token endpoints, for the audit line and /metrics. */
+	const char *token_grant;	/* static: "client_secret", "client_assertion", "federated",
+					 * "managed_identity", "unknown"; NULL: no token request */
+	bool is_token_issued;
+	char token_resource[256];	/* the resource asked for (cut); "" when none */
 };
 
 struct api_resp {

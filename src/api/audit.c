@@ -12,8 +12,8 @@
  * keep a line under AUDIT_LINE_MAX whatever the input, even all of it needing \u escapes. */
 #define SHORT_OUT_MAX 200
 #define NAME_OUT_MAX 800
-#define N_SHORT_FIELDS 12	/* every string field but the object name */
-#define FIXED_OUT_MAX 400	/* keys, punctuation, numbers, booleans, the newline */
+#define N_SHORT_FIELDS 14	/* every string field but the object name */
+#define FIXED_OUT_MAX 440	/* keys, punctuation, numbers, booleans, the newline */
 _Static_assert(N_SHORT_FIELDS * SHORT_OUT_MAX + NAME_OUT_MAX + FIXED_OUT_MAX < AUDIT_LINE_MAX,
 	       "an audit line can outgrow its buffer");
 
@@ -204,6 +204,16 @@ size_t audit_format(const struct audit_event *ev, char out[AUDIT_LINE_MAX])
 	put_uint(&l, ev->duration_us / 1000, 1);
 	out[l.len++] = '.';
 	put_uint(&l, ev->duration_us % 1000, 3);
+	if (ev->grant != NULL) {
+		PUT_LIT(&l, ",\"token\":{\"grant\":");
+		put_opt(&l, ev->grant);
+		PUT_LIT(&l, ",\"resource\":");
+		put_opt(&l, ev->resource != NULL && *ev->resource != '\0' ? ev->resource : NULL);
+		if (ev->is_token_issued)
+			PUT_LIT(&l, ",\"outcome\":\"issued\"}");
+		else
+			PUT_LIT(&l, ",\"outcome\":\"refused\"}");
+	}
 	PUT_LIT(&l, ",\"region\":");
 	put_opt(&l, ev->region);
 	if (ev->is_read_only)

@@ -34,6 +34,11 @@ struct audit_event {
 	uint64_t duration_us;
 	const char *region;
 	bool is_read_only;		/* the node's mode when it answered */
+	/* A token request (NULL grant: none): how the client authenticated, the resource it asked
+	 * for, whether a token was issued. Never the secret, the assertion or the token. */
+	const char *grant;
+	const char *resource;
+	bool is_token_issued;
 };
 
 /* Writes ev as one line (JSON object and '\n') into out, which has room for AUDIT_LINE_MAX

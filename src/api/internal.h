@@ -93,11 +93,13 @@ enum route_perm {
 	PERM_MGMT_WRITE,	/* management plane (ARM) writes */
 	PERM_MGMT_SIGNED_IN,	/* management plane: any principal (what it may see is filtered) */
 	PERM_ADMIN,		/* the administration API (principals, role assignments) */
+	PERM_IDENTITY,		/* the identity provider: discovery, JWKS, token endpoints; no
+				 * bearer token (each token endpoint authenticates its client) */
 };
 #define PERM_BIT(p) (UINT64_C(1) << (p))
 
 /* Which API a route belongs to, from its permission. */
-enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN };
+enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN, PLANE_IDENTITY };
 
 struct route {
 	const char *method;
@@ -122,6 +124,9 @@ const char *api_name_param(struct api_call *c, const char *kind);
 const char *api_version_param(struct api_call *c);
 /* Path parameter i as matched, "" when the route has fewer. */
 const char *api_param(const struct api_call *c, size_t i);
+
+/* Is h a Host header kluis accepts (letters, digits, '.', '-', ':', '[', ']'; 1-255 bytes)? */
+bool api_host_is_valid(const char *h);
 
 /* Query parameter by name, NULL when absent. */
 const char *api_query(const struct api_req *req, const char *name);
@@ -344,6 +349,18 @@ int admin_assignment_create(struct api_call *c);
 int admin_assignments_list(struct api_call *c);
 int admin_assignment_get(struct api_call *c);
 int admin_assignment_delete(struct api_call *c);
+/* identity_errors.c: the identity provider's step of api_begin (no bearer token: the Host header
+ * and the query checked, OAuth errors) and its OAuth error bodies (identity_errors.h). */
+int identity_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
+/* c->err (a failure before or in a handler of PLANE_IDENTITY) as an OAuth error in c->resp. */
+void identity_reply_error(struct api_call *c);
+/* identity_discovery.c, identity_token.c, identity_msi.c: the identity provider */
+int identity_openid_config(struct api_call *c);
+int identity_openid_config_v2(struct api_call *c);
+int identity_jwks_get(struct api_call *c);
+int identity_token_v2(struct api_call *c);
+int identity_token_v1(struct api_call *c);
+int identity_msi_token(struct api_call *c);
 /* admin_credentials.c: a principal's client secrets and client certificates */
 int admin_secrets_list(struct api_call *c);
 int admin_secret_create(struct api_call *c);

@@ -39,7 +39,16 @@ static const char *const class_names[MC_COUNT] = {
 	[MC_CRYPTO] = "crypto",
 	[MC_MANAGEMENT] = "management",
 	[MC_ADMIN] = "admin",
+	[MC_IDENTITY] = "identity",
 	[MC_UNKNOWN] = "unknown",
+};
+
+static const char *const grant_names[MG_COUNT] = {
+	[MG_CLIENT_SECRET] = "client_secret",
+	[MG_CLIENT_ASSERTION] = "client_assertion",
+	[MG_FEDERATED] = "federated",
+	[MG_MANAGED_IDENTITY] = "managed_identity",
+	[MG_UNKNOWN] = "unknown",
 };
 
 struct series {
@@ -63,6 +72,7 @@ struct metrics {
 	_Atomic int64_t in_flight;
 	_Atomic uint64_t throttled;
 	_Atomic uint64_t dropped;
+	_Atomic uint64_t tokens[MG_COUNT][2];	/* [grant][issued] */
 	int64_t start_s;
 };
 
@@ -77,6 +87,8 @@ enum metrics_class metrics_class(const struct route *r)
 		return MC_MANAGEMENT;
 	case PLANE_ADMIN:
 		return MC_ADMIN;
+	case PLANE_IDENTITY:
+		return MC_IDENTITY;
 	case PLANE_DATA:
 		break;
 	}
@@ -182,6 +194,28 @@ void metrics_observe(struct metrics *m, const struct route *r, int status, uint6
 		atomic_fetch_add_explicit(&m->throttled, 1, memory_order_relaxed);
 }
 
+enum metrics_grant metrics_grant_of(const char *name)
+{
+	int g;
+
+	for (g = 0; name != NULL && g < MG_UNKNOWN; g++)
+		if (strcmp(name, grant_names[g]) == 0)
+			return (enum metrics_grant)g;
+	return MG_UNKNOWN;
+}
+
+const char *metrics_grant_name(enum metrics_grant g)
+{
+	return (unsigned)g < MG_COUNT ? grant_names[g] : "unknown";
+}
+
+void metrics_token(struct metrics *m, enum metrics_grant g, bool is_issued)
+{
+	if ((unsigned)g >= MG_COUNT)
+		g = MG_UNKNOWN;
+	atomic_fetch_add_explicit(&m->tokens[g][is_issued ? 1 : 0], 1, memory_order_relaxed);
+}
+
 /* --- rendering ------------------------------------------------------------------------------ */
 
 struct row {
@@ -255,6 +289,25 @@ static int render_requests(const struct metrics *m, struct buf *out, struct kl_e
 out:
 	free(rows);
 	return rc;
+}
+
+static int render_tokens(const struct metrics *m, struct buf *out, struct kl_err *err)
+{
+	size_t g, o;
+
+	if (put_header(out, "kluis_identity_tokens_total", "counter",
+		       "Token requests to the identity provider, by how the client authenticated "
+		       "(unknown: refused before that was known) and outcome.", err) != 0)
+		return -1;
+	for (g = 0; g < MG_COUNT; g++)
+		for (o = 0; o < 2; o++)
+			if (buf_printf(out, err, "kluis_identity_tokens_total{grant=\"%s\","
+				       "outcome=\"%s\"} %llu\n", grant_names[g],
+				       o ? "issued" : "refused",
+				       (unsigned long long)atomic_load_explicit(
+					       &m->tokens[g][o], memory_order_relaxed)) != 0)
+				return -1;
+	return 0;
 }
 
 static int render_histograms(const struct metrics *m, struct buf *out, struct kl_err *err)
@@ -399,7 +452,7 @@ int metrics_render(const struct metrics *m, const struct metrics_node *node, str
 		   struct kl_err *err)
 {
 	if (render_requests(m, out, err) != 0 || render_histograms(m, out, err) != 0 ||
-	    render_node(m, node, out, err) != 0)
+	    render_tokens(m, out, err) != 0 || render_node(m, node, out, err) != 0)
 		return -1;
 	return 0;
 }

@@ -29,6 +29,7 @@ enum metrics_class {
 	MC_CRYPTO,	/* encrypt ... verify, and random bytes */
 	MC_MANAGEMENT,	/* the Resource Manager plane */
 	MC_ADMIN,	/* the administration API, /kluis/v1 */
+	MC_IDENTITY,	/* the identity provider: discovery, keys, token endpoints */
 	MC_UNKNOWN,	/* no route matched */
 	MC_COUNT
 };
@@ -47,6 +48,23 @@ void metrics_started(struct metrics *m);
 /* A request started with metrics_started has been answered with status (0: none was sent) after
  * duration_us. r is its route, NULL when none matched. */
 void metrics_observe(struct metrics *m, const struct route *r, int status, uint64_t duration_us);
+
+/* The grants of kluis_identity_tokens_total: how a token request authenticated its client. */
+enum metrics_grant {
+	MG_CLIENT_SECRET,	/* client_secret in the form or HTTP Basic */
+	MG_CLIENT_ASSERTION,	/* a JWT signed by a registered certificate */
+	MG_FEDERATED,		/* a token of the trusted OpenID issuer */
+	MG_MANAGED_IDENTITY,	/* a kluis token in X-IDENTITY-HEADER (GET /msi/token) */
+	MG_UNKNOWN,		/* refused before the grant was known (throttled, malformed) */
+	MG_COUNT
+};
+
+/* The grant named name ("client_secret"...; anything else is MG_UNKNOWN), and the name of g. */
+enum metrics_grant metrics_grant_of(const char *name);
+const char *metrics_grant_name(enum metrics_grant g);
+
+/* A token request has been answered: a token issued, or refused. Lock-free. */
+void metrics_token(struct metrics *m, enum metrics_grant g, bool is_issued);
 
 /* What the renderer reports besides the request counters: a snapshot of the node. */
 struct metrics_node {

@@ -71,6 +71,9 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 	size_t len;
 
 	metrics_observe(ctx->metrics, r, status, duration_us);
+	if (req->token_grant != NULL)
+		metrics_token(ctx->metrics, metrics_grant_of(req->token_grant),
+			      req->is_token_issued && status == 200);
 	if (ctx->cfg.audit == NULL)
 		return;
 	if (r != NULL)
@@ -94,6 +97,9 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 	ev.duration_us = duration_us;
 	ev.region = req->region != NULL ? req->region : "local";
 	ev.is_read_only = vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY;
+	ev.grant = req->token_grant;
+	ev.resource = req->token_resource;
+	ev.is_token_issued = req->is_token_issued && status == 200;
 	len = audit_format(&ev, line);
 	logfile_write(ctx->cfg.audit, line, len);	/* a failure is counted and warned there */
 }

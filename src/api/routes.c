@@ -137,6 +137,16 @@ static const struct route routes[] = {
 	{ "POST",   "/kluis/v1/masterKey/rotate",        admin_master_key_rotate, ROUTE_ADMIN,  PERM_ADMIN,          "RotateMasterKey" },
 	{ "GET",    "/kluis/v1/identity/signingKeys",    admin_signing_keys_list, ROUTE_READ,   PERM_ADMIN,          "ListSigningKeys" },
 	{ "POST",   "/kluis/v1/identity/signingKeys/rotate", admin_signing_keys_rotate, ROUTE_ADMIN, PERM_ADMIN,       "RotateSigningKey" },
+	/* the identity provider (docs/identity.md): last, so that no row above is shadowed; a
+	 * {tenant} that is not one kluis serves is a 400 invalid_tenant from the handler */
+	{ "GET",    "/adfs/adfs/.well-known/openid-configuration", identity_openid_config, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },
+	{ "GET",    "/{tenant}/.well-known/openid-configuration", identity_openid_config, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },
+	{ "GET",    "/{tenant}/v2.0/.well-known/openid-configuration", identity_openid_config_v2, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },
+	{ "GET",    "/{tenant}/discovery/v2.0/keys",     identity_jwks_get,       ROUTE_READ,   PERM_IDENTITY,       "GetOpenIdKeys" },
+	{ "GET",    "/{tenant}/discovery/keys",          identity_jwks_get,       ROUTE_READ,   PERM_IDENTITY,       "GetOpenIdKeys" },
+	{ "POST",   "/{tenant}/oauth2/v2.0/token",       identity_token_v2,       ROUTE_READ,   PERM_IDENTITY,       "IssueAccessToken" },
+	{ "POST",   "/{tenant}/oauth2/token",            identity_token_v1,       ROUTE_READ,   PERM_IDENTITY,       "IssueAccessToken" },
+	{ "GET",    "/msi/token",                        identity_msi_token,      ROUTE_READ,   PERM_IDENTITY,       "IssueManagedIdentityToken" },
 #undef SUB
 #undef RGP
 #undef KVP
@@ -154,6 +164,8 @@ enum route_plane route_plane_of(const struct route *r)
 	case PERM_DEPLOYMENT:
 	case PERM_ADMIN:
 		return PLANE_ADMIN;
+	case PERM_IDENTITY:
+		return PLANE_IDENTITY;
 	default:
 		return PLANE_DATA;
 	}

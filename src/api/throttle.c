@@ -34,6 +34,7 @@ static const uint64_t azure_per_10s[THROTTLE_BUDGETS] = {
 	[THROTTLE_KEY_CREATE] = 20,
 	[THROTTLE_MGMT_READ] = 250,
 	[THROTTLE_MGMT_WRITE] = 100,
+	[THROTTLE_IDENTITY] = 0,	/* not Azure's: THROTTLE_IDENTITY_PER_10S, unscaled */
 };
 
 static const char *const budget_names[THROTTLE_BUDGETS] = {
@@ -44,6 +45,7 @@ static const char *const budget_names[THROTTLE_BUDGETS] = {
 	[THROTTLE_KEY_CREATE] = "key-create",
 	[THROTTLE_MGMT_READ] = "mgmt-read",
 	[THROTTLE_MGMT_WRITE] = "mgmt-write",
+	[THROTTLE_IDENTITY] = "identity",
 };
 
 struct bucket {
@@ -88,6 +90,11 @@ static void apply_scale(struct throttle_config *cfg, uint64_t scale_micro)
 	for (b = THROTTLE_NONE + 1; b < THROTTLE_BUDGETS; b++)
 		cfg->vault[b] = cfg->principal[b] = scaled((enum throttle_budget)b, scale_micro,
 							   cfg->window_s);
+	/* Token requests are counted per client address only, at a rate of their own: a client
+	 * that needs more than 20 tokens a second is not caching them. */
+	cfg->vault[THROTTLE_IDENTITY] =
+		((uint64_t)THROTTLE_IDENTITY_PER_10S * cfg->window_s + 9) / 10;
+	cfg->principal[THROTTLE_IDENTITY] = 0;
 }
 
 void throttle_config_default(struct throttle_config *cfg)
@@ -109,7 +116,10 @@ void throttle_config_describe(const struct throttle_config *cfg, char *out, size
 	snprintf(out, n, "per %u s, per vault (per principal):", cfg->window_s);
 	for (b = THROTTLE_NONE + 1; b < THROTTLE_BUDGETS; b++) {
 		len = strlen(out);
-		if (cfg->principal[b] == cfg->vault[b])
+		if (b == THROTTLE_IDENTITY)
+			snprintf(out + len, n - len, "; identity %llu per client address",
+				 (unsigned long long)cfg->vault[b]);
+		else if (cfg->principal[b] == cfg->vault[b])
 			snprintf(out + len, n - len, "%s %s %llu", b > 1 ? "," : "",
 				 budget_names[b], (unsigned long long)cfg->vault[b]);
 		else
@@ -205,6 +215,9 @@ int throttle_config_parse(const char *spec, struct throttle_config *cfg, struct 
 			if (!parse_scale(value, &scale))
 				return kl_fail(err, KL_EINVAL,
 					       "scale must be a decimal from 0.001 to 100000");
+		} else if (strcmp(item, "principal.identity") == 0) {
+			return kl_fail(err, KL_EINVAL, "identity is counted per client address: "
+				       "there is no principal.identity");
 		} else if ((b = budget_by_name(strncmp(item, "principal.", 10) == 0 ? item + 10
 										   : item)) > 0) {
 			if (!parse_uint(value, 1, LIMIT_MAX, &v))
@@ -214,7 +227,7 @@ int throttle_config_parse(const char *spec, struct throttle_config *cfg, struct 
 		} else {
 			return kl_fail(err, KL_EINVAL, "unknown item '%s' (window, scale, secrets, "
 				       "secret-create, keys, key-create, mgmt-read, mgmt-write, "
-				       "principal.BUDGET)", item);
+				       "identity, principal.BUDGET)", item);
 		}
 		if (*end == '\0')
 			break;
@@ -226,6 +239,7 @@ int throttle_config_parse(const char *spec, struct throttle_config *cfg, struct 
 		if (principal[b] != 0)
 			cfg->principal[b] = principal[b];
 	}
+	cfg->principal[THROTTLE_IDENTITY] = 0;
 	return 0;
 }
 

@@ -33,6 +33,7 @@
 #define THROTTLE_NAME_MAX 40	/* vault names are at most 24, principal ids 36 */
 #define THROTTLE_DEFAULT_WINDOW_S 10u
 #define THROTTLE_DEFAULT_SCALE_MICRO 1000000000ull	/* 1000 x Azure's (docs/decisions.md) */
+#define THROTTLE_IDENTITY_PER_10S 200u	/* token requests of one client address */
 
 enum throttle_budget {
 	THROTTLE_NONE,		/* not throttled: /health, /health/writable, /metrics */
@@ -42,6 +43,8 @@ enum throttle_budget {
 	THROTTLE_KEY_CREATE,	/* create, import, rotate and restore key (20 units) */
 	THROTTLE_MGMT_READ,	/* management plane and admin API reads (ARM: 250 / 10 s) */
 	THROTTLE_MGMT_WRITE,	/* their writes and deletes (ARM: 10 / s, so 100 / 10 s) */
+	THROTTLE_IDENTITY,	/* the identity provider's requests, refused ones included, per
+				 * client address (not scaled from Azure's: 200 / 10 s) */
 	THROTTLE_BUDGETS
 };
 
@@ -51,6 +54,8 @@ struct throttle_config {
 	uint64_t vault[THROTTLE_BUDGETS];	/* units per window of one vault (or the deployment,
 						 * for the management plane); 0: not limited */
 	uint64_t principal[THROTTLE_BUDGETS];	/* units per window of one principal, all vaults */
+	/* THROTTLE_IDENTITY: vault[] holds the limit of one client address (its bucket's name);
+	 * principal[] is always 0 (a token request has no principal until it succeeds). */
 };
 
 /* Azure's limits times 1000, per 10 s, a principal's the same as a vault's. */
@@ -63,6 +68,9 @@ void throttle_config_default(struct throttle_config *cfg);
  *   BUDGET=N             one vault's limit of BUDGET per window (1-10^12): secrets, secret-create,
  *                        keys, key-create, mgmt-read, mgmt-write
  *   principal.BUDGET=N   one principal's; without it a principal's limit is the vault's
+ *   identity=N           one client address's requests to the identity provider per window
+ *                        (default THROTTLE_IDENTITY_PER_10S prorated, whatever the scale); there
+ *                        is no principal.identity
  * KL_EINVAL with a message naming the bad item. */
 int throttle_config_parse(const char *spec, struct throttle_config *cfg, struct kl_err *err);
 

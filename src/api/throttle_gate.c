@@ -4,6 +4,7 @@
  * sends, and the rest of a weighted key operation's cost once the handler knows the key. Owns no
  * state; the counters are throttle.c's. Never refuses /health, /health/writable or /metrics. */
 #include <stdio.h>
+#include <string.h>
 
 #include "api/internal.h"
 
@@ -12,6 +13,8 @@ enum throttle_budget throttle_gate_budget(const struct route *r)
 	switch (route_plane_of(r)) {
 	case PLANE_PUBLIC:
 		return THROTTLE_NONE;
+	case PLANE_IDENTITY:
+		return THROTTLE_IDENTITY;
 	case PLANE_ARM:
 	case PLANE_ADMIN:
 		return r->cls == ROUTE_READ ? THROTTLE_MGMT_READ : THROTTLE_MGMT_WRITE;
@@ -62,6 +65,43 @@ static const char *mgmt_kind(enum throttle_budget b)
 	return b == THROTTLE_MGMT_READ ? "read" : "write";
 }
 
+/* The address part of "ip:port" or "[ip]:port" into out. */
+static void client_ip(const char *addr, char *out, size_t n)
+{
+	const char *start = addr, *end;
+	size_t len;
+
+	if (*addr == '[') {
+		start = addr + 1;
+		end = strchr(start, ']');
+	} else {
+		end = strrchr(addr, ':');
+	}
+	len = end != NULL ? (size_t)(end - start) : strlen(start);
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, start, len);
+	out[len] = '\0';
+}
+
+/* The identity provider's budget: one bucket per client address, before the client is known, so
+ * that guessing secrets or replaying assertions is as limited as asking for tokens. */
+static int admit_identity(struct api_call *c)
+{
+	struct throttle_verdict v;
+	char ip[64];
+
+	client_ip(c->req->client_addr, ip, sizeof(ip));
+	if (throttle_admit(c->ctx->throttle, THROTTLE_IDENTITY, ip, "", c->req->start_us, &v) == 0)
+		return 0;
+	c->retry_after_s = v.retry_after_s;
+	return kl_fail_az(&c->err, KL_ETHROTTLED, "temporarily_unavailable", NULL,
+			  "Too many token requests from this client address (at most %llu per "
+			  "%u s). Retry after %u seconds.", (unsigned long long)v.limit,
+			  c->ctx->throttle ? throttle_config_of(c->ctx->throttle)->window_s : 0,
+			  v.retry_after_s);
+}
+
 int throttle_gate_admit(struct api_call *c, const struct route *r)
 {
 	enum throttle_budget b = throttle_gate_budget(r);
@@ -72,6 +112,8 @@ int throttle_gate_admit(struct api_call *c, const struct route *r)
 	struct throttle_verdict v;
 	unsigned w = c->ctx->throttle ? throttle_config_of(c->ctx->throttle)->window_s : 0;
 
+	if (plane == PLANE_IDENTITY)
+		return admit_identity(c);
 	if (throttle_admit(c->ctx->throttle, b, vault, c->who->id, c->req->start_us, &v) == 0)
 		return 0;
 	c->retry_after_s = v.retry_after_s;

@@ -37,6 +37,13 @@ extern const struct cmd_group cmd_master_key_group;
 extern const struct cmd_group cmd_identity_group;	/* cmd_identity.c */
 extern const struct cmd_group cmd_identity_agent_group;	/* agent.c */
 
+/* cmd_credential.c: `principal secret VERB ...` and `principal cert VERB ...` (add, list,
+ * revoke), entries of the principal group; each returns a CLI status. */
+int cmd_principal_secret(struct cli *c, const struct args *a);
+int cmd_principal_cert(struct cli *c, const struct args *a);
+extern const struct opt cmd_principal_secret_opts[];
+extern const struct opt cmd_principal_cert_opts[];
+
 /* cmd_util.c: small things several groups need. */
 
 /* Prints "kluis: MSG" to stderr and returns CLI_EUSAGE (main then prints the usage). */

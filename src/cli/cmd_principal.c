@@ -275,9 +275,21 @@ static const struct cmd principal_cmds[] = {
 	{ "revoke", "principal revoke NAME_OR_ID [--token-id TOKEN_ID]",
 	  "remove a principal and all its tokens, or revoke just one token", revoke_opts, 1, 1,
 	  principal_revoke },
+	{ "secret", "principal secret add NAME_OR_ID [--description D] [--expires DAYS]\n"
+	  "  kluis principal secret list NAME_OR_ID\n"
+	  "  kluis principal secret revoke NAME_OR_ID CRED_ID",
+	  "client secrets for the token endpoint (AZURE_CLIENT_SECRET); add prints one, once",
+	  cmd_principal_secret_opts, 2, 3, cmd_principal_secret },
+	{ "cert", "principal cert add NAME_OR_ID FILE [--description D]\n"
+	  "  kluis principal cert list NAME_OR_ID\n"
+	  "  kluis principal cert revoke NAME_OR_ID CRED_ID",
+	  "client certificates for the token endpoint (AZURE_CLIENT_CERTIFICATE_PATH); FILE is "
+	  "PEM or DER, a private key in it is not sent", cmd_principal_cert_opts, 2, 3,
+	  cmd_principal_cert },
 	{ NULL, NULL, NULL, NULL, 0, 0, NULL },
 };
 
 const struct cmd_group cmd_principal_group = {
-	"principal", "users and applications, and their tokens", principal_cmds, false,
+	"principal", "users and applications, their tokens, client secrets and certificates",
+	principal_cmds, false,
 };

@@ -12,6 +12,7 @@
 #include "crypto/jws.h"
 #include "crypto/keyops.h"
 #include "crypto/keyops_internal.h"
+#include "crypto/x509.h"
 #include "util/b64url.h"
 #include "util/json.h"
 
@@ -243,7 +244,5 @@ int jws_cert_thumbprints(const void *der, size_t der_len, unsigned char sha1[20]
 	X509_free(x);
 	if (!ok)
 		return kl_fail(err, KL_EINVAL, "not a DER X.509 certificate");
-	SHA1(der, der_len, sha1);
-	SHA256(der, der_len, sha256);
-	return 0;
+	return x509_thumbprints(der, der_len, sha1, sha256, err);
 }

@@ -110,7 +110,7 @@ int x509_chain_leaf_first(struct x509_chain *chain, const struct keyops_key *k, 
 
 /* A client certificate a principal registers (vault/identity.h): exactly one certificate, as
  * DER, PEM text (one CERTIFICATE block) or standard base64 of DER (white space allowed); its DER
- * is appended to der. KL_EINVAL when the input holds a private key (a PEM "... PRIVATE KEY" block,
+ * is appended to der (untouched on failure). KL_EINVAL when the input holds a private key (a PEM "... PRIVATE KEY" block,
  * DER PKCS#8, a traditional key or PKCS#12), more than one certificate, or is none of these. The
  * message never quotes the input. */
 int x509_read_public_cert(const void *p, size_t n, struct buf *der, struct kl_err *err);

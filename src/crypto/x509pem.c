@@ -350,6 +350,7 @@ int x509_read_public_cert(const void *p, size_t n, struct buf *der, struct kl_er
 	const unsigned char *in = p;
 	struct public_read r = { .der = der, .certs = 0 };
 	struct buf text, decoded;
+	const size_t start = der->len;
 	size_t i;
 	int rc = -1;
 
@@ -390,6 +391,8 @@ int x509_read_public_cert(const void *p, size_t n, struct buf *der, struct kl_er
 	}
 	rc = public_der(decoded.data, decoded.len, der, err);
 out:
+	if (rc != 0)
+		buf_truncate(der, start);	/* a certificate read before a refused block */
 	buf_clear(&text);
 	buf_clear(&decoded);
 	return rc;

@@ -48,10 +48,13 @@ size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return (size_t)(w - s);
 }
 
+/* The App Service managed identity route's secret header (a kluis token: wiped with the request). */
+#define IDENTITY_HEADER "X-IDENTITY-HEADER"
+
 /* Headers that must appear at most once: a second copy is ambiguous (which Host names the vault,
  * which length frames the body?) and is refused rather than guessed. */
 struct header_scan {
-	unsigned host, authorization, content_length, transfer_encoding;
+	unsigned host, authorization, identity_header, content_length, transfer_encoding;
 };
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -65,6 +68,8 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 		hs->host++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
 		hs->authorization++;
+	else if (strcasecmp(key, IDENTITY_HEADER) == 0)
+		hs->identity_header++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
 		hs->content_length++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
@@ -178,10 +183,11 @@ int http_read_head(struct MHD_Connection *conn, const char *url, const char *met
 	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	*has_body = te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
-	if (hs.host > 1 || hs.authorization > 1 || hs.content_length > 1 ||
-	    hs.transfer_encoding > 1)
+	if (hs.host > 1 || hs.authorization > 1 || hs.identity_header > 1 ||
+	    hs.content_length > 1 || hs.transfer_encoding > 1)
 		return kl_fail(err, KL_EINVAL, "The request repeats a header that may appear only "
-			       "once (Host, Authorization, Content-Length or Transfer-Encoding).");
+			       "once (Host, Authorization, X-IDENTITY-HEADER, Content-Length or "
+			       "Transfer-Encoding).");
 	if (te != NULL && cl != NULL)
 		return kl_fail(err, KL_EINVAL, "The request has both Content-Length and "
 			       "Transfer-Encoding.");
@@ -195,6 +201,7 @@ int http_read_head(struct MHD_Connection *conn, const char *url, const char *met
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	if (copy_header(conn, MHD_HTTP_HEADER_HOST, &req->host, err) != 0 ||
 	    copy_header(conn, MHD_HTTP_HEADER_AUTHORIZATION, &req->authorization, err) != 0 ||
+	    copy_header(conn, IDENTITY_HEADER, &req->identity_header, err) != 0 ||
 	    copy_header(conn, "x-ms-client-request-id", &req->client_request_id, err) != 0 ||
 	    copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, &req->content_type, err) != 0)
 		return -1;

@@ -61,6 +61,7 @@ enum identity_audience identity_audience_of(const struct vault_core *core, const
 					    char *norm)
 {
 	char buf[IDENTITY_RESOURCE_MAX + 16], host[IDENTITY_RESOURCE_MAX + 1];
+	char out[IDENTITY_RESOURCE_MAX + 32];
 	size_t len, i, h = 0;
 	const char *p, *port = NULL;
 	bool default_port = false;
@@ -107,8 +108,12 @@ enum identity_audience identity_audience_of(const struct vault_core *core, const
 	if (a == IDENTITY_AUD_ANY)
 		return a;
 	/* Management tokens carry Azure's form, with the trailing slash. */
-	snprintf(norm, IDENTITY_RESOURCE_MAX + 1, "https://%s%s%s%s", host, port != NULL && !default_port ? ":" : "",
-		 port != NULL && !default_port ? port : "", a == IDENTITY_AUD_MGMT ? "/" : "");
+	snprintf(out, sizeof(out), "https://%s%s%s%s", host,
+		 port != NULL && !default_port ? ":" : "", port != NULL && !default_port ? port : "",
+		 a == IDENTITY_AUD_MGMT ? "/" : "");
+	if ((len = strlen(out)) > IDENTITY_RESOURCE_MAX)
+		return IDENTITY_AUD_ANY;
+	memcpy(norm, out, len + 1);
 	return a;
 }
 

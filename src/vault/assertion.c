@@ -212,15 +212,20 @@ int assertion_check_at(struct vault_core *core, const char *client_id, const cha
 {
 	struct kl_err perr = { 0 };
 	struct jws_parts parts;
+	struct principal p;
 	int rc = -1;
 
 	memset(who, 0, sizeof(*who));
 	cred_id[0] = '\0';
 	jws_parts_init(&parts);
+
 	if (client_id == NULL || client_id[0] == '\0' || token_url == NULL) {
 		refuse(err, "no client id");
 		goto out;
 	}
+	/* An unknown client is that whatever it sent (the token endpoint says unauthorized_client). */
+	if (principal_get(core, client_id, &p, err) != 0)
+		goto out;
 	if (jws_parse(assertion, len, &parts, &perr) != 0) {
 		refuse(err, "it is not a compact JWS");
 		goto out;

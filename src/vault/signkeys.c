@@ -227,29 +227,44 @@ void signkeys_invalidate(struct vault_core *core)
 	pthread_mutex_unlock(&c->reload_mu);
 }
 
-int signkeys_sign(struct vault_core *core, json_t *header, json_t *claims, struct buf *out,
-		  struct kl_err *err)
+/* Signs with the active key of the cache: 1 when there is none. */
+static int sign_cached(struct signkeys *c, json_t *header, json_t *claims, struct buf *out,
+		       struct kl_err *err)
 {
-	struct signkeys *c = core->signkeys;
 	const struct signkey *active = NULL;
 	size_t i;
-	int rc = -1;
+	int rc = 1;
 
-	if (fresh(core, err) != 0)
-		return -1;
 	pthread_rwlock_rdlock(&c->lock);
 	for (i = 0; i < c->n && active == NULL; i++)
 		if (c->keys[i].meta.retired == 0)
 			active = &c->keys[i];
-	if (active == NULL) {
-		kl_fail(err, KL_EUNAVAIL, "no signing key for access tokens yet: start a read-write node");
-	} else if (json_object_set_new(header, "kid", json_string(active->meta.kid)) != 0) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-	} else {
+	if (active == NULL)
+		rc = 1;
+	else if (json_object_set_new(header, "kid", json_string(active->meta.kid)) != 0)
+		rc = kl_fail(err, KL_ENOMEM, "out of memory");
+	else
 		rc = jws_sign(active->key, header, claims, out, err);
-	}
 	pthread_rwlock_unlock(&c->lock);
 	return rc;
+}
+
+int signkeys_sign(struct vault_core *core, json_t *header, json_t *claims, struct buf *out,
+		  struct kl_err *err)
+{
+	int rc;
+
+	if (fresh(core, err) != 0 || (rc = sign_cached(core->signkeys, header, claims, out, err)) < 0)
+		return -1;
+	/* None yet: a node that started read-only and is writable now makes the first one. */
+	if (rc > 0 && vault_core_writable(core) &&
+	    (identity_signing_ensure(core, err) != 0 || fresh(core, err) != 0 ||
+	     (rc = sign_cached(core->signkeys, header, claims, out, err)) < 0))
+		return -1;
+	if (rc > 0)
+		return kl_fail(err, KL_EUNAVAIL,
+			       "no signing key for access tokens yet: start a read-write node");
+	return 0;
 }
 
 /* Verifies with kid's key when the cache holds it: 1 found, 0 not found. */

@@ -3,7 +3,8 @@
  * or base64 of either). What must hold: a refusal is the client's fault (KL_EINVAL, or KL_ENOMEM)
  * and leaves no key and an empty chain; an accepted import gives a key whose certificate is first
  * and exports as PEM that reads back the same; merge appends 1 to X509_CHAIN_MAX certificates,
- * each of which x509_info_of reads or refuses as the client's fault. */
+ * each of which x509_info_of reads or refuses as the client's fault. And as a principal's client
+ * certificate (x509_read_public_cert): the DER of one certificate, or refused cleanly. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,30 @@ static void import_round_trip(const struct keyops_key *k, const struct x509_chai
 	buf_clear(&pem);
 }
 
+/* A principal's client certificate: refused as the client's fault with nothing appended, or
+ * accepted as the DER of one certificate, which the merge reader reads back the same. */
+static void public_cert(const uint8_t *data, size_t size)
+{
+	struct kl_err err = { 0 };
+	struct x509_chain c;
+	struct buf der;
+
+	buf_init(&der, X509_CERT_MAX);
+	x509_chain_init(&c);
+	if (x509_read_public_cert(data, size, &der, &err) != 0) {
+		if ((err.code != KL_EINVAL && err.code != KL_ENOMEM) || der.len != 0) {
+			fprintf(stderr, "client certificate refused with %s: %s\n",
+				kl_errc_name(err.code), err.msg);
+			abort();
+		}
+	} else if (x509_chain_add(&c, der.data, der.len, &err) != 0) {
+		fprintf(stderr, "an accepted client certificate is not one: %s\n", err.msg);
+		abort();
+	}
+	x509_chain_clear(&c);
+	buf_clear(&der);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const pwds[] = { NULL, "pw" };
@@ -103,5 +128,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		x509_info_clear(&info);
 	}
 	x509_chain_clear(&c);
+	public_cert(data, size);
 	return 0;
 }

@@ -6,15 +6,20 @@
  * line). The deployment has three vaults' worth of principals:
  *
  *   METHOD TARGET [HTTP/1.1]\n        TARGET is path[?query], the query split on & and =
- *   Name: value\n                     Host, Authorization, x-ms-client-request-id, Content-Type
+ *   Name: value\n                     Host, Authorization, x-ms-client-request-id, Content-Type,
+ *                                     X-IDENTITY-HEADER
  *   \n
  *   body
  *
- * In the Authorization value $ADMIN, $USER, $OTHER and $REVOKED stand for real tokens: the admin,
+ * In the Authorization and X-IDENTITY-HEADER values $ADMIN, $USER, $OTHER and $REVOKED stand for
+ * real tokens: the admin,
  * "fuzz-user" (Key Vault Secrets User on vault default), "fuzz-other" (Secrets Officer on vault
  * other) and a revoked token of fuzz-user. What must hold for every input:
  *   - an answer below 500, a JSON error body with code and message for every status >= 400, a
- *     challenge on every 401, header values without control characters;
+ *     challenge on every 401, header values without control characters; on the identity
+ *     provider's routes an OAuth error body (error, error_description, error_codes) instead, and
+ *     an access token only for fuzz-user's or fuzz-other's kluis token on /msi/token (no client
+ *     secret exists, so the token endpoint never issues one);
  *   - an unauthenticated request succeeds only on a public route; fuzz-user only reads and lists
  *     secrets of vault default; fuzz-other only touches secrets of vault other; neither ever sees
  *     the other vault's canary value, and no answer ever carries the admin token;
@@ -282,6 +287,10 @@ static int parse_input(const uint8_t *data, size_t size, struct api_req *req)
 			if (req->authorization != NULL)
 				goto out;
 			req->authorization = expand_tokens(value);
+		} else if (strcasecmp(line, "X-IDENTITY-HEADER") == 0) {
+			if (req->identity_header != NULL)
+				goto out;	/* http/ refuses a repeated one */
+			req->identity_header = expand_tokens(value);
 		} else if (strcasecmp(line, "x-ms-client-request-id") == 0) {
 			free(req->client_request_id);
 			req->client_request_id = strdup(value);
@@ -348,6 +357,25 @@ static const char *header(const struct api_resp *resp, const char *name)
 	return NULL;
 }
 
+/* The identity provider's answers: OAuth errors, no challenge, tokens only for the principals'
+ * kluis tokens on the App Service route. */
+static void check_identity_answer(const struct api_req *req, const struct api_resp *resp,
+				  json_t *j)
+{
+	const struct route *r = req->route;
+	json_t *codes = json_object_get(j, "error_codes");
+
+	if (resp->status >= 400 &&
+	    (!json_is_string(json_object_get(j, "error")) ||
+	     !json_is_string(json_object_get(j, "error_description")) ||
+	     json_array_size(codes) != 1 || !json_is_integer(json_array_get(codes, 0))))
+		fail("an identity provider error without an OAuth error body", req, resp);
+	if (resp->status < 300 && json_object_get(j, "access_token") != NULL &&
+	    (strcmp(r->op, "IssueManagedIdentityToken") != 0 ||
+	     (strcmp(req->who_name, "fuzz-user") != 0 && strcmp(req->who_name, "fuzz-other") != 0)))
+		fail("an access token for no credential", req, resp);
+}
+
 static void check_answer(const struct api_req *req, const struct api_resp *resp)
 {
 	const struct route *r = req->route;
@@ -367,6 +395,13 @@ static void check_answer(const struct api_req *req, const struct api_resp *resp)
 	    (j = json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL)) == NULL &&
 	    !(r != NULL && strcmp(r->op, "GetMetrics") == 0))
 		fail("a body that is not JSON", req, resp);
+	if (r != NULL && route_plane_of(r) == PLANE_IDENTITY) {
+		check_identity_answer(req, resp, j);
+		json_decref(j);
+		if (contains(&resp->body, tok_admin) && !input_names(tok_admin))
+			fail("the admin token in an answer", req, resp);
+		return;
+	}
 	if (resp->status >= 400) {
 		e = json_object_get(j, "error");
 		if (!json_is_string(json_object_get(e, "code")) ||

@@ -330,6 +330,7 @@ class ObservabilityTest(unittest.TestCase):
             "kluis_audit_lines": "counter", "kluis_audit_write_failures": "counter",
             "kluis_metrics_dropped": "counter", "kluis_build_info": "gauge",
             "kluis_node_info": "gauge", "kluis_start_time_seconds": "gauge",
+            "kluis_identity_tokens": "counter",
         }
         for name, kind in expected.items():
             self.assertEqual(types.get(name), kind, name)
@@ -343,6 +344,11 @@ class ObservabilityTest(unittest.TestCase):
         self.assertEqual(samples[("kluis_storage_role", (("role", "primary"),))], 1)
         self.assertEqual(samples[("kluis_writable", ())], 1)
         self.assertEqual(samples[("kluis_throttled_requests_total", ())], 0)
+        for grant in ("client_secret", "client_assertion", "federated", "managed_identity",
+                      "unknown"):  # every series present from the start
+            for outcome in ("issued", "refused"):
+                self.assertEqual(samples[("kluis_identity_tokens_total",
+                                          (("grant", grant), ("outcome", outcome)))], 0)
         self.assertGreaterEqual(samples[("kluis_requests_in_flight", ())], 1)  # the scrape itself
         self.assertEqual(samples[("kluis_node_info", (("region", "obs-region"),
                                                       ("storage", harness.STORE)))], 1)
@@ -352,7 +358,7 @@ class ObservabilityTest(unittest.TestCase):
         hist = fams["kluis_request_duration_seconds"]
         classes = {s.labels["class"] for s in hist.samples}
         self.assertEqual(classes, {"health", "secret-read", "secret-write", "key-read", "key-write",
-                                   "crypto", "management", "admin", "unknown"})
+                                   "crypto", "management", "admin", "identity", "unknown"})
         for cls in classes:
             buckets = sorted(((float(s.labels["le"]), s.value) for s in hist.samples
                               if s.name.endswith("_bucket") and s.labels["class"] == cls))

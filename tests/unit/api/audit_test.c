@@ -131,6 +131,42 @@ static void test_absent_parts_are_null(void **state)
 	json_decref(j);
 }
 
+/* A token request's line has a "token" member (how the client authenticated, the resource, the
+ * outcome); other lines have none. */
+static void test_token_fields(void **state)
+{
+	struct audit_event ev = sample();
+	json_t *j, *t;
+
+	(void)state;
+	j = format_and_parse(&ev);
+	assert_null(json_object_get(j, "token"));
+	json_decref(j);
+	ev.vault = ev.object = ev.version = NULL;
+	ev.operation = "IssueAccessToken";
+	ev.grant = "client_secret";
+	ev.resource = "https://vault.azure.net/.default";
+	ev.is_token_issued = true;
+	j = format_and_parse(&ev);
+	t = json_object_get(j, "token");
+	assert_string_equal(str(t, "grant"), "client_secret");
+	assert_string_equal(str(t, "resource"), "https://vault.azure.net/.default");
+	assert_string_equal(str(t, "outcome"), "issued");
+	assert_int_equal(json_object_size(t), 3);
+	assert_int_equal(json_object_size(j), 16);
+	json_decref(j);
+	ev.grant = "unknown";
+	ev.resource = "";
+	ev.is_token_issued = false;
+	ev.status = 401;
+	ev.result = "invalid_client";
+	j = format_and_parse(&ev);
+	t = json_object_get(j, "token");
+	assert_true(json_is_null(json_object_get(t, "resource")));
+	assert_string_equal(str(t, "outcome"), "refused");
+	json_decref(j);
+}
+
 static void test_weird_names_are_escaped(void **state)
 {
 	struct audit_event ev = sample();
@@ -176,8 +212,9 @@ static void test_long_fields_are_capped(void **state)
 	ev.object = worst;
 	ev.request_id = ev.client_request_id = ev.client_addr = ev.method = ev.operation = shorts;
 	ev.principal_id = ev.principal_name = ev.vault = ev.version = ev.result = shorts;
-	ev.region = shorts;
+	ev.region = ev.grant = ev.resource = shorts;
 	j = format_and_parse(&ev);	/* fits, and still parses */
+	assert_true(strlen(str(json_object_get(j, "token"), "resource")) <= AUDIT_SHORT_MAX);
 	assert_true(strlen(str(j, "object")) <= AUDIT_NAME_MAX);
 	assert_true(strlen(str(j, "clientRequestId")) <= AUDIT_SHORT_MAX);
 	json_decref(j);
@@ -226,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_field),
 		cmocka_unit_test(test_absent_parts_are_null),
+		cmocka_unit_test(test_token_fields),
 		cmocka_unit_test(test_weird_names_are_escaped),
 		cmocka_unit_test(test_long_fields_are_capped),
 		cmocka_unit_test(test_time_matches_gmtime),

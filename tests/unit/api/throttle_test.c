@@ -54,7 +54,9 @@ static void test_defaults_are_azure_times_1000(void **state)
 	assert_int_equal(c.vault[THROTTLE_KEY_CREATE], 20000);
 	assert_int_equal(c.vault[THROTTLE_MGMT_READ], 250000);
 	assert_int_equal(c.vault[THROTTLE_MGMT_WRITE], 100000);
-	assert_memory_equal(c.vault, c.principal, sizeof(c.vault));
+	/* a principal's limits are a vault's, but for token requests, counted per address only */
+	assert_memory_equal(c.vault, c.principal, THROTTLE_IDENTITY * sizeof(c.vault[0]));
+	assert_int_equal(c.principal[THROTTLE_IDENTITY], 0);
 	assert_int_equal(c.vault[THROTTLE_NONE], 0);
 }
 
@@ -103,13 +105,54 @@ static void test_parse_scale_window_and_overrides(void **state)
 	throttle_config_describe(&c, desc, sizeof(desc));
 	assert_string_equal(desc, "per 10 s, per vault (per principal): secrets 10, secret-create "
 			    "300000, keys 9 (7), key-create 20000, mgmt-read 250000 (3), "
-			    "mgmt-write 100000");
+			    "mgmt-write 100000; identity 200 per client address");
 	/* overrides win whatever their order */
 	assert_int_equal(throttle_config_parse("key-create=2,scale=1", &c, &err), 0);
 	assert_int_equal(c.vault[THROTTLE_KEY_CREATE], 2);
 	assert_int_equal(c.vault[THROTTLE_SECRETS], 4000);
 	assert_string_equal(throttle_budget_name(THROTTLE_SECRET_CREATE), "secret-create");
 	assert_string_equal(throttle_budget_name(THROTTLE_NONE), "");
+}
+
+/* Token requests: per client address only, 200 per 10 s whatever the scale, prorated. */
+static void test_identity_budget(void **state)
+{
+	struct throttle_config c;
+	struct kl_err err = { 0 };
+	struct throttle_verdict v;
+	struct throttle *t;
+	char desc[320];
+	int i;
+
+	(void)state;
+	throttle_config_default(&c);
+	assert_int_equal(c.vault[THROTTLE_IDENTITY], THROTTLE_IDENTITY_PER_10S);
+	assert_int_equal(c.principal[THROTTLE_IDENTITY], 0);
+	assert_int_equal(throttle_config_parse("scale=1", &c, &err), 0);
+	assert_int_equal(c.vault[THROTTLE_IDENTITY], 200);
+	assert_int_equal(throttle_config_parse("window=1", &c, &err), 0);
+	assert_int_equal(c.vault[THROTTLE_IDENTITY], 20);
+	assert_int_equal(throttle_config_parse("identity=3,window=60", &c, &err), 0);
+	assert_int_equal(c.vault[THROTTLE_IDENTITY], 3);
+	assert_int_equal(c.principal[THROTTLE_IDENTITY], 0);
+	throttle_config_describe(&c, desc, sizeof(desc));
+	assert_non_null(strstr(desc, "; identity 3 per client address"));
+	assert_int_equal(throttle_config_parse("principal.identity=5", &c, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	assert_string_equal(throttle_budget_name(THROTTLE_IDENTITY), "identity");
+	/* one bucket per address; the principal's name plays no part */
+	t = make("identity=3");
+	for (i = 0; i < 3; i++)
+		assert_int_equal(admit(t, THROTTLE_IDENTITY, "10.0.0.1", "", T0, NULL), 0);
+	assert_int_equal(admit(t, THROTTLE_IDENTITY, "10.0.0.1", "", T0 + S(1), &v), -1);
+	assert_false(v.by_principal);
+	assert_int_equal(v.limit, 3);
+	assert_int_equal(v.retry_after_s, 9);
+	assert_int_equal(admit(t, THROTTLE_IDENTITY, "10.0.0.2", "", T0 + S(1), NULL), 0);
+	assert_int_equal(admit(t, THROTTLE_IDENTITY, "10.0.0.1", "", T0 + S(10), NULL), 0);
+	/* another budget of the same name is another bucket */
+	assert_int_equal(admit(t, THROTTLE_SECRETS, "10.0.0.1", "p", T0 + S(1), NULL), 0);
+	throttle_free(t);
 }
 
 static void test_parse_refuses_nonsense(void **state)
@@ -395,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_azure_times_1000),
 		cmocka_unit_test(test_parse_scale_window_and_overrides),
+		cmocka_unit_test(test_identity_budget),
 		cmocka_unit_test(test_parse_refuses_nonsense),
 		cmocka_unit_test(test_key_weights_are_azures),
 		cmocka_unit_test(test_window_fills_and_reopens_with_its_next_request),

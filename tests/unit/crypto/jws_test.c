@@ -1,7 +1,8 @@
 /* crypto/jws (jws.c): sign and verify round trips (RS256 and ES256 with jws_sign, PS256 and RS256
  * made by hand as msal does, with a key and with a certificate's key), tampered signatures and
  * payloads, algorithm confusion (HS256, none, an RSA algorithm over an EC key and the reverse, a
- * header that names another algorithm), malformed compact forms, and the thumbprints. */
+ * header that names another algorithm), malformed compact forms, the thumbprints, and parsing and
+ * signing with jansson's Nth allocation failing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -352,6 +353,68 @@ static void test_thumbprints(void **state)
 	buf_clear(&tok);
 }
 
+/* jansson allocators that fail the Nth allocation (and wipe nothing: a test). */
+static int alloc_fail_at, alloc_count;
+
+static void *failing_malloc(size_t n)
+{
+	return ++alloc_count == alloc_fail_at ? NULL : malloc(n);
+}
+
+/* Parsing and signing with jansson's 1st, 2nd, ... allocation failing: each run fails cleanly
+ * (nothing half-filled, nothing appended; ASan sees no leak) until one needs no more. */
+static void test_allocation_failures(void **state)
+{
+	struct kl_err err = { 0 };
+	struct jws_parts p;
+	struct buf tok, out;
+	int n, rc;
+
+	(void)state;
+	sign(kx->rsa, &tok);
+	json_set_alloc_funcs(failing_malloc, free);
+	jws_parts_init(&p);
+	for (n = 1;; n++) {
+		alloc_fail_at = n;
+		alloc_count = 0;
+		if ((rc = jws_parse((const char *)tok.data, tok.len, &p, &err)) == 0)
+			break;
+		assert_null(p.header);
+		assert_null(p.claims);
+		assert_int_equal(p.sig.len, 0);
+	}
+	assert_true(n > 2);
+	assert_string_equal(json_string_value(json_object_get(p.claims, "sub")), "x");
+	jws_parts_clear(&p);
+	buf_init(&out, JWS_MAX_BYTES);
+	for (n = 1;; n++) {
+		json_t *h, *c;
+
+		alloc_fail_at = 0;
+		h = json_pack("{s:s}", "kid", "k1");
+		c = json_pack("{s:s, s:i}", "sub", "x", "n", 1);
+		alloc_fail_at = n;
+		alloc_count = 0;
+		rc = jws_sign(kx->rsa, h, c, &out, &err);
+		alloc_fail_at = 0;
+		json_decref(h);
+		json_decref(c);
+		if (rc == 0)
+			break;
+		assert_int_equal(out.len, 0);
+	}
+	assert_true(n > 2);
+	json_util_init();
+	{
+		bool valid = false;
+
+		assert_int_equal(check(kx->rsa, NULL, "RS256", &out, &valid, &err), 0);
+		assert_true(valid);
+	}
+	buf_clear(&out);
+	buf_clear(&tok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_alg_confusion_refused),
 		cmocka_unit_test(test_parse_refusals),
 		cmocka_unit_test(test_thumbprints),
+		cmocka_unit_test(test_allocation_failures),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -374,7 +374,12 @@ static void test_certificate_refusals(void **state)
 	assert_int_equal(buf_append_str(&a, "not.a.jws!", &err), 0);
 	expect_refused(f, "app1", &a, now, "compact JWS");
 	buf_clear(&a);
-	/* an unknown client */
+	/* an unknown client, whatever it sends */
+	buf_init(&a, 64);
+	assert_int_equal(buf_append_str(&a, "garbage", &err), 0);
+	assert_int_equal(check(f, "nobody", &a, now, &who, &kind, cred, &err), -1);
+	assert_int_equal(err.code, KL_ENOTFOUND);
+	buf_clear(&a);
 	sign_with(f->rsa, "PS256", header_for("PS256", &f->rsa_der, false),
 		  js_claims("nobody", URL, now, "c6"), &a);
 	assert_int_equal(check(f, "nobody", &a, now, &who, &kind, cred, &err), -1);
