@@ -171,6 +171,13 @@ static int read_request(struct api_call *c, struct token_req *t)
 	t->client_id = form_get(&t->form, "client_id", NULL);
 	t->secret = form_get(&t->form, "client_secret", &t->secret_len);
 	t->assertion = form_get(&t->form, "client_assertion", &t->assertion_len);
+	/* A compact JWS holds no white space; a token file's final line break (Python's
+	 * azure-identity 1.13 posts the file as read) is not part of the token. */
+	while (t->assertion != NULL && t->assertion_len > 0 &&
+	       (t->assertion[t->assertion_len - 1] == '\n' ||
+		t->assertion[t->assertion_len - 1] == '\r' ||
+		t->assertion[t->assertion_len - 1] == ' ' || t->assertion[t->assertion_len - 1] == '\t'))
+		t->assertion_len--;
 	if (t->is_v2)
 		res = form_get(&t->form, "scope", NULL);
 	else
