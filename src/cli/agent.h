@@ -111,9 +111,11 @@ void agent_refuse(struct agent_answer *ans, int status, const char *error, const
  * stays 400, 401/403 become 403 (the credential was refused), 429 stays, anything else is 502. */
 void agent_refuse_from_kluisd(struct agent_answer *ans, const struct agent_identity *id,
 			      const char *what, const struct http_resp *r);
-/* Reads kluisd's 200 answer with an access token into ans (token, expires_on, client_id): 0, or
- * -1 when it holds none. */
-int agent_read_token_answer(const struct http_resp *r, struct agent_answer *ans);
+/* Settles ans from kluisd's answer r to a token request by identity id: 200 with the token,
+ * expires_on and client_id read from it, or the refusal agent_refuse_from_kluisd makes (502
+ * when a 200 holds no access token). */
+void agent_take_token(struct agent_answer *ans, const struct agent_identity *id,
+		      const struct http_resp *r);
 
 /* ---- agent_cert.c: the certificate route ---- */
 

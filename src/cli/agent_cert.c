@@ -155,13 +155,7 @@ void agent_cert_fetch(struct agent *a, const struct agent_identity *id, const ch
 			     "(the agent's log says why)", a->url);
 		goto out;
 	}
-	if (r.status != 200)
-		agent_refuse_from_kluisd(ans, id, "a token", &r);
-	else if (agent_read_token_answer(&r, ans) != 0)
-		agent_refuse(ans, 502, "temporarily_unavailable", "kluisd's token answer holds no "
-			     "access token");
-	else
-		ans->status = 200;
+	agent_take_token(ans, id, &r);
 out:
 	http_resp_clear(&r);
 	buf_clear(&assertion);

@@ -200,7 +200,7 @@ void agent_refuse_from_kluisd(struct agent_answer *ans, const struct agent_ident
 
 /* Reads an access token answer: access_token, and expires_on (Unix seconds, as a number or a
  * digit string) or else expires_in; client_id when present. -1 when it is not one. */
-int agent_read_token_answer(const struct http_resp *r, struct agent_answer *ans)
+static int read_token_answer(const struct http_resp *r, struct agent_answer *ans)
 {
 	struct kl_err err;
 	json_t *j = NULL, *on, *in;
@@ -236,6 +236,18 @@ out:
 	return rc;
 }
 
+void agent_take_token(struct agent_answer *ans, const struct agent_identity *id,
+		      const struct http_resp *r)
+{
+	if (r->status != 200)
+		agent_refuse_from_kluisd(ans, id, "a token", r);
+	else if (read_token_answer(r, ans) != 0)
+		agent_refuse(ans, 502, "temporarily_unavailable", "kluisd's token answer holds no "
+			     "access token");
+	else
+		ans->status = 200;
+}
+
 /* GET /msi/token with the identity's kluis token in X-IDENTITY-HEADER. */
 static void fetch_msi(struct agent *a, const struct agent_identity *id, const char *resource,
 		      struct agent_answer *ans)
@@ -258,13 +270,7 @@ static void fetch_msi(struct agent *a, const struct agent_identity *id, const ch
 			     "(the agent's log says why)", a->url);
 		goto out;
 	}
-	if (r.status != 200)
-		agent_refuse_from_kluisd(ans, id, "a token", &r);
-	else if (agent_read_token_answer(&r, ans) != 0)
-		agent_refuse(ans, 502, "temporarily_unavailable", "kluisd's answer from /msi/token "
-			     "holds no access token");
-	else
-		ans->status = 200;
+	agent_take_token(ans, id, &r);
 out:
 	http_resp_clear(&r);
 	buf_clear(&url);
