@@ -3,8 +3,8 @@
 # the build toolchain and libraries (libcurl for the kluis CLI), node and npm (for the JS SDK
 # tests), Debian's python3-azure and python3-cryptography (for the Python SDK tests and their
 # interop checks), python3-prometheus-client (its parser reads GET /metrics in the e2e tests),
-# python3-matplotlib (the failure drills' plots, tests/e2e/drill/plot.py), the openssl command
-# line, and name resolution of *.localhost to loopback (nss-myhostname), which the vault URLs
+# python3-matplotlib (the failure drills' plots, tests/e2e/drill/plot.py), azure-cli (az 2.45,
+# driven against kluis by tests/e2e/py/test_az.py), the openssl command line, and name resolution of *.localhost to loopback (nss-myhostname), which the vault URLs
 # https://NAME.vault.localhost:PORT rely on.
 # Idempotent and quiet when there is nothing to do. Needs root (or sudo) only when it installs.
 set -euo pipefail
@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
 	  liblmdb-dev libcmocka-dev libcurl4-openssl-dev openssl curl ca-certificates python3-azure
 	  python3-cryptography libnss-myhostname clang libclang-rt-14-dev libpq-dev
-	  postgresql-15 python3-prometheus-client python3-matplotlib)
+	  postgresql-15 python3-prometheus-client python3-matplotlib azure-cli)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then

@@ -36,6 +36,8 @@ static const char *const arm_api_versions[] = {
 	"2022-09-01", "2022-11-01", "2023-02-01", "2023-07-01", "2023-08-01-preview",
 	"2024-04-01-preview", "2024-11-01", "2024-12-01-preview", "2025-05-01", "2026-02-01",
 	"2026-04-01",
+	/* Microsoft.Resources' subscriptions (az 2.45 lists them with 2019-11-01) */
+	"2016-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-12-01",
 };
 #define LATEST_ARM_API_VERSION "2026-02-01"
 

@@ -49,8 +49,7 @@ static void iso_time(char *out, size_t n, int64_t t)
 		snprintf(out, n, "1970-01-01T00:00:00.000Z");
 }
 
-/* The port of the authority the client used ("" when none or 443). */
-static const char *host_port(const char *host)
+const char *arm_host_port(const char *host)
 {
 	const char *p = host[0] == '[' ? strchr(host, ']') : host;
 	const char *colon = p ? strrchr(p, ':') : NULL;
@@ -85,7 +84,7 @@ char *arm_vault_id(const struct api_call *c, const struct vault_info *vi)
 
 char *arm_vault_uri(const struct api_call *c, const char *name)
 {
-	const char *port = host_port(c->host);
+	const char *port = arm_host_port(c->host);
 	char *uri = NULL;
 	size_t i;
 

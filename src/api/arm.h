@@ -11,6 +11,9 @@
  * ending in '.'). 1 to max characters. */
 bool arm_label_is_valid(const char *s, size_t max, bool rg);
 
+/* The port of the authority host ("" when none or 443). */
+const char *arm_host_port(const char *host);
+
 /* The live vault named by the path parameters (sub, rg, name, ...), or 404 ResourceNotFound;
  * *version (may be NULL) is its store version. */
 int arm_vault_of_path(struct api_call *c, struct vault_info *vi, uint64_t *version);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/identity_form.h"
+#include "util/hex.h"
 #include "util/utf8.h"
 
 void form_init(struct form *f)
@@ -19,17 +20,6 @@ void form_clear(struct form *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int form_decode(const char *s, size_t n, char *out, size_t *out_len)
 {
 	size_t i = 0, o = 0, k, seq;
@@ -37,8 +27,8 @@ int form_decode(const char *s, size_t n, char *out, size_t *out_len)
 
 	while (i < n) {
 		if (s[i] == '%') {
-			if (n - i < 3 || (hi = hex_digit(s[i + 1])) < 0 ||
-			    (lo = hex_digit(s[i + 2])) < 0 || (hi | lo) == 0)
+			if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 ||
+			    (lo = hex_value(s[i + 2])) < 0 || (hi | lo) == 0)
 				return -1;
 			out[o++] = (char)(hi * 16 + lo);
 			i += 3;

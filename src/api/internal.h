@@ -91,6 +91,7 @@ enum route_perm {
 	PERM_DEPLOYMENT,	/* any authenticated principal (who am I, which deployment) */
 	PERM_MGMT_READ,		/* management plane (ARM) reads */
 	PERM_MGMT_WRITE,	/* management plane (ARM) writes */
+	PERM_MGMT_SIGNED_IN,	/* management plane: any principal (what it may see is filtered) */
 	PERM_ADMIN,		/* the administration API (principals, role assignments) */
 	PERM_IDENTITY,		/* the identity provider: discovery, JWKS, token endpoints; no
 				 * bearer token (each token endpoint authenticates its client) */
@@ -328,6 +329,10 @@ int arm_key_put(struct api_call *c);
 int arm_key_get(struct api_call *c);
 int arm_keys_list(struct api_call *c);
 int arm_key_versions_list(struct api_call *c);
+/* arm_metadata.c: the cloud's metadata and the subscriptions (az login) */
+int arm_metadata_endpoints(struct api_call *c);
+int arm_subscriptions_list(struct api_call *c);
+int arm_subscription_get(struct api_call *c);
 /* admin.c, admin_roles.c: the administration API (docs/admin-api.md) */
 int admin_deployment(struct api_call *c);
 int admin_vaults_list(struct api_call *c);

@@ -91,7 +91,8 @@ static const char *const perm_names[] = {
 	[PERM_CERT_ISSUERS_SET] = "certificates/setissuers",
 	[PERM_CERT_ISSUERS_DELETE] = "certificates/deleteissuers",
 	[PERM_DEPLOYMENT] = "deployment/read", [PERM_MGMT_READ] = "vaults/read",
-	[PERM_MGMT_WRITE] = "vaults/write", [PERM_ADMIN] = "principals+roleAssignments/*",
+	[PERM_MGMT_WRITE] = "vaults/write",
+	[PERM_MGMT_SIGNED_IN] = "subscriptions/read", [PERM_ADMIN] = "principals+roleAssignments/*",
 };
 
 const struct role_def *roles_table(size_t *n)

@@ -105,6 +105,12 @@ static const struct route routes[] = {
 	{ "POST",   KVP "/locations/{loc}/deletedVaults/{name}/purge", arm_deleted_purge, ROUTE_WRITE, PERM_MGMT_WRITE, "VaultsPurgeDeleted" },
 	{ "GET",    "/providers/Microsoft.KeyVault/operations", arm_operations_list, ROUTE_READ, PERM_MGMT_READ,     "OperationsList" },
 	{ "POST",   KVP "/checkNameAvailability",        arm_check_name,          ROUTE_READ,   PERM_MGMT_READ,      "VaultsCheckNameAvailability" },
+	/* Resource Manager's own (az login, az cloud register): "//" is the path az asks for when the
+	 * cloud's resource manager URL ends in '/', as Azure's does */
+	{ "GET",    "/metadata/endpoints",               arm_metadata_endpoints,  ROUTE_PUBLIC, PERM_NONE,           "GetCloudMetadata" },
+	{ "GET",    "//metadata/endpoints",              arm_metadata_endpoints,  ROUTE_PUBLIC, PERM_NONE,           "GetCloudMetadata" },
+	{ "GET",    "/subscriptions",                    arm_subscriptions_list,  ROUTE_READ,   PERM_MGMT_SIGNED_IN, "SubscriptionsList" },
+	{ "GET",    SUB,                                 arm_subscription_get,    ROUTE_READ,   PERM_MGMT_SIGNED_IN, "SubscriptionsGet" },
 	/* the administration API (docs/admin-api.md) */
 	{ "GET",    "/kluis/v1/deployment",              admin_deployment,        ROUTE_READ,   PERM_DEPLOYMENT,     "GetDeployment" },
 	{ "GET",    "/kluis/v1/vaults",                  admin_vaults_list,       ROUTE_READ,   PERM_DEPLOYMENT,     "ListVaults" },
@@ -153,6 +159,7 @@ enum route_plane route_plane_of(const struct route *r)
 		return PLANE_PUBLIC;
 	case PERM_MGMT_READ:
 	case PERM_MGMT_WRITE:
+	case PERM_MGMT_SIGNED_IN:
 		return PLANE_ARM;
 	case PERM_DEPLOYMENT:
 	case PERM_ADMIN:

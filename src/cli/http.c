@@ -100,29 +100,47 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *h, boo
 	return n;
 }
 
-static struct curl_slist *build_headers(const struct buf *body, const struct secbuf *token)
+/* Appends head (the name, ": " and any fixed start of the value) followed by a secret value,
+ * built in wiping memory. */
+static struct curl_slist *add_secret_header(struct curl_slist *list, const char *head,
+					    const struct secbuf *value, bool *ok)
 {
-	static const char prefix[] = "Authorization: Bearer ";
-	struct curl_slist *list = NULL;
-	struct secbuf *auth = NULL;
+	struct secbuf *h = NULL;
 	struct kl_err err;
+	size_t n = strlen(head);
+
+	if ((h = secbuf_new(n + value->len, &err)) == NULL) {
+		*ok = false;
+		return list;
+	}
+	memcpy(h->data, head, n);
+	memcpy(h->data + n, value->data, value->len);
+	list = add_header(list, (const char *)h->data, ok);
+	secbuf_free(h);
+	return list;
+}
+
+static struct curl_slist *build_headers(const struct buf *body, const struct secbuf *token,
+					const struct http_opts *o)
+{
+	struct curl_slist *list = NULL;
+	char ctype[128];
 	bool ok = true;
 
 	list = add_header(list, "Accept: application/json", &ok);
 	list = add_header(list, "User-Agent: kluis/" KLUIS_VERSION, &ok);
 	list = add_header(list, "Expect:", &ok);	/* no 100-continue round trip */
-	if (body != NULL)
-		list = add_header(list, "Content-Type: application/json", &ok);
-	if (token != NULL) {
-		if ((auth = secbuf_new(sizeof(prefix) - 1 + token->len, &err)) == NULL) {
-			ok = false;
-		} else {
-			memcpy(auth->data, prefix, sizeof(prefix) - 1);
-			memcpy(auth->data + sizeof(prefix) - 1, token->data, token->len);
-			list = add_header(list, (const char *)auth->data, &ok);
-		}
+	if (body != NULL) {
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+			 o->content_type ? o->content_type : "application/json");
+		list = add_header(list, ctype, &ok);
 	}
-	secbuf_free(auth);
+	if (token != NULL)
+		list = add_secret_header(list, "Authorization: Bearer ", token, &ok);
+	if (o->secret_header != NULL && o->secret_value != NULL) {
+		snprintf(ctype, sizeof(ctype), "%.100s: ", o->secret_header);
+		list = add_secret_header(list, ctype, o->secret_value, &ok);
+	}
 	if (!ok) {
 		free_headers(list);
 		return NULL;
@@ -154,8 +172,8 @@ static void print_failure(const char *url, CURLcode cc, const char *detail)
 }
 
 static bool set_options(CURL *c, const char *ca, const char *method, const char *url,
-			const struct buf *body, struct curl_slist *headers, struct http_resp *out,
-			char *errbuf)
+			const struct buf *body, struct curl_slist *headers, long timeout_s,
+			struct http_resp *out, char *errbuf)
 {
 	bool ok = true;
 
@@ -170,7 +188,7 @@ static bool set_options(CURL *c, const char *ca, const char *method, const char 
 	ok &= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, HTTP_CONNECT_TIMEOUT_S) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S) == CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, out) == CURLE_OK;
@@ -189,6 +207,15 @@ static bool set_options(CURL *c, const char *ca, const char *method, const char 
 int http_request(struct http *h, const char *method, const char *url, const struct buf *body,
 		 const struct secbuf *token, struct http_resp *out)
 {
+	static const struct http_opts dflt = { 0 };
+
+	return http_request_opts(h, method, url, body, token, &dflt, out);
+}
+
+int http_request_opts(struct http *h, const char *method, const char *url, const struct buf *body,
+		      const struct secbuf *token, const struct http_opts *o,
+		      struct http_resp *out)
+{
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *headers = NULL;
 	CURLcode cc;
@@ -198,11 +225,12 @@ int http_request(struct http *h, const char *method, const char *url, const stru
 	out->status = 0;
 	errbuf[0] = '\0';
 	curl_easy_reset(h->curl);	/* keeps the open connections and TLS sessions */
-	if ((headers = build_headers(body, token)) == NULL) {
+	if ((headers = build_headers(body, token, o)) == NULL) {
 		fprintf(stderr, "kluis: out of memory\n");
 		goto out;
 	}
-	if (!set_options(h->curl, h->ca, method, url, body, headers, out, errbuf)) {
+	if (!set_options(h->curl, h->ca, method, url, body, headers,
+			 o->timeout_s > 0 ? o->timeout_s : HTTP_TIMEOUT_S, out, errbuf)) {
 		fprintf(stderr, "kluis: cannot set up the request (libcurl too old?)\n");
 		goto out;
 	}

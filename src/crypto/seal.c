@@ -19,6 +19,7 @@
 
 #include "crypto/rand.h"
 #include "crypto/seal.h"
+#include "util/hex.h"
 #include "util/lockedmem.h"
 #include "util/log.h"
 
@@ -85,18 +86,6 @@ static int seal_kid(const struct seal_key *k, unsigned char out[SEAL_KID_LEN])
 	return ok ? 0 : -1;
 }
 
-static void seal_hex(char *out, const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void seal_key_id(const struct seal_key *k, char out[SEAL_KEY_ID_HEX + 1])
 {
 	unsigned char kid[SEAL_KID_LEN];
@@ -105,7 +94,7 @@ void seal_key_id(const struct seal_key *k, char out[SEAL_KEY_ID_HEX + 1])
 		snprintf(out, SEAL_KEY_ID_HEX + 1, "%s", "unknown");
 		return;
 	}
-	seal_hex(out, kid, sizeof(kid));
+	hex_encode(kid, sizeof(kid), out);
 }
 
 bool seal_wrapped_key_id(const void *wrapped, size_t n, char out[SEAL_KEY_ID_HEX + 1])
@@ -114,7 +103,7 @@ bool seal_wrapped_key_id(const void *wrapped, size_t n, char out[SEAL_KEY_ID_HEX
 
 	if (n < 1 + SEAL_KID_LEN + SEAL_OVERHEAD || w[0] != SEAL_WRAP_V2)
 		return false;
-	seal_hex(out, w + 1, SEAL_KID_LEN);
+	hex_encode(w + 1, SEAL_KID_LEN, out);
 	return true;
 }
 
@@ -291,7 +280,7 @@ struct seal_key *seal_key_unwrap(const struct seal_key *master, const void *wrap
 		}
 		if (n < 1 + SEAL_KID_LEN || CRYPTO_memcmp(kid, w + 1, SEAL_KID_LEN) != 0) {
 			if (seal_wrapped_key_id(wrapped, n, want)) {
-				seal_hex(have, kid, sizeof(kid));
+				hex_encode(kid, sizeof(kid), have);
 				kl_fail(err, KL_ECORRUPT, "the data key is wrapped under master key %s, "
 					"not under this one (%s)", want, have);
 			} else {

@@ -9,18 +9,18 @@
 #include <microhttpd.h>
 
 #include "http/clientcert.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 void http_client_cert(struct MHD_Connection *conn, char out[65])
 {
-	static const char digits[] = "0123456789abcdef";
 	const union MHD_ConnectionInfo *ci;
 	const gnutls_datum_t *peers;
 	gnutls_session_t session;
 	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
 					  .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT };
 	unsigned char fp[32];
-	size_t fp_len = sizeof(fp), i;
+	size_t fp_len = sizeof(fp);
 	unsigned int n = 0, status = 0;
 	int r;
 
@@ -40,9 +40,5 @@ void http_client_cert(struct MHD_Connection *conn, char out[65])
 	}
 	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, &peers[0], fp, &fp_len) < 0 || fp_len != 32)
 		return;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = digits[fp[i] >> 4];
-		out[2 * i + 1] = digits[fp[i] & 15];
-	}
-	out[64] = '\0';
+	hex_encode(fp, 32, out);
 }

@@ -13,17 +13,7 @@
 #include <microhttpd.h>
 
 #include "http/internal.h"
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util/hex.h"
 
 /* Percent-decoding of the path and of query names and values, as libmicrohttpd's own but for
  * "%00", which stays as it is: a decoded NUL would silently cut the C string api/ receives

@@ -21,6 +21,7 @@
 #include <gnutls/x509.h>
 
 #include "http/tlscreds.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/secbuf.h"
 
@@ -46,18 +47,6 @@ struct tlscreds {
 
 /* The pair handshakes get: GnuTLS's retrieve callback takes no argument of its own. */
 static _Atomic(struct tlscreds *) active;
-
-static void hex(char *out, const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static void pair_free(struct tls_pair *p)
 {
@@ -131,12 +120,12 @@ static int pair_describe(struct tls_pair *p, const char *cert_path, struct kl_er
 	    n != 32)
 		return kl_fail(err, KL_EINVAL, "cannot fingerprint the certificate of %.128s",
 			       cert_path);
-	hex(p->fingerprint, buf, 32);
+	hex_encode(buf, 32, p->fingerprint);
 	n = sizeof(buf);
 	if (gnutls_x509_crt_get_serial(p->chain[0], buf, &n) < 0 || n > 20)
 		return kl_fail(err, KL_EINVAL, "the certificate of %.128s has no usable serial",
 			       cert_path);
-	hex(p->serial, buf, n);
+	hex_encode(buf, n, p->serial);
 	p->not_after = gnutls_x509_crt_get_expiration_time(p->chain[0]);
 	return 0;
 }

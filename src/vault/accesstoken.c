@@ -12,6 +12,7 @@
 #include "crypto/token.h"
 #include "util/b64url.h"
 #include "util/clock.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "vault/identity_internal.h"
@@ -119,17 +120,11 @@ enum identity_audience identity_audience_of(const struct vault_core *core, const
 
 int accesstoken_subject_id(const char *subject, char out[33], struct kl_err *err)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char d[TOKEN_DIGEST_LEN];
-	size_t i;
 
 	if (token_digest(subject, strlen(subject), d, err) != 0)
 		return -1;
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[32] = '\0';
+	hex_encode(d, 16, out);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "crypto/x509.h"
 #include "util/b64url.h"
 #include "util/clock.h"
+#include "util/hex.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
 #include "util/utf8.h"
@@ -39,29 +40,6 @@ struct cred_rec {
 	int64_t created_ms;	/* orders a list: many are made within one second */
 	unsigned char digest[TOKEN_DIGEST_LEN];	/* a secret's SHA-256 */
 };
-
-static bool is_id(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= 36 || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-				 s[i] == '-'))
-			return false;
-	return i == 36;
-}
-
-static void hex(char *out, const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static bool is_live(const struct identity_credential *c, int64_t now)
 {
@@ -442,8 +420,8 @@ int identity_cert_add(struct vault_core *core, const char *id_or_name, const voi
 	}
 	r.c.type = IDENTITY_CLIENT_CERT;
 	r.c.expires = info.not_after;
-	hex(r.c.sha1, sha1, sizeof(sha1));
-	hex(r.c.sha256, sha256, sizeof(sha256));
+	hex_encode(sha1, sizeof(sha1), r.c.sha1);
+	hex_encode(sha256, sizeof(sha256), r.c.sha256);
 	text_fit(r.c.subject, sizeof(r.c.subject), info.subject != NULL ? info.subject : "");
 	if (prepare_add(core, id_or_name, &p, &pversion, &recs, &n, err) != 0)
 		goto out;
@@ -490,7 +468,7 @@ int identity_credential_revoke(struct vault_core *core, const char *id, const ch
 	buf_init(&rec, CRED_RECORD_MAX);
 	if (principal_get(core, id, &p, err) != 0)
 		goto out;
-	if (!is_id(cred_id)) {
+	if (!hex_is_uuid(cred_id)) {
 		fail_cred_not_found(err, cred_id);
 		goto out;
 	}
@@ -591,7 +569,7 @@ int identity_cert_find(struct vault_core *core, const char *client_id, const uns
 			"bytes");
 		goto out;
 	}
-	hex(want, thumb, thumb_len);
+	hex_encode(thumb, thumb_len, want);
 	if (load_all(core, p.id, &recs, &n, err) != 0)
 		goto out;
 	for (i = 0; i < n && found == NULL; i++) {
@@ -638,7 +616,7 @@ int identity_credential_live(struct vault_core *core, const char *principal_id,
 	int rc = -1;
 
 	buf_init(&val, CRED_RECORD_MAX);
-	if (!is_id(principal_id) || !is_id(cred_id)) {
+	if (!hex_is_uuid(principal_id) || !hex_is_uuid(cred_id)) {
 		kl_fail(err, KL_EUNAUTH, "no such credential");
 		goto out;
 	}

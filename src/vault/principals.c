@@ -8,6 +8,7 @@
 #include "crypto/jwt.h"
 #include "crypto/rand.h"
 #include "util/clock.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
@@ -40,28 +41,6 @@ bool principal_name_is_valid(const char *s)
 	return i > 0;
 }
 
-static bool is_uuid(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= 36 || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
-			return false;
-	return i == 36;
-}
-
-static void hex(char *out, const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* S/<hex SHA-256 of the subject>: subjects may hold any byte, keys should not. */
 static int subject_key(char *out, const char *subject, struct kl_err *err)
 {
@@ -70,7 +49,7 @@ static int subject_key(char *out, const char *subject, struct kl_err *err)
 	if (token_digest(subject, strlen(subject), d, err) != 0)
 		return -1;
 	memcpy(out, "S/", 2);
-	hex(out + 2, d, sizeof(d));
+	hex_encode(d, sizeof(d), out + 2);
 	return 0;
 }
 
@@ -158,7 +137,7 @@ static int load_by_id(struct vault_core *core, const char *id, struct principal 
 	int rc = -1;
 
 	buf_init(&val, 64 * 1024);
-	if (!is_uuid(id)) {
+	if (!hex_is_uuid(id)) {
 		fail_no_principal(err, id);
 		goto out;
 	}
@@ -181,7 +160,7 @@ int principal_get(struct vault_core *core, const char *id_or_name, struct princi
 	struct buf val;
 	int rc = -1;
 
-	if (is_uuid(id_or_name)) {
+	if (hex_is_uuid(id_or_name)) {
 		if (load_by_id(core, id_or_name, out, NULL, err) == 0)
 			return 0;
 		if (err->code != KL_ENOTFOUND)
@@ -276,7 +255,7 @@ int principal_tokens(struct vault_core *core, const char *id, struct principal_t
 
 	*out = NULL;
 	*n = 0;
-	if (!is_uuid(id))
+	if (!hex_is_uuid(id))
 		return fail_no_principal(err, id);
 	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_token, &s, err) != 0) {
@@ -304,7 +283,7 @@ static int new_token(const char *pid, int64_t expires, struct token_rec *t, char
 	if (token_new(token_out, err) != 0 || token_digest(token_out, strlen(token_out), digest, err) != 0 ||
 	    crypto_random_uuid(t->t.id, err) != 0)
 		return -1;
-	hex(t->digest, digest, sizeof(digest));
+	hex_encode(digest, sizeof(digest), t->digest);
 	t->t.created = clock_now_s();
 	t->t.expires = expires;
 	snprintf(qkey, KEYBUF, "Q/%s/%s", pid, t->t.id);
@@ -487,7 +466,7 @@ int principal_token_revoke(struct vault_core *core, const char *id, const char *
 	int rc = -1;
 
 	buf_init(&val, 4096);
-	if (!is_uuid(id) || !is_uuid(token_id)) {
+	if (!hex_is_uuid(id) || !hex_is_uuid(token_id)) {
 		kl_fail_az(err, KL_ENOTFOUND, "TokenNotFound", NULL, "The token '%.40s' does not exist.",
 			   token_id);
 		goto out;
@@ -573,7 +552,7 @@ static int token_lookup(struct vault_core *core, const char *tok, size_t tok_len
 	if (token_digest(tok, tok_len, digest, err) != 0)
 		goto out;
 	memcpy(key, "T/", 2);
-	hex(key + 2, digest, sizeof(digest));
+	hex_encode(digest, sizeof(digest), key + 2);
 	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail(err, KL_EUNAUTH, "unknown token");
@@ -655,7 +634,7 @@ int principal_token_live(struct vault_core *core, const char *id, const char *to
 	int rc = -1;
 
 	buf_init(&val, 4096);
-	if (!is_uuid(id) || !is_uuid(token_id)) {
+	if (!hex_is_uuid(id) || !hex_is_uuid(token_id)) {
 		kl_fail(err, KL_EUNAUTH, "no such token");
 		goto out;
 	}

@@ -11,6 +11,7 @@
 
 #include "crypto/token.h"
 #include "util/clock.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
@@ -117,8 +118,7 @@ static int fail_replayed(struct kl_err *err)
 static int digest_of(const char *iss, const char *jti, unsigned char digest[TOKEN_DIGEST_LEN],
 		     char key[KEYBUF], struct kl_err *err)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t li = strlen(iss), lj = strlen(jti), i;
+	size_t li = strlen(iss), lj = strlen(jti);
 	char both[REPLAY_ISS_MAX + 1 + REPLAY_JTI_MAX];
 
 	if (li == 0 || lj == 0 || li > REPLAY_ISS_MAX || lj > REPLAY_JTI_MAX)
@@ -130,11 +130,7 @@ static int digest_of(const char *iss, const char *jti, unsigned char digest[TOKE
 	if (token_digest(both, li + 1 + lj, digest, err) != 0)
 		return -1;
 	memcpy(key, REPLAY_PREFIX, 2);
-	for (i = 0; i < TOKEN_DIGEST_LEN; i++) {
-		key[2 + 2 * i] = digits[digest[i] >> 4];
-		key[3 + 2 * i] = digits[digest[i] & 15];
-	}
-	key[2 + 2 * TOKEN_DIGEST_LEN] = '\0';
+	hex_encode(digest, TOKEN_DIGEST_LEN, key + 2);
 	return 0;
 }
 
