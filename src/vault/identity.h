@@ -5,7 +5,7 @@
  * the register of assertions already used. No JSON on the wire, no HTTP.
  *
  * Records:
- *   I/<kid>                  a signing key: RSA-2048, its private part sealed under the data key
+ *   K/<kid>                  a signing key: RSA-2048, its private part sealed under the data key
  *   C/<principal id>/<id>    a client secret (the SHA-256 of its text) or a client certificate
  *                            (its DER, thumbprints, subject, notAfter)
  *   J/<hex SHA-256>          a client assertion seen (its issuer and jti), kept until its exp

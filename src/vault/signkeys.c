@@ -1,11 +1,10 @@
-/* The keys that sign kluis access tokens (identity.h, signing keys): records I/kl-<hex> (RSA-2048,
+/* The keys that sign kluis access tokens (identity.h, signing keys): records K/kl-<hex> (RSA-2048,
  * the private key sealed under the data key with the record's key as aad, like every other key
  * material) and m/signkey (the kid of the active key, so that two nodes never make two active keys
  * at once), and the in-process cache of the unsealed keys. The cache is reloaded every 60 s, so a
  * rotation on another node reaches this one within a minute, and at most once a second when a
  * token names a kid it does not hold. Never writes on a read-only node; never lets a private key
- * out of this file (callers get signatures and public JWKs). Role assignments use I/<uuid>:
- * signing keys are the I/kl- records only. */
+ * out of this file (callers get signatures and public JWKs). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@
 #include "vault/internal.h"
 
 #define SIGNKEY_FORMAT 1
-#define SIGNKEY_PREFIX "I/kl-"
+#define SIGNKEY_PREFIX "K/kl-"	/* K/<kid>; the kid starts "kl-" */
 #define SIGNKEY_ACTIVE "m/signkey"
 #define SIGNKEY_BITS 2048
 #define SIGNKEY_MAX 64			/* records read; rotation deletes the old ones */
@@ -331,7 +330,7 @@ static int make_key(struct vault_core *core, int64_t now, struct identity_signin
 		goto out;
 	snprintf(m->kid, sizeof(m->kid), "kl-%s", hex);
 	m->created = now;
-	snprintf(key, KEYBUF, "I/%s", m->kid);
+	snprintf(key, KEYBUF, "K/%s", m->kid);
 	if (seal_seal(core->data_key, key, strlen(key), der.data, der.len, &sealed, err) != 0 ||
 	    rec_encode(m, sealed.data, sealed.len, rec, err) != 0)
 		goto out;
@@ -398,7 +397,7 @@ static int new_active(struct vault_core *core, bool force, struct identity_signi
 		size_t sealed_len;
 		uint64_t over;
 
-		snprintf(okey, sizeof(okey), "I/%s", active);
+		snprintf(okey, sizeof(okey), "K/%s", active);
 		if (store_get(core->st, okey, strlen(okey), &old, &over, err) != 0 ||
 		    rec_decode(old.data, old.len, &m, &sealed, &sealed_len, err) != 0)
 			goto out;
