@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "vault/authenticate.h"
 #include "vault/core.h"
 #include "vault/identity.h"
 
@@ -502,7 +503,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 				   "AKV10000: Request is missing a Bearer or PoP token.");
 		return -1;
 	}
-	if (principal_authenticate(ctx->core, tok, tok_len, &who, &err) != 0) {
+	if (authenticate_bearer(ctx->core, tok, tok_len, &who, &err) != 0) {
 		if (err.code != KL_EUNAUTH)
 			goto fail;	/* the store failed: not the client's fault */
 		api_resp_challenge(ctx, req, request_host(req), resp,

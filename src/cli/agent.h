@@ -102,8 +102,10 @@ struct agent_answer {
  * AGENT_REFRESH_MARGIN_S, else fetched from kluisd. Thread-safe. */
 void agent_get_token(struct agent *a, const char *resource, const char *sel_value,
 		     struct agent_answer *out);
-void agent_answer_clear(struct agent_answer *ans);
 
+/* ---- agent_answer.c: what the agent answers ---- */
+
+void agent_answer_clear(struct agent_answer *ans);
 /* Fills a refusal: status, OAuth error code, description (printf). */
 void agent_refuse(struct agent_answer *ans, int status, const char *error, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -5,16 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/jwt.h"
 #include "crypto/rand.h"
 #include "util/clock.h"
 #include "util/hex.h"
-#include "util/log.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
 #include "vault/assignments.h"
 #include "vault/core.h"
-#include "vault/identity.h"
 #include "vault/internal.h"
 #include "vault/principals.h"
 
@@ -578,37 +575,6 @@ out:
 	secure_wipe(digest, sizeof(digest));
 	buf_clear(&val);
 	return rc;
-}
-
-int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
-			   struct principal_ref *who, struct kl_err *err)
-{
-	char token_id[37];
-
-	memset(who, 0, sizeof(*who));
-	if (vault_core_token_ok(core, tok, tok_len)) {
-		who->is_admin = true;
-		snprintf(who->name, sizeof(who->name), "admin");
-		return 0;
-	}
-	if (identity_token_is_ours(tok, tok_len)) {	/* a kluis access token (kid "kl-...") */
-		if (identity_token_verify(core, tok, tok_len, who, err) != 0) {
-			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
-			return -1;
-		}
-		return 0;
-	}
-	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {
-		char sub[JWT_SUB_MAX + 1];
-
-		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer, core->oidc_audience,
-			       clock_now_s(), sub, err) != 0) {
-			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
-			return -1;
-		}
-		return principal_by_subject(core, sub, who, err);
-	}
-	return token_lookup(core, tok, tok_len, who, token_id, err);
 }
 
 int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,

@@ -97,13 +97,9 @@ int principal_token_revoke(struct vault_core *core, const char *id, const char *
  * (vault/identity.h) and every role assignment it holds. */
 int principal_delete(struct vault_core *core, const char *id, struct kl_err *err);
 
-/* Who presents tok: 0 with *who filled, or KL_EUNAUTH for an unknown, revoked or expired token
- * (the same error for all three). */
-int principal_authenticate(struct vault_core *core, const char *tok, size_t tok_len,
-			   struct principal_ref *who, struct kl_err *err);
-
-/* Like principal_authenticate for a kluis token only (never the admin token, never a JWT):
- * token_id (37 bytes) gets the id of the token presented. For the App Service identity route. */
+/* Who presents the kluis token tok (never the admin token, never a JWT: vault/authenticate.h
+ * tells those apart): 0 with *who filled and token_id (37 bytes) the token's id, or KL_EUNAUTH
+ * for an unknown, revoked or expired token, or one whose principal is gone. */
 int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
 				 struct principal_ref *who, char token_id[37], struct kl_err *err);
 

@@ -15,6 +15,7 @@
 #include "util/b64url.h"
 #include "util/clock.h"
 #include "util/rec.h"
+#include "vault/authenticate.h"
 #include "vault/identity.h"
 #include "vault/internal.h"
 #include "vault_fixture.h"
@@ -481,7 +482,7 @@ static void test_token_lookups(void **state)
 
 	/* Never the admin token; nothing that is not a live kluis token. */
 	assert_int_equal(fixture_admin_token(&c->e.dir, admin, sizeof(admin)), 0);
-	assert_int_equal(principal_authenticate(c->e.core, admin, strlen(admin), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(c->e.core, admin, strlen(admin), &who, &err), 0);
 	assert_true(who.is_admin);
 	assert_int_equal(principal_authenticate_token(c->e.core, admin, strlen(admin), &who,
 						      token_id, &err), -1);

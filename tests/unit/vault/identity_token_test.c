@@ -1,5 +1,5 @@
 /* vault/accesstoken and vault/signkeys: what a resource names; access tokens issued and verified
- * (claims, principal_authenticate's hook, the audience); refusals for an expired or not yet
+ * (claims, authenticate_bearer's dispatch, the audience); refusals for an expired or not yet
  * valid token, a revoked kluis token, a revoked client secret, a deleted principal, a changed
  * OpenID subject, an unknown kid, a foreign signature, changed claims and another tenant; signing
  * key rotation (old tokens still verify, new ones use the new kid), the key list and JWKS; a
@@ -16,6 +16,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "vault_fixture.h"
+#include "vault/authenticate.h"
 #include "vault/identity.h"
 #include "vault/identity_internal.h"
 #include "vault/internal.h"
@@ -183,9 +184,9 @@ static void test_issue_and_verify(void **state)
 	assert_string_equal(who.name, "app1");
 	assert_false(who.is_admin);
 	assert_int_equal(who.audience, IDENTITY_AUD_DATA);
-	/* the request path: principal_authenticate recognises it */
+	/* the request path: authenticate_bearer recognises it */
 	memset(&who, 0, sizeof(who));
-	assert_int_equal(principal_authenticate(f->env.core, (const char *)tok.data, tok.len, &who,
+	assert_int_equal(authenticate_bearer(f->env.core, (const char *)tok.data, tok.len, &who,
 						&err), 0);
 	assert_string_equal(who.id, f->p.id);
 	assert_int_equal(who.audience, IDENTITY_AUD_DATA);

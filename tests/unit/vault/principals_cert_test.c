@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "vault_fixture.h"
+#include "vault/authenticate.h"
 #include "vault/principals.h"
 
 #define FP "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -59,7 +60,7 @@ static void test_bind_and_authenticate(void **state)
 	assert_int_equal(principal_create(e->core, "bound-app", "application", NULL, 0, &p, &t,
 					  token, &err), 0);
 	assert_string_equal(p.client_cert, "");
-	assert_int_equal(principal_authenticate(e->core, token, strlen(token), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, token, strlen(token), &who, &err), 0);
 	assert_string_equal(who.client_cert, "");
 
 	assert_int_equal(principal_set_client_cert(e->core, "BOUND-APP", FP, &got, &err), 0);
@@ -68,7 +69,7 @@ static void test_bind_and_authenticate(void **state)
 	assert_int_equal(principal_get(e->core, p.id, &got, &err), 0);
 	assert_string_equal(got.client_cert, FP);
 	assert_string_equal(got.name, "bound-app");
-	assert_int_equal(principal_authenticate(e->core, token, strlen(token), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, token, strlen(token), &who, &err), 0);
 	assert_string_equal(who.client_cert, FP);
 
 	/* Survives a restart (the record's format 3). */
@@ -79,7 +80,7 @@ static void test_bind_and_authenticate(void **state)
 
 	assert_int_equal(principal_set_client_cert(e->core, p.id, "", &got, &err), 0);
 	assert_string_equal(got.client_cert, "");
-	assert_int_equal(principal_authenticate(e->core, token, strlen(token), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, token, strlen(token), &who, &err), 0);
 	assert_string_equal(who.client_cert, "");
 
 	assert_int_equal(principal_set_client_cert(e->core, p.id, "abc", &got, &err), -1);

@@ -12,6 +12,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/rec.h"
+#include "vault/authenticate.h"
 #include "vault/assignments.h"
 #include "vault/internal.h"
 #include "vault/object.h"
@@ -285,19 +286,19 @@ static void test_principals_and_tokens(void **state)
 	assert_string_equal(q.id, p.id);
 	assert_int_equal(principal_get(e->core, p.id, &q, &err), 0);
 
-	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, tok, strlen(tok), &who, &err), 0);
 	assert_false(who.is_admin);
 	assert_string_equal(who.id, p.id);
-	assert_int_equal(principal_authenticate(e->core, "kl1.nope", 8, &who, &err), -1);
+	assert_int_equal(authenticate_bearer(e->core, "kl1.nope", 8, &who, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	kl_err_clear(&err);
 
 	/* a second token; revoking the first leaves the second working */
 	assert_int_equal(principal_token_add(e->core, p.id, clock_now_s() + 3600, &t2, tok2, &err), 0);
 	assert_int_equal(principal_token_revoke(e->core, p.id, t.id, NULL, &err), 0);
-	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), -1);
+	assert_int_equal(authenticate_bearer(e->core, tok, strlen(tok), &who, &err), -1);
 	kl_err_clear(&err);
-	assert_int_equal(principal_authenticate(e->core, tok2, strlen(tok2), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, tok2, strlen(tok2), &who, &err), 0);
 	assert_int_equal(principal_tokens(e->core, p.id, &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {	/* both made within a second: any order */
@@ -308,7 +309,7 @@ static void test_principals_and_tokens(void **state)
 
 	/* deleting the principal kills every token */
 	assert_int_equal(principal_delete(e->core, p.id, &err), 0);
-	assert_int_equal(principal_authenticate(e->core, tok2, strlen(tok2), &who, &err), -1);
+	assert_int_equal(authenticate_bearer(e->core, tok2, strlen(tok2), &who, &err), -1);
 	kl_err_clear(&err);
 	assert_int_equal(principal_get(e->core, "ci.bot_1", &q, &err), -1);
 	assert_int_equal(err.code, KL_ENOTFOUND);
@@ -324,9 +325,9 @@ static void test_expired_token_refused(void **state)
 	struct kl_err err = { 0 };
 
 	assert_int_equal(principal_create(e->core, "brief", "user", NULL, clock_now_s() + 1, &p, &t, tok, &err), 0);
-	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), 0);
+	assert_int_equal(authenticate_bearer(e->core, tok, strlen(tok), &who, &err), 0);
 	sleep(2);
-	assert_int_equal(principal_authenticate(e->core, tok, strlen(tok), &who, &err), -1);
+	assert_int_equal(authenticate_bearer(e->core, tok, strlen(tok), &who, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 }
 
