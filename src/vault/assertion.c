@@ -206,6 +206,15 @@ out:
 	return rc;
 }
 
+/* Does the (unverified) iss name the trusted OpenID issuer? Only chooses the check. */
+static bool is_from_oidc_issuer(const struct vault_core *core, const struct jws_parts *p)
+{
+	const char *iss = json_string_value(json_object_get(p->claims, "iss"));
+
+	return core->oidc_keys != NULL && core->oidc_issuer != NULL && iss != NULL &&
+	       strcmp(iss, core->oidc_issuer) == 0;
+}
+
 int assertion_check_at(struct vault_core *core, const char *client_id, const char *assertion,
 		       size_t len, const char *token_url, int64_t now, struct principal_ref *who,
 		       enum identity_cred_kind *kind, char *cred_id, struct kl_err *err)
@@ -230,8 +239,11 @@ int assertion_check_at(struct vault_core *core, const char *client_id, const cha
 		refuse(err, "it is not a compact JWS");
 		goto out;
 	}
-	if (json_object_get(parts.header, "x5t#S256") != NULL ||
-	    json_object_get(parts.header, "x5t") != NULL) {
+	/* A certificate's JWT names the certificate in its header; so do some issuers' tokens
+	 * (GitHub's, Entra ID's), which say whose they are in iss (checked after the signature). */
+	if (!is_from_oidc_issuer(core, &parts) &&
+	    (json_object_get(parts.header, "x5t#S256") != NULL ||
+	     json_object_get(parts.header, "x5t") != NULL)) {
 		*kind = IDENTITY_CRED_CERT;
 		rc = check_certificate(core, client_id, assertion, &parts, token_url, now, who,
 				       cred_id, err);

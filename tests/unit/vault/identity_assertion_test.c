@@ -399,11 +399,15 @@ static void test_certificate_refusals(void **state)
 	buf_clear(&a);
 }
 
-/* A token of the trusted OpenID issuer for subject sub. */
-static void federated(struct afx *f, const char *iss, const char *sub, int64_t now, struct buf *a)
+/* A token of the trusted OpenID issuer for subject sub; with x5t, its header names the issuer's
+ * certificate as GitHub's and Entra ID's tokens do. */
+static void federated_x5t(struct afx *f, const char *iss, const char *sub, int64_t now,
+			  bool x5t, struct buf *a)
 {
 	struct kl_err err = { 0 };
-	json_t *h = json_pack("{s:s}", "kid", "oidc-1");
+	json_t *h = x5t ? json_pack("{s:s, s:s}", "kid", "oidc-1", "x5t",
+				    "nYkDCVS5Ma2GSZIqOfBqkmN9yYc")
+			: json_pack("{s:s}", "kid", "oidc-1");
 	json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", iss, "sub", sub, "aud", OIDC_AUD,
 			      "iat", (json_int_t)now, "exp", (json_int_t)(now + 3600));
 
@@ -411,6 +415,11 @@ static void federated(struct afx *f, const char *iss, const char *sub, int64_t n
 	assert_int_equal(jws_sign(f->oidc, h, c, a, &err), 0);
 	json_decref(h);
 	json_decref(c);
+}
+
+static void federated(struct afx *f, const char *iss, const char *sub, int64_t now, struct buf *a)
+{
+	federated_x5t(f, iss, sub, now, false, a);
 }
 
 static void test_federated(void **state)
@@ -432,6 +441,12 @@ static void test_federated(void **state)
 	assert_int_equal(kind, IDENTITY_CRED_FEDERATED);
 	assert_int_equal(accesstoken_subject_id("system:serviceaccount:ns:app1", sid, &err), 0);
 	assert_string_equal(cred, sid);
+	buf_clear(&a);
+	/* the issuer's certificate named in the header does not make it a certificate assertion */
+	federated_x5t(f, OIDC_ISS, "system:serviceaccount:ns:app1", now, true, &a);
+	kind = IDENTITY_CRED_CERT;
+	assert_int_equal(check(f, "app1", &a, now, &who, &kind, cred, &err), 0);
+	assert_int_equal(kind, IDENTITY_CRED_FEDERATED);
 	/* Azure lets a federated token be exchanged again until it expires */
 	assert_int_equal(check(f, "app1", &a, now, &who, &kind, cred, &err), 0);
 	/* ... but not for another principal */
