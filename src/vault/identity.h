@@ -34,6 +34,7 @@ struct jwk;
 #define IDENTITY_LIFETIME_MIN_S 300
 #define IDENTITY_LIFETIME_MAX_S 86400
 #define IDENTITY_KID_MAX 32
+#define IDENTITY_SIGNING_KEYS_MAX 16	/* keys that verify tokens at once (the active one too) */
 #define IDENTITY_CRED_ID_MAX 64		/* a credential id as kl_cred carries it */
 #define IDENTITY_SECRET_TEXT_LEN 56	/* "kls1." + 43 base64url characters + NUL fits */
 #define IDENTITY_CREDENTIALS_MAX 16	/* client secrets and certificates per principal */
@@ -78,7 +79,8 @@ struct identity_signing_key {
 int identity_signing_ensure(struct vault_core *core, struct kl_err *err);
 /* Makes a new active key and retires the previous one, which still verifies the tokens it signed
  * until they expire; keys retired longer ago than IDENTITY_LIFETIME_MAX_S + skew are deleted.
- * Every node signs with the new key within a minute. KL_EREADONLY on a read-only node. */
+ * Every node signs with the new key within a minute. KL_EREADONLY on a read-only node;
+ * KL_ECONFLICT "TooManySigningKeys" when IDENTITY_SIGNING_KEYS_MAX keys still verify tokens. */
 int identity_signing_rotate(struct vault_core *core, struct identity_signing_key *out,
 			    struct kl_err *err);
 /* The keys that verify tokens now, newest first; *out is malloc'd. */

@@ -23,7 +23,7 @@
 #define SIGNKEY_PREFIX "K/kl-"	/* K/<kid>; the kid starts "kl-" */
 #define SIGNKEY_ACTIVE "m/signkey"
 #define SIGNKEY_BITS 2048
-#define SIGNKEY_MAX 64			/* records read; rotation deletes the old ones */
+#define SIGNKEY_MAX IDENTITY_SIGNING_KEYS_MAX	/* records loaded; rotation keeps within it */
 #define SIGNKEY_REFRESH_MS 60000	/* the cache's age before it is reloaded */
 #define SIGNKEY_MISS_MS 1000		/* reloads for an unknown kid, at most one per */
 #define SIGNKEY_KEEP_S (IDENTITY_LIFETIME_MAX_S + 2 * IDENTITY_SKEW_S)	/* after retirement */
@@ -492,14 +492,28 @@ int identity_signing_ensure(struct vault_core *core, struct kl_err *err)
 int identity_signing_rotate(struct vault_core *core, struct identity_signing_key *out,
 			    struct kl_err *err)
 {
+	struct signkey *live = NULL;
+	size_t n = 0;
 	bool made;
 
-	if (refuse_read_only(core, err) != 0 || new_active(core, true, out, &made, err) != 0)
+	if (refuse_read_only(core, err) != 0)
 		return -1;
-	signkeys_invalidate(core);
+	/* Room first: the old keys that verify nothing any more go, then one more must fit in what a
+	 * node loads, or the active key could be left out of its cache. */
 	if (drop_old(core, err) != 0)
 		LOG_WARN(NULL, "cannot delete old signing keys: %s", err->msg);	/* next time */
 	kl_err_clear(err);
+	if (load(core, false, &live, &n, err) != 0)
+		return -1;
+	keys_free(live, n);
+	if (n >= SIGNKEY_MAX)
+		return kl_fail_az(err, KL_ECONFLICT, "TooManySigningKeys", NULL,
+				  "%zu signing keys still verify access tokens, the most kluis keeps; "
+				  "a retired key is deleted a day after its retirement, when no token "
+				  "it signed can be live. Rotate again then.", n);
+	if (new_active(core, true, out, &made, err) != 0)
+		return -1;
+	signkeys_invalidate(core);
 	LOG_INFO(NULL, "rotated the access token signing key: %s is active", out->kid);
 	return 0;
 }

@@ -488,6 +488,36 @@ static void test_rotation(void **state)
 	buf_clear(&fresh);
 }
 
+/* Rotations stop short of the number of keys a node loads (IDENTITY_SIGNING_KEYS_MAX): past it
+ * the active key could be left out of a node's cache and every token request would fail. */
+static void test_rotation_limit(void **state)
+{
+	struct tfx *f = *state;
+	struct identity_signing_key *list = NULL, made;
+	struct principal_ref who;
+	struct kl_err err = { 0 };
+	struct buf first, last;
+	int64_t now = clock_now_s();
+	size_t n = 0, i;
+
+	issue_at(f, IDENTITY_CRED_TOKEN, f->t.id, "https://vault.azure.net", now, &first);
+	for (i = 1; i < IDENTITY_SIGNING_KEYS_MAX; i++)
+		assert_int_equal(identity_signing_rotate(f->env.core, &made, &err), 0);
+	assert_int_equal(identity_signing_rotate(f->env.core, &made, &err), -1);
+	assert_int_equal(err.code, KL_ECONFLICT);
+	assert_string_equal(err.azure_code, "TooManySigningKeys");
+	kl_err_clear(&err);
+	assert_int_equal(identity_signing_list(f->env.core, &list, &n, &err), 0);
+	assert_int_equal(n, IDENTITY_SIGNING_KEYS_MAX);
+	assert_int_equal(list[0].retired, 0);
+	free(list);
+	issue_at(f, IDENTITY_CRED_TOKEN, f->t.id, "https://vault.azure.net", now, &last);
+	assert_int_equal(verify(f, &first, now, &who, &err), 0);
+	assert_int_equal(verify(f, &last, now, &who, &err), 0);
+	buf_clear(&first);
+	buf_clear(&last);
+}
+
 /* A read-only node: no key is made at start, none can be rotated, tokens cannot be issued until
  * a key exists; once the writable node made one, the read-only node signs and verifies. */
 static void test_read_only_node(void **state)
@@ -547,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deleted_principal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forgeries_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_limit, setup, teardown),
 		cmocka_unit_test(test_read_only_node),
 	};
 
