@@ -145,7 +145,9 @@ static struct keyops_key *cert_key(const void *der, size_t der_len, struct kl_er
 		kl_fail(err, KL_EINVAL, "the certificate's public key cannot be read");
 		goto out;
 	}
-	if (EVP_PKEY_is_a(pkey, "RSA")) {
+	if (EVP_PKEY_is_a(pkey, "RSA") && EVP_PKEY_get_bits(pkey) < 2048) {
+		kl_fail(err, KL_EUNAUTH, "an RSA certificate key of fewer than 2048 bits is refused");
+	} else if (EVP_PKEY_is_a(pkey, "RSA")) {
 		k = keyops_key_adopt(&pkey, KEYOPS_RSA, NULL, (unsigned)EVP_PKEY_get_bits(pkey), err);
 	} else if (EVP_PKEY_is_a(pkey, "EC")) {
 		char group[64] = "";

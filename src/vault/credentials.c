@@ -418,6 +418,17 @@ int identity_cert_add(struct vault_core *core, const char *id_or_name, const voi
 		kl_fail(err, KL_EINVAL, "The certificate has expired.");
 		goto out;
 	}
+	/* The keys an assertion can be checked with (crypto/jws.h), at Azure's key sizes. */
+	if (info.kty == KEYOPS_RSA && (info.bits < 2048 || info.bits > 4096)) {
+		kl_fail(err, KL_EINVAL, "The certificate's RSA key has %u bits; a client certificate "
+			"needs 2048 to 4096.", info.bits);
+		goto out;
+	}
+	if (info.kty != KEYOPS_RSA && !(info.kty == KEYOPS_EC && strcmp(info.crv, "P-256") == 0)) {
+		kl_fail(err, KL_EINVAL, "The certificate's key is not RSA or EC P-256: client "
+			"assertions are checked with RS256, PS256 or ES256.");
+		goto out;
+	}
 	r.c.type = IDENTITY_CLIENT_CERT;
 	r.c.expires = info.not_after;
 	hex_encode(sha1, sizeof(sha1), r.c.sha1);

@@ -70,6 +70,22 @@ static void make_cert(struct cenv *c, const char *subject, int64_t not_before, i
 		fail_msg("x509_self_sign: %s", err.msg);
 }
 
+/* A self-signed certificate of an RSA-1024 key, valid until 2126: too weak to register. */
+static const char weak_rsa_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIB/DCCAWWgAwIBAgIUEWta9GvJBkM1lNR76VdXCYmyhm0wDQYJKoZIhvcNAQEL\n"
+	"BQAwDzENMAsGA1UEAwwEd2VhazAgFw0yNjEyMDcwODIwMThaGA8yMTI2MTExMzA4\n"
+	"MjAxOFowDzENMAsGA1UEAwwEd2VhazCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkC\n"
+	"gYEArmTXyqXNws+A3zf4n8X5FBxsoOwuUUToFNP24kXwNGYx5NlEgzAl6FH9cpgG\n"
+	"Rt6KkRhMc6ueYqRt2FVAN+kMAY/DVvTXqG6mhUhqd186+hNyy5mejBeR359z7FJr\n"
+	"Ne+SHJ5lE0irmwN1Tg7FdTMpnYhEr1YLpBfBTMQsMdJE8tMCAwEAAaNTMFEwHQYD\n"
+	"VR0OBBYEFFaBAmRJIA8nF+YP29SRWwRKK0EyMB8GA1UdIwQYMBaAFFaBAmRJIA8n\n"
+	"F+YP29SRWwRKK0EyMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADgYEA\n"
+	"k9t2DGDZrR+KEuJkWAfu8BbvyD5zDe26PGfj7vS/psOCame919D9efwtF8fDOn+k\n"
+	"dKEk3jC8ZmVAWIOw5xmc1jpJSZBYm2q44x4JSlR2R9DmKYnTYt0yRfIzr7Jhlbt9\n"
+	"/tV4nd0RcwsOOVA/6vZAj8bbU87oHHDnt7j5a2hEtrg=\n"
+	"-----END CERTIFICATE-----\n";
+
 static void pem_of(const struct keyops_key *key, const struct buf *der, struct buf *pem)
 {
 	struct x509_chain chain;
@@ -417,6 +433,25 @@ static void test_certificates(void **state)
 		assert_non_null(strstr(err.msg, "private key"));
 		x509_chain_clear(&chain);
 		buf_clear(&pfx);
+	}
+	assert_int_equal(identity_cert_add(c->e.core, "app-two", weak_rsa_pem, strlen(weak_rsa_pem),
+					   NULL, &got, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	assert_non_null(strstr(err.msg, "1024"));
+	{	/* a P-384 key: assertions are checked with P-256 or RSA keys only */
+		struct keyops_key *p384 = keyops_generate_ec("P-384", &err), *k = c->key;
+		struct buf der384;
+
+		assert_non_null(p384);
+		c->key = p384;
+		make_cert(c, "CN=p384", now - 60, now + 86400, &der384);
+		c->key = k;
+		assert_int_equal(identity_cert_add(c->e.core, "app-two", der384.data, der384.len,
+						   NULL, &got, &err), -1);
+		assert_int_equal(err.code, KL_EINVAL);
+		assert_non_null(strstr(err.msg, "P-256"));
+		keyops_free(p384);
+		buf_clear(&der384);
 	}
 	make_cert(c, "CN=old", now - 2 * 86400, now - 86400, &expired);
 	assert_int_equal(identity_cert_add(c->e.core, "app-two", expired.data, expired.len, NULL,
