@@ -4,7 +4,8 @@
 # tests), Debian's python3-azure and python3-cryptography (for the Python SDK tests and their
 # interop checks), python3-prometheus-client (its parser reads GET /metrics in the e2e tests),
 # python3-matplotlib (the failure drills' plots, tests/e2e/drill/plot.py), azure-cli (az 2.45,
-# driven against kluis by tests/e2e/py/test_az.py), the openssl command line, and name resolution of *.localhost to loopback (nss-myhostname), which the vault URLs
+# driven against kluis by tests/e2e/py/test_az.py), the openssl command line, and name
+# resolution of *.localhost to loopback (nss-myhostname), which the vault URLs
 # https://NAME.vault.localhost:PORT rely on.
 # Idempotent and quiet when there is nothing to do. Needs root (or sudo) only when it installs.
 set -euo pipefail
