@@ -2,9 +2,9 @@
 # ./scripts/test.sh
 # Installs what is missing, then runs every test: the benchmark harness in smoke mode, the unit
 # tests in an ASan+UBSan build (build-asan/; skipped with KLUIS_SKIP_ASAN=1), every libFuzzer
-# target for a bounded time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 30; skipped with
-# KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit
-# tests and the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
+# target for a bounded time, one per core at a time (build-fuzz/; KLUIS_FUZZ_SECONDS, default
+# 30; skipped with KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit tests and the
+# end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
 # against a real kluisd. The main ctest run comes last (-j for the cores; the cluster tests and
 # drills run alone, RUN_SERIAL), so its summary is the last thing printed.
 # Exits non-zero on any failure.
@@ -36,16 +36,22 @@ if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
 		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
 	cmake --build build-fuzz -j"$jobs" >/dev/null
-	for target in build-fuzz/*_fuzz; do
+	# One target per core at a time (each is single-threaded); each prints its lines at its end.
+	fuzz_one() {
+		local target=$1 name corpus out rc
 		name=$(basename "$target" _fuzz)
 		corpus=$(mktemp -d)	# the committed seeds stay as they are
 		cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-		"$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-30}" -max_len=8192 -print_final_stats=1 \
-			"$corpus" 2>&1 | tail -n 3
-		rc=${PIPESTATUS[0]}
+		out=$("$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-30}" -max_len=8192 \
+			-print_final_stats=1 "$corpus" 2>&1 | tail -n 3; exit "${PIPESTATUS[0]}")
+		rc=$?
 		rm -rf "$corpus"
-		[ "$rc" -eq 0 ] || { echo "fuzz target $name failed (exit $rc)"; exit 1; }
-	done
+		printf '%s:\n%s\n' "$name" "$out"
+		[ "$rc" -eq 0 ] || { echo "fuzz target $name failed (exit $rc)"; return 1; }
+	}
+	export -f fuzz_one
+	printf '%s\n' build-fuzz/*_fuzz | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {} ||
+		{ echo "fuzzing failed"; exit 1; }
 fi
 
 echo "== release build, unit and end-to-end tests (build/)"
