@@ -119,6 +119,12 @@ void agent_refuse_from_kluisd(struct agent_answer *ans, const struct agent_ident
 void agent_take_token(struct agent_answer *ans, const struct agent_identity *id,
 		      const struct http_resp *r);
 
+/* Asks kluisd for a token for identity id (agent_ids.c): method on url with body (NULL: none)
+ * and o; ans settled by agent_take_token, or a 503 when kluisd cannot be reached. */
+void agent_ask_kluisd(struct agent *a, const struct agent_identity *id, const char *method,
+		      const char *url, const struct buf *body, const struct http_opts *o,
+		      struct agent_answer *ans);
+
 /* ---- agent_cert.c: the certificate route ---- */
 
 /* Reads id->path (a PEM with the private key and its certificate) into id->key and

@@ -123,7 +123,6 @@ void agent_cert_fetch(struct agent *a, const struct agent_identity *id, const ch
 {
 	struct http_opts o = { .content_type = "application/x-www-form-urlencoded",
 			       .timeout_s = AGENT_FETCH_TIMEOUT_S };
-	struct http_resp r = { 0 };
 	struct kl_err err = { 0 };
 	struct buf assertion, form;
 	char token_url[1024], scope[AGENT_RESOURCE_MAX + 16];
@@ -150,14 +149,8 @@ void agent_cert_fetch(struct agent *a, const struct agent_identity *id, const ch
 		agent_refuse(ans, 500, "server_error", "out of memory");
 		goto out;
 	}
-	if (http_request_opts(a->http, "POST", token_url, &form, NULL, &o, &r) != 0) {
-		agent_refuse(ans, 503, "temporarily_unavailable", "cannot reach kluisd at %.200s "
-			     "(the agent's log says why)", a->url);
-		goto out;
-	}
-	agent_take_token(ans, id, &r);
+	agent_ask_kluisd(a, id, "POST", token_url, &form, &o, ans);
 out:
-	http_resp_clear(&r);
 	buf_clear(&assertion);
 	buf_clear(&form);
 }

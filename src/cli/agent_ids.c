@@ -104,7 +104,6 @@ static void fetch_msi(struct agent *a, const struct agent_identity *id, const ch
 {
 	struct http_opts o = { .secret_header = "X-IDENTITY-HEADER", .secret_value = id->token,
 			       .timeout_s = AGENT_FETCH_TIMEOUT_S };
-	struct http_resp r = { 0 };
 	struct kl_err err;
 	struct buf url;
 
@@ -115,15 +114,23 @@ static void fetch_msi(struct agent *a, const struct agent_identity *id, const ch
 		agent_refuse(ans, 500, "server_error", "out of memory");
 		goto out;
 	}
-	if (http_request_opts(a->http, "GET", buf_cstr(&url), NULL, NULL, &o, &r) != 0) {
+	agent_ask_kluisd(a, id, "GET", buf_cstr(&url), NULL, &o, ans);
+out:
+	buf_clear(&url);
+}
+
+void agent_ask_kluisd(struct agent *a, const struct agent_identity *id, const char *method,
+		      const char *url, const struct buf *body, const struct http_opts *o,
+		      struct agent_answer *ans)
+{
+	struct http_resp r = { 0 };
+
+	if (http_request_opts(a->http, method, url, body, NULL, o, &r) != 0)
 		agent_refuse(ans, 503, "temporarily_unavailable", "cannot reach kluisd at %.200s "
 			     "(the agent's log says why)", a->url);
-		goto out;
-	}
-	agent_take_token(ans, id, &r);
-out:
+	else
+		agent_take_token(ans, id, &r);
 	http_resp_clear(&r);
-	buf_clear(&url);
 }
 
 static void fetch(struct agent *a, size_t idx, const char *resource, struct agent_answer *ans)
