@@ -52,6 +52,12 @@ int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints v as JSON (--output json) and returns CLI_OK; or, for tables, calls table(v). */
 int cmd_print(const struct cli *c, const json_t *v, int (*table)(const json_t *v));
 
+/* Calls method on url (freed here; NULL: out of memory) with body, authenticated, and prints the
+ * answer with cmd_print and table. A CLI status. A secret or token in the answer is wiped when it
+ * is freed (the wiping allocator). */
+int cmd_call_print(struct cli *c, const char *method, char *url, const json_t *body,
+		   int (*table)(const json_t *v));
+
 /* Prints "field  value" lines for pairs of (label, dotted path) until a NULL label; a path
  * starting with '@' is Unix seconds, shown as a date; one starting with '=' is a literal. */
 int cmd_print_fields(const json_t *v, const char *const *pairs);

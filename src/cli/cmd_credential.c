@@ -24,22 +24,6 @@ static char *cred_url(const struct cli *c, const char *principal, const char *co
 			  cred_id, NULL);
 }
 
-/* Calls and prints with table; url is freed. */
-static int call_print(struct cli *c, const char *method, char *url, const json_t *body,
-		      int (*table)(const json_t *v))
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
-		rc = cmd_print(c, out, table);
-	json_decref(out);	/* a secret in it is wiped by the allocator */
-	free(url);
-	return rc;
-}
-
 /* ---- printing ---- */
 
 static int print_new_secret(const json_t *v)
@@ -174,7 +158,7 @@ static int secret_add(struct cli *c, const struct args *a)
 		rc = cmd_usage_error("--description must be UTF-8 text");
 		goto out;
 	}
-	rc = call_print(c, "POST", cred_url(c, a->pos[1], "secrets", NULL), body, print_new_secret);
+	rc = cmd_call_print(c, "POST", cred_url(c, a->pos[1], "secrets", NULL), body, print_new_secret);
 out:
 	json_decref(body);
 	return rc;
@@ -201,7 +185,7 @@ static int cert_add(struct cli *c, const struct args *a)
 		rc = cmd_usage_error("--description must be UTF-8 text");
 		goto out;
 	}
-	rc = call_print(c, "POST", cred_url(c, a->pos[1], "certificates", NULL), body, print_cert);
+	rc = cmd_call_print(c, "POST", cred_url(c, a->pos[1], "certificates", NULL), body, print_cert);
 out:
 	json_decref(body);
 	buf_clear(&file);
@@ -236,12 +220,12 @@ int cmd_principal_secret(struct cli *c, const struct args *a)
 	if (strcmp(verb, "list") == 0)
 		return (rc = verb_args(a, 2, false, false)) != CLI_OK
 			       ? rc
-			       : call_print(c, "GET", cred_url(c, a->pos[1], "secrets", NULL), NULL,
+			       : cmd_call_print(c, "GET", cred_url(c, a->pos[1], "secrets", NULL), NULL,
 					    print_secrets);
 	if (strcmp(verb, "revoke") == 0)
 		return (rc = verb_args(a, 3, false, false)) != CLI_OK
 			       ? rc
-			       : call_print(c, "DELETE", cred_url(c, a->pos[1], "secrets", a->pos[2]),
+			       : cmd_call_print(c, "DELETE", cred_url(c, a->pos[1], "secrets", a->pos[2]),
 					    NULL, print_secret);
 	return cmd_usage_error("unknown command 'principal secret %.64s'", verb);
 }
@@ -258,12 +242,12 @@ int cmd_principal_cert(struct cli *c, const struct args *a)
 	if (strcmp(verb, "list") == 0)
 		return (rc = verb_args(a, 2, false, false)) != CLI_OK
 			       ? rc
-			       : call_print(c, "GET", cred_url(c, a->pos[1], "certificates", NULL),
+			       : cmd_call_print(c, "GET", cred_url(c, a->pos[1], "certificates", NULL),
 					    NULL, print_certs);
 	if (strcmp(verb, "revoke") == 0)
 		return (rc = verb_args(a, 3, false, false)) != CLI_OK
 			       ? rc
-			       : call_print(c, "DELETE",
+			       : cmd_call_print(c, "DELETE",
 					    cred_url(c, a->pos[1], "certificates", a->pos[2]), NULL,
 					    print_cert);
 	return cmd_usage_error("unknown command 'principal cert %.64s'", verb);

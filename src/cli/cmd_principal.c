@@ -121,21 +121,19 @@ static int print_list(const json_t *list)
 	return CLI_OK;
 }
 
-/* Calls and prints with table; url is freed. */
+/* cmd_call_print once the deployment's URL is known; url is freed. */
 static int call_print(struct cli *c, const char *method, char *url, const json_t *body,
 		      int (*table)(const json_t *v))
 {
-	json_t *out = NULL;
 	int rc;
 
 	if (url == NULL)
 		return client_nomem();
-	if ((rc = client_need_url(c)) == CLI_OK &&
-	    (rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
-		rc = cmd_print(c, out, table);
-	json_decref(out);	/* a token in it is wiped by the allocator */
-	free(url);
-	return rc;
+	if ((rc = client_need_url(c)) != CLI_OK) {
+		free(url);
+		return rc;
+	}
+	return cmd_call_print(c, method, url, body, table);
 }
 
 /* --expires into body[field] as Unix seconds, when given. */

@@ -50,21 +50,6 @@ static int print_list(const json_t *list)
 	return CLI_OK;
 }
 
-static int call_print(struct cli *c, const char *method, char *url, const json_t *body,
-		      int (*table)(const json_t *v))
-{
-	json_t *out = NULL;
-	int rc;
-
-	if (url == NULL)
-		return client_nomem();
-	if ((rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
-		rc = cmd_print(c, out, table);
-	json_decref(out);
-	free(url);
-	return rc;
-}
-
 static int role_assign(struct cli *c, const struct args *a)
 {
 	const char *who = args_get(a, "principal"), *role = args_get(a, "role");
@@ -81,7 +66,7 @@ static int role_assign(struct cli *c, const struct args *a)
 		json_decref(body);
 		return cmd_usage_error("--principal, --role and --vault must be UTF-8 text");
 	}
-	rc = call_print(c, "POST",
+	rc = cmd_call_print(c, "POST",
 			client_url(c->cfg.url, NULL, "kluis", "v1", "roleAssignments", NULL), body,
 			print_assignment);
 	json_decref(body);
@@ -108,7 +93,7 @@ static int role_list(struct cli *c, const struct args *a)
 		buf_clear(&q);
 		return cmd_usage_error("--vault or --principal is too long");
 	}
-	rc = call_print(c, "GET",
+	rc = cmd_call_print(c, "GET",
 			client_url(c->cfg.url, q.len ? buf_cstr(&q) : NULL, "kluis", "v1",
 				   "roleAssignments", NULL),
 			NULL, print_list);

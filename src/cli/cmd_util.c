@@ -39,6 +39,21 @@ int cmd_print(const struct cli *c, const json_t *v, int (*table)(const json_t *v
 	return table(v);
 }
 
+int cmd_call_print(struct cli *c, const char *method, char *url, const json_t *body,
+		   int (*table)(const json_t *v))
+{
+	json_t *out = NULL;
+	int rc;
+
+	if (url == NULL)
+		return client_nomem();
+	if ((rc = client_call(c, method, url, body, true, &out)) == CLI_OK)
+		rc = cmd_print(c, out, table);
+	json_decref(out);
+	free(url);
+	return rc;
+}
+
 int cmd_print_fields(const json_t *v, const char *const *pairs)
 {
 	char text[1024];
