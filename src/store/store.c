@@ -1,9 +1,20 @@
 /* store.c owns the public face of the store: every argument check in one place, then the
  * backend's vtable. It holds no data and never interprets, logs or copies keys or values. */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "store/store.h"
+
+struct store_watch {
+	const char *const *prefixes;
+	size_t n;
+	const char *epoch_key;
+	_Atomic uint64_t epoch;		/* grows by one per change seen */
+	_Atomic uint64_t seen;		/* epoch_key's version at the last poll; 0: never polled */
+};
 
 /* Values are bounded far below this by the layers above; the limit only keeps a backend's
  * header-plus-value length sum from overflowing. */
@@ -85,6 +96,81 @@ out:
 	return rc;
 }
 
+int store_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err)
+{
+	size_t i;
+	int rc = -1;
+
+	assert(st != NULL && (reads != NULL || n == 0));
+	if (n > STORE_MANY_MAX) {
+		kl_fail(err, KL_EINVAL, "at most %d keys are read at once", STORE_MANY_MAX);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		assert(reads[i].val != NULL);
+		reads[i].found = false;
+		reads[i].version = 0;
+		if (check_key(reads[i].key, reads[i].key_len, err) != 0)
+			goto out;
+	}
+	if (st->vt->get_many != NULL) {
+		rc = n == 0 ? 0 : st->vt->get_many(st, reads, n, err);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (st->vt->get(st, reads[i].key, reads[i].key_len, reads[i].val, &reads[i].version,
+				err) == 0) {
+			reads[i].found = true;
+			continue;
+		}
+		if (err->code != KL_ENOTFOUND)
+			goto out;
+		kl_err_clear(err);
+		reads[i].version = 0;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* Does the transaction write under a watched prefix? */
+static bool touches_watched(const struct store_watch *w, const struct store_op *ops, size_t n_ops)
+{
+	size_t i, j, len;
+
+	for (i = 0; i < n_ops; i++) {
+		if (ops[i].kind == STORE_CHECK)
+			continue;
+		for (j = 0; j < w->n; j++) {
+			len = strlen(w->prefixes[j]);
+			if (ops[i].key_len >= len && memcmp(ops[i].key, w->prefixes[j], len) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The transaction with a put of the epoch key appended, committed; then the local epoch grows. */
+static int txn_with_epoch(struct store *st, const struct store_op *ops, size_t n_ops,
+			  struct kl_err *err)
+{
+	struct store_watch *w = st->watch;
+	struct store_op *all = calloc(n_ops + 1, sizeof(*all));
+	int rc;
+
+	if (all == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	memcpy(all, ops, n_ops * sizeof(*all));
+	all[n_ops] = (struct store_op){ .kind = STORE_PUT, .key = w->epoch_key,
+					.key_len = strlen(w->epoch_key), .val = "", .val_len = 0 };
+	rc = st->vt->txn(st, all, n_ops + 1, err);
+	/* Grows after a failure too (the outcome of a lost commit is unknown): a needless flush
+	 * costs a few reads, a stale entry would let a revoked credential in. */
+	atomic_fetch_add(&w->epoch, 1);
+	free(all);
+	return rc;
+}
+
 int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
 {
 	size_t i;
@@ -98,8 +184,63 @@ int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct
 	for (i = 0; i < n_ops; i++)
 		if (check_op(&ops[i], err) != 0)
 			goto out;
-	rc = n_ops == 0 ? 0 : st->vt->txn(st, ops, n_ops, err);
+	if (n_ops > 0 && st->watch != NULL && touches_watched(st->watch, ops, n_ops))
+		rc = txn_with_epoch(st, ops, n_ops, err);
+	else
+		rc = n_ops == 0 ? 0 : st->vt->txn(st, ops, n_ops, err);
 out:
+	return rc;
+}
+
+int store_watch(struct store *st, const char *const *prefixes, size_t n, const char *epoch_key,
+		struct kl_err *err)
+{
+	struct store_watch *w;
+
+	assert(st != NULL && st->watch == NULL && (prefixes != NULL || n == 0));
+	if (check_key(epoch_key, epoch_key ? strlen(epoch_key) : 0, err) != 0)
+		return -1;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	w->prefixes = prefixes;
+	w->n = n;
+	w->epoch_key = epoch_key;
+	atomic_init(&w->epoch, 1);
+	atomic_init(&w->seen, 0);
+	st->watch = w;
+	return 0;
+}
+
+uint64_t store_epoch(struct store *st)
+{
+	return st->watch != NULL ? atomic_load(&st->watch->epoch) : 0;
+}
+
+int store_epoch_poll(struct store *st, struct kl_err *err)
+{
+	struct store_watch *w = st->watch;
+	struct buf val;
+	uint64_t version = 0, prev;
+	int rc = 0;
+
+	if (w == NULL)
+		return 0;
+	buf_init(&val, 64);
+	if (st->vt->get(st, w->epoch_key, strlen(w->epoch_key), &val, &version, err) != 0) {
+		if (err->code != KL_ENOTFOUND) {
+			rc = -1;
+			goto out;
+		}
+		kl_err_clear(err);
+		version = 0;
+	}
+	/* Any change of version, even backwards (a store restored, a standby of another primary),
+	 * is a change. The first poll only learns where the epoch key stands. */
+	prev = atomic_exchange(&w->seen, version + 1);
+	if (prev != 0 && prev != version + 1)
+		atomic_fetch_add(&w->epoch, 1);
+out:
+	buf_clear(&val);
 	return rc;
 }
 
@@ -137,6 +278,9 @@ int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
 
 void store_close(struct store *st)
 {
-	if (st != NULL)
+	if (st != NULL) {
+		free(st->watch);
+		st->watch = NULL;
 		st->vt->close(st);
+	}
 }

@@ -36,6 +36,15 @@ struct store_op {
 	uint64_t version;	/* STORE_CHECK only */
 };
 
+/* One key of a store_get_many. */
+struct store_read {
+	const void *key;	/* in */
+	size_t key_len;		/* in */
+	struct buf *val;	/* in: initialised by the caller; out: the value appended when found */
+	uint64_t version;	/* out: the record's version, 0 when absent */
+	bool found;		/* out */
+};
+
 /* Called for each record of a scan in key order. Return 0 to go on, 1 to stop, -1 (with err
  * filled) to abort the scan with that error. The pointers are valid only during the call. */
 typedef int (*store_scan_fn)(void *arg, const void *key, size_t key_len, const void *val,
@@ -60,6 +69,8 @@ struct store_vtable {
 	int (*scan)(struct store *st, const void *prefix, size_t prefix_len, const void *after,
 		    size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err);
 	int (*txn)(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
+	/* NULL: store.c reads the keys one by one (not one snapshot). */
+	int (*get_many)(struct store *st, struct store_read *reads, size_t n, struct kl_err *err);
 	/* NULL for backends that are always primary. */
 	int (*role)(struct store *st, enum store_role *role, struct store_repl *repl,
 		    struct kl_err *err);
@@ -67,8 +78,11 @@ struct store_vtable {
 	const char *name;	/* "lmdb", "postgres" */
 };
 
+struct store_watch;
+
 struct store {
 	const struct store_vtable *vt;
+	struct store_watch *watch;	/* store.c's: the change epoch (store_watch); NULL: none */
 };
 
 /* Appends the value of key to val (which the caller initialised) and sets *version (may be
@@ -80,6 +94,11 @@ int store_get(struct store *st, const void *key, size_t key_len, struct buf *val
  * key `after` (NULL or after_len 0: from the first). */
 int store_scan(struct store *st, const void *prefix, size_t prefix_len, const void *after,
 	       size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err);
+
+/* Reads n keys (n <= STORE_MANY_MAX) in one round trip and one snapshot: each read's found,
+ * version and val are set; an absent key is not an error. */
+#define STORE_MANY_MAX 8
+int store_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err);
 
 /* Applies every op or none. Checks are evaluated before any write. Keys longer than
  * STORE_KEY_MAX or empty give KL_EINVAL. */
@@ -94,6 +113,19 @@ int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *
  * when a standby (repl may be NULL). KL_EUNAVAIL when the server cannot be reached. */
 int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
 	       struct kl_err *err);
+
+/* The change epoch, for caches of records that change seldom (vault/authcache.h): after
+ * store_watch, a transaction that puts or deletes a key under one of the prefixes also puts
+ * epoch_key (in the same transaction), and once it has committed the local epoch grows.
+ * store_epoch_poll reads epoch_key's version and grows the local epoch when another node (any
+ * process sharing the backend, or the primary a standby replicates) has changed it since the last
+ * poll. A cache entry filled while store_epoch() was E is good only while it is still E.
+ * store_watch is called once, before the store is shared between threads; prefixes and epoch_key
+ * must outlive st. */
+int store_watch(struct store *st, const char *const *prefixes, size_t n, const char *epoch_key,
+		struct kl_err *err);
+uint64_t store_epoch(struct store *st);
+int store_epoch_poll(struct store *st, struct kl_err *err);
 
 /* Closes the backend and frees st; NULL is a no-op. */
 void store_close(struct store *st);
