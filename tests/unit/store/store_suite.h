@@ -813,6 +813,109 @@ static void test_reopen_keeps_data(void **state)
 	suite_expect(*state, K("durable"), K("still"), 3);
 }
 
+static void test_get_many(void **state)
+{
+	struct store *st = *state;
+	struct kl_err err = { 0 };
+	struct buf vals[STORE_MANY_MAX + 1];
+	struct store_read r[STORE_MANY_MAX + 1];
+	size_t i;
+
+	suite_put(st, K("m\0a"), K("one"));
+	suite_put(st, K("m\0a"), K("two"));
+	suite_put(st, K("m\0c"), K(""));
+	for (i = 0; i < STORE_MANY_MAX + 1; i++) {
+		buf_init(&vals[i], 4096);
+		r[i] = (struct store_read){ .key = "m\0z", .key_len = 3, .val = &vals[i],
+					    .version = 99, .found = true };
+	}
+	r[0].key = "m\0a";
+	r[1].key = "m\0b";
+	r[2].key = "m\0c";
+	r[3].key = "m\0a";	/* a key twice is read twice */
+	assert_int_equal(store_get_many(st, r, 4, &err), 0);
+	assert_true(r[0].found && r[3].found && r[2].found);
+	assert_false(r[1].found);
+	assert_int_equal(r[1].version, 0);
+	assert_int_equal(vals[1].len, 0);
+	assert_int_equal(r[0].version, 2);
+	assert_int_equal(r[2].version, 1);
+	assert_int_equal(vals[0].len, 3);
+	assert_memory_equal(vals[0].data, "two", 3);
+	assert_int_equal(vals[3].len, 3);
+	assert_int_equal(vals[2].len, 0);
+	/* the whole batch of absent keys, and nothing at all */
+	for (i = 0; i < STORE_MANY_MAX; i++)
+		buf_reset(&vals[i]);
+	r[0].key = r[1].key = r[2].key = r[3].key = "m\0z";
+	assert_int_equal(store_get_many(st, r, STORE_MANY_MAX, &err), 0);
+	for (i = 0; i < STORE_MANY_MAX; i++)
+		assert_false(r[i].found);
+	assert_int_equal(store_get_many(st, r, 0, &err), 0);
+	/* too many, or a bad key: refused before the backend */
+	assert_int_equal(store_get_many(st, r, STORE_MANY_MAX + 1, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	r[1].key_len = 0;
+	assert_int_equal(store_get_many(st, r, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	for (i = 0; i < STORE_MANY_MAX + 1; i++)
+		buf_clear(&vals[i]);
+}
+
+static const char *const suite_watched[] = { "w/", "v/" };
+
+static void test_watch_epoch(void **state)
+{
+	struct store *st = *state;
+	struct kl_err err = { 0 };
+	struct store_op ops[2];
+	uint64_t e;
+
+	assert_int_equal(store_epoch(st), 0);	/* nothing watched: no epoch */
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	assert_int_equal(store_watch(st, suite_watched, 2, "m/epoch", &err), 0);
+	assert_int_equal(store_epoch_poll(st, &err), 0);	/* learns where it stands */
+	e = store_epoch(st);
+	assert_int_not_equal(e, 0);
+	/* an unwatched write, a check alone under a watched prefix: no change */
+	suite_put(st, K("x/1"), K("a"));
+	ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = "w/1", .key_len = 3, .version = 0 };
+	assert_int_equal(store_txn(st, ops, 1, &err), 0);
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	assert_int_equal(store_epoch(st), e);
+	suite_expect_missing(st, K("m/epoch"));
+	/* a watched put: the epoch key is written in the same transaction, the epoch grows */
+	suite_put(st, K("w/1"), K("b"));
+	assert_true(store_epoch(st) > e);
+	suite_expect(st, K("m/epoch"), K(""), 1);
+	/* a watched delete among other ops */
+	e = store_epoch(st);
+	ops[0] = (struct store_op){ .kind = STORE_PUT, .key = "x/2", .key_len = 3, .val = "c",
+				    .val_len = 1 };
+	ops[1] = (struct store_op){ .kind = STORE_DEL, .key = "v/9", .key_len = 3 };
+	assert_int_equal(store_txn(st, ops, 2, &err), 0);
+	assert_true(store_epoch(st) > e);
+	suite_expect(st, K("m/epoch"), K(""), 2);
+	/* a failed watched transaction writes no epoch key either */
+	ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = "x/2", .key_len = 3, .version = 7 };
+	ops[1] = (struct store_op){ .kind = STORE_PUT, .key = "w/2", .key_len = 3, .val = "d",
+				    .val_len = 1 };
+	assert_int_equal(store_txn(st, ops, 2, &err), -1);
+	assert_int_equal(err.code, KL_ECONFLICT);
+	suite_expect(st, K("m/epoch"), K(""), 2);
+	suite_expect_missing(st, K("w/2"));
+	/* another node's change (the epoch key written behind this node's back) is seen by the
+	 * next poll, and only once */
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	e = store_epoch(st);
+	suite_put(st, K("m/epoch"), K(""));
+	assert_int_equal(store_epoch(st), e);
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	assert_int_equal(store_epoch(st), e + 1);
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	assert_int_equal(store_epoch(st), e + 1);
+}
+
 #define SUITE_TEST(f) cmocka_unit_test_setup_teardown(f, suite_setup, suite_teardown)
 
 /* Runs the suite on backend; returns the number of failed tests. */
@@ -840,6 +943,8 @@ static int store_suite_run(struct store_suite_backend *backend)
 		SUITE_TEST(test_large_value),
 		SUITE_TEST(test_concurrent_compare_and_swap),
 		SUITE_TEST(test_reopen_keeps_data),
+		SUITE_TEST(test_get_many),
+		SUITE_TEST(test_watch_epoch),
 	};
 
 	suite_backend = backend;
