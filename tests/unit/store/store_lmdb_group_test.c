@@ -126,10 +126,32 @@ static double now_s(void)
 struct lock_holder {
 	pid_t pid;
 	int release_fd;	/* closing it lets the child go */
+	size_t grow_bytes;	/* in: first commit a record this long (0: none) */
 };
 
-/* Forks a child that opens the store's environment on its own, begins a write transaction and
- * holds it until release_fd is closed. Returns once the child holds the lock. */
+/* Commits a record of n zero bytes under "grown" in env, in the store's layout. */
+static int grow(MDB_env *env, size_t n)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = { .mv_size = 5, .mv_data = "grown" }, v = { .mv_size = 8 + n };
+	int rc;
+
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((v.mv_data = calloc(1, v.mv_size)) == NULL ||
+	    (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0 || (rc = mdb_put(txn, dbi, &k, &v, 0)) != 0) {
+		free(v.mv_data);
+		mdb_txn_abort(txn);
+		return rc != 0 ? rc : ENOMEM;
+	}
+	free(v.mv_data);
+	return mdb_txn_commit(txn);
+}
+
+/* Forks a child that opens the store's environment on its own (with a map of TEST_MAP_SIZE),
+ * grows it by h->grow_bytes, begins a write transaction and holds it until release_fd is closed.
+ * Returns once the child holds the lock. */
 static void lock_hold(const char *dir, struct lock_holder *h)
 {
 	int held[2], release[2];
@@ -146,6 +168,7 @@ static void lock_hold(const char *dir, struct lock_holder *h)
 		close(release[1]);
 		if (mdb_env_create(&env) != 0 || mdb_env_set_mapsize(env, TEST_MAP_SIZE) != 0 ||
 		    mdb_env_open(env, dir, MDB_NOTLS, 0600) != 0 ||
+		    (h->grow_bytes > 0 && grow(env, h->grow_bytes) != 0) ||
 		    mdb_txn_begin(env, NULL, 0, &txn) != 0 || write(held[1], "L", 1) != 1)
 			_exit(2);
 		if (read(release[0], &c, 1) != 0)	/* EOF: the parent closed it */
@@ -206,11 +229,12 @@ static void *call_run(void *arg)
 	return NULL;
 }
 
-/* Starts every call, each in a thread, while the child holds the lock; lets them go once all
- * wait in one queue; joins them. They were one group. */
-static void run_as_one_group(struct fixture *f, struct call *calls, size_t n)
+/* Starts every call, each in a thread, while a child holds the lock (having grown the store by
+ * grow_bytes); lets them go once all wait in one queue; joins them. They were one group. */
+static void run_as_one_group_after(struct fixture *f, struct call *calls, size_t n,
+				   size_t grow_bytes)
 {
-	struct lock_holder h;
+	struct lock_holder h = { .grow_bytes = grow_bytes };
 	struct store_lmdb_stats before, after;
 	size_t i;
 
@@ -229,6 +253,11 @@ static void run_as_one_group(struct fixture *f, struct call *calls, size_t n)
 	assert_int_equal(after.calls - before.calls, n);
 	assert_int_equal(after.largest_group, n);
 	assert_int_equal(after.waiting, 0);
+}
+
+static void run_as_one_group(struct fixture *f, struct call *calls, size_t n)
+{
+	run_as_one_group_after(f, calls, n, 0);
 }
 
 static void op_put(struct store_op *op, const char *key, const char *val)
@@ -346,6 +375,35 @@ static void test_member_refused_by_lmdb_fails_alone(void **state)
 		expect_val(f->st, calls[i].key, "fits", 1);
 	}
 	free(big);
+}
+
+/* When the group's write transaction cannot begin (here: another process grew the store past
+ * this one's map), every member fails with that, and none is left waiting. */
+static void test_failed_write_transaction_fails_every_member(void **state)
+{
+	struct fixture *f = *state;
+	struct call calls[6];
+	size_t i;
+
+	store_close(f->st);
+	assert_non_null(f->st = open_dir(f->dir, (size_t)1 << 20));
+	memset(calls, 0, sizeof(calls));
+	for (i = 0; i < 6; i++) {
+		snprintf(calls[i].key, sizeof(calls[i].key), "k%zu", i);
+		op_put(&calls[i].ops[0], calls[i].key, "v");
+		calls[i].n_ops = 1;
+	}
+	run_as_one_group_after(f, calls, 6, (size_t)2 << 20);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(calls[i].rc, -1);
+		assert_int_equal(calls[i].err.code, KL_EINTERNAL);
+		assert_string_equal(calls[i].err.msg, "the store failed (write transaction)");
+	}
+	/* opened again, it takes the larger map and writes go on */
+	store_close(f->st);
+	assert_non_null(f->st = open_dir(f->dir, TEST_MAP_SIZE));
+	put(f->st, "k0", "v", 1);
+	expect_val(f->st, "k0", "v", 1);
 }
 
 /* --- many writers, freely --------------------------------------------------------------------- */
@@ -741,6 +799,7 @@ int main(void)
 		TEST(test_conflicting_checks_in_one_group_fail_all_but_one),
 		TEST(test_group_members_see_earlier_members_writes),
 		TEST(test_member_refused_by_lmdb_fails_alone),
+		TEST(test_failed_write_transaction_fails_every_member),
 		TEST(test_many_writers_lose_nothing),
 		TEST(test_acked_writes_survive_kill_during_groups),
 		TEST(test_get_many_reads_one_snapshot),
