@@ -515,6 +515,10 @@ static void lmdb_close(struct store *st)
 	struct store_lmdb *s = (struct store_lmdb *)st;
 
 	assert(s->head == NULL && !s->has_leader);	/* no call may still be running */
+	if (s->stats.groups > 0)
+		LOG_DEBUG(NULL, "the store committed %llu transactions in %llu groups (largest %zu)",
+			  (unsigned long long)s->stats.calls, (unsigned long long)s->stats.groups,
+			  s->stats.largest_group);
 	mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
