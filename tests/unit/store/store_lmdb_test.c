@@ -1,12 +1,14 @@
 /* The store conformance suite on LMDB, each test in a fresh temporary directory removed
  * afterwards, plus what only LMDB has: refusing places that cannot hold a store, a full map, and
- * an acknowledged write surviving kill -9. */
+ * an acknowledged write surviving kill -9, get_many reading one snapshot. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_lmdb.h"
@@ -282,6 +284,121 @@ static void test_acked_write_survives_kill(void **state)
 	store_close(st);
 }
 
+/* get_many: LMDB reads every key in one read transaction. */
+struct pair_writer {
+	pthread_t thread;
+	struct store *st;
+	atomic_bool stop;
+	atomic_size_t writes;
+};
+
+/* Writes "a" and "b" together, the same value each time, until stopped. */
+static void *pair_writer_run(void *arg)
+{
+	struct pair_writer *p = arg;
+	struct store_op ops[2];
+	struct kl_err err = { 0 };
+	char val[32];
+
+	while (!atomic_load(&p->stop)) {
+		snprintf(val, sizeof(val), "%zu", (size_t)atomic_load(&p->writes));
+		ops[0] = (struct store_op){ .kind = STORE_PUT, .key = "a", .key_len = 1, .val = val,
+					    .val_len = strlen(val) };
+		ops[1] = ops[0];
+		ops[1].key = "b";
+		if (store_txn(p->st, ops, 2, &err) != 0)
+			break;
+		atomic_fetch_add(&p->writes, 1);
+	}
+	return NULL;
+}
+
+/* Two keys always written together are always read together: one snapshot. */
+static void test_get_many_reads_one_snapshot(void **state)
+{
+	struct store *st = open_dir(*state, TEST_MAP_SIZE);
+	struct pair_writer p = { .st = st };
+	struct store_read reads[3];
+	struct buf va, vb, vc;
+	struct kl_err err = { 0 };
+	time_t limit = time(NULL) + 30;
+	size_t i, failed = 0, torn = 0;
+
+	assert_non_null(st);
+	buf_init(&va, 64);
+	buf_init(&vb, 64);
+	buf_init(&vc, 64);
+	suite_put(st, K("a"), K("start"));
+	suite_put(st, K("b"), K("start"));
+	atomic_init(&p.stop, false);
+	atomic_init(&p.writes, 0);
+	assert_int_equal(pthread_create(&p.thread, NULL, pair_writer_run, &p), 0);
+	/* reads until the writer has written many times meanwhile; asserts after it stopped */
+	for (i = 0; (i < 1000 || atomic_load(&p.writes) < 100) && time(NULL) < limit; i++) {
+		va.len = vb.len = vc.len = 0;
+		reads[0] = (struct store_read){ .key = "a", .key_len = 1, .val = &va };
+		reads[1] = (struct store_read){ .key = "b", .key_len = 1, .val = &vb };
+		reads[2] = (struct store_read){ .key = "c", .key_len = 1, .val = &vc };
+		if (store_get_many(st, reads, 3, &err) != 0 || !reads[0].found ||
+		    !reads[1].found || reads[2].found || reads[2].version != 0 || vc.len != 0)
+			failed++;
+		else if (reads[0].version != reads[1].version || va.len != vb.len ||
+			 memcmp(va.data, vb.data, va.len) != 0)
+			torn++;
+	}
+	atomic_store(&p.stop, true);
+	assert_int_equal(pthread_join(p.thread, NULL), 0);
+	assert_int_equal(failed, 0);
+	assert_int_equal(torn, 0);
+	assert_true(atomic_load(&p.writes) >= 100);
+	printf("# %zu reads of one snapshot during %zu pair writes\n", i,
+	       (size_t)atomic_load(&p.writes));
+	buf_clear(&va);
+	buf_clear(&vb);
+	buf_clear(&vc);
+	store_close(st);
+}
+
+/* Values and versions of present keys, absent keys, a key given twice, bad input refused. */
+static void test_get_many_values_and_refusals(void **state)
+{
+	struct store *st = open_dir(*state, TEST_MAP_SIZE);
+	struct store_read reads[STORE_MANY_MAX + 1];
+	struct buf v[STORE_MANY_MAX + 1];
+	struct kl_err err = { 0 };
+	size_t i;
+
+	assert_non_null(st);
+	suite_put(st, K("x"), K("one"));
+	suite_put(st, K("x"), K("two"));
+	suite_put(st, K("y\0bin"), K("\0\1\2"));
+	for (i = 0; i <= STORE_MANY_MAX; i++)
+		buf_init(&v[i], 64);
+	reads[0] = (struct store_read){ .key = "x", .key_len = 1, .val = &v[0] };
+	reads[1] = (struct store_read){ .key = "nope", .key_len = 4, .val = &v[1] };
+	reads[2] = (struct store_read){ .key = "y\0bin", .key_len = 5, .val = &v[2] };
+	reads[3] = (struct store_read){ .key = "x", .key_len = 1, .val = &v[3] };
+	assert_int_equal(store_get_many(st, reads, 4, &err), 0);
+	assert_true(reads[0].found && reads[0].version == 2 && v[0].len == 3);
+	assert_memory_equal(v[0].data, "two", 3);
+	assert_true(!reads[1].found && reads[1].version == 0 && v[1].len == 0);
+	assert_true(reads[2].found && reads[2].version == 1 && v[2].len == 3);
+	assert_memory_equal(v[2].data, "\0\1\2", 3);
+	assert_true(reads[3].found && reads[3].version == 2 && v[3].len == 3);
+	assert_int_equal(store_get_many(st, reads, 0, &err), 0);
+	for (i = 0; i <= STORE_MANY_MAX; i++)
+		reads[i] = (struct store_read){ .key = "x", .key_len = 1, .val = &v[i] };
+	assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX + 1, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	reads[1].key_len = 0;
+	kl_err_clear(&err);
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	for (i = 0; i <= STORE_MANY_MAX; i++)
+		buf_clear(&v[i]);
+	store_close(st);
+}
+
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -302,6 +419,8 @@ int main(void)
 		DIR_TEST(test_default_map_size),
 		DIR_TEST(test_full_map_is_unavailable_not_lost),
 		DIR_TEST(test_acked_write_survives_kill),
+		DIR_TEST(test_get_many_reads_one_snapshot),
+		DIR_TEST(test_get_many_values_and_refusals),
 	};
 	int failed = store_suite_run(&backend);
 
