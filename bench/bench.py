@@ -123,7 +123,7 @@ class Run:
         self.meta = {}
         self.lg = None
         self.pg = None           # bench/pgserver.py's server while the PostgreSQL phase runs
-        self.allocations = None  # scaleout.allocations()
+        self.allocations = {}    # store -> scaleout.allocations(); "method": how counted
         self.skip = set(opts.skip.split(",")) if opts.skip else set()
 
     # helpers ----------------------------------------------------------------------------------
@@ -506,8 +506,9 @@ class Run:
         so = scaleout.ScaleOut(self, srv)
         phases = (("principal", so.principal), ("postgres", so.postgres),
                   ("deployment", so.deployment),
-                  ("allocations", lambda: setattr(self, "allocations",
-                                                  scaleout.allocations(self, self.opts.alloc_shim))))
+                  ("allocations", self.allocation_phase))
+        if "allocations" not in self.skip:
+            self.allocations["method"] = scaleout.ALLOC_METHOD
         for name, fn in phases:
             if name in self.skip:
                 log(f"{name}: skipped (--skip)")
@@ -519,6 +520,9 @@ class Run:
                 fn()
             except BenchError as e:
                 self.fail(f"{name}: {e}")
+
+    def allocation_phase(self):
+        self.allocations["lmdb"] = scaleout.allocations(self, self.opts.alloc_shim)
 
     def cleanup(self):
         for s in self.servers:
@@ -687,6 +691,8 @@ def print_table(run, tg):
             ref = f"{s['ratio']:.2f}× the rate of {s['reference']}"
             if s.get("ratio_note"):
                 ref += f" ({s['ratio_note']})"
+        if r.get("db_statements_per_op") is not None:
+            ref += f"; {r['db_statements_per_op']} SQL statements/op"
             if s.get("cpu_ratio") is not None:
                 ref += f", {s['cpu_ratio']:.2f}× its CPU/op"
         if s["status"] != "ok":

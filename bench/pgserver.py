@@ -4,8 +4,9 @@ initdb into a fresh temporary directory, postgres on 127.0.0.1 on a free port (i
 that directory), trust authentication on loopback, one database per kluisd data dir. Unlike the
 e2e harness (tests/e2e/py/harness.py, which this follows) the server is durable, as a
 deployment's would be: fsync, synchronous_commit and full_page_writes keep their defaults, so
-that a SET on PostgreSQL is compared with a SET on LMDB that syncs too. PostgreSQL refuses to run
-as root: as root its tools run as the system user postgres (Debian's postgresql-15 package).
+that a SET on PostgreSQL is compared with a SET on LMDB that syncs too. pg_stat_statements is
+loaded, so that the statements a request costs can be counted (counters()). PostgreSQL refuses to
+run as root: as root its tools run as the system user postgres (Debian's postgresql-15 package).
 
 A guard shell in a session of its own (setsid -f) polls this process and, once it is gone however
 it ended, stops the server (immediate shutdown) and removes the directory; stop() does both
@@ -97,10 +98,13 @@ class PgServer:
             port = _free_port()
             opts = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}"
                     f" -c max_connections={self.max_connections}"
-                    f" -c shared_buffers={self.shared_buffers_mb}MB")
+                    f" -c shared_buffers={self.shared_buffers_mb}MB"
+                    " -c shared_preload_libraries=pg_stat_statements"
+                    " -c pg_stat_statements.track=all")
             if self._tool("pg_ctl", "-D", "data", "-l", "server.log", "-w", "-t", "60",
                           "-o", opts, "start") == 0:
                 self.port = port
+                self.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
                 return self
         raise PgError(f"postgres did not start: {self.log_tail('tools.log')} "
                       f"{self.log_tail()}")
@@ -116,11 +120,27 @@ class PgServer:
 
     def conninfo(self, data_dir):
         """A libpq conninfo for the database of a kluisd data dir, made on first use."""
+        name = self.database(data_dir)
+        return f"host=127.0.0.1 port={self.port} dbname={name} user={PG_USER} sslmode=disable"
+
+    def database(self, data_dir):
+        """The name of the database of a kluisd data dir, made on first use."""
         name = "kluis_" + hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:24]
         if name not in self._databases:
             self.psql(f'CREATE DATABASE "{name}"')
             self._databases[name] = True
-        return f"host=127.0.0.1 port={self.port} dbname={name} user={PG_USER} sslmode=disable"
+        return name
+
+    def statements(self, data_dir):
+        """How many statements the database of data_dir's kluisd has executed so far
+        (pg_stat_statements: counted as each ends, BEGIN and COMMIT included)."""
+        name = self.database(data_dir)
+        row = self.psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN "
+                        f"pg_database d ON d.oid = s.dbid WHERE d.datname = '{name}'")
+        try:
+            return int(row)
+        except ValueError as e:
+            raise PgError(f"reading pg_stat_statements for {name}: {row!r}") from e
 
     def postmaster_pid(self):
         try:

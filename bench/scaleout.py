@@ -136,14 +136,21 @@ class ScaleOut:
             make_ec_key(self.lmdb, "bench-ec15")
             self.lmdb_has_key = True
 
-    def paired(self, name, label, group, other, other_token, lmdb_token, templates):
+    def paired(self, name, label, group, other, other_token, lmdb_token, templates,
+               statements=None):
         """The same load on the LMDB node and on other, back to back, self.pairs times: adds the
         scenario name (other's figures, from the pair of the median ratio) with its ratio to the
-        LMDB node. A load that is not clean fails the run."""
+        LMDB node. statements(): the count of statements other's database has executed, read
+        around each load of other for the statements per request. A load that is not clean
+        fails the run."""
         pairs = []
         for _ in range(self.pairs):
             a = self.run.load(self.lmdb, templates, lmdb_token)
+            s0 = statements() if statements else None
             b = self.run.load(other, templates, other_token)
+            if statements and b["ok"]:
+                # A request still in flight when the load ended is not in ok: a slight excess.
+                b["db_statements_per_op"] = round((statements() - s0) / b["ok"], 2)
             if not is_clean(a) or not is_clean(b):
                 bad = f"LMDB node: {problem(a)}" if not is_clean(a) else problem(b)
                 self.run.fail(f"{label}: {bad}")
@@ -198,18 +205,24 @@ class ScaleOut:
             token = make_principal(srv, "bench-principal")
             make_ec_key(srv, "bench-ec15")
             g = "postgres"
+            stmts = lambda: pg.statements(data)  # noqa: E731
             self.paired("pg_get_secret_principal", "PG: GET secret, principal token", g, srv,
-                        token, self.lmdb_principal, [get_tmpl(self.hot)])
+                        token, self.lmdb_principal, [get_tmpl(self.hot)], stmts)
             self.paired("pg_get_secret", "PG: GET secret, admin token", g, srv, srv.token,
-                        self.lmdb.token, [get_tmpl(self.hot)])
+                        self.lmdb.token, [get_tmpl(self.hot)], stmts)
             self.paired("pg_set_secret", "PG: SET secret (new version)", g, srv, srv.token,
-                        self.lmdb.token, [set_tmpl(self.hot)])
+                        self.lmdb.token, [set_tmpl(self.hot)], stmts)
             self.paired("pg_sign_es256", "PG: sign ES256 (P-256)", g, srv, srv.token,
-                        self.lmdb.token, [SIGN_TMPL])
+                        self.lmdb.token, [SIGN_TMPL], stmts)
             code, _ = srv.stop()
             run.servers.remove(srv)
             if code != 0:
                 run.fail(f"kluisd on PostgreSQL exited {code} on SIGTERM; log: {srv.log_tail()}")
+            if run.opts.alloc_shim and "allocations" not in run.skip:
+                data = os.path.join(run.tmp, "pg-allocs")
+                run.allocations["postgres"] = allocations(
+                    run, run.opts.alloc_shim, "postgres",
+                    ["--postgres", pg.conninfo(data)], data)
         finally:
             if srv is not None and srv in run.servers:
                 srv.kill()
@@ -297,19 +310,24 @@ def allocs(c):
     return c["malloc"] + c["calloc"] + c["realloc"] + c["memalign"]
 
 
-def allocations(run, shim):
-    """Allocations per request of a kluisd (LMDB) with the counting shim preloaded: admin GET,
-    principal GET, ES256 and RS256 sign, SET. Returns the dict stored in latest.json."""
-    counter = os.path.join(run.tmp, "alloc-counter")
+ALLOC_METHOD = ("calls of malloc, calloc, realloc, posix_memalign/aligned_alloc/memalign in "
+                "kluisd (LD_PRELOAD bench/alloccount.so): (allocations of a load of n2 requests "
+                "- those of a load of n1) / (n2 - n1), on fresh connections each, less the idle "
+                "rate of the process over the loads' time")
+
+
+def allocations(run, shim, store="lmdb", extra_args=(), data=None):
+    """Allocations per request of a kluisd of its own (on LMDB, or on what extra_args say) with
+    the counting shim preloaded: admin GET, principal GET, SET, ES256 and RS256 sign. Returns
+    the dict stored in latest.json under allocations.STORE."""
+    data = data or os.path.join(run.tmp, f"allocs-{store}")
+    counter = os.path.join(run.tmp, f"alloc-counter-{store}")
     env = dict(os.environ, LD_PRELOAD=os.path.abspath(shim), KLUIS_ALLOC_COUNTER=counter)
-    srv = Kluisd(run.opts.kluisd, os.path.join(run.tmp, "allocs"), run.threads,
-                 os.path.join(run.tmp, "kluisd-allocs.log"), env=env)
+    srv = Kluisd(run.opts.kluisd, data, run.threads,
+                 os.path.join(run.tmp, f"kluisd-allocs-{store}.log"), extra_args=extra_args,
+                 env=env)
     run.servers.append(srv)
-    out = {"method": "calls of malloc, calloc, realloc, posix_memalign/aligned_alloc/memalign "
-                     "in kluisd (LD_PRELOAD bench/alloccount.so): (allocations of a load of n2 "
-                     "requests - those of a load of n1) / (n2 - n1), on fresh connections each, "
-                     "less the idle rate of the process over the loads' time",
-           "ops": {}}
+    out = {"ops": {}}
     try:
         srv.start()
         if not os.path.exists(counter) or allocs(read_counters(counter)) == 0:
@@ -356,12 +374,12 @@ def allocations(run, shim):
                                        for k in COUNTERS if k != "free"},
                 "allocs_per_op_with_connection": round(allocs(d2) / n2, 1),
                 "requests": [n1, n2], "conns": conns}
-            log(f"allocations per {name}: {per:.1f} (with the connection's share "
+            log(f"allocations per {name} ({store}): {per:.1f} (with the connection's share "
                 f"{allocs(d2) / n2:.1f})")
         code, _ = srv.stop()
         run.servers.remove(srv)
         if code != 0:
-            run.fail(f"kluisd with the allocation counter exited {code} on SIGTERM")
+            run.fail(f"kluisd ({store}) with the allocation counter exited {code} on SIGTERM")
     finally:
         if srv in run.servers:
             srv.kill()
@@ -413,16 +431,16 @@ def targets(run, add):
     s = rate("sign_es256")
     add("es256_sign_vs_nginx", "ES256 sign over HTTPS / nginx static rate",
         round(s / ng, 3) if s and ng else None, TARGETS["es256_sign_vs_nginx"], False)
-    ops = (run.allocations or {}).get("ops", {})
+    ops = ((run.allocations or {}).get("lmdb") or {}).get("ops", {})
     gets = [ops[k]["allocs_per_op"] for k in ("get_secret", "get_secret_principal") if k in ops]
-    add("allocs_per_get", "allocations per GET secret (the larger of admin and principal token)",
-        max(gets) if gets else None, TARGETS["allocs_per_get"], True)
+    add("allocs_per_get", "allocations per GET secret on LMDB (the larger of admin and principal "
+        "token)", max(gets) if gets else None, TARGETS["allocs_per_get"], True)
 
 
 def print_allocations(run):
-    a = run.allocations
-    if not a or not a.get("ops"):
-        return
-    print("allocations per request (kluisd on LMDB, counted by bench/alloccount.so; idle "
-          f"{a.get('idle_per_s', 0)}/s): " + ", ".join(
-              f"{k} {v['allocs_per_op']}" for k, v in a["ops"].items()))
+    for store, a in (run.allocations or {}).items():
+        if not isinstance(a, dict) or not a.get("ops"):
+            continue
+        print(f"allocations per request, kluisd on {store} (bench/alloccount.so; idle "
+              f"{a.get('idle_per_s', 0)}/s): " + ", ".join(
+                  f"{k} {v['allocs_per_op']}" for k, v in a["ops"].items()))
