@@ -516,10 +516,12 @@ class Run:
             if name == "allocations" and not self.opts.alloc_shim:
                 self.fail("allocations: no --alloc-shim (bench/run.sh builds bench/alloccount.so)")
                 continue
+            t0 = time.monotonic()
             try:
                 fn()
             except BenchError as e:
                 self.fail(f"{name}: {e}")
+            self.meta.setdefault("phase_s", {})[name] = round(time.monotonic() - t0, 1)
 
     def allocation_phase(self):
         self.allocations["lmdb"] = scaleout.allocations(self, self.opts.alloc_shim)
@@ -799,7 +801,8 @@ def plot(run, path):
                        ("nginx_new_conn", "ref: nginx new conn")):
         if key in run.refs:
             bars.append((label, run.refs[key]))
-    fig, axes = plt.subplots(1, 3, figsize=(20, 7), gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    fig, axes = plt.subplots(1, 4, figsize=(26, 7),
+                             gridspec_kw={"width_ratios": [1.2, 1, 1, 1]})
     ax = axes[0]
     names = [b[0] for b in bars][::-1]
     ax.barh(names, [b[1]["rps"] for b in bars][::-1],
@@ -851,6 +854,7 @@ def plot(run, path):
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
+    plot_targets(axes[3], targets(run))
     tls = run.meta.get("tls", {})
     fig.suptitle(f"kluis {run.meta.get('git')} ({run.mode}): {run.threads} threads, "
                  f"{run.m['conns']} connections, {tls.get('version')} {tls.get('cipher')}, "
@@ -861,6 +865,24 @@ def plot(run, path):
     return True
 
 
+def plot_targets(ax, tg):
+    """Each measured target as its margin: value / target for an at-least target, target /
+    value for an at-most one, so that a bar reaching 1 is a target met."""
+    done = [t for t in tg if t["value"] is not None and t["value"] > 0][::-1]
+    margin = [(t["target"] / t["value"]) if t["at_most"] else (t["value"] / t["target"])
+              for t in done]
+    ax.barh([t["name"] for t in done], margin,
+            color=["#38a169" if t["met"] else "#c53030" for t in done])
+    for i, t in enumerate(done):
+        ax.text(margin[i], i, f" {t['value']}{t['unit']} ({'<=' if t['at_most'] else '>='} "
+                f"{t['target']})", va="center", fontsize=7)
+    ax.axvline(1.0, ls="--", lw=1, color="#4a5568")
+    ax.set_xscale("log")
+    ax.set_xlabel("margin (log): 1 = target, more is better")
+    ax.set_title("targets (green met, red missed)")
+    ax.tick_params(axis="y", labelsize=7)
+
+
 def render(path):
     """The table and plot of a results file, for re-reading a run."""
     with open(path, encoding="utf-8") as f:
@@ -868,7 +890,7 @@ def render(path):
     meta = d["meta"]
     run = argparse.Namespace(scenarios=d["scenarios"], refs=d["references"], scale=d["scale"],
                              startup=d["startup"], meta=meta, mode=d["mode"],
-                             allocations=d.get("allocations"),
+                             allocations=d.get("allocations"), scale_pairs=d.get("scale_pairs"),
                              threads=meta["kluisd_threads"],
                              m={"conns": meta["conns"], "duration": meta["duration_s"]})
     print_table(run, targets(run))
