@@ -119,6 +119,9 @@ class Endpoint(Kluisd):
 
 
 class ScaleOut:
+    """The PostgreSQL and deployment phases of one run, each compared with the run's LMDB node,
+    which gets a principal and an ES256 key of its own the first time a phase needs them."""
+
     def __init__(self, run, lmdb):
         self.run = run
         self.lmdb = lmdb  # the LMDB node of the run, seeded with the hot set
