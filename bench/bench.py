@@ -11,7 +11,7 @@ Prints a table and writes bench/results/latest.json and latest.png (smoke.json a
 Issue 15's phases (bench/scaleout.py) run on the same LMDB node before its cold starts: GET with
 a principal's token, kluisd on a private PostgreSQL 15, the one-region deployment of
 deploy/cluster.sh, and the allocations per request (bench/alloccount.c); --skip leaves any of
-them out.
+them out, and the scale phase too.
 
 Exit status: 0 when every secrets scenario, reference, start-up measurement and issue-15 phase ran
 cleanly (a missed target is reported, not a failure), 1 otherwise. Key scenarios whose set-up
@@ -49,6 +49,8 @@ MODES = {
                   speed_s=1, cold_runs=3, seed_conns=4, seed_timeout=60, pairs=1, pg_pairs=1,
                   alloc_requests=(100, 300)),
 }
+
+SKIPPABLE = {"principal", "postgres", "deployment", "allocations", "scale"}  # --skip
 
 TARGETS = {
     "get_vs_nginx": 0.85,       # GET secret rate / nginx static rate, at least (issue 15)
@@ -502,7 +504,10 @@ class Run:
         if code != 0:
             self.fail(f"kluisd exited {code} on SIGTERM")
         log(f"cold start (restart): median {self.startup['cold_start_median_ms']} ms of {runs}")
-        self.scale_phase()
+        if "scale" in self.skip:
+            log("scale: skipped (--skip)")
+        else:
+            self.scale_phase()
         self.meta["wall_s"] = round(time.monotonic() - t_all, 1)
 
     def scale_out(self, srv):
@@ -916,12 +921,16 @@ def main():
     ap.add_argument("--name", help="results file stem (default: latest, smoke with --smoke)")
     ap.add_argument("--alloc-shim", help="bench/alloccount.so, built by run.sh")
     ap.add_argument("--skip", help="phases to leave out, comma-separated: principal, postgres, "
-                    "deployment, allocations")
+                    "deployment, allocations, scale (the growth to a million secrets)")
     opts = ap.parse_args()
     if opts.render:
         return render(opts.render)
     if not opts.kluisd or not opts.loadgen:
         ap.error("--kluisd and --loadgen are required")
+    unknown = set(opts.skip.split(",") if opts.skip else ()) - SKIPPABLE
+    if unknown:
+        ap.error(f"--skip: unknown phase {', '.join(sorted(unknown))} (phases: "
+                 f"{', '.join(sorted(SKIPPABLE))})")
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
