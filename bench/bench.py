@@ -8,14 +8,17 @@ every load is bounded in time (and in requests), and every process started here 
 Prints a table and writes bench/results/latest.json and latest.png (smoke.json and smoke.png with
 --smoke).
 
-Exit status: 0 when every secrets scenario, reference and start-up measurement ran cleanly (a
-missed target is reported, not a failure), 1 otherwise. Key scenarios whose set-up fails (the
-keys API missing or broken) are reported as "unavailable" and do not fail the run.
+Issue 15's phases (bench/scaleout.py) run on the same LMDB node before its cold starts: GET with
+a principal's token, kluisd on a private PostgreSQL 15, the one-region deployment of
+deploy/cluster.sh, and the allocations per request (bench/alloccount.c); --skip leaves any of
+them out, and the scale phase too.
+
+Exit status: 0 when every secrets scenario, reference, start-up measurement and issue-15 phase ran
+cleanly (a missed target is reported, not a failure), 1 otherwise. Key scenarios whose set-up
+fails (the keys API missing or broken) are reported as "unavailable" and do not fail the run.
 """
 
 import argparse
-import base64
-import ctypes
 import http.client
 import json
 import os
@@ -24,438 +27,39 @@ import re
 import resource
 import shutil
 import signal
-import socket
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-API = "api-version=7.6"
-VAULT = "default"
-SUFFIX = "vault.localhost"
-SECRET_VALUE = "bench-value-{seq}-0123456789abcdefghijklmnopqrstuvwxyz-0123456789ABCDEF"
-DIGEST = base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode()
-PLAIN = base64.urlsafe_b64encode(bytes(range(100, 132))).rstrip(b"=").decode()
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+import scaleout
+from benchlib import (API, DIGEST, HERE, PLAIN, REPO, SECRET_VALUE, SUFFIX,
+                      VAULT, BenchError, Kluisd, Loadgen, Nginx, b64url, cpu_shares, is_clean,
+                      log, machine_cpu, problem, proc_status)
 
 MODES = {
     # duration of each load (s), connections, hot set, scale sizes, openssl speed seconds,
-    # cold starts, seeding connections
+    # cold starts, seeding connections, GET/nginx pairs, LMDB/PostgreSQL and LMDB/deployment
+    # pairs, request counts of the two loads whose allocations are compared
     "full": dict(duration=5.0, conns=16, hot=1000, sizes=[1000, 100_000, 1_000_000],
-                 speed_s=3, cold_runs=7, seed_conns=32, seed_timeout=900, pairs=5),
+                 speed_s=3, cold_runs=7, seed_conns=32, seed_timeout=900, pairs=5, pg_pairs=3,
+                 alloc_requests=(500, 2500)),
     "smoke": dict(duration=1.0, conns=2, hot=200, sizes=[200, 1000],
-                  speed_s=1, cold_runs=3, seed_conns=4, seed_timeout=60, pairs=1),
+                  speed_s=1, cold_runs=3, seed_conns=4, seed_timeout=60, pairs=1, pg_pairs=1,
+                  alloc_requests=(100, 300)),
 }
 
+SKIPPABLE = {"principal", "postgres", "deployment", "allocations", "scale"}  # --skip
+
 TARGETS = {
-    "get_vs_nginx": 0.7,        # GET secret rate / nginx static rate, at least
+    "get_vs_nginx": 0.85,       # GET secret rate / nginx static rate, at least (issue 15)
     "rsa_sign_vs_openssl": 0.8,  # RS256 over HTTPS / openssl speed rsa2048 sign, at least
     "p99_half_load_ms": 5.0,    # GET p99 at half of peak load, at most
     "idle_rss_mb": 20.0,        # at most
     "cold_start_ms": 100.0,     # at most
     "scale_latency_ratio": 1.5,  # GET/list latency at the largest size / at the smallest, at most
 }
-
-
-class BenchError(Exception):
-    """A failure of the harness or of kluisd: the run exits 1."""
-
-
-def log(msg):
-    sys.stdout.flush()
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _die_with_parent():
-    """In a child before exec: SIGKILL when the harness dies, so nothing outlives it."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def proc_status(pid):
-    """VmRSS, VmHWM, RssAnon (heap, stacks) and RssFile (mapped files: the LMDB map) in kB."""
-    out = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
-                out[line.split(":")[0]] = int(line.split()[1])
-    return out
-
-
-def proc_cpu_s(pids):
-    """User + system CPU seconds of the processes pids (and their threads)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except OSError:
-            pass
-    return total / CLK_TCK
-
-
-def thread_cpu(pid):
-    """CPU ticks of each thread of pid."""
-    out = {}
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                out[tid] = int(fields[11]) + int(fields[12])
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
-
-
-def machine_cpu():
-    """The machine's CPU tick counters: user nice system idle iowait irq softirq steal."""
-    with open("/proc/stat", encoding="ascii") as f:
-        return [int(x) for x in f.readline().split()[1:9]]
-
-
-def cpu_shares(mach, ours_s):
-    """Shares of the machine's CPU over a /proc/stat delta: busy, idle, steal, and others (what
-    neither the server nor the load generator, ours_s seconds together, used). Other work on
-    the machine makes a figure unreliable."""
-    total = sum(mach) or 1
-    busy = mach[0] + mach[1] + mach[2] + mach[5] + mach[6]
-    return {"busy": round(busy / total, 3), "idle": round((mach[3] + mach[4]) / total, 3),
-            "steal": round(mach[7] / total, 3),
-            "others": round(max(0.0, busy / CLK_TCK - ours_s) / (total / CLK_TCK), 3)}
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat", encoding="ascii") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
-# --- servers -------------------------------------------------------------------------------------
-
-class Kluisd:
-    def __init__(self, binary, data_dir, threads, log_path, wrapper=None):
-        self.binary = binary
-        self.data_dir = data_dir
-        self.threads = threads
-        self.log_path = log_path
-        self.wrapper = wrapper or []
-        self.port = None
-        self.proc = None
-        self.token = None
-        self.ca = os.path.join(data_dir, "tls", "ca.pem")
-        self.host = f"{VAULT}.{SUFFIX}"
-        self._ctx = None
-
-    @property
-    def pids(self):
-        return [self.proc.pid] if self.proc else []
-
-    def start(self, timeout=30.0):
-        """Starts kluisd and returns the milliseconds from spawn to the first 200 on /health."""
-        self.port = self.port or free_port()
-        args = self.wrapper + [self.binary, "--data-dir", self.data_dir, "--listen",
-                               f"127.0.0.1:{self.port}", "--threads", str(self.threads),
-                               "--log-level", "warn"]
-        logf = open(self.log_path, "ab")
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     preexec_fn=_die_with_parent)
-        logf.close()
-        ms = self._wait_health(t0, timeout)
-        with open(os.path.join(self.data_dir, "admin-token"), encoding="ascii") as f:
-            self.token = f.read().strip()
-        return ms
-
-    def _wait_health(self, t0, timeout):
-        last = "no answer"
-        while time.monotonic() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise BenchError(f"kluisd exited {self.proc.returncode} before serving; "
-                                 f"log: {self.log_tail()}")
-            if self._ctx is None and os.path.exists(self.ca):
-                try:
-                    self._ctx = ssl.create_default_context(cafile=self.ca)
-                except (OSError, ssl.SSLError):
-                    self._ctx = None  # written but not complete yet
-            if self._ctx is not None:
-                try:
-                    if self.request("GET", "/health", auth=False, timeout=2)[0] == 200:
-                        return (time.monotonic() - t0) * 1000.0
-                except (OSError, http.client.HTTPException, ssl.SSLError) as e:
-                    last = repr(e)
-            time.sleep(0.001)
-        raise BenchError(f"kluisd did not answer /health in {timeout} s ({last})")
-
-    def request(self, method, path, body=None, auth=True, timeout=30):
-        """One request; returns (status, parsed JSON body or None)."""
-        if self._ctx is None:
-            self._ctx = ssl.create_default_context(cafile=self.ca)
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=self._ctx)
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout)
-        # Without TCP_NODELAY the first request on a new connection waits for a delayed ACK
-        # (40 ms) that kluisd's TLS stack does not provoke: start-up times would measure it.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
-        headers = {"Host": f"{self.host}:{self.port}"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        finally:
-            conn.close()
-        try:
-            return resp.status, json.loads(raw) if raw else None
-        except ValueError:
-            return resp.status, raw.decode("utf-8", "replace")
-
-    def get_raw(self, path):
-        status, body = self.request("GET", path)
-        return status, json.dumps(body, separators=(",", ":")) if body is not None else ""
-
-    def stop(self, timeout=30.0):
-        """SIGTERM; returns (exit code, milliseconds to exit)."""
-        if self.proc is None:
-            return None, 0.0
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-            raise BenchError(f"kluisd did not stop within {timeout} s of SIGTERM")
-        self.proc = None
-        return code, (time.monotonic() - t0) * 1000.0
-
-    def kill(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def log_tail(self, n=1500):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-n:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-
-NGINX_CONF = """\
-daemon off;
-master_process on;
-worker_processes {workers};
-{user}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp/body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
-    default_type application/json;
-    keepalive_requests 100000000;
-    keepalive_timeout 120s;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name _;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache off;
-        ssl_session_tickets off;
-        root {dir}/www;
-        location = /health {{ try_files /health.json =404; }}
-        location = /secret {{ try_files /secret.json =404; }}
-    }}
-}}
-"""
-
-
-class Nginx:
-    """nginx on loopback with a throwaway configuration in its own directory."""
-
-    def __init__(self, work_dir, workers, cert, key, files):
-        self.dir = work_dir
-        self.workers = workers
-        self.cert = cert
-        self.key = key
-        self.files = files  # name -> bytes, served from www/
-        self.ca = os.path.join(os.path.dirname(cert), "ca.pem")
-        self.port = None
-        self.proc = None
-
-    @property
-    def pids(self):
-        return [self.proc.pid] + children(self.proc.pid) if self.proc else []
-
-    def start(self, timeout=15.0):
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        for sub in ("www", "tmp"):
-            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        for name, data in self.files.items():
-            with open(os.path.join(self.dir, "www", name), "wb") as f:
-                f.write(data)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w", encoding="ascii") as f:
-            f.write(NGINX_CONF.format(workers=self.workers, dir=self.dir, port=self.port,
-                                      cert=self.cert, key=self.key,
-                                      user="user root;" if os.geteuid() == 0 else ""))
-        logf = open(os.path.join(self.dir, "stderr.log"), "ab")
-        self.proc = subprocess.Popen([binary, "-c", conf, "-p", self.dir, "-e",
-                                      os.path.join(self.dir, "error.log")],
-                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     preexec_fn=_die_with_parent)
-        logf.close()
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise BenchError(f"nginx exited {self.proc.returncode}: {self.log_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                if len(children(self.proc.pid)) >= self.workers:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise BenchError("nginx did not start listening")
-
-    def log_tail(self):
-        out = ""
-        for name in ("stderr.log", "error.log"):
-            try:
-                with open(os.path.join(self.dir, name), "rb") as f:
-                    out += f.read()[-800:].decode("utf-8", "replace")
-            except OSError:
-                pass
-        return out
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish and exit
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            for pid in self.pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            self.proc.wait()
-        self.proc = None
-
-
-# --- the load generator ----------------------------------------------------------------------
-
-class Loadgen:
-    def __init__(self, binary, tls_opts):
-        self.binary = binary
-        self.tls_opts = tls_opts  # extra args pinning the TLS suite and group
-
-    def run(self, server, templates, host, token, conns, duration, requests=None, rate=None,
-            new_conn=False, seq_start=0, pin_tls=True):
-        """Runs one load against server (Kluisd or Nginx); returns loadgen's report plus the
-        server's CPU seconds during the run."""
-        args = [self.binary, "--port", str(server.port), "--sni", f"{VAULT}.{SUFFIX}",
-                "--ca", server.ca, "--conns", str(conns), "--duration", str(duration),
-                "-H", f"Host: {host}:{server.port}"]
-        if token:
-            args += ["-H", f"Authorization: Bearer {token}"]
-        for t in templates:
-            args += ["-r", t]
-        if requests:
-            args += ["--requests", str(requests), "--seq-start", str(seq_start)]
-        if rate:
-            args += ["--rate", f"{rate:.1f}"]
-        if new_conn:
-            args.append("--new-conn")
-        if pin_tls:
-            args += self.tls_opts
-        pids = server.pids
-        cpu0, threads0, mach0 = proc_cpu_s(pids), thread_cpu(pids[0]), machine_cpu()
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        try:
-            p = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60)
-        except subprocess.TimeoutExpired as e:
-            raise BenchError(f"loadgen did not finish: {' '.join(args)}") from e
-        cpu = proc_cpu_s(pids) - cpu0
-        threads = thread_cpu(pids[0])
-        mach = [b - a for a, b in zip(mach0, machine_cpu())]
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client = (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime)
-        try:
-            res = json.loads(p.stdout)
-        except ValueError as e:
-            raise BenchError(f"loadgen failed ({p.returncode}): {p.stderr.strip()[:500]}") from e
-        res["exit"] = p.returncode
-        res["server_cpu_s"] = round(cpu, 3)
-        res["server_cpu_us_per_op"] = round(cpu * 1e6 / res["ok"], 1) if res["ok"] else None
-        # How the server's work spread over its threads (kluisd: one busy thread of two means
-        # the connections landed on one worker), and what the whole machine did meanwhile
-        # (steal: the hypervisor ran something else; idle: nobody was the bottleneck).
-        res["server_thread_cpu_s"] = sorted(
-            (round((t - threads0.get(tid, 0)) / CLK_TCK, 2) for tid, t in threads.items()
-             if t - threads0.get(tid, 0) > 0), reverse=True)
-        res["machine_cpu"] = cpu_shares(mach, cpu + client)
-        return res
-
-
-def is_clean(res):
-    return res["ok"] > 0 and res["non_2xx"] == 0 and res["io_errors"] == 0 and res["exit"] == 0
-
-
-def problem(res):
-    if res["ok"] == 0 and res["non_2xx"] == 0:
-        return f"no answers ({res['first_io_error'] or 'no error recorded'})"
-    parts = []
-    if res["non_2xx"]:
-        parts.append(f"{res['non_2xx']} non-2xx answers, first {res['first_error_status']}: "
-                     f"{res['first_error_body'][:160]}")
-    if res["io_errors"]:
-        parts.append(f"{res['io_errors']} I/O errors, first: {res['first_io_error']}")
-    if res["exit"]:
-        parts.append(f"loadgen exited {res['exit']}")
-    return "; ".join(parts)
 
 
 # --- references ---------------------------------------------------------------------------------
@@ -525,6 +129,9 @@ class Run:
         self.startup = {}
         self.meta = {}
         self.lg = None
+        self.pg = None           # bench/pgserver.py's server while the PostgreSQL phase runs
+        self.allocations = {}    # store -> scaleout.allocations(); "method": how counted
+        self.skip = set(opts.skip.split(",")) if opts.skip else set()
 
     # helpers ----------------------------------------------------------------------------------
 
@@ -887,6 +494,7 @@ class Run:
         st = proc_status(srv.proc.pid)
         self.startup["after_load_rss_kb"], self.startup["after_load_hwm_kb"] = (st["VmRSS"],
                                                                               st["VmHWM"])
+        self.scale_out(srv)
         runs, stop_ms = self.cold_starts(srv, self.m["cold_runs"])
         self.startup["cold_start_ms"] = runs
         self.startup["cold_start_median_ms"] = statistics.median(runs)
@@ -896,8 +504,37 @@ class Run:
         if code != 0:
             self.fail(f"kluisd exited {code} on SIGTERM")
         log(f"cold start (restart): median {self.startup['cold_start_median_ms']} ms of {runs}")
-        self.scale_phase()
+        if "scale" in self.skip:
+            log("scale: skipped (--skip)")
+        else:
+            self.scale_phase()
         self.meta["wall_s"] = round(time.monotonic() - t_all, 1)
+
+    def scale_out(self, srv):
+        """Issue 15's phases (bench/scaleout.py), each on its own: one that fails is recorded
+        and the others still run."""
+        so = scaleout.ScaleOut(self, srv)
+        phases = (("principal", so.principal), ("postgres", so.postgres),
+                  ("deployment", so.deployment),
+                  ("allocations", self.allocation_phase))
+        if "allocations" not in self.skip:
+            self.allocations["method"] = scaleout.ALLOC_METHOD
+        for name, fn in phases:
+            if name in self.skip:
+                log(f"{name}: skipped (--skip)")
+                continue
+            if name == "allocations" and not self.opts.alloc_shim:
+                self.fail("allocations: no --alloc-shim (bench/run.sh builds bench/alloccount.so)")
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+            except BenchError as e:
+                self.fail(f"{name}: {e}")
+            self.meta.setdefault("phase_s", {})[name] = round(time.monotonic() - t0, 1)
+
+    def allocation_phase(self):
+        self.allocations["lmdb"] = scaleout.allocations(self, self.opts.alloc_shim)
 
     def cleanup(self):
         for s in self.servers:
@@ -909,6 +546,9 @@ class Run:
             except Exception as e:  # keep going: the rest must stop too
                 log(f"cleanup: {e}")
         self.servers = []
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
         if os.environ.get("KLUIS_KEEP"):
             log(f"kept {self.tmp}")
         else:
@@ -995,6 +635,7 @@ def targets(run):
             add(f"scale_{key}_latency_ratio",
                 f"{desc} mean latency, {hi['size']} / {lo['size']} secrets stored",
                 round(b / a, 3) if a else None, TARGETS["scale_latency_ratio"], True)
+    scaleout.targets(run, add)
     return out
 
 
@@ -1056,12 +697,15 @@ def print_table(run, tg):
         if s["status"] in ("unavailable",) or r is None:
             rows.append((s["label"], s["status"], "", "", "", "", "", s["reason"][:60]))
             continue
-        lat = r["latency_us"]
         ref = ""
         if s.get("ratio") is not None:
             ref = f"{s['ratio']:.2f}× the rate of {s['reference']}"
             if s.get("cpu_ratio") is not None:
                 ref += f", {s['cpu_ratio']:.2f}× its CPU/op"
+            if s.get("ratio_note"):
+                ref += f" ({s['ratio_note']})"
+        if r.get("db_statements_per_op") is not None:
+            ref += f"; {r['db_statements_per_op']} SQL statements/op"
         if s["status"] != "ok":
             ref = f"[{s['status']}] " + ref
         rows.append(load_row(s["label"], r, ref))
@@ -1118,6 +762,7 @@ def print_table(run, tg):
     if marked:
         print(f"\n(*) other processes used more than {OTHERS_MAX:.0%} of the machine during this "
               "load: the figure is unreliable")
+    scaleout.print_allocations(run)
     su = run.startup
     print()
     parts = []
@@ -1130,6 +775,8 @@ def print_table(run, tg):
                      f"{su['cold_start_largest_ms']} ms")
     if "stop_ms" in su:
         parts.append(f"SIGTERM to exit {su['stop_ms']} ms")
+    if "deployment_up_s" in su:
+        parts.append(f"deploy/cluster.sh up {su['deployment_up_s']} s")
     print("start-up (spawn to first 200 on /health): " + "; ".join(parts))
     if "idle_rss_kb" in su:
         mem = f"memory: idle RSS {su['idle_rss_kb'] / 1024:.1f} MB"
@@ -1163,7 +810,8 @@ def plot(run, path):
                        ("nginx_new_conn", "ref: nginx new conn")):
         if key in run.refs:
             bars.append((label, run.refs[key]))
-    fig, axes = plt.subplots(1, 3, figsize=(20, 7), gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    fig, axes = plt.subplots(1, 4, figsize=(26, 7),
+                             gridspec_kw={"width_ratios": [1.2, 1, 1, 1]})
     ax = axes[0]
     names = [b[0] for b in bars][::-1]
     ax.barh(names, [b[1]["rps"] for b in bars][::-1],
@@ -1215,6 +863,7 @@ def plot(run, path):
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
+    plot_targets(axes[3], targets(run))
     tls = run.meta.get("tls", {})
     fig.suptitle(f"kluis {run.meta.get('git')} ({run.mode}): {run.threads} threads, "
                  f"{run.m['conns']} connections, {tls.get('version')} {tls.get('cipher')}, "
@@ -1225,6 +874,24 @@ def plot(run, path):
     return True
 
 
+def plot_targets(ax, tg):
+    """Each measured target as its margin: value / target for an at-least target, target /
+    value for an at-most one, so that a bar reaching 1 is a target met."""
+    done = [t for t in tg if t["value"] is not None and t["value"] > 0][::-1]
+    margin = [(t["target"] / t["value"]) if t["at_most"] else (t["value"] / t["target"])
+              for t in done]
+    ax.barh([t["name"] for t in done], margin,
+            color=["#38a169" if t["met"] else "#c53030" for t in done])
+    for i, t in enumerate(done):
+        ax.text(margin[i], i, f" {t['value']}{t['unit']} ({'<=' if t['at_most'] else '>='} "
+                f"{t['target']})", va="center", fontsize=7)
+    ax.axvline(1.0, ls="--", lw=1, color="#4a5568")
+    ax.set_xscale("log")
+    ax.set_xlabel("margin (log): 1 = target, more is better")
+    ax.set_title("targets (green met, red missed)")
+    ax.tick_params(axis="y", labelsize=7)
+
+
 def render(path):
     """The table and plot of a results file, for re-reading a run."""
     with open(path, encoding="utf-8") as f:
@@ -1232,6 +899,7 @@ def render(path):
     meta = d["meta"]
     run = argparse.Namespace(scenarios=d["scenarios"], refs=d["references"], scale=d["scale"],
                              startup=d["startup"], meta=meta, mode=d["mode"],
+                             allocations=d.get("allocations"), scale_pairs=d.get("scale_pairs"),
                              threads=meta["kluisd_threads"],
                              m={"conns": meta["conns"], "duration": meta["duration_s"]})
     print_table(run, targets(run))
@@ -1251,11 +919,18 @@ def main():
     ap.add_argument("--duration", type=float, help="seconds per load")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--name", help="results file stem (default: latest, smoke with --smoke)")
+    ap.add_argument("--alloc-shim", help="bench/alloccount.so, built by run.sh")
+    ap.add_argument("--skip", help="phases to leave out, comma-separated: principal, postgres, "
+                    "deployment, allocations, scale (the growth to a million secrets)")
     opts = ap.parse_args()
     if opts.render:
         return render(opts.render)
     if not opts.kluisd or not opts.loadgen:
         ap.error("--kluisd and --loadgen are required")
+    unknown = set(opts.skip.split(",") if opts.skip else ()) - SKIPPABLE
+    if unknown:
+        ap.error(f"--skip: unknown phase {', '.join(sorted(unknown))} (phases: "
+                 f"{', '.join(sorted(SKIPPABLE))})")
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -1280,7 +955,7 @@ def main():
     result = {"meta": run.meta, "mode": run.mode, "ok": not run.failures,
               "failures": run.failures, "targets": tg, "references": run.refs,
               "scenarios": run.scenarios, "scale": run.scale, "scale_pairs": run.scale_pairs,
-              "startup": run.startup}
+              "startup": run.startup, "allocations": run.allocations}
     with open(os.path.join(opts.out, f"{stem}.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
