@@ -23,6 +23,10 @@
  * is replaced and the transaction run again once (nothing of it was committed); one lost during
  * COMMIT fails with KL_EUNAVAIL, because the write may or may not have been applied.
  *
+ * Every statement is prepared once per connection, when the connection is made (all of them in
+ * one round trip), and run by name. store_get_many is one statement (key = ANY($1), the keys a
+ * binary bytea[]), so one round trip and one snapshot.
+ *
  * Reads are single statements outside any explicit transaction. A scan fetches bounded batches
  * (key > last ORDER BY key LIMIT n) and gives its connection back to the pool before it calls the
  * callback on a batch, so a callback may call the store again (the vault core's do) even with a
@@ -68,6 +72,52 @@
 #define FAILOVER_WAIT_MS 8000	/* how long a call waits for a server to take it (above) */
 #define RECONNECT_STEP_MS 200
 #define VERSION_BYTES 8
+
+/* The statements every pooled connection prepares once, when it is made (one round trip for
+ * all: PREPARE ... ; PREPARE ...), and runs by name with PQexecPrepared: the server parses and
+ * plans each once per connection instead of once per call. */
+#define ST_GET "kl_get"
+#define ST_GET_MANY "kl_get_many"
+#define ST_VERSION "kl_version"
+#define ST_PUT "kl_put"
+#define ST_DEL "kl_del"
+#define ST_ROLE "kl_role"
+#define SCAN_COLS "SELECT key, value, version FROM " TABLE " WHERE key "
+#define SCAN_LIMIT " ORDER BY key LIMIT " SCAN_BATCH_SQL ";"
+
+/* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
+ * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
+ * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
+ * of one byte, then an int8. */
+#define ROLE_SQL \
+	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
+	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() " \
+	"THEN 0 " \
+	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
+	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
+	"WHERE status = 'streaming') AS s) AS x"
+
+static const char prepare_sql[] =
+	"PREPARE " ST_GET "(bytea) AS SELECT value, version FROM " TABLE " WHERE key = $1;"
+	"PREPARE " ST_GET_MANY "(bytea[]) AS SELECT key, value, version FROM " TABLE
+	" WHERE key = ANY($1);"
+	"PREPARE kl_scan_x(bytea) AS " SCAN_COLS "> $1" SCAN_LIMIT
+	"PREPARE kl_scan_xe(bytea, bytea) AS " SCAN_COLS "> $1 AND key < $2" SCAN_LIMIT
+	"PREPARE kl_scan_i(bytea) AS " SCAN_COLS ">= $1" SCAN_LIMIT
+	"PREPARE kl_scan_ie(bytea, bytea) AS " SCAN_COLS ">= $1 AND key < $2" SCAN_LIMIT
+	"PREPARE " ST_VERSION "(bytea) AS SELECT version FROM " TABLE " WHERE key = $1;"
+	"PREPARE " ST_PUT "(bytea, bytea) AS INSERT INTO " TABLE " (key, value, version) "
+	"VALUES ($1, $2, 1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+	"version = " TABLE ".version + 1;"
+	"PREPARE " ST_DEL "(bytea) AS DELETE FROM " TABLE " WHERE key = $1;"
+	"PREPARE " ST_ROLE " AS " ROLE_SQL;
+
+/* [from is inclusive][there is an end] */
+static const char *const scan_st[2][2] = {
+	{ "kl_scan_x", "kl_scan_xe" },
+	{ "kl_scan_i", "kl_scan_ie" },
+};
 
 /* Defaults that the operator's conninfo overrides, since it comes after them: a bounded wait for
  * a host that does not answer, so that libpq moves on to the next host of a multi-host conninfo
@@ -218,7 +268,18 @@ static bool connect_log_due(struct store_pg *s, unsigned *unlogged)
 	return due;
 }
 
-static PGconn *pg_connect(struct store_pg *s, struct kl_err *err)
+/* Prepares the statements of prepare_sql on c. */
+static int prepare_all(PGconn *c, struct kl_err *err)
+{
+	PGresult *r = PQexec(c, prepare_sql);
+	int rc = pg_check(c, r, PGRES_COMMAND_OK, "prepare", err) == FAULT_NONE ? 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+/* A new connection; with prepare, its statements prepared (the table must exist). */
+static PGconn *pg_connect(struct store_pg *s, bool prepare, struct kl_err *err)
 {
 	unsigned unlogged = 0;
 	const char *vals[sizeof(conn_keys) / sizeof(conn_keys[0])];
@@ -245,6 +306,10 @@ static PGconn *pg_connect(struct store_pg *s, struct kl_err *err)
 	}
 	PQsetErrorVerbosity(c, PQERRORS_TERSE);
 	PQsetNoticeProcessor(c, drop_notice, NULL);
+	if (prepare && prepare_all(c, err) != 0) {
+		PQfinish(c);
+		c = NULL;
+	}
 out:
 	return c;
 }
@@ -323,7 +388,7 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 		slot.conn = NULL;
 	}
 	if (slot.conn == NULL) {
-		while ((slot.conn = pg_connect(s, err)) == NULL && err->code == KL_EUNAVAIL &&
+		while ((slot.conn = pg_connect(s, true, err)) == NULL && err->code == KL_EUNAVAIL &&
 		       wait_step(deadline))
 			kl_err_clear(err);
 		if (slot.conn == NULL)
@@ -334,12 +399,11 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 
 /* --- statements -------------------------------------------------------------------------- */
 
-/* Runs sql with n byte-string parameters, binary both ways. A NULL pointer would be SQL NULL to
- * libpq, so an empty value goes as "". */
-static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const *p,
+/* Runs the prepared statement name with n byte-string parameters, binary both ways. A NULL
+ * pointer would be SQL NULL to libpq, so an empty value goes as "". */
+static PGresult *exec_bytes(PGconn *c, const char *name, int n, const void *const *p,
 			    const size_t *len)
 {
-	const Oid types[3] = { BYTEA_OID, BYTEA_OID, BYTEA_OID };
 	const int formats[3] = { BINARY, BINARY, BINARY };
 	const char *vals[3];
 	int lens[3], i;
@@ -348,14 +412,14 @@ static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const
 		vals[i] = p[i] != NULL ? p[i] : "";
 		lens[i] = (int)len[i];	/* callers keep lengths under INT_MAX */
 	}
-	return PQexecParams(c, sql, n, types, vals, lens, formats, BINARY);
+	return PQexecPrepared(c, name, n, vals, lens, formats, BINARY);
 }
 
 /* Runs a statement that only reads on a pooled connection and gives the connection back before
  * it returns: the result stands alone (the caller PQclear()s *out). A statement that failed
  * because its connection was lost (or, at a server whose default isolation is serializable, on
  * serialization) is run again: it wrote nothing. */
-static int run_read(struct store_pg *s, const char *sql, int n, const void *const *p,
+static int run_read(struct store_pg *s, const char *name, int n, const void *const *p,
 		    const size_t *len, const char *what, bool wait, PGresult **out,
 		    struct kl_err *err)
 {
@@ -370,7 +434,7 @@ static int run_read(struct store_pg *s, const char *sql, int n, const void *cons
 		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
 			goto out;
 		PQclear(r);
-		r = exec_bytes(c, sql, n, p, len);
+		r = exec_bytes(c, name, n, p, len);
 		f = pg_check(c, r, PGRES_TUPLES_OK, what, err);
 		pool_give(s, c, epoch, f);
 	}
@@ -433,8 +497,7 @@ static int pg_get(struct store *st, const void *key, size_t key_len, struct buf 
 	uint64_t ver;
 	int rc = -1;
 
-	if (run_read(s, "SELECT value, version FROM " TABLE " WHERE key = $1", 1, p, len, "get",
-		     true, &r, err) != 0)
+	if (run_read(s, ST_GET, 1, p, len, "get", true, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) == 0) {
 		kl_fail(err, KL_ENOTFOUND, "the record does not exist");
@@ -451,6 +514,80 @@ out:
 	return rc;
 }
 
+/* Appends a one-dimensional binary array of n elements of type elem_oid (no NULLs) to b: the
+ * layout of array_send (ndim, has-null flag, element type, then per dimension its size and lower
+ * bound, then each element as a length and its bytes). */
+static int put_be32(struct buf *b, uint32_t v, struct kl_err *err)
+{
+	unsigned char x[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	return buf_append(b, x, sizeof(x), err);
+}
+
+static int array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err)
+{
+	const uint32_t head[5] = { 1, 0, elem_oid, (uint32_t)n, 1 };
+	size_t i;
+
+	for (i = 0; i < 5; i++)
+		if (put_be32(b, head[i], err) != 0)
+			return -1;
+	return 0;
+}
+
+static int array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err)
+{
+	if (len > INT_MAX || b->len + len + 4 > INT_MAX)
+		return kl_fail(err, KL_ETOOBIG, "a store transaction is too large for PostgreSQL");
+	if (put_be32(b, (uint32_t)len, err) != 0 || buf_append(b, len > 0 ? p : "", len, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Every key in one statement (key = ANY($1)), so in one snapshot; each row goes to every read of
+ * its key (a key may be asked twice). */
+static int pg_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	struct buf arr;
+	const void *p[1];
+	size_t len[1], i;
+	PGresult *r = NULL;
+	uint64_t ver;
+	int row, rc = -1;
+
+	buf_init(&arr, (size_t)20 + n * (4 + STORE_KEY_MAX));
+	if (array_begin(&arr, BYTEA_OID, n, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (array_elem(&arr, reads[i].key, reads[i].key_len, err) != 0)
+			goto out;
+	p[0] = arr.data;
+	len[0] = arr.len;
+	if (run_read(s, ST_GET_MANY, 1, p, len, "get", true, &r, err) != 0)
+		goto out;
+	for (row = 0; row < PQntuples(r); row++) {
+		if (row_version(r, row, 2, &ver, err) != 0)
+			goto out;
+		for (i = 0; i < n; i++) {
+			if (reads[i].found || key_cmp(PQgetvalue(r, row, 0),
+						      (size_t)PQgetlength(r, row, 0), reads[i].key,
+						      reads[i].key_len) != 0)
+				continue;
+			if (buf_append(reads[i].val, PQgetvalue(r, row, 1),
+				       (size_t)PQgetlength(r, row, 1), err) != 0)
+				goto out;
+			reads[i].found = true;
+			reads[i].version = ver;
+		}
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	buf_clear(&arr);
+	return rc;
+}
+
 /* The smallest key above every key that starts with prefix: the prefix up to its last byte that
  * is not 0xff, that byte incremented. 0 when there is none (empty, or nothing but 0xff). */
 static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *end)
@@ -463,18 +600,6 @@ static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *e
 	}
 	return n;
 }
-
-/* [from is inclusive][there is an end] */
-static const char *const scan_sql[2][2] = {
-	{ "SELECT key, value, version FROM " TABLE " WHERE key > $1 ORDER BY key LIMIT "
-	  SCAN_BATCH_SQL,
-	  "SELECT key, value, version FROM " TABLE " WHERE key > $1 AND key < $2 ORDER BY key "
-	  "LIMIT " SCAN_BATCH_SQL },
-	{ "SELECT key, value, version FROM " TABLE " WHERE key >= $1 ORDER BY key LIMIT "
-	  SCAN_BATCH_SQL,
-	  "SELECT key, value, version FROM " TABLE " WHERE key >= $1 AND key < $2 ORDER BY key "
-	  "LIMIT " SCAN_BATCH_SQL },
-};
 
 /* Calls fn on the rows of one batch. 1 when fn stopped the scan, 0 to go on, -1 on failure. */
 static int scan_batch(const PGresult *r, store_scan_fn fn, void *arg, struct kl_err *err)
@@ -517,7 +642,7 @@ static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, cons
 	do {
 		PQclear(r);
 		r = NULL;
-		if (run_read(s, scan_sql[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
+		if (run_read(s, scan_st[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
 			     "scan", true, &r, err) != 0)
 			goto out;
 		/* The connection is back in the pool: fn may call the store. */
@@ -544,7 +669,7 @@ static enum pg_fault read_version(PGconn *c, const struct store_op *op, uint64_t
 {
 	const void *p[1] = { op->key };
 	const size_t len[1] = { op->key_len };
-	PGresult *r = exec_bytes(c, "SELECT version FROM " TABLE " WHERE key = $1", 1, p, len);
+	PGresult *r = exec_bytes(c, ST_VERSION, 1, p, len);
 	enum pg_fault f = pg_check(c, r, PGRES_TUPLES_OK, "check", err);
 
 	*version = 0;
@@ -562,13 +687,9 @@ static enum pg_fault write_op(PGconn *c, const struct store_op *op, struct kl_er
 	enum pg_fault f;
 
 	if (op->kind == STORE_PUT)
-		r = exec_bytes(c,
-			       "INSERT INTO " TABLE " (key, value, version) VALUES ($1, $2, 1) "
-			       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
-			       "version = " TABLE ".version + 1",
-			       2, p, len);
+		r = exec_bytes(c, ST_PUT, 2, p, len);
 	else
-		r = exec_bytes(c, "DELETE FROM " TABLE " WHERE key = $1", 1, p, len);
+		r = exec_bytes(c, ST_DEL, 1, p, len);
 	f = pg_check(c, r, PGRES_COMMAND_OK, op->kind == STORE_PUT ? "put" : "delete", err);
 	PQclear(r);
 	return f;
@@ -700,18 +821,6 @@ out:
 
 /* --- open and close ---------------------------------------------------------------------- */
 
-/* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
- * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
- * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
- * of one byte, then an int8. */
-#define ROLE_SQL \
-	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
-	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 " \
-	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
-	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
-	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
-	"WHERE status = 'streaming') AS s) AS x"
-
 static int pg_role(struct store *st, enum store_role *role, struct store_repl *repl,
 		   struct kl_err *err)
 {
@@ -721,7 +830,7 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 	uint64_t v = 0;
 	int rc = -1, i;
 
-	if (run_read(s, ROLE_SQL, 0, NULL, NULL, "role", false, &r, err) != 0)
+	if (run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
 	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
@@ -765,6 +874,7 @@ static const struct store_vtable pg_vtable = {
 	.get = pg_get,
 	.scan = pg_scan,
 	.txn = pg_txn,
+	.get_many = pg_get_many,
 	.role = pg_role,
 	.close = pg_close,
 	.name = "postgres",
@@ -921,7 +1031,8 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
-	if ((c = pg_connect(s, err)) == NULL || ensure_table(c, err) != 0)
+	if ((c = pg_connect(s, false, err)) == NULL || ensure_table(c, err) != 0 ||
+	    prepare_all(c, err) != 0)
 		goto out;
 	s->idle[pool_size - 1].conn = c;	/* on top */
 	c = NULL;

@@ -813,6 +813,153 @@ static void test_reopen_keeps_data(void **state)
 	suite_expect(*state, K("durable"), K("still"), 3);
 }
 
+/* --- store_get_many ------------------------------------------------------------------------ */
+
+/* reads[i] asks for keys[i]; each gets its own buffer of max bytes. */
+static void suite_many_init(struct store_read *reads, struct buf *bufs,
+			    const struct suite_bytes *keys, size_t n, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		buf_init(&bufs[i], max);
+		reads[i] = (struct store_read){ .key = keys[i].p, .key_len = keys[i].len,
+						.val = &bufs[i], .version = 99, .found = true };
+	}
+}
+
+static void suite_many_clear(struct buf *bufs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf_clear(&bufs[i]);
+}
+
+static void suite_many_expect(const struct store_read *r, bool found, struct suite_bytes v,
+			      uint64_t version)
+{
+	assert_int_equal(r->found, found);
+	assert_int_equal(r->version, version);
+	assert_int_equal(r->val->len, v.len);
+	if (v.len > 0)
+		assert_memory_equal(r->val->data, v.p, v.len);
+}
+
+/* Present and absent keys together, binary keys, a key asked twice, an empty value; an absent key
+ * is no error and leaves its buffer empty. */
+static void test_get_many_present_and_absent(void **state)
+{
+	struct store *st = *state;
+	const struct suite_bytes keys[STORE_MANY_MAX] = {
+		K("ab"), K("a"), K("abc"), K("k\0\xff"), K("nope"), K("ab"), K("empty"), K("k\0"),
+	};
+	struct store_read reads[STORE_MANY_MAX];
+	struct buf bufs[STORE_MANY_MAX];
+	struct kl_err err = { 0 };
+
+	suite_put(st, K("ab"), K("v1"));
+	suite_put(st, K("ab"), K("v\0two"));
+	suite_put(st, K("k\0\xff"), K("\xff\0"));
+	suite_put(st, K("empty"), K(""));
+	suite_many_init(reads, bufs, keys, STORE_MANY_MAX, 64);
+	assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX, &err), 0);
+	suite_many_expect(&reads[0], true, K("v\0two"), 2);
+	suite_many_expect(&reads[1], false, K(""), 0);	/* a prefix of a key */
+	suite_many_expect(&reads[2], false, K(""), 0);	/* a key's extension */
+	suite_many_expect(&reads[3], true, K("\xff\0"), 1);
+	suite_many_expect(&reads[4], false, K(""), 0);
+	suite_many_expect(&reads[5], true, K("v\0two"), 2);
+	suite_many_expect(&reads[6], true, K(""), 1);
+	suite_many_expect(&reads[7], false, K(""), 0);
+	suite_many_clear(bufs, STORE_MANY_MAX);
+	/* one key, and none at all */
+	suite_many_init(reads, bufs, keys, 1, 64);
+	assert_int_equal(store_get_many(st, reads, 1, &err), 0);
+	suite_many_expect(&reads[0], true, K("v\0two"), 2);
+	assert_int_equal(store_get_many(st, reads, 0, &err), 0);
+	suite_many_clear(bufs, 1);
+}
+
+/* Each read sees what a store_get of its key sees, over many keys and rounds of writes. */
+static void test_get_many_agrees_with_get(void **state)
+{
+	struct store *st = *state;
+	char names[STORE_MANY_MAX][8], val[16];
+	struct suite_bytes keys[STORE_MANY_MAX];
+	struct store_read reads[STORE_MANY_MAX];
+	struct buf bufs[STORE_MANY_MAX];
+	struct kl_err err = { 0 };
+	int round, i;
+
+	for (i = 0; i < STORE_MANY_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "m/%d", i);
+		keys[i] = (struct suite_bytes){ names[i], strlen(names[i]) };
+	}
+	for (round = 1; round <= 3; round++) {
+		for (i = 0; i < STORE_MANY_MAX; i += round) {	/* fewer keys each round */
+			snprintf(val, sizeof(val), "%d.%d", i, round);
+			suite_put(st, keys[i], (struct suite_bytes){ val, strlen(val) });
+		}
+		suite_many_init(reads, bufs, keys, STORE_MANY_MAX, 64);
+		assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX, &err), 0);
+		for (i = 0; i < STORE_MANY_MAX; i++) {
+			struct buf one;
+			struct suite_bytes got;
+			uint64_t v = 0;
+
+			buf_init(&one, 64);
+			assert_int_equal(store_get(st, keys[i].p, keys[i].len, &one, &v, &err), 0);
+			got = (struct suite_bytes){ (const char *)one.data, one.len };
+			suite_many_expect(&reads[i], true, got, v);
+			buf_clear(&one);
+		}
+		suite_many_clear(bufs, STORE_MANY_MAX);
+	}
+}
+
+static void test_get_many_bad_reads(void **state)
+{
+	struct store *st = *state;
+	char big[STORE_KEY_MAX + 1];
+	struct suite_bytes keys[STORE_MANY_MAX + 1];
+	struct store_read reads[STORE_MANY_MAX + 1];
+	struct buf bufs[STORE_MANY_MAX + 1];
+	struct kl_err err = { 0 };
+	size_t i;
+
+	memset(big, 'k', sizeof(big));
+	for (i = 0; i <= STORE_MANY_MAX; i++)
+		keys[i] = K("fine");
+	suite_put(st, K("fine"), K("a value longer than eight bytes"));
+	suite_many_init(reads, bufs, keys, STORE_MANY_MAX + 1, 64);
+	assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX + 1, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key_len = 0;	/* empty */
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key = NULL;
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key = big;	/* one byte too long */
+	reads[1].key_len = sizeof(big);
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key_len = STORE_KEY_MAX;	/* the longest key is fine, and absent */
+	assert_int_equal(store_get_many(st, reads, 2, &err), 0);
+	assert_true(reads[0].found && !reads[1].found);
+	suite_many_clear(bufs, STORE_MANY_MAX + 1);
+	/* a value larger than its buffer may hold */
+	suite_many_init(reads, bufs, keys, 1, 8);
+	assert_int_equal(store_get_many(st, reads, 1, &err), -1);
+	assert_int_equal(err.code, KL_ETOOBIG);
+	suite_many_clear(bufs, 1);
+}
+
 #define SUITE_TEST(f) cmocka_unit_test_setup_teardown(f, suite_setup, suite_teardown)
 
 /* Runs the suite on backend; returns the number of failed tests. */
@@ -840,6 +987,9 @@ static int store_suite_run(struct store_suite_backend *backend)
 		SUITE_TEST(test_large_value),
 		SUITE_TEST(test_concurrent_compare_and_swap),
 		SUITE_TEST(test_reopen_keeps_data),
+		SUITE_TEST(test_get_many_present_and_absent),
+		SUITE_TEST(test_get_many_agrees_with_get),
+		SUITE_TEST(test_get_many_bad_reads),
 	};
 
 	suite_backend = backend;
