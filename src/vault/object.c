@@ -10,6 +10,7 @@
 #include "crypto/rand.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "vault/hint.h"
 #include "vault/internal.h"
 
 #define VERSION_REC_MAX (1024u * 1024)
@@ -118,6 +119,34 @@ int obj_head_version(const struct vault *v, enum obj_kind k, char state, const c
 	return 0;
 }
 
+/* Decodes the version record val (stored under key) into o; with material, opens the sealed
+ * material too. */
+static int version_open(const struct vault *v, const char *key, const struct buf *val,
+			struct obj *o, struct secbuf **material, struct kl_err *err)
+{
+	const unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	bool has_material = false;
+	int rc = -1;
+
+	if (version_decode(val->data, val->len, o, &has_material, &sealed, &sealed_len, err) != 0)
+		goto out;
+	if (material != NULL) {
+		if (!has_material) {
+			kl_fail(err, KL_ECORRUPT, "a stored object version has no material");
+			goto out;
+		}
+		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material,
+			      err) != 0) {
+			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
 /* Loads one version record into o; with material, opens the sealed material too. */
 int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, const char *ver,
 			struct obj *o, uint64_t *store_version, struct secbuf **material,
@@ -125,26 +154,13 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 {
 	char key[KEYBUF];
 	struct buf val;
-	const unsigned char *sealed = NULL;
-	size_t sealed_len = 0;
-	bool has_material = false;
 	int rc = -1;
 
 	buf_init(&val, VERSION_REC_MAX);
 	obj_key_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
-	    version_decode(val.data, val.len, o, &has_material, &sealed, &sealed_len, err) != 0)
+	    version_open(v, key, &val, o, material, err) != 0)
 		goto out;
-	if (material != NULL) {
-		if (!has_material) {
-			kl_fail(err, KL_ECORRUPT, "a stored object version has no material");
-			goto out;
-		}
-		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material, err) != 0) {
-			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
-			goto out;
-		}
-	}
 	rc = 0;
 out:
 	buf_clear(&val);
@@ -197,33 +213,67 @@ static int check_version(enum obj_kind k, const char *name, const char *version,
 
 /* ---- operations ---- */
 
+/* The head and the version it should name in one store round trip: the version asked for, or
+ * the latest as this node's hint has it. The head read with it says whether the hint held; when
+ * it did not (another node wrote since, or no hint yet), the version the head names is read
+ * next. */
 int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 	    struct obj *out, struct secbuf **material, struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], lver[33];
+	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
+	bool latest = version == NULL || *version == '\0', guessed = true;
+	struct store_read reads[2];
+	struct buf hval, vval;
 	struct head h;
+	int rc = -1;
 
-	if (obj_check_name(kind, name, lname, err) != 0)
-		return -1;
-	if (obj_head_load(v, kind, 'h', lname, &h, NULL, err) != 0) {
-		if (err->code == KL_ENOTFOUND)
-			obj_fail_not_found(err, kind, name, version);
-		return -1;
+	buf_init(&hval, 4096);
+	buf_init(&vval, VERSION_REC_MAX);
+	if (obj_check_name(kind, name, lname, err) != 0 ||
+	    (!latest && check_version(kind, name, version, lver, err) != 0))
+		goto out;
+	obj_key_head(hkey, v, kind, 'h', lname);
+	if (latest)
+		guessed = hint_get(v->core->hints, hkey, lver);
+	reads[0] = (struct store_read){ .key = hkey, .key_len = strlen(hkey), .val = &hval };
+	reads[1] = (struct store_read){ .key = vkey, .val = &vval };
+	if (guessed) {
+		obj_key_version(vkey, v, kind, lname, lver);
+		reads[1].key_len = strlen(vkey);
 	}
-	if (version != NULL && *version != '\0') {
-		if (check_version(kind, name, version, lver, err) != 0)
-			return -1;
-	} else {
+	if (store_get_many(v->core->st, reads, guessed ? 2 : 1, err) != 0)
+		goto out;
+	if (!reads[0].found) {
+		if (latest && guessed)
+			hint_forget(v->core->hints, hkey);
+		obj_fail_not_found(err, kind, name, version);
+		goto out;
+	}
+	if (head_decode(hval.data, hval.len, &h, err) != 0)
+		goto out;
+	if (latest && (!guessed || strcmp(h.latest, lver) != 0)) {
 		memcpy(lver, h.latest, sizeof(lver));
+		hint_set(v->core->hints, hkey, lver);
+		obj_key_version(vkey, v, kind, lname, lver);
+		reads[1].key_len = strlen(vkey);
+		buf_reset(&vval);
+		if (store_get_many(v->core->st, &reads[1], 1, err) != 0)
+			goto out;
 	}
-	if (obj_version_load(v, kind, lname, lver, out, NULL, material, err) != 0) {
-		if (err->code == KL_ENOTFOUND)
-			obj_fail_not_found(err, kind, name, version);
+	if (!reads[1].found) {
+		obj_fail_not_found(err, kind, name, version);
+		goto out;
+	}
+	if (version_open(v, vkey, &vval, out, material, err) != 0) {
 		obj_clear(out);
-		return -1;
+		goto out;
 	}
 	memcpy(out->name, h.display, sizeof(out->name));
-	return 0;
+	rc = 0;
+out:
+	buf_clear(&hval);
+	buf_clear(&vval);
+	return rc;
 }
 
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
@@ -239,9 +289,9 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF];
 	char chkey[KEYBUF], cdkey[KEYBUF];
 	struct obj o;
-	struct buf sealed, rec, hrec;
+	struct buf sealed, rec, hrec, dval, hval;
 	struct head h;
-	uint64_t hv, dv;
+	uint64_t hv;
 	/* a key or secret of the API (not the certificate layer's own) checks no certificate holds
 	 * the name, in the same transaction */
 	bool check_cert = !in->managed && kind != OBJ_CERT;
@@ -252,6 +302,8 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	buf_init(&sealed, VERSION_REC_MAX);
 	buf_init(&rec, VERSION_REC_MAX);
 	buf_init(&hrec, 4096);
+	buf_init(&dval, 4096);
+	buf_init(&hval, 4096);
 	if (obj_check_name(kind, name, lname, err) != 0)
 		goto out;
 	/* the new version, sealed under its own store key */
@@ -279,26 +331,30 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	if (version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, err) != 0)
 		goto out;
 	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		if (obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
+		/* the deleted head and the live head, in one round trip */
+		struct store_read pre[2] = {
+			{ .key = dkey, .key_len = strlen(dkey), .val = &dval },
+			{ .key = hkey, .key_len = strlen(hkey), .val = &hval },
+		};
+
+		buf_reset(&dval);
+		buf_reset(&hval);
+		if (store_get_many(v->core->st, pre, 2, err) != 0)
 			goto out;
-		if (dv != 0) {
+		if (pre[0].found) {
 			/* a deleted certificate's key or secret: refused as managed, not as deleted */
-			if (check_cert && obj_head_load(v, kind, 'd', lname, &h, NULL, err) == 0 &&
-			    obj_refuse_managed(v, kind, lname, &h, op, err) != 0)
-				goto out;
-			if (err->code != KL_OK && err->code != KL_ENOTFOUND)
+			if (check_cert && (head_decode(dval.data, dval.len, &h, err) != 0 ||
+					   obj_refuse_managed(v, kind, lname, &h, op, err) != 0))
 				goto out;
 			obj_fail_is_deleted(err, kind, name);
 			goto out;
 		}
 		memset(&h, 0, sizeof(h));
-		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
-			if (err->code != KL_ENOTFOUND)
-				goto out;
-			kl_err_clear(err);
-			hv = 0;
+		hv = pre[1].version;
+		if (!pre[1].found)
 			snprintf(h.display, sizeof(h.display), "%s", name);
-		}
+		else if (head_decode(hval.data, hval.len, &h, err) != 0)
+			goto out;
 		/* the certificate heads are checked absent by the transaction (asked only after a
 		 * conflict, below): no reads on the common path. A managed version never exists
 		 * without its certificate's head (live or deleted), so that check covers it too. */
@@ -329,6 +385,7 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
+	hint_set(v->core->hints, hkey, o.version);	/* this node's next GET: one round trip */
 	memcpy(o.name, h.display, sizeof(o.name));
 	*out = o;
 	obj_init(&o);
@@ -338,6 +395,8 @@ out:
 	buf_clear(&sealed);
 	buf_clear(&rec);
 	buf_clear(&hrec);
+	buf_clear(&dval);
+	buf_clear(&hval);
 	return rc;
 }
 
