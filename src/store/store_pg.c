@@ -18,10 +18,21 @@
  * the transaction's writes; a transaction run again reads again, and fails with KL_ECONFLICT when
  * someone else's commit has made a check false.
  *
+ * A transaction is one round trip: its ops go as arrays to the server-side function kluis_kv_txn
+ * (created by the schema migration: checks first, then writes; false when a check fails), and
+ * BEGIN ISOLATION LEVEL SERIALIZABLE, SELECT kluis_kv_txn(...), COMMIT are sent together in one
+ * libpq pipeline, followed by a ROLLBACK after a sync that ends a failed transaction without a
+ * round trip of its own (after a COMMIT it does nothing).
+ *
  * A write is acknowledged only once COMMIT has returned: durable as the server's
- * synchronous_commit and synchronous standbys make it. A connection lost before COMMIT was sent
- * is replaced and the transaction run again once (nothing of it was committed); one lost during
- * COMMIT fails with KL_EUNAVAIL, because the write may or may not have been applied.
+ * synchronous_commit and synchronous standbys make it. Since the COMMIT leaves with the rest, a
+ * connection lost after the pipeline was sent and before COMMIT's answer leaves the outcome
+ * unknown (the server may have run it all): that fails with KL_EOUTCOME and is never run again,
+ * unless the server's own answer to an earlier step (an error, or the FATAL of a session it ended)
+ * shows that COMMIT never ran. So that a transaction is not sent into a connection that the
+ * server ended while it sat idle in the pool (a restart), a pooled connection with anything to
+ * read (the server's FATAL, end of file) is replaced before use; a connection found lost before
+ * anything was sent is replaced and the transaction run again once.
  *
  * Every statement is prepared once per connection, when the connection is made (all of them in
  * one round trip), and run by name. store_get_many is one statement (key = ANY($1), the keys a
@@ -35,20 +46,21 @@
  *
  * Failover: a connection found broken (lost, server shutting down, SQLSTATE class 08) is dropped,
  * as is every idle one made before it (they most likely point at the same dead server), and made
- * again on the next use by libpq with the same conninfo; a read, or a transaction that has not
- * reached COMMIT, is run again on a new connection. A connection whose server takes no
+ * again on the next use by libpq with the same conninfo; a read, or a transaction whose outcome
+ * is known to be nothing, is run again on a new connection. A connection whose server takes no
  * writes (25006, or a hot standby refusing SERIALIZABLE) gives KL_EREADONLY and is dropped too,
  * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary.
  *
  * Riding through a failover: while no server takes the connection (the primary is dead and the
  * standby not yet promoted, which takes 2-10 s under pg_auto_failover), a read or a transaction
  * keeps trying to connect, every RECONNECT_STEP_MS, for up to FAILOVER_WAIT_MS before it fails
- * with KL_EUNAVAIL; a transaction that met a server taking no writes before its COMMIT tries
- * again likewise. Answering 503 at once instead would leave the clients' own retries (about 3 s
+ * with KL_EUNAVAIL; a transaction that met a server taking no writes tries again likewise.
+ * Answering 503 at once instead would leave the clients' own retries (about 3 s
  * of them in the SDKs) to cover the failover, and they do not cover its slow cases. The role
  * poll does not wait: it must tell at once that the primary is gone. */
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -64,6 +76,8 @@
 #define TABLE "kluis_kv"
 #define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
 #define INT8_OID 20
+#define BYTEA_ARRAY_OID 1001
+#define INT8_ARRAY_OID 1016
 #define BINARY 1		/* libpq's format code for binary parameters and results */
 #define SCAN_BATCH 256		/* rows a scan holds in memory at once */
 #define SCAN_BATCH_SQL "256"
@@ -78,9 +92,6 @@
  * plans each once per connection instead of once per call. */
 #define ST_GET "kl_get"
 #define ST_GET_MANY "kl_get_many"
-#define ST_VERSION "kl_version"
-#define ST_PUT "kl_put"
-#define ST_DEL "kl_del"
 #define ST_ROLE "kl_role"
 #define SCAN_COLS "SELECT key, value, version FROM " TABLE " WHERE key "
 #define SCAN_LIMIT " ORDER BY key LIMIT " SCAN_BATCH_SQL ";"
@@ -106,11 +117,6 @@ static const char prepare_sql[] =
 	"PREPARE kl_scan_xe(bytea, bytea) AS " SCAN_COLS "> $1 AND key < $2" SCAN_LIMIT
 	"PREPARE kl_scan_i(bytea) AS " SCAN_COLS ">= $1" SCAN_LIMIT
 	"PREPARE kl_scan_ie(bytea, bytea) AS " SCAN_COLS ">= $1 AND key < $2" SCAN_LIMIT
-	"PREPARE " ST_VERSION "(bytea) AS SELECT version FROM " TABLE " WHERE key = $1;"
-	"PREPARE " ST_PUT "(bytea, bytea) AS INSERT INTO " TABLE " (key, value, version) "
-	"VALUES ($1, $2, 1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
-	"version = " TABLE ".version + 1;"
-	"PREPARE " ST_DEL "(bytea) AS DELETE FROM " TABLE " WHERE key = $1;"
 	"PREPARE " ST_ROLE " AS " ROLE_SQL;
 
 /* [from is inclusive][there is an end] */
@@ -153,6 +159,7 @@ enum pg_fault {
 	FAULT_LINK,	/* the connection is gone or its server is going away: drop it */
 	FAULT_READONLY,	/* the server takes no writes: drop the connection (failover) */
 	FAULT_BUSY,	/* out of resources, cancelled, timed out: later */
+	FAULT_SCHEMA,	/* the schema lacks the transaction function: migrate, run again */
 	FAULT_OTHER,
 };
 
@@ -320,7 +327,8 @@ static void pool_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fau
 {
 	struct pg_slot slot = { .conn = c, .epoch = epoch };
 
-	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY)) {
+	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY ||
+			  PQpipelineStatus(c) != PQ_PIPELINE_OFF)) {
 		PQfinish(c);
 		slot.conn = NULL;
 	}
@@ -365,6 +373,17 @@ static uint64_t failover_deadline(struct store_pg *s)
 	return ms > 0 ? mono_ms() + ms : 0;
 }
 
+/* An idle connection hears from its server only when the server ends it (a restart, a shutdown,
+ * a crash: a FATAL message, then end of file). Finding that out here, without a round trip, is
+ * what keeps a transaction from being sent into a connection already lost, where the outcome of
+ * its pipelined COMMIT would be unknown. */
+static bool spoke_while_idle(PGconn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+
+	return p.fd < 0 || poll(&p, 1, 0) != 0;
+}
+
 /* Takes a slot, waiting for one, and makes sure it holds a usable connection: one that is not
  * older than the last lost link, not broken and not inside a transaction; otherwise it connects
  * afresh, trying again until deadline (0: once). NULL (the slot back in the pool, empty) when
@@ -383,7 +402,8 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 	*epoch = s->epoch;
 	pthread_mutex_unlock(&s->mu);
 	if (slot.conn != NULL && (stale || PQstatus(slot.conn) != CONNECTION_OK ||
-				  PQtransactionStatus(slot.conn) != PQTRANS_IDLE)) {
+				  PQtransactionStatus(slot.conn) != PQTRANS_IDLE ||
+				  spoke_while_idle(slot.conn))) {
 		PQfinish(slot.conn);
 		slot.conn = NULL;
 	}
@@ -663,94 +683,194 @@ out:
 
 /* --- transactions ------------------------------------------------------------------------ */
 
-/* The version of op's key in the transaction on c: 0 when absent. */
-static enum pg_fault read_version(PGconn *c, const struct store_op *op, uint64_t *version,
-				  struct kl_err *err)
-{
-	const void *p[1] = { op->key };
-	const size_t len[1] = { op->key_len };
-	PGresult *r = exec_bytes(c, ST_VERSION, 1, p, len);
-	enum pg_fault f = pg_check(c, r, PGRES_TUPLES_OK, "check", err);
+/* A transaction as the parameters of kluis_txn(kinds, keys, vals, versions) (see migrate): one
+ * byte per op, then three binary arrays (bytea[], bytea[], int8[]). */
+struct txn_args {
+	struct buf kinds, keys, vals, versions;
+	const char *p[4];
+	int len[4];
+};
 
-	*version = 0;
-	if (f == FAULT_NONE && PQntuples(r) > 0 && row_version(r, 0, 0, version, err) != 0)
-		f = FAULT_OTHER;
-	PQclear(r);
-	return f;
+static void txn_args_clear(struct txn_args *a)
+{
+	buf_clear(&a->kinds);
+	buf_clear(&a->keys);
+	buf_clear(&a->vals);
+	buf_clear(&a->versions);
 }
 
-static enum pg_fault write_op(PGconn *c, const struct store_op *op, struct kl_err *err)
+static int txn_args_make(const struct store_op *ops, size_t n, struct txn_args *a,
+			 struct kl_err *err)
 {
-	const void *p[2] = { op->key, op->val };
-	const size_t len[2] = { op->key_len, op->val_len };
-	PGresult *r;
-	enum pg_fault f;
-
-	if (op->kind == STORE_PUT)
-		r = exec_bytes(c, ST_PUT, 2, p, len);
-	else
-		r = exec_bytes(c, ST_DEL, 1, p, len);
-	f = pg_check(c, r, PGRES_COMMAND_OK, op->kind == STORE_PUT ? "put" : "delete", err);
-	PQclear(r);
-	return f;
-}
-
-static enum pg_fault run_simple(PGconn *c, const char *sql, const char *what, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, sql);
-	enum pg_fault f = pg_check(c, r, PGRES_COMMAND_OK, what, err);
-
-	/* COMMIT of a transaction that failed answers "ROLLBACK", not an error. */
-	if (f == FAULT_NONE && strcmp(sql, "COMMIT") == 0 &&
-	    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s", PQcmdStatus(r));
-		kl_fail(err, KL_EINTERNAL, "the store's transaction was rolled back");
-		f = FAULT_OTHER;
-	}
-	/* A hot standby refuses SERIALIZABLE (0A000) before it would refuse a write. */
-	if (f == FAULT_OTHER && strcmp(what, "begin") == 0 && sqlstate_is(r, "0A000")) {
-		f = FAULT_READONLY;
-		fault_err(err, f, what);
-	}
-	PQclear(r);
-	return f;
-}
-
-/* Runs the transaction once on c: checks, then writes, then COMMIT. 0, or -1 with err filled and
- * *f saying whether running it again could help (FAULT_NONE for a failed check). *committing is
- * set once COMMIT has been sent. */
-static int txn_once(PGconn *c, const struct store_op *ops, size_t n_ops, enum pg_fault *f,
-		    bool *committing, struct kl_err *err)
-{
-	uint64_t version;
+	unsigned char kind, be[8];
 	size_t i;
 	int rc = -1;
 
-	*committing = false;
-	if ((*f = run_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", "begin", err)) != FAULT_NONE)
+	buf_init(&a->kinds, n + 1);
+	buf_init(&a->keys, INT_MAX);
+	buf_init(&a->vals, INT_MAX);
+	buf_init(&a->versions, INT_MAX);
+	if (n > INT_MAX / 12 || array_begin(&a->keys, BYTEA_OID, n, err) != 0 ||
+	    array_begin(&a->vals, BYTEA_OID, n, err) != 0 ||
+	    array_begin(&a->versions, INT8_OID, n, err) != 0) {
+		if (err->code == KL_OK)
+			kl_fail(err, KL_ETOOBIG, "a store transaction is too large for PostgreSQL");
 		goto out;
-	for (i = 0; i < n_ops; i++) {
-		if (ops[i].kind != STORE_CHECK)
-			continue;
-		if ((*f = read_version(c, &ops[i], &version, err)) != FAULT_NONE)
-			goto out;
-		if (version != ops[i].version) {
-			kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
-			goto out;
-		}
 	}
-	for (i = 0; i < n_ops; i++)
-		if (ops[i].kind != STORE_CHECK && (*f = write_op(c, &ops[i], err)) != FAULT_NONE)
+	for (i = 0; i < n; i++) {
+		kind = ops[i].kind == STORE_PUT ? 'p' : ops[i].kind == STORE_DEL ? 'd' : 'c';
+		/* a checked version past what PostgreSQL can hold never matches: -1 */
+		rec_be64(be, ops[i].kind != STORE_CHECK ? 0
+			     : ops[i].version > INT64_MAX ? UINT64_MAX
+							   : ops[i].version);
+		if (buf_append(&a->kinds, &kind, 1, err) != 0 ||
+		    array_elem(&a->keys, ops[i].key, ops[i].key_len, err) != 0 ||
+		    array_elem(&a->vals, ops[i].val, ops[i].kind == STORE_PUT ? ops[i].val_len : 0,
+			       err) != 0 ||
+		    array_elem(&a->versions, be, sizeof(be), err) != 0)
 			goto out;
-	*committing = true;
-	if ((*f = run_simple(c, "COMMIT", "commit", err)) != FAULT_NONE)
-		goto out;
+	}
+	a->p[0] = (const char *)a->kinds.data;
+	a->p[1] = (const char *)a->keys.data;
+	a->p[2] = (const char *)a->vals.data;
+	a->p[3] = (const char *)a->versions.data;
+	a->len[0] = (int)a->kinds.len;
+	a->len[1] = (int)a->keys.len;
+	a->len[2] = (int)a->vals.len;
+	a->len[3] = (int)a->versions.len;
 	rc = 0;
 out:
-	/* After a failed statement the transaction is aborted: end it so c can be used again
-	 * (pool_take drops c if this fails too). */
-	if (PQtransactionStatus(c) == PQTRANS_INTRANS || PQtransactionStatus(c) == PQTRANS_INERROR)
-		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
+
+/* The steps of one run, sent together in one pipeline: BEGIN; SELECT kluis_txn(...); COMMIT;
+ * sync; then ROLLBACK; sync. The ROLLBACK ends a transaction that failed (the server skips what
+ * follows a failed step up to the first sync) so that the connection is usable again without a
+ * round trip of its own; after a COMMIT it is a no-op (a warning, dropped). */
+enum txn_step { STEP_BEGIN, STEP_CALL, STEP_COMMIT, STEP_SYNC, STEP_ROLLBACK, STEP_END, STEPS };
+
+static int txn_send(PGconn *c, const struct txn_args *a, enum txn_step *sent)
+{
+	static const Oid types[4] = { BYTEA_OID, BYTEA_ARRAY_OID, BYTEA_ARRAY_OID, INT8_ARRAY_OID };
+	static const int formats[4] = { BINARY, BINARY, BINARY, BINARY };
+
+	*sent = STEP_BEGIN;	/* nothing of the transaction has left yet */
+	if (PQenterPipelineMode(c) != 1 ||
+	    PQsendQueryParams(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", 0, NULL, NULL, NULL, NULL,
+			      BINARY) != 1 ||
+	    PQsendQueryParams(c, "SELECT " TABLE "_txn($1, $2, $3, $4)", 4, types, a->p, a->len,
+			      formats, BINARY) != 1)
+		return -1;
+	*sent = STEP_COMMIT;	/* from here the COMMIT may have reached the server */
+	if (PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, BINARY) != 1 ||
+	    PQpipelineSync(c) != 1 ||
+	    PQsendQueryParams(c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, BINARY) != 1 ||
+	    PQpipelineSync(c) != 1)
+		return -1;
+	*sent = STEP_END;
+	return 0;
+}
+
+/* The result of the next step (the NULL that ends it consumed); NULL when there is none (the
+ * connection broke). */
+static PGresult *step_result(PGconn *c)
+{
+	PGresult *r = PQgetResult(c), *extra;
+
+	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+		while ((extra = PQgetResult(c)) != NULL)	/* one result a step: never more */
+			PQclear(extra);
+	return r;
+}
+
+/* What the result of step says. On a failure, err is filled and the fault returned. */
+static enum pg_fault step_check(PGconn *c, const PGresult *r, enum txn_step step, bool *applied,
+				struct kl_err *err)
+{
+	static const ExecStatusType want[STEPS] = { PGRES_COMMAND_OK, PGRES_TUPLES_OK,
+						    PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC,
+						    PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC };
+	static const char *const what[STEPS] = { "begin", "transaction", "commit", "sync",
+						  "rollback", "sync" };
+	enum pg_fault f;
+
+	if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+		return FAULT_OTHER;	/* an earlier step failed and said why */
+	/* A hot standby refuses SERIALIZABLE (0A000) before it would refuse a write. */
+	if (step == STEP_BEGIN && r != NULL && sqlstate_is(r, "0A000")) {
+		fault_err(err, FAULT_READONLY, what[step]);
+		return FAULT_READONLY;
+	}
+	/* a schema from before kluis_txn: a standby promoted under this node (ensure_table) */
+	if (step == STEP_CALL && r != NULL && sqlstate_is(r, "42883")) {
+		kl_fail(err, KL_EINTERNAL, "the store's schema lacks " TABLE "_txn");
+		return FAULT_SCHEMA;
+	}
+	if ((f = pg_check(c, r, want[step], what[step], err)) != FAULT_NONE)
+		return f;
+	if (step == STEP_CALL) {
+		*applied = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 1 && PQgetvalue(r, 0, 0)[0];
+	} else if (step == STEP_COMMIT && strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
+		/* COMMIT of a transaction that failed answers "ROLLBACK", not an error */
+		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s",
+			  PQcmdStatus((PGresult *)r));
+		kl_fail(err, KL_EINTERNAL, "the store's transaction was rolled back");
+		f = FAULT_OTHER;
+	}
+	return f;
+}
+
+/* Runs the transaction once on c, in one round trip. 0, or -1 with err filled and *f saying
+ * whether running it again could help (FAULT_NONE for a failed check). *unknown is set when the
+ * connection was lost once the COMMIT may have reached the server and before its answer came:
+ * the write may or may not have been applied. */
+static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool *unknown,
+		    struct kl_err *err)
+{
+	enum txn_step step, sent, first = STEPS;
+	struct kl_err later = { 0 };
+	bool applied = false, server_said;
+	enum pg_fault g;
+	PGresult *r;
+	int rc = -1;
+
+	*f = FAULT_NONE;
+	*unknown = false;
+	if (txn_send(c, a, &sent) != 0 && sent == STEP_BEGIN) {
+		*f = pg_check(c, NULL, PGRES_COMMAND_OK, "send", err);	/* FAULT_LINK */
+		goto out;
+	}
+	/* Every step's result, in order; the first failure is the one that counts. */
+	for (step = STEP_BEGIN; step < STEPS; step++) {
+		r = step_result(c);
+		g = step_check(c, r, step, &applied, first == STEPS ? err : &later);
+		server_said = r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL;
+		PQclear(r);
+		if (g != FAULT_NONE && first == STEPS) {
+			first = step;
+			*f = g;
+			/* Lost once the COMMIT may have left: the server may have run it all. Only
+			 * the server's own refusal of a step before COMMIT (it ended the session
+			 * there, so COMMIT never ran) says otherwise. */
+			*unknown = g == FAULT_LINK && sent >= STEP_COMMIT && step <= STEP_SYNC &&
+				   !(step < STEP_COMMIT && server_said);
+		}
+		if (PQstatus(c) != CONNECTION_OK)
+			break;
+	}
+	if (first <= STEP_SYNC)
+		goto out;	/* failed, or its outcome is unknown */
+	/* COMMIT answered: only the trailing ROLLBACK may have failed (*f drops the connection) */
+	kl_err_clear(err);
+	if (!applied) {
+		kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
+		goto out;
+	}
+	rc = 0;
+out:
+	/* A connection that could not be brought back out of the pipeline is not reused. */
+	if (PQstatus(c) == CONNECTION_OK && PQexitPipelineMode(c) != 1 && *f == FAULT_NONE)
+		*f = FAULT_OTHER;
 	return rc;
 }
 
@@ -765,29 +885,37 @@ static void serial_backoff(unsigned tries, unsigned *seed)
 	nanosleep(&ts, NULL);
 }
 
+static int migrate(PGconn *c, struct kl_err *err);
+
 static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
 {
 	struct store_pg *s = (struct store_pg *)st;
+	struct txn_args a;
 	enum pg_fault f = FAULT_NONE;
 	unsigned serial = 0, relinks = 0, seed;
 	struct timespec now;
-	bool committing = false;
+	bool unknown = false, migrated = false;
 	uint64_t epoch, deadline = failover_deadline(s);
-	size_t i;
 	PGconn *c;
 	int rc = -1;
 
-	for (i = 0; i < n_ops; i++)
-		if (ops[i].val_len > INT_MAX) {	/* libpq's lengths are ints */
-			kl_fail(err, KL_ETOOBIG, "a store value is too large for PostgreSQL");
-			goto out;
-		}
+	if (txn_args_make(ops, n_ops, &a, err) != 0)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
 	for (;;) {
 		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
 			break;
-		rc = txn_once(c, ops, n_ops, &f, &committing, err);
+		rc = txn_once(c, &a, &f, &unknown, err);
+		if (rc != 0 && f == FAULT_SCHEMA && !migrated) {
+			migrated = true;	/* once: bring the schema up to date, run again */
+			kl_err_clear(err);
+			f = migrate(c, err) == 0 ? FAULT_NONE : FAULT_OTHER;
+			pool_give(s, c, epoch, f);
+			if (f == FAULT_NONE)
+				continue;
+			break;
+		}
 		pool_give(s, c, epoch, f);
 		if (rc == 0 || f == FAULT_NONE)
 			break;
@@ -796,10 +924,10 @@ static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, st
 				serial_backoff(serial, &seed);
 			continue;
 		}
-		if (f == FAULT_LINK && !committing && ++relinks < 2)
+		if (f == FAULT_LINK && !unknown && ++relinks < 2)
 			continue;
 		/* a server that takes no writes: a primary not yet promoted, or one being demoted */
-		if (f == FAULT_READONLY && !committing && wait_step(deadline)) {
+		if (f == FAULT_READONLY && wait_step(deadline)) {
 			relinks++;
 			kl_err_clear(err);
 			continue;
@@ -807,15 +935,16 @@ static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, st
 		if (f == FAULT_SERIAL)
 			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
 				  serial);
-		if (f == FAULT_LINK && committing)
-			kl_fail(err, KL_EUNAVAIL,
+		if (unknown)
+			kl_fail(err, KL_EOUTCOME,
 				"the store's database was lost during a commit: the write may or "
 				"may not have been applied");
 		break;
 	}
-	if (rc == 0 && (serial > 0 || relinks > 0))
+	if (rc == 0 && (serial > 0 || relinks > 0 || migrated))
 		kl_err_clear(err);	/* the failures before were overcome */
 out:
+	txn_args_clear(&a);
 	return rc;
 }
 
@@ -904,8 +1033,8 @@ out:
 /* The schema's version is the table's comment, "kluis-schema N". A table without one is from
  * before versions (the same layout as version 1). A newer version than this kluisd knows is
  * refused: an old node must not write into a schema it does not understand. */
-#define SCHEMA_VERSION 1
-#define SCHEMA_COMMENT "kluis-schema 1"
+#define SCHEMA_VERSION 2
+#define SCHEMA_COMMENT "kluis-schema 2"
 #define SCHEMA_LOCK "7021741163"	/* pg_advisory_xact_lock key: "kluis" as a number, roughly */
 
 static int schema_version(PGconn *c, int *version, struct kl_err *err)
@@ -940,6 +1069,31 @@ static int migrate(PGconn *c, struct kl_err *err)
 		"CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, value bytea NOT NULL, "
 		"version bigint NOT NULL)",
 		/* versions 0 -> 1: the layout is the same; only the label is new */
+		/* versions 1 -> 2: a transaction in one statement, so in one round trip (pg_txn):
+		 * kinds holds one byte per op ('p' put, 'd' delete, 'c' check); every check is
+		 * evaluated before any write; false, with nothing written, when a check fails. */
+		"CREATE OR REPLACE FUNCTION " TABLE "_txn(kinds bytea, keys bytea[], vals bytea[], "
+		"versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
+		"DECLARE i int; v bigint;\n"
+		"BEGIN\n"
+		"  FOR i IN 1 .. length(kinds) LOOP\n"
+		"    IF get_byte(kinds, i - 1) = 99 THEN\n"
+		"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"
+		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
+		"    END IF;\n"
+		"  END LOOP;\n"
+		"  FOR i IN 1 .. length(kinds) LOOP\n"
+		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
+		"      INSERT INTO " TABLE " AS t (key, value, version)\n"
+		"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"
+		"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"
+		"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"
+		"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"
+		"    END IF;\n"
+		"  END LOOP;\n"
+		"  RETURN true;\n"
+		"END\n"
+		"$fn$",
 		"COMMENT ON TABLE " TABLE " IS '" SCHEMA_COMMENT "'",
 		"COMMIT",
 	};
