@@ -1,9 +1,10 @@
 /* store_pg.c owns the PostgreSQL backend: one table, kluis_kv (key bytea primary key, value bytea
- * not null, version bigint not null), reached through a pool of libpq connections. It is the only
- * includer of <libpq-fe.h>. Keys and values travel only as binary parameters and results, never
- * inside SQL text. It never logs or puts in an error a key's or a value's contents (values hold
- * sealed secrets, keys object names), nor the conninfo (it may hold a password); of a server
- * error it logs only the SQLSTATE and the primary message, since a DETAIL may quote a key.
+ * not null, version bigint not null), reached through a pool of libpq connections. With
+ * store_pg_txn.c it is the only includer of <libpq-fe.h>. Keys and values travel only as binary
+ * parameters and results, never inside SQL text. It never logs or puts in an error a key's or a
+ * value's contents (values hold sealed secrets, keys object names), nor the conninfo (it may hold
+ * a password); of a server error it logs only the SQLSTATE and the primary message, since a
+ * DETAIL may quote a key.
  *
  * Order: bytea compares with memcmp and then by length (byteacmp), in no collation, which is the
  * bytewise order, a proper prefix first, that store.h promises; the primary key's B-tree keeps it.
@@ -18,21 +19,15 @@
  * the transaction's writes; a transaction run again reads again, and fails with KL_ECONFLICT when
  * someone else's commit has made a check false.
  *
- * A transaction is one round trip: its ops go as arrays to the server-side function kluis_kv_txn
- * (created by the schema migration: checks first, then writes; false when a check fails), and
- * BEGIN ISOLATION LEVEL SERIALIZABLE, SELECT kluis_kv_txn(...), COMMIT are sent together in one
- * libpq pipeline, followed by a ROLLBACK after a sync that ends a failed transaction without a
- * round trip of its own (after a COMMIT it does nothing).
- *
- * A write is acknowledged only once COMMIT has returned: durable as the server's
- * synchronous_commit and synchronous standbys make it. Since the COMMIT leaves with the rest, a
- * connection lost after the pipeline was sent and before COMMIT's answer leaves the outcome
- * unknown (the server may have run it all): that fails with KL_EOUTCOME and is never run again,
- * unless the server's own answer to an earlier step (an error, or the FATAL of a session it ended)
- * shows that COMMIT never ran. So that a transaction is not sent into a connection that the
- * server ended while it sat idle in the pool (a restart), a pooled connection with anything to
- * read (the server's FATAL, end of file) is replaced before use; a connection found lost before
- * anything was sent is replaced and the transaction run again once.
+ * A transaction is one round trip: BEGIN, a call of a server-side function and COMMIT in one
+ * pipeline (store_pg_txn.c, which also owns the schema). A write is acknowledged only once
+ * COMMIT has returned: durable as the server's synchronous_commit and synchronous standbys make
+ * it. A connection lost once the COMMIT may have left leaves the outcome unknown: KL_EOUTCOME,
+ * never run again (store_pg_txn.c says when it is known after all). So that a transaction is not
+ * sent into a connection that the server ended while it sat idle in the pool (a restart), a
+ * pooled connection with anything to read (the server's FATAL, end of file) is replaced before
+ * use; a connection found lost before anything was sent is replaced and the transaction run
+ * again once.
  *
  * Every statement is prepared once per connection, when the connection is made (all of them in
  * one round trip), and run by name. store_get_many is one statement (key = ANY($1), the keys a
@@ -70,18 +65,12 @@
 #include <time.h>
 
 #include "store/store_pg.h"
+#include "store/store_pg_internal.h"
 #include "util/log.h"
 #include "util/rec.h"
 
-#define TABLE "kluis_kv"
-#define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
-#define INT8_OID 20
-#define BYTEA_ARRAY_OID 1001
-#define INT8_ARRAY_OID 1016
-#define BINARY 1		/* libpq's format code for binary parameters and results */
 #define SCAN_BATCH 256		/* rows a scan holds in memory at once */
 #define SCAN_BATCH_SQL "256"
-#define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
 #define READ_TRIES 3
 #define FAILOVER_WAIT_MS 8000	/* how long a call waits for a server to take it (above) */
 #define RECONNECT_STEP_MS 200
@@ -133,36 +122,6 @@ static const char *const conn_keys[] = { "connect_timeout", "keepalives_idle",
 					 "tcp_user_timeout", "application_name", "dbname", NULL };
 static const char *const conn_defaults[] = { "3", "10", "3", "3", "10000", "kluisd" };
 
-struct pg_slot {
-	PGconn *conn;		/* NULL: connect on first use */
-	uint64_t epoch;		/* s->epoch when conn was made */
-};
-
-struct store_pg {
-	struct store base;	/* first: a struct store * is a struct store_pg * */
-	pthread_mutex_t mu;	/* guards idle, n_idle and epoch */
-	pthread_cond_t cv;	/* signalled when a slot comes back */
-	struct pg_slot *idle;	/* idle[0..n_idle): free slots, connected ones on top */
-	size_t n_idle;
-	size_t pool_size;
-	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
-	time_t connect_log_s;	/* when a failed connect was last logged */
-	unsigned connect_unlogged;	/* failed connects since, not logged */
-	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
-	char *conninfo;
-};
-
-/* What a failed statement means for the caller and for its connection. */
-enum pg_fault {
-	FAULT_NONE,
-	FAULT_SERIAL,	/* 40001, 40P01: run the transaction again */
-	FAULT_LINK,	/* the connection is gone or its server is going away: drop it */
-	FAULT_READONLY,	/* the server takes no writes: drop the connection (failover) */
-	FAULT_BUSY,	/* out of resources, cancelled, timed out: later */
-	FAULT_SCHEMA,	/* the schema lacks the transaction function: migrate, run again */
-	FAULT_OTHER,
-};
-
 /* Server notices (e.g. "already exists, skipping") are not worth a log line. */
 static void drop_notice(void *arg, const char *message)
 {
@@ -180,7 +139,7 @@ static int trimmed_len(const char *m)
 	return n > 300 ? 300 : (int)n;
 }
 
-static bool sqlstate_is(const PGresult *r, const char *state)
+bool store_pg_sqlstate_is(const PGresult *r, const char *state)
 {
 	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -194,21 +153,23 @@ static enum pg_fault classify(PGconn *c, const PGresult *r)
 	/* No result, or an error libpq made itself (no SQLSTATE): the link's state is unknown.
 	 * 08: connection exception; 57P01-3: admin or crash shutdown, cannot connect now. */
 	if (PQstatus(c) != CONNECTION_OK || r == NULL ||
-	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL || sqlstate_is(r, "08") ||
-	    sqlstate_is(r, "57P01") || sqlstate_is(r, "57P02") || sqlstate_is(r, "57P03"))
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL || store_pg_sqlstate_is(r, "08") ||
+	    store_pg_sqlstate_is(r, "57P01") || store_pg_sqlstate_is(r, "57P02") ||
+	    store_pg_sqlstate_is(r, "57P03"))
 		f = FAULT_LINK;
-	else if (sqlstate_is(r, "40001") || sqlstate_is(r, "40P01"))
+	else if (store_pg_sqlstate_is(r, "40001") || store_pg_sqlstate_is(r, "40P01"))
 		f = FAULT_SERIAL;
-	else if (sqlstate_is(r, "25006"))
+	else if (store_pg_sqlstate_is(r, "25006"))
 		f = FAULT_READONLY;
 	/* 53: insufficient resources; 57014: cancelled (statement_timeout); 55P03: lock timeout. */
-	else if (sqlstate_is(r, "53") || sqlstate_is(r, "57014") || sqlstate_is(r, "55P03"))
+	else if (store_pg_sqlstate_is(r, "53") || store_pg_sqlstate_is(r, "57014") ||
+		 store_pg_sqlstate_is(r, "55P03"))
 		f = FAULT_BUSY;
 	return f;
 }
 
 /* Fills err with the kind a fault calls for. */
-static void fault_err(struct kl_err *err, enum pg_fault f, const char *what)
+void store_pg_fault_err(struct kl_err *err, enum pg_fault f, const char *what)
 {
 	switch (f) {
 	case FAULT_READONLY:
@@ -227,7 +188,7 @@ static void fault_err(struct kl_err *err, enum pg_fault f, const char *what)
 
 /* FAULT_NONE when r has status want. Otherwise logs why once (serialization failures, which are
  * retried, only at debug level), fills err and returns the fault. */
-static enum pg_fault pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
+enum pg_fault store_pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
 			      struct kl_err *err)
 {
 	const char *state = NULL, *msg = NULL;
@@ -248,7 +209,7 @@ static enum pg_fault pg_check(PGconn *c, const PGresult *r, ExecStatusType want,
 	lv = f == FAULT_SERIAL ? LOG_LV_DEBUG : f == FAULT_LINK ? LOG_LV_WARN : LOG_LV_ERROR;
 	log_msg(lv, NULL, __func__, "PostgreSQL %s: %s%s%.*s", what, state ? state : "",
 		state ? " " : "", trimmed_len(msg), msg);
-	fault_err(err, f, what);
+	store_pg_fault_err(err, f, what);
 out:
 	return f;
 }
@@ -279,7 +240,7 @@ static bool connect_log_due(struct store_pg *s, unsigned *unlogged)
 static int prepare_all(PGconn *c, struct kl_err *err)
 {
 	PGresult *r = PQexec(c, prepare_sql);
-	int rc = pg_check(c, r, PGRES_COMMAND_OK, "prepare", err) == FAULT_NONE ? 0 : -1;
+	int rc = store_pg_check(c, r, PGRES_COMMAND_OK, "prepare", err) == FAULT_NONE ? 0 : -1;
 
 	PQclear(r);
 	return rc;
@@ -323,7 +284,7 @@ out:
 
 /* Puts a slot back, connected ones on top so that they are used first. drop closes conn; a lost
  * link also dooms the idle connections made before this one was taken. */
-static void pool_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f)
+void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f)
 {
 	struct pg_slot slot = { .conn = c, .epoch = epoch };
 
@@ -356,7 +317,7 @@ static uint64_t mono_ms(void)
 
 /* Sleeps one reconnection step, unless that would pass deadline (a mono_ms() time; 0: no
  * waiting). False when there is no time left. */
-static bool wait_step(uint64_t deadline)
+bool store_pg_wait_step(uint64_t deadline)
 {
 	struct timespec step = { 0, RECONNECT_STEP_MS * 1000000L };
 
@@ -366,7 +327,7 @@ static bool wait_step(uint64_t deadline)
 	return true;
 }
 
-static uint64_t failover_deadline(struct store_pg *s)
+uint64_t store_pg_deadline(struct store_pg *s)
 {
 	unsigned ms = atomic_load(&s->wait_ms);
 
@@ -388,7 +349,7 @@ static bool spoke_while_idle(PGconn *c)
  * older than the last lost link, not broken and not inside a transaction; otherwise it connects
  * afresh, trying again until deadline (0: once). NULL (the slot back in the pool, empty) when
  * that fails. */
-static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
+PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 			 struct kl_err *err)
 {
 	struct pg_slot slot;
@@ -409,10 +370,10 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 	}
 	if (slot.conn == NULL) {
 		while ((slot.conn = pg_connect(s, true, err)) == NULL && err->code == KL_EUNAVAIL &&
-		       wait_step(deadline))
+		       store_pg_wait_step(deadline))
 			kl_err_clear(err);
 		if (slot.conn == NULL)
-			pool_give(s, NULL, *epoch, FAULT_NONE);
+			store_pg_give(s, NULL, *epoch, FAULT_NONE);
 	}
 	return slot.conn;
 }
@@ -443,7 +404,7 @@ static int run_read(struct store_pg *s, const char *name, int n, const void *con
 		    const size_t *len, const char *what, bool wait, PGresult **out,
 		    struct kl_err *err)
 {
-	uint64_t deadline = wait ? failover_deadline(s) : 0;
+	uint64_t deadline = wait ? store_pg_deadline(s) : 0;
 	enum pg_fault f = FAULT_LINK;
 	PGresult *r = NULL;
 	uint64_t epoch;
@@ -451,12 +412,12 @@ static int run_read(struct store_pg *s, const char *name, int n, const void *con
 	int tries, rc = -1;
 
 	for (tries = 0; tries < READ_TRIES && (f == FAULT_LINK || f == FAULT_SERIAL); tries++) {
-		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
+		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
 			goto out;
 		PQclear(r);
 		r = exec_bytes(c, name, n, p, len);
-		f = pg_check(c, r, PGRES_TUPLES_OK, what, err);
-		pool_give(s, c, epoch, f);
+		f = store_pg_check(c, r, PGRES_TUPLES_OK, what, err);
+		store_pg_give(s, c, epoch, f);
 	}
 	if (f != FAULT_NONE)
 		goto out;
@@ -544,7 +505,7 @@ static int put_be32(struct buf *b, uint32_t v, struct kl_err *err)
 	return buf_append(b, x, sizeof(x), err);
 }
 
-static int array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err)
+int store_pg_array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err)
 {
 	const uint32_t head[5] = { 1, 0, elem_oid, (uint32_t)n, 1 };
 	size_t i;
@@ -555,7 +516,7 @@ static int array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err
 	return 0;
 }
 
-static int array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err)
+int store_pg_array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err)
 {
 	if (len > INT_MAX || b->len + len + 4 > INT_MAX)
 		return kl_fail(err, KL_ETOOBIG, "a store transaction is too large for PostgreSQL");
@@ -577,10 +538,10 @@ static int pg_get_many(struct store *st, struct store_read *reads, size_t n, str
 	int row, rc = -1;
 
 	buf_init(&arr, (size_t)20 + n * (4 + STORE_KEY_MAX));
-	if (array_begin(&arr, BYTEA_OID, n, err) != 0)
+	if (store_pg_array_begin(&arr, BYTEA_OID, n, err) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
-		if (array_elem(&arr, reads[i].key, reads[i].key_len, err) != 0)
+		if (store_pg_array_elem(&arr, reads[i].key, reads[i].key_len, err) != 0)
 			goto out;
 	p[0] = arr.data;
 	len[0] = arr.len;
@@ -681,273 +642,6 @@ out:
 	return rc;
 }
 
-/* --- transactions ------------------------------------------------------------------------ */
-
-/* A transaction as the parameters of kluis_txn(kinds, keys, vals, versions) (see migrate): one
- * byte per op, then three binary arrays (bytea[], bytea[], int8[]). */
-struct txn_args {
-	struct buf kinds, keys, vals, versions;
-	const char *p[4];
-	int len[4];
-};
-
-static void txn_args_clear(struct txn_args *a)
-{
-	buf_clear(&a->kinds);
-	buf_clear(&a->keys);
-	buf_clear(&a->vals);
-	buf_clear(&a->versions);
-}
-
-static int txn_args_make(const struct store_op *ops, size_t n, struct txn_args *a,
-			 struct kl_err *err)
-{
-	unsigned char kind, be[8];
-	size_t i;
-	int rc = -1;
-
-	buf_init(&a->kinds, n + 1);
-	buf_init(&a->keys, INT_MAX);
-	buf_init(&a->vals, INT_MAX);
-	buf_init(&a->versions, INT_MAX);
-	if (n > INT_MAX / 12 || array_begin(&a->keys, BYTEA_OID, n, err) != 0 ||
-	    array_begin(&a->vals, BYTEA_OID, n, err) != 0 ||
-	    array_begin(&a->versions, INT8_OID, n, err) != 0) {
-		if (err->code == KL_OK)
-			kl_fail(err, KL_ETOOBIG, "a store transaction is too large for PostgreSQL");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		kind = ops[i].kind == STORE_PUT ? 'p' : ops[i].kind == STORE_DEL ? 'd' : 'c';
-		/* a checked version past what PostgreSQL can hold never matches: -1 */
-		rec_be64(be, ops[i].kind != STORE_CHECK ? 0
-			     : ops[i].version > INT64_MAX ? UINT64_MAX
-							   : ops[i].version);
-		if (buf_append(&a->kinds, &kind, 1, err) != 0 ||
-		    array_elem(&a->keys, ops[i].key, ops[i].key_len, err) != 0 ||
-		    array_elem(&a->vals, ops[i].val, ops[i].kind == STORE_PUT ? ops[i].val_len : 0,
-			       err) != 0 ||
-		    array_elem(&a->versions, be, sizeof(be), err) != 0)
-			goto out;
-	}
-	a->p[0] = (const char *)a->kinds.data;
-	a->p[1] = (const char *)a->keys.data;
-	a->p[2] = (const char *)a->vals.data;
-	a->p[3] = (const char *)a->versions.data;
-	a->len[0] = (int)a->kinds.len;
-	a->len[1] = (int)a->keys.len;
-	a->len[2] = (int)a->vals.len;
-	a->len[3] = (int)a->versions.len;
-	rc = 0;
-out:
-	return rc;
-}
-
-/* The steps of one run, sent together in one pipeline: BEGIN; SELECT kluis_txn(...); COMMIT;
- * sync; then ROLLBACK; sync. The ROLLBACK ends a transaction that failed (the server skips what
- * follows a failed step up to the first sync) so that the connection is usable again without a
- * round trip of its own; after a COMMIT it is a no-op (a warning, dropped). */
-enum txn_step { STEP_BEGIN, STEP_CALL, STEP_COMMIT, STEP_SYNC, STEP_ROLLBACK, STEP_END, STEPS };
-
-static int txn_send(PGconn *c, const struct txn_args *a, enum txn_step *sent)
-{
-	static const Oid types[4] = { BYTEA_OID, BYTEA_ARRAY_OID, BYTEA_ARRAY_OID, INT8_ARRAY_OID };
-	static const int formats[4] = { BINARY, BINARY, BINARY, BINARY };
-
-	*sent = STEP_BEGIN;	/* nothing of the transaction has left yet */
-	if (PQenterPipelineMode(c) != 1 ||
-	    PQsendQueryParams(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", 0, NULL, NULL, NULL, NULL,
-			      BINARY) != 1 ||
-	    PQsendQueryParams(c, "SELECT " TABLE "_txn($1, $2, $3, $4)", 4, types, a->p, a->len,
-			      formats, BINARY) != 1)
-		return -1;
-	*sent = STEP_COMMIT;	/* from here the COMMIT may have reached the server */
-	if (PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, BINARY) != 1 ||
-	    PQpipelineSync(c) != 1 ||
-	    PQsendQueryParams(c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, BINARY) != 1 ||
-	    PQpipelineSync(c) != 1)
-		return -1;
-	*sent = STEP_END;
-	return 0;
-}
-
-/* The result of the next step (the NULL that ends it consumed); NULL when there is none (the
- * connection broke). */
-static PGresult *step_result(PGconn *c)
-{
-	PGresult *r = PQgetResult(c), *extra;
-
-	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
-		while ((extra = PQgetResult(c)) != NULL)	/* one result a step: never more */
-			PQclear(extra);
-	return r;
-}
-
-/* What the result of step says. On a failure, err is filled and the fault returned. */
-static enum pg_fault step_check(PGconn *c, const PGresult *r, enum txn_step step, bool *applied,
-				struct kl_err *err)
-{
-	static const ExecStatusType want[STEPS] = { PGRES_COMMAND_OK, PGRES_TUPLES_OK,
-						    PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC,
-						    PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC };
-	static const char *const what[STEPS] = { "begin", "transaction", "commit", "sync",
-						  "rollback", "sync" };
-	enum pg_fault f;
-
-	if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
-		return FAULT_OTHER;	/* an earlier step failed and said why */
-	/* A hot standby refuses SERIALIZABLE (0A000) before it would refuse a write. */
-	if (step == STEP_BEGIN && r != NULL && sqlstate_is(r, "0A000")) {
-		fault_err(err, FAULT_READONLY, what[step]);
-		return FAULT_READONLY;
-	}
-	/* a schema from before kluis_txn: a standby promoted under this node (ensure_table) */
-	if (step == STEP_CALL && r != NULL && sqlstate_is(r, "42883")) {
-		kl_fail(err, KL_EINTERNAL, "the store's schema lacks " TABLE "_txn");
-		return FAULT_SCHEMA;
-	}
-	if ((f = pg_check(c, r, want[step], what[step], err)) != FAULT_NONE)
-		return f;
-	if (step == STEP_CALL) {
-		*applied = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 1 && PQgetvalue(r, 0, 0)[0];
-	} else if (step == STEP_COMMIT && strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
-		/* COMMIT of a transaction that failed answers "ROLLBACK", not an error */
-		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s",
-			  PQcmdStatus((PGresult *)r));
-		kl_fail(err, KL_EINTERNAL, "the store's transaction was rolled back");
-		f = FAULT_OTHER;
-	}
-	return f;
-}
-
-/* Runs the transaction once on c, in one round trip. 0, or -1 with err filled and *f saying
- * whether running it again could help (FAULT_NONE for a failed check). *unknown is set when the
- * connection was lost once the COMMIT may have reached the server and before its answer came:
- * the write may or may not have been applied. */
-static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool *unknown,
-		    struct kl_err *err)
-{
-	enum txn_step step, sent, first = STEPS;
-	struct kl_err later = { 0 };
-	bool applied = false, server_said;
-	enum pg_fault g;
-	PGresult *r;
-	int rc = -1;
-
-	*f = FAULT_NONE;
-	*unknown = false;
-	if (txn_send(c, a, &sent) != 0 && sent == STEP_BEGIN) {
-		*f = pg_check(c, NULL, PGRES_COMMAND_OK, "send", err);	/* FAULT_LINK */
-		goto out;
-	}
-	/* Every step's result, in order; the first failure is the one that counts. */
-	for (step = STEP_BEGIN; step < STEPS; step++) {
-		r = step_result(c);
-		g = step_check(c, r, step, &applied, first == STEPS ? err : &later);
-		server_said = r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL;
-		PQclear(r);
-		if (g != FAULT_NONE && first == STEPS) {
-			first = step;
-			*f = g;
-			/* Lost once the COMMIT may have left: the server may have run it all. Only
-			 * the server's own refusal of a step before COMMIT (it ended the session
-			 * there, so COMMIT never ran) says otherwise. */
-			*unknown = g == FAULT_LINK && sent >= STEP_COMMIT && step <= STEP_SYNC &&
-				   !(step < STEP_COMMIT && server_said);
-		}
-		if (PQstatus(c) != CONNECTION_OK)
-			break;
-	}
-	if (first <= STEP_SYNC)
-		goto out;	/* failed, or its outcome is unknown */
-	/* COMMIT answered: only the trailing ROLLBACK may have failed (*f drops the connection) */
-	kl_err_clear(err);
-	if (!applied) {
-		kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
-		goto out;
-	}
-	rc = 0;
-out:
-	/* A connection that could not be brought back out of the pipeline is not reused. */
-	if (PQstatus(c) == CONNECTION_OK && PQexitPipelineMode(c) != 1 && *f == FAULT_NONE)
-		*f = FAULT_OTHER;
-	return rc;
-}
-
-/* A pause before a transaction is run again after a serialization failure, growing with the
- * tries and random, so that the transactions that collided do not collide again. */
-static void serial_backoff(unsigned tries, unsigned *seed)
-{
-	unsigned cap_us = 500u << (tries < 6 ? tries : 6);	/* up to 32 ms */
-	struct timespec ts = { 0 };
-
-	ts.tv_nsec = (long)(rand_r(seed) % cap_us) * 1000;
-	nanosleep(&ts, NULL);
-}
-
-static int migrate(PGconn *c, struct kl_err *err);
-
-static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
-{
-	struct store_pg *s = (struct store_pg *)st;
-	struct txn_args a;
-	enum pg_fault f = FAULT_NONE;
-	unsigned serial = 0, relinks = 0, seed;
-	struct timespec now;
-	bool unknown = false, migrated = false;
-	uint64_t epoch, deadline = failover_deadline(s);
-	PGconn *c;
-	int rc = -1;
-
-	if (txn_args_make(ops, n_ops, &a, err) != 0)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
-	for (;;) {
-		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
-			break;
-		rc = txn_once(c, &a, &f, &unknown, err);
-		if (rc != 0 && f == FAULT_SCHEMA && !migrated) {
-			migrated = true;	/* once: bring the schema up to date, run again */
-			kl_err_clear(err);
-			f = migrate(c, err) == 0 ? FAULT_NONE : FAULT_OTHER;
-			pool_give(s, c, epoch, f);
-			if (f == FAULT_NONE)
-				continue;
-			break;
-		}
-		pool_give(s, c, epoch, f);
-		if (rc == 0 || f == FAULT_NONE)
-			break;
-		if (f == FAULT_SERIAL && ++serial < SERIAL_TRIES) {
-			if (serial > 1)
-				serial_backoff(serial, &seed);
-			continue;
-		}
-		if (f == FAULT_LINK && !unknown && ++relinks < 2)
-			continue;
-		/* a server that takes no writes: a primary not yet promoted, or one being demoted */
-		if (f == FAULT_READONLY && wait_step(deadline)) {
-			relinks++;
-			kl_err_clear(err);
-			continue;
-		}
-		if (f == FAULT_SERIAL)
-			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
-				  serial);
-		if (unknown)
-			kl_fail(err, KL_EOUTCOME,
-				"the store's database was lost during a commit: the write may or "
-				"may not have been applied");
-		break;
-	}
-	if (rc == 0 && (serial > 0 || relinks > 0 || migrated))
-		kl_err_clear(err);	/* the failures before were overcome */
-out:
-	txn_args_clear(&a);
-	return rc;
-}
-
 /* --- open and close ---------------------------------------------------------------------- */
 
 static int pg_role(struct store *st, enum store_role *role, struct store_repl *repl,
@@ -1002,149 +696,12 @@ static void pg_close(struct store *st)
 static const struct store_vtable pg_vtable = {
 	.get = pg_get,
 	.scan = pg_scan,
-	.txn = pg_txn,
+	.txn = store_pg_txn,
 	.get_many = pg_get_many,
 	.role = pg_role,
 	.close = pg_close,
 	.name = "postgres",
 };
-
-/* The table's columns as this file uses them: name, type. */
-static int check_table(PGconn *c, struct kl_err *err)
-{
-	static const Oid types[] = { BYTEA_OID, BYTEA_OID, INT8_OID };
-	PGresult *r = PQexec(c, "SELECT key, value, version FROM " TABLE " LIMIT 0");
-	int i, rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "check the table", err) != FAULT_NONE)
-		goto out;
-	for (i = 0; i < 3; i++)
-		if (PQnfields(r) != 3 || PQftype(r, i) != types[i]) {
-			kl_fail(err, KL_ECORRUPT, "the table " TABLE
-				" is not (key bytea, value bytea, version bigint)");
-			goto out;
-		}
-	rc = 0;
-out:
-	PQclear(r);
-	return rc;
-}
-
-/* The schema's version is the table's comment, "kluis-schema N". A table without one is from
- * before versions (the same layout as version 1). A newer version than this kluisd knows is
- * refused: an old node must not write into a schema it does not understand. */
-#define SCHEMA_VERSION 2
-#define SCHEMA_COMMENT "kluis-schema 2"
-#define SCHEMA_LOCK "7021741163"	/* pg_advisory_xact_lock key: "kluis" as a number, roughly */
-
-static int schema_version(PGconn *c, int *version, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, "SELECT obj_description('" TABLE "'::regclass, 'pg_class')");
-	const char *v;
-	int rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "read the schema version", err) != FAULT_NONE)
-		goto out;
-	v = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
-	if (v == NULL) {
-		*version = 0;
-	} else if (strncmp(v, "kluis-schema ", 13) != 0 || (*version = atoi(v + 13)) < 1) {
-		kl_fail(err, KL_ECORRUPT, "the table " TABLE " carries a comment that is not a kluis "
-			"schema version");
-		goto out;
-	}
-	rc = 0;
-out:
-	PQclear(r);
-	return rc;
-}
-
-/* Creates the table, or brings an older schema up to SCHEMA_VERSION, in one transaction under an
- * advisory lock, so that nodes starting together do it once and never half. */
-static int migrate(PGconn *c, struct kl_err *err)
-{
-	static const char *const steps[] = {
-		"BEGIN",
-		"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")",
-		"CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, value bytea NOT NULL, "
-		"version bigint NOT NULL)",
-		/* versions 0 -> 1: the layout is the same; only the label is new */
-		/* versions 1 -> 2: a transaction in one statement, so in one round trip (pg_txn):
-		 * kinds holds one byte per op ('p' put, 'd' delete, 'c' check); every check is
-		 * evaluated before any write; false, with nothing written, when a check fails. */
-		"CREATE OR REPLACE FUNCTION " TABLE "_txn(kinds bytea, keys bytea[], vals bytea[], "
-		"versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
-		"DECLARE i int; v bigint;\n"
-		"BEGIN\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 99 THEN\n"
-		"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
-		"      INSERT INTO " TABLE " AS t (key, value, version)\n"
-		"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"
-		"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"
-		"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"
-		"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
-		"  RETURN true;\n"
-		"END\n"
-		"$fn$",
-		"COMMENT ON TABLE " TABLE " IS '" SCHEMA_COMMENT "'",
-		"COMMIT",
-	};
-	PGresult *r;
-	size_t i;
-
-	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		r = PQexec(c, steps[i]);
-		if (pg_check(c, r, i == 1 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, "create the schema",
-			     err) != FAULT_NONE) {
-			PQclear(r);
-			PQclear(PQexec(c, "ROLLBACK"));
-			return -1;
-		}
-		PQclear(r);
-	}
-	return 0;
-}
-
-/* Opens the schema: creates or migrates it on a primary; on a read-only standby only checks that
- * it is there and not newer than this kluisd. */
-static int ensure_table(PGconn *c, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, "SELECT to_regclass('" TABLE "') IS NOT NULL, pg_is_in_recovery()");
-	bool exists, standby;
-	int version = 0, rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "look for the table", err) != FAULT_NONE)
-		goto out;
-	exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	standby = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-	/* a table of that name that is not ours is never labelled ours */
-	if (exists && (check_table(c, err) != 0 || schema_version(c, &version, err) != 0))
-		goto out;
-	if (version > SCHEMA_VERSION) {
-		kl_fail(err, KL_ECORRUPT, "the database has kluis schema %d, newer than this kluisd "
-			"knows (%d): upgrade kluisd", version, SCHEMA_VERSION);
-		goto out;
-	}
-	if (version < SCHEMA_VERSION && !standby && migrate(c, err) != 0)
-		goto out;
-	if (!exists && standby) {
-		kl_fail(err, KL_EUNAVAIL, "the database is a standby without the table " TABLE
-			": start a node on the primary first");
-		goto out;
-	}
-	rc = check_table(c, err);
-out:
-	PQclear(r);
-	return rc;
-}
 
 struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err)
 {
@@ -1185,7 +742,7 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
-	if ((c = pg_connect(s, false, err)) == NULL || ensure_table(c, err) != 0 ||
+	if ((c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
 	    prepare_all(c, err) != 0)
 		goto out;
 	s->idle[pool_size - 1].conn = c;	/* on top */
