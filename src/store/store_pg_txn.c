@@ -182,8 +182,11 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 
 	*f = FAULT_NONE;
 	*unknown = false;
-	if (txn_send(c, a, &sent) != 0 && sent == STEP_BEGIN) {
+	/* A pipeline not sent whole is not read (the server may never answer it): the connection
+	 * is dropped, and the outcome unknown once the COMMIT may have left. */
+	if (txn_send(c, a, &sent) != 0) {
 		*f = store_pg_check(c, NULL, PGRES_COMMAND_OK, "send", err);	/* FAULT_LINK */
+		*unknown = sent >= STEP_COMMIT;
 		goto out;
 	}
 	/* Every step's result, in order; the first failure is the one that counts. */
@@ -206,7 +209,9 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 	}
 	if (first <= STEP_SYNC)
 		goto out;	/* failed, or its outcome is unknown */
-	/* COMMIT answered: only the trailing ROLLBACK may have failed (*f drops the connection) */
+	/* COMMIT answered: only the trailing ROLLBACK may have failed, which changes nothing of the
+	 * outcome (a connection it left broken is dropped when next taken) */
+	*f = FAULT_NONE;
 	kl_err_clear(err);
 	if (!applied) {
 		kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
