@@ -29,7 +29,7 @@
 
 static int migrate(PGconn *c, struct kl_err *err);
 
-/* A transaction as the parameters of kluis_txn(kinds, keys, vals, versions) (see migrate): one
+/* A transaction as the parameters of kluis_kv_txn(kinds, keys, vals, versions) (see migrate): one
  * byte per op, then three binary arrays (bytea[], bytea[], int8[]). */
 struct txn_args {
 	struct buf kinds, keys, vals, versions;
@@ -89,7 +89,7 @@ out:
 	return rc;
 }
 
-/* The steps of one run, sent together in one pipeline: BEGIN; SELECT kluis_txn(...); COMMIT;
+/* The steps of one run, sent together in one pipeline: BEGIN; SELECT kluis_kv_txn(...); COMMIT;
  * sync; then ROLLBACK; sync. The ROLLBACK ends a transaction that failed (the server skips what
  * follows a failed step up to the first sync) so that the connection is usable again without a
  * round trip of its own; after a COMMIT it is a no-op (a warning, dropped). */
@@ -147,7 +147,7 @@ static enum pg_fault step_check(PGconn *c, const PGresult *r, enum txn_step step
 		store_pg_fault_err(err, FAULT_READONLY, what[step]);
 		return FAULT_READONLY;
 	}
-	/* a schema from before kluis_txn: a standby promoted under this node (ensure_table) */
+	/* a schema from before kluis_kv_txn: a standby promoted under this node (migrate) */
 	if (step == STEP_CALL && r != NULL && store_pg_sqlstate_is(r, "42883")) {
 		kl_fail(err, KL_EINTERNAL, "the store's schema lacks " TABLE "_txn");
 		return FAULT_SCHEMA;
