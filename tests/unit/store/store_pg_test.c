@@ -849,6 +849,56 @@ static void test_lost_during_commit_is_unknown_outcome(void **state)
 	suite_expect(st, K("outcome"), K("v"), 1);
 }
 
+/* The backend of the kluisd connection whose wait_event is event, by polling; "" when none
+ * showed up. */
+static void wait_for_backend(const char *event, char *pid, size_t n)
+{
+	char sql[256];
+	int i;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT COALESCE(MAX(pid)::text, '') FROM pg_stat_activity WHERE "
+		 "application_name = 'kluisd' AND wait_event = '%s'",
+		 event);
+	pid[0] = '\0';
+	for (i = 0; i < 1200 && pid[0] == '\0'; i++) {
+		assert_int_equal(pg_fixture_query(fx.port, sql, pid, n), 0);
+		if (pid[0] == '\0')
+			usleep(50 * 1000);
+	}
+}
+
+/* The other side of an unknown outcome: the COMMIT was applied (written locally, then waiting
+ * for a synchronous standby that never answers) when the connection was lost. KL_EOUTCOME again,
+ * and the write is there: no caller may take the error for "nothing happened". */
+static void test_unknown_outcome_may_have_been_applied(void **state)
+{
+	struct store *st = fresh_store(state, 2);
+	struct slow_put p = { .st = st, .rc = 0 };
+	char pid[32], sql[96];
+	pthread_t t;
+
+	/* a restart, not a reload: commits wait from the first one on */
+	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM SET synchronous_standby_names = "
+						 "'nobody'"),
+			 0);
+	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
+	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
+	wait_for_backend("SyncRep", pid, sizeof(pid));
+	if (pid[0] != '\0') {
+		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
+	}
+	/* back to plain commits before the join: a put still waiting ends with the restart */
+	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM RESET synchronous_standby_names"), 0);
+	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(pid[0] != '\0');
+	assert_int_equal(p.rc, -1);
+	assert_int_equal(p.code, KL_EOUTCOME);
+	suite_expect(st, K("outcome"), K("v"), 1);	/* applied after all */
+}
+
 #define COUNTERS 6
 #define COUNTS 25
 
@@ -1027,6 +1077,7 @@ int main(void)
 		OWN_TEST(test_schema_1_is_migrated),
 		OWN_TEST(test_missing_function_is_made_again),
 		OWN_TEST(test_lost_during_commit_is_unknown_outcome),
+		OWN_TEST(test_unknown_outcome_may_have_been_applied),
 		OWN_TEST(test_no_lost_update_under_concurrent_writers),
 		OWN_TEST(test_nodes_starting_together),
 		OWN_TEST(test_read_only_database_refuses_writes),
