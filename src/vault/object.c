@@ -276,6 +276,29 @@ out:
 	return rc;
 }
 
+/* After a create's transaction came back KL_EOUTCOME (the store lost its connection once the
+ * commit may have reached it): was it applied? Its version key is new (a random id) and written
+ * only by that transaction, together with the head, so finding it proves it was; then err is
+ * cleared. Not finding it proves nothing (a commit may still land), so err stays as it is and
+ * the create is never run again. */
+static bool version_landed(const struct vault *v, const char *vkey, struct kl_err *err)
+{
+	struct kl_err rerr = { 0 };
+	struct store_read r;
+	struct buf val;
+	bool landed;
+
+	buf_init(&val, VERSION_REC_MAX);
+	r = (struct store_read){ .key = vkey, .key_len = strlen(vkey), .val = &val };
+	landed = store_get_many(v->core->st, &r, 1, &rerr) == 0 && r.found;
+	buf_clear(&val);
+	if (landed) {
+		LOG_WARN(NULL, "the store's answer to a commit was lost, and the commit was applied");
+		kl_err_clear(err);
+	}
+	return landed;
+}
+
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
 	       const void *material, size_t material_len, struct obj *out, struct kl_err *err)
 {
@@ -371,7 +394,8 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 			{ .kind = STORE_CHECK, .key = cdkey, .key_len = strlen(cdkey), .version = 0 },
 		};
 		n_ops = check_cert ? 6 : 4;
-		if (store_txn(v->core->st, ops, n_ops, err) == 0)
+		if (store_txn(v->core->st, ops, n_ops, err) == 0 ||
+		    (err->code == KL_EOUTCOME && version_landed(v, vkey, err)))
 			break;
 		if (err->code != KL_ECONFLICT)
 			goto out;
