@@ -28,6 +28,7 @@ static const struct errc_map map[] = {
 	[KL_ENOMEM] = { 503, "ServiceUnavailable" },
 	[KL_EINTERNAL] = { 500, "InternalError" },
 	[KL_EMETHOD] = { 405, "MethodNotAllowed" },
+	[KL_EOUTCOME] = { 503, "ServiceUnavailable" },
 };
 
 /* msg with every byte that is not part of well-formed UTF-8 replaced by '?'. Messages quote
@@ -84,6 +85,6 @@ void api_resp_error(struct api_resp *resp, const struct kl_err *err)
 		api_resp_header(resp, "Retry-After", "1");
 	/* The storage is unreachable from this node: the client's retry should be free to land on
 	 * another node or region (a load balancer in TCP mode keeps a connection where it is). */
-	if (kind == KL_EUNAVAIL)
+	if (kind == KL_EUNAVAIL || kind == KL_EOUTCOME)
 		api_resp_header(resp, "Connection", "close");
 }

@@ -120,6 +120,7 @@ static void defaults_of(enum kl_errc kind, int *status, const char **error, unsi
 		*code = AADSTS_THROTTLED;
 		break;
 	case KL_EUNAVAIL:
+	case KL_EOUTCOME:
 	case KL_ENOMEM:
 	case KL_EREADONLY:
 		*status = 503;

@@ -4,7 +4,11 @@
  *
  * Thread safety: one struct store may be used from many threads at once; each call is its own
  * transaction. Errors: KL_ENOTFOUND from get, KL_ECONFLICT from a failed check in txn,
- * KL_EUNAVAIL when the backend is unreachable, KL_EINTERNAL otherwise. */
+ * KL_EUNAVAIL when the backend is unreachable, KL_EOUTCOME from txn when the backend was lost
+ * once the commit may have reached it: the transaction may or may not have been applied (the
+ * embedded store never returns it). A caller never runs such a transaction again as if it had not
+ * been applied: it reports the error (503), or reads back something only that transaction wrote to
+ * find out. KL_EINTERNAL otherwise. */
 #ifndef KLUIS_STORE_STORE_H
 #define KLUIS_STORE_STORE_H
 
@@ -101,7 +105,7 @@ int store_scan(struct store *st, const void *prefix, size_t prefix_len, const vo
 int store_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err);
 
 /* Applies every op or none. Checks are evaluated before any write. Keys longer than
- * STORE_KEY_MAX or empty give KL_EINVAL. */
+ * STORE_KEY_MAX or empty give KL_EINVAL. KL_EOUTCOME: see the top; the outcome is unknown. */
 int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
 
 /* A single put or delete, as a one-op transaction. */

@@ -1,9 +1,10 @@
 /* store_pg.c owns the PostgreSQL backend: one table, kluis_kv (key bytea primary key, value bytea
- * not null, version bigint not null), reached through a pool of libpq connections. It is the only
- * includer of <libpq-fe.h>. Keys and values travel only as binary parameters and results, never
- * inside SQL text. It never logs or puts in an error a key's or a value's contents (values hold
- * sealed secrets, keys object names), nor the conninfo (it may hold a password); of a server
- * error it logs only the SQLSTATE and the primary message, since a DETAIL may quote a key.
+ * not null, version bigint not null), reached through a pool of libpq connections. With
+ * store_pg_txn.c it is the only includer of <libpq-fe.h>. Keys and values travel only as binary
+ * parameters and results, never inside SQL text. It never logs or puts in an error a key's or a
+ * value's contents (values hold sealed secrets, keys object names), nor the conninfo (it may hold
+ * a password); of a server error it logs only the SQLSTATE and the primary message, since a
+ * DETAIL may quote a key.
  *
  * Order: bytea compares with memcmp and then by length (byteacmp), in no collation, which is the
  * bytewise order, a proper prefix first, that store.h promises; the primary key's B-tree keeps it.
@@ -18,10 +19,19 @@
  * the transaction's writes; a transaction run again reads again, and fails with KL_ECONFLICT when
  * someone else's commit has made a check false.
  *
- * A write is acknowledged only once COMMIT has returned: durable as the server's
- * synchronous_commit and synchronous standbys make it. A connection lost before COMMIT was sent
- * is replaced and the transaction run again once (nothing of it was committed); one lost during
- * COMMIT fails with KL_EUNAVAIL, because the write may or may not have been applied.
+ * A transaction is one round trip: BEGIN, a call of a server-side function and COMMIT in one
+ * pipeline (store_pg_txn.c, which also owns the schema). A write is acknowledged only once
+ * COMMIT has returned: durable as the server's synchronous_commit and synchronous standbys make
+ * it. A connection lost once the COMMIT may have left leaves the outcome unknown: KL_EOUTCOME,
+ * never run again (store_pg_txn.c says when it is known after all). So that a transaction is not
+ * sent into a connection that the server ended while it sat idle in the pool (a restart), a
+ * pooled connection with anything to read (the server's FATAL, end of file) is replaced before
+ * use; a connection found lost before anything was sent is replaced and the transaction run
+ * again once.
+ *
+ * Every statement is prepared once per connection, when the connection is made (all of them in
+ * one round trip), and run by name. store_get_many is one statement (key = ANY($1), the keys a
+ * binary bytea[]), so one round trip and one snapshot.
  *
  * Reads are single statements outside any explicit transaction. A scan fetches bounded batches
  * (key > last ORDER BY key LIMIT n) and gives its connection back to the pool before it calls the
@@ -31,20 +41,21 @@
  *
  * Failover: a connection found broken (lost, server shutting down, SQLSTATE class 08) is dropped,
  * as is every idle one made before it (they most likely point at the same dead server), and made
- * again on the next use by libpq with the same conninfo; a read, or a transaction that has not
- * reached COMMIT, is run again on a new connection. A connection whose server takes no
+ * again on the next use by libpq with the same conninfo; a read, or a transaction whose outcome
+ * is known to be nothing, is run again on a new connection. A connection whose server takes no
  * writes (25006, or a hot standby refusing SERIALIZABLE) gives KL_EREADONLY and is dropped too,
  * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary.
  *
  * Riding through a failover: while no server takes the connection (the primary is dead and the
  * standby not yet promoted, which takes 2-10 s under pg_auto_failover), a read or a transaction
  * keeps trying to connect, every RECONNECT_STEP_MS, for up to FAILOVER_WAIT_MS before it fails
- * with KL_EUNAVAIL; a transaction that met a server taking no writes before its COMMIT tries
- * again likewise. Answering 503 at once instead would leave the clients' own retries (about 3 s
+ * with KL_EUNAVAIL; a transaction that met a server taking no writes tries again likewise.
+ * Answering 503 at once instead would leave the clients' own retries (about 3 s
  * of them in the SDKs) to cover the failover, and they do not cover its slow cases. The role
  * poll does not wait: it must tell at once that the primary is gone. */
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -54,20 +65,54 @@
 #include <time.h>
 
 #include "store/store_pg.h"
+#include "store/store_pg_internal.h"
 #include "util/log.h"
 #include "util/rec.h"
 
-#define TABLE "kluis_kv"
-#define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
-#define INT8_OID 20
-#define BINARY 1		/* libpq's format code for binary parameters and results */
 #define SCAN_BATCH 256		/* rows a scan holds in memory at once */
 #define SCAN_BATCH_SQL "256"
-#define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
 #define READ_TRIES 3
 #define FAILOVER_WAIT_MS 8000	/* how long a call waits for a server to take it (above) */
 #define RECONNECT_STEP_MS 200
 #define VERSION_BYTES 8
+
+/* The statements every pooled connection prepares once, when it is made (one round trip for
+ * all: PREPARE ... ; PREPARE ...), and runs by name with PQexecPrepared: the server parses and
+ * plans each once per connection instead of once per call. */
+#define ST_GET "kl_get"
+#define ST_GET_MANY "kl_get_many"
+#define ST_ROLE "kl_role"
+#define SCAN_COLS "SELECT key, value, version FROM " TABLE " WHERE key "
+#define SCAN_LIMIT " ORDER BY key LIMIT " SCAN_BATCH_SQL ";"
+
+/* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
+ * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
+ * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
+ * of one byte, then an int8. */
+#define ROLE_SQL \
+	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
+	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() " \
+	"THEN 0 " \
+	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
+	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
+	"WHERE status = 'streaming') AS s) AS x"
+
+static const char prepare_sql[] =
+	"PREPARE " ST_GET "(bytea) AS SELECT value, version FROM " TABLE " WHERE key = $1;"
+	"PREPARE " ST_GET_MANY "(bytea[]) AS SELECT key, value, version FROM " TABLE
+	" WHERE key = ANY($1);"
+	"PREPARE kl_scan_x(bytea) AS " SCAN_COLS "> $1" SCAN_LIMIT
+	"PREPARE kl_scan_xe(bytea, bytea) AS " SCAN_COLS "> $1 AND key < $2" SCAN_LIMIT
+	"PREPARE kl_scan_i(bytea) AS " SCAN_COLS ">= $1" SCAN_LIMIT
+	"PREPARE kl_scan_ie(bytea, bytea) AS " SCAN_COLS ">= $1 AND key < $2" SCAN_LIMIT
+	"PREPARE " ST_ROLE " AS " ROLE_SQL;
+
+/* [from is inclusive][there is an end] */
+static const char *const scan_st[2][2] = {
+	{ "kl_scan_x", "kl_scan_xe" },
+	{ "kl_scan_i", "kl_scan_ie" },
+};
 
 /* Defaults that the operator's conninfo overrides, since it comes after them: a bounded wait for
  * a host that does not answer, so that libpq moves on to the next host of a multi-host conninfo
@@ -76,35 +121,6 @@ static const char *const conn_keys[] = { "connect_timeout", "keepalives_idle",
 					 "keepalives_interval", "keepalives_count",
 					 "tcp_user_timeout", "application_name", "dbname", NULL };
 static const char *const conn_defaults[] = { "3", "10", "3", "3", "10000", "kluisd" };
-
-struct pg_slot {
-	PGconn *conn;		/* NULL: connect on first use */
-	uint64_t epoch;		/* s->epoch when conn was made */
-};
-
-struct store_pg {
-	struct store base;	/* first: a struct store * is a struct store_pg * */
-	pthread_mutex_t mu;	/* guards idle, n_idle and epoch */
-	pthread_cond_t cv;	/* signalled when a slot comes back */
-	struct pg_slot *idle;	/* idle[0..n_idle): free slots, connected ones on top */
-	size_t n_idle;
-	size_t pool_size;
-	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
-	time_t connect_log_s;	/* when a failed connect was last logged */
-	unsigned connect_unlogged;	/* failed connects since, not logged */
-	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
-	char *conninfo;
-};
-
-/* What a failed statement means for the caller and for its connection. */
-enum pg_fault {
-	FAULT_NONE,
-	FAULT_SERIAL,	/* 40001, 40P01: run the transaction again */
-	FAULT_LINK,	/* the connection is gone or its server is going away: drop it */
-	FAULT_READONLY,	/* the server takes no writes: drop the connection (failover) */
-	FAULT_BUSY,	/* out of resources, cancelled, timed out: later */
-	FAULT_OTHER,
-};
 
 /* Server notices (e.g. "already exists, skipping") are not worth a log line. */
 static void drop_notice(void *arg, const char *message)
@@ -123,7 +139,7 @@ static int trimmed_len(const char *m)
 	return n > 300 ? 300 : (int)n;
 }
 
-static bool sqlstate_is(const PGresult *r, const char *state)
+bool store_pg_sqlstate_is(const PGresult *r, const char *state)
 {
 	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -137,21 +153,23 @@ static enum pg_fault classify(PGconn *c, const PGresult *r)
 	/* No result, or an error libpq made itself (no SQLSTATE): the link's state is unknown.
 	 * 08: connection exception; 57P01-3: admin or crash shutdown, cannot connect now. */
 	if (PQstatus(c) != CONNECTION_OK || r == NULL ||
-	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL || sqlstate_is(r, "08") ||
-	    sqlstate_is(r, "57P01") || sqlstate_is(r, "57P02") || sqlstate_is(r, "57P03"))
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL || store_pg_sqlstate_is(r, "08") ||
+	    store_pg_sqlstate_is(r, "57P01") || store_pg_sqlstate_is(r, "57P02") ||
+	    store_pg_sqlstate_is(r, "57P03"))
 		f = FAULT_LINK;
-	else if (sqlstate_is(r, "40001") || sqlstate_is(r, "40P01"))
+	else if (store_pg_sqlstate_is(r, "40001") || store_pg_sqlstate_is(r, "40P01"))
 		f = FAULT_SERIAL;
-	else if (sqlstate_is(r, "25006"))
+	else if (store_pg_sqlstate_is(r, "25006"))
 		f = FAULT_READONLY;
 	/* 53: insufficient resources; 57014: cancelled (statement_timeout); 55P03: lock timeout. */
-	else if (sqlstate_is(r, "53") || sqlstate_is(r, "57014") || sqlstate_is(r, "55P03"))
+	else if (store_pg_sqlstate_is(r, "53") || store_pg_sqlstate_is(r, "57014") ||
+		 store_pg_sqlstate_is(r, "55P03"))
 		f = FAULT_BUSY;
 	return f;
 }
 
 /* Fills err with the kind a fault calls for. */
-static void fault_err(struct kl_err *err, enum pg_fault f, const char *what)
+void store_pg_fault_err(struct kl_err *err, enum pg_fault f, const char *what)
 {
 	switch (f) {
 	case FAULT_READONLY:
@@ -170,7 +188,7 @@ static void fault_err(struct kl_err *err, enum pg_fault f, const char *what)
 
 /* FAULT_NONE when r has status want. Otherwise logs why once (serialization failures, which are
  * retried, only at debug level), fills err and returns the fault. */
-static enum pg_fault pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
+enum pg_fault store_pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
 			      struct kl_err *err)
 {
 	const char *state = NULL, *msg = NULL;
@@ -191,7 +209,7 @@ static enum pg_fault pg_check(PGconn *c, const PGresult *r, ExecStatusType want,
 	lv = f == FAULT_SERIAL ? LOG_LV_DEBUG : f == FAULT_LINK ? LOG_LV_WARN : LOG_LV_ERROR;
 	log_msg(lv, NULL, __func__, "PostgreSQL %s: %s%s%.*s", what, state ? state : "",
 		state ? " " : "", trimmed_len(msg), msg);
-	fault_err(err, f, what);
+	store_pg_fault_err(err, f, what);
 out:
 	return f;
 }
@@ -218,7 +236,18 @@ static bool connect_log_due(struct store_pg *s, unsigned *unlogged)
 	return due;
 }
 
-static PGconn *pg_connect(struct store_pg *s, struct kl_err *err)
+/* Prepares the statements of prepare_sql on c. */
+static int prepare_all(PGconn *c, struct kl_err *err)
+{
+	PGresult *r = PQexec(c, prepare_sql);
+	int rc = store_pg_check(c, r, PGRES_COMMAND_OK, "prepare", err) == FAULT_NONE ? 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+/* A new connection; with prepare, its statements prepared (the table must exist). */
+static PGconn *pg_connect(struct store_pg *s, bool prepare, struct kl_err *err)
 {
 	unsigned unlogged = 0;
 	const char *vals[sizeof(conn_keys) / sizeof(conn_keys[0])];
@@ -245,17 +274,22 @@ static PGconn *pg_connect(struct store_pg *s, struct kl_err *err)
 	}
 	PQsetErrorVerbosity(c, PQERRORS_TERSE);
 	PQsetNoticeProcessor(c, drop_notice, NULL);
+	if (prepare && prepare_all(c, err) != 0) {
+		PQfinish(c);
+		c = NULL;
+	}
 out:
 	return c;
 }
 
 /* Puts a slot back, connected ones on top so that they are used first. drop closes conn; a lost
  * link also dooms the idle connections made before this one was taken. */
-static void pool_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f)
+void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f)
 {
 	struct pg_slot slot = { .conn = c, .epoch = epoch };
 
-	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY)) {
+	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY ||
+			  PQpipelineStatus(c) != PQ_PIPELINE_OFF)) {
 		PQfinish(c);
 		slot.conn = NULL;
 	}
@@ -283,7 +317,7 @@ static uint64_t mono_ms(void)
 
 /* Sleeps one reconnection step, unless that would pass deadline (a mono_ms() time; 0: no
  * waiting). False when there is no time left. */
-static bool wait_step(uint64_t deadline)
+bool store_pg_wait_step(uint64_t deadline)
 {
 	struct timespec step = { 0, RECONNECT_STEP_MS * 1000000L };
 
@@ -293,18 +327,29 @@ static bool wait_step(uint64_t deadline)
 	return true;
 }
 
-static uint64_t failover_deadline(struct store_pg *s)
+uint64_t store_pg_deadline(struct store_pg *s)
 {
 	unsigned ms = atomic_load(&s->wait_ms);
 
 	return ms > 0 ? mono_ms() + ms : 0;
 }
 
+/* An idle connection hears from its server only when the server ends it (a restart, a shutdown,
+ * a crash: a FATAL message, then end of file). Finding that out here, without a round trip, is
+ * what keeps a transaction from being sent into a connection already lost, where the outcome of
+ * its pipelined COMMIT would be unknown. */
+static bool spoke_while_idle(PGconn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+
+	return p.fd < 0 || poll(&p, 1, 0) != 0;
+}
+
 /* Takes a slot, waiting for one, and makes sure it holds a usable connection: one that is not
  * older than the last lost link, not broken and not inside a transaction; otherwise it connects
  * afresh, trying again until deadline (0: once). NULL (the slot back in the pool, empty) when
  * that fails. */
-static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
+PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 			 struct kl_err *err)
 {
 	struct pg_slot slot;
@@ -318,28 +363,28 @@ static PGconn *pool_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 	*epoch = s->epoch;
 	pthread_mutex_unlock(&s->mu);
 	if (slot.conn != NULL && (stale || PQstatus(slot.conn) != CONNECTION_OK ||
-				  PQtransactionStatus(slot.conn) != PQTRANS_IDLE)) {
+				  PQtransactionStatus(slot.conn) != PQTRANS_IDLE ||
+				  spoke_while_idle(slot.conn))) {
 		PQfinish(slot.conn);
 		slot.conn = NULL;
 	}
 	if (slot.conn == NULL) {
-		while ((slot.conn = pg_connect(s, err)) == NULL && err->code == KL_EUNAVAIL &&
-		       wait_step(deadline))
+		while ((slot.conn = pg_connect(s, true, err)) == NULL && err->code == KL_EUNAVAIL &&
+		       store_pg_wait_step(deadline))
 			kl_err_clear(err);
 		if (slot.conn == NULL)
-			pool_give(s, NULL, *epoch, FAULT_NONE);
+			store_pg_give(s, NULL, *epoch, FAULT_NONE);
 	}
 	return slot.conn;
 }
 
 /* --- statements -------------------------------------------------------------------------- */
 
-/* Runs sql with n byte-string parameters, binary both ways. A NULL pointer would be SQL NULL to
- * libpq, so an empty value goes as "". */
-static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const *p,
+/* Runs the prepared statement name with n byte-string parameters, binary both ways. A NULL
+ * pointer would be SQL NULL to libpq, so an empty value goes as "". */
+static PGresult *exec_bytes(PGconn *c, const char *name, int n, const void *const *p,
 			    const size_t *len)
 {
-	const Oid types[3] = { BYTEA_OID, BYTEA_OID, BYTEA_OID };
 	const int formats[3] = { BINARY, BINARY, BINARY };
 	const char *vals[3];
 	int lens[3], i;
@@ -348,18 +393,18 @@ static PGresult *exec_bytes(PGconn *c, const char *sql, int n, const void *const
 		vals[i] = p[i] != NULL ? p[i] : "";
 		lens[i] = (int)len[i];	/* callers keep lengths under INT_MAX */
 	}
-	return PQexecParams(c, sql, n, types, vals, lens, formats, BINARY);
+	return PQexecPrepared(c, name, n, vals, lens, formats, BINARY);
 }
 
 /* Runs a statement that only reads on a pooled connection and gives the connection back before
  * it returns: the result stands alone (the caller PQclear()s *out). A statement that failed
  * because its connection was lost (or, at a server whose default isolation is serializable, on
  * serialization) is run again: it wrote nothing. */
-static int run_read(struct store_pg *s, const char *sql, int n, const void *const *p,
+static int run_read(struct store_pg *s, const char *name, int n, const void *const *p,
 		    const size_t *len, const char *what, bool wait, PGresult **out,
 		    struct kl_err *err)
 {
-	uint64_t deadline = wait ? failover_deadline(s) : 0;
+	uint64_t deadline = wait ? store_pg_deadline(s) : 0;
 	enum pg_fault f = FAULT_LINK;
 	PGresult *r = NULL;
 	uint64_t epoch;
@@ -367,12 +412,12 @@ static int run_read(struct store_pg *s, const char *sql, int n, const void *cons
 	int tries, rc = -1;
 
 	for (tries = 0; tries < READ_TRIES && (f == FAULT_LINK || f == FAULT_SERIAL); tries++) {
-		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
+		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
 			goto out;
 		PQclear(r);
-		r = exec_bytes(c, sql, n, p, len);
-		f = pg_check(c, r, PGRES_TUPLES_OK, what, err);
-		pool_give(s, c, epoch, f);
+		r = exec_bytes(c, name, n, p, len);
+		f = store_pg_check(c, r, PGRES_TUPLES_OK, what, err);
+		store_pg_give(s, c, epoch, f);
 	}
 	if (f != FAULT_NONE)
 		goto out;
@@ -433,8 +478,7 @@ static int pg_get(struct store *st, const void *key, size_t key_len, struct buf 
 	uint64_t ver;
 	int rc = -1;
 
-	if (run_read(s, "SELECT value, version FROM " TABLE " WHERE key = $1", 1, p, len, "get",
-		     true, &r, err) != 0)
+	if (run_read(s, ST_GET, 1, p, len, "get", true, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) == 0) {
 		kl_fail(err, KL_ENOTFOUND, "the record does not exist");
@@ -451,6 +495,80 @@ out:
 	return rc;
 }
 
+/* Appends a one-dimensional binary array of n elements of type elem_oid (no NULLs) to b: the
+ * layout of array_send (ndim, has-null flag, element type, then per dimension its size and lower
+ * bound, then each element as a length and its bytes). */
+static int put_be32(struct buf *b, uint32_t v, struct kl_err *err)
+{
+	unsigned char x[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	return buf_append(b, x, sizeof(x), err);
+}
+
+int store_pg_array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err)
+{
+	const uint32_t head[5] = { 1, 0, elem_oid, (uint32_t)n, 1 };
+	size_t i;
+
+	for (i = 0; i < 5; i++)
+		if (put_be32(b, head[i], err) != 0)
+			return -1;
+	return 0;
+}
+
+int store_pg_array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err)
+{
+	if (len > INT_MAX || b->len + len + 4 > INT_MAX)
+		return kl_fail(err, KL_ETOOBIG, "a store transaction is too large for PostgreSQL");
+	if (put_be32(b, (uint32_t)len, err) != 0 || buf_append(b, len > 0 ? p : "", len, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Every key in one statement (key = ANY($1)), so in one snapshot; each row goes to every read of
+ * its key (a key may be asked twice). */
+static int pg_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	struct buf arr;
+	const void *p[1];
+	size_t len[1], i;
+	PGresult *r = NULL;
+	uint64_t ver;
+	int row, rc = -1;
+
+	buf_init(&arr, (size_t)20 + n * (4 + STORE_KEY_MAX));
+	if (store_pg_array_begin(&arr, BYTEA_OID, n, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (store_pg_array_elem(&arr, reads[i].key, reads[i].key_len, err) != 0)
+			goto out;
+	p[0] = arr.data;
+	len[0] = arr.len;
+	if (run_read(s, ST_GET_MANY, 1, p, len, "get", true, &r, err) != 0)
+		goto out;
+	for (row = 0; row < PQntuples(r); row++) {
+		if (row_version(r, row, 2, &ver, err) != 0)
+			goto out;
+		for (i = 0; i < n; i++) {
+			if (reads[i].found || key_cmp(PQgetvalue(r, row, 0),
+						      (size_t)PQgetlength(r, row, 0), reads[i].key,
+						      reads[i].key_len) != 0)
+				continue;
+			if (buf_append(reads[i].val, PQgetvalue(r, row, 1),
+				       (size_t)PQgetlength(r, row, 1), err) != 0)
+				goto out;
+			reads[i].found = true;
+			reads[i].version = ver;
+		}
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	buf_clear(&arr);
+	return rc;
+}
+
 /* The smallest key above every key that starts with prefix: the prefix up to its last byte that
  * is not 0xff, that byte incremented. 0 when there is none (empty, or nothing but 0xff). */
 static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *end)
@@ -463,18 +581,6 @@ static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *e
 	}
 	return n;
 }
-
-/* [from is inclusive][there is an end] */
-static const char *const scan_sql[2][2] = {
-	{ "SELECT key, value, version FROM " TABLE " WHERE key > $1 ORDER BY key LIMIT "
-	  SCAN_BATCH_SQL,
-	  "SELECT key, value, version FROM " TABLE " WHERE key > $1 AND key < $2 ORDER BY key "
-	  "LIMIT " SCAN_BATCH_SQL },
-	{ "SELECT key, value, version FROM " TABLE " WHERE key >= $1 ORDER BY key LIMIT "
-	  SCAN_BATCH_SQL,
-	  "SELECT key, value, version FROM " TABLE " WHERE key >= $1 AND key < $2 ORDER BY key "
-	  "LIMIT " SCAN_BATCH_SQL },
-};
 
 /* Calls fn on the rows of one batch. 1 when fn stopped the scan, 0 to go on, -1 on failure. */
 static int scan_batch(const PGresult *r, store_scan_fn fn, void *arg, struct kl_err *err)
@@ -517,7 +623,7 @@ static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, cons
 	do {
 		PQclear(r);
 		r = NULL;
-		if (run_read(s, scan_sql[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
+		if (run_read(s, scan_st[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
 			     "scan", true, &r, err) != 0)
 			goto out;
 		/* The connection is back in the pool: fn may call the store. */
@@ -536,181 +642,7 @@ out:
 	return rc;
 }
 
-/* --- transactions ------------------------------------------------------------------------ */
-
-/* The version of op's key in the transaction on c: 0 when absent. */
-static enum pg_fault read_version(PGconn *c, const struct store_op *op, uint64_t *version,
-				  struct kl_err *err)
-{
-	const void *p[1] = { op->key };
-	const size_t len[1] = { op->key_len };
-	PGresult *r = exec_bytes(c, "SELECT version FROM " TABLE " WHERE key = $1", 1, p, len);
-	enum pg_fault f = pg_check(c, r, PGRES_TUPLES_OK, "check", err);
-
-	*version = 0;
-	if (f == FAULT_NONE && PQntuples(r) > 0 && row_version(r, 0, 0, version, err) != 0)
-		f = FAULT_OTHER;
-	PQclear(r);
-	return f;
-}
-
-static enum pg_fault write_op(PGconn *c, const struct store_op *op, struct kl_err *err)
-{
-	const void *p[2] = { op->key, op->val };
-	const size_t len[2] = { op->key_len, op->val_len };
-	PGresult *r;
-	enum pg_fault f;
-
-	if (op->kind == STORE_PUT)
-		r = exec_bytes(c,
-			       "INSERT INTO " TABLE " (key, value, version) VALUES ($1, $2, 1) "
-			       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
-			       "version = " TABLE ".version + 1",
-			       2, p, len);
-	else
-		r = exec_bytes(c, "DELETE FROM " TABLE " WHERE key = $1", 1, p, len);
-	f = pg_check(c, r, PGRES_COMMAND_OK, op->kind == STORE_PUT ? "put" : "delete", err);
-	PQclear(r);
-	return f;
-}
-
-static enum pg_fault run_simple(PGconn *c, const char *sql, const char *what, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, sql);
-	enum pg_fault f = pg_check(c, r, PGRES_COMMAND_OK, what, err);
-
-	/* COMMIT of a transaction that failed answers "ROLLBACK", not an error. */
-	if (f == FAULT_NONE && strcmp(sql, "COMMIT") == 0 &&
-	    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s", PQcmdStatus(r));
-		kl_fail(err, KL_EINTERNAL, "the store's transaction was rolled back");
-		f = FAULT_OTHER;
-	}
-	/* A hot standby refuses SERIALIZABLE (0A000) before it would refuse a write. */
-	if (f == FAULT_OTHER && strcmp(what, "begin") == 0 && sqlstate_is(r, "0A000")) {
-		f = FAULT_READONLY;
-		fault_err(err, f, what);
-	}
-	PQclear(r);
-	return f;
-}
-
-/* Runs the transaction once on c: checks, then writes, then COMMIT. 0, or -1 with err filled and
- * *f saying whether running it again could help (FAULT_NONE for a failed check). *committing is
- * set once COMMIT has been sent. */
-static int txn_once(PGconn *c, const struct store_op *ops, size_t n_ops, enum pg_fault *f,
-		    bool *committing, struct kl_err *err)
-{
-	uint64_t version;
-	size_t i;
-	int rc = -1;
-
-	*committing = false;
-	if ((*f = run_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", "begin", err)) != FAULT_NONE)
-		goto out;
-	for (i = 0; i < n_ops; i++) {
-		if (ops[i].kind != STORE_CHECK)
-			continue;
-		if ((*f = read_version(c, &ops[i], &version, err)) != FAULT_NONE)
-			goto out;
-		if (version != ops[i].version) {
-			kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
-			goto out;
-		}
-	}
-	for (i = 0; i < n_ops; i++)
-		if (ops[i].kind != STORE_CHECK && (*f = write_op(c, &ops[i], err)) != FAULT_NONE)
-			goto out;
-	*committing = true;
-	if ((*f = run_simple(c, "COMMIT", "commit", err)) != FAULT_NONE)
-		goto out;
-	rc = 0;
-out:
-	/* After a failed statement the transaction is aborted: end it so c can be used again
-	 * (pool_take drops c if this fails too). */
-	if (PQtransactionStatus(c) == PQTRANS_INTRANS || PQtransactionStatus(c) == PQTRANS_INERROR)
-		PQclear(PQexec(c, "ROLLBACK"));
-	return rc;
-}
-
-/* A pause before a transaction is run again after a serialization failure, growing with the
- * tries and random, so that the transactions that collided do not collide again. */
-static void serial_backoff(unsigned tries, unsigned *seed)
-{
-	unsigned cap_us = 500u << (tries < 6 ? tries : 6);	/* up to 32 ms */
-	struct timespec ts = { 0 };
-
-	ts.tv_nsec = (long)(rand_r(seed) % cap_us) * 1000;
-	nanosleep(&ts, NULL);
-}
-
-static int pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
-{
-	struct store_pg *s = (struct store_pg *)st;
-	enum pg_fault f = FAULT_NONE;
-	unsigned serial = 0, relinks = 0, seed;
-	struct timespec now;
-	bool committing = false;
-	uint64_t epoch, deadline = failover_deadline(s);
-	size_t i;
-	PGconn *c;
-	int rc = -1;
-
-	for (i = 0; i < n_ops; i++)
-		if (ops[i].val_len > INT_MAX) {	/* libpq's lengths are ints */
-			kl_fail(err, KL_ETOOBIG, "a store value is too large for PostgreSQL");
-			goto out;
-		}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
-	for (;;) {
-		if ((c = pool_take(s, &epoch, deadline, err)) == NULL)
-			break;
-		rc = txn_once(c, ops, n_ops, &f, &committing, err);
-		pool_give(s, c, epoch, f);
-		if (rc == 0 || f == FAULT_NONE)
-			break;
-		if (f == FAULT_SERIAL && ++serial < SERIAL_TRIES) {
-			if (serial > 1)
-				serial_backoff(serial, &seed);
-			continue;
-		}
-		if (f == FAULT_LINK && !committing && ++relinks < 2)
-			continue;
-		/* a server that takes no writes: a primary not yet promoted, or one being demoted */
-		if (f == FAULT_READONLY && !committing && wait_step(deadline)) {
-			relinks++;
-			kl_err_clear(err);
-			continue;
-		}
-		if (f == FAULT_SERIAL)
-			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
-				  serial);
-		if (f == FAULT_LINK && committing)
-			kl_fail(err, KL_EUNAVAIL,
-				"the store's database was lost during a commit: the write may or "
-				"may not have been applied");
-		break;
-	}
-	if (rc == 0 && (serial > 0 || relinks > 0))
-		kl_err_clear(err);	/* the failures before were overcome */
-out:
-	return rc;
-}
-
 /* --- open and close ---------------------------------------------------------------------- */
-
-/* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
- * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
- * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
- * of one byte, then an int8. */
-#define ROLE_SQL \
-	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
-	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 " \
-	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
-	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
-	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
-	"WHERE status = 'streaming') AS s) AS x"
 
 static int pg_role(struct store *st, enum store_role *role, struct store_repl *repl,
 		   struct kl_err *err)
@@ -721,7 +653,7 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 	uint64_t v = 0;
 	int rc = -1, i;
 
-	if (run_read(s, ROLE_SQL, 0, NULL, NULL, "role", false, &r, err) != 0)
+	if (run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
 	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
@@ -764,123 +696,12 @@ static void pg_close(struct store *st)
 static const struct store_vtable pg_vtable = {
 	.get = pg_get,
 	.scan = pg_scan,
-	.txn = pg_txn,
+	.txn = store_pg_txn,
+	.get_many = pg_get_many,
 	.role = pg_role,
 	.close = pg_close,
 	.name = "postgres",
 };
-
-/* The table's columns as this file uses them: name, type. */
-static int check_table(PGconn *c, struct kl_err *err)
-{
-	static const Oid types[] = { BYTEA_OID, BYTEA_OID, INT8_OID };
-	PGresult *r = PQexec(c, "SELECT key, value, version FROM " TABLE " LIMIT 0");
-	int i, rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "check the table", err) != FAULT_NONE)
-		goto out;
-	for (i = 0; i < 3; i++)
-		if (PQnfields(r) != 3 || PQftype(r, i) != types[i]) {
-			kl_fail(err, KL_ECORRUPT, "the table " TABLE
-				" is not (key bytea, value bytea, version bigint)");
-			goto out;
-		}
-	rc = 0;
-out:
-	PQclear(r);
-	return rc;
-}
-
-/* The schema's version is the table's comment, "kluis-schema N". A table without one is from
- * before versions (the same layout as version 1). A newer version than this kluisd knows is
- * refused: an old node must not write into a schema it does not understand. */
-#define SCHEMA_VERSION 1
-#define SCHEMA_COMMENT "kluis-schema 1"
-#define SCHEMA_LOCK "7021741163"	/* pg_advisory_xact_lock key: "kluis" as a number, roughly */
-
-static int schema_version(PGconn *c, int *version, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, "SELECT obj_description('" TABLE "'::regclass, 'pg_class')");
-	const char *v;
-	int rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "read the schema version", err) != FAULT_NONE)
-		goto out;
-	v = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
-	if (v == NULL) {
-		*version = 0;
-	} else if (strncmp(v, "kluis-schema ", 13) != 0 || (*version = atoi(v + 13)) < 1) {
-		kl_fail(err, KL_ECORRUPT, "the table " TABLE " carries a comment that is not a kluis "
-			"schema version");
-		goto out;
-	}
-	rc = 0;
-out:
-	PQclear(r);
-	return rc;
-}
-
-/* Creates the table, or brings an older schema up to SCHEMA_VERSION, in one transaction under an
- * advisory lock, so that nodes starting together do it once and never half. */
-static int migrate(PGconn *c, struct kl_err *err)
-{
-	static const char *const steps[] = {
-		"BEGIN",
-		"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")",
-		"CREATE TABLE IF NOT EXISTS " TABLE " (key bytea PRIMARY KEY, value bytea NOT NULL, "
-		"version bigint NOT NULL)",
-		/* versions 0 -> 1: the layout is the same; only the label is new */
-		"COMMENT ON TABLE " TABLE " IS '" SCHEMA_COMMENT "'",
-		"COMMIT",
-	};
-	PGresult *r;
-	size_t i;
-
-	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		r = PQexec(c, steps[i]);
-		if (pg_check(c, r, i == 1 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, "create the schema",
-			     err) != FAULT_NONE) {
-			PQclear(r);
-			PQclear(PQexec(c, "ROLLBACK"));
-			return -1;
-		}
-		PQclear(r);
-	}
-	return 0;
-}
-
-/* Opens the schema: creates or migrates it on a primary; on a read-only standby only checks that
- * it is there and not newer than this kluisd. */
-static int ensure_table(PGconn *c, struct kl_err *err)
-{
-	PGresult *r = PQexec(c, "SELECT to_regclass('" TABLE "') IS NOT NULL, pg_is_in_recovery()");
-	bool exists, standby;
-	int version = 0, rc = -1;
-
-	if (pg_check(c, r, PGRES_TUPLES_OK, "look for the table", err) != FAULT_NONE)
-		goto out;
-	exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	standby = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-	/* a table of that name that is not ours is never labelled ours */
-	if (exists && (check_table(c, err) != 0 || schema_version(c, &version, err) != 0))
-		goto out;
-	if (version > SCHEMA_VERSION) {
-		kl_fail(err, KL_ECORRUPT, "the database has kluis schema %d, newer than this kluisd "
-			"knows (%d): upgrade kluisd", version, SCHEMA_VERSION);
-		goto out;
-	}
-	if (version < SCHEMA_VERSION && !standby && migrate(c, err) != 0)
-		goto out;
-	if (!exists && standby) {
-		kl_fail(err, KL_EUNAVAIL, "the database is a standby without the table " TABLE
-			": start a node on the primary first");
-		goto out;
-	}
-	rc = check_table(c, err);
-out:
-	PQclear(r);
-	return rc;
-}
 
 struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err)
 {
@@ -921,7 +742,8 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
-	if ((c = pg_connect(s, err)) == NULL || ensure_table(c, err) != 0)
+	if ((c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
+	    prepare_all(c, err) != 0)
 		goto out;
 	s->idle[pool_size - 1].conn = c;	/* on top */
 	c = NULL;

@@ -73,6 +73,7 @@ const char *kl_errc_name(enum kl_errc code)
 	case KL_ENOMEM: name = "ENOMEM"; break;
 	case KL_EINTERNAL: name = "EINTERNAL"; break;
 	case KL_EMETHOD: name = "EMETHOD"; break;
+	case KL_EOUTCOME: name = "EOUTCOME"; break;
 	}
 	return name;
 }

@@ -18,6 +18,8 @@ enum kl_errc {
 	KL_ENOMEM,
 	KL_EINTERNAL,
 	KL_EMETHOD,	/* 405: path known, method not */
+	KL_EOUTCOME,	/* 503: a write's outcome is unknown (the store was lost during its
+			   commit): it may or may not have been applied; never retried as if not */
 };
 
 struct kl_err {

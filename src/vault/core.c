@@ -17,6 +17,7 @@
 #include "util/secbuf.h"
 #include "vault/certs.h"
 #include "vault/core.h"
+#include "vault/hint.h"
 #include "vault/identity_internal.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
@@ -28,6 +29,7 @@
 #define META_ADMIN "m/admin"
 #define FORMAT_V1 "kluis-store-1"
 #define KEYCACHE_SLOTS 4096
+#define HINT_SLOTS 8192	/* latest-version hints: ~230 bytes each */
 
 static int path_join(char *out, size_t n, const char *dir, const char *file, struct kl_err *err)
 {
@@ -306,6 +308,10 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	if (crypto_random(core->id_base, sizeof(core->id_base), err) != 0 ||
 	    load_node_id(core, cfg->data_dir, err) != 0)
 		goto out;
+	if ((core->hints = hint_new(HINT_SLOTS)) == NULL) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((core->keys = keycache_new(KEYCACHE_SLOTS)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
@@ -437,6 +443,7 @@ void vault_core_close(struct vault_core *core)
 	free(core->data_dir);
 	store_close(core->st);
 	keycache_free(core->keys);
+	hint_free(core->hints);
 	signkeys_free(core->signkeys);
 	replay_mem_free(core->replay);
 	seal_key_free(core->data_key);

@@ -22,6 +22,7 @@
 
 struct signkeys;
 struct replay_mem;
+struct hint;
 
 struct vault_core {
 	struct store *st;
@@ -59,6 +60,7 @@ struct vault_core {
 	bool job_stop;
 	pthread_mutex_t job_mu;
 	pthread_cond_t job_cv;
+	struct hint *hints;		/* hint.c: live head key -> its latest version id */
 };
 
 /* The head of a name: live or deleted. */

@@ -245,7 +245,7 @@ int masterkey_rotate(struct vault_core *core, char old_id[MASTERKEY_ID_HEX + 1],
 				kl_fail_az(err, KL_ECONFLICT, "MasterKeyRotationConflict", NULL,
 					   "The master key was rotated by another node at the same "
 					   "time; nothing was changed here.");
-			} else if (err->code == KL_EUNAVAIL) {
+			} else if (err->code == KL_EUNAVAIL || err->code == KL_EOUTCOME) {
 				/* The commit may or may not have happened: keep both files; a
 				 * start or the next rotation keeps the one that opens the store. */
 				remove_next = false;

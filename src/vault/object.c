@@ -10,6 +10,7 @@
 #include "crypto/rand.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "vault/hint.h"
 #include "vault/internal.h"
 
 #define VERSION_REC_MAX (1024u * 1024)
@@ -118,6 +119,34 @@ int obj_head_version(const struct vault *v, enum obj_kind k, char state, const c
 	return 0;
 }
 
+/* Decodes the version record val (stored under key) into o; with material, opens the sealed
+ * material too. */
+static int version_open(const struct vault *v, const char *key, const struct buf *val,
+			struct obj *o, struct secbuf **material, struct kl_err *err)
+{
+	const unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	bool has_material = false;
+	int rc = -1;
+
+	if (version_decode(val->data, val->len, o, &has_material, &sealed, &sealed_len, err) != 0)
+		goto out;
+	if (material != NULL) {
+		if (!has_material) {
+			kl_fail(err, KL_ECORRUPT, "a stored object version has no material");
+			goto out;
+		}
+		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material,
+			      err) != 0) {
+			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
 /* Loads one version record into o; with material, opens the sealed material too. */
 int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, const char *ver,
 			struct obj *o, uint64_t *store_version, struct secbuf **material,
@@ -125,26 +154,13 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 {
 	char key[KEYBUF];
 	struct buf val;
-	const unsigned char *sealed = NULL;
-	size_t sealed_len = 0;
-	bool has_material = false;
 	int rc = -1;
 
 	buf_init(&val, VERSION_REC_MAX);
 	obj_key_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
-	    version_decode(val.data, val.len, o, &has_material, &sealed, &sealed_len, err) != 0)
+	    version_open(v, key, &val, o, material, err) != 0)
 		goto out;
-	if (material != NULL) {
-		if (!has_material) {
-			kl_fail(err, KL_ECORRUPT, "a stored object version has no material");
-			goto out;
-		}
-		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material, err) != 0) {
-			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
-			goto out;
-		}
-	}
 	rc = 0;
 out:
 	buf_clear(&val);
@@ -197,33 +213,90 @@ static int check_version(enum obj_kind k, const char *name, const char *version,
 
 /* ---- operations ---- */
 
+/* The head and the version it should name in one store round trip: the version asked for, or
+ * the latest as this node's hint has it. The head read with it says whether the hint held; when
+ * it did not (another node wrote since, or no hint yet), the version the head names is read
+ * next. */
 int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 	    struct obj *out, struct secbuf **material, struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], lver[33];
+	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
+	bool latest = version == NULL || *version == '\0', guessed = true;
+	struct store_read reads[2];
+	struct buf hval, vval;
 	struct head h;
+	int rc = -1;
 
-	if (obj_check_name(kind, name, lname, err) != 0)
-		return -1;
-	if (obj_head_load(v, kind, 'h', lname, &h, NULL, err) != 0) {
-		if (err->code == KL_ENOTFOUND)
-			obj_fail_not_found(err, kind, name, version);
-		return -1;
+	buf_init(&hval, 4096);
+	buf_init(&vval, VERSION_REC_MAX);
+	if (obj_check_name(kind, name, lname, err) != 0 ||
+	    (!latest && check_version(kind, name, version, lver, err) != 0))
+		goto out;
+	obj_key_head(hkey, v, kind, 'h', lname);
+	if (latest)
+		guessed = hint_get(v->core->hints, hkey, lver);
+	reads[0] = (struct store_read){ .key = hkey, .key_len = strlen(hkey), .val = &hval };
+	reads[1] = (struct store_read){ .key = vkey, .val = &vval };
+	if (guessed) {
+		obj_key_version(vkey, v, kind, lname, lver);
+		reads[1].key_len = strlen(vkey);
 	}
-	if (version != NULL && *version != '\0') {
-		if (check_version(kind, name, version, lver, err) != 0)
-			return -1;
-	} else {
+	if (store_get_many(v->core->st, reads, guessed ? 2 : 1, err) != 0)
+		goto out;
+	if (!reads[0].found) {
+		if (latest && guessed)
+			hint_forget(v->core->hints, hkey);
+		obj_fail_not_found(err, kind, name, version);
+		goto out;
+	}
+	if (head_decode(hval.data, hval.len, &h, err) != 0)
+		goto out;
+	if (latest && (!guessed || strcmp(h.latest, lver) != 0)) {
 		memcpy(lver, h.latest, sizeof(lver));
+		hint_set(v->core->hints, hkey, lver);
+		obj_key_version(vkey, v, kind, lname, lver);
+		reads[1].key_len = strlen(vkey);
+		buf_reset(&vval);
+		if (store_get_many(v->core->st, &reads[1], 1, err) != 0)
+			goto out;
 	}
-	if (obj_version_load(v, kind, lname, lver, out, NULL, material, err) != 0) {
-		if (err->code == KL_ENOTFOUND)
-			obj_fail_not_found(err, kind, name, version);
+	if (!reads[1].found) {
+		obj_fail_not_found(err, kind, name, version);
+		goto out;
+	}
+	if (version_open(v, vkey, &vval, out, material, err) != 0) {
 		obj_clear(out);
-		return -1;
+		goto out;
 	}
 	memcpy(out->name, h.display, sizeof(out->name));
-	return 0;
+	rc = 0;
+out:
+	buf_clear(&hval);
+	buf_clear(&vval);
+	return rc;
+}
+
+/* After a create's transaction came back KL_EOUTCOME (the store lost its connection once the
+ * commit may have reached it): was it applied? Its version key is new (a random id) and written
+ * only by that transaction, together with the head, so finding it proves it was; then err is
+ * cleared. Not finding it proves nothing (a commit may still land), so err stays as it is and
+ * the create is never run again. */
+static bool version_landed(const struct vault *v, const char *vkey, struct kl_err *err)
+{
+	struct kl_err rerr = { 0 };
+	struct store_read r;
+	struct buf val;
+	bool landed;
+
+	buf_init(&val, VERSION_REC_MAX);
+	r = (struct store_read){ .key = vkey, .key_len = strlen(vkey), .val = &val };
+	landed = store_get_many(v->core->st, &r, 1, &rerr) == 0 && r.found;
+	buf_clear(&val);
+	if (landed) {
+		LOG_WARN(NULL, "the store's answer to a commit was lost, and the commit was applied");
+		kl_err_clear(err);
+	}
+	return landed;
 }
 
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
@@ -239,9 +312,9 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF];
 	char chkey[KEYBUF], cdkey[KEYBUF];
 	struct obj o;
-	struct buf sealed, rec, hrec;
+	struct buf sealed, rec, hrec, dval, hval;
 	struct head h;
-	uint64_t hv, dv;
+	uint64_t hv;
 	/* a key or secret of the API (not the certificate layer's own) checks no certificate holds
 	 * the name, in the same transaction */
 	bool check_cert = !in->managed && kind != OBJ_CERT;
@@ -252,6 +325,8 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	buf_init(&sealed, VERSION_REC_MAX);
 	buf_init(&rec, VERSION_REC_MAX);
 	buf_init(&hrec, 4096);
+	buf_init(&dval, 4096);
+	buf_init(&hval, 4096);
 	if (obj_check_name(kind, name, lname, err) != 0)
 		goto out;
 	/* the new version, sealed under its own store key */
@@ -279,26 +354,30 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	if (version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, err) != 0)
 		goto out;
 	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		if (obj_head_version(v, kind, 'd', lname, &dv, err) != 0)
+		/* the deleted head and the live head, in one round trip */
+		struct store_read pre[2] = {
+			{ .key = dkey, .key_len = strlen(dkey), .val = &dval },
+			{ .key = hkey, .key_len = strlen(hkey), .val = &hval },
+		};
+
+		buf_reset(&dval);
+		buf_reset(&hval);
+		if (store_get_many(v->core->st, pre, 2, err) != 0)
 			goto out;
-		if (dv != 0) {
+		if (pre[0].found) {
 			/* a deleted certificate's key or secret: refused as managed, not as deleted */
-			if (check_cert && obj_head_load(v, kind, 'd', lname, &h, NULL, err) == 0 &&
-			    obj_refuse_managed(v, kind, lname, &h, op, err) != 0)
-				goto out;
-			if (err->code != KL_OK && err->code != KL_ENOTFOUND)
+			if (check_cert && (head_decode(dval.data, dval.len, &h, err) != 0 ||
+					   obj_refuse_managed(v, kind, lname, &h, op, err) != 0))
 				goto out;
 			obj_fail_is_deleted(err, kind, name);
 			goto out;
 		}
 		memset(&h, 0, sizeof(h));
-		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
-			if (err->code != KL_ENOTFOUND)
-				goto out;
-			kl_err_clear(err);
-			hv = 0;
+		hv = pre[1].version;
+		if (!pre[1].found)
 			snprintf(h.display, sizeof(h.display), "%s", name);
-		}
+		else if (head_decode(hval.data, hval.len, &h, err) != 0)
+			goto out;
 		/* the certificate heads are checked absent by the transaction (asked only after a
 		 * conflict, below): no reads on the common path. A managed version never exists
 		 * without its certificate's head (live or deleted), so that check covers it too. */
@@ -315,7 +394,8 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 			{ .kind = STORE_CHECK, .key = cdkey, .key_len = strlen(cdkey), .version = 0 },
 		};
 		n_ops = check_cert ? 6 : 4;
-		if (store_txn(v->core->st, ops, n_ops, err) == 0)
+		if (store_txn(v->core->st, ops, n_ops, err) == 0 ||
+		    (err->code == KL_EOUTCOME && version_landed(v, vkey, err)))
 			break;
 		if (err->code != KL_ECONFLICT)
 			goto out;
@@ -329,6 +409,7 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 		goto out;
 	}
+	hint_set(v->core->hints, hkey, o.version);	/* this node's next GET: one round trip */
 	memcpy(o.name, h.display, sizeof(o.name));
 	*out = o;
 	obj_init(&o);
@@ -338,6 +419,8 @@ out:
 	buf_clear(&sealed);
 	buf_clear(&rec);
 	buf_clear(&hrec);
+	buf_clear(&dval);
+	buf_clear(&hval);
 	return rc;
 }
 
@@ -596,165 +679,5 @@ int obj_recover(struct vault *v, enum obj_kind kind, const char *name, struct ob
 	rc = obj_get(v, kind, h.display, NULL, out, NULL, err);
 out:
 	buf_clear(&hrec);
-	return rc;
-}
-
-/* ---- purge ---- */
-
-int obj_purge_name(struct vault_core *core, const char *vname, enum obj_kind kind,
-		   const char *lname, const char *refuse_op, struct kl_err *err)
-{
-	struct vault v = { .core = core };
-	char dkey[KEYBUF], pkey[KEYBUF], prefix[KEYBUF], side[KEYBUF], side_index[KEYBUF];
-	struct key_list versions = { 0 };
-	struct store_op *ops = NULL;
-	struct head h;
-	uint64_t dv, cert_dv;
-	size_t i, n = 0;
-	int rc = -1;
-
-	snprintf(v.name, sizeof(v.name), "%s", vname);
-	if (kind == OBJ_CERT)
-		return cert_purge_name(core, vname, lname, err);
-	if (refuse_op == NULL) {
-		/* the job: a deleted certificate's key or secret goes with the certificate, never
-		 * alone */
-		if (obj_head_version(&v, OBJ_CERT, 'd', lname, &cert_dv, err) != 0)
-			goto out;
-		if (cert_dv != 0)
-			return cert_purge_name(core, vname, lname, err);
-	}
-	obj_key_head(dkey, &v, kind, 'd', lname);
-	if (obj_head_load(&v, kind, 'd', lname, &h, &dv, err) != 0)
-		goto out;
-	if (refuse_op != NULL && obj_refuse_managed(&v, kind, lname, &h, refuse_op, err) != 0)
-		goto out;
-	obj_key_schedule(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
-	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
-	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, &versions, err) != 0)
-		goto out;
-	/* per-name records beside the versions (a key's rotation policy) and their index */
-	snprintf(side, sizeof(side), "o/%s/%c/r/%s", vname, obj_kinds[kind].tag, lname);
-	snprintf(side_index, sizeof(side_index), "r/%s/%s", vname, lname);
-	if ((ops = calloc(versions.n + 5, sizeof(*ops))) == NULL) {
-		kl_fail(err, KL_ENOMEM, "out of memory");
-		goto out;
-	}
-	ops[n++] = (struct store_op){ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = dv };
-	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = dkey, .key_len = strlen(dkey) };
-	ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) };
-	if (kind == OBJ_KEY) {
-		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = side, .key_len = strlen(side) };
-		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = side_index,
-					      .key_len = strlen(side_index) };
-	}
-	for (i = 0; i < versions.n; i++)
-		ops[n++] = (struct store_op){ .kind = STORE_DEL, .key = versions.keys[i],
-					      .key_len = strlen(versions.keys[i]) };
-	rc = store_txn(core->st, ops, n, err);
-out:
-	free(ops);
-	key_list_clear(&versions);
-	return rc;
-}
-
-int obj_fail_purge_protected(struct kl_err *err)
-{
-	return kl_fail_az(err, KL_EFORBIDDEN, "Forbidden", NULL,
-			  "Operation \"purge\" is not allowed because purge protection is enabled "
-			  "for this vault. Key Vault service will automatically purge it after the "
-			  "retention period has passed.");
-}
-
-int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_err *err)
-{
-	char lname[OBJ_NAME_MAX + 1];
-	int attempt;
-
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
-		return obj_fail_deleted_not_found(err, kind, name ? name : "");
-	if (v->purge_protection)
-		return obj_fail_purge_protected(err);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		if (obj_purge_name(v->core, v->name, kind, lname, "purge", err) == 0)
-			return 0;
-		if (err->code == KL_ENOTFOUND)
-			return obj_fail_deleted_not_found(err, kind, name);
-		if (err->code != KL_ECONFLICT)
-			return -1;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	return kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
-}
-
-struct due_scan {
-	char until[32];		/* "p/<16 hex>" of now */
-	struct key_list keys;
-};
-
-static int collect_due(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		       uint64_t version, struct kl_err *err)
-{
-	struct due_scan *d = arg;
-
-	(void)val;
-	(void)val_len;
-	(void)version;
-	if (key_len < 18 || memcmp(key, d->until, 18) > 0)
-		return 1;	/* schedules are in time order: nothing later is due */
-	if (key_list_add(&d->keys, key, key_len, err) != 0)
-		return -1;
-	return d->keys.n >= 256 ? 1 : 0;
-}
-
-int obj_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, struct kl_err *err)
-{
-	struct due_scan d;
-	size_t i;
-	int rc = -1;
-
-	*n_purged = 0;
-	memset(&d, 0, sizeof(d));
-	snprintf(d.until, sizeof(d.until), "p/%016llx", (unsigned long long)now);
-	do {
-		key_list_clear(&d.keys);
-		if (store_scan(core->st, "p/", 2, NULL, 0, collect_due, &d, err) != 0)
-			goto out;
-		for (i = 0; i < d.keys.n; i++) {
-			/* p/<16 hex>/<vault>/<tag>/<name> */
-			char vname[VAULT_NAME_MAX + 1], lname[OBJ_NAME_MAX + 1], tag;
-			char *rest = d.keys.keys[i] + 19;
-			char *slash1 = strchr(rest, '/');
-			enum obj_kind kind;
-
-			if (slash1 == NULL || (size_t)(slash1 - rest) > VAULT_NAME_MAX || slash1[1] == '\0' ||
-			    slash1[2] != '/' || strlen(slash1 + 3) > OBJ_NAME_MAX) {
-				LOG_WARN(NULL, "dropping malformed purge schedule %.64s", d.keys.keys[i]);
-				store_del(core->st, d.keys.keys[i], strlen(d.keys.keys[i]), err);
-				continue;
-			}
-			memcpy(vname, rest, (size_t)(slash1 - rest));
-			vname[slash1 - rest] = '\0';
-			tag = slash1[1];
-			snprintf(lname, sizeof(lname), "%s", slash1 + 3);
-			kind = tag == 'k' ? OBJ_KEY : tag == 'c' ? OBJ_CERT : OBJ_SECRET;
-			if (obj_purge_name(core, vname, kind, lname, NULL, err) == 0) {
-				(*n_purged)++;
-				continue;
-			}
-			if (err->code == KL_ENOTFOUND) {	/* recovered meanwhile: stale schedule */
-				kl_err_clear(err);
-				store_del(core->st, d.keys.keys[i], strlen(d.keys.keys[i]), err);
-				continue;
-			}
-			if (err->code != KL_ECONFLICT)
-				goto out;
-			kl_err_clear(err);	/* changed under us; the next pass sees it again */
-		}
-	} while (d.keys.n >= 256);
-	rc = 0;
-out:
-	key_list_clear(&d.keys);
 	return rc;
 }

@@ -35,7 +35,9 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 
 /* Creates a new version of name from in (attributes, content type, tags, managed, pub) and the
  * plaintext material (may be NULL/0). Sets created = updated = now and a fresh version id. When the
- * name is deleted: KL_ECONFLICT ObjectIsDeletedButRecoverable. out receives the stored version. */
+ * name is deleted: KL_ECONFLICT ObjectIsDeletedButRecoverable. out receives the stored version.
+ * When the store lost its connection during the commit (KL_EOUTCOME), the new version is looked
+ * for: found, the create succeeded; not found, KL_EOUTCOME (it may still land), never run again. */
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
 	       const void *material, size_t material_len, struct obj *out, struct kl_err *err);
 

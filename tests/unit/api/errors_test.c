@@ -70,6 +70,41 @@ static void test_message_cut_inside_a_character_keeps_the_body(void **state)
 	api_resp_free(&resp);
 }
 
+/* The value of header name in resp; NULL when absent. */
+static const char *header_of(const struct api_resp *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < resp->n_headers; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
+/* A write whose commit was lost with the store: 503, the message saying so, and the connection
+ * closed so that the client's next try may land on another node. */
+static void test_unknown_outcome_is_503(void **state)
+{
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+	json_t *doc, *e;
+
+	(void)state;
+	api_resp_init(&resp);
+	kl_fail(&err, KL_EOUTCOME, "the write may or may not have been applied");
+	api_resp_error(&resp, &err);
+	assert_int_equal(resp.status, 503);
+	assert_int_equal(errors_status(KL_EOUTCOME), 503);
+	e = error_of(&resp, &doc);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "ServiceUnavailable");
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+			    "the write may or may not have been applied");
+	assert_string_equal(header_of(&resp, "Retry-After"), "1");
+	assert_string_equal(header_of(&resp, "Connection"), "close");
+	json_decref(doc);
+	api_resp_free(&resp);
+}
+
 static void test_unknown_path_not_utf8_gets_a_json_404(void **state)
 {
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
@@ -108,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_message_with_invalid_utf8_keeps_the_body),
 		cmocka_unit_test(test_message_cut_inside_a_character_keeps_the_body),
 		cmocka_unit_test(test_unknown_path_not_utf8_gets_a_json_404),
+		cmocka_unit_test(test_unknown_outcome_is_503),
 	};
 
 	json_util_init();

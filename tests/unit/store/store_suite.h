@@ -813,54 +813,153 @@ static void test_reopen_keeps_data(void **state)
 	suite_expect(*state, K("durable"), K("still"), 3);
 }
 
-static void test_get_many(void **state)
+/* --- store_get_many ------------------------------------------------------------------------ */
+
+/* reads[i] asks for keys[i]; each gets its own buffer of max bytes. */
+static void suite_many_init(struct store_read *reads, struct buf *bufs,
+			    const struct suite_bytes *keys, size_t n, size_t max)
 {
-	struct store *st = *state;
-	struct kl_err err = { 0 };
-	struct buf vals[STORE_MANY_MAX + 1];
-	struct store_read r[STORE_MANY_MAX + 1];
 	size_t i;
 
-	suite_put(st, K("m\0a"), K("one"));
-	suite_put(st, K("m\0a"), K("two"));
-	suite_put(st, K("m\0c"), K(""));
-	for (i = 0; i < STORE_MANY_MAX + 1; i++) {
-		buf_init(&vals[i], 4096);
-		r[i] = (struct store_read){ .key = "m\0z", .key_len = 3, .val = &vals[i],
-					    .version = 99, .found = true };
+	for (i = 0; i < n; i++) {
+		buf_init(&bufs[i], max);
+		reads[i] = (struct store_read){ .key = keys[i].p, .key_len = keys[i].len,
+						.val = &bufs[i], .version = 99, .found = true };
 	}
-	r[0].key = "m\0a";
-	r[1].key = "m\0b";
-	r[2].key = "m\0c";
-	r[3].key = "m\0a";	/* a key twice is read twice */
-	assert_int_equal(store_get_many(st, r, 4, &err), 0);
-	assert_true(r[0].found && r[3].found && r[2].found);
-	assert_false(r[1].found);
-	assert_int_equal(r[1].version, 0);
-	assert_int_equal(vals[1].len, 0);
-	assert_int_equal(r[0].version, 2);
-	assert_int_equal(r[2].version, 1);
-	assert_int_equal(vals[0].len, 3);
-	assert_memory_equal(vals[0].data, "two", 3);
-	assert_int_equal(vals[3].len, 3);
-	assert_int_equal(vals[2].len, 0);
-	/* the whole batch of absent keys, and nothing at all */
-	for (i = 0; i < STORE_MANY_MAX; i++)
-		buf_reset(&vals[i]);
-	r[0].key = r[1].key = r[2].key = r[3].key = "m\0z";
-	assert_int_equal(store_get_many(st, r, STORE_MANY_MAX, &err), 0);
-	for (i = 0; i < STORE_MANY_MAX; i++)
-		assert_false(r[i].found);
-	assert_int_equal(store_get_many(st, r, 0, &err), 0);
-	/* too many, or a bad key: refused before the backend */
-	assert_int_equal(store_get_many(st, r, STORE_MANY_MAX + 1, &err), -1);
-	assert_int_equal(err.code, KL_EINVAL);
-	r[1].key_len = 0;
-	assert_int_equal(store_get_many(st, r, 2, &err), -1);
-	assert_int_equal(err.code, KL_EINVAL);
-	for (i = 0; i < STORE_MANY_MAX + 1; i++)
-		buf_clear(&vals[i]);
 }
+
+static void suite_many_clear(struct buf *bufs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf_clear(&bufs[i]);
+}
+
+static void suite_many_expect(const struct store_read *r, bool found, struct suite_bytes v,
+			      uint64_t version)
+{
+	assert_int_equal(r->found, found);
+	assert_int_equal(r->version, version);
+	assert_int_equal(r->val->len, v.len);
+	if (v.len > 0)
+		assert_memory_equal(r->val->data, v.p, v.len);
+}
+
+/* Present and absent keys together, binary keys, a key asked twice, an empty value; an absent key
+ * is no error and leaves its buffer empty. */
+static void test_get_many_present_and_absent(void **state)
+{
+	struct store *st = *state;
+	const struct suite_bytes keys[STORE_MANY_MAX] = {
+		K("ab"), K("a"), K("abc"), K("k\0\xff"), K("nope"), K("ab"), K("empty"), K("k\0"),
+	};
+	struct store_read reads[STORE_MANY_MAX];
+	struct buf bufs[STORE_MANY_MAX];
+	struct kl_err err = { 0 };
+
+	suite_put(st, K("ab"), K("v1"));
+	suite_put(st, K("ab"), K("v\0two"));
+	suite_put(st, K("k\0\xff"), K("\xff\0"));
+	suite_put(st, K("empty"), K(""));
+	suite_many_init(reads, bufs, keys, STORE_MANY_MAX, 64);
+	assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX, &err), 0);
+	suite_many_expect(&reads[0], true, K("v\0two"), 2);
+	suite_many_expect(&reads[1], false, K(""), 0);	/* a prefix of a key */
+	suite_many_expect(&reads[2], false, K(""), 0);	/* a key's extension */
+	suite_many_expect(&reads[3], true, K("\xff\0"), 1);
+	suite_many_expect(&reads[4], false, K(""), 0);
+	suite_many_expect(&reads[5], true, K("v\0two"), 2);
+	suite_many_expect(&reads[6], true, K(""), 1);
+	suite_many_expect(&reads[7], false, K(""), 0);
+	suite_many_clear(bufs, STORE_MANY_MAX);
+	/* one key, and none at all */
+	suite_many_init(reads, bufs, keys, 1, 64);
+	assert_int_equal(store_get_many(st, reads, 1, &err), 0);
+	suite_many_expect(&reads[0], true, K("v\0two"), 2);
+	assert_int_equal(store_get_many(st, reads, 0, &err), 0);
+	suite_many_clear(bufs, 1);
+}
+
+/* Each read sees what a store_get of its key sees, over many keys and rounds of writes. */
+static void test_get_many_agrees_with_get(void **state)
+{
+	struct store *st = *state;
+	char names[STORE_MANY_MAX][8], val[16];
+	struct suite_bytes keys[STORE_MANY_MAX];
+	struct store_read reads[STORE_MANY_MAX];
+	struct buf bufs[STORE_MANY_MAX];
+	struct kl_err err = { 0 };
+	int round, i;
+
+	for (i = 0; i < STORE_MANY_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "m/%d", i);
+		keys[i] = (struct suite_bytes){ names[i], strlen(names[i]) };
+	}
+	for (round = 1; round <= 3; round++) {
+		for (i = 0; i < STORE_MANY_MAX; i += round) {	/* fewer keys each round */
+			snprintf(val, sizeof(val), "%d.%d", i, round);
+			suite_put(st, keys[i], (struct suite_bytes){ val, strlen(val) });
+		}
+		suite_many_init(reads, bufs, keys, STORE_MANY_MAX, 64);
+		assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX, &err), 0);
+		for (i = 0; i < STORE_MANY_MAX; i++) {
+			struct buf one;
+			struct suite_bytes got;
+			uint64_t v = 0;
+
+			buf_init(&one, 64);
+			assert_int_equal(store_get(st, keys[i].p, keys[i].len, &one, &v, &err), 0);
+			got = (struct suite_bytes){ (const char *)one.data, one.len };
+			suite_many_expect(&reads[i], true, got, v);
+			buf_clear(&one);
+		}
+		suite_many_clear(bufs, STORE_MANY_MAX);
+	}
+}
+
+static void test_get_many_bad_reads(void **state)
+{
+	struct store *st = *state;
+	char big[STORE_KEY_MAX + 1];
+	struct suite_bytes keys[STORE_MANY_MAX + 1];
+	struct store_read reads[STORE_MANY_MAX + 1];
+	struct buf bufs[STORE_MANY_MAX + 1];
+	struct kl_err err = { 0 };
+	size_t i;
+
+	memset(big, 'k', sizeof(big));
+	for (i = 0; i <= STORE_MANY_MAX; i++)
+		keys[i] = K("fine");
+	suite_put(st, K("fine"), K("a value longer than eight bytes"));
+	suite_many_init(reads, bufs, keys, STORE_MANY_MAX + 1, 64);
+	assert_int_equal(store_get_many(st, reads, STORE_MANY_MAX + 1, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key_len = 0;	/* empty */
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key = NULL;
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key = big;	/* one byte too long */
+	reads[1].key_len = sizeof(big);
+	assert_int_equal(store_get_many(st, reads, 2, &err), -1);
+	assert_int_equal(err.code, KL_EINVAL);
+	kl_err_clear(&err);
+	reads[1].key_len = STORE_KEY_MAX;	/* the longest key is fine, and absent */
+	assert_int_equal(store_get_many(st, reads, 2, &err), 0);
+	assert_true(reads[0].found && !reads[1].found);
+	suite_many_clear(bufs, STORE_MANY_MAX + 1);
+	/* a value larger than its buffer may hold */
+	suite_many_init(reads, bufs, keys, 1, 8);
+	assert_int_equal(store_get_many(st, reads, 1, &err), -1);
+	assert_int_equal(err.code, KL_ETOOBIG);
+	suite_many_clear(bufs, 1);
+}
+
 
 static const char *const suite_watched[] = { "w/", "v/" };
 
@@ -943,7 +1042,9 @@ static int store_suite_run(struct store_suite_backend *backend)
 		SUITE_TEST(test_large_value),
 		SUITE_TEST(test_concurrent_compare_and_swap),
 		SUITE_TEST(test_reopen_keeps_data),
-		SUITE_TEST(test_get_many),
+		SUITE_TEST(test_get_many_present_and_absent),
+		SUITE_TEST(test_get_many_agrees_with_get),
+		SUITE_TEST(test_get_many_bad_reads),
 		SUITE_TEST(test_watch_epoch),
 	};
 

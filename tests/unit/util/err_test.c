@@ -80,7 +80,8 @@ static void test_names(void **state)
 	assert_string_equal(kl_errc_name(KL_EINVAL), "EINVAL");
 	assert_string_equal(kl_errc_name(KL_ECORRUPT), "ECORRUPT");
 	assert_string_equal(kl_errc_name(KL_EMETHOD), "EMETHOD");
-	for (c = KL_OK; c <= KL_EMETHOD; c++)
+	assert_string_equal(kl_errc_name(KL_EOUTCOME), "EOUTCOME");
+	for (c = KL_OK; c <= KL_EOUTCOME; c++)
 		assert_string_not_equal(kl_errc_name((enum kl_errc)c), "EUNKNOWN");
 	assert_string_equal(kl_errc_name((enum kl_errc)999), "EUNKNOWN");
 }

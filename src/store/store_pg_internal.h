@@ -1,0 +1,83 @@
+/* What the files of the PostgreSQL backend share and nobody else sees: store_pg.c (the pool,
+ * statements, reads, open and close) and store_pg_txn.c (transactions and the schema). They are
+ * the only includers of <libpq-fe.h>. */
+#ifndef KLUIS_STORE_STORE_PG_INTERNAL_H
+#define KLUIS_STORE_STORE_PG_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store/store.h"
+
+#define TABLE "kluis_kv"
+#define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
+#define INT8_OID 20
+#define BYTEA_ARRAY_OID 1001
+#define INT8_ARRAY_OID 1016
+#define BINARY 1		/* libpq's format code for binary parameters and results */
+
+struct pg_slot {
+	PGconn *conn;		/* NULL: connect on first use */
+	uint64_t epoch;		/* s->epoch when conn was made */
+};
+
+struct store_pg {
+	struct store base;	/* first: a struct store * is a struct store_pg * */
+	pthread_mutex_t mu;	/* guards idle, n_idle and epoch */
+	pthread_cond_t cv;	/* signalled when a slot comes back */
+	struct pg_slot *idle;	/* idle[0..n_idle): free slots, connected ones on top */
+	size_t n_idle;
+	size_t pool_size;
+	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
+	time_t connect_log_s;	/* when a failed connect was last logged */
+	unsigned connect_unlogged;	/* failed connects since, not logged */
+	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
+	char *conninfo;
+};
+
+/* What a failed statement means for the caller and for its connection. */
+enum pg_fault {
+	FAULT_NONE,
+	FAULT_SERIAL,	/* 40001, 40P01: run the transaction again */
+	FAULT_LINK,	/* the connection is gone or its server is going away: drop it */
+	FAULT_READONLY,	/* the server takes no writes: drop the connection (failover) */
+	FAULT_BUSY,	/* out of resources, cancelled, timed out: later */
+	FAULT_SCHEMA,	/* the schema lacks the transaction function: migrate, run again */
+	FAULT_OTHER,
+};
+
+/* store_pg.c */
+
+bool store_pg_sqlstate_is(const PGresult *r, const char *state);
+/* Fills err with the kind a fault calls for. */
+void store_pg_fault_err(struct kl_err *err, enum pg_fault f, const char *what);
+/* FAULT_NONE when r has status want. Otherwise logs why once, fills err and returns the fault. */
+enum pg_fault store_pg_check(PGconn *c, const PGresult *r, ExecStatusType want, const char *what,
+			     struct kl_err *err);
+/* A usable connection from the pool (connecting afresh until deadline, a mono time in ms; 0:
+ * once), NULL when there is none; *epoch goes back with it to store_pg_give, with the fault its
+ * use met (a lost link or a read-only server drops it). */
+PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline, struct kl_err *err);
+void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f);
+/* The deadline of a call that rides through a failover; 0 when it must not wait. */
+uint64_t store_pg_deadline(struct store_pg *s);
+/* Sleeps one reconnection step unless that would pass deadline; false when no time is left. */
+bool store_pg_wait_step(uint64_t deadline);
+/* A one-dimensional binary array of n elements of elem_oid, as array_recv reads it: the header,
+ * then each element. KL_ETOOBIG past what libpq can send. */
+int store_pg_array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err);
+int store_pg_array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err);
+
+/* store_pg_txn.c */
+
+/* The vtable's txn: one round trip (store_pg_txn.c's header comment). */
+int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
+/* Opens the schema on c: creates or migrates it on a primary; on a read-only standby only checks
+ * that it is there and not newer than this kluisd. */
+int store_pg_ensure_table(PGconn *c, struct kl_err *err);
+
+#endif
