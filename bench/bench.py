@@ -118,7 +118,8 @@ class Run:
             self.m["duration"] = opts.duration
         if opts.conns:
             self.m["conns"] = opts.conns
-        self.threads = opts.threads or os.cpu_count() or 1
+        self.threads = opts.threads or os.cpu_count() or 1     # nginx workers, openssl -multi
+        self.kluisd_threads = opts.threads                     # None: kluisd's own default
         self.tmp = tempfile.mkdtemp(prefix="kbench-")
         self.servers = []
         self.failures = []
@@ -181,7 +182,8 @@ class Run:
 
     def start_main(self):
         data = os.path.join(self.tmp, "main")
-        srv = Kluisd(self.opts.kluisd, data, self.threads, os.path.join(self.tmp, "kluisd.log"))
+        srv = Kluisd(self.opts.kluisd, data, self.kluisd_threads,
+                     os.path.join(self.tmp, "kluisd.log"))
         self.servers.append(srv)
         self.startup["first_start_ms"] = round(srv.start(), 1)
         time.sleep(0.3)
@@ -378,7 +380,7 @@ class Run:
         eatmydata when present (fsync made a no-op: a million durable PUTs would take ten
         minutes on this disk); reads never call fsync, so the measurements are unaffected."""
         wrapper = [shutil.which("eatmydata")] if shutil.which("eatmydata") else []
-        srv = Kluisd(self.opts.kluisd, os.path.join(self.tmp, "scale"), self.threads,
+        srv = Kluisd(self.opts.kluisd, os.path.join(self.tmp, "scale"), self.kluisd_threads,
                      os.path.join(self.tmp, "kluisd-scale.log"), wrapper)
         self.servers.append(srv)
         srv.start()
@@ -438,7 +440,8 @@ class Run:
         if big_size <= small_size:
             return
         wrapper = [shutil.which("eatmydata")] if shutil.which("eatmydata") else []
-        small = Kluisd(self.opts.kluisd, os.path.join(self.tmp, "scale-small"), self.threads,
+        small = Kluisd(self.opts.kluisd, os.path.join(self.tmp, "scale-small"),
+                       self.kluisd_threads,
                        os.path.join(self.tmp, "kluisd-scale-small.log"), wrapper)
         self.servers.append(small)
         small.start()
@@ -472,7 +475,8 @@ class Run:
             ", ".join(f"{k} {p[k]['ratio']:.2f}" for k in p) for p in self.scale_pairs))
 
     def run(self):
-        self.meta = {"mode": self.mode, "kluisd_threads": self.threads,
+        self.meta = {"mode": self.mode, "kluisd_threads": self.kluisd_threads or "default",
+                     "ref_threads": self.threads,
                      "conns": self.m["conns"], "duration_s": self.m["duration"],
                      "hot_set": self.m["hot"], "cpus": os.cpu_count(),
                      "machine": platform.platform(), "cpu_model": cpu_model(),
@@ -727,7 +731,8 @@ def print_table(run, tg):
               for i in range(len(rows[0]))]
     tls = run.meta.get("tls", {})
     print()
-    print(f"kluis benchmark ({run.mode}): kluisd --threads {run.threads}, {run.m['conns']} "
+    print(f"kluis benchmark ({run.mode}): kluisd --threads {run.kluisd_threads or 'default'}, "
+          f"{run.m['conns']} "
           f"connections, {run.m['duration']} s per load, {tls.get('version')} "
           f"{tls.get('cipher')} {tls.get('group')}, {run.meta.get('cpus')} CPUs "
           f"({run.meta.get('cpu_model')})")
@@ -865,7 +870,8 @@ def plot(run, path):
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
     plot_targets(axes[3], targets(run))
     tls = run.meta.get("tls", {})
-    fig.suptitle(f"kluis {run.meta.get('git')} ({run.mode}): {run.threads} threads, "
+    fig.suptitle(f"kluis {run.meta.get('git')} ({run.mode}): kluisd threads "
+                 f"{run.kluisd_threads or 'default'}, "
                  f"{run.m['conns']} connections, {tls.get('version')} {tls.get('cipher')}, "
                  f"{run.meta.get('cpus')} × {run.meta.get('cpu_model')}")
     fig.tight_layout()
@@ -900,7 +906,8 @@ def render(path):
     run = argparse.Namespace(scenarios=d["scenarios"], refs=d["references"], scale=d["scale"],
                              startup=d["startup"], meta=meta, mode=d["mode"],
                              allocations=d.get("allocations"), scale_pairs=d.get("scale_pairs"),
-                             threads=meta["kluisd_threads"],
+                             kluisd_threads=meta["kluisd_threads"],
+                             threads=meta.get("ref_threads", meta.get("cpus", 1)),
                              m={"conns": meta["conns"], "duration": meta["duration_s"]})
     print_table(run, targets(run))
     plot(run, os.path.splitext(path)[0] + ".png")
@@ -914,7 +921,8 @@ def main():
     ap.add_argument("--loadgen")
     ap.add_argument("--render", metavar="JSON",
                     help="print the table of an earlier run and redraw its PNG; no load")
-    ap.add_argument("--threads", type=int, help="kluisd --threads (default: CPUs)")
+    ap.add_argument("--threads", type=int, help="kluisd --threads, nginx's workers and openssl's "
+                    "processes (default: kluisd's own default, and the CPUs for the references)")
     ap.add_argument("--conns", type=int, help="connections per load")
     ap.add_argument("--duration", type=float, help="seconds per load")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))

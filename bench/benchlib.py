@@ -159,8 +159,11 @@ class Kluisd:
         """Starts kluisd and returns the milliseconds from spawn to the first 200 on /health."""
         self.port = self.port or free_port()
         args = self.wrapper + [self.binary, "--data-dir", self.data_dir, "--listen",
-                               f"127.0.0.1:{self.port}", "--threads", str(self.threads),
-                               "--log-level", "warn"] + self.extra_args
+                               f"127.0.0.1:{self.port}", "--log-level", "warn"]
+        # kluisd's own default (four workers per CPU) unless a count was asked for
+        if self.threads:
+            args += ["--threads", str(self.threads)]
+        args += self.extra_args
         logf = open(self.log_path, "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,

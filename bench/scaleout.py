@@ -194,7 +194,7 @@ class ScaleOut:
         try:
             run.refs["postgres"] = pg.settings()
             data = os.path.join(run.tmp, "pg-node")
-            srv = Kluisd(run.opts.kluisd, data, run.threads, os.path.join(run.tmp,
+            srv = Kluisd(run.opts.kluisd, data, run.kluisd_threads, os.path.join(run.tmp,
                          "kluisd-pg.log"), extra_args=["--postgres", pg.conninfo(data)])
             srv.extra_pids = lambda: children(pg.postmaster_pid() or 0)
             run.servers.append(srv)
@@ -243,7 +243,8 @@ class ScaleOut:
                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         env = dict(os.environ, KLUISD=os.path.abspath(run.opts.kluisd),
-                   KLUISD_ARGS=f"--log-level warn --threads {run.threads}")
+                   KLUISD_ARGS="--log-level warn" + (f" --threads {run.kluisd_threads}"
+                                                         if run.kluisd_threads else ""))
         logf = os.path.join(run.tmp, "cluster.log")
         try:
             t0 = time.monotonic()
@@ -326,7 +327,7 @@ def allocations(run, shim, store="lmdb", extra_args=(), data=None):
     data = data or os.path.join(run.tmp, f"allocs-{store}")
     counter = os.path.join(run.tmp, f"alloc-counter-{store}")
     env = dict(os.environ, LD_PRELOAD=os.path.abspath(shim), KLUIS_ALLOC_COUNTER=counter)
-    srv = Kluisd(run.opts.kluisd, data, run.threads,
+    srv = Kluisd(run.opts.kluisd, data, run.kluisd_threads,
                  os.path.join(run.tmp, f"kluisd-allocs-{store}.log"), extra_args=extra_args,
                  env=env)
     run.servers.append(srv)

@@ -58,7 +58,7 @@ struct options {
 	struct http_addr listen;
 	char dns_suffix[DNS_NAME_MAX + 1];	/* lowercased */
 	const char *default_vault;
-	unsigned threads;			/* 0: one per online CPU */
+	unsigned threads;			/* 0 until parsed: then four per online CPU */
 	int retention_days;
 	int cert_issue_delay_s;			/* --certificate-issue-delay */
 	size_t max_body;			/* 0: the API's default */
@@ -168,7 +168,7 @@ static void print_help(void)
 	       "                         outside SUFFIX (localhost, IP addresses); 3-24\n"
 	       "                         letters, digits and '-', starting with a letter\n"
 	       "                         (default %s)\n"
-	       "  --threads N            worker threads, 1-%d (default: one per online CPU)\n"
+	       "  --threads N            worker threads, 1-%d (default: four per online CPU)\n"
 	       "  --retention-days N     days a deleted object is kept before it is purged, 7-90\n"
 	       "                         (default %d)\n"
 	       "  --certificate-issue-delay SECONDS\n"
@@ -584,14 +584,22 @@ static int block_signals(sigset_t *stop, struct kl_err *err)
 	return 0;
 }
 
+/* Worker threads without --threads: four per online CPU. A worker waits while its request's
+ * store call does (a PostgreSQL round trip, the sync of an LMDB group), so more workers than
+ * cores keep the cores busy and let concurrent writes share one commit (decisions.md §27). */
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n * 4 > MAX_THREADS ? MAX_THREADS : (unsigned)(n * 4);
+}
+
 /* PostgreSQL connections: one per worker thread, and one for the background jobs. */
 static size_t store_pool_size(const struct options *o)
 {
-	long n = o->threads;
-
-	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
-		n = 1;
-	return (size_t)(n > MAX_THREADS ? MAX_THREADS : n) + 1;
+	return (size_t)o->threads + 1;
 }
 
 static void log_tls(struct http_server *srv, const char *cert_path, const char *what)
@@ -781,5 +789,7 @@ int main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
+	if (o.threads == 0)
+		o.threads = default_threads();
 	return run(&o);
 }
