@@ -596,10 +596,13 @@ static unsigned default_threads(void)
 	return n * 4 > MAX_THREADS ? MAX_THREADS : (unsigned)(n * 4);
 }
 
-/* PostgreSQL connections: one per worker thread, and one for the background jobs. */
+/* PostgreSQL connections: one per worker thread, and one for the background jobs, but at most
+ * POOL_MAX: more workers wait for a free connection, and five nodes stay under PostgreSQL's
+ * default max_connections of 100. */
+#define POOL_MAX 17
 static size_t store_pool_size(const struct options *o)
 {
-	return (size_t)o->threads + 1;
+	return o->threads + 1 < POOL_MAX ? (size_t)o->threads + 1 : POOL_MAX;
 }
 
 static void log_tls(struct http_server *srv, const char *cert_path, const char *what)
