@@ -22,6 +22,7 @@
 
 struct signkeys;
 struct replay_mem;
+struct authcache;
 
 struct vault_core {
 	struct store *st;
@@ -59,6 +60,8 @@ struct vault_core {
 	bool job_stop;
 	pthread_mutex_t job_mu;
 	pthread_cond_t job_cv;
+	/* the authentication caches and the change epoch's poller (authcache.h) */
+	struct authcache *auth;
 };
 
 /* The head of a name: live or deleted. */
