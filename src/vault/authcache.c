@@ -19,7 +19,7 @@
 #define WHO_SLOTS 4096
 #define RIGHTS_SLOTS 4096
 #define VAULT_SLOTS 1024
-#define KEY_MAX 64		/* a digest (32), "<principal id>/<vault>" (62), a vault name (24) */
+#define KEY_MAX 64	/* a digest (32), "<principal id>/<vault>" (62), a vault name (24) */
 #define EPOCH_KEY "m/authepoch"	/* put with every watched change (store.h, the change epoch) */
 
 /* The records whose changes the answers depend on (principals.h, assignments.h, identity.h,

@@ -31,7 +31,7 @@ static int64_t jwt_exp(const char *tok, size_t tok_len)
 	if (jws_parse(tok, tok_len, &parts, &err) == 0 &&
 	    json_is_number(exp = json_object_get(parts.claims, "exp")) &&
 	    json_number_value(exp) >= 1 && json_number_value(exp) < 9e15)
-		until_s = (int64_t)json_number_value(exp);	/* whole seconds down: never later */
+		until_s = (int64_t)json_number_value(exp);	/* rounded down: never later */
 	jws_parts_clear(&parts);
 	return until_s;
 }
@@ -44,10 +44,11 @@ static int check(struct vault_core *core, const char *tok, size_t tok_len,
 	char token_id[37];
 
 	*until_s = -1;
-	if (identity_token_is_ours(tok, tok_len)) {	/* a kluis access token (kid "kl-...") */
+	if (identity_token_is_ours(tok, tok_len)) {	/* a kluis access token (kid "kl-") */
 		if (accesstoken_verify_until(core, tok, tok_len, clock_now_s(), who, until_s,
 					     err) != 0) {
-			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
+			/* which check failed; never the token */
+			LOG_DEBUG(NULL, "%s", err->msg);
 			return -1;
 		}
 		return 0;
@@ -55,9 +56,10 @@ static int check(struct vault_core *core, const char *tok, size_t tok_len,
 	if (core->oidc_keys != NULL && jwt_looks_like(tok, tok_len)) {
 		char sub[JWT_SUB_MAX + 1];
 
-		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer, core->oidc_audience,
-			       clock_now_s(), sub, err) != 0) {
-			LOG_DEBUG(NULL, "%s", err->msg);	/* which check failed; never the token */
+		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer,
+			       core->oidc_audience, clock_now_s(), sub, err) != 0) {
+			/* which check failed; never the token */
+			LOG_DEBUG(NULL, "%s", err->msg);
 			return -1;
 		}
 		if (principal_by_subject(core, sub, who, err) != 0)
