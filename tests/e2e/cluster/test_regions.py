@@ -267,18 +267,23 @@ class RegionsTest(DeploymentTest):
         read = f"/secrets/cached?{API}"
         status, body = self.raw("PUT", r1a, read, {"value": "cached"})
         self.assertEqual(status, 200, body)
-        status, p = self.raw("POST", r1a, "/kluis/v1/principals", {"name": "cache-app"})
-        self.assertEqual(status, 201, p)
-        status, a = self.raw("POST", r1a, "/kluis/v1/roleAssignments",
-                             {"principal": p["id"], "role": "secrets-user", "vault": "default"})
-        self.assertEqual(status, 201, a)
-        tok = p["token"]
-        for port in r2:
-            self.wait_for(f"the principal replicated to {port}",
-                          lambda port=port: self.as_token("GET", port, read, tok)[0] == 200, 20)
-            self.assertEqual(self.as_token("GET", port, read, tok)[0], 200)  # from the caches
 
-        def refused_within(what, refused, change):
+        def principal(name):
+            """A principal with secrets-user on the default vault, known to (and cached by) both
+            r2 nodes: its id, token and assignment id."""
+            status, p = self.raw("POST", r1a, "/kluis/v1/principals", {"name": name})
+            self.assertEqual(status, 201, p)
+            status, a = self.raw("POST", r1a, "/kluis/v1/roleAssignments", {
+                "principal": p["id"], "role": "secrets-user", "vault": "default"})
+            self.assertEqual(status, 201, a)
+            for port in r2:
+                self.wait_for(f"the principal replicated to {port}",
+                              lambda port=port: self.as_token("GET", port, read,
+                                                              p["token"])[0] == 200, 20)
+                self.assertEqual(self.as_token("GET", port, read, p["token"])[0], 200)
+            return p["id"], p["token"], a["id"]
+
+        def refused_within(what, tok, refused, change):
             status, body = change()
             self.assertIn(status, (200, 204), body)
             t0 = time.monotonic()
@@ -301,10 +306,12 @@ class RegionsTest(DeploymentTest):
                     self.assertLess(elapsed, 5.0 + lag[port], f"{what}: {port} still answers")
                 time.sleep(0.02)
 
-        refused_within("a role assignment removed", 403, lambda: self.raw(
-            "DELETE", r1a, f"/kluis/v1/roleAssignments/{a['id']}"))
-        refused_within("a principal deleted", 401, lambda: self.raw(
-            "DELETE", r1a, f"/kluis/v1/principals/{p['id']}"))
+        _, tok, aid = principal("cache-unassigned")
+        refused_within("a role assignment removed", tok, 403, lambda: self.raw(
+            "DELETE", r1a, f"/kluis/v1/roleAssignments/{aid}"))
+        pid, tok, _ = principal("cache-deleted")
+        refused_within("a principal deleted", tok, 401, lambda: self.raw(
+            "DELETE", r1a, f"/kluis/v1/principals/{pid}"))
 
     def check_certificates_in_r2(self, r1, r2):
         """A self-signed certificate made in r1 reads the same in r2: the certificate, its
