@@ -51,7 +51,9 @@ struct table {
 struct authcache {
 	struct table who, rights, vaults;
 	_Atomic uint64_t hits, misses;
-	_Atomic uint64_t poll_ok_ms;	/* clock_mono_ms when the last good poll started; 0: none */
+	_Atomic uint64_t poll_ok_ms;	/* clock_mono_ms when the last good poll started; 0: the
+					 * poller is not running, nothing is trusted */
+	pthread_mutex_t poll_mu;	/* one poll at a time */
 	/* the poller */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* on CLOCK_MONOTONIC */
@@ -89,6 +91,7 @@ struct authcache *authcache_new(struct kl_err *err)
 		return NULL;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->poll_mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &attr);
@@ -108,6 +111,7 @@ void authcache_free(struct authcache *c)
 		return;
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->poll_mu);
 	table_clear(&c->who);
 	table_clear(&c->rights);
 	table_clear(&c->vaults);
@@ -121,13 +125,34 @@ int authcache_watch(struct store *st, struct kl_err *err)
 
 /* ---- the poller ---- */
 
+/* One poll of the epoch, by the poller or by a request that found the poller late; polls run one
+ * at a time (poll_mu, held by the caller). After the poll has bumped the epoch for what it saw,
+ * poll_ok_ms moves to the time the poll started: an entry is trusted only while that is recent,
+ * so a change the poll missed is younger than it. */
+static int poll_locked(struct vault_core *core, struct kl_err *err)
+{
+	struct authcache *c = core->auth;
+	uint64_t started = clock_mono_ms(), prev;
+
+	if (store_epoch_poll(core->st, err) != 0)
+		return -1;
+	prev = atomic_load(&c->poll_ok_ms);
+	while (prev != 0 && prev < started &&
+	       !atomic_compare_exchange_weak(&c->poll_ok_ms, &prev, started))
+		;	/* prev == 0: stopped meanwhile, and it stays so */
+	return 0;
+}
+
 static void poll_once(struct vault_core *core)
 {
 	struct authcache *c = core->auth;
 	struct kl_err err = { 0 };
-	uint64_t started = clock_mono_ms();
+	int rc;
 
-	if (store_epoch_poll(core->st, &err) != 0) {
+	pthread_mutex_lock(&c->poll_mu);
+	rc = poll_locked(core, &err);
+	pthread_mutex_unlock(&c->poll_mu);
+	if (rc != 0) {
 		if (!c->failing)
 			LOG_WARN(NULL, "the change epoch cannot be read (%s): the node's "
 				 "authentication caches are bypassed until it can", err.msg);
@@ -137,9 +162,6 @@ static void poll_once(struct vault_core *core)
 	if (c->failing)
 		LOG_INFO(NULL, "the change epoch is readable again");
 	c->failing = false;
-	/* After the poll has bumped the epoch for what it saw: an entry is trusted only while the
-	 * start of a good poll is recent, so a change that poll missed is younger than it. */
-	atomic_store(&c->poll_ok_ms, started);
 }
 
 static void *poller(void *arg)
@@ -167,15 +189,14 @@ static void *poller(void *arg)
 int authcache_start(struct vault_core *core, struct kl_err *err)
 {
 	struct authcache *c = core->auth;
+	uint64_t started = clock_mono_ms();
 	int rc;
 
 	if (c->running)
 		return 0;
-	uint64_t started = clock_mono_ms();
-
 	if (store_epoch_poll(core->st, err) != 0)
 		return -1;
-	atomic_store(&c->poll_ok_ms, started);
+	atomic_store(&c->poll_ok_ms, started);	/* from here on polls move it */
 	c->stop = false;
 	if ((rc = pthread_create(&c->thread, NULL, poller, core)) != 0)
 		return kl_fail(err, KL_EINTERNAL, "cannot start the change epoch poller: %s",
@@ -229,20 +250,42 @@ static bool same_key(const struct entry *e, const unsigned char *key, size_t len
 	return diff == 0;
 }
 
+/* Whether entries may be trusted now: a good poll started less than AUTHCACHE_STALE_MS ago. When
+ * the poller is late (a busy machine), the first request to notice polls itself, rather than
+ * trust entries or pass every request to the store; the others meanwhile miss. *now_ms gets the
+ * time of the check. */
+static bool fresh(struct vault_core *core, uint64_t *now_ms)
+{
+	struct authcache *c = core->auth;
+	/* ok_ms first: polls store a time read before they read the store, so now_ms >= ok_ms. */
+	uint64_t ok_ms = atomic_load(&c->poll_ok_ms);
+	struct kl_err err = { 0 };
+	bool ok;
+
+	*now_ms = clock_mono_ms();
+	if (ok_ms == 0)
+		return false;	/* no poller: nobody would see another node's changes */
+	if (*now_ms - ok_ms < AUTHCACHE_STALE_MS)
+		return true;
+	if (pthread_mutex_trylock(&c->poll_mu) != 0)
+		return false;
+	ok = poll_locked(core, &err) == 0;	/* the poller logs a store that fails */
+	pthread_mutex_unlock(&c->poll_mu);
+	*now_ms = clock_mono_ms();
+	return ok && atomic_load(&c->poll_ok_ms) != 0;
+}
+
 /* Copies the value of a good entry for key into *val; false (a miss) otherwise. */
 static bool table_find(struct vault_core *core, struct table *t, const unsigned char *key,
 		       size_t len, void *val, size_t val_len)
 {
 	struct authcache *c = core->auth;
-	/* ok_ms first: the poller stores a time read before it, so now_ms >= ok_ms. */
-	uint64_t ok_ms = atomic_load(&c->poll_ok_ms), now_ms = clock_mono_ms();
-	uint64_t epoch = authcache_epoch(core);
+	uint64_t now_ms, epoch;
 	struct entry *e;
 	bool hit = false;
 
-	if (len > KEY_MAX)
-		return false;
-	if (ok_ms != 0 && now_ms - ok_ms < AUTHCACHE_STALE_MS) {
+	if (len <= KEY_MAX && fresh(core, &now_ms)) {
+		epoch = authcache_epoch(core);	/* after the poll fresh() may have made */
 		e = &t->slots[slot_of(t, key, len)];
 		pthread_mutex_lock(&t->mu);
 		hit = e->used && same_key(e, key, len) && e->epoch == epoch &&

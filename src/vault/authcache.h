@@ -12,7 +12,7 @@
  *   - it is younger than AUTHCACHE_LIFETIME_MS (the backstop),
  *   - a poll that started less than AUTHCACHE_STALE_MS ago succeeded (so a change committed
  *     elsewhere at time t is never answered from the cache after t + AUTHCACHE_STALE_MS, plus a
- *     standby's replication lag),
+ *     standby's replication lag); when the poller is late, a lookup polls itself,
  *   - and, for a credential, before its own expiry.
  * Only positive answers are cached; never the admin token. Bounded (fixed tables, a collision
  * replaces the older entry), thread-safe, wiped when freed. */
