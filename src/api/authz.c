@@ -1,8 +1,10 @@
 /* Authorization: may the caller do this operation here? The deployment administrator may do
  * everything; a principal gets the union of the permissions of its roles on the vault and on the
  * deployment, or, on a vault that uses access policies, what its access policy entries grant.
- * Denials are 403 with the service's message shape, never 401 (a 401 makes the SDKs fetch a new
- * token and retry). */
+ * What a principal holds on a vault (and its deployment-wide roles) is kept in the node's rights
+ * cache (vault/authcache.h), so a request in the steady state reads no role assignment and no
+ * vault record. Denials are 403 with the service's message shape, never 401 (a 401 makes the
+ * SDKs fetch a new token and retry). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +13,7 @@
 #include "api/roles.h"
 #include "util/json.h"
 #include "vault/assignments.h"
+#include "vault/authcache.h"
 #include "vault/vaults.h"
 
 /* The union of the permissions of the roles principal holds on vault (lowercase; "" or NULL:
@@ -28,6 +31,21 @@ static int role_perms(struct api_call *c, const char *vault, uint64_t *perms)
 	for (i = 0; i < n; i++)
 		if ((rd = roles_find(roles[i])) != NULL)
 			*perms |= rd->perms;
+	return 0;
+}
+
+/* role_perms on the deployment scope, through the rights cache. */
+static int deployment_perms(struct api_call *c, uint64_t *perms)
+{
+	struct vault_core *core = c->ctx->core;
+	uint64_t epoch;
+
+	if (authcache_rights_find(core, c->who->id, AUTHCACHE_SCOPE_DEPLOYMENT, perms))
+		return 0;
+	epoch = authcache_epoch(core);	/* before the reads: a change meanwhile voids the entry */
+	if (role_perms(c, "", perms) != 0)
+		return -1;
+	authcache_rights_put(core, c->who->id, AUTHCACHE_SCOPE_DEPLOYMENT, *perms, epoch);
 	return 0;
 }
 
@@ -145,10 +163,43 @@ int authz_vault_perms(struct api_call *c, const struct vault_info *vi, uint64_t 
 		return role_perms(c, lname, perms);
 	/* Access policies decide on the data plane; deployment-scope roles still apply (the Kluis
 	 * Administrator may do everything everywhere). */
-	if (role_perms(c, "", &dep) != 0)
+	if (deployment_perms(c, &dep) != 0)
 		return -1;
 	*perms = dep | authz_policy_perms(&vi->props, c->who->id);
 	return 0;
+}
+
+/* What c->who holds on the data plane of c->vault, through the rights cache. The vault is opened
+ * again after the epoch is read, so that every answer the entry is made of is of that epoch or
+ * later (c->vault may be older). */
+static int data_perms(struct api_call *c, uint64_t *perms)
+{
+	struct vault_core *core = c->ctx->core;
+	struct vault_info vi;
+	struct vault v;
+	uint64_t epoch;
+	int rc = -1;
+
+	if (authcache_rights_find(core, c->who->id, c->vault.name, perms))
+		return 0;
+	vault_info_init(&vi);
+	epoch = authcache_epoch(core);
+	if (vault_open(core, c->vault.name, &v, &c->err) != 0)
+		goto out;
+	if (v.rbac) {
+		if (role_perms(c, v.name, perms) != 0)
+			goto out;
+	} else if (vaults_get(core, v.name, false, &vi, NULL, &c->err) != 0 ||
+		   authz_vault_perms(c, &vi, perms) != 0) {
+		goto out;
+	}
+	/* vaults_get read the record again: kept only when it says what vault_open did */
+	if (v.rbac || !vi.rbac)
+		authcache_rights_put(core, c->who->id, v.name, *perms, epoch);
+	rc = 0;
+out:
+	vault_info_clear(&vi);
+	return rc;
 }
 
 static const char *perm_action(enum route_perm p)
@@ -161,7 +212,6 @@ static const char *perm_action(enum route_perm p)
 int authz_check(struct api_call *c, const struct route *r)
 {
 	enum route_plane plane = route_plane_of(r);
-	struct vault_info vi;
 	uint64_t perms = 0;
 	int rc = -1;
 
@@ -172,7 +222,7 @@ int authz_check(struct api_call *c, const struct route *r)
 	if (plane != PLANE_DATA) {
 		if (r->perm == PERM_DEPLOYMENT || r->perm == PERM_MGMT_SIGNED_IN)
 			return 0;	/* the handler shows only what c->who may see */
-		if (role_perms(c, "", &perms) != 0)
+		if (deployment_perms(c, &perms) != 0)
 			return -1;
 		if (perms & PERM_BIT(r->perm))
 			return 0;
@@ -184,14 +234,8 @@ int authz_check(struct api_call *c, const struct route *r)
 		return kl_fail_az(&c->err, KL_EFORBIDDEN, "Forbidden", NULL,
 				  "The principal '%s' is not a deployment administrator.", c->who->name);
 	}
-	vault_info_init(&vi);
-	if (c->vault.rbac) {
-		if (role_perms(c, c->vault.name, &perms) != 0)
-			goto out;
-	} else if (vaults_get(c->ctx->core, c->vault.name, false, &vi, NULL, &c->err) != 0 ||
-		   authz_vault_perms(c, &vi, &perms) != 0) {
+	if (data_perms(c, &perms) != 0)
 		goto out;
-	}
 	if (perms & PERM_BIT(r->perm)) {
 		rc = 0;
 		goto out;
@@ -207,7 +251,6 @@ int authz_check(struct api_call *c, const struct route *r)
 			   "on key vault '%s'.", c->who->name, c->who->id, perm_action(r->perm),
 			   c->vault.name);
 out:
-	vault_info_clear(&vi);
 	return rc;
 }
 

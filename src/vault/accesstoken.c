@@ -251,20 +251,22 @@ static int refuse(struct kl_err *err, const char *why)
 	return kl_fail(err, KL_EUNAUTH, "the access token was refused: %s", why);
 }
 
-/* Whether the credential named by kl_cred still lets principal p in. */
+/* Whether the credential named by kl_cred still lets principal p in; *expires_s gets its expiry
+ * (0: none). */
 static int cred_live(struct vault_core *core, const struct principal *p, const char *kl_cred,
-		     struct kl_err *err)
+		     int64_t *expires_s, struct kl_err *err)
 {
 	char sid[33];
 	const char *id;
 
+	*expires_s = 0;
 	if (kl_cred == NULL || strlen(kl_cred) < 3 || kl_cred[1] != ':' || !kind_is_valid(kl_cred[0]) ||
 	    strlen(kl_cred + 2) > IDENTITY_CRED_ID_MAX)
 		return refuse(err, "no usable kl_cred");
 	id = kl_cred + 2;
 	switch (kl_cred[0]) {
 	case IDENTITY_CRED_TOKEN:
-		if (principal_token_live(core, p->id, id, err) == 0)
+		if (principal_token_live_until(core, p->id, id, expires_s, err) == 0)
 			return 0;
 		if (err->code == KL_EUNAUTH || err->code == KL_ENOTFOUND)
 			refuse(err, "its kluis token is no longer live");
@@ -276,7 +278,7 @@ static int cred_live(struct vault_core *core, const struct principal *p, const c
 			return refuse(err, "the principal's OpenID subject changed");
 		return 0;
 	default:	/* a client secret or certificate */
-		if (identity_credential_live(core, p->id, id, err) == 0)
+		if (identity_credential_live_until(core, p->id, id, expires_s, err) == 0)
 			return 0;
 		if (err->code == KL_EUNAUTH || err->code == KL_ENOTFOUND)
 			refuse(err, "its credential was revoked, expired or removed");
@@ -287,6 +289,14 @@ static int cred_live(struct vault_core *core, const struct principal *p, const c
 int accesstoken_verify_at(struct vault_core *core, const char *tok, size_t len, int64_t now,
 			  struct principal_ref *who, struct kl_err *err)
 {
+	int64_t until_s;
+
+	return accesstoken_verify_until(core, tok, len, now, who, &until_s, err);
+}
+
+int accesstoken_verify_until(struct vault_core *core, const char *tok, size_t len, int64_t now,
+			     struct principal_ref *who, int64_t *until_s, struct kl_err *err)
+{
 	char norm[IDENTITY_RESOURCE_MAX + 1];
 	const char *alg, *kid, *tid, *sub, *aud;
 	struct kl_err derr = { 0 };
@@ -294,9 +304,11 @@ int accesstoken_verify_at(struct vault_core *core, const char *tok, size_t len, 
 	struct principal p;
 	enum identity_audience a;
 	json_t *exp, *nbf;
+	int64_t cred_expires_s = 0;
 	bool valid = false;
 	int rc = -1;
 
+	*until_s = 0;
 	memset(who, 0, sizeof(*who));
 	jws_parts_init(&parts);
 	if (jws_parse(tok, len, &parts, &derr) != 0) {
@@ -340,9 +352,13 @@ int accesstoken_verify_at(struct vault_core *core, const char *tok, size_t len, 
 		if (sub == NULL || err->code == KL_ENOTFOUND || err->code == KL_OK)
 			refuse(err, "its principal is gone");
 	} else if (cred_live(core, &p, json_string_value(json_object_get(parts.claims, "kl_cred")),
-			     err) != 0) {
+			     &cred_expires_s, err) != 0) {
 		/* err says which */
 	} else {
+		/* exp itself, not exp + skew: a cache must never stretch a token's life */
+		*until_s = (int64_t)json_integer_value(exp);
+		if (cred_expires_s != 0 && cred_expires_s < *until_s)
+			*until_s = cred_expires_s;
 		memcpy(who->id, p.id, sizeof(who->id));
 		memcpy(who->name, p.name, sizeof(who->name));
 		memcpy(who->client_cert, p.client_cert, sizeof(who->client_cert));

@@ -15,6 +15,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/secbuf.h"
+#include "vault/authcache.h"
 #include "vault/certs.h"
 #include "vault/core.h"
 #include "vault/hint.h"
@@ -317,6 +318,9 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 		goto out;
 	}
 	core->id_lifetime_s = IDENTITY_LIFETIME_DEFAULT_S;
+	/* The caches' change epoch is watched before any write, and before any thread shares st. */
+	if (authcache_watch(st, err) != 0 || (core->auth = authcache_new(err)) == NULL)
+		goto out;
 	if ((core->signkeys = signkeys_new(err)) == NULL || (core->replay = replay_mem_new(err)) == NULL)
 		goto out;
 	if (store_get(st, META_FORMAT, strlen(META_FORMAT), &format, NULL, err) == 0) {
@@ -332,6 +336,8 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	vault_mode_refresh(core);	/* the mode before the first request */
 	/* A read-only node (a standby's) serves what is there and creates nothing. */
 	if (vault_core_mode(core) == VAULT_MODE_READ_WRITE && ensure_default_vault(core, cfg, err) != 0)
+		goto out;
+	if (authcache_start(core, err) != 0)
 		goto out;
 	ret = core;
 	core = NULL;
@@ -429,6 +435,7 @@ void vault_core_close(struct vault_core *core)
 {
 	if (core == NULL)
 		return;
+	authcache_stop(core);	/* its poller reads the store */
 	if (core->job_running) {
 		pthread_mutex_lock(&core->job_mu);
 		core->job_stop = true;
@@ -446,6 +453,7 @@ void vault_core_close(struct vault_core *core)
 	hint_free(core->hints);
 	signkeys_free(core->signkeys);
 	replay_mem_free(core->replay);
+	authcache_free(core->auth);
 	seal_key_free(core->data_key);
 	secure_wipe(core, sizeof(*core));
 	free(core);

@@ -172,6 +172,10 @@ int identity_cert_find(struct vault_core *core, const char *client_id, const uns
  * not revoked, not expired)? 0, or KL_EUNAUTH. For access tokens' kl_cred. */
 int identity_credential_live(struct vault_core *core, const char *principal_id,
 			     const char *cred_id, struct kl_err *err);
+/* The same, with the credential's expiry (Unix seconds; 0: never) in *expires_s: for caches of
+ * the access tokens it backs (vault/authcache.h), which must not outlive it. */
+int identity_credential_live_until(struct vault_core *core, const char *principal_id,
+				   const char *cred_id, int64_t *expires_s, struct kl_err *err);
 
 /* ---- client assertions (assertion.c) ---- */
 

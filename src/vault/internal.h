@@ -23,6 +23,7 @@
 struct signkeys;
 struct replay_mem;
 struct hint;
+struct authcache;
 
 struct vault_core {
 	struct store *st;
@@ -61,6 +62,8 @@ struct vault_core {
 	pthread_mutex_t job_mu;
 	pthread_cond_t job_cv;
 	struct hint *hints;		/* hint.c: live head key -> its latest version id */
+	/* the authentication caches and the change epoch's poller (authcache.h) */
+	struct authcache *auth;
 };
 
 /* The head of a name: live or deleted. */

@@ -533,10 +533,12 @@ out:
 	return rc;
 }
 
-/* The kluis token tok: its principal into *who, its id into token_id (37 bytes). KL_EUNAUTH for
- * an unknown, revoked or expired token, or one whose principal is gone. */
+/* The kluis token tok: its principal into *who, its id into token_id (37 bytes), its expiry into
+ * *expires_s. KL_EUNAUTH for an unknown, revoked or expired token, or one whose principal is
+ * gone. */
 static int token_lookup(struct vault_core *core, const char *tok, size_t tok_len,
-			struct principal_ref *who, char token_id[37], struct kl_err *err)
+			struct principal_ref *who, char token_id[37], int64_t *expires_s,
+			struct kl_err *err)
 {
 	unsigned char digest[TOKEN_DIGEST_LEN];
 	char key[2 + 2 * TOKEN_DIGEST_LEN + 1];
@@ -570,6 +572,7 @@ static int token_lookup(struct vault_core *core, const char *tok, size_t tok_len
 	memcpy(who->name, p.name, sizeof(who->name));
 	memcpy(who->client_cert, p.client_cert, sizeof(who->client_cert));
 	memcpy(token_id, t.t.id, 37);
+	*expires_s = t.t.expires;
 	rc = 0;
 out:
 	secure_wipe(digest, sizeof(digest));
@@ -580,6 +583,17 @@ out:
 int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
 				 struct principal_ref *who, char token_id[37], struct kl_err *err)
 {
+	int64_t expires_s;
+
+	return principal_authenticate_token_until(core, tok, tok_len, who, token_id, &expires_s,
+						  err);
+}
+
+int principal_authenticate_token_until(struct vault_core *core, const char *tok, size_t tok_len,
+				       struct principal_ref *who, char token_id[37],
+				       int64_t *expires_s, struct kl_err *err)
+{
+	*expires_s = 0;
 	memset(who, 0, sizeof(*who));
 	token_id[0] = '\0';
 	/* Nothing longer than a kluis token is looked up (a JWT is not one), and the admin token,
@@ -588,17 +602,26 @@ int principal_authenticate_token(struct vault_core *core, const char *tok, size_
 		return kl_fail(err, KL_EUNAUTH, "not a kluis token");
 	if (vault_core_token_ok(core, tok, tok_len))
 		return kl_fail(err, KL_EUNAUTH, "the admin token has no identity to issue for");
-	return token_lookup(core, tok, tok_len, who, token_id, err);
+	return token_lookup(core, tok, tok_len, who, token_id, expires_s, err);
 }
 
 int principal_token_live(struct vault_core *core, const char *id, const char *token_id,
 			 struct kl_err *err)
+{
+	int64_t expires_s;
+
+	return principal_token_live_until(core, id, token_id, &expires_s, err);
+}
+
+int principal_token_live_until(struct vault_core *core, const char *id, const char *token_id,
+			       int64_t *expires_s, struct kl_err *err)
 {
 	char qkey[KEYBUF];
 	struct token_rec t;
 	struct buf val;
 	int rc = -1;
 
+	*expires_s = 0;
 	buf_init(&val, 4096);
 	if (!hex_is_uuid(id) || !hex_is_uuid(token_id)) {
 		kl_fail(err, KL_EUNAUTH, "no such token");
@@ -617,6 +640,7 @@ int principal_token_live(struct vault_core *core, const char *id, const char *to
 		kl_fail(err, KL_EUNAUTH, "the token is revoked or expired");
 		goto out;
 	}
+	*expires_s = t.t.expires;
 	rc = 0;
 out:
 	buf_clear(&val);

@@ -1,10 +1,12 @@
 /* Vault handles, name rules, and the lifetime of the domain structs. Owns nothing persistent
- * beyond reading vault records; never sees JSON or HTTP. */
+ * beyond reading vault records (through the node's vault cache, vault/authcache.h); never sees
+ * JSON or HTTP. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/secbuf.h"
+#include "vault/authcache.h"
 #include "vault/internal.h"
 
 void obj_init(struct obj *o)
@@ -129,6 +131,7 @@ int vault_open(struct vault_core *core, const char *name, struct vault *out, str
 	char lname[VAULT_NAME_MAX + 1];
 	struct buf val;
 	struct vault_info r;
+	uint64_t epoch;
 	int rc = -1;
 
 	buf_init(&val, VAULT_PROPS_MAX + 4096);
@@ -139,6 +142,11 @@ int vault_open(struct vault_core *core, const char *name, struct vault *out, str
 			   "The vault '%.64s' does not exist in this deployment.", name);
 		goto out;
 	}
+	if (authcache_vault_find(core, lname, out)) {
+		rc = 0;
+		goto out;
+	}
+	epoch = authcache_epoch(core);	/* before the read: a change meanwhile voids the entry */
 	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
@@ -159,6 +167,7 @@ int vault_open(struct vault_core *core, const char *name, struct vault *out, str
 	out->purge_protection = r.purge_protection;
 	out->rbac = r.rbac;
 	out->created = r.created;
+	authcache_vault_put(core, out, epoch);
 	rc = 0;
 out:
 	vault_info_clear(&r);

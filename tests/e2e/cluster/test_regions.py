@@ -15,6 +15,8 @@ kluisd nodes on it) and HAProxy, then:
   is refused with 503 VaultIsReadOnly before it touches the store; a certificate made in r1 is
   read in r2 (the certificate, its versions, policy and operation, its managed secret and key)
   and every certificate write there is refused the same way;
+- a role assignment removed and a principal deleted in r1 are refused by both r2 nodes, their
+  caches warm, within one second plus the replication lag each reports (issue 15);
 - kill -9 of every r1 process at once moves the traffic to r2 with no failed read or signature
   for the SDK's default retry policy, writes fail there with the read-only error only; `up` brings
   r1 back and the traffic with it, r2's replica catches up, and no acknowledged write is lost.
@@ -255,6 +257,61 @@ class RegionsTest(DeploymentTest):
         # a management-plane token from r2 is refused on the data plane of r1, as anywhere
         mgmt = self.access_token(r2a, p["id"], cred["secret"], "https://management.azure.com")
         self.assertEqual(self.as_token("GET", r1a, read, mgmt)[0], 401)
+
+    def test_03c_cache_invalidation_in_r2(self):
+        """Issue 15: each node caches what authentication and authorization read; a right taken
+        away in r1 is refused by both r2 nodes (their caches warm) within one second plus the
+        replication lag each reports, measured by asking them again and again."""
+        r1a = self.nodes("r1")[0]["port"]
+        r2 = [p["port"] for p in self.nodes("r2")]
+        read = f"/secrets/cached?{API}"
+        status, body = self.raw("PUT", r1a, read, {"value": "cached"})
+        self.assertEqual(status, 200, body)
+
+        def principal(name):
+            """A principal with secrets-user on the default vault, known to (and cached by) both
+            r2 nodes: its id, token and assignment id."""
+            status, p = self.raw("POST", r1a, "/kluis/v1/principals", {"name": name})
+            self.assertEqual(status, 201, p)
+            status, a = self.raw("POST", r1a, "/kluis/v1/roleAssignments", {
+                "principal": p["id"], "role": "secrets-user", "vault": "default"})
+            self.assertEqual(status, 201, a)
+            for port in r2:
+                self.wait_for(f"the principal replicated to {port}",
+                              lambda port=port: self.as_token("GET", port, read,
+                                                              p["token"])[0] == 200, 20)
+                self.assertEqual(self.as_token("GET", port, read, p["token"])[0], 200)
+            return p["id"], p["token"], a["id"]
+
+        def refused_within(what, tok, refused, change):
+            status, body = change()
+            self.assertIn(status, (200, 204), body)
+            t0 = time.monotonic()
+            pending, lag = set(r2), {port: 0.0 for port in r2}
+            while pending:
+                for port in sorted(pending):
+                    status = self.as_token("GET", port, read, tok)[0]
+                    elapsed = time.monotonic() - t0
+                    health = self.raw("GET", port, "/health")[1]
+                    lag[port] = max(lag[port], health["replication"]["lagSeconds"])
+                    if status == refused:
+                        pending.discard(port)
+                        print(f"[regions] r2 node {port} refused after {what}: "
+                              f"{elapsed * 1000:.0f} ms (lag reported {lag[port]:.3f} s)",
+                              file=sys.stderr)
+                        self.assertLess(elapsed, 1.0 + lag[port], f"{what} on {port}")
+                        continue
+                    self.assertEqual(status, 200, f"{what}: r2 node {port} answered {status}")
+                    # well within the caches' 10 s backstop
+                    self.assertLess(elapsed, 5.0 + lag[port], f"{what}: {port} still answers")
+                time.sleep(0.02)
+
+        _, tok, aid = principal("cache-unassigned")
+        refused_within("a role assignment removed", tok, 403, lambda: self.raw(
+            "DELETE", r1a, f"/kluis/v1/roleAssignments/{aid}"))
+        pid, tok, _ = principal("cache-deleted")
+        refused_within("a principal deleted", tok, 401, lambda: self.raw(
+            "DELETE", r1a, f"/kluis/v1/principals/{pid}"))
 
     def check_certificates_in_r2(self, r1, r2):
         """A self-signed certificate made in r1 reads the same in r2: the certificate, its
