@@ -3,7 +3,7 @@
 # Installs what is missing, then runs every test: the benchmark harness in smoke mode, the unit
 # tests in an ASan+UBSan build (build-asan/; skipped with KLUIS_SKIP_ASAN=1), every libFuzzer
 # target for a bounded time, one per core at a time (build-fuzz/; KLUIS_FUZZ_SECONDS, default
-# 30; skipped with KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit tests and the
+# 20; skipped with KLUIS_SKIP_FUZZ=1), then the release build (build/) with its unit tests and the
 # end-to-end suites (official Azure SDKs for JavaScript and Python, hostile bytes)
 # against a real kluisd. The main ctest run comes last (-j for the cores; the cluster tests and
 # drills run alone, RUN_SERIAL), so its summary is the last thing printed.
@@ -32,7 +32,7 @@ if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
-	echo "== fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-30}s each (build-fuzz/, clang libFuzzer)"
+	echo "== fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-20}s each (build-fuzz/, clang libFuzzer)"
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
 		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
 	cmake --build build-fuzz -j"$jobs" >/dev/null
@@ -42,7 +42,7 @@ if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
 		name=$(basename "$target" _fuzz)
 		corpus=$(mktemp -d)	# the committed seeds stay as they are
 		cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-		out=$("$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-30}" -max_len=8192 \
+		out=$("$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-20}" -max_len=8192 \
 			-print_final_stats=1 "$corpus" 2>&1 | tail -n 3; exit "${PIPESTATUS[0]}")
 		rc=$?
 		rm -rf "$corpus"
