@@ -31,7 +31,8 @@
  *
  * Every statement is prepared once per connection, when the connection is made (all of them in
  * one round trip), and run by name. store_get_many is one statement (key = ANY($1), the keys a
- * binary bytea[]), so one round trip and one snapshot.
+ * binary bytea[]), so one round trip and one snapshot; concurrent callers share one
+ * (store_pg_many.c).
  *
  * Reads are single statements outside any explicit transaction. A scan fetches bounded batches
  * (key > last ORDER BY key LIMIT n) and gives its connection back to the pool before it calls the
@@ -80,7 +81,6 @@
  * all: PREPARE ... ; PREPARE ...), and runs by name with PQexecPrepared: the server parses and
  * plans each once per connection instead of once per call. */
 #define ST_GET "kl_get"
-#define ST_GET_MANY "kl_get_many"
 #define ST_ROLE "kl_role"
 #define SCAN_COLS "SELECT key, value, version FROM " TABLE " WHERE key "
 #define SCAN_LIMIT " ORDER BY key LIMIT " SCAN_BATCH_SQL ";"
@@ -400,9 +400,9 @@ static PGresult *exec_bytes(PGconn *c, const char *name, int n, const void *cons
  * it returns: the result stands alone (the caller PQclear()s *out). A statement that failed
  * because its connection was lost (or, at a server whose default isolation is serializable, on
  * serialization) is run again: it wrote nothing. */
-static int run_read(struct store_pg *s, const char *name, int n, const void *const *p,
-		    const size_t *len, const char *what, bool wait, PGresult **out,
-		    struct kl_err *err)
+int store_pg_run_read(struct store_pg *s, const char *name, int n, const void *const *p,
+		      const size_t *len, const char *what, bool wait, PGresult **out,
+		      struct kl_err *err)
 {
 	uint64_t deadline = wait ? store_pg_deadline(s) : 0;
 	enum pg_fault f = FAULT_LINK;
@@ -432,7 +432,8 @@ out:
 }
 
 /* The version in column col of row: 1 up to the largest bigint. */
-static int row_version(const PGresult *r, int row, int col, uint64_t *version, struct kl_err *err)
+int store_pg_row_version(const PGresult *r, int row, int col, uint64_t *version,
+			 struct kl_err *err)
 {
 	uint64_t v;
 	int rc = -1;
@@ -456,7 +457,7 @@ out:
 }
 
 /* Bytewise order, a proper prefix first: the order of bytea. */
-static int key_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+int store_pg_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
 {
 	size_t n = a_len < b_len ? a_len : b_len;
 	int c = n > 0 ? memcmp(a, b, n) : 0;
@@ -478,13 +479,13 @@ static int pg_get(struct store *st, const void *key, size_t key_len, struct buf 
 	uint64_t ver;
 	int rc = -1;
 
-	if (run_read(s, ST_GET, 1, p, len, "get", true, &r, err) != 0)
+	if (store_pg_run_read(s, ST_GET, 1, p, len, "get", true, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) == 0) {
 		kl_fail(err, KL_ENOTFOUND, "the record does not exist");
 		goto out;
 	}
-	if (row_version(r, 0, 1, &ver, err) != 0 ||
+	if (store_pg_row_version(r, 0, 1, &ver, err) != 0 ||
 	    buf_append(val, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), err) != 0)
 		goto out;
 	if (version != NULL)
@@ -525,50 +526,6 @@ int store_pg_array_elem(struct buf *b, const void *p, size_t len, struct kl_err 
 	return 0;
 }
 
-/* Every key in one statement (key = ANY($1)), so in one snapshot; each row goes to every read of
- * its key (a key may be asked twice). */
-static int pg_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err)
-{
-	struct store_pg *s = (struct store_pg *)st;
-	struct buf arr;
-	const void *p[1];
-	size_t len[1], i;
-	PGresult *r = NULL;
-	uint64_t ver;
-	int row, rc = -1;
-
-	buf_init(&arr, (size_t)20 + n * (4 + STORE_KEY_MAX));
-	if (store_pg_array_begin(&arr, BYTEA_OID, n, err) != 0)
-		goto out;
-	for (i = 0; i < n; i++)
-		if (store_pg_array_elem(&arr, reads[i].key, reads[i].key_len, err) != 0)
-			goto out;
-	p[0] = arr.data;
-	len[0] = arr.len;
-	if (run_read(s, ST_GET_MANY, 1, p, len, "get", true, &r, err) != 0)
-		goto out;
-	for (row = 0; row < PQntuples(r); row++) {
-		if (row_version(r, row, 2, &ver, err) != 0)
-			goto out;
-		for (i = 0; i < n; i++) {
-			if (reads[i].found || key_cmp(PQgetvalue(r, row, 0),
-						      (size_t)PQgetlength(r, row, 0), reads[i].key,
-						      reads[i].key_len) != 0)
-				continue;
-			if (buf_append(reads[i].val, PQgetvalue(r, row, 1),
-				       (size_t)PQgetlength(r, row, 1), err) != 0)
-				goto out;
-			reads[i].found = true;
-			reads[i].version = ver;
-		}
-	}
-	rc = 0;
-out:
-	PQclear(r);
-	buf_clear(&arr);
-	return rc;
-}
-
 /* The smallest key above every key that starts with prefix: the prefix up to its last byte that
  * is not 0xff, that byte incremented. 0 when there is none (empty, or nothing but 0xff). */
 static size_t prefix_end(const unsigned char *prefix, size_t n, unsigned char *end)
@@ -592,7 +549,7 @@ static int scan_batch(const PGresult *r, store_scan_fn fn, void *arg, struct kl_
 		if (PQgetlength(r, i, 0) < 1 || PQgetlength(r, i, 0) > STORE_KEY_MAX) {
 			LOG_ERROR(NULL, "PostgreSQL holds a key of %d bytes", PQgetlength(r, i, 0));
 			cb = kl_fail(err, KL_ECORRUPT, "a stored key is damaged");
-		} else if ((cb = row_version(r, i, 2, &ver, err)) == 0) {
+		} else if ((cb = store_pg_row_version(r, i, 2, &ver, err)) == 0) {
 			cb = fn(arg, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0),
 				PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), ver, err);
 			/* a callback that forgot to say why still fails the scan */
@@ -615,7 +572,7 @@ static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, cons
 	int n, cb = 0, rc = -1;
 
 	/* Start at the larger of prefix (itself included) and after (excluded), as LMDB does. */
-	inclusive = after_len == 0 || key_cmp(after, after_len, prefix, prefix_len) < 0;
+	inclusive = after_len == 0 || store_pg_key_cmp(after, after_len, prefix, prefix_len) < 0;
 	len[0] = inclusive ? prefix_len : after_len;
 	if (len[0] > 0)
 		memcpy(from, inclusive ? prefix : after, len[0]);
@@ -623,7 +580,7 @@ static int pg_scan(struct store *st, const void *prefix, size_t prefix_len, cons
 	do {
 		PQclear(r);
 		r = NULL;
-		if (run_read(s, scan_st[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
+		if (store_pg_run_read(s, scan_st[inclusive][len[1] > 0], len[1] > 0 ? 2 : 1, p, len,
 			     "scan", true, &r, err) != 0)
 			goto out;
 		/* The connection is back in the pool: fn may call the store. */
@@ -653,7 +610,7 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 	uint64_t v = 0;
 	int rc = -1, i;
 
-	if (run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
+	if (store_pg_run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
 	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
 	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
@@ -687,8 +644,12 @@ static void pg_close(struct store *st)
 		explicit_bzero(s->conninfo, strlen(s->conninfo));
 		free(s->conninfo);
 	}
+	LOG_DEBUG(NULL, "the store served %llu get_many calls with %llu statements",
+		  (unsigned long long)atomic_load(&s->read_calls),
+		  (unsigned long long)atomic_load(&s->read_groups));
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	store_pg_many_destroy(s);
 	free(s->idle);
 	free(s);
 }
@@ -697,7 +658,7 @@ static const struct store_vtable pg_vtable = {
 	.get = pg_get,
 	.scan = pg_scan,
 	.txn = store_pg_txn,
-	.get_many = pg_get_many,
+	.get_many = store_pg_get_many,
 	.role = pg_role,
 	.close = pg_close,
 	.name = "postgres",
@@ -741,6 +702,7 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	atomic_init(&s->wait_ms, FAILOVER_WAIT_MS);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	store_pg_many_init(s);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
 	if ((c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
 	    prepare_all(c, err) != 0)

@@ -23,4 +23,15 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
  * 8000; 0: it fails at once). For tests. st must come from store_pg_open. */
 void store_pg_set_failover_wait(struct store *st, unsigned ms);
 
+/* How the grouped reads of store_get_many went since the store was opened. */
+struct store_pg_read_stats {
+	uint64_t calls;		/* store_get_many calls served */
+	uint64_t statements;	/* statements that served them, one per group */
+	size_t waiting;		/* calls queued now, a running group's excluded */
+	bool running;		/* a group runs now */
+};
+
+/* A snapshot of the counters of st, which must come from store_pg_open. Thread-safe. */
+void store_pg_read_stats(struct store *st, struct store_pg_read_stats *out);
+
 #endif

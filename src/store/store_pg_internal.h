@@ -19,11 +19,14 @@
 #define BYTEA_ARRAY_OID 1001
 #define INT8_ARRAY_OID 1016
 #define BINARY 1		/* libpq's format code for binary parameters and results */
+#define ST_GET_MANY "kl_get_many"	/* the prepared statement of store_get_many */
 
 struct pg_slot {
 	PGconn *conn;		/* NULL: connect on first use */
 	uint64_t epoch;		/* s->epoch when conn was made */
 };
+
+struct pg_reader;
 
 struct store_pg {
 	struct store base;	/* first: a struct store * is a struct store_pg * */
@@ -37,6 +40,11 @@ struct store_pg {
 	unsigned connect_unlogged;	/* failed connects since, not logged */
 	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
 	char *conninfo;
+	/* grouped reads (store_pg_many.c) */
+	pthread_mutex_t read_mu;	/* guards the queue and read_leading */
+	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
+	bool read_leading;	/* a caller is running a group now */
+	_Atomic uint64_t read_groups, read_calls;	/* statements run, get_many calls served */
 };
 
 /* What a failed statement means for the caller and for its connection. */
@@ -71,6 +79,24 @@ bool store_pg_wait_step(uint64_t deadline);
  * then each element. KL_ETOOBIG past what libpq can send. */
 int store_pg_array_begin(struct buf *b, Oid elem_oid, size_t n, struct kl_err *err);
 int store_pg_array_elem(struct buf *b, const void *p, size_t len, struct kl_err *err);
+
+/* A read statement on a pooled connection, run again after a lost link; *out is the caller's
+ * (PQclear). wait: ride through a failover (store_pg_deadline). */
+int store_pg_run_read(struct store_pg *s, const char *name, int n, const void *const *p,
+		      const size_t *len, const char *what, bool wait, PGresult **out,
+		      struct kl_err *err);
+/* The version in column col of row (1 up to the largest bigint). */
+int store_pg_row_version(const PGresult *r, int row, int col, uint64_t *version,
+			 struct kl_err *err);
+/* Keys in the store's order (bytewise, a proper prefix first). */
+int store_pg_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
+
+/* store_pg_many.c */
+
+/* The vtable's get_many: concurrent callers' keys read together, one statement per group. */
+int store_pg_get_many(struct store *st, struct store_read *reads, size_t n, struct kl_err *err);
+void store_pg_many_init(struct store_pg *s);
+void store_pg_many_destroy(struct store_pg *s);
 
 /* store_pg_txn.c */
 
