@@ -235,9 +235,9 @@ int store_epoch_poll(struct store *st, struct kl_err *err)
 		version = 0;
 	}
 	/* Any change of version, even backwards (a store restored, a standby of another primary),
-	 * is a change. The first poll only learns where the epoch key stands. */
+	 * is a change. So is the first poll: whatever a cache took before it is dropped. */
 	prev = atomic_exchange(&w->seen, version + 1);
-	if (prev != 0 && prev != version + 1)
+	if (prev != version + 1)
 		atomic_fetch_add(&w->epoch, 1);
 out:
 	buf_clear(&val);

@@ -123,7 +123,7 @@ int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
  * epoch_key (in the same transaction), and once it has committed the local epoch grows.
  * store_epoch_poll reads epoch_key's version and grows the local epoch when another node (any
  * process sharing the backend, or the primary a standby replicates) has changed it since the last
- * poll. A cache entry filled while store_epoch() was E is good only while it is still E.
+ * poll, and at the first poll (nothing filled before it is trusted). A cache entry filled while store_epoch() was E is good only while it is still E.
  * store_watch is called once, before the store is shared between threads; prefixes and epoch_key
  * must outlive st. */
 int store_watch(struct store *st, const char *const *prefixes, size_t n, const char *epoch_key,

@@ -122,11 +122,30 @@ static const char *const conn_keys[] = { "connect_timeout", "keepalives_idle",
 					 "tcp_user_timeout", "application_name", "dbname", NULL };
 static const char *const conn_defaults[] = { "3", "10", "3", "3", "10000", "kluisd" };
 
-/* Server notices (e.g. "already exists, skipping") are not worth a log line. */
-static void drop_notice(void *arg, const char *message)
+/* Set by the notice receiver in the thread that reads a result: the server canceled a COMMIT's
+ * wait for its synchronous standbys (the backend was canceled or terminated meanwhile) and says
+ * the transaction committed locally but may not have been replicated. */
+static _Thread_local bool unreplicated;
+
+void store_pg_unreplicated_reset(void)
 {
+	unreplicated = false;
+}
+
+bool store_pg_unreplicated(void)
+{
+	return unreplicated;
+}
+
+/* Server notices (e.g. "already exists, skipping") are not worth a log line; the one that says a
+ * commit may not have reached the synchronous standbys is noted. */
+static void note_notice(void *arg, const PGresult *r)
+{
+	const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
 	(void)arg;
-	(void)message;
+	if (m != NULL && strncmp(m, "canceling wait for synchronous replication", 42) == 0)
+		unreplicated = true;
 }
 
 /* libpq's messages end in a newline, log lines do not: the length without trailing space. */
@@ -273,7 +292,7 @@ static PGconn *pg_connect(struct store_pg *s, bool prepare, struct kl_err *err)
 		goto out;
 	}
 	PQsetErrorVerbosity(c, PQERRORS_TERSE);
-	PQsetNoticeProcessor(c, drop_notice, NULL);
+	PQsetNoticeReceiver(c, note_notice, NULL);
 	if (prepare && prepare_all(c, err) != 0) {
 		PQfinish(c);
 		c = NULL;

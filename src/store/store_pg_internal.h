@@ -88,6 +88,11 @@ int store_pg_run_read(struct store_pg *s, const char *name, int n, const void *c
 /* The version in column col of row (1 up to the largest bigint). */
 int store_pg_row_version(const PGresult *r, int row, int col, uint64_t *version,
 			 struct kl_err *err);
+/* Whether, since the reset, a result read in this thread came with the server's notice that a
+ * COMMIT's wait for the synchronous standbys was canceled (committed locally, maybe not
+ * replicated: not durable as promised, so its outcome counts as unknown). */
+void store_pg_unreplicated_reset(void);
+bool store_pg_unreplicated(void);
 /* Keys in the store's order (bytewise, a proper prefix first). */
 int store_pg_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
 

@@ -182,6 +182,7 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 
 	*f = FAULT_NONE;
 	*unknown = false;
+	store_pg_unreplicated_reset();
 	/* A pipeline not sent whole is not read (the server may never answer it): the connection
 	 * is dropped, and the outcome unknown once the COMMIT may have left. */
 	if (txn_send(c, a, &sent) != 0) {
@@ -201,14 +202,23 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 			/* Lost once the COMMIT may have left: the server may have run it all. Only
 			 * the server's own refusal of a step before COMMIT (it ended the session
 			 * there, so COMMIT never ran) says otherwise. */
-			*unknown = g == FAULT_LINK && sent >= STEP_COMMIT && step <= STEP_SYNC &&
+			*unknown = g == FAULT_LINK && sent >= STEP_COMMIT && step <= STEP_COMMIT &&
 				   !(step < STEP_COMMIT && server_said);
 		}
 		if (PQstatus(c) != CONNECTION_OK)
 			break;
 	}
-	if (first <= STEP_SYNC)
+	if (first <= STEP_COMMIT)
 		goto out;	/* failed, or its outcome is unknown */
+	/* Committed locally while the wait for the synchronous standbys was canceled: a failover
+	 * now could lose it, so it is not acknowledged as durable. */
+	if (applied && store_pg_unreplicated()) {
+		LOG_WARN(NULL, "a commit's wait for the synchronous standbys was canceled");
+		kl_fail(err, KL_EUNAVAIL, "the store's database canceled a commit's replication");
+		*f = FAULT_OTHER;
+		*unknown = true;
+		goto out;
+	}
 	/* COMMIT answered: only the trailing ROLLBACK may have failed, which changes nothing of the
 	 * outcome (a connection it left broken is dropped when next taken) */
 	*f = FAULT_NONE;

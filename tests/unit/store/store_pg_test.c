@@ -3,7 +3,8 @@
  * checked inserts racing from threads and from processes, scans of several batches whose
  * callbacks stop early or call the store again, every byte value in keys and values, a malformed
  * or foreign setup refused, and a server that restarts, goes away, turns read-only or fails over
- * to its standby without the store being reopened. */
+ * to its standby without the store being reopened. Commits of unknown outcome and concurrent
+ * writers: store_pg_commit_test.c; grouped reads: store_pg_many_test.c. */
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -778,208 +779,6 @@ static void test_read_only_database_refuses_writes(void **state)
 	suite_expect(st, K("k"), K("again"), 2);
 }
 
-struct slow_put {
-	struct store *st;
-	int rc;
-	enum kl_errc code;
-};
-
-static void *put_outcome(void *arg)
-{
-	struct slow_put *p = arg;
-	struct kl_err err = { 0 };
-
-	p->rc = store_put(p->st, "outcome", 7, "v", 1, &err);
-	p->code = err.code;
-	return NULL;
-}
-
-/* The connection is lost while the server runs the COMMIT (a deferred trigger holds the commit
- * in pg_sleep, and the backend is terminated there): the store cannot know whether the write was
- * applied, says so with KL_EOUTCOME, and does not run it again (the trigger ran once). */
-static void test_lost_during_commit_is_unknown_outcome(void **state)
-{
-	struct store *st = fresh_store(state, 2);
-	struct slow_put p = { .st = st, .rc = 0 };
-	char pid[32] = "", runs[32];
-	pthread_t t;
-	int i;
-
-	assert_int_equal(
-		pg_fixture_sql(fx.port,
-			       "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
-			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
-			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = 'outcome'::bytea THEN "
-			       "PERFORM nextval('outcome_runs'); PERFORM pg_sleep(60); END IF; "
-			       "RETURN NULL; END $$;"
-			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
-			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
-			       "FUNCTION outcome_slow()"),
-		0);
-	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
-	/* the store's backend sleeping inside its COMMIT */
-	for (i = 0; i < 1200 && pid[0] == '\0'; i++) {
-		assert_int_equal(pg_fixture_query(fx.port,
-						  "SELECT COALESCE(MAX(pid)::text, '') FROM "
-						  "pg_stat_activity WHERE "
-						  "application_name = 'kluisd' AND "
-						  "wait_event = 'PgSleep'",
-						  pid, sizeof(pid)),
-				 0);
-		if (pid[0] == '\0')
-			usleep(50 * 1000);
-	}
-	assert_true(pid[0] != '\0');
-	{
-		char sql[96];
-
-		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
-		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
-	}
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(p.rc, -1);
-	assert_int_equal(p.code, KL_EOUTCOME);
-	assert_int_equal(pg_fixture_query(fx.port, "SELECT last_value FROM outcome_runs", runs,
-					  sizeof(runs)), 0);
-	assert_string_equal(runs, "1");	/* not run again */
-	suite_expect_missing(st, K("outcome"));	/* this time it was not applied */
-	/* the store goes on */
-	assert_int_equal(pg_fixture_sql(fx.port, "DROP TRIGGER outcome_slow ON kluis_kv"), 0);
-	suite_put(st, K("outcome"), K("v"));
-	suite_expect(st, K("outcome"), K("v"), 1);
-}
-
-/* The backend of the kluisd connection whose wait_event is event, by polling; "" when none
- * showed up. */
-static void wait_for_backend(const char *event, char *pid, size_t n)
-{
-	char sql[256];
-	int i;
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT COALESCE(MAX(pid)::text, '') FROM pg_stat_activity WHERE "
-		 "application_name = 'kluisd' AND wait_event = '%s'",
-		 event);
-	pid[0] = '\0';
-	for (i = 0; i < 1200 && pid[0] == '\0'; i++) {
-		assert_int_equal(pg_fixture_query(fx.port, sql, pid, n), 0);
-		if (pid[0] == '\0')
-			usleep(50 * 1000);
-	}
-}
-
-/* The other side of an unknown outcome: the COMMIT was applied (written locally, then waiting
- * for a synchronous standby that never answers) when the connection was lost. KL_EOUTCOME again,
- * and the write is there: no caller may take the error for "nothing happened". */
-static void test_unknown_outcome_may_have_been_applied(void **state)
-{
-	struct store *st = fresh_store(state, 2);
-	struct slow_put p = { .st = st, .rc = 0 };
-	char pid[32], sql[96];
-	pthread_t t;
-
-	/* a restart, not a reload: commits wait from the first one on */
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM SET synchronous_standby_names = "
-						 "'nobody'"),
-			 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
-	wait_for_backend("SyncRep", pid, sizeof(pid));
-	if (pid[0] != '\0') {
-		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
-		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
-	}
-	/* back to plain commits before the join: a put still waiting ends with the restart */
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM RESET synchronous_standby_names"), 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_true(pid[0] != '\0');
-	assert_int_equal(p.rc, -1);
-	assert_int_equal(p.code, KL_EOUTCOME);
-	suite_expect(st, K("outcome"), K("v"), 1);	/* applied after all */
-}
-
-#define COUNTERS 6
-#define COUNTS 25
-
-struct counter_writer {
-	struct store *st;
-	int done;	/* increments committed */
-	int conflicts;
-	int failures;
-	enum kl_errc code;
-};
-
-/* Increments one shared counter COUNTS times, each a read and a checked write, again after a
- * conflict. */
-static void *count_up(void *arg)
-{
-	struct counter_writer *w = arg;
-
-	while (w->done < COUNTS && w->failures == 0) {
-		struct kl_err err = { 0 };
-		struct buf b;
-		uint64_t v = 0;
-		char out[16];
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = "ctr", .key_len = 3 },
-			{ .kind = STORE_PUT, .key = "ctr", .key_len = 3, .val = out },
-		};
-		int rc;
-
-		buf_init(&b, 64);
-		rc = store_get(w->st, "ctr", 3, &b, &v, &err);
-		buf_clear(&b);
-		if (rc != 0 && err.code != KL_ENOTFOUND) {
-			w->failures++;
-			w->code = err.code;
-			break;
-		}
-		snprintf(out, sizeof(out), "%llu", (unsigned long long)v + 1);
-		ops[0].version = v;
-		ops[1].val_len = strlen(out);
-		kl_err_clear(&err);
-		if (store_txn(w->st, ops, 2, &err) == 0) {
-			w->done++;
-		} else if (err.code == KL_ECONFLICT) {
-			w->conflicts++;
-		} else {
-			w->failures++;
-			w->code = err.code;
-		}
-	}
-	return NULL;
-}
-
-/* Writers racing on one record: serialization failures are run again inside the store, failed
- * checks come back as conflicts, and no increment is lost or doubled. */
-static void test_no_lost_update_under_concurrent_writers(void **state)
-{
-	struct store *st = fresh_store(state, COUNTERS);
-	struct counter_writer w[COUNTERS];
-	pthread_t t[COUNTERS];
-	char want[16];
-	int i, conflicts = 0;
-
-	memset(w, 0, sizeof(w));
-	for (i = 0; i < COUNTERS; i++) {
-		w[i].st = st;
-		assert_int_equal(pthread_create(&t[i], NULL, count_up, &w[i]), 0);
-	}
-	for (i = 0; i < COUNTERS; i++) {
-		assert_int_equal(pthread_join(t[i], NULL), 0);
-		if (w[i].failures > 0)
-			fprintf(stderr, "writer %d: %s\n", i, kl_errc_name(w[i].code));
-		assert_int_equal(w[i].failures, 0);
-		assert_int_equal(w[i].done, COUNTS);
-		conflicts += w[i].conflicts;
-	}
-	snprintf(want, sizeof(want), "%d", COUNTERS * COUNTS);
-	suite_expect(st, K("ctr"), (struct suite_bytes){ want, strlen(want) },
-		     COUNTERS * COUNTS);
-	fprintf(stderr, "%d increments, %d conflicts\n", COUNTERS * COUNTS, conflicts);
-}
-
 /* The deployment of issue 6 in small: a primary with a synchronous hot standby, both in one
  * multi-host conninfo with target_session_attrs=read-write. The primary crashes, the standby is
  * promoted, and the same store carries on, with every acknowledged write. Last, since it leaves
@@ -1076,9 +875,6 @@ int main(void)
 		OWN_TEST(test_schema_version),
 		OWN_TEST(test_schema_1_is_migrated),
 		OWN_TEST(test_missing_function_is_made_again),
-		OWN_TEST(test_lost_during_commit_is_unknown_outcome),
-		OWN_TEST(test_unknown_outcome_may_have_been_applied),
-		OWN_TEST(test_no_lost_update_under_concurrent_writers),
 		OWN_TEST(test_nodes_starting_together),
 		OWN_TEST(test_read_only_database_refuses_writes),
 		OWN_TEST(test_failover_to_promoted_standby),
