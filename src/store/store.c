@@ -150,6 +150,25 @@ static bool touches_watched(const struct store_watch *w, const struct store_op *
 	return false;
 }
 
+/* After this node's own watched commit: the epoch key's version now, taken as seen, so that the
+ * next poll does not count this node's change a second time (a second flush of every cache). The
+ * caller grows the epoch after this read: a change of another node that this read took as seen
+ * committed before it, so every entry it could have made stale was filled before the growth and
+ * is dropped by it. A failed read changes nothing (the next poll counts the change again). */
+static void note_own_epoch(struct store *st)
+{
+	struct store_watch *w = st->watch;
+	struct kl_err err = { 0 };
+	struct buf val;
+	uint64_t version = 0;
+
+	buf_init(&val, 64);
+	if (st->vt->get(st, w->epoch_key, strlen(w->epoch_key), &val, &version, &err) == 0 &&
+	    atomic_load(&w->seen) != 0)
+		atomic_store(&w->seen, version + 1);
+	buf_clear(&val);
+}
+
 /* The transaction with a put of the epoch key appended, committed; then the local epoch grows. */
 static int txn_with_epoch(struct store *st, const struct store_op *ops, size_t n_ops,
 			  struct kl_err *err)
@@ -164,6 +183,8 @@ static int txn_with_epoch(struct store *st, const struct store_op *ops, size_t n
 	all[n_ops] = (struct store_op){ .kind = STORE_PUT, .key = w->epoch_key,
 					.key_len = strlen(w->epoch_key), .val = "", .val_len = 0 };
 	rc = st->vt->txn(st, all, n_ops + 1, err);
+	if (rc == 0)
+		note_own_epoch(st);
 	/* Grows after a failure too (the outcome of a lost commit is unknown): a needless flush
 	 * costs a few reads, a stale entry would let a revoked credential in. */
 	atomic_fetch_add(&w->epoch, 1);

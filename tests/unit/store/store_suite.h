@@ -990,6 +990,10 @@ static void test_watch_epoch(void **state)
 	suite_put(st, K("w/1"), K("b"));
 	assert_true(store_epoch(st) > e);
 	suite_expect(st, K("m/epoch"), K(""), 1);
+	/* the next poll does not count this node's own change again */
+	e = store_epoch(st);
+	assert_int_equal(store_epoch_poll(st, &err), 0);
+	assert_int_equal(store_epoch(st), e);
 	/* a watched delete among other ops */
 	e = store_epoch(st);
 	ops[0] = (struct store_op){ .kind = STORE_PUT, .key = "x/2", .key_len = 3, .val = "c",
