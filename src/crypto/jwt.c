@@ -160,7 +160,7 @@ static bool aud_matches(json_t *aud, const char *audience)
 }
 
 int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const char *issuer,
-	       const char *audience, int64_t now, char *sub, struct kl_err *err)
+	       const char *audience, int64_t now, char *sub, int64_t *exp_s, struct kl_err *err)
 {
 	const char *alg, *kid, *iss, *s;
 	const struct jwt_key *key = NULL;
@@ -210,6 +210,9 @@ int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const c
 		bad(err, "no usable sub");
 	} else {
 		memcpy(sub, s, strlen(s) + 1);
+		if (exp_s != NULL)	/* rounded down, never later; 0 past what an int64 holds */
+			*exp_s = json_number_value(exp) >= 1 && json_number_value(exp) < 9e15
+					 ? (int64_t)json_number_value(exp) : 0;
 		rc = 0;
 	}
 out:

@@ -26,9 +26,10 @@ size_t jwt_keyset_size(const struct jwt_keyset *ks);
 /* Three base64url segments joined by dots, the first one a JSON object: worth verifying. */
 bool jwt_looks_like(const char *tok, size_t len);
 
-/* Verifies tok and copies its subject into sub (JWT_SUB_MAX + 1 bytes). Every failure is
+/* Verifies tok and copies its subject into sub (JWT_SUB_MAX + 1 bytes) and, when exp_s is not
+ * NULL, its exp (whole seconds, rounded down; 0 when too large to hold). Every failure is
  * KL_EUNAUTH with a message saying which check failed (never the token). */
 int jwt_verify(const struct jwt_keyset *ks, const char *tok, size_t len, const char *issuer,
-	       const char *audience, int64_t now, char *sub, struct kl_err *err);
+	       const char *audience, int64_t now, char *sub, int64_t *exp_s, struct kl_err *err);
 
 #endif

@@ -180,7 +180,7 @@ static int check_federated(struct vault_core *core, const char *client_id, const
 		goto out;
 	}
 	if (jwt_verify(core->oidc_keys, tok, len, core->oidc_issuer, core->oidc_audience, now, sub,
-		       err) != 0) {
+		       NULL, err) != 0) {
 		char why[200];
 
 		snprintf(why, sizeof(why), "as a federated token: %.150s", err->msg);

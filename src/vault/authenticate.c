@@ -18,24 +18,6 @@
 #include "vault/identity_internal.h"
 #include "vault/internal.h"
 
-/* The exp of a JWT that jwt_verify accepted (so it has a numeric one); 0 when it cannot be read,
- * and then nothing is cached. */
-static int64_t jwt_exp(const char *tok, size_t tok_len)
-{
-	struct kl_err err = { 0 };
-	struct jws_parts parts;
-	json_t *exp;
-	int64_t until_s = 0;
-
-	jws_parts_init(&parts);
-	if (jws_parse(tok, tok_len, &parts, &err) == 0 &&
-	    json_is_number(exp = json_object_get(parts.claims, "exp")) &&
-	    json_number_value(exp) >= 1 && json_number_value(exp) < 9e15)
-		until_s = (int64_t)json_number_value(exp);	/* rounded down: never later */
-	jws_parts_clear(&parts);
-	return until_s;
-}
-
 /* Checks a token other than the admin token against the store: *until_s gets when the answer
  * stops being good (0: not before a watched record changes; -1: never cache it). */
 static int check(struct vault_core *core, const char *tok, size_t tok_len,
@@ -57,16 +39,15 @@ static int check(struct vault_core *core, const char *tok, size_t tok_len,
 		char sub[JWT_SUB_MAX + 1];
 
 		if (jwt_verify(core->oidc_keys, tok, tok_len, core->oidc_issuer,
-			       core->oidc_audience, clock_now_s(), sub, err) != 0) {
+			       core->oidc_audience, clock_now_s(), sub, until_s, err) != 0) {
 			/* which check failed; never the token */
 			LOG_DEBUG(NULL, "%s", err->msg);
 			return -1;
 		}
 		if (principal_by_subject(core, sub, who, err) != 0)
 			return -1;
-		*until_s = jwt_exp(tok, tok_len);
 		if (*until_s == 0)
-			*until_s = -1;
+			*until_s = -1;	/* an exp too large to hold: not cached */
 		return 0;
 	}
 	return principal_authenticate_token_until(core, tok, tok_len, who, token_id, until_s, err);
