@@ -155,7 +155,7 @@ int cert_backup(struct vault *v, const char *name, struct buf *blob, struct kl_e
 		if (cert_payload(v, name, lname, &payload, &stable, err) != 0)
 			goto out;
 		if (!stable)
-			obj_txn_backoff(attempt);
+			vault_txn_backoff(attempt);
 	}
 	if (!stable) {
 		kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");

@@ -14,6 +14,7 @@
 #include "vault/keycache.h"
 #include "util/buf.h"
 #include "vault/object.h"
+#include "vault/txnretry.h"
 #include "vault/vault.h"
 #include "vault/vaults.h"
 
@@ -130,10 +131,8 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 		     struct kl_err *err);
 void obj_set_deleted_fields(struct obj *o, const struct head *h);
 
-/* Transactions of object.c: how often a change is retried after KL_ECONFLICT, and the randomised
- * wait before each retry (attempt counts from 0). Every multi-record change of vault/ uses them. */
-#define OBJ_TXN_ATTEMPTS 32
-void obj_txn_backoff(int attempt);
+/* How often a change is retried after KL_ECONFLICT: vault/txnretry.h owns the loop. */
+#define OBJ_TXN_ATTEMPTS VAULT_TXN_ATTEMPTS
 
 /* p/<when, 16 hex>/<vault>/<tag>/<lname>: the purge schedule of a deleted head (out: KEYBUF). */
 void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname);

@@ -90,7 +90,7 @@ int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_e
 		if (err->code != KL_ECONFLICT)
 			return -1;
 		kl_err_clear(err);
-		obj_txn_backoff(attempt);
+		vault_txn_backoff(attempt);
 	}
 	return kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 }
