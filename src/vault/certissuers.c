@@ -19,16 +19,6 @@
 #define RECORD_MAX (256u * 1024)	/* far above what the limits of the members allow */
 #define TXN_ATTEMPTS 16
 
-static void issuer_key(char *out, const struct vault *v, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/i/%s", v->name, lname);
-}
-
-static void contacts_key(char *out, const struct vault *v)
-{
-	snprintf(out, KEYBUF, "o/%s/n", v->name);
-}
-
 static int fail_issuer_not_found(struct kl_err *err)
 {
 	return kl_fail_az(err, KL_ENOTFOUND, "CertificateIssuerNotFound", NULL, "Issuer not found");
@@ -232,7 +222,7 @@ static int issuer_load(const struct vault *v, const char *lname, struct cert_iss
 	int rc = -1;
 
 	buf_init(&val, RECORD_MAX);
-	issuer_key(key, v, lname);
+	keyspace_cert_issuer(key, v->name, lname);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_issuer_not_found(err);
@@ -362,7 +352,7 @@ static int issuer_write(struct vault *v, const char *name, const struct cert_iss
 	memset(out, 0, sizeof(*out));
 	if (check_issuer_name(name, lname, err) != 0 || check_issuer_in(in, is_set, err) != 0)
 		goto out;
-	issuer_key(key, v, lname);
+	keyspace_cert_issuer(key, v->name, lname);
 	if (vault_txn_retry(v->core, &issuer_write_txn, &t, err) != 0)
 		goto out;
 	*out = t.next;
@@ -468,7 +458,7 @@ int cert_issuer_delete(struct vault *v, const char *name, struct cert_issuer *ou
 	memset(out, 0, sizeof(*out));
 	if (lookup_name(name, lname, err) != 0)
 		return -1;
-	issuer_key(key, v, lname);
+	keyspace_cert_issuer(key, v->name, lname);
 	if (vault_txn_retry(v->core, &issuer_drop_txn, &t, err) != 0) {
 		cert_issuer_clear(out);
 		return -1;
@@ -526,7 +516,7 @@ int cert_issuer_list(struct vault *v, const char *after, size_t max, struct cert
 			return kl_fail(err, KL_EINVAL, "The skip token is not valid.");
 	if (has_after && !vault_name_is_valid_object(after))
 		return kl_fail(err, KL_EINVAL, "The skip token is not valid.");
-	issuer_key(prefix, v, "");
+	keyspace_cert_issuer(prefix, v->name, "");
 	s.prefix_len = strlen(prefix);
 	snprintf(from, sizeof(from), "%s%s", prefix, has_after ? after : "");
 	if (store_scan(v->core->st, prefix, s.prefix_len, has_after ? from : NULL,
@@ -634,7 +624,7 @@ int cert_contacts_set(struct vault *v, const struct cert_contact *in, size_t n,
 		    rec_put_str(&rec, in[i].name, err) != 0 ||
 		    rec_put_str(&rec, in[i].phone, err) != 0)
 			goto out;
-	contacts_key(key, v);
+	keyspace_cert_contacts(key, v->name);
 	if (store_put(v->core->st, key, strlen(key), rec.data, rec.len, err) != 0)
 		goto out;
 	rc = contacts_copy(in, n, out, err);
@@ -653,7 +643,7 @@ static int contacts_load(const struct vault *v, struct cert_contacts *out, uint6
 	buf_init(&val, RECORD_MAX);
 	out->items = NULL;
 	out->n = 0;
-	contacts_key(key, v);
+	keyspace_cert_contacts(key, v->name);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_contacts_not_found(err);
@@ -693,7 +683,7 @@ int cert_contacts_delete(struct vault *v, struct cert_contacts *out, struct kl_e
 	char key[KEYBUF];
 	struct drop_txn t = { .v = v, .key = key, .out = out };
 
-	contacts_key(key, v);
+	keyspace_cert_contacts(key, v->name);
 	if (vault_txn_retry(v->core, &contacts_drop_txn, &t, err) != 0) {
 		cert_contacts_clear(out);	/* a no-op when the load failed */
 		return -1;

@@ -33,8 +33,8 @@ static void parts_init(struct part *p, const struct vault *v, const char *lname)
 	for (i = 0; i < N_PARTS; i++) {
 		memset(&p[i], 0, sizeof(p[i]));
 		p[i].kind = part_kinds[i];
-		obj_key_head(p[i].hkey, v, p[i].kind, 'h', lname);
-		obj_key_head(p[i].dkey, v, p[i].kind, 'd', lname);
+		keyspace_obj_head(p[i].hkey, v, p[i].kind, 'h', lname);
+		keyspace_obj_head(p[i].dkey, v, p[i].kind, 'd', lname);
 		buf_init(&p[i].rec, 4096);
 	}
 }
@@ -104,22 +104,6 @@ static void op_put(struct store_op *op, const char *key, const struct buf *val)
 				 .val = val->data, .val_len = val->len };
 }
 
-/* The certificate's records beside its versions (vault/certs.h). */
-static void key_cert_policy(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/c/r/%s", vname, lname);
-}
-
-static void key_cert_operation(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/c/q/%s", vname, lname);
-}
-
-static void key_cert_renewal(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "a/%s/%s", vname, lname);
-}
-
 /* One delete or recover of a certificate name: what each attempt reads and writes. */
 struct life_txn {
 	struct vault *v;
@@ -155,7 +139,8 @@ static int delete_build(void *arg, int attempt, const struct store_op **ops, siz
 		}
 		p[i].h.deleted_date = now;
 		p[i].h.scheduled_purge = purge;
-		obj_key_schedule(p[i].pkey, purge, t->v->name, obj_kinds[p[i].kind].tag, t->lname);
+		keyspace_purge_schedule(p[i].pkey, purge, t->v->name, obj_kinds[p[i].kind].tag,
+					t->lname);
 		if (head_encode(&p[i].h, &p[i].rec, err) != 0)
 			return -1;
 		op_check(&op[n++], p[i].hkey, p[i].hv);
@@ -183,7 +168,7 @@ int cert_delete(struct vault *v, const char *name, struct obj *out, struct kl_er
 		return -1;
 	obj_init(&t.o);
 	parts_init(t.p, v, lname);
-	key_cert_operation(qkey, v->name, lname);
+	keyspace_cert_operation(qkey, v->name, lname);
 	if (vault_txn_retry(v->core, &delete_txn, &t, err) != 0)
 		goto out;
 	if (t.p[1].on)
@@ -222,7 +207,7 @@ static int recover_build(void *arg, int attempt, const struct store_op **ops, si
 			op_check(&op[n++], p[i].dkey, p[i].hv);
 			continue;
 		}
-		obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, t->v->name,
+		keyspace_purge_schedule(p[i].pkey, p[i].h.scheduled_purge, t->v->name,
 				 obj_kinds[p[i].kind].tag, t->lname);
 		p[i].h.deleted_date = p[i].h.scheduled_purge = 0;
 		if (head_encode(&p[i].h, &p[i].rec, err) != 0)
@@ -265,7 +250,7 @@ static int collect_versions(const struct vault *v, enum obj_kind k, const char *
 {
 	char prefix[KEYBUF];
 
-	obj_key_version(prefix, v, k, lname, "");
+	keyspace_obj_version(prefix, v, k, lname, "");
 	return store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, l, err);
 }
 
@@ -291,12 +276,12 @@ int cert_purge_name(struct vault_core *core, const char *vname, const char *lnam
 	for (i = 0; i < N_PARTS; i++)
 		if (p[i].on && collect_versions(&v, p[i].kind, lname, &versions, err) != 0)
 			goto out;
-	key_cert_policy(side[n_side++], vname, lname);
-	key_cert_operation(side[n_side++], vname, lname);
-	key_cert_renewal(side[n_side++], vname, lname);
+	keyspace_obj_side(side[n_side++], vname, 'c', lname);
+	keyspace_cert_operation(side[n_side++], vname, lname);
+	keyspace_renewal_index(side[n_side++], vname, lname);
 	if (p[1].on) {	/* a rotation policy of the key, should one have been stored */
-		snprintf(side[n_side++], KEYBUF, "o/%s/k/r/%s", vname, lname);
-		snprintf(side[n_side++], KEYBUF, "r/%s/%s", vname, lname);
+		keyspace_obj_side(side[n_side++], vname, 'k', lname);
+		keyspace_rotation_index(side[n_side++], vname, lname);
 	}
 	if ((ops = calloc(versions.n + N_PARTS * 3 + n_side, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
@@ -306,8 +291,8 @@ int cert_purge_name(struct vault_core *core, const char *vname, const char *lnam
 		op_check(&ops[n++], p[i].dkey, p[i].hv);
 		if (!p[i].on)
 			continue;
-		obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, vname, obj_kinds[p[i].kind].tag,
-				 lname);
+		keyspace_purge_schedule(p[i].pkey, p[i].h.scheduled_purge, vname,
+					obj_kinds[p[i].kind].tag, lname);
 		op_del(&ops[n++], p[i].dkey);
 		op_del(&ops[n++], p[i].pkey);
 	}

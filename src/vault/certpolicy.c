@@ -475,12 +475,12 @@ bad:
 
 void cert_key_policy(char *out, const struct vault *v, const char *lname)
 {
-	snprintf(out, KEYBUF, "o/%s/c/r/%s", v->name, lname);
+	keyspace_obj_side(out, v->name, 'c', lname);
 }
 
 void cert_key_index(char *out, const struct vault *v, const char *lname)
 {
-	snprintf(out, KEYBUF, "a/%s/%s", v->name, lname);
+	keyspace_renewal_index(out, v->name, lname);
 }
 
 int cert_policy_load(struct vault *v, const char *name, struct cert_policy *out, struct kl_err *err)
@@ -611,7 +611,7 @@ int cert_policy_update(struct vault *v, const char *name, const struct cert_poli
 	buf_init(&t.rec.val, POLICY_REC_MAX);
 	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
 		goto out;
-	obj_key_head(hkey, v, OBJ_CERT, 'h', lname);
+	keyspace_obj_head(hkey, v, OBJ_CERT, 'h', lname);
 	if (vault_txn_retry(v->core, &policy_update_txn, &t, err) != 0)
 		goto out;
 	*out = t.p;

@@ -291,8 +291,8 @@ static int add_obj(struct vault *v, const struct cert_write *w, enum obj_kind k,
 	struct head h;
 	uint64_t hv = 0;
 
-	obj_key_head(hkey, v, k, 'h', lname);
-	obj_key_version(vkey, v, k, lname, wo->o->version);
+	keyspace_obj_head(hkey, v, k, 'h', lname);
+	keyspace_obj_version(vkey, v, k, lname, wo->o->version);
 	memset(&h, 0, sizeof(h));
 	if (obj_head_load(v, k, 'h', lname, &h, &hv, err) != 0) {
 		if (err->code != KL_ENOTFOUND)
@@ -359,7 +359,7 @@ static int write_build(void *arg, int attempt, const struct store_op **ops, size
 					  "first.",
 					  kind_word[k], w->name);
 		}
-		obj_key_head(dkey, c->v, (enum obj_kind)k, 'd', c->lname);
+		keyspace_obj_head(dkey, c->v, (enum obj_kind)k, 'd', c->lname);
 		if (txn_add(t, STORE_CHECK, dkey, NULL, 0, 0, err) != 0)
 			return -1;
 		if (w->check_no_unmanaged && k != OBJ_CERT &&
@@ -436,7 +436,7 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 		if (!wo->present)
 			continue;
 		retry &= !wo->replace;
-		obj_key_version(vkey, v, (enum obj_kind)k, lname, wo->o->version);
+		keyspace_obj_version(vkey, v, (enum obj_kind)k, lname, wo->o->version);
 		if (wo->material != NULL && !wo->material_sealed &&
 		    seal_seal(v->core->data_key, vkey, strlen(vkey), wo->material, wo->material_len,
 			      &sealed[k], err) != 0)

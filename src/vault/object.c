@@ -22,24 +22,6 @@ const struct kind_info obj_kinds[] = {
 	[OBJ_CERT] = { 'c', "certificate", "Certificate", "CertificateNotFound" },
 };
 
-/* ---- keys ---- */
-
-void obj_key_head(char *out, const struct vault *v, enum obj_kind k, char state, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/%c/%c/%s", v->name, obj_kinds[k].tag, state, lname);
-}
-
-void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const char *lname,
-			const char *ver)
-{
-	snprintf(out, KEYBUF, "o/%s/%c/v/%s/%s", v->name, obj_kinds[k].tag, lname, ver);
-}
-
-void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname)
-{
-	snprintf(out, KEYBUF, "p/%016llx/%s/%c/%s", (unsigned long long)when, vault, tag, lname);
-}
-
 /* ---- errors ---- */
 
 int obj_fail_not_found(struct kl_err *err, enum obj_kind k, const char *name, const char *ver)
@@ -82,7 +64,7 @@ int obj_head_load(const struct vault *v, enum obj_kind k, char state, const char
 	int rc = -1;
 
 	buf_init(&val, 4096);
-	obj_key_head(key, v, k, state, lname);
+	keyspace_obj_head(key, v, k, state, lname);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0 ||
 	    head_decode(val.data, val.len, h, err) != 0)
 		goto out;
@@ -146,7 +128,7 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 	int rc = -1;
 
 	buf_init(&val, VERSION_REC_MAX);
-	obj_key_version(key, v, k, lname, ver);
+	keyspace_obj_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
 	    version_open(v, key, &val, o, material, err) != 0)
 		goto out;
@@ -167,7 +149,7 @@ int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lna
 	int rc = -1;
 
 	buf_init(&val, max_len);
-	obj_key_version(key, v, k, lname, ver);
+	keyspace_obj_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
 	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
 	    buf_append(sealed, m, m_len, err) != 0)
@@ -221,13 +203,13 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 	if (obj_check_name(kind, name, lname, err) != 0 ||
 	    (!latest && check_version(kind, name, version, lver, err) != 0))
 		goto out;
-	obj_key_head(hkey, v, kind, 'h', lname);
+	keyspace_obj_head(hkey, v, kind, 'h', lname);
 	if (latest)
 		guessed = hint_get(v->core->hints, hkey, lver);
 	reads[0] = (struct store_read){ .key = hkey, .key_len = strlen(hkey), .val = &hval };
 	reads[1] = (struct store_read){ .key = vkey, .val = &vval };
 	if (guessed) {
-		obj_key_version(vkey, v, kind, lname, lver);
+		keyspace_obj_version(vkey, v, kind, lname, lver);
 		reads[1].key_len = strlen(vkey);
 	}
 	if (store_get_many(v->core->st, reads, guessed ? 2 : 1, err) != 0)
@@ -243,7 +225,7 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 	if (latest && (!guessed || strcmp(h.latest, lver) != 0)) {
 		memcpy(lver, h.latest, sizeof(lver));
 		hint_set(v->core->hints, hkey, lver);
-		obj_key_version(vkey, v, kind, lname, lver);
+		keyspace_obj_version(vkey, v, kind, lname, lver);
 		reads[1].key_len = strlen(vkey);
 		buf_reset(&vval);
 		if (store_get_many(v->core->st, &reads[1], 1, err) != 0)
@@ -406,11 +388,11 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	}
 	if (op == NULL)
 		op = kind == OBJ_SECRET ? "set" : "create";
-	obj_key_head(hkey, v, kind, 'h', lname);
-	obj_key_head(dkey, v, kind, 'd', lname);
-	obj_key_head(chkey, v, OBJ_CERT, 'h', lname);
-	obj_key_head(cdkey, v, OBJ_CERT, 'd', lname);
-	obj_key_version(vkey, v, kind, lname, o.version);
+	keyspace_obj_head(hkey, v, kind, 'h', lname);
+	keyspace_obj_head(dkey, v, kind, 'd', lname);
+	keyspace_obj_head(chkey, v, OBJ_CERT, 'h', lname);
+	keyspace_obj_head(cdkey, v, OBJ_CERT, 'd', lname);
+	keyspace_obj_version(vkey, v, kind, lname, o.version);
 	if (material != NULL &&
 	    seal_seal(v->core->data_key, vkey, strlen(vkey), material, material_len, &sealed, err) != 0)
 		goto out;
@@ -530,7 +512,7 @@ static int update_build(void *arg, int attempt, const struct store_op **ops, siz
 	if (apply_patch(&c->o, c->patch, err) != 0 ||
 	    version_encode(&c->o, has_material, c->sealed.data, c->sealed.len, &c->rec, err) != 0)
 		return -1;
-	obj_key_version(c->vkey, c->v, c->kind, c->lname, c->lver);
+	keyspace_obj_version(c->vkey, c->v, c->kind, c->lname, c->lver);
 	c->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = c->hkey,
 				       .key_len = strlen(c->hkey), .version = hv };
 	c->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = c->vkey,
@@ -553,8 +535,8 @@ static void change_init(struct change_txn *c, struct vault *v, enum obj_kind kin
 	obj_init(&c->o);
 	buf_init(&c->sealed, VERSION_REC_MAX);
 	buf_init(&c->rec, VERSION_REC_MAX);
-	obj_key_head(c->hkey, v, kind, 'h', lname);
-	obj_key_head(c->dkey, v, kind, 'd', lname);
+	keyspace_obj_head(c->hkey, v, kind, 'h', lname);
+	keyspace_obj_head(c->dkey, v, kind, 'd', lname);
 }
 
 static void change_clear(struct change_txn *c)
@@ -613,7 +595,7 @@ static int delete_build(void *arg, int attempt, const struct store_op **ops, siz
 		return obj_fail_managed(err, c->kind, "delete");
 	c->h.deleted_date = clock_now_s();
 	c->h.scheduled_purge = c->h.deleted_date + (int64_t)c->v->retention_days * 86400;
-	obj_key_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
+	keyspace_purge_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
 			 c->lname);
 	if (head_encode(&c->h, &c->rec, err) != 0)
 		return -1;
@@ -692,7 +674,7 @@ static int recover_build(void *arg, int attempt, const struct store_op **ops, si
 	}
 	if (obj_refuse_managed(c->v, c->kind, c->lname, &c->h, "recover", err) != 0)
 		return -1;
-	obj_key_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
+	keyspace_purge_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
 			 c->lname);
 	c->h.deleted_date = c->h.scheduled_purge = 0;
 	if (head_encode(&c->h, &c->rec, err) != 0)
