@@ -1,7 +1,8 @@
 /* Versioned objects: the life of a name (live, deleted, purged) and of its versions, as store
  * transactions with compares so that concurrent requests, and later several nodes, never leave a
- * name both live and deleted or a head pointing at a missing version. Owns the store key layout
- * of objects. Plain material exists here only between seal_open and the caller, in secbufs. */
+ * name both live and deleted or a head pointing at a missing version (its keys: keyspace.h, its
+ * retries: txnretry.h). Plain material exists here only between seal_open and the caller, in
+ * secbufs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
