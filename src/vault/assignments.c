@@ -11,7 +11,7 @@
 #include "vault/internal.h"
 
 #define ASSIGN_FORMAT 1
-#define DEPLOYMENT_SCOPE "-"
+#define DEPLOYMENT_SCOPE KEYSPACE_DEPLOYMENT_SCOPE
 
 static const char *scope_of(const char *vault)
 {
@@ -20,12 +20,12 @@ static const char *scope_of(const char *vault)
 
 static void key_lookup(char *out, const struct assignment *a)
 {
-	snprintf(out, KEYBUF, "A/%s/%s/%s", scope_of(a->vault), a->principal_id, a->role_id);
+	keyspace_assignment(out, a->vault, a->principal_id, a->role_id);
 }
 
 static void key_id(char *out, const char *id)
 {
-	snprintf(out, KEYBUF, "I/%s", id);
+	keyspace_assignment_id(out, id);
 }
 
 static int encode(const struct assignment *a, struct buf *out, struct kl_err *err)
@@ -79,7 +79,7 @@ int assignment_create(struct vault_core *core, struct assignment *in, struct kl_
 		kl_fail(err, KL_EINVAL, "a role assignment needs a principal and a role");
 		goto out;
 	}
-	snprintf(pkey, sizeof(pkey), "P/%s", in->principal_id);
+	keyspace_principal(pkey, in->principal_id);
 	if (store_get(core->st, pkey, strlen(pkey), &pval, &pversion, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail_az(err, KL_ENOTFOUND, "PrincipalNotFound", NULL,
@@ -199,11 +199,12 @@ int assignment_each(struct vault_core *core, const char *vault, const char *prin
 	char prefix[KEYBUF];
 
 	if (vault == NULL)
-		snprintf(prefix, sizeof(prefix), "A/");
+		snprintf(prefix, sizeof(prefix), "%s", KEYSPACE_ASSIGNMENTS);
 	else if (principal_id != NULL && is_token(principal_id, 36))
-		snprintf(prefix, sizeof(prefix), "A/%s/%s/", scope_of(vault), principal_id);
+		snprintf(prefix, sizeof(prefix), "%s%s/%s/", KEYSPACE_ASSIGNMENTS, scope_of(vault),
+			 principal_id);
 	else
-		snprintf(prefix, sizeof(prefix), "A/%s/", scope_of(vault));
+		snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_ASSIGNMENTS, scope_of(vault));
 	return store_scan(core->st, prefix, strlen(prefix), NULL, 0, each_one, &e, err);
 }
 

@@ -20,13 +20,6 @@
 #define RIGHTS_SLOTS 4096
 #define VAULT_SLOTS 1024
 #define KEY_MAX 64	/* a digest (32), "<principal id>/<vault>" (62), a vault name (24) */
-#define EPOCH_KEY "m/authepoch"	/* put with every watched change (store.h, the change epoch) */
-
-/* The records whose changes the answers depend on (principals.h, assignments.h, identity.h,
- * vault records): T/ live tokens, Q/ token metadata (an access token's kluis token), P/
- * principals, S/ OpenID subjects, C/ client secrets and certificates, A/ role assignments, V/
- * vaults, K/ signing keys. N/ and I/ change only with P/ and A/. */
-static const char *const watched[] = { "T/", "Q/", "P/", "S/", "C/", "A/", "V/", "K/" };
 
 struct entry {
 	bool used;
@@ -120,7 +113,9 @@ void authcache_free(struct authcache *c)
 
 int authcache_watch(struct store *st, struct kl_err *err)
 {
-	return store_watch(st, watched, sizeof(watched) / sizeof(watched[0]), EPOCH_KEY, err);
+	/* the records whose changes the answers depend on: vault/keyspace.h */
+	return store_watch(st, keyspace_watched, keyspace_n_watched, KEYSPACE_META_AUTH_EPOCH,
+			   err);
 }
 
 /* ---- the poller ---- */

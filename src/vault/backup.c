@@ -74,7 +74,7 @@ int backup_versions(const struct vault *v, enum obj_kind kind, const char *lname
 	struct backup_scan s = { .v = v, .kind = kind, .refuse_managed = refuse_managed,
 				 .versions = versions };
 
-	obj_key_version(prefix, v, kind, lname, "");
+	keyspace_obj_version(prefix, v, kind, lname, "");
 	if (store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, backup_version, &s, err) != 0)
 		return -1;
 	*n = s.n;
@@ -176,7 +176,7 @@ int backup_version_reseal(const struct vault *v, enum obj_kind kind, const char 
 		kl_fail(err, KL_EINVAL, "a backed up %s version is not valid", obj_kinds[kind].lower);
 		goto out;
 	}
-	obj_key_version(key, v, kind, lname, o.version);
+	keyspace_obj_version(key, v, kind, lname, o.version);
 	if ((has_m && seal_seal(v->core->data_key, key, strlen(key), m, m_len, &sealed, err) != 0) ||
 	    version_encode(&o, has_m, sealed.data, sealed.len, out, err) != 0)
 		goto out;
@@ -310,10 +310,10 @@ int obj_restore(struct vault *v, enum obj_kind kind, const void *blob, size_t bl
 			   "restoring a backup of it.", obj_kinds[kind].title, h.display);
 		goto out;
 	}
-	obj_key_head(hkey, v, kind, 'h', lname);
-	obj_key_head(dkey, v, kind, 'd', lname);
-	obj_key_head(chkey, v, OBJ_CERT, 'h', lname);
-	obj_key_head(cdkey, v, OBJ_CERT, 'd', lname);
+	keyspace_obj_head(hkey, v, kind, 'h', lname);
+	keyspace_obj_head(dkey, v, kind, 'd', lname);
+	keyspace_obj_head(chkey, v, OBJ_CERT, 'h', lname);
+	keyspace_obj_head(cdkey, v, OBJ_CERT, 'd', lname);
 	if (head_encode(&h, &hrec, err) != 0)
 		goto out;
 	if ((ops = calloc(r.n + 5, sizeof(*ops))) == NULL) {

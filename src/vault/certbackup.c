@@ -21,16 +21,6 @@
 
 static const enum obj_kind part_kinds[N_PARTS] = { OBJ_CERT, OBJ_KEY, OBJ_SECRET };
 
-static void key_policy_rec(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/c/r/%s", vname, lname);
-}
-
-static void key_renewal(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "a/%s/%s", vname, lname);
-}
-
 static int fail_invalid(struct kl_err *err, const char *why)
 {
 	LOG_WARN(NULL, "certificate restore refused: %s", why);
@@ -105,8 +95,8 @@ static int cert_payload(const struct vault *v, const char *name, const char *lna
 		obj_fail_not_found(err, OBJ_CERT, name, NULL);
 		goto out;
 	}
-	key_policy_rec(pkey, v->name, lname);
-	key_renewal(akey, v->name, lname);
+	keyspace_obj_side(pkey, v->name, 'c', lname);
+	keyspace_renewal_index(akey, v->name, lname);
 	if (side_get(v, pkey, &has_policy, &policy, err) != 0 ||
 	    side_get(v, akey, &has_renewal, &renewal, err) != 0)
 		goto out;
@@ -155,7 +145,7 @@ int cert_backup(struct vault *v, const char *name, struct buf *blob, struct kl_e
 		if (cert_payload(v, name, lname, &payload, &stable, err) != 0)
 			goto out;
 		if (!stable)
-			obj_txn_backoff(attempt);
+			vault_txn_backoff(attempt);
 	}
 	if (!stable) {
 		kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");
@@ -386,8 +376,8 @@ int cert_restore(struct vault *v, const void *blob, size_t blob_len, struct obj 
 	if (parse_blob(v, blob, blob_len, &plan, err) != 0)
 		goto out;
 	for (i = 0; i < N_PARTS; i++) {
-		obj_key_head(hkeys[i], v, part_kinds[i], 'h', plan.lname);
-		obj_key_head(dkeys[i], v, part_kinds[i], 'd', plan.lname);
+		keyspace_obj_head(hkeys[i], v, part_kinds[i], 'h', plan.lname);
+		keyspace_obj_head(dkeys[i], v, part_kinds[i], 'd', plan.lname);
 		if (obj_head_version(v, part_kinds[i], 'h', plan.lname, &hv, err) != 0 ||
 		    obj_head_version(v, part_kinds[i], 'd', plan.lname, &dv, err) != 0)
 			goto out;
@@ -403,8 +393,8 @@ int cert_restore(struct vault *v, const void *blob, size_t blob_len, struct obj 
 		obj_fail_is_deleted(err, OBJ_CERT, plan.display);
 		goto out;
 	}
-	key_policy_rec(pkey, v->name, plan.lname);
-	key_renewal(akey, v->name, plan.lname);
+	keyspace_obj_side(pkey, v->name, 'c', plan.lname);
+	keyspace_renewal_index(akey, v->name, plan.lname);
 	if ((ops = calloc(n_ops, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;

@@ -19,16 +19,6 @@
 #define RECORD_MAX (256u * 1024)	/* far above what the limits of the members allow */
 #define TXN_ATTEMPTS 16
 
-static void issuer_key(char *out, const struct vault *v, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/i/%s", v->name, lname);
-}
-
-static void contacts_key(char *out, const struct vault *v)
-{
-	snprintf(out, KEYBUF, "o/%s/n", v->name);
-}
-
 static int fail_issuer_not_found(struct kl_err *err)
 {
 	return kl_fail_az(err, KL_ENOTFOUND, "CertificateIssuerNotFound", NULL, "Issuer not found");
@@ -37,11 +27,6 @@ static int fail_issuer_not_found(struct kl_err *err)
 static int fail_contacts_not_found(struct kl_err *err)
 {
 	return kl_fail_az(err, KL_ENOTFOUND, "ContactsNotFound", NULL, "Contacts not found");
-}
-
-static int fail_busy(struct kl_err *err)
-{
-	return kl_fail(err, KL_EUNAVAIL, "the record changed too often concurrently; retry");
 }
 
 /* ---- small helpers ---- */
@@ -237,7 +222,7 @@ static int issuer_load(const struct vault *v, const char *lname, struct cert_iss
 	int rc = -1;
 
 	buf_init(&val, RECORD_MAX);
-	issuer_key(key, v, lname);
+	keyspace_cert_issuer(key, v->name, lname);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_issuer_not_found(err);
@@ -301,72 +286,83 @@ static int issuer_apply(const struct vault *v, const char *key, const char *name
 	return 0;
 }
 
+/* One set or update of an issuer: what each attempt reads and writes. */
+struct issuer_txn {
+	struct vault *v;
+	const char *name, *lname, *key;
+	const struct cert_issuer_in *in;
+	bool is_set;
+	struct cert_issuer old, next;
+	struct buf sealed, rec;
+	struct store_op ops[2];
+};
+
+static int issuer_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
+{
+	struct issuer_txn *t = arg;
+	uint64_t version;
+	bool exists;
+
+	(void)attempt;
+	cert_issuer_clear(&t->old);
+	cert_issuer_clear(&t->next);
+	buf_reset(&t->sealed);
+	buf_reset(&t->rec);
+	exists = issuer_load(t->v, t->lname, &t->old, &t->sealed, &version, err) == 0;
+	if (!exists) {
+		if (!t->is_set || (err->code != KL_ENOTFOUND && err->code != KL_ECORRUPT))
+			return -1;
+		/* a set replaces the whole record, so it repairs a damaged one */
+		if (err->code == KL_ECORRUPT)
+			LOG_WARN(NULL, "replacing the damaged certificate issuer %.64s", t->lname);
+		else
+			version = 0;
+		kl_err_clear(err);
+		buf_reset(&t->sealed);
+	}
+	if (issuer_apply(t->v, t->key, t->name, exists ? &t->old : NULL, t->in, t->is_set,
+			 &t->next, &t->sealed, err) != 0 ||
+	    issuer_encode(&t->next, &t->sealed, &t->rec, err) != 0)
+		return -1;
+	t->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = t->key,
+				       .key_len = strlen(t->key), .version = version };
+	t->ops[1] = (struct store_op){ .kind = STORE_PUT, .key = t->key, .key_len = strlen(t->key),
+				       .val = t->rec.data, .val_len = t->rec.len };
+	*ops = t->ops;
+	*n_ops = 2;
+	return 0;
+}
+
+static const struct vault_txn issuer_write_txn = { .build = issuer_build,
+						   .attempts = TXN_ATTEMPTS,
+						   .what = "record" };
+
 /* Set (is_set) or update: read, merge, write with a compare on the record, again on a race. */
 static int issuer_write(struct vault *v, const char *name, const struct cert_issuer_in *in,
 			bool is_set, struct cert_issuer *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], key[KEYBUF];
-	struct cert_issuer old, next;
-	struct buf sealed, rec;
-	uint64_t version;
-	int attempt, rc = -1;
+	struct issuer_txn t = { .v = v, .name = name, .lname = lname, .key = key, .in = in,
+				.is_set = is_set };
+	int rc = -1;
 
-	memset(&old, 0, sizeof(old));
-	memset(&next, 0, sizeof(next));
-	buf_init(&sealed, RECORD_MAX);
-	buf_init(&rec, RECORD_MAX);
+	buf_init(&t.sealed, RECORD_MAX);
+	buf_init(&t.rec, RECORD_MAX);
 	memset(out, 0, sizeof(*out));
 	if (check_issuer_name(name, lname, err) != 0 || check_issuer_in(in, is_set, err) != 0)
 		goto out;
-	issuer_key(key, v, lname);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		bool exists;
-
-		cert_issuer_clear(&old);
-		cert_issuer_clear(&next);
-		buf_reset(&sealed);
-		buf_reset(&rec);
-		exists = issuer_load(v, lname, &old, &sealed, &version, err) == 0;
-		if (!exists) {
-			if (!is_set || (err->code != KL_ENOTFOUND && err->code != KL_ECORRUPT))
-				goto out;
-			/* a set replaces the whole record, so it repairs a damaged one */
-			if (err->code == KL_ECORRUPT)
-				LOG_WARN(NULL, "replacing the damaged certificate issuer %.64s",
-					 lname);
-			else
-				version = 0;
-			kl_err_clear(err);
-			buf_reset(&sealed);
-		}
-		if (issuer_apply(v, key, name, exists ? &old : NULL, in, is_set, &next, &sealed,
-				 err) != 0 ||
-		    issuer_encode(&next, &sealed, &rec, err) != 0)
-			goto out;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
-			  .version = version },
-			{ .kind = STORE_PUT, .key = key, .key_len = strlen(key), .val = rec.data,
-			  .val_len = rec.len },
-		};
-		if (store_txn(v->core->st, ops, 2, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-	}
-	if (attempt == TXN_ATTEMPTS) {
-		fail_busy(err);
+	keyspace_cert_issuer(key, v->name, lname);
+	if (vault_txn_retry(v->core, &issuer_write_txn, &t, err) != 0)
 		goto out;
-	}
-	*out = next;
-	memset(&next, 0, sizeof(next));
+	*out = t.next;
+	memset(&t.next, 0, sizeof(t.next));
 	rc = 0;
 out:
-	cert_issuer_clear(&old);
-	cert_issuer_clear(&next);
-	buf_clear(&sealed);
-	buf_clear(&rec);
+	cert_issuer_clear(&t.old);
+	cert_issuer_clear(&t.next);
+	buf_clear(&t.sealed);
+	buf_clear(&t.rec);
 	return rc;
 }
 
@@ -417,40 +413,57 @@ int cert_issuer_provider(struct vault *v, const char *name, char *provider, bool
 	return 0;
 }
 
+/* One delete of a record (an issuer, the contacts): the record read by each attempt. */
+struct drop_txn {
+	struct vault *v;
+	const char *lname, *key;
+	void *out;		/* struct cert_issuer or struct cert_contacts */
+	struct store_op ops[2];
+};
+
+static void drop_ops(struct drop_txn *t, uint64_t version, const struct store_op **ops,
+		     size_t *n_ops)
+{
+	t->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = t->key,
+				       .key_len = strlen(t->key), .version = version };
+	t->ops[1] = (struct store_op){ .kind = STORE_DEL, .key = t->key, .key_len = strlen(t->key) };
+	*ops = t->ops;
+	*n_ops = 2;
+}
+
+static int issuer_drop_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			     struct kl_err *err)
+{
+	struct drop_txn *t = arg;
+	uint64_t version;
+
+	(void)attempt;
+	cert_issuer_clear(t->out);
+	if (issuer_load(t->v, t->lname, t->out, NULL, &version, err) != 0)
+		return -1;
+	drop_ops(t, version, ops, n_ops);
+	return 0;
+}
+
+static const struct vault_txn issuer_drop_txn = { .build = issuer_drop_build,
+						  .attempts = TXN_ATTEMPTS,
+						  .what = "record" };
+
 int cert_issuer_delete(struct vault *v, const char *name, struct cert_issuer *out,
 		       struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], key[KEYBUF];
-	struct cert_issuer old;
-	uint64_t version;
-	int attempt;
+	struct drop_txn t = { .v = v, .lname = lname, .key = key, .out = out };
 
-	memset(&old, 0, sizeof(old));
 	memset(out, 0, sizeof(*out));
 	if (lookup_name(name, lname, err) != 0)
 		return -1;
-	issuer_key(key, v, lname);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		cert_issuer_clear(&old);
-		if (issuer_load(v, lname, &old, NULL, &version, err) != 0)
-			return -1;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
-			  .version = version },
-			{ .kind = STORE_DEL, .key = key, .key_len = strlen(key) },
-		};
-		if (store_txn(v->core->st, ops, 2, err) == 0) {
-			*out = old;
-			return 0;
-		}
-		if (err->code != KL_ECONFLICT) {
-			cert_issuer_clear(&old);
-			return -1;
-		}
-		kl_err_clear(err);
+	keyspace_cert_issuer(key, v->name, lname);
+	if (vault_txn_retry(v->core, &issuer_drop_txn, &t, err) != 0) {
+		cert_issuer_clear(out);
+		return -1;
 	}
-	cert_issuer_clear(&old);
-	return fail_busy(err);
+	return 0;
 }
 
 struct issuer_scan {
@@ -503,7 +516,7 @@ int cert_issuer_list(struct vault *v, const char *after, size_t max, struct cert
 			return kl_fail(err, KL_EINVAL, "The skip token is not valid.");
 	if (has_after && !vault_name_is_valid_object(after))
 		return kl_fail(err, KL_EINVAL, "The skip token is not valid.");
-	issuer_key(prefix, v, "");
+	keyspace_cert_issuer(prefix, v->name, "");
 	s.prefix_len = strlen(prefix);
 	snprintf(from, sizeof(from), "%s%s", prefix, has_after ? after : "");
 	if (store_scan(v->core->st, prefix, s.prefix_len, has_after ? from : NULL,
@@ -611,7 +624,7 @@ int cert_contacts_set(struct vault *v, const struct cert_contact *in, size_t n,
 		    rec_put_str(&rec, in[i].name, err) != 0 ||
 		    rec_put_str(&rec, in[i].phone, err) != 0)
 			goto out;
-	contacts_key(key, v);
+	keyspace_cert_contacts(key, v->name);
 	if (store_put(v->core->st, key, strlen(key), rec.data, rec.len, err) != 0)
 		goto out;
 	rc = contacts_copy(in, n, out, err);
@@ -630,7 +643,7 @@ static int contacts_load(const struct vault *v, struct cert_contacts *out, uint6
 	buf_init(&val, RECORD_MAX);
 	out->items = NULL;
 	out->n = 0;
-	contacts_key(key, v);
+	keyspace_cert_contacts(key, v->name);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_contacts_not_found(err);
@@ -647,27 +660,33 @@ int cert_contacts_get(struct vault *v, struct cert_contacts *out, struct kl_err 
 	return contacts_load(v, out, NULL, err);
 }
 
+static int contacts_drop_build(void *arg, int attempt, const struct store_op **ops,
+			       size_t *n_ops, struct kl_err *err)
+{
+	struct drop_txn *t = arg;
+	uint64_t version;
+
+	if (attempt > 0)
+		cert_contacts_clear(t->out);	/* the contacts read by the attempt that conflicted */
+	if (contacts_load(t->v, t->out, &version, err) != 0)
+		return -1;
+	drop_ops(t, version, ops, n_ops);
+	return 0;
+}
+
+static const struct vault_txn contacts_drop_txn = { .build = contacts_drop_build,
+						    .attempts = TXN_ATTEMPTS,
+						    .what = "record" };
+
 int cert_contacts_delete(struct vault *v, struct cert_contacts *out, struct kl_err *err)
 {
 	char key[KEYBUF];
-	uint64_t version;
-	int attempt;
+	struct drop_txn t = { .v = v, .key = key, .out = out };
 
-	contacts_key(key, v);
-	for (attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		if (contacts_load(v, out, &version, err) != 0)
-			return -1;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = key, .key_len = strlen(key),
-			  .version = version },
-			{ .kind = STORE_DEL, .key = key, .key_len = strlen(key) },
-		};
-		if (store_txn(v->core->st, ops, 2, err) == 0)
-			return 0;
-		cert_contacts_clear(out);
-		if (err->code != KL_ECONFLICT)
-			return -1;
-		kl_err_clear(err);
+	keyspace_cert_contacts(key, v->name);
+	if (vault_txn_retry(v->core, &contacts_drop_txn, &t, err) != 0) {
+		cert_contacts_clear(out);	/* a no-op when the load failed */
+		return -1;
 	}
-	return fail_busy(err);
+	return 0;
 }

@@ -33,8 +33,8 @@ static void parts_init(struct part *p, const struct vault *v, const char *lname)
 	for (i = 0; i < N_PARTS; i++) {
 		memset(&p[i], 0, sizeof(p[i]));
 		p[i].kind = part_kinds[i];
-		obj_key_head(p[i].hkey, v, p[i].kind, 'h', lname);
-		obj_key_head(p[i].dkey, v, p[i].kind, 'd', lname);
+		keyspace_obj_head(p[i].hkey, v, p[i].kind, 'h', lname);
+		keyspace_obj_head(p[i].dkey, v, p[i].kind, 'd', lname);
 		buf_init(&p[i].rec, 4096);
 	}
 }
@@ -104,94 +104,83 @@ static void op_put(struct store_op *op, const char *key, const struct buf *val)
 				 .val = val->data, .val_len = val->len };
 }
 
-/* The certificate's records beside its versions (vault/certs.h). */
-static void key_cert_policy(char *out, const char *vname, const char *lname)
+/* One delete or recover of a certificate name: what each attempt reads and writes. */
+struct life_txn {
+	struct vault *v;
+	const char *name, *lname, *qkey;
+	struct part p[N_PARTS];
+	struct obj o;
+	struct store_op ops[N_PARTS * 5 + 1];
+};
+
+static int delete_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
 {
-	snprintf(out, KEYBUF, "o/%s/c/r/%s", vname, lname);
+	struct life_txn *t = arg;
+	struct part *p = t->p;
+	struct store_op *op = t->ops;
+	int64_t now, purge;
+	size_t i, n;
+
+	(void)attempt;
+	obj_clear(&t->o);
+	if (parts_load(t->v, p, 'h', t->lname, err) != 0)
+		return -1;
+	if (!p[0].on)
+		return obj_fail_not_found(err, OBJ_CERT, t->name, NULL);
+	if (obj_version_load(t->v, OBJ_CERT, t->lname, p[0].h.latest, &t->o, NULL, NULL, err) != 0)
+		return -1;
+	now = clock_now_s();
+	purge = now + (int64_t)t->v->retention_days * 86400;
+	for (i = 0, n = 0; i < N_PARTS; i++) {
+		if (!p[i].on) {	/* absent (or not the certificate's): must stay so */
+			op_check(&op[n++], p[i].hkey, p[i].hv);
+			continue;
+		}
+		p[i].h.deleted_date = now;
+		p[i].h.scheduled_purge = purge;
+		keyspace_purge_schedule(p[i].pkey, purge, t->v->name, obj_kinds[p[i].kind].tag,
+					t->lname);
+		if (head_encode(&p[i].h, &p[i].rec, err) != 0)
+			return -1;
+		op_check(&op[n++], p[i].hkey, p[i].hv);
+		op_check(&op[n++], p[i].dkey, 0);
+		op_del(&op[n++], p[i].hkey);
+		op_put(&op[n++], p[i].dkey, &p[i].rec);
+		op[n++] = (struct store_op){ .kind = STORE_PUT, .key = p[i].pkey,
+					     .key_len = strlen(p[i].pkey), .val = "", .val_len = 0 };
+	}
+	op_del(&op[n++], t->qkey);	/* the operation ends with the certificate */
+	*ops = op;
+	*n_ops = n;
+	return 0;
 }
 
-static void key_cert_operation(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/c/q/%s", vname, lname);
-}
-
-static void key_cert_renewal(char *out, const char *vname, const char *lname)
-{
-	snprintf(out, KEYBUF, "a/%s/%s", vname, lname);
-}
-
-static int fail_busy(struct kl_err *err)
-{
-	return kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");
-}
+static const struct vault_txn delete_txn = { .build = delete_build, .what = "certificate" };
 
 int cert_delete(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], qkey[KEYBUF];
-	struct store_op ops[N_PARTS * 5 + 1];
-	struct part p[N_PARTS];
-	struct obj o;
-	int64_t now, purge;
-	size_t i, n;
-	int attempt, rc = -1;
+	struct life_txn t = { .v = v, .name = name, .lname = lname, .qkey = qkey };
+	int rc = -1;
 
-	obj_init(&o);
 	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
 		return -1;
-	parts_init(p, v, lname);
-	key_cert_operation(qkey, v->name, lname);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		obj_clear(&o);
-		if (parts_load(v, p, 'h', lname, err) != 0)
-			goto out;
-		if (!p[0].on) {
-			obj_fail_not_found(err, OBJ_CERT, name, NULL);
-			goto out;
-		}
-		if (obj_version_load(v, OBJ_CERT, lname, p[0].h.latest, &o, NULL, NULL, err) != 0)
-			goto out;
-		now = clock_now_s();
-		purge = now + (int64_t)v->retention_days * 86400;
-		for (i = 0, n = 0; i < N_PARTS; i++) {
-			if (!p[i].on) {	/* absent (or not the certificate's): must stay so */
-				op_check(&ops[n++], p[i].hkey, p[i].hv);
-				continue;
-			}
-			p[i].h.deleted_date = now;
-			p[i].h.scheduled_purge = purge;
-			obj_key_schedule(p[i].pkey, purge, v->name, obj_kinds[p[i].kind].tag, lname);
-			if (head_encode(&p[i].h, &p[i].rec, err) != 0)
-				goto out;
-			op_check(&ops[n++], p[i].hkey, p[i].hv);
-			op_check(&ops[n++], p[i].dkey, 0);
-			op_del(&ops[n++], p[i].hkey);
-			op_put(&ops[n++], p[i].dkey, &p[i].rec);
-			ops[n++] = (struct store_op){ .kind = STORE_PUT, .key = p[i].pkey,
-						      .key_len = strlen(p[i].pkey), .val = "",
-						      .val_len = 0 };
-		}
-		op_del(&ops[n++], qkey);	/* the operation ends with the certificate */
-		if (store_txn(v->core->st, ops, n, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		fail_busy(err);
+	obj_init(&t.o);
+	parts_init(t.p, v, lname);
+	keyspace_cert_operation(qkey, v->name, lname);
+	if (vault_txn_retry(v->core, &delete_txn, &t, err) != 0)
 		goto out;
-	}
-	if (p[1].on)
+	if (t.p[1].on)
 		key_forget_cached(v, lname);
-	memcpy(o.name, p[0].h.display, sizeof(o.name));
-	obj_set_deleted_fields(&o, &p[0].h);
-	*out = o;
-	obj_init(&o);
+	memcpy(t.o.name, t.p[0].h.display, sizeof(t.o.name));
+	obj_set_deleted_fields(&t.o, &t.p[0].h);
+	*out = t.o;
+	obj_init(&t.o);
 	rc = 0;
 out:
-	obj_clear(&o);
-	parts_clear(p);
+	obj_clear(&t.o);
+	parts_clear(t.p);
 	return rc;
 }
 
@@ -200,55 +189,58 @@ int cert_get_deleted(struct vault *v, const char *name, struct obj *out, struct 
 	return obj_get_deleted(v, OBJ_CERT, name, out, err);
 }
 
+static int recover_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			 struct kl_err *err)
+{
+	struct life_txn *t = arg;
+	struct part *p = t->p;
+	struct store_op *op = t->ops;
+	size_t i, n;
+
+	(void)attempt;
+	if (parts_load(t->v, p, 'd', t->lname, err) != 0)
+		return -1;
+	if (!p[0].on)
+		return obj_fail_deleted_not_found(err, OBJ_CERT, t->name);
+	for (i = 0, n = 0; i < N_PARTS; i++) {
+		if (!p[i].on) {
+			op_check(&op[n++], p[i].dkey, p[i].hv);
+			continue;
+		}
+		keyspace_purge_schedule(p[i].pkey, p[i].h.scheduled_purge, t->v->name,
+				 obj_kinds[p[i].kind].tag, t->lname);
+		p[i].h.deleted_date = p[i].h.scheduled_purge = 0;
+		if (head_encode(&p[i].h, &p[i].rec, err) != 0)
+			return -1;
+		op_check(&op[n++], p[i].dkey, p[i].hv);
+		op_check(&op[n++], p[i].hkey, 0);
+		op_del(&op[n++], p[i].dkey);
+		op_del(&op[n++], p[i].pkey);
+		op_put(&op[n++], p[i].hkey, &p[i].rec);
+	}
+	*ops = op;
+	*n_ops = n;
+	return 0;
+}
+
+static const struct vault_txn recover_txn = { .build = recover_build, .what = "certificate" };
+
 int cert_recover(struct vault *v, const char *name, struct obj *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], display[OBJ_NAME_MAX + 1];
-	struct store_op ops[N_PARTS * 5];
-	struct part p[N_PARTS];
-	size_t i, n;
-	int attempt, rc = -1;
+	struct life_txn t = { .v = v, .name = name, .lname = lname };
+	int rc = -1;
 
 	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
 		return obj_fail_deleted_not_found(err, OBJ_CERT, name ? name : "");
-	parts_init(p, v, lname);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		if (parts_load(v, p, 'd', lname, err) != 0)
-			goto out;
-		if (!p[0].on) {
-			obj_fail_deleted_not_found(err, OBJ_CERT, name);
-			goto out;
-		}
-		for (i = 0, n = 0; i < N_PARTS; i++) {
-			if (!p[i].on) {
-				op_check(&ops[n++], p[i].dkey, p[i].hv);
-				continue;
-			}
-			obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, v->name,
-					 obj_kinds[p[i].kind].tag, lname);
-			p[i].h.deleted_date = p[i].h.scheduled_purge = 0;
-			if (head_encode(&p[i].h, &p[i].rec, err) != 0)
-				goto out;
-			op_check(&ops[n++], p[i].dkey, p[i].hv);
-			op_check(&ops[n++], p[i].hkey, 0);
-			op_del(&ops[n++], p[i].dkey);
-			op_del(&ops[n++], p[i].pkey);
-			op_put(&ops[n++], p[i].hkey, &p[i].rec);
-		}
-		if (store_txn(v->core->st, ops, n, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		fail_busy(err);
+	obj_init(&t.o);
+	parts_init(t.p, v, lname);
+	if (vault_txn_retry(v->core, &recover_txn, &t, err) != 0)
 		goto out;
-	}
-	memcpy(display, p[0].h.display, sizeof(display));
+	memcpy(display, t.p[0].h.display, sizeof(display));
 	rc = obj_get(v, OBJ_CERT, display, NULL, out, NULL, err);
 out:
-	parts_clear(p);
+	parts_clear(t.p);
 	return rc;
 }
 
@@ -258,7 +250,7 @@ static int collect_versions(const struct vault *v, enum obj_kind k, const char *
 {
 	char prefix[KEYBUF];
 
-	obj_key_version(prefix, v, k, lname, "");
+	keyspace_obj_version(prefix, v, k, lname, "");
 	return store_scan(v->core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, l, err);
 }
 
@@ -284,12 +276,12 @@ int cert_purge_name(struct vault_core *core, const char *vname, const char *lnam
 	for (i = 0; i < N_PARTS; i++)
 		if (p[i].on && collect_versions(&v, p[i].kind, lname, &versions, err) != 0)
 			goto out;
-	key_cert_policy(side[n_side++], vname, lname);
-	key_cert_operation(side[n_side++], vname, lname);
-	key_cert_renewal(side[n_side++], vname, lname);
+	keyspace_obj_side(side[n_side++], vname, 'c', lname);
+	keyspace_cert_operation(side[n_side++], vname, lname);
+	keyspace_renewal_index(side[n_side++], vname, lname);
 	if (p[1].on) {	/* a rotation policy of the key, should one have been stored */
-		snprintf(side[n_side++], KEYBUF, "o/%s/k/r/%s", vname, lname);
-		snprintf(side[n_side++], KEYBUF, "r/%s/%s", vname, lname);
+		keyspace_obj_side(side[n_side++], vname, 'k', lname);
+		keyspace_rotation_index(side[n_side++], vname, lname);
 	}
 	if ((ops = calloc(versions.n + N_PARTS * 3 + n_side, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
@@ -299,8 +291,8 @@ int cert_purge_name(struct vault_core *core, const char *vname, const char *lnam
 		op_check(&ops[n++], p[i].dkey, p[i].hv);
 		if (!p[i].on)
 			continue;
-		obj_key_schedule(p[i].pkey, p[i].h.scheduled_purge, vname, obj_kinds[p[i].kind].tag,
-				 lname);
+		keyspace_purge_schedule(p[i].pkey, p[i].h.scheduled_purge, vname,
+					obj_kinds[p[i].kind].tag, lname);
 		op_del(&ops[n++], p[i].dkey);
 		op_del(&ops[n++], p[i].pkey);
 	}

@@ -15,7 +15,7 @@
 
 void cert_key_op(char *out, const struct vault *v, const char *lname)
 {
-	snprintf(out, KEYBUF, "o/%s/c/q/%s", v->name, lname);
+	keyspace_cert_operation(out, v->name, lname);
 }
 
 void cert_op_init(struct cert_op *op)
@@ -171,8 +171,8 @@ static int secret_retract(struct vault *v, const char *lname, const char *versio
 	uint64_t hv = 0, vv = 0;
 	int step;
 
-	obj_key_version(r->vkey, v, OBJ_SECRET, lname, version);
-	obj_key_head(r->hkey, v, OBJ_SECRET, 'h', lname);
+	keyspace_obj_version(r->vkey, v, OBJ_SECRET, lname, version);
+	keyspace_obj_head(r->hkey, v, OBJ_SECRET, 'h', lname);
 	{
 		struct obj o;
 		int rc;

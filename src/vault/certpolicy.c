@@ -475,12 +475,12 @@ bad:
 
 void cert_key_policy(char *out, const struct vault *v, const char *lname)
 {
-	snprintf(out, KEYBUF, "o/%s/c/r/%s", v->name, lname);
+	keyspace_obj_side(out, v->name, 'c', lname);
 }
 
 void cert_key_index(char *out, const struct vault *v, const char *lname)
 {
-	snprintf(out, KEYBUF, "a/%s/%s", v->name, lname);
+	keyspace_renewal_index(out, v->name, lname);
 }
 
 int cert_policy_load(struct vault *v, const char *name, struct cert_policy *out, struct kl_err *err)
@@ -548,71 +548,77 @@ int cert_policy_ops(const struct vault *v, const char *lname, const struct cert_
 	return 0;
 }
 
+/* One update of a certificate's policy: what each attempt reads and writes. */
+struct policy_txn {
+	struct vault *v;
+	const char *name, *lname, *hkey;
+	const struct cert_policy *in;
+	struct cert_policy p;
+	struct cert_policy_rec rec;
+	struct store_op ops[4];
+};
+
+static int policy_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
+{
+	struct policy_txn *t = arg;
+	struct buf val;
+	uint64_t hv, pv;
+
+	(void)attempt;
+	if (obj_head_version(t->v, OBJ_CERT, 'h', t->lname, &hv, err) != 0)
+		return -1;
+	if (hv == 0)
+		return obj_fail_not_found(err, OBJ_CERT, t->name, NULL);
+	cert_key_policy(t->rec.key, t->v, t->lname);
+	buf_init(&val, POLICY_REC_MAX);
+	if (store_get(t->v->core->st, t->rec.key, strlen(t->rec.key), &val, &pv, err) != 0 ||
+	    cert_policy_decode(val.data, val.len, &t->p, err) != 0) {
+		buf_clear(&val);
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, OBJ_CERT, t->name, NULL);
+		return -1;
+	}
+	buf_clear(&val);
+	if (cert_policy_merge(&t->p, t->in, err) != 0)
+		return -1;
+	t->p.updated = clock_now_s();
+	if (cert_policy_ops(t->v, t->lname, &t->p, &t->rec, err) != 0)
+		return -1;
+	t->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = t->hkey,
+				       .key_len = strlen(t->hkey), .version = hv };
+	t->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = t->rec.key,
+				       .key_len = strlen(t->rec.key), .version = pv };
+	t->ops[2] = t->rec.ops[0];
+	t->ops[3] = t->rec.ops[1];
+	*ops = t->ops;
+	*n_ops = 4;
+	return 0;
+}
+
+static const struct vault_txn policy_update_txn = { .build = policy_build,
+						    .attempts = 16,
+						    .what = "certificate" };
+
 int cert_policy_update(struct vault *v, const char *name, const struct cert_policy *in,
 		       struct cert_policy *out, struct kl_err *err)
 {
 	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF];
-	struct cert_policy_rec rec;
-	struct cert_policy p;
-	uint64_t hv, pv;
-	int attempt, rc = -1;
+	struct policy_txn t = { .v = v, .name = name, .lname = lname, .hkey = hkey, .in = in };
+	int rc = -1;
 
-	cert_policy_init(&p);
-	buf_init(&rec.val, POLICY_REC_MAX);
+	cert_policy_init(&t.p);
+	buf_init(&t.rec.val, POLICY_REC_MAX);
 	if (obj_check_name(OBJ_CERT, name, lname, err) != 0)
 		goto out;
-	obj_key_head(hkey, v, OBJ_CERT, 'h', lname);
-	for (attempt = 0; attempt < 16; attempt++) {
-		struct buf val;
-
-		if (obj_head_version(v, OBJ_CERT, 'h', lname, &hv, err) != 0)
-			goto out;
-		if (hv == 0) {
-			obj_fail_not_found(err, OBJ_CERT, name, NULL);
-			goto out;
-		}
-		cert_key_policy(rec.key, v, lname);
-		buf_init(&val, POLICY_REC_MAX);
-		if (store_get(v->core->st, rec.key, strlen(rec.key), &val, &pv, err) != 0 ||
-		    cert_policy_decode(val.data, val.len, &p, err) != 0) {
-			buf_clear(&val);
-			if (err->code == KL_ENOTFOUND)
-				obj_fail_not_found(err, OBJ_CERT, name, NULL);
-			goto out;
-		}
-		buf_clear(&val);
-		if (cert_policy_merge(&p, in, err) != 0)
-			goto out;
-		p.updated = clock_now_s();
-		if (cert_policy_ops(v, lname, &p, &rec, err) != 0)
-			goto out;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK,
-			  .key = hkey,
-			  .key_len = strlen(hkey),
-			  .version = hv },
-			{ .kind = STORE_CHECK,
-			  .key = rec.key,
-			  .key_len = strlen(rec.key),
-			  .version = pv },
-			rec.ops[0],
-			rec.ops[1],
-		};
-		if (store_txn(v->core->st, ops, 4, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-	}
-	if (attempt == 16) {
-		kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");
+	keyspace_obj_head(hkey, v, OBJ_CERT, 'h', lname);
+	if (vault_txn_retry(v->core, &policy_update_txn, &t, err) != 0)
 		goto out;
-	}
-	*out = p;
-	cert_policy_init(&p);
+	*out = t.p;
+	cert_policy_init(&t.p);
 	rc = 0;
 out:
-	cert_policy_clear(&p);
-	buf_clear(&rec.val);
+	cert_policy_clear(&t.p);
+	buf_clear(&t.rec.val);
 	return rc;
 }

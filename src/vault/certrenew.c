@@ -176,5 +176,5 @@ int cert_lifetime_due(struct vault_core *core, int64_t now, size_t *n_acted, str
 	struct lifetime_run run = { .now = now, .n_acted = n_acted };
 
 	*n_acted = 0;
-	return jobindex_walk(core, "a/", act_one, &run, err);
+	return jobindex_walk(core, KEYSPACE_RENEWAL_INDEX, act_one, &run, err);
 }

@@ -291,8 +291,8 @@ static int add_obj(struct vault *v, const struct cert_write *w, enum obj_kind k,
 	struct head h;
 	uint64_t hv = 0;
 
-	obj_key_head(hkey, v, k, 'h', lname);
-	obj_key_version(vkey, v, k, lname, wo->o->version);
+	keyspace_obj_head(hkey, v, k, 'h', lname);
+	keyspace_obj_version(vkey, v, k, lname, wo->o->version);
 	memset(&h, 0, sizeof(h));
 	if (obj_head_load(v, k, 'h', lname, &h, &hv, err) != 0) {
 		if (err->code != KL_ENOTFOUND)
@@ -318,14 +318,102 @@ static int add_obj(struct vault *v, const struct cert_write *w, enum obj_kind k,
 	return 0;
 }
 
+/* One run of a certificate write: what each attempt reads and writes. */
+struct write_txn {
+	struct vault *v;
+	const struct cert_write *w;
+	const char *lname, *okey;
+	const struct buf *recs;
+	struct buf *hrecs;
+	const struct cert_policy_rec *prec;
+	const struct buf *oprec;
+	struct txn *t;
+	bool retry;	/* a conflict is retried (never when a version is replaced or the op checked) */
+};
+
+static int write_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+		       struct kl_err *err)
+{
+	struct write_txn *c = arg;
+	const struct cert_write *w = c->w;
+	struct txn *t = c->t;
+	char dkey[KEYBUF];
+	int k;
+
+	(void)attempt;
+	t->n = 0;
+	for (k = 0; k < 3; k++) {
+		uint64_t dv;
+		bool involved = w->objs[k].present || k == OBJ_CERT ||
+				(w->check_no_unmanaged && k != OBJ_CERT);
+
+		if (!involved)
+			continue;
+		if (obj_head_version(c->v, (enum obj_kind)k, 'd', c->lname, &dv, err) != 0)
+			return -1;
+		if (dv != 0) {
+			if (k == OBJ_CERT)
+				return obj_fail_is_deleted(err, OBJ_CERT, w->name);
+			return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+					  "A deleted %s holds the name %.127s; recover or purge it "
+					  "first.",
+					  kind_word[k], w->name);
+		}
+		keyspace_obj_head(dkey, c->v, (enum obj_kind)k, 'd', c->lname);
+		if (txn_add(t, STORE_CHECK, dkey, NULL, 0, 0, err) != 0)
+			return -1;
+		if (w->check_no_unmanaged && k != OBJ_CERT &&
+		    check_unmanaged(c->v, (enum obj_kind)k, c->lname, w->name, err) != 0)
+			return -1;
+		if (w->objs[k].present && add_obj(c->v, w, (enum obj_kind)k, c->lname, &c->recs[k],
+						  t, &c->hrecs[k], err) != 0)
+			return -1;
+	}
+	if (w->policy != NULL &&
+	    (txn_add(t, c->prec->ops[0].kind, c->prec->key, c->prec->ops[0].val,
+		     c->prec->ops[0].val_len, 0, err) != 0 ||
+	     txn_add(t, c->prec->ops[1].kind, c->prec->index_key, c->prec->ops[1].val,
+		     c->prec->ops[1].val_len, 0, err) != 0))
+		return -1;
+	for (size_t i = 0; i < w->n_extra; i++)
+		if (txn_add(t, w->extra[i].kind, w->extra[i].key, w->extra[i].val,
+			    w->extra[i].val_len, w->extra[i].version, err) != 0)
+			return -1;
+	if (w->check_op && txn_add(t, STORE_CHECK, c->okey, NULL, 0, w->op_version, err) != 0)
+		return -1;
+	if (w->op != NULL &&
+	    txn_add(t, STORE_PUT, c->okey, c->oprec->data, c->oprec->len, 0, err) != 0)
+		return -1;
+	if (w->op == NULL && w->drop_op && txn_add(t, STORE_DEL, c->okey, NULL, 0, 0, err) != 0)
+		return -1;
+	*ops = t->ops;
+	*n_ops = t->n;
+	return 0;
+}
+
+/* A conflict is the caller's to handle when the write replaces a version or checks the op. */
+static int write_conflicted(void *arg, struct kl_err *err)
+{
+	const struct write_txn *c = arg;
+
+	(void)err;
+	return c->retry ? 0 : -1;
+}
+
+static const struct vault_txn write_txn = { .build = write_build,
+					    .conflicted = write_conflicted,
+					    .attempts = ATTEMPTS,
+					    .what = "certificate" };
+
 int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], dkey[KEYBUF], okey[KEYBUF];
+	char lname[OBJ_NAME_MAX + 1], okey[KEYBUF];
 	struct buf sealed[3], recs[3], hrecs[3], oprec;
 	struct cert_policy_rec prec;
 	struct txn *t = calloc(1, sizeof(*t));
 	bool retry = !w->check_op;
-	int k, attempt, rc = -1;
+	struct write_txn c;
+	int k, rc = -1;
 
 	buf_init(&oprec, REC_MAX);
 	buf_init(&prec.val, REC_MAX);
@@ -348,7 +436,7 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 		if (!wo->present)
 			continue;
 		retry &= !wo->replace;
-		obj_key_version(vkey, v, (enum obj_kind)k, lname, wo->o->version);
+		keyspace_obj_version(vkey, v, (enum obj_kind)k, lname, wo->o->version);
 		if (wo->material != NULL && !wo->material_sealed &&
 		    seal_seal(v->core->data_key, vkey, strlen(vkey), wo->material, wo->material_len,
 			      &sealed[k], err) != 0)
@@ -363,65 +451,11 @@ int cert_write_run(struct vault *v, const struct cert_write *w, struct kl_err *e
 	    (w->op != NULL && cert_op_encode(w->op, &oprec, err) != 0))
 		goto out;
 	cert_key_op(okey, v, lname);
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
-		t->n = 0;
-		for (k = 0; k < 3; k++) {
-			uint64_t dv;
-			bool involved = w->objs[k].present || k == OBJ_CERT ||
-					(w->check_no_unmanaged && k != OBJ_CERT);
-
-			if (!involved)
-				continue;
-			if (obj_head_version(v, (enum obj_kind)k, 'd', lname, &dv, err) != 0)
-				goto out;
-			if (dv != 0) {
-				if (k == OBJ_CERT)
-					obj_fail_is_deleted(err, OBJ_CERT, w->name);
-				else
-					kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
-						   "A deleted %s holds the name %.127s; recover or "
-						   "purge it first.",
-						   kind_word[k], w->name);
-				goto out;
-			}
-			obj_key_head(dkey, v, (enum obj_kind)k, 'd', lname);
-			if (txn_add(t, STORE_CHECK, dkey, NULL, 0, 0, err) != 0)
-				goto out;
-			if (w->check_no_unmanaged && k != OBJ_CERT &&
-			    check_unmanaged(v, (enum obj_kind)k, lname, w->name, err) != 0)
-				goto out;
-			if (w->objs[k].present && add_obj(v, w, (enum obj_kind)k, lname, &recs[k],
-							  t, &hrecs[k], err) != 0)
-				goto out;
-		}
-		if (w->policy != NULL &&
-		    (txn_add(t, prec.ops[0].kind, prec.key, prec.ops[0].val, prec.ops[0].val_len, 0,
-			     err) != 0 ||
-		     txn_add(t, prec.ops[1].kind, prec.index_key, prec.ops[1].val,
-			     prec.ops[1].val_len, 0, err) != 0))
-			goto out;
-		for (size_t i = 0; i < w->n_extra; i++)
-			if (txn_add(t, w->extra[i].kind, w->extra[i].key, w->extra[i].val,
-				    w->extra[i].val_len, w->extra[i].version, err) != 0)
-				goto out;
-		if (w->check_op && txn_add(t, STORE_CHECK, okey, NULL, 0, w->op_version, err) != 0)
-			goto out;
-		if (w->op != NULL &&
-		    txn_add(t, STORE_PUT, okey, oprec.data, oprec.len, 0, err) != 0)
-			goto out;
-		if (w->op == NULL && w->drop_op &&
-		    txn_add(t, STORE_DEL, okey, NULL, 0, 0, err) != 0)
-			goto out;
-		if (store_txn(v->core->st, t->ops, t->n, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT || !retry)
-			goto out;
-		kl_err_clear(err);
-	}
-	if (attempt == ATTEMPTS) {
-		kl_fail(err, KL_EUNAVAIL, "the certificate changed too often concurrently; retry");
+	c = (struct write_txn){ .v = v, .w = w, .lname = lname, .okey = okey, .recs = recs,
+				.hrecs = hrecs, .prec = &prec, .oprec = &oprec, .t = t,
+				.retry = retry };
+	if (vault_txn_retry(v->core, &write_txn, &c, err) != 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	for (k = 0; k < 3; k++) {

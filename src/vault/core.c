@@ -24,10 +24,10 @@
 #include "vault/keys.h"
 #include "vault/masterkey.h"
 
-#define META_FORMAT "m/format"
+#define META_FORMAT KEYSPACE_META_FORMAT
 #define META_DATA_KEY VAULT_META_DATA_KEY
-#define META_TENANT "m/tenant"
-#define META_ADMIN "m/admin"
+#define META_TENANT KEYSPACE_META_TENANT
+#define META_ADMIN KEYSPACE_META_ADMIN
 #define FORMAT_V1 "kluis-store-1"
 #define KEYCACHE_SLOTS 4096
 #define HINT_SLOTS 8192	/* latest-version hints: ~230 bytes each */
@@ -93,7 +93,7 @@ static int vault_put_op(const struct vault_core *core, const char *name, int ret
 	r.created = r.updated = clock_now_s();
 	r.retention_days = retention_days;
 	r.rbac = true;
-	if (!vault_rec_key(key, name))
+	if (!keyspace_vault(key, name))
 		rc = kl_fail(err, KL_EINVAL, "vault name too long");
 	else
 		rc = vault_rec_encode(&r, rec, err);

@@ -164,7 +164,7 @@ static int load_all(struct vault_core *core, const char *pid, struct cred_rec **
 
 	*out = NULL;
 	*n = 0;
-	snprintf(prefix, sizeof(prefix), "C/%s/", pid);
+	keyspace_credential(prefix, pid, NULL);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect, &s, err) != 0) {
 		if (s.list != NULL)
 			secure_wipe(s.list, s.n * sizeof(*s.list));
@@ -250,8 +250,8 @@ static int cred_put(struct vault_core *core, const char *pid, uint64_t pversion,
 	int rc = -1;
 
 	buf_init(&rec, CRED_RECORD_MAX);
-	snprintf(pkey, sizeof(pkey), "P/%s", pid);
-	snprintf(ckey, sizeof(ckey), "C/%s/%s", pid, r->c.id);
+	keyspace_principal(pkey, pid);
+	keyspace_credential(ckey, pid, r->c.id);
 	if (cred_encode(r, der, der_len, &rec, err) != 0)
 		goto out;
 	struct store_op ops[] = {
@@ -287,7 +287,7 @@ static int prepare_add(struct vault_core *core, const char *id_or_name, struct p
 	buf_init(&val, CRED_RECORD_MAX);
 	if (principal_get(core, id_or_name, p, err) != 0)
 		goto out;
-	snprintf(pkey, sizeof(pkey), "P/%s", p->id);
+	keyspace_principal(pkey, p->id);
 	if (store_get(core->st, pkey, strlen(pkey), &val, pversion, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail_az(err, KL_ENOTFOUND, "PrincipalNotFound", NULL,
@@ -483,7 +483,7 @@ int identity_credential_revoke(struct vault_core *core, const char *id, const ch
 		fail_cred_not_found(err, cred_id);
 		goto out;
 	}
-	snprintf(ckey, sizeof(ckey), "C/%s/%s", p.id, cred_id);
+	keyspace_credential(ckey, p.id, cred_id);
 	if (store_get(core->st, ckey, strlen(ckey), &val, &version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_cred_not_found(err, cred_id);
@@ -595,7 +595,7 @@ int identity_cert_find(struct vault_core *core, const char *client_id, const uns
 			client_id);
 		goto out;
 	}
-	snprintf(ckey, sizeof(ckey), "C/%s/%s", p.id, found->c.id);
+	keyspace_credential(ckey, p.id, found->c.id);
 	if (store_get(core->st, ckey, strlen(ckey), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)	/* deleted since the scan */
 			kl_fail(err, KL_EUNAUTH, "the certificate was deleted meanwhile");
@@ -640,7 +640,7 @@ int identity_credential_live_until(struct vault_core *core, const char *principa
 		kl_fail(err, KL_EUNAUTH, "no such credential");
 		goto out;
 	}
-	snprintf(ckey, sizeof(ckey), "C/%s/%s", principal_id, cred_id);
+	keyspace_credential(ckey, principal_id, cred_id);
 	if (store_get(core->st, ckey, strlen(ckey), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail(err, KL_EUNAUTH, "the credential is gone");

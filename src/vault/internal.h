@@ -12,13 +12,15 @@
 #include "store/store.h"
 #include "vault/core.h"
 #include "vault/keycache.h"
+#include "vault/keyspace.h"
 #include "util/buf.h"
 #include "vault/object.h"
+#include "vault/txnretry.h"
 #include "vault/vault.h"
 #include "vault/vaults.h"
 
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
-#define VAULT_META_DATA_KEY "m/datakey"	/* the data key, wrapped under the master key */
+#define VAULT_META_DATA_KEY KEYSPACE_META_DATA_KEY	/* the data key, under the master key */
 
 struct signkeys;
 struct replay_mem;
@@ -94,8 +96,6 @@ int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lna
  * it gives a live vault with role assignments and empty labels. vi->props must be initialised. */
 int vault_rec_encode(const struct vault_info *vi, struct buf *out, struct kl_err *err);
 int vault_rec_decode(const void *p, size_t n, struct vault_info *vi, struct kl_err *err);
-/* V/<lowercase name> into out (KEYBUF bytes); false when the name does not fit. */
-bool vault_rec_key(char *out, const char *name);
 
 struct kind_info {
 	char tag;		/* in store keys */
@@ -104,11 +104,6 @@ struct kind_info {
 	const char *not_found;	/* Azure error code */
 };
 extern const struct kind_info obj_kinds[];
-
-/* Store keys of objects (see object.h); out holds KEYBUF bytes. */
-void obj_key_head(char *out, const struct vault *v, enum obj_kind k, char state, const char *lname);
-void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const char *lname,
-		     const char *ver);
 
 /* The service's errors for a missing, a missing deleted, and a deleted name. All return -1. */
 int obj_fail_not_found(struct kl_err *err, enum obj_kind k, const char *name, const char *ver);
@@ -130,13 +125,8 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 		     struct kl_err *err);
 void obj_set_deleted_fields(struct obj *o, const struct head *h);
 
-/* Transactions of object.c: how often a change is retried after KL_ECONFLICT, and the randomised
- * wait before each retry (attempt counts from 0). Every multi-record change of vault/ uses them. */
-#define OBJ_TXN_ATTEMPTS 32
-void obj_txn_backoff(int attempt);
-
-/* p/<when, 16 hex>/<vault>/<tag>/<lname>: the purge schedule of a deleted head (out: KEYBUF). */
-void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname);
+/* How often a change is retried after KL_ECONFLICT: vault/txnretry.h owns the loop. */
+#define OBJ_TXN_ATTEMPTS VAULT_TXN_ATTEMPTS
 
 /* The service's refusal of a purge while the vault has purge protection (KL_EFORBIDDEN). */
 int obj_fail_purge_protected(struct kl_err *err);
@@ -166,7 +156,7 @@ int obj_cert_heads(const struct vault *v, const char *lname, uint64_t *live, uin
 /* Refuses, with obj_fail_managed(op), a change of the key or secret lname through its own API
  * when a certificate of that name exists (live or deleted) or when the latest version of h (NULL:
  * no head) is managed. 0 when allowed (always for OBJ_CERT); then both certificate heads are
- * absent, which the caller's transaction checks (obj_key_head of OBJ_CERT, version 0). */
+ * absent, which the caller's transaction checks (keyspace_obj_head of OBJ_CERT, version 0). */
 int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname,
 		       const struct head *h, const char *op, struct kl_err *err);
 

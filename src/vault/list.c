@@ -73,7 +73,7 @@ static int list_heads(struct vault *v, enum obj_kind kind, char state, const cha
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	obj_key_head(prefix, v, kind, state, "");
+	keyspace_obj_head(prefix, v, kind, state, "");
 	s->prefix_len = strlen(prefix);
 	s->max = max;
 	snprintf(from, sizeof(from), "%s%s", prefix, after ? after : "");
@@ -176,7 +176,7 @@ int obj_list_versions(struct vault *v, enum obj_kind kind, const char *name, con
 		goto out;
 	}
 	s.display = h.display;
-	obj_key_version(prefix, v, kind, lname, "");
+	keyspace_obj_version(prefix, v, kind, lname, "");
 	snprintf(from, sizeof(from), "%s%s", prefix, after ? after : "");
 	if (store_scan(v->core->st, prefix, strlen(prefix), after && *after ? from : NULL,
 		       after && *after ? strlen(from) : 0, collect_version, &s, err) != 0)

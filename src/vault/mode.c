@@ -11,7 +11,7 @@
 #include "vault/core.h"
 #include "vault/internal.h"
 
-#define LEASE_KEY "m/lease/jobs"
+#define LEASE_KEY KEYSPACE_META_JOBS_LEASE
 #define LEASE_LEN (36 + 8)	/* holder's node id, then expiry (big-endian Unix seconds) */
 
 static const char *role_name(int role)

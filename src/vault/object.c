@@ -1,7 +1,8 @@
 /* Versioned objects: the life of a name (live, deleted, purged) and of its versions, as store
  * transactions with compares so that concurrent requests, and later several nodes, never leave a
- * name both live and deleted or a head pointing at a missing version. Owns the store key layout
- * of objects. Plain material exists here only between seal_open and the caller, in secbufs. */
+ * name both live and deleted or a head pointing at a missing version (its keys: keyspace.h, its
+ * retries: txnretry.h). Plain material exists here only between seal_open and the caller, in
+ * secbufs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,44 +13,15 @@
 #include "util/log.h"
 #include "vault/hint.h"
 #include "vault/internal.h"
+#include "vault/txnretry.h"
 
 #define VERSION_REC_MAX (1024u * 1024)
-
-/* After a conflict: wait a random while, growing with the attempts (50 us up to 12.8 ms), so two
- * writers of one name do not collide again and again in lock step (two threads once lost 16 in a
- * row on LMDB). The clock's low bits are jitter enough. */
-void obj_txn_backoff(int attempt)
-{
-	uint64_t cap = (uint64_t)50 << (attempt < 8 ? attempt : 8);
-	uint64_t us = clock_mono_us() % cap + 1;
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(us * 1000) };
-
-	nanosleep(&ts, NULL);
-}
 
 const struct kind_info obj_kinds[] = {
 	[OBJ_SECRET] = { 's', "secret", "Secret", "SecretNotFound" },
 	[OBJ_KEY] = { 'k', "key", "Key", "KeyNotFound" },
 	[OBJ_CERT] = { 'c', "certificate", "Certificate", "CertificateNotFound" },
 };
-
-/* ---- keys ---- */
-
-void obj_key_head(char *out, const struct vault *v, enum obj_kind k, char state, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/%c/%c/%s", v->name, obj_kinds[k].tag, state, lname);
-}
-
-void obj_key_version(char *out, const struct vault *v, enum obj_kind k, const char *lname,
-			const char *ver)
-{
-	snprintf(out, KEYBUF, "o/%s/%c/v/%s/%s", v->name, obj_kinds[k].tag, lname, ver);
-}
-
-void obj_key_schedule(char *out, int64_t when, const char *vault, char tag, const char *lname)
-{
-	snprintf(out, KEYBUF, "p/%016llx/%s/%c/%s", (unsigned long long)when, vault, tag, lname);
-}
 
 /* ---- errors ---- */
 
@@ -93,7 +65,7 @@ int obj_head_load(const struct vault *v, enum obj_kind k, char state, const char
 	int rc = -1;
 
 	buf_init(&val, 4096);
-	obj_key_head(key, v, k, state, lname);
+	keyspace_obj_head(key, v, k, state, lname);
 	if (store_get(v->core->st, key, strlen(key), &val, version, err) != 0 ||
 	    head_decode(val.data, val.len, h, err) != 0)
 		goto out;
@@ -157,7 +129,7 @@ int obj_version_load(const struct vault *v, enum obj_kind k, const char *lname, 
 	int rc = -1;
 
 	buf_init(&val, VERSION_REC_MAX);
-	obj_key_version(key, v, k, lname, ver);
+	keyspace_obj_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
 	    version_open(v, key, &val, o, material, err) != 0)
 		goto out;
@@ -178,7 +150,7 @@ int obj_version_load_raw(const struct vault *v, enum obj_kind k, const char *lna
 	int rc = -1;
 
 	buf_init(&val, max_len);
-	obj_key_version(key, v, k, lname, ver);
+	keyspace_obj_version(key, v, k, lname, ver);
 	if (store_get(v->core->st, key, strlen(key), &val, store_version, err) != 0 ||
 	    version_decode(val.data, val.len, o, has_material, &m, &m_len, err) != 0 ||
 	    buf_append(sealed, m, m_len, err) != 0)
@@ -232,13 +204,13 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 	if (obj_check_name(kind, name, lname, err) != 0 ||
 	    (!latest && check_version(kind, name, version, lver, err) != 0))
 		goto out;
-	obj_key_head(hkey, v, kind, 'h', lname);
+	keyspace_obj_head(hkey, v, kind, 'h', lname);
 	if (latest)
 		guessed = hint_get(v->core->hints, hkey, lver);
 	reads[0] = (struct store_read){ .key = hkey, .key_len = strlen(hkey), .val = &hval };
 	reads[1] = (struct store_read){ .key = vkey, .val = &vval };
 	if (guessed) {
-		obj_key_version(vkey, v, kind, lname, lver);
+		keyspace_obj_version(vkey, v, kind, lname, lver);
 		reads[1].key_len = strlen(vkey);
 	}
 	if (store_get_many(v->core->st, reads, guessed ? 2 : 1, err) != 0)
@@ -254,7 +226,7 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 	if (latest && (!guessed || strcmp(h.latest, lver) != 0)) {
 		memcpy(lver, h.latest, sizeof(lver));
 		hint_set(v->core->hints, hkey, lver);
-		obj_key_version(vkey, v, kind, lname, lver);
+		keyspace_obj_version(vkey, v, kind, lname, lver);
 		reads[1].key_len = strlen(vkey);
 		buf_reset(&vval);
 		if (store_get_many(v->core->st, &reads[1], 1, err) != 0)
@@ -305,21 +277,95 @@ int obj_create(struct vault *v, enum obj_kind kind, const char *name, const stru
 	return obj_create_as(v, kind, name, in, material, material_len, NULL, out, err);
 }
 
+/* One create: its keys and records, fixed before the first attempt, and the heads read by each. */
+struct create_txn {
+	struct vault *v;
+	enum obj_kind kind;
+	const char *name, *lname, *op, *version;
+	const char *hkey, *dkey, *vkey, *chkey, *cdkey;
+	bool check_cert;
+	struct buf *rec, *hrec, *dval, *hval;
+	struct head h;
+	struct store_op ops[6];
+};
+
+static int create_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
+{
+	struct create_txn *c = arg;
+	/* the deleted head and the live head, in one round trip */
+	struct store_read pre[2] = {
+		{ .key = c->dkey, .key_len = strlen(c->dkey), .val = c->dval },
+		{ .key = c->hkey, .key_len = strlen(c->hkey), .val = c->hval },
+	};
+	uint64_t hv;
+
+	(void)attempt;
+	buf_reset(c->dval);
+	buf_reset(c->hval);
+	if (store_get_many(c->v->core->st, pre, 2, err) != 0)
+		return -1;
+	if (pre[0].found) {
+		/* a deleted certificate's key or secret: refused as managed, not as deleted */
+		if (c->check_cert && (head_decode(c->dval->data, c->dval->len, &c->h, err) != 0 ||
+				      obj_refuse_managed(c->v, c->kind, c->lname, &c->h, c->op, err) != 0))
+			return -1;
+		return obj_fail_is_deleted(err, c->kind, c->name);
+	}
+	memset(&c->h, 0, sizeof(c->h));
+	hv = pre[1].version;
+	if (!pre[1].found)
+		snprintf(c->h.display, sizeof(c->h.display), "%s", c->name);
+	else if (head_decode(c->hval->data, c->hval->len, &c->h, err) != 0)
+		return -1;
+	/* the certificate heads are checked absent by the transaction (asked only after a conflict,
+	 * in create_conflicted): no reads on the common path. A managed version never exists
+	 * without its certificate's head (live or deleted), so that check covers it too. */
+	memcpy(c->h.latest, c->version, sizeof(c->h.latest));
+	buf_reset(c->hrec);
+	if (head_encode(&c->h, c->hrec, err) != 0)
+		return -1;
+	c->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = c->dkey, .key_len = strlen(c->dkey), .version = 0 };
+	c->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = c->hkey, .key_len = strlen(c->hkey), .version = hv };
+	c->ops[2] = (struct store_op){ .kind = STORE_PUT, .key = c->vkey, .key_len = strlen(c->vkey), .val = c->rec->data, .val_len = c->rec->len };
+	c->ops[3] = (struct store_op){ .kind = STORE_PUT, .key = c->hkey, .key_len = strlen(c->hkey), .val = c->hrec->data, .val_len = c->hrec->len };
+	c->ops[4] = (struct store_op){ .kind = STORE_CHECK, .key = c->chkey, .key_len = strlen(c->chkey), .version = 0 };
+	c->ops[5] = (struct store_op){ .kind = STORE_CHECK, .key = c->cdkey, .key_len = strlen(c->cdkey), .version = 0 };
+	*ops = c->ops;
+	*n_ops = c->check_cert ? 6 : 4;
+	return 0;
+}
+
+static bool create_landed(void *arg, struct kl_err *err)
+{
+	struct create_txn *c = arg;
+
+	return version_landed(c->v, c->vkey, err);
+}
+
+/* A conflict of a key or secret may be a certificate holding the name: refused so, not retried. */
+static int create_conflicted(void *arg, struct kl_err *err)
+{
+	struct create_txn *c = arg;
+
+	kl_err_clear(err);
+	return c->check_cert ? obj_refuse_managed(c->v, c->kind, c->lname, NULL, c->op, err) : 0;
+}
+
 int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
 		  const void *material, size_t material_len, const char *op, struct obj *out,
 		  struct kl_err *err)
 {
+	static const struct vault_txn txn = { .build = create_build,
+					      .landed = create_landed,
+					      .conflicted = create_conflicted,
+					      .what = "object" };
 	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF];
 	char chkey[KEYBUF], cdkey[KEYBUF];
 	struct obj o;
 	struct buf sealed, rec, hrec, dval, hval;
-	struct head h;
-	uint64_t hv;
-	/* a key or secret of the API (not the certificate layer's own) checks no certificate holds
-	 * the name, in the same transaction */
-	bool check_cert = !in->managed && kind != OBJ_CERT;
-	size_t n_ops;
-	int attempt, rc = -1;
+	struct create_txn c;
+	int rc = -1;
 
 	obj_init(&o);
 	buf_init(&sealed, VERSION_REC_MAX);
@@ -343,74 +389,27 @@ int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const s
 	}
 	if (op == NULL)
 		op = kind == OBJ_SECRET ? "set" : "create";
-	obj_key_head(hkey, v, kind, 'h', lname);
-	obj_key_head(dkey, v, kind, 'd', lname);
-	obj_key_head(chkey, v, OBJ_CERT, 'h', lname);
-	obj_key_head(cdkey, v, OBJ_CERT, 'd', lname);
-	obj_key_version(vkey, v, kind, lname, o.version);
+	keyspace_obj_head(hkey, v, kind, 'h', lname);
+	keyspace_obj_head(dkey, v, kind, 'd', lname);
+	keyspace_obj_head(chkey, v, OBJ_CERT, 'h', lname);
+	keyspace_obj_head(cdkey, v, OBJ_CERT, 'd', lname);
+	keyspace_obj_version(vkey, v, kind, lname, o.version);
 	if (material != NULL &&
 	    seal_seal(v->core->data_key, vkey, strlen(vkey), material, material_len, &sealed, err) != 0)
 		goto out;
 	if (version_encode(&o, material != NULL, sealed.data, sealed.len, &rec, err) != 0)
 		goto out;
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		/* the deleted head and the live head, in one round trip */
-		struct store_read pre[2] = {
-			{ .key = dkey, .key_len = strlen(dkey), .val = &dval },
-			{ .key = hkey, .key_len = strlen(hkey), .val = &hval },
-		};
-
-		buf_reset(&dval);
-		buf_reset(&hval);
-		if (store_get_many(v->core->st, pre, 2, err) != 0)
-			goto out;
-		if (pre[0].found) {
-			/* a deleted certificate's key or secret: refused as managed, not as deleted */
-			if (check_cert && (head_decode(dval.data, dval.len, &h, err) != 0 ||
-					   obj_refuse_managed(v, kind, lname, &h, op, err) != 0))
-				goto out;
-			obj_fail_is_deleted(err, kind, name);
-			goto out;
-		}
-		memset(&h, 0, sizeof(h));
-		hv = pre[1].version;
-		if (!pre[1].found)
-			snprintf(h.display, sizeof(h.display), "%s", name);
-		else if (head_decode(hval.data, hval.len, &h, err) != 0)
-			goto out;
-		/* the certificate heads are checked absent by the transaction (asked only after a
-		 * conflict, below): no reads on the common path. A managed version never exists
-		 * without its certificate's head (live or deleted), so that check covers it too. */
-		memcpy(h.latest, o.version, sizeof(h.latest));
-		buf_reset(&hrec);
-		if (head_encode(&h, &hrec, err) != 0)
-			goto out;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = 0 },
-			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
-			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
-			{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
-			{ .kind = STORE_CHECK, .key = chkey, .key_len = strlen(chkey), .version = 0 },
-			{ .kind = STORE_CHECK, .key = cdkey, .key_len = strlen(cdkey), .version = 0 },
-		};
-		n_ops = check_cert ? 6 : 4;
-		if (store_txn(v->core->st, ops, n_ops, err) == 0 ||
-		    (err->code == KL_EOUTCOME && version_landed(v, vkey, err)))
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		if (check_cert && obj_refuse_managed(v, kind, lname, NULL, op, err) != 0)
-			goto out;	/* a certificate holds the name */
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
+	c = (struct create_txn){ .v = v, .kind = kind, .name = name, .lname = lname, .op = op,
+				 .version = o.version, .hkey = hkey, .dkey = dkey, .vkey = vkey,
+				 .chkey = chkey, .cdkey = cdkey,
+				 /* a key or secret of the API (not the certificate layer's own)
+				  * checks no certificate holds the name, in the same transaction */
+				 .check_cert = !in->managed && kind != OBJ_CERT,
+				 .rec = &rec, .hrec = &hrec, .dval = &dval, .hval = &hval };
+	if (vault_txn_retry(v->core, &txn, &c, err) != 0)
 		goto out;
-	}
 	hint_set(v->core->hints, hkey, o.version);	/* this node's next GET: one round trip */
-	memcpy(o.name, h.display, sizeof(o.name));
+	memcpy(o.name, c.h.display, sizeof(o.name));
 	*out = o;
 	obj_init(&o);
 	rc = 0;
@@ -471,139 +470,171 @@ int obj_update_managed(struct vault *v, enum obj_kind kind, const char *name, co
 	return update(v, kind, name, version, patch, true, out, err);
 }
 
+/* One update, delete or recover of a name: what each attempt reads and writes. */
+struct change_txn {
+	struct vault *v;
+	enum obj_kind kind;
+	const char *name, *version, *lname;
+	const struct obj_patch *patch;
+	bool allow_managed;
+	char lver[33], hkey[KEYBUF], dkey[KEYBUF], vkey[KEYBUF], pkey[KEYBUF];
+	struct obj o;
+	struct buf sealed, rec;
+	struct head h;
+	struct store_op ops[5];
+};
+
+static int update_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
+{
+	struct change_txn *c = arg;
+	uint64_t hv, sv;
+	bool has_material;
+
+	(void)attempt;
+	obj_clear(&c->o);
+	buf_reset(&c->sealed);
+	buf_reset(&c->rec);
+	if (obj_head_load(c->v, c->kind, 'h', c->lname, &c->h, &hv, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, c->kind, c->name, c->version);
+		return -1;
+	}
+	if (c->version == NULL || *c->version == '\0')
+		memcpy(c->lver, c->h.latest, sizeof(c->lver));
+	if (obj_version_load_raw(c->v, c->kind, c->lname, c->lver, VERSION_REC_MAX, &c->o, &sv,
+				 &c->sealed, &has_material, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, c->kind, c->name, c->version);
+		return -1;
+	}
+	if (c->o.managed && !c->allow_managed && c->kind != OBJ_CERT)
+		return obj_fail_managed(err, c->kind, "update");
+	if (apply_patch(&c->o, c->patch, err) != 0 ||
+	    version_encode(&c->o, has_material, c->sealed.data, c->sealed.len, &c->rec, err) != 0)
+		return -1;
+	keyspace_obj_version(c->vkey, c->v, c->kind, c->lname, c->lver);
+	c->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = c->hkey,
+				       .key_len = strlen(c->hkey), .version = hv };
+	c->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = c->vkey,
+				       .key_len = strlen(c->vkey), .version = sv };
+	c->ops[2] = (struct store_op){ .kind = STORE_PUT, .key = c->vkey, .key_len = strlen(c->vkey),
+				       .val = c->rec.data, .val_len = c->rec.len };
+	*ops = c->ops;
+	*n_ops = 3;
+	return 0;
+}
+
+static void change_init(struct change_txn *c, struct vault *v, enum obj_kind kind,
+			const char *name, const char *lname)
+{
+	memset(c, 0, sizeof(*c));
+	c->v = v;
+	c->kind = kind;
+	c->name = name;
+	c->lname = lname;
+	obj_init(&c->o);
+	buf_init(&c->sealed, VERSION_REC_MAX);
+	buf_init(&c->rec, VERSION_REC_MAX);
+	keyspace_obj_head(c->hkey, v, kind, 'h', lname);
+	keyspace_obj_head(c->dkey, v, kind, 'd', lname);
+}
+
+static void change_clear(struct change_txn *c)
+{
+	obj_clear(&c->o);
+	buf_clear(&c->sealed);
+	buf_clear(&c->rec);
+}
+
 static int update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 		  const struct obj_patch *patch, bool allow_managed, struct obj *out,
 		  struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
-	struct obj o;
-	struct buf sealed, rec;
-	struct head h;
-	uint64_t hv, sv;
-	bool has_material;
-	int attempt, rc = -1;
+	static const struct vault_txn txn = { .build = update_build, .what = "object" };
+	char lname[OBJ_NAME_MAX + 1];
+	struct change_txn c;
+	int rc = -1;
 
-	obj_init(&o);
-	buf_init(&sealed, VERSION_REC_MAX);
-	buf_init(&rec, VERSION_REC_MAX);
 	if (obj_check_name(kind, name, lname, err) != 0)
+		return -1;
+	change_init(&c, v, kind, name, lname);
+	c.version = version;
+	c.patch = patch;
+	c.allow_managed = allow_managed;
+	if (version != NULL && *version != '\0' &&
+	    check_version(kind, name, version, c.lver, err) != 0)
 		goto out;
-	if (version != NULL && *version != '\0' && check_version(kind, name, version, lver, err) != 0)
+	if (vault_txn_retry(v->core, &txn, &c, err) != 0)
 		goto out;
-	obj_key_head(hkey, v, kind, 'h', lname);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		obj_clear(&o);
-		buf_reset(&sealed);
-		buf_reset(&rec);
-		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
-			if (err->code == KL_ENOTFOUND)
-				obj_fail_not_found(err, kind, name, version);
-			goto out;
-		}
-		if (version == NULL || *version == '\0')
-			memcpy(lver, h.latest, sizeof(lver));
-		if (obj_version_load_raw(v, kind, lname, lver, VERSION_REC_MAX, &o, &sv, &sealed,
-					 &has_material, err) != 0) {
-			if (err->code == KL_ENOTFOUND)
-				obj_fail_not_found(err, kind, name, version);
-			goto out;
-		}
-		if (o.managed && !allow_managed && kind != OBJ_CERT) {
-			obj_fail_managed(err, kind, "update");
-			goto out;
-		}
-		if (apply_patch(&o, patch, err) != 0 ||
-		    version_encode(&o, has_material, sealed.data, sealed.len, &rec, err) != 0)
-			goto out;
-		obj_key_version(vkey, v, kind, lname, lver);
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
-			{ .kind = STORE_CHECK, .key = vkey, .key_len = strlen(vkey), .version = sv },
-			{ .kind = STORE_PUT, .key = vkey, .key_len = strlen(vkey), .val = rec.data, .val_len = rec.len },
-		};
-		if (store_txn(v->core->st, ops, 3, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
-		goto out;
-	}
-	memcpy(o.name, h.display, sizeof(o.name));
-	*out = o;
-	obj_init(&o);
+	memcpy(c.o.name, c.h.display, sizeof(c.o.name));
+	*out = c.o;
+	obj_init(&c.o);
 	rc = 0;
 out:
-	obj_clear(&o);
-	buf_clear(&sealed);
-	buf_clear(&rec);
+	change_clear(&c);
 	return rc;
+}
+
+static int delete_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			struct kl_err *err)
+{
+	struct change_txn *c = arg;
+	uint64_t hv;
+
+	(void)attempt;
+	obj_clear(&c->o);
+	buf_reset(&c->rec);
+	if (obj_head_load(c->v, c->kind, 'h', c->lname, &c->h, &hv, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_not_found(err, c->kind, c->name, NULL);
+		return -1;
+	}
+	if (obj_version_load(c->v, c->kind, c->lname, c->h.latest, &c->o, NULL, NULL, err) != 0)
+		return -1;
+	if (c->o.managed && c->kind != OBJ_CERT)
+		return obj_fail_managed(err, c->kind, "delete");
+	c->h.deleted_date = clock_now_s();
+	c->h.scheduled_purge = c->h.deleted_date + (int64_t)c->v->retention_days * 86400;
+	keyspace_purge_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
+			 c->lname);
+	if (head_encode(&c->h, &c->rec, err) != 0)
+		return -1;
+	c->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = c->hkey,
+				       .key_len = strlen(c->hkey), .version = hv };
+	c->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = c->dkey,
+				       .key_len = strlen(c->dkey), .version = 0 };
+	c->ops[2] = (struct store_op){ .kind = STORE_DEL, .key = c->hkey,
+				       .key_len = strlen(c->hkey) };
+	c->ops[3] = (struct store_op){ .kind = STORE_PUT, .key = c->dkey, .key_len = strlen(c->dkey),
+				       .val = c->rec.data, .val_len = c->rec.len };
+	c->ops[4] = (struct store_op){ .kind = STORE_PUT, .key = c->pkey, .key_len = strlen(c->pkey),
+				       .val = "", .val_len = 0 };
+	*ops = c->ops;
+	*n_ops = 5;
+	return 0;
 }
 
 int obj_delete(struct vault *v, enum obj_kind kind, const char *name, struct obj *out,
 	       struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], pkey[KEYBUF];
-	struct obj o;
-	struct buf hrec;
-	struct head h;
-	uint64_t hv;
-	int attempt, rc = -1;
+	static const struct vault_txn txn = { .build = delete_build, .what = "object" };
+	char lname[OBJ_NAME_MAX + 1];
+	struct change_txn c;
+	int rc = -1;
 
-	obj_init(&o);
-	buf_init(&hrec, 4096);
 	if (obj_check_name(kind, name, lname, err) != 0)
+		return -1;
+	change_init(&c, v, kind, name, lname);
+	if (vault_txn_retry(v->core, &txn, &c, err) != 0)
 		goto out;
-	obj_key_head(hkey, v, kind, 'h', lname);
-	obj_key_head(dkey, v, kind, 'd', lname);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		obj_clear(&o);
-		buf_reset(&hrec);
-		if (obj_head_load(v, kind, 'h', lname, &h, &hv, err) != 0) {
-			if (err->code == KL_ENOTFOUND)
-				obj_fail_not_found(err, kind, name, NULL);
-			goto out;
-		}
-		if (obj_version_load(v, kind, lname, h.latest, &o, NULL, NULL, err) != 0)
-			goto out;
-		if (o.managed && kind != OBJ_CERT) {
-			obj_fail_managed(err, kind, "delete");
-			goto out;
-		}
-		h.deleted_date = clock_now_s();
-		h.scheduled_purge = h.deleted_date + (int64_t)v->retention_days * 86400;
-		obj_key_schedule(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
-		if (head_encode(&h, &hrec, err) != 0)
-			goto out;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
-			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = 0 },
-			{ .kind = STORE_DEL, .key = hkey, .key_len = strlen(hkey) },
-			{ .kind = STORE_PUT, .key = dkey, .key_len = strlen(dkey), .val = hrec.data, .val_len = hrec.len },
-			{ .kind = STORE_PUT, .key = pkey, .key_len = strlen(pkey), .val = "", .val_len = 0 },
-		};
-		if (store_txn(v->core->st, ops, 5, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
-		goto out;
-	}
-	memcpy(o.name, h.display, sizeof(o.name));
-	obj_set_deleted_fields(&o, &h);
-	*out = o;
-	obj_init(&o);
+	memcpy(c.o.name, c.h.display, sizeof(c.o.name));
+	obj_set_deleted_fields(&c.o, &c.h);
+	*out = c.o;
+	obj_init(&c.o);
 	rc = 0;
 out:
-	obj_clear(&o);
-	buf_clear(&hrec);
+	change_clear(&c);
 	return rc;
 }
 
@@ -629,55 +660,56 @@ int obj_get_deleted(struct vault *v, enum obj_kind kind, const char *name, struc
 	return 0;
 }
 
+static int recover_build(void *arg, int attempt, const struct store_op **ops, size_t *n_ops,
+			 struct kl_err *err)
+{
+	struct change_txn *c = arg;
+	uint64_t dv;
+
+	(void)attempt;
+	buf_reset(&c->rec);
+	if (obj_head_load(c->v, c->kind, 'd', c->lname, &c->h, &dv, err) != 0) {
+		if (err->code == KL_ENOTFOUND)
+			obj_fail_deleted_not_found(err, c->kind, c->name);
+		return -1;
+	}
+	if (obj_refuse_managed(c->v, c->kind, c->lname, &c->h, "recover", err) != 0)
+		return -1;
+	keyspace_purge_schedule(c->pkey, c->h.scheduled_purge, c->v->name, obj_kinds[c->kind].tag,
+			 c->lname);
+	c->h.deleted_date = c->h.scheduled_purge = 0;
+	if (head_encode(&c->h, &c->rec, err) != 0)
+		return -1;
+	c->ops[0] = (struct store_op){ .kind = STORE_CHECK, .key = c->dkey,
+				       .key_len = strlen(c->dkey), .version = dv };
+	c->ops[1] = (struct store_op){ .kind = STORE_CHECK, .key = c->hkey,
+				       .key_len = strlen(c->hkey), .version = 0 };
+	c->ops[2] = (struct store_op){ .kind = STORE_DEL, .key = c->dkey,
+				       .key_len = strlen(c->dkey) };
+	c->ops[3] = (struct store_op){ .kind = STORE_DEL, .key = c->pkey,
+				       .key_len = strlen(c->pkey) };
+	c->ops[4] = (struct store_op){ .kind = STORE_PUT, .key = c->hkey, .key_len = strlen(c->hkey),
+				       .val = c->rec.data, .val_len = c->rec.len };
+	*ops = c->ops;
+	*n_ops = 5;
+	return 0;
+}
+
 int obj_recover(struct vault *v, enum obj_kind kind, const char *name, struct obj *out,
 		struct kl_err *err)
 {
-	char lname[OBJ_NAME_MAX + 1], hkey[KEYBUF], dkey[KEYBUF], pkey[KEYBUF];
-	struct buf hrec;
-	struct head h;
-	uint64_t dv;
-	int attempt, rc = -1;
+	static const struct vault_txn txn = { .build = recover_build, .what = "object" };
+	char lname[OBJ_NAME_MAX + 1];
+	struct change_txn c;
+	int rc = -1;
 
-	buf_init(&hrec, 4096);
-	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name)) {
-		obj_fail_deleted_not_found(err, kind, name ? name : "");
+	if (name == NULL || !vault_name_is_valid_object(name) || !lower_copy(lname, sizeof(lname), name))
+		return obj_fail_deleted_not_found(err, kind, name ? name : "");
+	change_init(&c, v, kind, name, lname);
+	if (vault_txn_retry(v->core, &txn, &c, err) != 0)
 		goto out;
-	}
-	obj_key_head(hkey, v, kind, 'h', lname);
-	obj_key_head(dkey, v, kind, 'd', lname);
-	for (attempt = 0; attempt < OBJ_TXN_ATTEMPTS; attempt++) {
-		buf_reset(&hrec);
-		if (obj_head_load(v, kind, 'd', lname, &h, &dv, err) != 0) {
-			if (err->code == KL_ENOTFOUND)
-				obj_fail_deleted_not_found(err, kind, name);
-			goto out;
-		}
-		if (obj_refuse_managed(v, kind, lname, &h, "recover", err) != 0)
-			goto out;
-		obj_key_schedule(pkey, h.scheduled_purge, v->name, obj_kinds[kind].tag, lname);
-		h.deleted_date = h.scheduled_purge = 0;
-		if (head_encode(&h, &hrec, err) != 0)
-			goto out;
-		struct store_op ops[] = {
-			{ .kind = STORE_CHECK, .key = dkey, .key_len = strlen(dkey), .version = dv },
-			{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = 0 },
-			{ .kind = STORE_DEL, .key = dkey, .key_len = strlen(dkey) },
-			{ .kind = STORE_DEL, .key = pkey, .key_len = strlen(pkey) },
-			{ .kind = STORE_PUT, .key = hkey, .key_len = strlen(hkey), .val = hrec.data, .val_len = hrec.len },
-		};
-		if (store_txn(v->core->st, ops, 5, err) == 0)
-			break;
-		if (err->code != KL_ECONFLICT)
-			goto out;
-		kl_err_clear(err);
-		obj_txn_backoff(attempt);
-	}
-	if (attempt == OBJ_TXN_ATTEMPTS) {
-		kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
-		goto out;
-	}
-	rc = obj_get(v, kind, h.display, NULL, out, NULL, err);
+	rc = obj_get(v, kind, c.h.display, NULL, out, NULL, err);
 out:
-	buf_clear(&hrec);
+	change_clear(&c);
 	return rc;
 }

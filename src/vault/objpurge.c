@@ -31,18 +31,18 @@ int obj_purge_name(struct vault_core *core, const char *vname, enum obj_kind kin
 		if (cert_dv != 0)
 			return cert_purge_name(core, vname, lname, err);
 	}
-	obj_key_head(dkey, &v, kind, 'd', lname);
+	keyspace_obj_head(dkey, &v, kind, 'd', lname);
 	if (obj_head_load(&v, kind, 'd', lname, &h, &dv, err) != 0)
 		goto out;
 	if (refuse_op != NULL && obj_refuse_managed(&v, kind, lname, &h, refuse_op, err) != 0)
 		goto out;
-	obj_key_schedule(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
-	snprintf(prefix, sizeof(prefix), "o/%s/%c/v/%s/", vname, obj_kinds[kind].tag, lname);
+	keyspace_purge_schedule(pkey, h.scheduled_purge, vname, obj_kinds[kind].tag, lname);
+	keyspace_obj_versions(prefix, vname, obj_kinds[kind].tag, lname);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, key_list_collect, &versions, err) != 0)
 		goto out;
 	/* per-name records beside the versions (a key's rotation policy) and their index */
-	snprintf(side, sizeof(side), "o/%s/%c/r/%s", vname, obj_kinds[kind].tag, lname);
-	snprintf(side_index, sizeof(side_index), "r/%s/%s", vname, lname);
+	keyspace_obj_side(side, vname, obj_kinds[kind].tag, lname);
+	keyspace_rotation_index(side_index, vname, lname);
 	if ((ops = calloc(versions.n + 5, sizeof(*ops))) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
@@ -90,7 +90,7 @@ int obj_purge(struct vault *v, enum obj_kind kind, const char *name, struct kl_e
 		if (err->code != KL_ECONFLICT)
 			return -1;
 		kl_err_clear(err);
-		obj_txn_backoff(attempt);
+		vault_txn_backoff(attempt);
 	}
 	return kl_fail(err, KL_EUNAVAIL, "the object changed too often concurrently; retry");
 }
@@ -123,10 +123,12 @@ int obj_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, struct
 
 	*n_purged = 0;
 	memset(&d, 0, sizeof(d));
-	snprintf(d.until, sizeof(d.until), "p/%016llx", (unsigned long long)now);
+	snprintf(d.until, sizeof(d.until), KEYSPACE_PURGE_SCHEDULE "%016llx",
+		 (unsigned long long)now);
 	do {
 		key_list_clear(&d.keys);
-		if (store_scan(core->st, "p/", 2, NULL, 0, collect_due, &d, err) != 0)
+		if (store_scan(core->st, KEYSPACE_PURGE_SCHEDULE, 2, NULL, 0, collect_due, &d,
+			       err) != 0)
 			goto out;
 		for (i = 0; i < d.keys.n; i++) {
 			/* p/<16 hex>/<vault>/<tag>/<name> */

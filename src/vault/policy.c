@@ -67,16 +67,6 @@ bad:
 		       s ? s : "");
 }
 
-static void policy_key(char *out, const struct vault *v, const char *lname)
-{
-	snprintf(out, KEYBUF, "o/%s/k/r/%s", v->name, lname);
-}
-
-static void policy_index_key(char *out, const struct vault *v, const char *lname)
-{
-	snprintf(out, KEYBUF, "r/%s/%s", v->name, lname);
-}
-
 static int policy_encode(const struct key_policy *p, struct buf *out, struct kl_err *err)
 {
 	size_t i;
@@ -145,7 +135,7 @@ int key_policy_get(struct vault *v, const char *name, struct key_policy *out, st
 			obj_fail_not_found(err, OBJ_KEY, name, NULL);
 		goto out;
 	}
-	policy_key(key, v, lname);
+	keyspace_obj_side(key, v->name, 'k', lname);
 	if (store_get(v->core->st, key, strlen(key), &val, NULL, err) != 0) {
 		if (err->code != KL_ENOTFOUND)
 			goto out;
@@ -223,9 +213,9 @@ int key_policy_set(struct vault *v, const char *name, const struct key_policy *i
 	p.created = old.is_set ? old.created : p.updated;
 	if (policy_encode(&p, &val, err) != 0)
 		goto out;
-	policy_key(key, v, lname);
-	policy_index_key(ikey, v, lname);
-	obj_key_head(hkey, v, OBJ_KEY, 'h', lname);
+	keyspace_obj_side(key, v->name, 'k', lname);
+	keyspace_rotation_index(ikey, v->name, lname);
+	keyspace_obj_head(hkey, v, OBJ_KEY, 'h', lname);
 	struct store_op ops[] = {
 		{ .kind = STORE_CHECK, .key = hkey, .key_len = strlen(hkey), .version = hv },
 		{ .kind = STORE_PUT, .key = key, .key_len = strlen(key), .val = val.data, .val_len = val.len },
@@ -299,5 +289,5 @@ int key_rotate_due(struct vault_core *core, int64_t now, size_t *n_rotated, stru
 	struct rotate_run run = { .now = now, .n_rotated = n_rotated };
 
 	*n_rotated = 0;
-	return jobindex_walk(core, "r/", rotate_one, &run, err);
+	return jobindex_walk(core, KEYSPACE_ROTATION_INDEX, rotate_one, &run, err);
 }

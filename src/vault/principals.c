@@ -45,7 +45,7 @@ static int subject_key(char *out, const char *subject, struct kl_err *err)
 
 	if (token_digest(subject, strlen(subject), d, err) != 0)
 		return -1;
-	memcpy(out, "S/", 2);
+	memcpy(out, KEYSPACE_SUBJECTS, 2);
 	hex_encode(d, sizeof(d), out + 2);
 	return 0;
 }
@@ -138,7 +138,7 @@ static int load_by_id(struct vault_core *core, const char *id, struct principal 
 		fail_no_principal(err, id);
 		goto out;
 	}
-	snprintf(key, sizeof(key), "P/%s", id);
+	keyspace_principal(key, id);
 	if (store_get(core->st, key, strlen(key), &val, version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_no_principal(err, id);
@@ -167,7 +167,7 @@ int principal_get(struct vault_core *core, const char *id_or_name, struct princi
 	if (!principal_name_is_valid(id_or_name) || !lower_copy(lname, sizeof(lname), id_or_name))
 		return fail_no_principal(err, id_or_name);
 	buf_init(&val, 64);
-	snprintf(key, sizeof(key), "N/%s", lname);
+	keyspace_principal_name(key, lname);
 	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0 || buf_append(&val, "", 1, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			fail_no_principal(err, id_or_name);
@@ -208,7 +208,7 @@ int principal_each(struct vault_core *core, principal_fn fn, void *arg, struct k
 {
 	struct each_scan e = { .fn = fn, .arg = arg, .core = core };
 
-	return store_scan(core->st, "N/", 2, NULL, 0, each_name, &e, err);
+	return store_scan(core->st, KEYSPACE_PRINCIPAL_NAMES, 2, NULL, 0, each_name, &e, err);
 }
 
 struct tokens_scan {
@@ -254,7 +254,7 @@ int principal_tokens(struct vault_core *core, const char *id, struct principal_t
 	*n = 0;
 	if (!hex_is_uuid(id))
 		return fail_no_principal(err, id);
-	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
+	keyspace_principal_token(prefix, id, NULL);
 	if (store_scan(core->st, prefix, strlen(prefix), NULL, 0, collect_token, &s, err) != 0) {
 		free(s.list);
 		return -1;
@@ -283,8 +283,8 @@ static int new_token(const char *pid, int64_t expires, struct token_rec *t, char
 	hex_encode(digest, sizeof(digest), t->digest);
 	t->t.created = clock_now_s();
 	t->t.expires = expires;
-	snprintf(qkey, KEYBUF, "Q/%s/%s", pid, t->t.id);
-	snprintf(tkey, KEYBUF, "T/%s", t->digest);
+	keyspace_principal_token(qkey, pid, t->t.id);
+	keyspace_token(tkey, t->digest);
 	return token_encode(t, rec, err);
 }
 
@@ -337,8 +337,8 @@ int principal_create(struct vault_core *core, const char *name, const char *type
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	snprintf(out->type, sizeof(out->type), "%s", type);
 	out->created = clock_now_s();
-	snprintf(pkey, sizeof(pkey), "P/%s", out->id);
-	snprintf(nkey, sizeof(nkey), "N/%s", lname);
+	keyspace_principal(pkey, out->id);
+	keyspace_principal_name(nkey, lname);
 	if (principal_encode(out, &prec, err) != 0 ||
 	    new_token(out->id, expires, &t, token_out, qkey, tkey, &trec, err) != 0)
 		goto out;
@@ -397,7 +397,7 @@ int principal_token_add(struct vault_core *core, const char *id, int64_t expires
 			   PRINCIPAL_TOKENS_MAX);
 		goto out;
 	}
-	snprintf(pkey, sizeof(pkey), "P/%s", id);
+	keyspace_principal(pkey, id);
 	if (new_token(id, expires, &t, token_out, qkey, tkey, &trec, err) != 0)
 		goto out;
 	struct store_op ops[] = {
@@ -438,7 +438,7 @@ static int revoke(struct vault_core *core, const char *qkey, const struct buf *v
 	t.t.revoked = true;
 	if (out != NULL)
 		out->revoked = true;
-	snprintf(tkey, sizeof(tkey), "T/%s", t.digest);
+	keyspace_token(tkey, t.digest);
 	buf_init(&rec, 4096);
 	rc = token_encode(&t, &rec, err);
 	if (rc == 0) {
@@ -468,7 +468,7 @@ int principal_token_revoke(struct vault_core *core, const char *id, const char *
 			   token_id);
 		goto out;
 	}
-	snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, token_id);
+	keyspace_principal_token(qkey, id, token_id);
 	if (store_get(core->st, qkey, strlen(qkey), &val, &version, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail_az(err, KL_ENOTFOUND, "TokenNotFound", NULL,
@@ -483,7 +483,7 @@ out:
 
 int principal_delete(struct vault_core *core, const char *id, struct kl_err *err)
 {
-	char pkey[KEYBUF], nkey[KEYBUF], skey[KEYBUF] = "S/", prefix[KEYBUF];
+	char pkey[KEYBUF], nkey[KEYBUF], skey[KEYBUF] = KEYSPACE_SUBJECTS, prefix[KEYBUF];
 	char lname[PRINCIPAL_NAME_MAX + 1];
 	struct principal_token *list = NULL;
 	struct principal p;
@@ -494,15 +494,15 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
 		goto out;
 	/* The name first: from here the principal cannot be found, so nothing new is granted. */
 	lower_copy(lname, sizeof(lname), p.name);
-	snprintf(pkey, sizeof(pkey), "P/%s", id);
-	snprintf(nkey, sizeof(nkey), "N/%s", lname);
+	keyspace_principal(pkey, id);
+	keyspace_principal_name(nkey, lname);
 	for (i = 0; i < n; i++) {
 		char qkey[KEYBUF];
 		struct buf val;
 		uint64_t version;
 		int r;
 
-		snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, list[i].id);
+		keyspace_principal_token(qkey, id, list[i].id);
 		buf_init(&val, 4096);
 		r = store_get(core->st, qkey, strlen(qkey), &val, &version, err) == 0
 			    ? revoke(core, qkey, &val, version, NULL, err) : -1;
@@ -521,12 +521,12 @@ int principal_delete(struct vault_core *core, const char *id, struct kl_err *err
 	if (store_txn(core->st, ops, p.subject[0] != '\0' ? 3 : 2, err) != 0 ||
 	    assignments_drop_principal(core, id, err) != 0)
 		goto out;
-	snprintf(prefix, sizeof(prefix), "Q/%s/", id);
+	keyspace_principal_token(prefix, id, NULL);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, NULL, err) != 0)
 		goto out;
 	/* Its client secrets and certificates (vault/identity.h): access tokens they got stop with
 	 * the principal already; the records go too. */
-	snprintf(prefix, sizeof(prefix), "C/%s/", id);
+	keyspace_credential(prefix, id, NULL);
 	rc = store_del_prefix(core->st, prefix, NULL, NULL, NULL, err);
 out:
 	free(list);
@@ -550,7 +550,7 @@ static int token_lookup(struct vault_core *core, const char *tok, size_t tok_len
 	buf_init(&val, 4096);
 	if (token_digest(tok, tok_len, digest, err) != 0)
 		goto out;
-	memcpy(key, "T/", 2);
+	memcpy(key, KEYSPACE_TOKENS, 2);
 	hex_encode(digest, sizeof(digest), key + 2);
 	if (store_get(core->st, key, strlen(key), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
@@ -627,7 +627,7 @@ int principal_token_live_until(struct vault_core *core, const char *id, const ch
 		kl_fail(err, KL_EUNAUTH, "no such token");
 		goto out;
 	}
-	snprintf(qkey, sizeof(qkey), "Q/%s/%s", id, token_id);
+	keyspace_principal_token(qkey, id, token_id);
 	if (store_get(core->st, qkey, strlen(qkey), &val, NULL, err) != 0) {
 		if (err->code == KL_ENOTFOUND)
 			kl_fail(err, KL_EUNAUTH, "the token is gone");
@@ -716,7 +716,7 @@ int principal_set_client_cert(struct vault_core *core, const char *id_or_name, c
 	    load_by_id(core, p.id, &p, &version, err) != 0)
 		goto out;
 	snprintf(p.client_cert, sizeof(p.client_cert), "%s", cert);
-	snprintf(key, sizeof(key), "P/%s", p.id);
+	keyspace_principal(key, p.id);
 	if (principal_encode(&p, &rec, err) != 0)
 		goto out;
 	{

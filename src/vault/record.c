@@ -189,9 +189,3 @@ bad:
 		return -1;
 	return kl_fail(err, KL_ECORRUPT, "a stored vault record is damaged");
 }
-
-bool vault_rec_key(char *out, const char *name)
-{
-	memcpy(out, "V/", 3);
-	return lower_copy(out + 2, KEYBUF - 2, name);
-}

@@ -19,7 +19,7 @@
 #include "vault/internal.h"
 
 #define REPLAY_FORMAT 1
-#define REPLAY_PREFIX "J/"
+#define REPLAY_PREFIX KEYSPACE_REPLAY
 #define REPLAY_MEM_MAX 65536	/* assertions a read-only node remembers at once */
 #define REPLAY_SWEEP_BATCH 256	/* deletions per sweep transaction */
 #define REPLAY_ISS_MAX 1024

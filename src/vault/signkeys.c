@@ -20,8 +20,8 @@
 #include "vault/internal.h"
 
 #define SIGNKEY_FORMAT 1
-#define SIGNKEY_PREFIX "K/kl-"	/* K/<kid>; the kid starts "kl-" */
-#define SIGNKEY_ACTIVE "m/signkey"
+#define SIGNKEY_PREFIX KEYSPACE_SIGNING_KEYS "kl-"	/* K/<kid>; the kid starts "kl-" */
+#define SIGNKEY_ACTIVE KEYSPACE_META_SIGNKEY
 #define SIGNKEY_BITS 2048
 #define SIGNKEY_MAX IDENTITY_SIGNING_KEYS_MAX	/* records loaded; rotation keeps within it */
 #define SIGNKEY_REFRESH_MS 60000	/* the cache's age before it is reloaded */
@@ -330,7 +330,7 @@ static int make_key(struct vault_core *core, int64_t now, struct identity_signin
 		goto out;
 	snprintf(m->kid, sizeof(m->kid), "kl-%s", hex);
 	m->created = now;
-	snprintf(key, KEYBUF, "K/%s", m->kid);
+	keyspace_signing_key(key, m->kid);
 	if (seal_seal(core->data_key, key, strlen(key), der.data, der.len, &sealed, err) != 0 ||
 	    rec_encode(m, sealed.data, sealed.len, rec, err) != 0)
 		goto out;
@@ -397,7 +397,7 @@ static int new_active(struct vault_core *core, bool force, struct identity_signi
 		size_t sealed_len;
 		uint64_t over;
 
-		snprintf(okey, sizeof(okey), "K/%s", active);
+		keyspace_signing_key(okey, active);
 		if (store_get(core->st, okey, strlen(okey), &old, &over, err) != 0 ||
 		    rec_decode(old.data, old.len, &m, &sealed, &sealed_len, err) != 0)
 			goto out;

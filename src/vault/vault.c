@@ -137,7 +137,7 @@ int vault_open(struct vault_core *core, const char *name, struct vault *out, str
 	buf_init(&val, VAULT_PROPS_MAX + 4096);
 	vault_info_init(&r);
 	if (!vault_name_is_valid_vault(name) || !lower_copy(lname, sizeof(lname), name) ||
-	    !vault_rec_key(key, name)) {
+	    !keyspace_vault(key, name)) {
 		kl_fail_az(err, KL_ENOTFOUND, "VaultNotFound", NULL,
 			   "The vault '%.64s' does not exist in this deployment.", name);
 		goto out;

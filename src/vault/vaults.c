@@ -29,7 +29,7 @@ static int load(struct vault_core *core, const char *name, struct vault_info *ou
 	int rc = -1;
 
 	buf_init(&val, VAULT_PROPS_MAX + 4096);
-	if (!vault_name_is_valid_vault(name) || !vault_rec_key(key, name)) {
+	if (!vault_name_is_valid_vault(name) || !keyspace_vault(key, name)) {
 		kl_fail(err, KL_ENOTFOUND, "no such vault");
 		goto out;
 	}
@@ -51,7 +51,7 @@ static int store_rec(struct vault_core *core, const struct vault_info *vi, uint6
 	int rc = -1;
 
 	buf_init(&rec, VAULT_PROPS_MAX + 4096);
-	if (!vault_rec_key(key, vi->name)) {
+	if (!keyspace_vault(key, vi->name)) {
 		kl_fail(err, KL_EINVAL, "vault name too long");
 		goto out;
 	}
@@ -207,7 +207,7 @@ int vaults_each(struct vault_core *core, bool deleted, vaults_fn fn, void *arg, 
 	int rc;
 
 	vault_info_init(&e.vi);
-	rc = store_scan(core->st, "V/", 2, NULL, 0, each_one, &e, err);
+	rc = store_scan(core->st, KEYSPACE_VAULTS, 2, NULL, 0, each_one, &e, err);
 	vault_info_clear(&e.vi);
 	return rc;
 }
@@ -273,19 +273,21 @@ static int finish_purge(struct vault_core *core, const char *name, struct kl_err
 	int rc = -1;
 
 	vault_info_init(&vi);
-	if (!lower_copy(lname, sizeof(lname), name) || !vault_rec_key(key, name)) {
+	if (!lower_copy(lname, sizeof(lname), name) || !keyspace_vault(key, name)) {
 		kl_fail(err, KL_EINVAL, "vault name too long");
 		goto out;
 	}
-	snprintf(prefix, sizeof(prefix), "o/%s/", lname);
+	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_OBJECTS, lname);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
 		goto out;
-	snprintf(prefix, sizeof(prefix), "r/%s/", lname);
+	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_ROTATION_INDEX, lname);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
 		goto out;
-	snprintf(prefix, sizeof(prefix), "a/%s/", lname);	/* certificate renewal index */
+	/* the certificate renewal index */
+	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_RENEWAL_INDEX, lname);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0 ||
-	    store_del_prefix(core->st, "p/", other_vault_schedule, lname, &n, err) != 0 ||
+	    store_del_prefix(core->st, KEYSPACE_PURGE_SCHEDULE, other_vault_schedule, lname, &n,
+			     err) != 0 ||
 	    assignments_drop_vault(core, lname, err) != 0)
 		goto out;
 	snprintf(prefix, sizeof(prefix), "%s/", lname);	/* cached keys are <vault>/<name>/<version> */
@@ -366,7 +368,7 @@ int vaults_purge_due(struct vault_core *core, int64_t now, size_t *n_purged, str
 
 	*n_purged = 0;
 	vault_info_init(&e.vi);
-	if (store_scan(core->st, "V/", 2, NULL, 0, each_any, &e, err) != 0)
+	if (store_scan(core->st, KEYSPACE_VAULTS, 2, NULL, 0, each_any, &e, err) != 0)
 		goto out;
 	for (i = 0; i < d.names.n; i++) {
 		struct vault_info vi;

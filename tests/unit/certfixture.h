@@ -44,8 +44,8 @@ static inline void certfix_put_version(struct vault *v, enum obj_kind k, const c
 		CERTFIX_CHECK((o.content_type = strdup(content_type)) != NULL);
 	CERTFIX_CHECK(buf_append_str(&o.pub, "pub of ", &err) == 0);
 	CERTFIX_CHECK(buf_append_str(&o.pub, obj_kinds[k].lower, &err) == 0);
-	obj_key_version(vkey, v, k, lname, ver);
-	obj_key_head(hkey, v, k, 'h', lname);
+	keyspace_obj_version(vkey, v, k, lname, ver);
+	keyspace_obj_head(hkey, v, k, 'h', lname);
 	if (material != NULL)
 		CERTFIX_CHECK(seal_seal(v->core->data_key, vkey, strlen(vkey), material,
 					strlen(material), &sealed, &err) == 0);

@@ -241,7 +241,7 @@ static void test_purge_job_takes_the_certificate_whole(void **state)
 	assert_int_equal(cert_delete(&e->v, "job2", &o, &err), 0);
 	/* the certificate's own schedule of job2 is lost: its key's and secret's must not leave it
 	 * half purged */
-	obj_key_schedule(key, o.scheduled_purge, "default", 'c', "job2");
+	keyspace_purge_schedule(key, o.scheduled_purge, "default", 'c', "job2");
 	assert_int_equal(store_del(e->core->st, key, strlen(key), &err), 0);
 	obj_clear(&o);
 	assert_int_equal(obj_delete(&e->v, OBJ_SECRET, "plain", &o, &err), 0);
@@ -340,7 +340,7 @@ static void writer_touch_deleted_key(struct vault_env *e)
 	struct buf val;
 
 	buf_init(&val, 4096);
-	obj_key_head(key, &e->v, OBJ_KEY, 'd', "race");
+	keyspace_obj_head(key, &e->v, OBJ_KEY, 'd', "race");
 	assert_int_equal(store_get(e->core->st, key, strlen(key), &val, NULL, &err), 0);
 	assert_int_equal(store_put(e->core->st, key, strlen(key), val.data, val.len, &err), 0);
 	buf_clear(&val);

@@ -279,7 +279,7 @@ static void test_get_is_one_round_trip(void **state)
 	calls(e);
 	set_secret(&e->v, "Name", "two", &b);
 	assert_int_equal(calls(e), 2);	/* both heads in one read, then the transaction */
-	obj_key_head(hkey, &e->v, OBJ_SECRET, 'h', "name");
+	keyspace_obj_head(hkey, &e->v, OBJ_SECRET, 'h', "name");
 	assert_true(hint_get(e->core->hints, hkey, ver));	/* the SET left its version */
 	assert_string_equal(ver, b.version);
 	expect_get(&e->v, "Name", NULL, "two", b.version);
@@ -319,7 +319,7 @@ static void test_hint_of_a_deleted_name(void **state)
 	obj_init(&d);
 	obj_init(&o);
 	assert_int_equal(obj_delete(&e->v, OBJ_SECRET, "gone", &d, &err), 0);
-	obj_key_head(hkey, &e->v, OBJ_SECRET, 'h', "gone");
+	keyspace_obj_head(hkey, &e->v, OBJ_SECRET, 'h', "gone");
 	hint_set(e->core->hints, hkey, a.version);
 	assert_int_equal(secret_get(&e->v, "gone", NULL, &o, &s, &err), -1);
 	assert_int_equal(err.code, KL_ENOTFOUND);
