@@ -2,6 +2,7 @@
  * head; then, with the body, authorization, the throttle and the handler; and the lifetime of
  * api_req/api_resp. The one gate every operation passes, so handlers never check credentials,
  * versions or budgets themselves. Never logs a token or a body. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ size_t api_ctx_max_body(const struct api_ctx *ctx)
 int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *err)
 {
 	memset(req, 0, sizeof(*req));
+	arena_init(&req->arena);
 	buf_init_secret(&req->body, ctx->max_body);
 	(void)err;
 	vault_core_request_id(ctx->core, req->request_id);
@@ -105,11 +107,9 @@ int api_req_add_query(struct api_req *req, const char *name, const char *value,
 		return 0;
 	}
 	p = &req->query[req->n_query];
-	p->name = strdup(name ? name : "");
-	p->value = strdup(value ? value : "");
+	p->name = arena_strdup(&req->arena, name ? name : "");
+	p->value = arena_strdup(&req->arena, value ? value : "");
 	if (p->name == NULL || p->value == NULL) {
-		free(p->name);
-		free(p->value);
 		p->name = p->value = NULL;
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	}
@@ -117,12 +117,15 @@ int api_req_add_query(struct api_req *req, const char *name, const char *value,
 	return 0;
 }
 
-static void free_wiped(char *s)
+/* A string of the request: wiped; freed unless its arena holds it (freed with the arena). */
+static void release(struct api_req *req, char *s, bool is_secret)
 {
-	if (s != NULL) {
+	if (s == NULL)
+		return;
+	if (is_secret)
 		secure_wipe(s, strlen(s));
+	if (!arena_owns(&req->arena, s))
 		free(s);
-	}
 }
 
 void api_req_free(struct api_req *req)
@@ -130,20 +133,21 @@ void api_req_free(struct api_req *req)
 	size_t i;
 
 	for (i = 0; i < req->n_query; i++) {
-		free(req->query[i].name);
-		free_wiped(req->query[i].value);
+		release(req, req->query[i].name, false);
+		release(req, req->query[i].value, true);
 	}
 	for (i = 0; i < req->n_params; i++)
-		free(req->params[i]);
-	free(req->path);
-	free(req->host);
-	free_wiped(req->authorization);
-	free_wiped(req->identity_header);
-	free(req->client_request_id);
-	free(req->content_type);
-	free(req->vault_name);
+		release(req, req->params[i], false);
+	release(req, req->path, false);
+	release(req, req->host, false);
+	release(req, req->authorization, true);
+	release(req, req->identity_header, true);
+	release(req, req->client_request_id, false);
+	release(req, req->content_type, false);
+	release(req, req->vault_name, false);
 	buf_clear(&req->body);
-	memset(req, 0, sizeof(*req));
+	arena_free(&req->arena);	/* wipes all of it */
+	memset(req->method, 0, sizeof(*req) - offsetof(struct api_req, method));
 }
 
 void api_resp_init(struct api_resp *resp)
@@ -157,7 +161,8 @@ void api_resp_free(struct api_resp *resp)
 	size_t i;
 
 	for (i = 0; i < resp->n_headers; i++)
-		free(resp->headers[i].value);
+		if (!resp->headers[i].in_arena)
+			free(resp->headers[i].value);
 	buf_clear(&resp->body);
 	memset(resp, 0, sizeof(*resp));
 }
@@ -174,17 +179,20 @@ void api_resp_header(struct api_resp *resp, const char *name, const char *value)
 		LOG_WARN(NULL, "dropping response header %s: too many", name);
 		return;
 	}
-	if ((copy = strdup(value)) == NULL) {
+	copy = resp->arena != NULL ? arena_strdup(resp->arena, value) : strdup(value);
+	if (copy == NULL) {
 		LOG_WARN(NULL, "dropping response header %s: out of memory", name);
 		return;
 	}
 	if (i < resp->n_headers) {
-		free(resp->headers[i].value);
+		if (!resp->headers[i].in_arena)
+			free(resp->headers[i].value);
 	} else {
 		resp->n_headers++;
 	}
 	resp->headers[i].name = name;
 	resp->headers[i].value = copy;
+	resp->headers[i].in_arena = resp->arena != NULL;
 }
 
 const char *api_query(const struct api_req *req, const char *name)
@@ -278,8 +286,8 @@ static const char *authority_port(const char *authority)
 }
 
 /* Which vault the authority names: NAME.SUFFIX is NAME, anything else the default vault. */
-static int vault_of_host(const struct api_ctx *ctx, const char *authority, char **out,
-			 struct kl_err *err)
+static int vault_of_host(const struct api_ctx *ctx, const char *authority, struct arena *arena,
+			 char **out, struct kl_err *err)
 {
 	char host[HOST_MAX + 1];
 	const char *suffix = ctx->cfg.dns_suffix;
@@ -301,7 +309,7 @@ static int vault_of_host(const struct api_ctx *ctx, const char *authority, char 
 					  "No vault is addressed by the host %.64s.", host);
 		name = label;
 	}
-	if ((*out = strdup(name)) == NULL)
+	if ((*out = arena_strdup(arena, name)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	return 0;
 }
@@ -463,7 +471,7 @@ static bool audience_fits(int audience, enum route_plane plane)
 	}
 }
 
-int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r;
 	const char *tok;
@@ -542,7 +550,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 	}
 	if (route_plane_of(r) != PLANE_DATA)
 		return 0;
-	if (vault_of_host(ctx, request_host(req), &req->vault_name, &err) != 0)
+	if (vault_of_host(ctx, request_host(req), &req->arena, &req->vault_name, &err) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -551,7 +559,31 @@ fail:
 	return -1;
 }
 
+/* The request's arena is the thread's current one while api/ works on it: jansson's memory
+ * comes from it (util/json.c), and no json_t outlives the call. */
+int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	struct arena *prev = arena_enter(&req->arena);
+	int rc;
+
+	resp->arena = &req->arena;
+	rc = begin(ctx, req, resp);
+	arena_leave(prev);
+	return rc;
+}
+
+static void dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
+
 void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	struct arena *prev = arena_enter(&req->arena);
+
+	resp->arena = &req->arena;
+	dispatch(ctx, req, resp);
+	arena_leave(prev);
+}
+
+static void dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r = req->route;
 	struct api_call c = { .ctx = ctx, .req = req, .resp = resp };

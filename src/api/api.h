@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -32,9 +33,14 @@ struct api_param {
 struct api_header {
 	const char *name;	/* static string */
 	char *value;		/* owned by the response */
+	bool in_arena;		/* value lives in the response's arena: never freed alone */
 };
 
 struct api_req {
+	/* The request's memory (util/arena.h): its strings below, its path parameters, its
+	 * response's headers, and jansson's memory while api/ works on it; wiped and freed by
+	 * api_req_free. Strings set by a caller with malloc are freed with free. */
+	struct arena arena;
 	char method[16];
 	char *path;		/* as received, before any '?', percent-decoded, "//" kept */
 	struct api_param query[API_MAX_QUERY];
@@ -74,6 +80,8 @@ struct api_resp {
 	struct buf body;	/* JSON, or empty */
 	struct api_header headers[API_MAX_RESP_HEADERS];
 	size_t n_headers;
+	struct arena *arena;	/* the request's, set by api_begin: header copies go there;
+				 * NULL: malloc */
 };
 
 struct api_config {
@@ -110,7 +118,8 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 /* Adds a decoded query parameter (copied). Past API_MAX_QUERY it sets query_overflow. */
 int api_req_add_query(struct api_req *req, const char *name, const char *value,
 		      struct kl_err *err);
-/* Frees and wipes everything the request holds; the struct can then be discarded. */
+/* Frees and wipes everything the request holds, its arena included; the struct can then be
+ * discarded. Its response's headers may live in the arena: use them no more. */
 void api_req_free(struct api_req *req);
 
 void api_resp_init(struct api_resp *resp);

@@ -240,11 +240,13 @@ const struct route *routes_match(struct api_req *req, bool *method_mismatch)
 			continue;
 		}
 		for (j = 0; j < n; j++) {
-			req->params[j] = strndup(params[j], lens[j]);
+			req->params[j] = arena_alloc(&req->arena, lens[j] + 1);
 			if (req->params[j] == NULL) {
 				req->n_params = j;
 				return NULL;
 			}
+			memcpy(req->params[j], params[j], lens[j]);
+			req->params[j][lens[j]] = '\0';
 		}
 		req->n_params = n;
 		*method_mismatch = false;

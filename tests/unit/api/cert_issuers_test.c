@@ -371,8 +371,7 @@ static void test_route_rows(void **state)
 		assert_string_equal(r->op, rows[i].op);
 		assert_int_equal(r->cls, rows[i].cls);
 		assert_int_equal(r->perm, rows[i].perm);
-		while (req.n_params > 0)
-			free(req.params[--req.n_params]);
+		arena_free(&req.arena);	/* the path parameters live in it */
 	}
 }
 
