@@ -111,9 +111,7 @@ static json_t *secret_json(const struct api_call *c, const struct obj *o, const 
 	json_object_set_new(p, "secretUri", json_string(uri));
 	json_object_set_new(p, "secretUriWithVersion", json_string(uriv));
 out:
-	free(uri);
-	free(uriv);
-	return j;
+	return j;	/* uri, uriv: in the request's arena */
 }
 
 static json_t *key_json(const struct api_call *c, const struct obj *o, const struct key_meta *m,
@@ -138,9 +136,7 @@ static json_t *key_json(const struct api_call *c, const struct obj *o, const str
 	json_object_set_new(p, "keyUri", json_string(uri));
 	json_object_set_new(p, "keyUriWithVersion", json_string(uriv));
 out:
-	free(uri);
-	free(uriv);
-	return j;
+	return j;	/* uri, uriv: in the request's arena */
 }
 
 /* Runs a data-plane handler on body (the object's name and "latest" as its path), as if the

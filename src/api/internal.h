@@ -171,6 +171,8 @@ size_t body_utf8_chars(const char *s);
 
 /* bundle.c: Azure JSON for objects. The collection is "secrets" or "keys". */
 json_t *bundle_attributes(const struct api_call *c, const struct obj *o);
+/* "https://HOST/COLLECTION/NAME[/VERSION]" in the request's arena (util/arena.h): it lives until
+ * the request ends and is never freed alone. NULL when out of memory. */
 char *bundle_id(const struct api_call *c, const char *collection, const char *name,
 		const char *version);
 /* The members every object bundle shares, added to b in the service's order: attributes, tags,
