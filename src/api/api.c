@@ -137,15 +137,12 @@ void api_req_free(struct api_req *req)
 		release(req, req->query[i].name, false);
 		release(req, req->query[i].value, true);
 	}
-	for (i = 0; i < req->n_params; i++)
-		release(req, req->params[i], false);
 	release(req, req->path, false);
 	release(req, req->host, false);
 	release(req, req->authorization, true);
 	release(req, req->identity_header, true);
 	release(req, req->client_request_id, false);
 	release(req, req->content_type, false);
-	release(req, req->vault_name, false);
 	buf_clear(&req->body);
 	arena_free(&req->arena);	/* wipes all of it */
 	memset(req->method, 0, sizeof(*req) - offsetof(struct api_req, method));
@@ -208,7 +205,7 @@ const char *api_query(const struct api_req *req, const char *name)
 
 const char *api_name_param(struct api_call *c, const char *kind)
 {
-	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
+	const char *name = c->st->n_params > 0 ? c->st->params[0] : "";
 
 	if (!vault_name_is_valid_object(name)) {
 		kl_fail(&c->err, KL_EINVAL, "The %s name '%.64s' is not valid: names are 1 to 127 "
@@ -225,7 +222,7 @@ const char *api_version_param(struct api_call *c)
 
 const char *api_param(const struct api_call *c, size_t i)
 {
-	return c->req->n_params > i ? c->req->params[i] : "";
+	return c->st->n_params > i ? c->st->params[i] : "";
 }
 
 /* Printable ASCII without quotes or backslashes: safe to echo in a header or a URL authority. */
@@ -321,8 +318,8 @@ void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, co
 	struct kl_err err;
 	char value[1024];
 	const char *port = authority_port(host);
-	const struct route *r = req->route;
-	bool arm = r != NULL && route_plane_of(r) == PLANE_ARM;
+	bool arm = req->state != NULL && req->state->route != NULL &&
+		   req->state->plane == PLANE_ARM;
 
 	/* Resource Manager's code for a missing or bad token; the data plane's otherwise. */
 	kl_fail_az(&err, KL_EUNAUTH, arm ? "InvalidAuthenticationToken" : "Unauthorized", NULL, "%s",
@@ -480,14 +477,22 @@ static bool audience_fits(int audience, enum route_plane plane)
 static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r;
+	struct api_state *st;
 	const char *tok;
 	struct principal_ref who;
 	struct kl_err err = { 0 };
 	bool method_mismatch;
 	size_t tok_len = 0;
 
-	r = routes_match(req, &method_mismatch);
-	req->route = r;
+	if ((st = arena_alloc(&req->arena, sizeof(*st))) == NULL) {
+		kl_fail(&err, KL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	memset(st, 0, sizeof(*st));
+	req->state = st;
+	r = routes_match(req, st, &method_mismatch);
+	st->route = r;
+	st->plane = r != NULL ? route_plane_of(r) : PLANE_PUBLIC;
 	if (r == NULL) {
 		if (method_mismatch)
 			kl_fail_az(&err, KL_EMETHOD, "MethodNotAllowed", NULL,
@@ -499,7 +504,7 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 	}
 	if (r->cls == ROUTE_PUBLIC)
 		return 0;
-	if (route_plane_of(r) == PLANE_IDENTITY)	/* public: each endpoint checks its client */
+	if (st->plane == PLANE_IDENTITY)	/* public: each endpoint checks its client */
 		return identity_begin(ctx, req, resp);
 	if (req->host != NULL && !api_host_is_valid(req->host)) {
 		kl_fail(&err, KL_EINVAL, "The Host header is not valid.");
@@ -509,7 +514,7 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 		kl_fail(&err, KL_EINVAL, "Too many query parameters (at most %d).", API_MAX_QUERY);
 		goto fail;
 	}
-	if (check_api_version(req, route_plane_of(r), &err) != 0)
+	if (check_api_version(req, st->plane, &err) != 0)
 		goto fail;
 	tok = bearer_token(req->authorization, &tok_len);
 	if (tok == NULL) {
@@ -535,7 +540,7 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 		return -1;
 	}
 	/* An access token opens the plane its audience names only (vault/identity.h). */
-	if (!audience_fits(who.audience, route_plane_of(r))) {
+	if (!audience_fits(who.audience, st->plane)) {
 		LOG_INFO(req->request_id, "principal %.64s presented an access token for another plane",
 			 who.name);
 		api_resp_challenge(ctx, req, request_host(req), resp,
@@ -543,9 +548,7 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 				   "resource.");
 		return -1;
 	}
-	req->who_is_admin = who.is_admin;
-	memcpy(req->who_id, who.id, sizeof(req->who_id));
-	memcpy(req->who_name, who.name, sizeof(req->who_name));
+	st->who = who;	/* authenticated: kept whole for dispatch, the handlers and the audit */
 	/* The read-only gate: the route table's class decides, before anything touches storage. */
 	if ((r->cls == ROUTE_WRITE || r->cls == ROUTE_ADMIN) &&
 	    vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY) {
@@ -554,15 +557,32 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 			   "serves reads and cryptographic operations only. Retry the change later.");
 		goto fail;
 	}
-	if (route_plane_of(r) != PLANE_DATA)
+	if (st->plane != PLANE_DATA)
 		return 0;
-	if (vault_of_host(ctx, request_host(req), &req->arena, &req->vault_name, &err) != 0)
+	if (vault_of_host(ctx, request_host(req), &req->arena, &st->vault_name, &err) != 0)
 		goto fail;
 	return 0;
 fail:
 	api_resp_error(resp, &err);
 	api_resp_finish(req, resp);
 	return -1;
+}
+
+const struct route *api_req_route(const struct api_req *req)
+{
+	return req->state != NULL ? req->state->route : NULL;
+}
+
+const struct principal_ref *api_req_who(const struct api_req *req)
+{
+	static const struct principal_ref nobody;
+
+	return req->state != NULL ? &req->state->who : &nobody;
+}
+
+const char *api_req_vault(const struct api_req *req)
+{
+	return req->state != NULL ? req->state->vault_name : NULL;
 }
 
 /* The request's arena is the thread's current one while api/ works on it: jansson's memory
@@ -591,30 +611,29 @@ void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
 
 static void dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
-	const struct route *r = req->route;
-	struct api_call c = { .ctx = ctx, .req = req, .resp = resp };
-	struct principal_ref who = { .is_admin = req->who_is_admin };
+	static const struct principal_ref nobody;
+	struct api_state *st = req->state;
+	const struct route *r = st != NULL ? st->route : NULL;
+	struct api_call c = { .ctx = ctx, .st = st, .req = req, .resp = resp };
 	uint64_t t0 = clock_mono_us();
 	int rc = -1;
 
-	memcpy(who.id, req->who_id, sizeof(who.id));
-	memcpy(who.name, req->who_name, sizeof(who.name));
-	c.who = &who;
+	c.who = st != NULL ? &st->who : &nobody;
 	c.host = request_host(req);
 	c.api_version = api_query(req, "api-version");
 	if (r == NULL) {
 		kl_fail(&c.err, KL_EINTERNAL, "request dispatched without a route");
 		goto out;
 	}
-	if (route_plane_of(r) == PLANE_DATA &&
-	    vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
+	if (st->plane == PLANE_DATA &&
+	    vault_open(ctx->core, st->vault_name, &c.vault, &c.err) != 0)
 		goto out;
 	if (authz_check(&c, r) != 0 || throttle_gate_admit(&c, r) != 0)
 		goto out;
 	rc = r->handler(&c);
 	throttle_gate_settle(&c, r);
 out:
-	if (rc != 0 && r != NULL && route_plane_of(r) == PLANE_IDENTITY) {
+	if (rc != 0 && r != NULL && st->plane == PLANE_IDENTITY) {
 		identity_reply_error(&c);	/* OAuth's shape, Retry-After included */
 	} else if (rc != 0) {
 		api_resp_error(resp, &c.err);

@@ -18,6 +18,7 @@
 
 struct vault_core;
 struct logfile;
+struct api_state;
 struct throttle_config;
 
 #define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
@@ -59,15 +60,10 @@ struct api_req {
 				 * when it verified against --client-ca; "" otherwise */
 	uint64_t start_us;	/* monotonic, set by api_req_init: the audit line's duration */
 	const char *region;	/* this node's region, for x-ms-keyvault-region; set by api_req_init */
-	/* Filled by api_begin for api_dispatch; opaque to http/. */
-	const void *route;
-	char *vault_name;
-	char *params[API_MAX_PARAMS];	/* path parameters of the matched route, in order */
-	size_t n_params;
-	/* Who sent it, set by api_begin (vault/principals.h: struct principal_ref). */
-	bool who_is_admin;
-	char who_id[37];
-	char who_name[65];
+	/* api/'s own request object (api/internal.h: the route and its plane, the vault name, the
+	 * path parameters, the principal), in the arena; made by api_begin, opaque to http/. NULL
+	 * until then. */
+	struct api_state *state;
 	/* Set by the identity provider's token endpoints, for the audit line and /metrics. */
 	const char *token_grant;	/* static: "client_secret", "client_assertion", "federated",
 					 * "managed_identity", "unknown"; NULL: no token request */

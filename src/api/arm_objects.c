@@ -145,21 +145,21 @@ static int run_data_plane(struct api_call *c, api_handler handler, const char *n
 {
 	char *saved[API_MAX_PARAMS], empty[1] = "";
 	const char *version = c->api_version;
-	size_t n = c->req->n_params;
+	size_t n = c->st->n_params;
 	int rc;
 
 	buf_reset(&c->req->body);
 	if (json_util_dump(body, &c->req->body, &c->err) != 0)
 		return -1;
-	memcpy(saved, c->req->params, sizeof(saved));
-	c->req->params[0] = (char *)name;
-	c->req->params[1] = empty;
-	c->req->n_params = 2;
+	memcpy(saved, c->st->params, sizeof(saved));
+	c->st->params[0] = (char *)name;
+	c->st->params[1] = empty;
+	c->st->n_params = 2;
 	c->api_version = DP_VERSION;
 	rc = handler(c);
 	c->api_version = version;
-	memcpy(c->req->params, saved, sizeof(saved));
-	c->req->n_params = n;
+	memcpy(c->st->params, saved, sizeof(saved));
+	c->st->n_params = n;
 	buf_reset(&c->resp->body);	/* the data plane's answer; the caller replies its own */
 	return rc;
 }
