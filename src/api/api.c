@@ -2,6 +2,7 @@
  * head; then, with the body, authorization, the throttle and the handler; and the lifetime of
  * api_req/api_resp. The one gate every operation passes, so handlers never check credentials,
  * versions or budgets themselves. Never logs a token or a body. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "vault/identity.h"
 
 #define RESP_BODY_MAX (64u * 1024 * 1024)
+#define RESP_BODY_RESERVE 2047	/* bytes reserved for a JSON answer before it is written */
 #define HOST_MAX 255
 
 /* The data-plane api-versions kluis understands (all answer with one superset of fields). */
@@ -86,6 +88,7 @@ size_t api_ctx_max_body(const struct api_ctx *ctx)
 int api_req_init(const struct api_ctx *ctx, struct api_req *req, struct kl_err *err)
 {
 	memset(req, 0, sizeof(*req));
+	arena_init(&req->arena);
 	buf_init_secret(&req->body, ctx->max_body);
 	(void)err;
 	vault_core_request_id(ctx->core, req->request_id);
@@ -105,11 +108,9 @@ int api_req_add_query(struct api_req *req, const char *name, const char *value,
 		return 0;
 	}
 	p = &req->query[req->n_query];
-	p->name = strdup(name ? name : "");
-	p->value = strdup(value ? value : "");
+	p->name = arena_strdup(&req->arena, name ? name : "");
+	p->value = arena_strdup(&req->arena, value ? value : "");
 	if (p->name == NULL || p->value == NULL) {
-		free(p->name);
-		free(p->value);
 		p->name = p->value = NULL;
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	}
@@ -117,12 +118,15 @@ int api_req_add_query(struct api_req *req, const char *name, const char *value,
 	return 0;
 }
 
-static void free_wiped(char *s)
+/* A string of the request: wiped; freed unless its arena holds it (freed with the arena). */
+static void release(struct api_req *req, char *s, bool is_secret)
 {
-	if (s != NULL) {
+	if (s == NULL)
+		return;
+	if (is_secret)
 		secure_wipe(s, strlen(s));
+	if (!arena_owns(&req->arena, s))
 		free(s);
-	}
 }
 
 void api_req_free(struct api_req *req)
@@ -130,20 +134,18 @@ void api_req_free(struct api_req *req)
 	size_t i;
 
 	for (i = 0; i < req->n_query; i++) {
-		free(req->query[i].name);
-		free_wiped(req->query[i].value);
+		release(req, req->query[i].name, false);
+		release(req, req->query[i].value, true);
 	}
-	for (i = 0; i < req->n_params; i++)
-		free(req->params[i]);
-	free(req->path);
-	free(req->host);
-	free_wiped(req->authorization);
-	free_wiped(req->identity_header);
-	free(req->client_request_id);
-	free(req->content_type);
-	free(req->vault_name);
+	release(req, req->path, false);
+	release(req, req->host, false);
+	release(req, req->authorization, true);
+	release(req, req->identity_header, true);
+	release(req, req->client_request_id, false);
+	release(req, req->content_type, false);
 	buf_clear(&req->body);
-	memset(req, 0, sizeof(*req));
+	arena_free(&req->arena);	/* wipes all of it */
+	memset(req->method, 0, sizeof(*req) - offsetof(struct api_req, method));
 }
 
 void api_resp_init(struct api_resp *resp)
@@ -157,7 +159,8 @@ void api_resp_free(struct api_resp *resp)
 	size_t i;
 
 	for (i = 0; i < resp->n_headers; i++)
-		free(resp->headers[i].value);
+		if (!resp->headers[i].in_arena)
+			free(resp->headers[i].value);
 	buf_clear(&resp->body);
 	memset(resp, 0, sizeof(*resp));
 }
@@ -174,17 +177,20 @@ void api_resp_header(struct api_resp *resp, const char *name, const char *value)
 		LOG_WARN(NULL, "dropping response header %s: too many", name);
 		return;
 	}
-	if ((copy = strdup(value)) == NULL) {
+	copy = resp->arena != NULL ? arena_strdup(resp->arena, value) : strdup(value);
+	if (copy == NULL) {
 		LOG_WARN(NULL, "dropping response header %s: out of memory", name);
 		return;
 	}
 	if (i < resp->n_headers) {
-		free(resp->headers[i].value);
+		if (!resp->headers[i].in_arena)
+			free(resp->headers[i].value);
 	} else {
 		resp->n_headers++;
 	}
 	resp->headers[i].name = name;
 	resp->headers[i].value = copy;
+	resp->headers[i].in_arena = resp->arena != NULL;
 }
 
 const char *api_query(const struct api_req *req, const char *name)
@@ -199,7 +205,7 @@ const char *api_query(const struct api_req *req, const char *name)
 
 const char *api_name_param(struct api_call *c, const char *kind)
 {
-	const char *name = c->req->n_params > 0 ? c->req->params[0] : "";
+	const char *name = c->st->n_params > 0 ? c->st->params[0] : "";
 
 	if (!vault_name_is_valid_object(name)) {
 		kl_fail(&c->err, KL_EINVAL, "The %s name '%.64s' is not valid: names are 1 to 127 "
@@ -216,7 +222,7 @@ const char *api_version_param(struct api_call *c)
 
 const char *api_param(const struct api_call *c, size_t i)
 {
-	return c->req->n_params > i ? c->req->params[i] : "";
+	return c->st->n_params > i ? c->st->params[i] : "";
 }
 
 /* Printable ASCII without quotes or backslashes: safe to echo in a header or a URL authority. */
@@ -278,8 +284,8 @@ static const char *authority_port(const char *authority)
 }
 
 /* Which vault the authority names: NAME.SUFFIX is NAME, anything else the default vault. */
-static int vault_of_host(const struct api_ctx *ctx, const char *authority, char **out,
-			 struct kl_err *err)
+static int vault_of_host(const struct api_ctx *ctx, const char *authority, struct arena *arena,
+			 char **out, struct kl_err *err)
 {
 	char host[HOST_MAX + 1];
 	const char *suffix = ctx->cfg.dns_suffix;
@@ -301,7 +307,7 @@ static int vault_of_host(const struct api_ctx *ctx, const char *authority, char 
 					  "No vault is addressed by the host %.64s.", host);
 		name = label;
 	}
-	if ((*out = strdup(name)) == NULL)
+	if ((*out = arena_strdup(arena, name)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	return 0;
 }
@@ -312,8 +318,8 @@ void api_resp_challenge(const struct api_ctx *ctx, const struct api_req *req, co
 	struct kl_err err;
 	char value[1024];
 	const char *port = authority_port(host);
-	const struct route *r = req->route;
-	bool arm = r != NULL && route_plane_of(r) == PLANE_ARM;
+	bool arm = req->state != NULL && req->state->route != NULL &&
+		   req->state->plane == PLANE_ARM;
 
 	/* Resource Manager's code for a missing or bad token; the data plane's otherwise. */
 	kl_fail_az(&err, KL_EUNAUTH, arm ? "InvalidAuthenticationToken" : "Unauthorized", NULL, "%s",
@@ -360,6 +366,11 @@ int api_reply_json(struct api_call *c, int status, json_t *body)
 	if (body == NULL)
 		return kl_fail(&c->err, KL_ENOMEM, "out of memory");
 	buf_reset(&c->resp->body);
+	/* One allocation for most answers instead of one per doubling from 64 bytes. */
+	if (buf_reserve(&c->resp->body, RESP_BODY_RESERVE, &c->err) != 0) {
+		json_decref(body);
+		return -1;
+	}
 	rc = json_util_dump(body, &c->resp->body, &c->err);
 	json_decref(body);
 	if (rc == 0)
@@ -463,17 +474,25 @@ static bool audience_fits(int audience, enum route_plane plane)
 	}
 }
 
-int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
 	const struct route *r;
+	struct api_state *st;
 	const char *tok;
 	struct principal_ref who;
 	struct kl_err err = { 0 };
 	bool method_mismatch;
 	size_t tok_len = 0;
 
-	r = routes_match(req, &method_mismatch);
-	req->route = r;
+	if ((st = arena_alloc(&req->arena, sizeof(*st))) == NULL) {
+		kl_fail(&err, KL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	memset(st, 0, sizeof(*st));
+	req->state = st;
+	r = routes_match(req, st, &method_mismatch);
+	st->route = r;
+	st->plane = r != NULL ? route_plane_of(r) : PLANE_PUBLIC;
 	if (r == NULL) {
 		if (method_mismatch)
 			kl_fail_az(&err, KL_EMETHOD, "MethodNotAllowed", NULL,
@@ -485,7 +504,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 	}
 	if (r->cls == ROUTE_PUBLIC)
 		return 0;
-	if (route_plane_of(r) == PLANE_IDENTITY)	/* public: each endpoint checks its client */
+	if (st->plane == PLANE_IDENTITY)	/* public: each endpoint checks its client */
 		return identity_begin(ctx, req, resp);
 	if (req->host != NULL && !api_host_is_valid(req->host)) {
 		kl_fail(&err, KL_EINVAL, "The Host header is not valid.");
@@ -495,7 +514,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 		kl_fail(&err, KL_EINVAL, "Too many query parameters (at most %d).", API_MAX_QUERY);
 		goto fail;
 	}
-	if (check_api_version(req, route_plane_of(r), &err) != 0)
+	if (check_api_version(req, st->plane, &err) != 0)
 		goto fail;
 	tok = bearer_token(req->authorization, &tok_len);
 	if (tok == NULL) {
@@ -521,7 +540,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 		return -1;
 	}
 	/* An access token opens the plane its audience names only (vault/identity.h). */
-	if (!audience_fits(who.audience, route_plane_of(r))) {
+	if (!audience_fits(who.audience, st->plane)) {
 		LOG_INFO(req->request_id, "principal %.64s presented an access token for another plane",
 			 who.name);
 		api_resp_challenge(ctx, req, request_host(req), resp,
@@ -529,9 +548,7 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 				   "resource.");
 		return -1;
 	}
-	req->who_is_admin = who.is_admin;
-	memcpy(req->who_id, who.id, sizeof(req->who_id));
-	memcpy(req->who_name, who.name, sizeof(req->who_name));
+	st->who = who;	/* authenticated: kept whole for dispatch, the handlers and the audit */
 	/* The read-only gate: the route table's class decides, before anything touches storage. */
 	if ((r->cls == ROUTE_WRITE || r->cls == ROUTE_ADMIN) &&
 	    vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY) {
@@ -540,9 +557,9 @@ int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 			   "serves reads and cryptographic operations only. Retry the change later.");
 		goto fail;
 	}
-	if (route_plane_of(r) != PLANE_DATA)
+	if (st->plane != PLANE_DATA)
 		return 0;
-	if (vault_of_host(ctx, request_host(req), &req->vault_name, &err) != 0)
+	if (vault_of_host(ctx, request_host(req), &req->arena, &st->vault_name, &err) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -551,32 +568,72 @@ fail:
 	return -1;
 }
 
+const struct route *api_req_route(const struct api_req *req)
+{
+	return req->state != NULL ? req->state->route : NULL;
+}
+
+const struct principal_ref *api_req_who(const struct api_req *req)
+{
+	static const struct principal_ref nobody;
+
+	return req->state != NULL ? &req->state->who : &nobody;
+}
+
+const char *api_req_vault(const struct api_req *req)
+{
+	return req->state != NULL ? req->state->vault_name : NULL;
+}
+
+/* The request's arena is the thread's current one while api/ works on it: jansson's memory
+ * comes from it (util/json.c), and no json_t outlives the call. */
+int api_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	struct arena *prev = arena_enter(&req->arena);
+	int rc;
+
+	resp->arena = &req->arena;
+	rc = begin(ctx, req, resp);
+	arena_leave(prev);
+	return rc;
+}
+
+static void dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
+
 void api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
-	const struct route *r = req->route;
-	struct api_call c = { .ctx = ctx, .req = req, .resp = resp };
-	struct principal_ref who = { .is_admin = req->who_is_admin };
+	struct arena *prev = arena_enter(&req->arena);
+
+	resp->arena = &req->arena;
+	dispatch(ctx, req, resp);
+	arena_leave(prev);
+}
+
+static void dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+	static const struct principal_ref nobody;
+	struct api_state *st = req->state;
+	const struct route *r = st != NULL ? st->route : NULL;
+	struct api_call c = { .ctx = ctx, .st = st, .req = req, .resp = resp };
 	uint64_t t0 = clock_mono_us();
 	int rc = -1;
 
-	memcpy(who.id, req->who_id, sizeof(who.id));
-	memcpy(who.name, req->who_name, sizeof(who.name));
-	c.who = &who;
+	c.who = st != NULL ? &st->who : &nobody;
 	c.host = request_host(req);
 	c.api_version = api_query(req, "api-version");
 	if (r == NULL) {
 		kl_fail(&c.err, KL_EINTERNAL, "request dispatched without a route");
 		goto out;
 	}
-	if (route_plane_of(r) == PLANE_DATA &&
-	    vault_open(ctx->core, req->vault_name, &c.vault, &c.err) != 0)
+	if (st->plane == PLANE_DATA &&
+	    vault_open(ctx->core, st->vault_name, &c.vault, &c.err) != 0)
 		goto out;
 	if (authz_check(&c, r) != 0 || throttle_gate_admit(&c, r) != 0)
 		goto out;
 	rc = r->handler(&c);
 	throttle_gate_settle(&c, r);
 out:
-	if (rc != 0 && r != NULL && route_plane_of(r) == PLANE_IDENTITY) {
+	if (rc != 0 && r != NULL && st->plane == PLANE_IDENTITY) {
 		identity_reply_error(&c);	/* OAuth's shape, Retry-After included */
 	} else if (rc != 0) {
 		api_resp_error(resp, &c.err);

@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/err.h"
 
 struct vault_core;
 struct logfile;
+struct api_state;
 struct throttle_config;
 
 #define API_MAX_QUERY 16	  /* query parameters kept; more is a 400 */
@@ -32,9 +34,14 @@ struct api_param {
 struct api_header {
 	const char *name;	/* static string */
 	char *value;		/* owned by the response */
+	bool in_arena;		/* value lives in the response's arena: never freed alone */
 };
 
 struct api_req {
+	/* The request's memory (util/arena.h): its strings below, its path parameters, its
+	 * response's headers, and jansson's memory while api/ works on it; wiped and freed by
+	 * api_req_free. Strings set by a caller with malloc are freed with free. */
+	struct arena arena;
 	char method[16];
 	char *path;		/* as received, before any '?', percent-decoded, "//" kept */
 	struct api_param query[API_MAX_QUERY];
@@ -53,15 +60,10 @@ struct api_req {
 				 * when it verified against --client-ca; "" otherwise */
 	uint64_t start_us;	/* monotonic, set by api_req_init: the audit line's duration */
 	const char *region;	/* this node's region, for x-ms-keyvault-region; set by api_req_init */
-	/* Filled by api_begin for api_dispatch; opaque to http/. */
-	const void *route;
-	char *vault_name;
-	char *params[API_MAX_PARAMS];	/* path parameters of the matched route, in order */
-	size_t n_params;
-	/* Who sent it, set by api_begin (vault/principals.h: struct principal_ref). */
-	bool who_is_admin;
-	char who_id[37];
-	char who_name[65];
+	/* api/'s own request object (api/internal.h: the route and its plane, the vault name, the
+	 * path parameters, the principal), in the arena; made by api_begin, opaque to http/. NULL
+	 * until then. */
+	struct api_state *state;
 	/* Set by the identity provider's token endpoints, for the audit line and /metrics. */
 	const char *token_grant;	/* static: "client_secret", "client_assertion", "federated",
 					 * "managed_identity", "unknown"; NULL: no token request */
@@ -74,6 +76,8 @@ struct api_resp {
 	struct buf body;	/* JSON, or empty */
 	struct api_header headers[API_MAX_RESP_HEADERS];
 	size_t n_headers;
+	struct arena *arena;	/* the request's, set by api_begin: header copies go there;
+				 * NULL: malloc */
 };
 
 struct api_config {
@@ -110,7 +114,8 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 /* Adds a decoded query parameter (copied). Past API_MAX_QUERY it sets query_overflow. */
 int api_req_add_query(struct api_req *req, const char *name, const char *value,
 		      struct kl_err *err);
-/* Frees and wipes everything the request holds; the struct can then be discarded. */
+/* Frees and wipes everything the request holds, its arena included; the struct can then be
+ * discarded. Its response's headers may live in the arena: use them no more. */
 void api_req_free(struct api_req *req);
 
 void api_resp_init(struct api_resp *resp);

@@ -111,9 +111,7 @@ static json_t *secret_json(const struct api_call *c, const struct obj *o, const 
 	json_object_set_new(p, "secretUri", json_string(uri));
 	json_object_set_new(p, "secretUriWithVersion", json_string(uriv));
 out:
-	free(uri);
-	free(uriv);
-	return j;
+	return j;	/* uri, uriv: in the request's arena */
 }
 
 static json_t *key_json(const struct api_call *c, const struct obj *o, const struct key_meta *m,
@@ -138,9 +136,7 @@ static json_t *key_json(const struct api_call *c, const struct obj *o, const str
 	json_object_set_new(p, "keyUri", json_string(uri));
 	json_object_set_new(p, "keyUriWithVersion", json_string(uriv));
 out:
-	free(uri);
-	free(uriv);
-	return j;
+	return j;	/* uri, uriv: in the request's arena */
 }
 
 /* Runs a data-plane handler on body (the object's name and "latest" as its path), as if the
@@ -149,21 +145,21 @@ static int run_data_plane(struct api_call *c, api_handler handler, const char *n
 {
 	char *saved[API_MAX_PARAMS], empty[1] = "";
 	const char *version = c->api_version;
-	size_t n = c->req->n_params;
+	size_t n = c->st->n_params;
 	int rc;
 
 	buf_reset(&c->req->body);
 	if (json_util_dump(body, &c->req->body, &c->err) != 0)
 		return -1;
-	memcpy(saved, c->req->params, sizeof(saved));
-	c->req->params[0] = (char *)name;
-	c->req->params[1] = empty;
-	c->req->n_params = 2;
+	memcpy(saved, c->st->params, sizeof(saved));
+	c->st->params[0] = (char *)name;
+	c->st->params[1] = empty;
+	c->st->n_params = 2;
 	c->api_version = DP_VERSION;
 	rc = handler(c);
 	c->api_version = version;
-	memcpy(c->req->params, saved, sizeof(saved));
-	c->req->n_params = n;
+	memcpy(c->st->params, saved, sizeof(saved));
+	c->st->n_params = n;
 	buf_reset(&c->resp->body);	/* the data plane's answer; the caller replies its own */
 	return rc;
 }

@@ -10,11 +10,15 @@
 char *bundle_id(const struct api_call *c, const char *collection, const char *name,
 		const char *version)
 {
-	char *id = NULL;
+	const char *sep = version && *version ? "/" : "";
+	char *id;
+	int n;
 
-	if (asprintf(&id, "https://%s/%s/%s%s%s", c->host, collection, name,
-		     version && *version ? "/" : "", version ? version : "") < 0)
+	version = version ? version : "";
+	n = snprintf(NULL, 0, "https://%s/%s/%s%s%s", c->host, collection, name, sep, version);
+	if (n < 0 || (id = arena_alloc(&c->req->arena, (size_t)n + 1)) == NULL)
 		return NULL;
+	snprintf(id, (size_t)n + 1, "https://%s/%s/%s%s%s", c->host, collection, name, sep, version);
 	return id;
 }
 
@@ -40,8 +44,7 @@ static int set_id(json_t *b, const char *field, char *id)
 {
 	if (id == NULL)
 		return -1;
-	json_object_set_new(b, field, json_string(id));
-	free(id);
+	json_object_set_new(b, field, json_string(id));	/* id: in the request's arena */
 	return 0;
 }
 

@@ -16,8 +16,7 @@ static int set_id(json_t *b, const char *field, char *id)
 {
 	if (id == NULL)
 		return -1;
-	json_object_set_new(b, field, json_string(id));
-	free(id);
+	json_object_set_new(b, field, json_string(id));	/* id: in the request's arena */
 	return 0;
 }
 

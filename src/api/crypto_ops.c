@@ -136,8 +136,7 @@ static int run(struct api_call *c, enum key_op op)
 	rc = api_reply_json(c, 200, reply);
 	reply = NULL;
 out:
-	free(kid);
-	json_decref(reply);
+	json_decref(reply);	/* kid: in the request's arena */
 	json_decref(body);
 	obj_clear(&o);
 	buf_clear(&value);

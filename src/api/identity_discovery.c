@@ -53,7 +53,7 @@ static json_t *openid_config(const struct api_call *c, const char *tenant, bool 
 /* GET /{tenant}/.well-known/openid-configuration, and /adfs/adfs/... (az's ADFS cloud). */
 int identity_openid_config(struct api_call *c)
 {
-	const char *tenant = c->req->n_params > 0 ? api_param(c, 0) : "adfs";
+	const char *tenant = c->st->n_params > 0 ? api_param(c, 0) : "adfs";
 	bool is_adfs;
 
 	if (identity_tenant(c, tenant, &is_adfs) != 0)

@@ -67,9 +67,8 @@ void identity_issuer(const struct api_call *c, bool is_adfs, bool is_v2, char *o
 
 void identity_note_principal(struct api_call *c, const struct principal_ref *who)
 {
-	c->req->who_is_admin = false;
-	snprintf(c->req->who_id, sizeof(c->req->who_id), "%s", who->id);
-	snprintf(c->req->who_name, sizeof(c->req->who_name), "%s", who->name);
+	c->st->who = *who;	/* for the audit line */
+	c->st->who.is_admin = false;
 }
 
 int identity_check_client_cert(struct api_call *c, const struct principal_ref *who,
@@ -220,7 +219,7 @@ static void render(const struct api_req *req, struct api_resp *resp, const struc
 
 void identity_reply_error(struct api_call *c)
 {
-	if (is_token_route(c->req->route) && c->req->token_grant == NULL)
+	if (is_token_route(c->st->route) && c->req->token_grant == NULL)
 		c->req->token_grant = "unknown";
 	c->req->is_token_issued = false;
 	render(c->req, c->resp, &c->err, c->retry_after_s);
@@ -241,7 +240,7 @@ int identity_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *re
 			   "parameters (at most %d).", AADSTS_MISSING_PARAMETER, API_MAX_QUERY);
 	else
 		return 0;
-	if (is_token_route(req->route))
+	if (is_token_route(req->state != NULL ? req->state->route : NULL))
 		req->token_grant = "unknown";
 	render(req, resp, &err, 0);
 	api_resp_finish(req, resp);

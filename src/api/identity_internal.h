@@ -47,7 +47,7 @@ int identity_tenant(struct api_call *c, const char *tenant, bool *is_adfs);
  * "/v2.0" when is_v2, or "/" (v1). */
 void identity_issuer(const struct api_call *c, bool is_adfs, bool is_v2, char *out, size_t n);
 
-/* The principal a token endpoint has authenticated, for the audit line (req->who_*). */
+/* The principal a token endpoint has authenticated, for the audit line (api_state.who). */
 void identity_note_principal(struct api_call *c, const struct principal_ref *who);
 
 /* A principal bound to a TLS client certificate (who->client_cert) gets tokens only on a

@@ -21,10 +21,33 @@ struct api_ctx {
 	struct throttle *throttle;	/* api/throttle.h: request budgets */
 };
 
+struct route;
+enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN, PLANE_IDENTITY };
+
+/* The request as api/ knows it, made by api_begin in the request's arena (api_req.state) and
+ * read by api_dispatch, the handlers and the audit line: nothing of it is kept in http/'s view
+ * and nothing is recomputed. */
+struct api_state {
+	const struct route *route;	/* NULL: no route matched */
+	enum route_plane plane;		/* route_plane_of(route), once */
+	char *vault_name;		/* data plane: the vault the Host names; else NULL */
+	char *params[API_MAX_PARAMS];	/* path parameters of the route, in order (arena) */
+	size_t n_params;
+	struct principal_ref who;	/* who sent it; zero until authenticated */
+};
+
+/* What api_begin made of req, for the audit line, tests and fuzz drivers: its route (NULL before
+ * api_begin or when none matched), its principal (all zero until authenticated) and its vault
+ * name (NULL off the data plane). */
+const struct route *api_req_route(const struct api_req *req);
+const struct principal_ref *api_req_who(const struct api_req *req);
+const char *api_req_vault(const struct api_req *req);
+
 /* One request being served, handed to a handler. */
 struct api_call {
 	struct api_ctx *ctx;
-	const struct principal_ref *who;	/* set by api_begin */
+	struct api_state *st;		/* c->req->state */
+	const struct principal_ref *who;	/* &st->who */
 	struct api_req *req;
 	struct api_resp *resp;
 	struct vault vault;		/* the vault the Host header names */
@@ -99,8 +122,6 @@ enum route_perm {
 #define PERM_BIT(p) (UINT64_C(1) << (p))
 
 /* Which API a route belongs to, from its permission. */
-enum route_plane { PLANE_PUBLIC, PLANE_DATA, PLANE_ARM, PLANE_ADMIN, PLANE_IDENTITY };
-
 struct route {
 	const char *method;
 	const char *path;	/* segments: literal, {param}, or a final {param?} that may be empty */
@@ -112,9 +133,11 @@ struct route {
 
 enum route_plane route_plane_of(const struct route *r);
 
-/* The route table (routes.c) and its matcher. Returns the route, filling req->params; NULL with
- * *method_mismatch true when the path exists under another method. */
-const struct route *routes_match(struct api_req *req, bool *method_mismatch);
+/* The route table (routes.c) and its matcher. Returns the route, filling st's path parameters
+ * (copied into req's arena); NULL with *method_mismatch true when the path exists under another
+ * method. */
+const struct route *routes_match(struct api_req *req, struct api_state *st,
+				 bool *method_mismatch);
 const struct route *routes_table(size_t *n);
 
 /* Path parameter 0, the object name, checked against the service's rule: NULL with c->err set
@@ -171,6 +194,8 @@ size_t body_utf8_chars(const char *s);
 
 /* bundle.c: Azure JSON for objects. The collection is "secrets" or "keys". */
 json_t *bundle_attributes(const struct api_call *c, const struct obj *o);
+/* "https://HOST/COLLECTION/NAME[/VERSION]" in the request's arena (util/arena.h): it lives until
+ * the request ends and is never freed alone. NULL when out of memory. */
 char *bundle_id(const struct api_call *c, const char *collection, const char *name,
 		const char *version);
 /* The members every object bundle shares, added to b in the service's order: attributes, tags,

@@ -29,10 +29,8 @@ json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct k
 	if (bundle_common(c, b, o, "deletedkeys") != 0)
 		goto fail;
 	json_object_set_new(json_object_get(b, "attributes"), "exportable", json_false());
-	free(kid);
-	return b;
+	return b;	/* kid: in the request's arena */
 fail:
-	free(kid);
 	json_decref(b);
 	return NULL;
 }

@@ -20,27 +20,28 @@ struct targets {
 /* The data plane addresses the vault by host and the object as {name}; the management plane and
  * the admin API name the vault {name} and objects {secret}, {key} or {id}. Other parameters
  * (subscription, resource group, location, a token's id) are not audited. */
-static void find_targets(const struct route *r, const struct api_req *req, struct targets *t)
+static void find_targets(const struct api_state *st, struct targets *t)
 {
-	bool is_data = route_plane_of(r) == PLANE_DATA;
+	const struct route *r = st->route;
+	bool is_data = st->plane == PLANE_DATA;
 	const char *p = r->path, *end;
 	size_t i = 0, len;
 
 	memset(t, 0, sizeof(*t));
 	if (is_data)
-		t->vault = req->vault_name;
-	for (; (p = strchr(p, '{')) != NULL && i < req->n_params; p = end, i++) {
+		t->vault = st->vault_name;
+	for (; (p = strchr(p, '{')) != NULL && i < st->n_params; p = end, i++) {
 		if ((end = strchr(p, '}')) == NULL)
 			break;
 		len = (size_t)(end - p - 1);
 		if (len == 4 && strncmp(p + 1, "name", 4) == 0)
-			*(is_data ? &t->object : &t->vault) = req->params[i];
+			*(is_data ? &t->object : &t->vault) = st->params[i];
 		else if (strncmp(p + 1, "version", 7) == 0)
-			t->version = req->params[i];
+			t->version = st->params[i];
 		else if ((len == 6 && strncmp(p + 1, "secret", 6) == 0) ||
 			 (len == 3 && strncmp(p + 1, "key", 3) == 0) ||
 			 (len == 2 && strncmp(p + 1, "id", 2) == 0))
-			t->object = req->params[i];
+			t->object = st->params[i];
 	}
 }
 
@@ -62,7 +63,9 @@ static const char *result_of(const struct api_resp *resp, int status)
 void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct api_resp *resp,
 		  int status)
 {
-	const struct route *r = req->route;
+	const struct api_state *st = req->state;
+	const struct route *r = api_req_route(req);
+	const struct principal_ref *who = api_req_who(req);
 	uint64_t now = clock_mono_us();
 	uint64_t duration_us = now > req->start_us ? now - req->start_us : 0;
 	struct audit_event ev;
@@ -77,7 +80,7 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 	if (ctx->cfg.audit == NULL)
 		return;
 	if (r != NULL)
-		find_targets(r, req, &t);
+		find_targets(st, &t);
 	memset(&ev, 0, sizeof(ev));
 	ev.time_ms = clock_now_ms();
 	ev.request_id = req->request_id;
@@ -85,10 +88,10 @@ void api_req_done(struct api_ctx *ctx, const struct api_req *req, const struct a
 	ev.client_addr = req->client_addr;
 	ev.method = req->method;
 	ev.operation = r != NULL ? r->op : "unknown";
-	ev.is_authenticated = req->who_is_admin || req->who_id[0] != '\0';
-	ev.is_admin = req->who_is_admin;
-	ev.principal_id = req->who_id;
-	ev.principal_name = req->who_name;
+	ev.is_authenticated = who->is_admin || who->id[0] != '\0';
+	ev.is_admin = who->is_admin;
+	ev.principal_id = who->id;
+	ev.principal_name = who->name;
 	ev.vault = t.vault;
 	ev.object = t.object;
 	ev.version = t.version;

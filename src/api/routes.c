@@ -193,7 +193,7 @@ static bool next_segment(const char **p, const char **seg, size_t *len)
 }
 
 /* Does path match pattern? Path parameters are recorded (pointers into req->path are not kept:
- * they are copied into req->params when the whole route matches). */
+ * they are copied into the request state's params when the whole route matches). */
 static bool match(const char *pattern, const char *path, const char **params, size_t *lens,
 		  size_t *n_params)
 {
@@ -224,7 +224,8 @@ static bool match(const char *pattern, const char *path, const char **params, si
 	return *ps == '\0';
 }
 
-const struct route *routes_match(struct api_req *req, bool *method_mismatch)
+const struct route *routes_match(struct api_req *req, struct api_state *st,
+				 bool *method_mismatch)
 {
 	const char *params[API_MAX_PARAMS];
 	size_t lens[API_MAX_PARAMS], n, i, j;
@@ -240,13 +241,15 @@ const struct route *routes_match(struct api_req *req, bool *method_mismatch)
 			continue;
 		}
 		for (j = 0; j < n; j++) {
-			req->params[j] = strndup(params[j], lens[j]);
-			if (req->params[j] == NULL) {
-				req->n_params = j;
+			st->params[j] = arena_alloc(&req->arena, lens[j] + 1);
+			if (st->params[j] == NULL) {
+				st->n_params = j;
 				return NULL;
 			}
+			memcpy(st->params[j], params[j], lens[j]);
+			st->params[j][lens[j]] = '\0';
 		}
-		req->n_params = n;
+		st->n_params = n;
 		*method_mismatch = false;
 		return &routes[i];
 	}

@@ -106,7 +106,7 @@ int throttle_gate_admit(struct api_call *c, const struct route *r)
 {
 	enum throttle_budget b = throttle_gate_budget(r);
 	enum route_plane plane = route_plane_of(r);
-	const char *vault = plane == PLANE_DATA && c->req->vault_name ? c->req->vault_name : "";
+	const char *vault = plane == PLANE_DATA && c->st->vault_name ? c->st->vault_name : "";
 	/* the deployment's bootstrap administrator has no id: its name, "admin" */
 	const char *actor = c->who->id[0] != '\0' ? c->who->id : c->who->name;
 	struct throttle_verdict v;
@@ -137,7 +137,7 @@ int throttle_gate_admit(struct api_call *c, const struct route *r)
 
 void throttle_gate_note_key(struct api_call *c, const char *kty, unsigned bits)
 {
-	const struct route *r = c->req->route;
+	const struct route *r = c->st->route;
 
 	if (r != NULL)
 		c->key_weight = throttle_key_weight(throttle_gate_budget(r), kty, bits);
@@ -145,7 +145,7 @@ void throttle_gate_note_key(struct api_call *c, const char *kty, unsigned bits)
 
 void throttle_gate_settle(struct api_call *c, const struct route *r)
 {
-	const char *vault = c->req->vault_name ? c->req->vault_name : "";
+	const char *vault = c->st->vault_name ? c->st->vault_name : "";
 
 	if (c->key_weight > 1 && route_plane_of(r) == PLANE_DATA)
 		throttle_charge(c->ctx->throttle, throttle_gate_budget(r), vault, c->who->id,

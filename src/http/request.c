@@ -91,14 +91,14 @@ static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /* A copy of header name's value into *out (left NULL when absent). */
-static int copy_header(struct MHD_Connection *conn, const char *name, char **out,
-		       struct kl_err *err)
+static int copy_header(struct MHD_Connection *conn, struct api_req *req, const char *name,
+		       char **out, struct kl_err *err)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 
 	if (v == NULL)
 		return 0;
-	if ((*out = strdup(v)) == NULL)
+	if ((*out = arena_strdup(&req->arena, v)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	return 0;
 }
@@ -187,13 +187,13 @@ int http_read_head(struct MHD_Connection *conn, const char *url, const char *met
 		/* libmicrohttpd has checked the digits and the range already. */
 		*content_length = strtoull(cl, NULL, 10);
 	}
-	if ((req->path = strdup(url)) == NULL)
+	if ((req->path = arena_strdup(&req->arena, url)) == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
-	if (copy_header(conn, MHD_HTTP_HEADER_HOST, &req->host, err) != 0 ||
-	    copy_header(conn, MHD_HTTP_HEADER_AUTHORIZATION, &req->authorization, err) != 0 ||
-	    copy_header(conn, IDENTITY_HEADER, &req->identity_header, err) != 0 ||
-	    copy_header(conn, "x-ms-client-request-id", &req->client_request_id, err) != 0 ||
-	    copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, &req->content_type, err) != 0)
+	if (copy_header(conn, req, MHD_HTTP_HEADER_HOST, &req->host, err) != 0 ||
+	    copy_header(conn, req, MHD_HTTP_HEADER_AUTHORIZATION, &req->authorization, err) != 0 ||
+	    copy_header(conn, req, IDENTITY_HEADER, &req->identity_header, err) != 0 ||
+	    copy_header(conn, req, "x-ms-client-request-id", &req->client_request_id, err) != 0 ||
+	    copy_header(conn, req, MHD_HTTP_HEADER_CONTENT_TYPE, &req->content_type, err) != 0)
 		return -1;
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, add_query, &qs);
 	return qs.rc;

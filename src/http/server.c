@@ -388,8 +388,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			  (int)toe);
 	if (!hr->is_done)	/* no answer was queued: audited with status 0 */
 		api_req_done(srv->api, &hr->req, &hr->resp, 0);
+	api_resp_free(&hr->resp);	/* first: its headers may live in the request's arena */
 	api_req_free(&hr->req);
-	api_resp_free(&hr->resp);
 	free(hr);
 	*con_cls = NULL;
 	pthread_mutex_lock(&srv->lock);

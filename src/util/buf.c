@@ -27,7 +27,7 @@ void buf_init_secret(struct buf *b, size_t max)
 }
 
 /* Makes room for extra more bytes plus the NUL. Checks the ceiling and every sum. */
-static int buf_reserve(struct buf *b, size_t extra, struct kl_err *err)
+int buf_reserve(struct buf *b, size_t extra, struct kl_err *err)
 {
 	size_t need, cap;
 	unsigned char *p = NULL;

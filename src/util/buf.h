@@ -22,6 +22,9 @@ void buf_init(struct buf *b, size_t max);
 /* Same, and its memory is wiped whenever it is released. */
 void buf_init_secret(struct buf *b, size_t max);
 
+/* Makes room for extra more bytes (and the NUL) at once, so that appends up to that size
+ * allocate nothing more. KL_ETOOBIG past max, KL_ENOMEM; on failure b is unchanged. */
+int buf_reserve(struct buf *b, size_t extra, struct kl_err *err);
 /* Append n bytes. KL_ETOOBIG past max, KL_ENOMEM; on failure b is unchanged. */
 int buf_append(struct buf *b, const void *p, size_t n, struct kl_err *err);
 int buf_append_str(struct buf *b, const char *s, struct kl_err *err);

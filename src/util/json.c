@@ -2,37 +2,56 @@
  * Parsed bodies and serialised responses may hold secrets: jansson's memory is wiped before it
  * is freed, output goes straight into the caller's buf with no temporary copy, and error
  * messages never quote the input. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/arena.h"
 #include "util/json.h"
 #include "util/secbuf.h"
 
-/* Every block jansson gets is prefixed with its size, so the free can wipe all of it. */
+/* Every block jansson gets is prefixed with its size, so the free can wipe all of it, and with
+ * where it came from: inside a request (util/arena.h's current arena) jansson's memory is taken
+ * from the request's arena, wiped on free and released with the arena; outside one, malloc. */
 union json_alloc_head {
-	size_t size;
+	struct {
+		size_t size;
+		size_t in_arena;
+	} h;
 	max_align_t align;
 };
 
 static void *json_alloc(size_t n)
 {
 	union json_alloc_head *h = NULL;
+	struct arena *a = arena_current();
 
-	if (n <= SIZE_MAX - sizeof(*h) && (h = malloc(sizeof(*h) + n)) != NULL)
-		h->size = n;
+	if (n > SIZE_MAX - sizeof(*h))
+		return NULL;
+	if (a != NULL)
+		h = arena_alloc(a, sizeof(*h) + n);
+	else
+		h = malloc(sizeof(*h) + n);
+	if (h != NULL) {
+		h->h.size = n;
+		h->h.in_arena = a != NULL;
+	}
 	return h != NULL ? h + 1 : NULL;
 }
 
 static void json_free(void *p)
 {
 	union json_alloc_head *h;
+	bool in_arena;
 
 	if (p != NULL) {
 		h = (union json_alloc_head *)p - 1;
-		secure_wipe(h, sizeof(*h) + h->size);
-		free(h);
+		in_arena = h->h.in_arena != 0;
+		secure_wipe(h, sizeof(*h) + h->h.size);
+		if (!in_arena)	/* an arena's blocks go with the arena */
+			free(h);
 	}
 }
 

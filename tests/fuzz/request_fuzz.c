@@ -312,7 +312,7 @@ out:
 static void fail(const char *why, const struct api_req *req, const struct api_resp *resp)
 {
 	fprintf(stderr, "request_fuzz: %s: %s %s as '%s' -> %d %.*s\n", why, req->method,
-		req->path ? req->path : "(null)", req->who_name, resp->status,
+		req->path ? req->path : "(null)", api_req_who(req)->name, resp->status,
 		(int)(resp->body.len > 400 ? 400 : resp->body.len), (const char *)resp->body.data);
 	abort();
 }
@@ -362,7 +362,7 @@ static const char *header(const struct api_resp *resp, const char *name)
 static void check_identity_answer(const struct api_req *req, const struct api_resp *resp,
 				  json_t *j)
 {
-	const struct route *r = req->route;
+	const struct route *r = api_req_route(req);
 	json_t *codes = json_object_get(j, "error_codes");
 
 	if (resp->status >= 400 &&
@@ -372,15 +372,16 @@ static void check_identity_answer(const struct api_req *req, const struct api_re
 		fail("an identity provider error without an OAuth error body", req, resp);
 	if (resp->status < 300 && json_object_get(j, "access_token") != NULL &&
 	    (strcmp(r->op, "IssueManagedIdentityToken") != 0 ||
-	     (strcmp(req->who_name, "fuzz-user") != 0 && strcmp(req->who_name, "fuzz-other") != 0)))
+	     (strcmp(api_req_who(req)->name, "fuzz-user") != 0 &&
+	      strcmp(api_req_who(req)->name, "fuzz-other") != 0)))
 		fail("an access token for no credential", req, resp);
 }
 
 static void check_answer(const struct api_req *req, const struct api_resp *resp)
 {
-	const struct route *r = req->route;
+	const struct route *r = api_req_route(req);
 	bool ok = resp->status >= 200 && resp->status < 300;
-	const char *vault = req->vault_name ? req->vault_name : "";
+	const char *vault = api_req_vault(req) ? api_req_vault(req) : "";
 	const unsigned char *v;
 	json_t *j = NULL, *e;
 	size_t i;
@@ -413,26 +414,26 @@ static void check_answer(const struct api_req *req, const struct api_resp *resp)
 		fail("a 401 without a challenge", req, resp);
 	if (contains(&resp->body, tok_admin) && !input_names(tok_admin))
 		fail("the admin token in an answer", req, resp);
-	if (req->who_is_admin)
+	if (api_req_who(req)->is_admin)
 		return;
 	/* (An error message may quote the path: a canary the input names itself is no leak.) */
-	if (strcmp(req->who_name, "fuzz-other") != 0 && contains(&resp->body, CANARY_OTHER) &&
+	if (strcmp(api_req_who(req)->name, "fuzz-other") != 0 && contains(&resp->body, CANARY_OTHER) &&
 	    !input_names(CANARY_OTHER))
 		fail("vault other's secret shown to someone else", req, resp);
-	if (strcmp(req->who_name, "fuzz-user") != 0 && contains(&resp->body, CANARY_DEFAULT) &&
+	if (strcmp(api_req_who(req)->name, "fuzz-user") != 0 && contains(&resp->body, CANARY_DEFAULT) &&
 	    !input_names(CANARY_DEFAULT))
 		fail("vault default's secret shown to someone else", req, resp);
 	if (!ok || r == NULL || r->cls == ROUTE_PUBLIC)
 		return;
-	if (req->who_name[0] == '\0')
+	if (api_req_who(req)->name[0] == '\0')
 		fail("an unauthenticated request succeeded", req, resp);
 	if (r->perm == PERM_DEPLOYMENT)
 		return;	/* any principal may ask who it is and which vaults it sees */
-	if (strcmp(req->who_name, "fuzz-user") == 0 && route_plane_of(r) == PLANE_DATA &&
+	if (strcmp(api_req_who(req)->name, "fuzz-user") == 0 && route_plane_of(r) == PLANE_DATA &&
 	    strcasecmp(vault, "default") == 0 &&
 	    (r->perm == PERM_SECRET_GET || r->perm == PERM_SECRET_LIST))
 		return;
-	if (strcmp(req->who_name, "fuzz-other") == 0 && route_plane_of(r) == PLANE_DATA &&
+	if (strcmp(api_req_who(req)->name, "fuzz-other") == 0 && route_plane_of(r) == PLANE_DATA &&
 	    strcasecmp(vault, "other") == 0 && r->perm >= PERM_SECRET_GET &&
 	    r->perm <= PERM_SECRET_PURGE)
 		return;
@@ -496,7 +497,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (api_begin(api, &req, &resp) == 0) {
-		if (req.who_is_admin && changes_rights(req.route)) {
+		if (api_req_who(&req)->is_admin && changes_rights(api_req_route(&req))) {
 			api_req_done(api, &req, &resp, 0);	/* as for a dropped connection */
 			goto out;
 		}
