@@ -410,7 +410,18 @@ static int render_node(const struct metrics *m, const struct metrics_node *node,
 	    put_header(out, "kluis_keycache_misses_total", "counter",
 		       "Key operations that unsealed and parsed the key version.", err) != 0 ||
 	    buf_printf(out, err, "kluis_keycache_misses_total %llu\n",
-		       (unsigned long long)node->keycache_misses) != 0)
+		       (unsigned long long)node->keycache_misses) != 0 ||
+	    put_header(out, "kluis_authcache_hits_total", "counter",
+		       "Credential, rights and vault lookups answered from the node's caches.",
+		       err) != 0 ||
+	    buf_printf(out, err, "kluis_authcache_hits_total %llu\n",
+		       (unsigned long long)node->authcache_hits) != 0 ||
+	    put_header(out, "kluis_authcache_misses_total", "counter",
+		       "Credential, rights and vault lookups that read the store (a change anywhere "
+		       "in the deployment's principals, roles or vaults empties the caches).",
+		       err) != 0 ||
+	    buf_printf(out, err, "kluis_authcache_misses_total %llu\n",
+		       (unsigned long long)node->authcache_misses) != 0)
 		return -1;
 	if (node->has_audit_log &&
 	    (put_header(out, "kluis_audit_lines_total", "counter",

@@ -77,6 +77,7 @@ struct metrics_node {
 	double replication_lag_s;	/* < 0: not a standby, or unknown (no sample) */
 	bool is_replication_streaming;	/* meaningful on a standby only */
 	uint64_t keycache_hits, keycache_misses;
+	uint64_t authcache_hits, authcache_misses;	/* vault/authcache.h */
 	bool has_audit_log;
 	uint64_t audit_lines, audit_failures;
 	uint64_t throttle_evictions;	/* throttle.h: throttle_evictions */

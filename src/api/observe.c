@@ -121,6 +121,7 @@ int metrics_get(struct api_call *c)
 	node.replication_lag_s = vault_core_replication_lag(core);
 	node.is_replication_streaming = vault_core_replication_streaming(core);
 	vault_core_keycache_stats(core, &node.keycache_hits, &node.keycache_misses);
+	vault_core_authcache_stats(core, &node.authcache_hits, &node.authcache_misses);
 	node.throttle_evictions = throttle_evictions(c->ctx->throttle);
 	if (c->ctx->cfg.audit != NULL) {
 		node.has_audit_log = true;

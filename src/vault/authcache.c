@@ -377,7 +377,7 @@ void authcache_vault_put(struct vault_core *core, const struct vault *v, uint64_
 			  sizeof(*v), 0, epoch);
 }
 
-void authcache_stats(struct vault_core *core, uint64_t *hits, uint64_t *misses)
+void authcache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses)
 {
 	*hits = core->auth != NULL ? atomic_load(&core->auth->hits) : 0;
 	*misses = core->auth != NULL ? atomic_load(&core->auth->misses) : 0;

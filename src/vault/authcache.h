@@ -74,6 +74,6 @@ void authcache_vault_put(struct vault_core *core, const struct vault *v, uint64_
 
 /* Lookups answered from the caches and lookups that were not, since authcache_new (for /metrics
  * and tests). Lock-free. */
-void authcache_stats(struct vault_core *core, uint64_t *hits, uint64_t *misses);
+void authcache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses);
 
 #endif

@@ -520,3 +520,8 @@ void vault_core_keycache_stats(const struct vault_core *core, uint64_t *hits, ui
 {
 	keycache_stats(core->keys, hits, misses);
 }
+
+void vault_core_authcache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses)
+{
+	authcache_stats(core, hits, misses);
+}

@@ -96,6 +96,9 @@ const char *vault_core_storage(const struct vault_core *core);
 
 /* Hits and misses of the cache of parsed key versions, since open (for /metrics). Lock-free. */
 void vault_core_keycache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses);
+/* Lookups of the authentication caches (vault/authcache.h) answered from them and not, since
+ * start. */
+void vault_core_authcache_stats(const struct vault_core *core, uint64_t *hits, uint64_t *misses);
 
 /* Does a vault of this name exist (case-insensitive)? */
 int vault_core_vault_exists(struct vault_core *core, const char *name, struct kl_err *err);

@@ -38,6 +38,8 @@ static struct metrics_node node_primary(void)
 		.replication_lag_s = -1,
 		.keycache_hits = 5,
 		.keycache_misses = 2,
+		.authcache_hits = 40,
+		.authcache_misses = 3,
 	};
 	return n;
 }
@@ -181,6 +183,8 @@ static void test_node_gauges(void **state)
 	assert_has(text, "kluis_storage_role{role=\"standby\"} 0");
 	assert_has(text, "kluis_keycache_hits_total 5");
 	assert_has(text, "kluis_keycache_misses_total 2");
+	assert_has(text, "kluis_authcache_hits_total 40");
+	assert_has(text, "kluis_authcache_misses_total 3");
 	assert_has(text, "kluis_throttled_requests_total 0");
 	assert_has(text, "kluis_build_info{version=\"0.1.0\"} 1");
 	assert_has(text, "kluis_node_info{region=\"local\",storage=\"lmdb\"} 1");
