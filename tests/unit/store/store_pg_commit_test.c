@@ -156,32 +156,42 @@ static void wait_for_backend(const char *event, char *pid, size_t n)
 	}
 }
 
+/* A put whose COMMIT waits for a synchronous standby that never answers, its backend then hit
+ * with stop ("pg_terminate_backend" or "pg_cancel_backend"); commits go back to plain (a restart)
+ * before the put is joined, so that a put still waiting ends too. The put's result in *p. */
+static void put_with_sync_wait_stopped(struct store *st, const char *stop, struct slow_put *p)
+{
+	char pid[32], sql[96];
+	pthread_t t;
+
+	p->st = st;
+	p->rc = 0;
+	/* a restart, not a reload: commits wait from the first one on */
+	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM SET synchronous_standby_names = "
+						 "'nobody'"),
+			 0);
+	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
+	assert_int_equal(pthread_create(&t, NULL, put_outcome, p), 0);
+	wait_for_backend("SyncRep", pid, sizeof(pid));
+	if (pid[0] != '\0') {
+		snprintf(sql, sizeof(sql), "SELECT %s(%s)", stop, pid);
+		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
+	}
+	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM RESET synchronous_standby_names"), 0);
+	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(pid[0] != '\0');
+}
+
 /* The other side of an unknown outcome: the COMMIT was applied (written locally, then waiting
  * for a synchronous standby that never answers) when the connection was lost. KL_EOUTCOME again,
  * and the write is there: no caller may take the error for "nothing happened". */
 static void test_unknown_outcome_may_have_been_applied(void **state)
 {
 	struct store *st = fresh_store(state, 2);
-	struct slow_put p = { .st = st, .rc = 0 };
-	char pid[32], sql[96];
-	pthread_t t;
+	struct slow_put p;
 
-	/* a restart, not a reload: commits wait from the first one on */
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM SET synchronous_standby_names = "
-						 "'nobody'"),
-			 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
-	wait_for_backend("SyncRep", pid, sizeof(pid));
-	if (pid[0] != '\0') {
-		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
-		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
-	}
-	/* back to plain commits before the join: a put still waiting ends with the restart */
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM RESET synchronous_standby_names"), 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_true(pid[0] != '\0');
+	put_with_sync_wait_stopped(st, "pg_terminate_backend", &p);
 	assert_int_equal(p.rc, -1);
 	assert_int_equal(p.code, KL_EOUTCOME);
 	expect_record(st, "outcome", "v", 1);	/* applied after all */
@@ -275,24 +285,9 @@ static void test_no_lost_update_under_concurrent_writers(void **state)
 static void test_canceled_sync_wait_is_unknown_outcome(void **state)
 {
 	struct store *st = fresh_store(state, 2);
-	struct slow_put p = { .st = st, .rc = 0 };
-	char pid[32], sql[96];
-	pthread_t t;
+	struct slow_put p;
 
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM SET synchronous_standby_names = "
-						 "'nobody'"),
-			 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
-	wait_for_backend("SyncRep", pid, sizeof(pid));
-	if (pid[0] != '\0') {
-		snprintf(sql, sizeof(sql), "SELECT pg_cancel_backend(%s)", pid);
-		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
-	}
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(pg_fixture_sql(fx.port, "ALTER SYSTEM RESET synchronous_standby_names"), 0);
-	assert_int_equal(pg_fixture_ctl(&fx, "restart"), 0);
-	assert_true(pid[0] != '\0');
+	put_with_sync_wait_stopped(st, "pg_cancel_backend", &p);
 	assert_int_equal(p.rc, -1);
 	assert_int_equal(p.code, KL_EOUTCOME);
 	expect_record(st, "outcome", "v", 1);	/* committed locally after all */
