@@ -66,7 +66,7 @@ int identity_msi_token(struct api_call *c)
 			       "token of the identity).");
 		goto out;
 	}
-	if (principal_authenticate_token(c->ctx->core, hdr, strlen(hdr), &who, token_id,
+	if (principal_authenticate_token(c->ctx->core, hdr, strlen(hdr), &who, token_id, NULL,
 					 &err) != 0) {
 		if (err.code != KL_EUNAUTH) {
 			c->err = err;	/* the store failed */

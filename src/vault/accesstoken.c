@@ -266,7 +266,7 @@ static int cred_live(struct vault_core *core, const struct principal *p, const c
 	id = kl_cred + 2;
 	switch (kl_cred[0]) {
 	case IDENTITY_CRED_TOKEN:
-		if (principal_token_live_until(core, p->id, id, expires_s, err) == 0)
+		if (principal_token_live(core, p->id, id, expires_s, err) == 0)
 			return 0;
 		if (err->code == KL_EUNAUTH || err->code == KL_ENOTFOUND)
 			refuse(err, "its kluis token is no longer live");
@@ -278,7 +278,7 @@ static int cred_live(struct vault_core *core, const struct principal *p, const c
 			return refuse(err, "the principal's OpenID subject changed");
 		return 0;
 	default:	/* a client secret or certificate */
-		if (identity_credential_live_until(core, p->id, id, expires_s, err) == 0)
+		if (identity_credential_live(core, p->id, id, expires_s, err) == 0)
 			return 0;
 		if (err->code == KL_EUNAUTH || err->code == KL_ENOTFOUND)
 			refuse(err, "its credential was revoked, expired or removed");
@@ -287,15 +287,7 @@ static int cred_live(struct vault_core *core, const struct principal *p, const c
 }
 
 int accesstoken_verify_at(struct vault_core *core, const char *tok, size_t len, int64_t now,
-			  struct principal_ref *who, struct kl_err *err)
-{
-	int64_t until_s;
-
-	return accesstoken_verify_until(core, tok, len, now, who, &until_s, err);
-}
-
-int accesstoken_verify_until(struct vault_core *core, const char *tok, size_t len, int64_t now,
-			     struct principal_ref *who, int64_t *until_s, struct kl_err *err)
+			  struct principal_ref *who, int64_t *until_s, struct kl_err *err)
 {
 	char norm[IDENTITY_RESOURCE_MAX + 1];
 	const char *alg, *kid, *tid, *sub, *aud;
@@ -304,10 +296,12 @@ int accesstoken_verify_until(struct vault_core *core, const char *tok, size_t le
 	struct principal p;
 	enum identity_audience a;
 	json_t *exp, *nbf;
-	int64_t cred_expires_s = 0;
+	int64_t cred_expires_s = 0, ignored;
 	bool valid = false;
 	int rc = -1;
 
+	if (until_s == NULL)
+		until_s = &ignored;
 	*until_s = 0;
 	memset(who, 0, sizeof(*who));
 	jws_parts_init(&parts);
@@ -375,5 +369,5 @@ out:
 int identity_token_verify(struct vault_core *core, const char *tok, size_t len,
 			  struct principal_ref *who, struct kl_err *err)
 {
-	return accesstoken_verify_at(core, tok, len, clock_now_s(), who, err);
+	return accesstoken_verify_at(core, tok, len, clock_now_s(), who, NULL, err);
 }

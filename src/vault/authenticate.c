@@ -27,7 +27,7 @@ static int check(struct vault_core *core, const char *tok, size_t tok_len,
 
 	*until_s = -1;
 	if (identity_token_is_ours(tok, tok_len)) {	/* a kluis access token (kid "kl-") */
-		if (accesstoken_verify_until(core, tok, tok_len, clock_now_s(), who, until_s,
+		if (accesstoken_verify_at(core, tok, tok_len, clock_now_s(), who, until_s,
 					     err) != 0) {
 			/* which check failed; never the token */
 			LOG_DEBUG(NULL, "%s", err->msg);
@@ -50,7 +50,7 @@ static int check(struct vault_core *core, const char *tok, size_t tok_len,
 			*until_s = -1;	/* an exp too large to hold: not cached */
 		return 0;
 	}
-	return principal_authenticate_token_until(core, tok, tok_len, who, token_id, until_s, err);
+	return principal_authenticate_token(core, tok, tok_len, who, token_id, until_s, err);
 }
 
 int authenticate_bearer(struct vault_core *core, const char *tok, size_t tok_len,

@@ -619,21 +619,16 @@ out:
 }
 
 int identity_credential_live(struct vault_core *core, const char *principal_id,
-			     const char *cred_id, struct kl_err *err)
-{
-	int64_t expires_s;
-
-	return identity_credential_live_until(core, principal_id, cred_id, &expires_s, err);
-}
-
-int identity_credential_live_until(struct vault_core *core, const char *principal_id,
-				   const char *cred_id, int64_t *expires_s, struct kl_err *err)
+			     const char *cred_id, int64_t *expires_s, struct kl_err *err)
 {
 	char ckey[KEYBUF];
 	struct cred_rec r;
 	struct buf val;
+	int64_t ignored;
 	int rc = -1;
 
+	if (expires_s == NULL)
+		expires_s = &ignored;
 	*expires_s = 0;
 	buf_init(&val, CRED_RECORD_MAX);
 	if (!hex_is_uuid(principal_id) || !hex_is_uuid(cred_id)) {

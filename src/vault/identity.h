@@ -169,13 +169,11 @@ int identity_cert_find(struct vault_core *core, const char *client_id, const uns
 		       struct kl_err *err);
 
 /* Is credential cred_id (a secret or a certificate) of principal principal_id still live (there,
- * not revoked, not expired)? 0, or KL_EUNAUTH. For access tokens' kl_cred. */
+ * not revoked, not expired)? 0, or KL_EUNAUTH. For access tokens' kl_cred. When expires_s is not
+ * NULL, the credential's expiry goes in it (Unix seconds; 0: never): caches of the access tokens
+ * it backs (vault/authcache.h) must not outlive it. */
 int identity_credential_live(struct vault_core *core, const char *principal_id,
-			     const char *cred_id, struct kl_err *err);
-/* The same, with the credential's expiry (Unix seconds; 0: never) in *expires_s: for caches of
- * the access tokens it backs (vault/authcache.h), which must not outlive it. */
-int identity_credential_live_until(struct vault_core *core, const char *principal_id,
-				   const char *cred_id, int64_t *expires_s, struct kl_err *err);
+			     const char *cred_id, int64_t *expires_s, struct kl_err *err);
 
 /* ---- client assertions (assertion.c) ---- */
 

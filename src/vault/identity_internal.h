@@ -35,12 +35,11 @@ void signkeys_invalidate(struct vault_core *core);
 
 int accesstoken_issue_at(struct vault_core *core, const struct identity_grant *g, int64_t now,
 			 struct buf *token, int64_t *expires_on, struct kl_err *err);
+/* When until_s is not NULL, the time the answer stops being good goes in it (Unix seconds): the
+ * token's exp, or its credential's expiry when that comes first. For caches of the answer
+ * (vault/authcache.h). */
 int accesstoken_verify_at(struct vault_core *core, const char *tok, size_t len, int64_t now,
-			  struct principal_ref *who, struct kl_err *err);
-/* The same, with the time it stops being good in *until_s (Unix seconds): its exp, or its
- * credential's expiry when that comes first. For caches of the answer (vault/authcache.h). */
-int accesstoken_verify_until(struct vault_core *core, const char *tok, size_t len, int64_t now,
-			     struct principal_ref *who, int64_t *until_s, struct kl_err *err);
+			  struct principal_ref *who, int64_t *until_s, struct kl_err *err);
 /* The first 32 hex digits of the SHA-256 of an OpenID subject: a federated credential's id. */
 int accesstoken_subject_id(const char *subject, char out[33], struct kl_err *err);
 

@@ -581,18 +581,13 @@ out:
 }
 
 int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
-				 struct principal_ref *who, char token_id[37], struct kl_err *err)
+				 struct principal_ref *who, char token_id[37], int64_t *expires_s,
+				 struct kl_err *err)
 {
-	int64_t expires_s;
+	int64_t ignored;
 
-	return principal_authenticate_token_until(core, tok, tok_len, who, token_id, &expires_s,
-						  err);
-}
-
-int principal_authenticate_token_until(struct vault_core *core, const char *tok, size_t tok_len,
-				       struct principal_ref *who, char token_id[37],
-				       int64_t *expires_s, struct kl_err *err)
-{
+	if (expires_s == NULL)
+		expires_s = &ignored;
 	*expires_s = 0;
 	memset(who, 0, sizeof(*who));
 	token_id[0] = '\0';
@@ -606,21 +601,16 @@ int principal_authenticate_token_until(struct vault_core *core, const char *tok,
 }
 
 int principal_token_live(struct vault_core *core, const char *id, const char *token_id,
-			 struct kl_err *err)
-{
-	int64_t expires_s;
-
-	return principal_token_live_until(core, id, token_id, &expires_s, err);
-}
-
-int principal_token_live_until(struct vault_core *core, const char *id, const char *token_id,
-			       int64_t *expires_s, struct kl_err *err)
+			 int64_t *expires_s, struct kl_err *err)
 {
 	char qkey[KEYBUF];
 	struct token_rec t;
 	struct buf val;
+	int64_t ignored;
 	int rc = -1;
 
+	if (expires_s == NULL)
+		expires_s = &ignored;
 	*expires_s = 0;
 	buf_init(&val, 4096);
 	if (!hex_is_uuid(id) || !hex_is_uuid(token_id)) {

@@ -98,23 +98,18 @@ int principal_token_revoke(struct vault_core *core, const char *id, const char *
 int principal_delete(struct vault_core *core, const char *id, struct kl_err *err);
 
 /* Who presents the kluis token tok (never the admin token, never a JWT: vault/authenticate.h
- * tells those apart): 0 with *who filled and token_id (37 bytes) the token's id, or KL_EUNAUTH
- * for an unknown, revoked or expired token, or one whose principal is gone. */
+ * tells those apart): 0 with *who filled, token_id (37 bytes) the token's id and, when expires_s
+ * is not NULL, the token's expiry in it (Unix seconds; 0: never; for caches of the answer,
+ * vault/authcache.h, which must not outlive it); or KL_EUNAUTH for an unknown, revoked or expired
+ * token, or one whose principal is gone. */
 int principal_authenticate_token(struct vault_core *core, const char *tok, size_t tok_len,
-				 struct principal_ref *who, char token_id[37], struct kl_err *err);
-/* The same, with the token's expiry (Unix seconds; 0: never) in *expires_s: for caches of the
- * answer (vault/authcache.h), which must not outlive it. */
-int principal_authenticate_token_until(struct vault_core *core, const char *tok, size_t tok_len,
-				       struct principal_ref *who, char token_id[37],
-				       int64_t *expires_s, struct kl_err *err);
+				 struct principal_ref *who, char token_id[37], int64_t *expires_s,
+				 struct kl_err *err);
 
-/* Is token token_id of principal id still live (there, not revoked, not expired)? 0, or
- * KL_EUNAUTH. */
+/* Is token token_id of principal id still live (there, not revoked, not expired)? 0, with its
+ * expiry in *expires_s when not NULL (Unix seconds; 0: never), or KL_EUNAUTH. */
 int principal_token_live(struct vault_core *core, const char *id, const char *token_id,
-			 struct kl_err *err);
-/* The same, with the token's expiry (Unix seconds; 0: never) in *expires_s. */
-int principal_token_live_until(struct vault_core *core, const char *id, const char *token_id,
-			       int64_t *expires_s, struct kl_err *err);
+			 int64_t *expires_s, struct kl_err *err);
 
 /* The principal an OpenID subject (already verified) maps to; KL_EUNAUTH when none. */
 int principal_by_subject(struct vault_core *core, const char *subject, struct principal_ref *who,

@@ -183,7 +183,7 @@ static void test_secret_lifecycle(void **state)
 					     other, &err), 0);
 	assert_string_not_equal(other, secret);
 	assert_int_equal(s2.expires > clock_now_s(), 1);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s1.id, &err), 0);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s1.id, NULL, &err), 0);
 	assert_int_equal(identity_credential_revoke(c->e.core, "app-one", s1.id, &got, &err), 0);
 	assert_true(got.revoked);
 	assert_string_equal(got.id, s1.id);
@@ -192,7 +192,7 @@ static void test_secret_lifecycle(void **state)
 	assert_int_equal(identity_secret_check(c->e.core, "app-one", secret, strlen(secret), &who,
 					       cred_id, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s1.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s1.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	assert_int_equal(identity_secret_check(c->e.core, "app-one", other, strlen(other), &who,
 					       cred_id, &err), 0);
@@ -203,7 +203,7 @@ static void test_secret_lifecycle(void **state)
 	assert_int_equal(identity_secret_check(c->e.core, "app-one", other, strlen(other), &who,
 					       cred_id, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s2.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s2.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 
 	/* Listed oldest first, revoked ones too; no secret text anywhere in a list. */
@@ -254,9 +254,9 @@ static void test_secret_lifecycle(void **state)
 	assert_int_equal(err.code, KL_ENOTFOUND);
 	assert_int_equal(identity_credentials_list(c->e.core, "nobody", &list, &n, &err), -1);
 	assert_int_equal(err.code, KL_ENOTFOUND);
-	assert_int_equal(identity_credential_live(c->e.core, "x", s2.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, "x", s2.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, "../x", &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, "../x", NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 }
 
@@ -399,8 +399,8 @@ static void test_certificates(void **state)
 	assert_int_equal(identity_cert_find(c->e.core, "app-one", sha256, 32, &who, cred_id, &found,
 					    &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, b64_cred.id, &err), -1);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, pem_cred.id, &err), 0);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, b64_cred.id, NULL, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, pem_cred.id, NULL, &err), 0);
 
 	assert_int_equal(identity_credentials_list(c->e.core, "app-one", &list, &n, &err), 0);
 	assert_int_equal(n, 4);
@@ -508,50 +508,50 @@ static void test_token_lookups(void **state)
 	struct kl_err err = { 0 };
 
 	assert_int_equal(principal_authenticate_token(c->e.core, c->token, strlen(c->token), &who,
-						      token_id, &err), 0);
+						      token_id, NULL, &err), 0);
 	assert_string_equal(who.id, c->p.id);
 	assert_string_equal(who.name, "app-one");
 	assert_false(who.is_admin);
 	assert_string_equal(token_id, c->tok.id);
-	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, &err), 0);
+	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, NULL, &err), 0);
 
 	/* Never the admin token; nothing that is not a live kluis token. */
 	assert_int_equal(fixture_admin_token(&c->e.dir, admin, sizeof(admin)), 0);
 	assert_int_equal(authenticate_bearer(c->e.core, admin, strlen(admin), &who, &err), 0);
 	assert_true(who.is_admin);
 	assert_int_equal(principal_authenticate_token(c->e.core, admin, strlen(admin), &who,
-						      token_id, &err), -1);
+						      token_id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	assert_false(who.is_admin);
 	assert_string_equal(token_id, "");
 	assert_int_equal(principal_authenticate_token(c->e.core, "kl1.nope", 8, &who, token_id,
-						      &err), -1);
+						      NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(principal_authenticate_token(c->e.core, "", 0, &who, token_id, &err), -1);
+	assert_int_equal(principal_authenticate_token(c->e.core, "", 0, &who, token_id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	assert_int_equal(principal_authenticate_token(c->e.core, "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"
 						      "bmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU", 62,
-						      &who, token_id, &err), -1);
+						      &who, token_id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 
 	/* A second token; revoking it stops it on both paths, the first one keeps working. */
 	assert_int_equal(principal_token_add(c->e.core, c->p.id, 0, &t2, token2, &err), 0);
 	assert_int_equal(principal_authenticate_token(c->e.core, token2, strlen(token2), &who,
-						      token_id, &err), 0);
+						      token_id, NULL, &err), 0);
 	assert_string_equal(token_id, t2.id);
 	assert_int_equal(principal_token_revoke(c->e.core, c->p.id, t2.id, &got, &err), 0);
 	assert_int_equal(principal_authenticate_token(c->e.core, token2, strlen(token2), &who,
-						      token_id, &err), -1);
+						      token_id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(principal_token_live(c->e.core, c->p.id, t2.id, &err), -1);
+	assert_int_equal(principal_token_live(c->e.core, c->p.id, t2.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, &err), 0);
+	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, NULL, &err), 0);
 	assert_int_equal(principal_token_live(c->e.core, c->p.id,
-					      "00000000-0000-0000-0000-000000000000", &err), -1);
+					      "00000000-0000-0000-0000-000000000000", NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(principal_token_live(c->e.core, "app-one", c->tok.id, &err), -1);
+	assert_int_equal(principal_token_live(c->e.core, "app-one", c->tok.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);	/* an id, not a name */
-	assert_int_equal(principal_token_live(c->e.core, c->p.id, "../../x", &err), -1);
+	assert_int_equal(principal_token_live(c->e.core, c->p.id, "../../x", NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 }
 
@@ -586,13 +586,13 @@ static void test_delete_cascade(void **state)
 	assert_int_equal(identity_cert_find(c->e.core, c->p.id, sha256, 32, &who, cred_id, &found,
 					    &err), -1);
 	assert_int_equal(err.code, KL_ENOTFOUND);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, cert.id, &err), -1);
-	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, cert.id, NULL, &err), -1);
+	assert_int_equal(principal_token_live(c->e.core, c->p.id, c->tok.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	assert_int_equal(principal_authenticate_token(c->e.core, c->token, strlen(c->token), &who,
-						      token_id, &err), -1);
+						      token_id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_EUNAUTH);
 	assert_int_equal(identity_credentials_list(c->e.core, c->p.id, &list, &n, &err), -1);
 	assert_int_equal(err.code, KL_ENOTFOUND);
@@ -649,7 +649,7 @@ static void test_restart_and_damage(void **state)
 	assert_int_equal(identity_credentials_list(c->e.core, "app-one", &list, &n, &err), -1);
 	assert_int_equal(err.code, KL_ECORRUPT);
 	assert_null(list);
-	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s.id, &err), -1);
+	assert_int_equal(identity_credential_live(c->e.core, c->p.id, s.id, NULL, &err), -1);
 	assert_int_equal(err.code, KL_ECORRUPT);
 }
 

@@ -81,7 +81,8 @@ static void issue_at(struct tfx *f, enum identity_cred_kind kind, const char *cr
 static int verify(struct tfx *f, const struct buf *tok, int64_t at, struct principal_ref *who,
 		  struct kl_err *err)
 {
-	return accesstoken_verify_at(f->env.core, (const char *)tok->data, tok->len, at, who, err);
+	return accesstoken_verify_at(f->env.core, (const char *)tok->data, tok->len, at, who, NULL,
+				     err);
 }
 
 static void expect_refused(struct tfx *f, const struct buf *tok, int64_t at, const char *why)
