@@ -11,6 +11,7 @@
 
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/secbuf.h"
 #include "vault/authcache.h"
@@ -224,12 +225,7 @@ uint64_t authcache_epoch(struct vault_core *core)
 
 static size_t slot_of(const struct table *t, const unsigned char *key, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ key[i]) * 1099511628211ULL;
-	return (size_t)(h % t->n);
+	return (size_t)(hash_fnv1a(key, len) % t->n);
 }
 
 /* Constant time in the bytes (a key may be a token's digest). */

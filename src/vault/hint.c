@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "vault/hint.h"
 
 #define HINT_LOCKS 16	/* slot i is under lock i % HINT_LOCKS */
@@ -55,14 +56,9 @@ void hint_free(struct hint *h)
 	free(h);
 }
 
-/* FNV-1a, 64 bits: the slot of key. */
 static size_t slot_of(const struct hint *h, const char *key)
 {
-	uint64_t x = 14695981039346656037ull;
-
-	for (; *key != '\0'; key++)
-		x = (x ^ (unsigned char)*key) * 1099511628211ull;
-	return (size_t)(x % h->n);
+	return (size_t)(hash_fnv1a(key, strlen(key)) % h->n);
 }
 
 bool hint_get(struct hint *h, const char *key, char *ver)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crypto/keyops.h"
+#include "util/hash.h"
 #include "vault/keycache.h"
 
 struct keycache_ref {
@@ -52,11 +53,7 @@ static bool unref_locked(struct keycache_ref *r)
 
 static size_t slot_of(const struct keycache *c, const char *id)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (; *id != '\0'; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-	return (size_t)(h % c->n);
+	return (size_t)(hash_fnv1a(id, strlen(id)) % c->n);
 }
 
 struct keycache_ref *keycache_get(struct keycache *c, const char *id)
