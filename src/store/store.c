@@ -1,5 +1,7 @@
 /* store.c owns the public face of the store: every argument check in one place, then the
- * backend's vtable. It holds no data and never interprets, logs or copies keys or values. */
+ * backend's vtable; and the change epoch (store_watch), the one thing it adds to a transaction.
+ * It holds no records and never interprets, logs or copies values; of keys it compares only the
+ * watched prefixes. */
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdint.h>
