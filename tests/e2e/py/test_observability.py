@@ -316,6 +316,7 @@ class ObservabilityTest(unittest.TestCase):
     def test_metrics_parse_and_types(self):
         srv = self.srv
         self.assertEqual(srv.request("GET", "/secrets?api-version=7.5").status, 200)
+        self.assertEqual(srv.request("GET", "/secrets?api-version=7.5").status, 200)
         self.assertEqual(srv.request("GET", "/no/such/path", token=False).status, 404)
         ctype, samples, fams = scrape(srv)
         self.assertEqual(ctype, "text/plain; version=0.0.4; charset=utf-8")
@@ -327,6 +328,7 @@ class ObservabilityTest(unittest.TestCase):
             "kluis_throttle_evictions": "counter",
             "kluis_mode": "gauge", "kluis_writable": "gauge", "kluis_storage_role": "gauge",
             "kluis_keycache_hits": "counter", "kluis_keycache_misses": "counter",
+            "kluis_authcache_hits": "counter", "kluis_authcache_misses": "counter",
             "kluis_audit_lines": "counter", "kluis_audit_write_failures": "counter",
             "kluis_metrics_dropped": "counter", "kluis_build_info": "gauge",
             "kluis_node_info": "gauge", "kluis_start_time_seconds": "gauge",
@@ -337,6 +339,9 @@ class ObservabilityTest(unittest.TestCase):
         self.assertEqual(set(types) - set(expected), set(), "every family is documented here")
         self.assertEqual(samples[("kluis_metrics_dropped_total", ())], 0)
         self.assertEqual(samples[("kluis_throttle_evictions_total", ())], 0)
+        # the second list found the vault in the node's cache (filled by the first at the latest)
+        self.assertGreaterEqual(samples[("kluis_authcache_hits_total", ())], 1)
+        self.assertGreaterEqual(samples[("kluis_authcache_misses_total", ())], 1)
         self.assertGreaterEqual(requests_total(samples, "GetSecrets", 200), 1)
         self.assertGreaterEqual(requests_total(samples, "unknown", 404), 1)
         self.assertEqual(samples[("kluis_mode", (("mode", "read-write"),))], 1)
