@@ -149,11 +149,15 @@ static inline int pg_fixture_start_server(struct pg_fixture *f, const char *data
 	return pg_fixture_run(f, argv);
 }
 
-/* stop, start or restart the primary; stop and restart are fast shutdowns. */
+/* stop, start or restart the primary; stop and restart are fast shutdowns. "crash" stops it in
+ * immediate mode: every backend exits at once without finishing anything or releasing its
+ * locks, so no statement that was waiting can complete on the way down (in a fast shutdown a
+ * statement waiting on a lock may be granted it as the holder exits, and answer). */
 static inline int pg_fixture_ctl(struct pg_fixture *f, const char *action)
 {
-	const char *const argv[] = { "pg_ctl", "-D", "data", "-m", "fast", "-w", "-t", "30", action,
-				     NULL };
+	bool crash = strcmp(action, "crash") == 0;
+	const char *const argv[] = { "pg_ctl", "-D", "data", "-m", crash ? "immediate" : "fast", "-w",
+				     "-t", "30", crash ? "stop" : action, NULL };
 
 	if (strcmp(action, "start") == 0)
 		return pg_fixture_start_server(f, "data", f->port);
