@@ -326,7 +326,7 @@ void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault 
 	pthread_mutex_unlock(&s->mu);
 }
 
-static uint64_t mono_ms(void)
+uint64_t store_pg_mono_ms(void)
 {
 	struct timespec t;
 
@@ -334,13 +334,13 @@ static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* Sleeps one reconnection step, unless that would pass deadline (a mono_ms() time; 0: no
+/* Sleeps one reconnection step, unless that would pass deadline (a store_pg_mono_ms() time; 0: no
  * waiting). False when there is no time left. */
 bool store_pg_wait_step(uint64_t deadline)
 {
 	struct timespec step = { 0, RECONNECT_STEP_MS * 1000000L };
 
-	if (deadline == 0 || mono_ms() + RECONNECT_STEP_MS > deadline)
+	if (deadline == 0 || store_pg_mono_ms() + RECONNECT_STEP_MS > deadline)
 		return false;
 	nanosleep(&step, NULL);
 	return true;
@@ -350,7 +350,7 @@ uint64_t store_pg_deadline(struct store_pg *s)
 {
 	unsigned ms = atomic_load(&s->wait_ms);
 
-	return ms > 0 ? mono_ms() + ms : 0;
+	return ms > 0 ? store_pg_mono_ms() + ms : 0;
 }
 
 /* An idle connection hears from its server only when the server ends it (a restart, a shutdown,
@@ -719,6 +719,7 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	s->base.vt = &pg_vtable;
 	s->pool_size = pool_size;
 	atomic_init(&s->wait_ms, FAILOVER_WAIT_MS);
+	atomic_init(&s->sweep_ms, 0);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	store_pg_many_init(s);

@@ -14,6 +14,8 @@
 #include "store/store.h"
 
 #define TABLE "kluis_kv"
+#define MARKERS "kluis_commit"	/* commit markers (store_pg_settle.c) */
+#define STORE_PG_MARKER_LEN 16
 #define BYTEA_OID 17		/* pg_type.oid of bytea and int8: fixed in PostgreSQL's catalog */
 #define INT8_OID 20
 #define BYTEA_ARRAY_OID 1001
@@ -45,6 +47,7 @@ struct store_pg {
 	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
 	bool read_leading;	/* a caller is running a group now */
 	_Atomic uint64_t read_groups, read_calls;	/* statements run, get_many calls served */
+	_Atomic uint64_t sweep_ms;	/* when old commit markers were last deleted (mono ms) */
 };
 
 /* What a failed statement means for the caller and for its connection. */
@@ -73,6 +76,8 @@ PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline, st
 void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f);
 /* The deadline of a call that rides through a failover; 0 when it must not wait. */
 uint64_t store_pg_deadline(struct store_pg *s);
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t store_pg_mono_ms(void);
 /* Sleeps one reconnection step unless that would pass deadline; false when no time is left. */
 bool store_pg_wait_step(uint64_t deadline);
 /* A one-dimensional binary array of n elements of elem_oid, as array_recv reads it: the header,
@@ -107,6 +112,17 @@ void store_pg_many_destroy(struct store_pg *s);
 
 /* The vtable's txn: one round trip (store_pg_txn.c's header comment). */
 int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err);
+/* store_pg_settle.c */
+/* 16 random bytes: the commit marker of one run of a transaction. */
+int store_pg_marker_new(unsigned char marker[STORE_PG_MARKER_LEN], struct kl_err *err);
+/* After a commit whose outcome was lost: whether the run that carried marker committed (*landed)
+ * or never will (!*landed; it may be run again). Waits for a writable primary as a failover wait
+ * does; -1 with err when that did not come in time. */
+int store_pg_settle(struct store_pg *s, const unsigned char *marker, bool *landed,
+		    struct kl_err *err);
+/* Deletes commit markers too old to be settled any more, at most once a minute per node; c is a
+ * connection to the primary that a transaction just used successfully. */
+void store_pg_sweep_markers(struct store_pg *s, PGconn *c);
 /* Opens the schema on c: creates or migrates it on a primary; on a read-only standby only checks
  * that it is there and not newer than this kluisd. */
 int store_pg_ensure_table(PGconn *c, struct kl_err *err);

@@ -12,10 +12,13 @@
  * that takes no writes is waited for as store_pg.c says.
  *
  * Since the COMMIT leaves with the rest, a connection lost after the pipeline was sent and before
- * COMMIT's answer came leaves the outcome unknown (the server may have run it all): that fails
- * with KL_EOUTCOME and is never run again, unless the server's own answer to an earlier step (an
- * error, or the FATAL of a session it ended) shows that COMMIT never ran. A connection found lost
- * before anything was sent is replaced and the transaction run again once. */
+ * COMMIT's answer came leaves the outcome unknown (the server may have run it all), unless the
+ * server's own answer to an earlier step (an error, or the FATAL of a session it ended) shows that
+ * COMMIT never ran. An unknown outcome is settled (store_pg_settle.c: each run carries a commit
+ * marker, and a fence of it on a writable primary says whether the run committed or never will):
+ * a run that committed is a success, one that never will is run again with a new marker; only a
+ * settle that found no writable primary in the failover wait fails, with KL_EOUTCOME. A
+ * connection found lost before anything was sent is replaced and the transaction run again once. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +29,18 @@
 #include "util/rec.h"
 
 #define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
+#define SETTLES 3		/* unknown outcomes settled as "not applied" before giving up */
 
 static int migrate(PGconn *c, struct kl_err *err);
 
-/* A transaction as the parameters of kluis_kv_txn(kinds, keys, vals, versions) (see migrate): one
- * byte per op, then three binary arrays (bytea[], bytea[], int8[]). */
+/* A transaction as the parameters of kluis_kv_txn(marker, kinds, keys, vals, versions) (see
+ * migrate): the run's commit marker, one byte per op, then three binary arrays (bytea[], bytea[],
+ * int8[]). */
 struct txn_args {
+	unsigned char marker[STORE_PG_MARKER_LEN];
 	struct buf kinds, keys, vals, versions;
-	const char *p[4];
-	int len[4];
+	const char *p[5];
+	int len[5];
 };
 
 static void txn_args_clear(struct txn_args *a)
@@ -76,14 +82,18 @@ static int txn_args_make(const struct store_op *ops, size_t n, struct txn_args *
 		    store_pg_array_elem(&a->versions, be, sizeof(be), err) != 0)
 			goto out;
 	}
-	a->p[0] = (const char *)a->kinds.data;
-	a->p[1] = (const char *)a->keys.data;
-	a->p[2] = (const char *)a->vals.data;
-	a->p[3] = (const char *)a->versions.data;
-	a->len[0] = (int)a->kinds.len;
-	a->len[1] = (int)a->keys.len;
-	a->len[2] = (int)a->vals.len;
-	a->len[3] = (int)a->versions.len;
+	if (store_pg_marker_new(a->marker, err) != 0)
+		goto out;
+	a->p[0] = (const char *)a->marker;
+	a->p[1] = (const char *)a->kinds.data;
+	a->p[2] = (const char *)a->keys.data;
+	a->p[3] = (const char *)a->vals.data;
+	a->p[4] = (const char *)a->versions.data;
+	a->len[0] = STORE_PG_MARKER_LEN;
+	a->len[1] = (int)a->kinds.len;
+	a->len[2] = (int)a->keys.len;
+	a->len[3] = (int)a->vals.len;
+	a->len[4] = (int)a->versions.len;
 	rc = 0;
 out:
 	return rc;
@@ -97,15 +107,16 @@ enum txn_step { STEP_BEGIN, STEP_CALL, STEP_COMMIT, STEP_SYNC, STEP_ROLLBACK, ST
 
 static int txn_send(PGconn *c, const struct txn_args *a, enum txn_step *sent)
 {
-	static const Oid types[4] = { BYTEA_OID, BYTEA_ARRAY_OID, BYTEA_ARRAY_OID, INT8_ARRAY_OID };
-	static const int formats[4] = { BINARY, BINARY, BINARY, BINARY };
+	static const Oid types[5] = { BYTEA_OID, BYTEA_OID, BYTEA_ARRAY_OID, BYTEA_ARRAY_OID,
+				      INT8_ARRAY_OID };
+	static const int formats[5] = { BINARY, BINARY, BINARY, BINARY, BINARY };
 
 	*sent = STEP_BEGIN;	/* nothing of the transaction has left yet */
 	if (PQenterPipelineMode(c) != 1 ||
 	    PQsendQueryParams(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", 0, NULL, NULL, NULL, NULL,
 			      BINARY) != 1 ||
-	    PQsendQueryParams(c, "SELECT " TABLE "_txn($1, $2, $3, $4)", 4, types, a->p, a->len,
-			      formats, BINARY) != 1)
+	    PQsendQueryParams(c, "SELECT " TABLE "_txn($1, $2, $3, $4, $5)", 5, types, a->p,
+			      a->len, formats, BINARY) != 1)
 		return -1;
 	*sent = STEP_COMMIT;	/* from here the COMMIT may have reached the server */
 	if (PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, BINARY) != 1 ||
@@ -251,9 +262,9 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 	struct store_pg *s = (struct store_pg *)st;
 	struct txn_args a;
 	enum pg_fault f = FAULT_NONE;
-	unsigned serial = 0, relinks = 0, seed;
+	unsigned serial = 0, relinks = 0, settles = 0, seed;
 	struct timespec now;
-	bool unknown = false, migrated = false;
+	bool unknown = false, migrated = false, landed = false;
 	uint64_t epoch, deadline = store_pg_deadline(s);
 	PGconn *c;
 	int rc = -1;
@@ -275,9 +286,23 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 				continue;
 			break;
 		}
+		if (rc == 0)
+			store_pg_sweep_markers(s, c);
 		store_pg_give(s, c, epoch, f);
-		if (rc == 0 || f == FAULT_NONE)
+		if (rc == 0 || (f == FAULT_NONE && !unknown))
 			break;
+		/* its answer lost: find out whether it committed; if it never will, run it again */
+		if (unknown) {
+			if (store_pg_settle(s, a.marker, &landed, err) != 0)
+				goto unknown;
+			if (landed) {
+				rc = 0;
+				break;
+			}
+			if (++settles >= SETTLES || store_pg_marker_new(a.marker, err) != 0)
+				goto unknown;
+			continue;
+		}
 		if (f == FAULT_SERIAL && ++serial < SERIAL_TRIES) {
 			if (serial > 1)
 				serial_backoff(serial, &seed);
@@ -294,14 +319,14 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 		if (f == FAULT_SERIAL)
 			LOG_ERROR(NULL, "gave up a transaction after %u serialization failures",
 				  serial);
-		if (unknown)
-			kl_fail(err, KL_EOUTCOME,
-				"the store's database was lost during a commit: the write may or "
-				"may not have been applied");
 		break;
 	}
-	if (rc == 0 && (serial > 0 || relinks > 0 || migrated))
+	if (rc == 0 && (serial > 0 || relinks > 0 || migrated || settles > 0 || landed))
 		kl_err_clear(err);	/* the failures before were overcome */
+	goto out;
+unknown:
+	kl_fail(err, KL_EOUTCOME, "the store's database was lost during a commit, and no writable "
+		"database answered in time to say whether the write was applied");
 out:
 	txn_args_clear(&a);
 	return rc;
@@ -333,8 +358,8 @@ out:
 /* The schema's version is the table's comment, "kluis-schema N". A table without one is from
  * before versions (the same layout as version 1). A newer version than this kluisd knows is
  * refused: an old node must not write into a schema it does not understand. */
-#define SCHEMA_VERSION 2
-#define SCHEMA_COMMENT "kluis-schema 2"
+#define SCHEMA_VERSION 3
+#define SCHEMA_COMMENT "kluis-schema 3"
 #define SCHEMA_LOCK "7021741163"	/* pg_advisory_xact_lock key: "kluis" as a number, roughly */
 
 static int schema_version(PGconn *c, int *version, struct kl_err *err)
@@ -382,6 +407,36 @@ static int migrate(PGconn *c, struct kl_err *err)
 		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
 		"    END IF;\n"
 		"  END LOOP;\n"
+		"  FOR i IN 1 .. length(kinds) LOOP\n"
+		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
+		"      INSERT INTO " TABLE " AS t (key, value, version)\n"
+		"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"
+		"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"
+		"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"
+		"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"
+		"    END IF;\n"
+		"  END LOOP;\n"
+		"  RETURN true;\n"
+		"END\n"
+		"$fn$",
+		/* versions 2 -> 3: commit markers (store_pg_settle.c). The marker goes in once the
+		 * checks have passed, so that it is committed exactly when the writes are; a
+		 * marker already there (a fence) fails the transaction. The four-argument function
+		 * stays for the nodes of version 2 still running during an upgrade. */
+		"CREATE TABLE IF NOT EXISTS " MARKERS " (id bytea PRIMARY KEY, "
+		"fence boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT now())",
+		"CREATE INDEX IF NOT EXISTS " MARKERS "_at ON " MARKERS " USING brin (at)",
+		"CREATE OR REPLACE FUNCTION " TABLE "_txn(marker bytea, kinds bytea, keys bytea[], "
+		"vals bytea[], versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
+		"DECLARE i int; v bigint;\n"
+		"BEGIN\n"
+		"  FOR i IN 1 .. length(kinds) LOOP\n"
+		"    IF get_byte(kinds, i - 1) = 99 THEN\n"
+		"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"
+		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
+		"    END IF;\n"
+		"  END LOOP;\n"
+		"  INSERT INTO " MARKERS " (id) VALUES (marker);\n"
 		"  FOR i IN 1 .. length(kinds) LOOP\n"
 		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
 		"      INSERT INTO " TABLE " AS t (key, value, version)\n"

@@ -1,7 +1,9 @@
 /* Transactions on PostgreSQL against a real server this test starts itself (pg_fixture.h): a
- * commit whose outcome the store cannot know (the connection lost while the server ran the
- * COMMIT, applied or not; the wait for a synchronous standby canceled after a local commit) is
- * KL_EOUTCOME and never run again; concurrent checked writers lose no update. */
+ * commit whose answer the store did not get (the connection lost while the server ran the COMMIT,
+ * applied or not; the wait for a synchronous standby canceled after a local commit) is settled by
+ * the store: a success when it was applied, run again exactly once when it was not, and
+ * KL_EOUTCOME only when no writable server answers within the failover wait; concurrent checked
+ * writers lose no update. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,60 +83,101 @@ static void *put_outcome(void *arg)
 	return NULL;
 }
 
-/* The connection is lost while the server runs the COMMIT (a deferred trigger holds the commit
- * in pg_sleep, and the backend is terminated there): the store cannot know whether the write was
- * applied, says so with KL_EOUTCOME, and does not run it again (the trigger ran once). */
-static void test_lost_during_commit_is_unknown_outcome(void **state)
+/* Creates a deferred trigger on kluis_kv that counts its runs in outcome_runs and, on the first
+ * run only when "sleep_once", holds the COMMIT of a write of the key "outcome" in pg_sleep. */
+static void make_slow_commit_trigger(void)
 {
-	struct store *st = fresh_store(state, 2);
-	struct slow_put p = { .st = st, .rc = 0 };
-	struct kl_err err = { 0 };
-	char pid[32] = "", runs[32];
-	pthread_t t;
-	int i;
-
 	assert_int_equal(
 		pg_fixture_sql(fx.port,
 			       "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
 			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
-			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = 'outcome'::bytea THEN "
-			       "PERFORM nextval('outcome_runs'); PERFORM pg_sleep(60); END IF; "
+			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = 'outcome'::bytea AND "
+			       "nextval('outcome_runs') = 1 THEN PERFORM pg_sleep(60); END IF; "
 			       "RETURN NULL; END $$;"
 			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
 			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
 			       "FUNCTION outcome_slow()"),
 		0);
-	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
-	/* the store's backend sleeping inside its COMMIT */
+}
+
+/* The pid of the kluisd backend sleeping inside its COMMIT, by polling. */
+static void wait_for_sleeping_commit(char *pid, size_t n)
+{
+	int i;
+
+	pid[0] = '\0';
 	for (i = 0; i < 1200 && pid[0] == '\0'; i++) {
 		assert_int_equal(pg_fixture_query(fx.port,
 						  "SELECT COALESCE(MAX(pid)::text, '') FROM "
 						  "pg_stat_activity WHERE "
 						  "application_name = 'kluisd' AND "
 						  "wait_event = 'PgSleep'",
-						  pid, sizeof(pid)),
+						  pid, n),
 				 0);
 		if (pid[0] == '\0')
 			usleep(50 * 1000);
 	}
 	assert_true(pid[0] != '\0');
-	{
-		char sql[96];
+}
 
-		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
-		assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
-	}
+static void terminate_backend(const char *pid)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+	assert_int_equal(pg_fixture_sql(fx.port, sql), 0);
+}
+
+/* The connection is lost while the server runs the COMMIT (a deferred trigger holds the commit
+ * in pg_sleep, and the backend is terminated there, so it was not applied): the store settles
+ * it, finds it was not applied, and runs it again once: the put succeeds, the trigger ran twice,
+ * the record is at version 1. (Before the settle: KL_EOUTCOME, handed to the caller.) */
+static void test_lost_during_commit_is_settled_and_run_again(void **state)
+{
+	struct store *st = fresh_store(state, 2);
+	struct slow_put p = { .st = st, .rc = 0 };
+	char pid[32], runs[32];
+	pthread_t t;
+
+	make_slow_commit_trigger();
+	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
+	wait_for_sleeping_commit(pid, sizeof(pid));
+	terminate_backend(pid);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT last_value FROM outcome_runs", runs,
+					  sizeof(runs)), 0);
+	assert_string_equal(runs, "2");	/* the lost run, and one more */
+	expect_record(st, "outcome", "v", 1);	/* applied once */
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT count(*) FROM kluis_commit WHERE fence",
+					  runs, sizeof(runs)), 0);
+	assert_string_equal(runs, "1");	/* the lost run's marker, fenced */
+	assert_int_equal(pg_fixture_sql(fx.port, "DROP TRIGGER outcome_slow ON kluis_kv"), 0);
+}
+
+/* The same loss while no server takes writes for longer than the failover wait: the store cannot
+ * find out, and says so with KL_EOUTCOME instead of running the write again. */
+static void test_unsettled_outcome_is_eoutcome(void **state)
+{
+	struct store *st = fresh_store(state, 2);
+	struct slow_put p = { .st = st, .rc = 0 };
+	char pid[32], runs[32];
+	pthread_t t;
+
+	store_pg_set_failover_wait(st, 500);
+	make_slow_commit_trigger();
+	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
+	wait_for_sleeping_commit(pid, sizeof(pid));
+	assert_int_equal(pg_fixture_ctl(&fx, "crash"), 0);	/* ends the session too */
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(p.rc, -1);
 	assert_int_equal(p.code, KL_EOUTCOME);
+	assert_int_equal(pg_fixture_ctl(&fx, "start"), 0);
 	assert_int_equal(pg_fixture_query(fx.port, "SELECT last_value FROM outcome_runs", runs,
 					  sizeof(runs)), 0);
 	assert_string_equal(runs, "1");	/* not run again */
-	expect_missing(st, "outcome");	/* this time it was not applied */
-	/* the store goes on */
+	expect_missing(st, "outcome");
 	assert_int_equal(pg_fixture_sql(fx.port, "DROP TRIGGER outcome_slow ON kluis_kv"), 0);
-	assert_int_equal(store_put(st, "outcome", 7, "v", 1, &err), 0);
-	expect_record(st, "outcome", "v", 1);
 }
 
 /* The backend of the kluisd connection whose wait_event is event, by polling; "" when none
@@ -183,18 +226,18 @@ static void put_with_sync_wait_stopped(struct store *st, const char *stop, struc
 	assert_true(pid[0] != '\0');
 }
 
-/* The other side of an unknown outcome: the COMMIT was applied (written locally, then waiting
- * for a synchronous standby that never answers) when the connection was lost. KL_EOUTCOME again,
- * and the write is there: no caller may take the error for "nothing happened". */
-static void test_unknown_outcome_may_have_been_applied(void **state)
+/* The other side: the COMMIT was applied (written locally, then waiting for a synchronous
+ * standby that never answers) when the connection was lost. The settle's fence waits for the
+ * standbys too, so it answers only once the server commits without them (the restart): the
+ * marker is the write's own, the put succeeds, and the write is there once. */
+static void test_lost_answer_of_an_applied_commit_is_success(void **state)
 {
 	struct store *st = fresh_store(state, 2);
 	struct slow_put p;
 
 	put_with_sync_wait_stopped(st, "pg_terminate_backend", &p);
-	assert_int_equal(p.rc, -1);
-	assert_int_equal(p.code, KL_EOUTCOME);
-	expect_record(st, "outcome", "v", 1);	/* applied after all */
+	assert_int_equal(p.rc, 0);
+	expect_record(st, "outcome", "v", 1);	/* applied once, not twice */
 }
 
 #define COUNTERS 6
@@ -280,17 +323,18 @@ static void test_no_lost_update_under_concurrent_writers(void **state)
 /* The server cancels a COMMIT's wait for a synchronous standby that never answers (here
  * pg_cancel_backend; a statement_timeout does the same): the transaction committed locally and
  * COMMIT answers success with only a warning. A failover now could lose it, so it is not
- * acknowledged: KL_EOUTCOME, and the write is there. (Before, the warning was dropped and the
- * put succeeded.) */
-static void test_canceled_sync_wait_is_unknown_outcome(void **state)
+ * acknowledged as it is: it is settled, and the settle's fence, which waits for the standbys,
+ * answers once the server commits without them (the restart). The put succeeds then, once.
+ * (Before the warning was heard, the put succeeded at once, not durable; before the settle, it
+ * failed with KL_EOUTCOME.) */
+static void test_canceled_sync_wait_is_settled(void **state)
 {
 	struct store *st = fresh_store(state, 2);
 	struct slow_put p;
 
 	put_with_sync_wait_stopped(st, "pg_cancel_backend", &p);
-	assert_int_equal(p.rc, -1);
-	assert_int_equal(p.code, KL_EOUTCOME);
-	expect_record(st, "outcome", "v", 1);	/* committed locally after all */
+	assert_int_equal(p.rc, 0);
+	expect_record(st, "outcome", "v", 1);	/* committed locally, acknowledged once durable */
 }
 
 #define OWN_TEST(f) cmocka_unit_test_setup_teardown(f, fresh_setup, close_teardown)
@@ -298,9 +342,10 @@ static void test_canceled_sync_wait_is_unknown_outcome(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		OWN_TEST(test_lost_during_commit_is_unknown_outcome),
-		OWN_TEST(test_unknown_outcome_may_have_been_applied),
-		OWN_TEST(test_canceled_sync_wait_is_unknown_outcome),
+		OWN_TEST(test_lost_during_commit_is_settled_and_run_again),
+		OWN_TEST(test_unsettled_outcome_is_eoutcome),
+		OWN_TEST(test_lost_answer_of_an_applied_commit_is_success),
+		OWN_TEST(test_canceled_sync_wait_is_settled),
 		OWN_TEST(test_no_lost_update_under_concurrent_writers),
 	};
 	int failed = 1;

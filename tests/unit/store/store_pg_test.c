@@ -14,6 +14,12 @@
 
 #define SUITE_POOL 4
 
+/* Both transaction functions (schema 2's and schema 3's), as a test that rolls the schema back
+ * drops them. */
+#define DROP_TXN_FUNCTIONS                                                                         \
+	"DROP FUNCTION IF EXISTS kluis_kv_txn(bytea, bytea[], bytea[], bigint[]);"                   \
+	"DROP FUNCTION IF EXISTS kluis_kv_txn(bytea, bytea, bytea[], bytea[], bigint[]);"
+
 static struct pg_fixture fx;
 
 static struct store *open_pool(const char *conninfo, size_t pool)
@@ -123,23 +129,23 @@ static void test_schema_version(void **state)
 
 	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
 				 "'pg_class')", out, sizeof(out)), 0);
-	assert_string_equal(out, "kluis-schema 2");
+	assert_string_equal(out, "kluis-schema 3");
 	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS NULL"), 0);
 	assert_non_null(again = open_pool(fx.conninfo, 1));
 	store_close(again);
 	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
 				 "'pg_class')", out, sizeof(out)), 0);
-	assert_string_equal(out, "kluis-schema 2");
-	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 3'"),
+	assert_string_equal(out, "kluis-schema 3");
+	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 4'"),
 			 0);
 	expect_open_fails(fx.conninfo, 1, KL_ECORRUPT);
-	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 2'"),
+	assert_int_equal(pg_fixture_sql(fx.port, "COMMENT ON TABLE kluis_kv IS 'kluis-schema 3'"),
 			 0);
 	(void)st;
 }
 
 /* A database of schema 1 (the table, no transaction function) with records in it: opening it
- * migrates it to schema 2, keeping every record and its version; checked writes work on it. */
+ * migrates it to the current schema, keeping every record and its version; checked writes work on it. */
 static void test_schema_1_is_migrated(void **state)
 {
 	struct kl_err err = { 0 };
@@ -153,7 +159,7 @@ static void test_schema_1_is_migrated(void **state)
 	assert_int_equal(pg_fixture_sql(fx.port, "CREATE TABLE kluis_kv (key bytea PRIMARY KEY, "
 						 "value bytea NOT NULL, version bigint NOT NULL);"
 						 "COMMENT ON TABLE kluis_kv IS 'kluis-schema 1';"
-						 "DROP FUNCTION IF EXISTS kluis_kv_txn;"
+						 DROP_TXN_FUNCTIONS
 						 "INSERT INTO kluis_kv VALUES ('old', 'value', 5), "
 						 "('gone', 'x', 1)"),
 			 0);
@@ -161,7 +167,7 @@ static void test_schema_1_is_migrated(void **state)
 	assert_non_null(*state);
 	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
 				 "'pg_class')", out, sizeof(out)), 0);
-	assert_string_equal(out, "kluis-schema 2");
+	assert_string_equal(out, "kluis-schema 3");
 	suite_expect(*state, K("old"), K("value"), 5);
 	ops[0].version = 4;	/* stale */
 	assert_int_equal(store_txn(*state, ops, 3, &err), -1);
@@ -173,6 +179,37 @@ static void test_schema_1_is_migrated(void **state)
 	suite_expect_missing(*state, K("gone"));
 }
 
+/* A database of schema 2 (transactions without commit markers: no marker table, the function of
+ * four arguments) that a node of schema 2 still writes into: opening it adds the markers and
+ * the new function, and the old function keeps working for the old node. */
+static void test_schema_2_is_migrated(void **state)
+{
+	struct store *st = fresh_store(state, 1);
+	char out[64];
+
+	suite_put(st, K("k"), K("v"));
+	assert_int_equal(pg_fixture_sql(fx.port, "DROP FUNCTION kluis_kv_txn(bytea, bytea, bytea[], "
+						 "bytea[], bigint[]); DROP TABLE kluis_commit;"
+						 "COMMENT ON TABLE kluis_kv IS 'kluis-schema 2'"),
+			 0);
+	store_close(st);
+	*state = st = open_pool(fx.conninfo, 1);
+	assert_non_null(st);
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT obj_description('kluis_kv'::regclass, "
+				 "'pg_class')", out, sizeof(out)), 0);
+	assert_string_equal(out, "kluis-schema 3");
+	suite_put(st, K("k"), K("again"));
+	suite_expect(st, K("k"), K("again"), 2);
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT count(*) FROM kluis_commit", out,
+					  sizeof(out)), 0);
+	assert_string_equal(out, "1");	/* this write's marker */
+	/* an old node's transaction, as version 2 sent it */
+	assert_int_equal(pg_fixture_query(fx.port, "SELECT kluis_kv_txn('p', ARRAY['k'::bytea], "
+				 "ARRAY['old'::bytea], ARRAY[0::bigint])", out, sizeof(out)), 0);
+	assert_string_equal(out, "t");
+	suite_expect(st, K("k"), K("old"), 3);
+}
+
 /* The function dropped under a running store (a standby of schema 1, promoted since): the next
  * transaction brings the schema up to date and goes through. */
 static void test_missing_function_is_made_again(void **state)
@@ -180,7 +217,7 @@ static void test_missing_function_is_made_again(void **state)
 	struct store *st = fresh_store(state, 1);
 
 	suite_put(st, K("k"), K("v"));
-	assert_int_equal(pg_fixture_sql(fx.port, "DROP FUNCTION kluis_kv_txn;"
+	assert_int_equal(pg_fixture_sql(fx.port, DROP_TXN_FUNCTIONS
 						 "COMMENT ON TABLE kluis_kv IS 'kluis-schema 1'"),
 			 0);
 	suite_put(st, K("k"), K("again"));
@@ -874,6 +911,7 @@ int main(void)
 		OWN_TEST(test_outage_is_ridden_through),
 		OWN_TEST(test_schema_version),
 		OWN_TEST(test_schema_1_is_migrated),
+		OWN_TEST(test_schema_2_is_migrated),
 		OWN_TEST(test_missing_function_is_made_again),
 		OWN_TEST(test_nodes_starting_together),
 		OWN_TEST(test_read_only_database_refuses_writes),
