@@ -1,9 +1,10 @@
 /* vault/object.c when the store cannot say whether a write was applied (KL_EOUTCOME), on a real
  * PostgreSQL (pg_fixture.h): commits wait for a synchronous standby that never answers, and the
  * backend waiting in one is terminated, so the commit is applied but its answer lost. A SET then
- * finds its own new version in the store and succeeds, once, with that version; a SET whose
- * commit was not applied (terminated inside a deferred trigger) fails with KL_EOUTCOME and writes
- * no second version behind the caller's back. */
+ * succeeds, once, with that version (the store settles the outcome: store_pg_settle.c); a SET
+ * whose commit was not applied (terminated inside a deferred trigger) is run again by the store,
+ * once: one version; and when no server answers within the failover wait, the SET fails with
+ * KL_EOUTCOME and writes no version behind the caller's back. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@ static struct pg_fixture pg;
 
 struct node {
 	struct fixture_dir dir;
+	struct store *st;	/* the core's */
 	struct vault_core *core;
 	struct vault v;
 };
@@ -48,26 +50,37 @@ static void *set_secret(void *arg)
 }
 
 /* Terminates every kluisd backend waiting on event, once one shows up; false when none did. */
-static bool terminate_waiting(const char *event)
+/* Polls until a kluisd backend waits on event; its pid in pid. */
+static bool wait_for_event(const char *event, char *pid, size_t n)
 {
-	char sql[256], pid[32] = "";
+	char sql[256];
 	int i;
 
+	pid[0] = '\0';
 	snprintf(sql, sizeof(sql),
 		 "SELECT COALESCE(MAX(pid)::text, '') FROM pg_stat_activity WHERE "
 		 "application_name = 'kluisd' AND wait_event = '%s'",
 		 event);
 	for (i = 0; i < 1200 && pid[0] == '\0'; i++) {
-		if (pg_fixture_query(pg.port, sql, pid, sizeof(pid)) != 0)
+		if (pg_fixture_query(pg.port, sql, pid, n) != 0)
 			return false;
 		if (pid[0] == '\0')
 			usleep(50 * 1000);
 	}
+	return pid[0] != '\0';
+}
+
+static bool terminate_waiting(const char *event)
+{
+	char sql[256], pid[32];
+
+	if (!wait_for_event(event, pid, sizeof(pid)))
+		return false;
 	snprintf(sql, sizeof(sql),
 		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
 		 "application_name = 'kluisd' AND wait_event = '%s'",
 		 event);
-	return pid[0] != '\0' && pg_fixture_sql(pg.port, sql) == 0;
+	return pg_fixture_sql(pg.port, sql) == 0;
 }
 
 /* The number of versions of secret name in the default vault, straight from the table. */
@@ -123,31 +136,75 @@ static void test_set_settles_an_unknown_outcome(void **state)
 	obj_clear(&s.out);
 }
 
-static void test_set_not_applied_stays_unknown(void **state)
+/* A deferred trigger that holds the COMMIT of the first write of the head of "lost" in pg_sleep
+ * (the sequence counts its runs; later runs go through). */
+static void slow_first_commit(void)
+{
+	assert_int_equal(
+		pg_fixture_sql(pg.port,
+			       "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
+			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
+			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = "
+			       "'o/default/s/h/lost'::bytea AND nextval('outcome_runs') = 1 THEN "
+			       "PERFORM pg_sleep(60); END IF; RETURN NULL; END $$;"
+			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
+			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
+			       "FUNCTION outcome_slow()"),
+		0);
+}
+
+static void test_set_not_applied_is_run_again_once(void **state)
 {
 	struct node *n = *state;
 	struct setter s = { .v = &n->v, .name = "lost" };
 	pthread_t t;
 	bool terminated;
 
+	slow_first_commit();
+	assert_int_equal(pthread_create(&t, NULL, set_secret, &s), 0);
+	terminated = terminate_waiting("PgSleep");
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(pg_fixture_sql(pg.port, "DROP TRIGGER outcome_slow ON kluis_kv"), 0);
+	assert_true(terminated);
+	if (s.rc != 0)
+		fail_msg("obj_create: %s %s", kl_errc_name(s.err.code), s.err.msg);
+	assert_int_equal(versions_of("lost"), 1);	/* the lost run rolled back, then one more */
+	expect_latest(&n->v, "lost", s.out.version);
+	obj_clear(&s.out);
+}
+
+/* The server gone (stopped at once while the COMMIT sleeps) for longer than the failover wait: the
+ * outcome cannot be settled, the SET fails with KL_EOUTCOME, and nothing was written. */
+static void test_set_unsettled_stays_unknown(void **state)
+{
+	struct node *n = *state;
+	struct setter s = { .v = &n->v, .name = "gone" };
+	char sql[128];
+	pthread_t t;
+	bool waiting;
+
+	store_pg_set_failover_wait(n->st, 300);
 	assert_int_equal(
 		pg_fixture_sql(pg.port,
 			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
 			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = "
-			       "'o/default/s/h/lost'::bytea THEN PERFORM pg_sleep(60); END IF; "
+			       "'o/default/s/h/gone'::bytea THEN PERFORM pg_sleep(60); END IF; "
 			       "RETURN NULL; END $$;"
 			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
 			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
 			       "FUNCTION outcome_slow()"),
 		0);
 	assert_int_equal(pthread_create(&t, NULL, set_secret, &s), 0);
-	terminated = terminate_waiting("PgSleep");
+	waiting = wait_for_event("PgSleep", sql, sizeof(sql));
+	assert_int_equal(pg_fixture_ctl(&pg, "crash"), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(pg_fixture_ctl(&pg, "start"), 0);
 	assert_int_equal(pg_fixture_sql(pg.port, "DROP TRIGGER outcome_slow ON kluis_kv"), 0);
-	assert_true(terminated);
+	store_pg_set_failover_wait(n->st, 8000);
+	assert_true(waiting);
 	assert_int_equal(s.rc, -1);
 	assert_int_equal(s.err.code, KL_EOUTCOME);
-	assert_int_equal(versions_of("lost"), 0);	/* rolled back, and not run again */
+	assert_int_equal(versions_of("gone"), 0);	/* rolled back, and not run again */
 }
 
 static int setup(void **state)
@@ -160,7 +217,7 @@ static int setup(void **state)
 	if (n == NULL || fixture_dir_make(&n->dir) != 0)
 		return -1;
 	cfg.data_dir = n->dir.path;
-	if ((st = store_pg_open(pg.conninfo, 2, &err)) == NULL ||
+	if ((n->st = st = store_pg_open(pg.conninfo, 2, &err)) == NULL ||
 	    (n->core = vault_core_open(&cfg, st, &err)) == NULL ||
 	    vault_open(n->core, "default", &n->v, &err) != 0) {
 		fprintf(stderr, "setup: %s\n", err.msg);
@@ -184,7 +241,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_settles_an_unknown_outcome),
-		cmocka_unit_test(test_set_not_applied_stays_unknown),
+		cmocka_unit_test(test_set_not_applied_is_run_again_once),
+		cmocka_unit_test(test_set_unsettled_stays_unknown),
 	};
 	int failed = 1;
 
