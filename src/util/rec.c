@@ -189,15 +189,30 @@ out:
 	return s;
 }
 
+/* As rec_get_str, straight into out: no allocation (a GET decodes several of these). */
 bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n)
 {
-	char *s = rec_get_str(r);
-	bool ok = s != NULL && strlen(s) < n;
+	const unsigned char *p;
+	uint32_t len;
 
-	if (ok)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-	return ok;
+	if (r->bad)
+		return false;
+	if (r->len - r->off >= 4 && memcmp(r->p + r->off, "\xff\xff\xff\xff", 4) == 0) {
+		r->off += 4;	/* absent: read past, and not a string */
+		return false;
+	}
+	len = rec_get_u32(r);
+	if ((p = rec_take(r, len)) == NULL)
+		return false;
+	if (memchr(p, '\0', len) != NULL) {
+		r->bad = true;
+		return false;
+	}
+	if ((size_t)len >= n)
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
 }
 
 bool rec_done(const struct rec_reader *r)

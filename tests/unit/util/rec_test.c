@@ -162,6 +162,29 @@ static void test_string_with_nul_sets_bad(void **state)
 	assert_true(r.bad);
 }
 
+/* A string into a fixed buffer: one that fits with its NUL; one exactly the buffer's size does
+ * not (read past, the reader still good); an absent one is not a string; a NUL inside is damage. */
+static void test_fixed_str(void **state)
+{
+	static const unsigned char in[] = { 0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 4, 'w', 'x', 'y',
+					    'z', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 'q', 0, 0, 0,
+					    2, 'n', 0 };
+	struct rec_reader r;
+	char out[4] = "---";
+
+	(void)state;
+	rec_reader_init(&r, in, sizeof(in));
+	assert_true(rec_get_fixed_str(&r, out, sizeof(out)));
+	assert_string_equal(out, "abc");
+	assert_false(rec_get_fixed_str(&r, out, sizeof(out)));	/* "wxyz" needs 5 */
+	assert_string_equal(out, "abc");
+	assert_false(rec_get_fixed_str(&r, out, sizeof(out)));	/* absent */
+	assert_true(rec_get_fixed_str(&r, out, sizeof(out)));
+	assert_string_equal(out, "q");
+	assert_false(rec_get_fixed_str(&r, out, sizeof(out)));	/* "n\0" */
+	assert_false(rec_done(&r));	/* bad */
+}
+
 static void test_absent_string_read_as_bytes_sets_bad(void **state)
 {
 	static const unsigned char in[] = { 0xff, 0xff, 0xff, 0xff };
@@ -231,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_trailing_byte_is_not_done),
 		cmocka_unit_test(test_bad_is_sticky),
 		cmocka_unit_test(test_string_with_nul_sets_bad),
+		cmocka_unit_test(test_fixed_str),
 		cmocka_unit_test(test_absent_string_read_as_bytes_sets_bad),
 		cmocka_unit_test(test_length_past_end_sets_bad),
 		cmocka_unit_test(test_field_too_large_is_refused_atomically),
