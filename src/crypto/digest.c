@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/digest.h"
+#include "crypto/evpcache.h"
 
 struct crypto_digest {
 	EVP_MD_CTX *ctx;
@@ -11,8 +12,7 @@ struct crypto_digest {
 
 struct crypto_digest *crypto_digest_new(int bits, struct kl_err *err)
 {
-	const EVP_MD *md = bits == 256 ? EVP_sha256() : bits == 384 ? EVP_sha384()
-			 : bits == 512 ? EVP_sha512() : NULL;
+	const EVP_MD *md = evpcache_sha(bits);
 	struct crypto_digest *d;
 
 	if (md == NULL) {

@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "crypto/evpcache.h"
 #include "crypto/rand.h"
 #include "crypto/seal.h"
 #include "util/hex.h"
@@ -144,13 +145,11 @@ int seal_seal(const struct seal_key *k, const void *aad, size_t aad_len, const v
 	head[0] = SEAL_FORMAT_V1;
 	if (crypto_random(head + 1, SEAL_NONCE_LEN, err) != 0)
 		goto out;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+	if ((ctx = evpcache_gcm(true)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) != 1 ||
-	    EVP_EncryptInit_ex(ctx, NULL, NULL, k->k, head + 1) != 1 ||
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, k->k, head + 1) != 1 ||
 	    (aad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1))
 		goto ossl_fail;
 	if (buf_append(out, head, sizeof(head), err) != 0)
@@ -177,7 +176,7 @@ ossl_fail:
 out:
 	if (rc != 0)
 		buf_truncate(out, start);
-	EVP_CIPHER_CTX_free(ctx);
+	evpcache_gcm_done(ctx);
 	OPENSSL_cleanse(chunk, sizeof(chunk));
 	return rc;
 }
@@ -202,13 +201,11 @@ int seal_open(const struct seal_key *k, const void *aad, size_t aad_len, const v
 	memcpy(tag, s + sealed_len - SEAL_TAG_LEN, SEAL_TAG_LEN);
 	if ((plain = secbuf_new(ct_len, err)) == NULL)
 		goto out;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+	if ((ctx = evpcache_gcm(false)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, k->k, s + 1) != 1 ||
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, k->k, s + 1) != 1 ||
 	    (aad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
 	    (ct_len > 0 &&
 	     EVP_DecryptUpdate(ctx, plain->data, &n, s + 1 + SEAL_NONCE_LEN, (int)ct_len) != 1) ||
@@ -228,7 +225,7 @@ int seal_open(const struct seal_key *k, const void *aad, size_t aad_len, const v
 	rc = 0;
 out:
 	secbuf_free(plain);	/* wipes anything decrypted from a record that failed */
-	EVP_CIPHER_CTX_free(ctx);
+	evpcache_gcm_done(ctx);
 	return rc;
 }
 

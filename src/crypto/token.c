@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "crypto/evpcache.h"
 #include "crypto/rand.h"
 #include "crypto/token.h"
 #include "util/b64url.h"
@@ -48,11 +49,13 @@ out:
 int token_digest(const char *tok, size_t tok_len, unsigned char out[TOKEN_DIGEST_LEN],
 		 struct kl_err *err)
 {
+	EVP_MD_CTX *ctx = evpcache_md_ctx();
 	unsigned int n = 0;
 	int rc = -1;
 
-	if (EVP_Digest(tok_len > 0 ? tok : "", tok_len, out, &n, EVP_sha256(), NULL) != 1 ||
-	    n != TOKEN_DIGEST_LEN) {
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, evpcache_sha(256), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, tok_len > 0 ? tok : "", tok_len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != TOKEN_DIGEST_LEN) {
 		LOG_ERROR(NULL, "SHA-256 failed: %s", ossl_reason());
 		kl_fail(err, KL_EINTERNAL, "cannot hash the token");
 		goto out;
