@@ -18,6 +18,18 @@ void buf_init(struct buf *b, size_t max)
 	b->cap = 0;
 	b->max = max;
 	b->wipe = false;
+	b->borrowed = false;
+}
+
+void buf_init_on(struct buf *b, size_t max, void *storage, size_t n)
+{
+	buf_init(b, max);
+	if (storage != NULL && n > 0) {
+		b->data = storage;
+		b->data[0] = '\0';
+		b->cap = n;
+		b->borrowed = true;
+	}
 }
 
 void buf_init_secret(struct buf *b, size_t max)
@@ -49,16 +61,19 @@ int buf_reserve(struct buf *b, size_t extra, struct kl_err *err)
 	/* No point holding more than the ceiling allows (max + 1 cannot overflow: need <= it). */
 	if (b->max < SIZE_MAX && cap > b->max + 1)
 		cap = b->max + 1 > need ? b->max + 1 : need;
-	if (b->wipe) {
-		/* realloc could leave a copy of the secret behind in the old block. */
+	if (b->wipe || b->borrowed) {
+		/* realloc could leave a copy of the secret behind in the old block (and cannot move
+		 * the caller's storage). */
 		if ((p = malloc(cap)) == NULL) {
 			kl_fail(err, KL_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (b->data != NULL) {
 			memcpy(p, b->data, b->len + 1);
-			secure_wipe(b->data, b->cap);
-			free(b->data);
+			if (b->wipe)
+				secure_wipe(b->data, b->cap);
+			if (!b->borrowed)
+				free(b->data);
 		}
 	} else if ((p = realloc(b->data, cap)) == NULL) {
 		kl_fail(err, KL_ENOMEM, "out of memory");
@@ -68,6 +83,7 @@ int buf_reserve(struct buf *b, size_t extra, struct kl_err *err)
 		p[0] = '\0';
 	b->data = p;
 	b->cap = cap;
+	b->borrowed = false;
 	rc = 0;
 out:
 	return rc;
@@ -165,7 +181,9 @@ void buf_clear(struct buf *b)
 {
 	if (b->data != NULL && b->wipe)
 		secure_wipe(b->data, b->cap);
-	free(b->data);
+	if (!b->borrowed)
+		free(b->data);
+	b->borrowed = false;
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
@@ -174,9 +192,19 @@ void buf_clear(struct buf *b)
 unsigned char *buf_steal(struct buf *b, size_t *len)
 {
 	unsigned char *p = b->data;
+	size_t n = b->len;
 
+	if (b->borrowed) {
+		if ((p = malloc(n + 1)) != NULL)
+			memcpy(p, b->data, n + 1);
+		else
+			n = 0;
+		if (b->wipe)
+			secure_wipe(b->data, b->cap);
+		b->borrowed = false;
+	}
 	if (len != NULL)
-		*len = b->len;
+		*len = n;
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;

@@ -15,12 +15,17 @@ struct buf {
 	size_t cap;
 	size_t max;		/* appends past this fail with KL_ETOOBIG */
 	bool wipe;		/* wipe the memory on growth and on clear (secret contents) */
+	bool borrowed;		/* data is the caller's storage (buf_init_on): never freed here */
 };
 
 /* An empty buffer that may hold at most max bytes. */
 void buf_init(struct buf *b, size_t max);
 /* Same, and its memory is wiped whenever it is released. */
 void buf_init_secret(struct buf *b, size_t max);
+/* An empty buffer that starts in the caller's storage (n >= 1 bytes, which must outlive b's
+ * use), so that contents up to n - 1 bytes cost no allocation; past that it moves to the heap as
+ * any buffer does (the storage is left wiped when b->wipe). buf_clear never frees the storage. */
+void buf_init_on(struct buf *b, size_t max, void *storage, size_t n);
 
 /* Makes room for extra more bytes (and the NUL) at once, so that appends up to that size
  * allocate nothing more. KL_ETOOBIG past max, KL_ENOMEM; on failure b is unchanged. */
@@ -47,7 +52,8 @@ void buf_reset(struct buf *b);
 void buf_clear(struct buf *b);
 
 /* Hand the memory over: returns data (malloc'd, NUL-terminated, may be NULL when empty) and its
- * length, leaving b empty. The caller frees it. */
+ * length, leaving b empty. The caller frees it. A buffer still in borrowed storage hands over a
+ * copy (NULL, length 0, when that cannot be allocated). */
 unsigned char *buf_steal(struct buf *b, size_t *len);
 
 #endif

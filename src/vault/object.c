@@ -194,13 +194,16 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 {
 	char lname[OBJ_NAME_MAX + 1], lver[33], hkey[KEYBUF], vkey[KEYBUF];
 	bool latest = version == NULL || *version == '\0', guessed = true;
+	/* a head and a small version (a secret of some hundred bytes, an EC key) fit without an
+	 * allocation; the version holds sealed bytes only */
+	unsigned char hstore[512], vstore[2048];
 	struct store_read reads[2];
 	struct buf hval, vval;
 	struct head h;
 	int rc = -1;
 
-	buf_init(&hval, 4096);
-	buf_init(&vval, VERSION_REC_MAX);
+	buf_init_on(&hval, 4096, hstore, sizeof(hstore));
+	buf_init_on(&vval, VERSION_REC_MAX, vstore, sizeof(vstore));
 	if (obj_check_name(kind, name, lname, err) != 0 ||
 	    (!latest && check_version(kind, name, version, lver, err) != 0))
 		goto out;

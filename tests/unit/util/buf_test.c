@@ -212,6 +212,46 @@ static void test_steal_hands_over_memory(void **state)
 	buf_clear(&b);
 }
 
+/* A buffer on the caller's storage: contents that fit stay there (no allocation: the pointer is
+ * the storage's); growth past it moves them to the heap, whole, and leaves a secret buffer's
+ * storage wiped; clear and steal never hand the storage to free (ASan would catch that). */
+static void test_borrowed_storage(void **state)
+{
+	struct kl_err err = { 0 };
+	unsigned char store[8];
+	unsigned char *p;
+	struct buf b;
+	size_t n, i;
+
+	(void)state;
+	buf_init_on(&b, 100, store, sizeof(store));
+	assert_int_equal(buf_append_str(&b, "1234567", &err), 0);	/* 7 bytes and the NUL */
+	assert_ptr_equal(b.data, store);
+	assert_string_equal(buf_cstr(&b), "1234567");
+	buf_clear(&b);
+
+	buf_init_on(&b, 100, store, sizeof(store));
+	b.wipe = true;
+	assert_int_equal(buf_append_str(&b, "12345", &err), 0);
+	assert_int_equal(buf_append_str(&b, "6789", &err), 0);	/* past the storage */
+	assert_ptr_not_equal(b.data, store);
+	assert_string_equal(buf_cstr(&b), "123456789");
+	for (i = 0; i < sizeof(store); i++)
+		assert_int_equal(store[i], 0);
+	buf_clear(&b);
+
+	buf_init_on(&b, 4, store, sizeof(store));
+	assert_int_equal(buf_append_str(&b, "12345", &err), -1);	/* the ceiling still holds */
+	assert_int_equal(err.code, KL_ETOOBIG);
+	assert_int_equal(buf_append_str(&b, "abc", &err), 0);
+	p = buf_steal(&b, &n);
+	assert_ptr_not_equal(p, store);
+	assert_int_equal(n, 3);
+	assert_string_equal((char *)p, "abc");
+	free(p);
+	buf_clear(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_printf_long_output),
 		cmocka_unit_test(test_secret_reset_and_truncate_wipe),
 		cmocka_unit_test(test_steal_hands_over_memory),
+		cmocka_unit_test(test_borrowed_storage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
