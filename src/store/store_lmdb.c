@@ -37,6 +37,9 @@
  * GROUP_BYTES_MAX (the first call always goes): LMDB keeps a write transaction's dirty pages in
  * memory until it commits, and a long group delays its first caller. */
 #define GROUP_CALLS_MAX 128
+/* Read transactions ended are kept (reset: holding no snapshot, pinning no page) for the next
+ * read to renew: mdb_txn_begin allocates and takes LMDB's reader-table lock each time. */
+#define READ_TXN_POOL 32
 #define GROUP_BYTES_MAX ((size_t)8 << 20)
 
 /* One store_txn call in the queue: it lives on its caller's stack until is_done. */
@@ -61,7 +64,46 @@ struct store_lmdb {
 	struct pending *head, *tail;	/* calls not yet taken into a group, in arrival order */
 	bool has_leader;	/* a caller runs a group or is about to: the queue waits for it */
 	struct store_lmdb_stats stats;
+	bool has_read_mu;
+	pthread_mutex_t read_mu;	/* guards read_txns */
+	MDB_txn *read_txns[READ_TXN_POOL];	/* reset read transactions, to renew */
+	size_t n_read_txns;
 };
+
+/* A read transaction: a kept one renewed, else a new one. */
+static int read_begin(struct store_lmdb *s, MDB_txn **txn)
+{
+	MDB_txn *t = NULL;
+
+	pthread_mutex_lock(&s->read_mu);
+	if (s->n_read_txns > 0)
+		t = s->read_txns[--s->n_read_txns];
+	pthread_mutex_unlock(&s->read_mu);
+	if (t != NULL) {
+		if (mdb_txn_renew(t) == 0) {
+			*txn = t;
+			return 0;
+		}
+		mdb_txn_abort(t);
+	}
+	return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+}
+
+/* Ends a read transaction of read_begin: kept for the next read while the pool has room. */
+static void read_end(struct store_lmdb *s, MDB_txn *txn)
+{
+	if (txn == NULL)
+		return;
+	mdb_txn_reset(txn);
+	pthread_mutex_lock(&s->read_mu);
+	if (s->n_read_txns < READ_TXN_POOL) {
+		s->read_txns[s->n_read_txns++] = txn;
+		txn = NULL;
+	}
+	pthread_mutex_unlock(&s->read_mu);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+}
 
 /* Logs LMDB's reason once and fills err with a kind the layers above can act on. */
 static int lmdb_fail(struct kl_err *err, const char *what, int rc)
@@ -153,7 +195,7 @@ static int lmdb_get(struct store *st, const void *key, size_t key_len, struct bu
 	bool found;
 	int rc, ret = -1;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = read_begin(s, &txn)) != 0) {
 		lmdb_fail(err, "read transaction", rc);
 		goto out;
 	}
@@ -167,8 +209,7 @@ static int lmdb_get(struct store *st, const void *key, size_t key_len, struct bu
 		*version = ver;
 	ret = 0;
 out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+	read_end(s, txn);
 	return ret;
 }
 
@@ -181,7 +222,7 @@ static int lmdb_get_many(struct store *st, struct store_read *reads, size_t n,
 	size_t i;
 	int rc, ret = -1;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = read_begin(s, &txn)) != 0) {
 		lmdb_fail(err, "read transaction", rc);
 		goto out;
 	}
@@ -191,8 +232,7 @@ static int lmdb_get_many(struct store *st, struct store_read *reads, size_t n,
 			goto out;
 	ret = 0;
 out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+	read_end(s, txn);
 	return ret;
 }
 
@@ -209,7 +249,7 @@ static int lmdb_scan(struct store *st, const void *prefix, size_t prefix_len, co
 	bool skip_after;
 	int rc, cb, ret = -1;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = read_begin(s, &txn)) != 0) {
 		lmdb_fail(err, "read transaction", rc);
 		goto out;
 	}
@@ -247,8 +287,7 @@ static int lmdb_scan(struct store *st, const void *prefix, size_t prefix_len, co
 out:
 	if (cur != NULL)
 		mdb_cursor_close(cur);
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+	read_end(s, txn);
 	return ret;
 }
 
@@ -519,8 +558,11 @@ static void lmdb_close(struct store *st)
 		LOG_DEBUG(NULL, "the store committed %llu transactions in %llu groups (largest %zu)",
 			  (unsigned long long)s->stats.calls, (unsigned long long)s->stats.groups,
 			  s->stats.largest_group);
+	while (s->n_read_txns > 0)
+		mdb_txn_abort(s->read_txns[--s->n_read_txns]);
 	mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->read_mu);
 	free(s);
 }
 
@@ -618,6 +660,11 @@ struct store *store_lmdb_open(const char *dir, size_t map_size_bytes, struct kl_
 		goto out;
 	}
 	s->has_mu = true;
+	if (pthread_mutex_init(&s->read_mu, NULL) != 0) {
+		kl_fail(err, KL_ENOMEM, "out of memory");
+		goto out;
+	}
+	s->has_read_mu = true;
 	rc = env_open(s, dir, map_size_bytes > 0 ? map_size_bytes : DEFAULT_MAP_SIZE, &step);
 	if (rc != 0) {
 		kl_fail(err, open_errc(rc), "cannot %s the store in %.96s: %s", step, dir,
@@ -638,6 +685,8 @@ out:
 			mdb_env_close(s->env);	/* also after a failed mdb_env_open, as LMDB asks */
 		if (s->has_mu)
 			pthread_mutex_destroy(&s->mu);
+		if (s->has_read_mu)
+			pthread_mutex_destroy(&s->read_mu);
 		free(s);
 	}
 	return st;
