@@ -40,7 +40,7 @@ if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
 	echo "== fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-20}s each (build-fuzz/, clang libFuzzer)"
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
 		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
-	cmake --build build-fuzz -j"$jobs" >/dev/null
+	cmake --build build-fuzz -j"$jobs" --target fuzzers >/dev/null
 	# One target per core at a time (each is single-threaded); each prints its lines at its end.
 	fuzz_one() {
 		local target=$1 name corpus out rc
