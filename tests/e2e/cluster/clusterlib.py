@@ -159,7 +159,8 @@ def exactly_once_problems(writes, stored):
                             f"of the {len(versions)} there")
     counts = {"attempted": len(writes), "acknowledged": sum(1 for w in writes if w["ok"]),
               "names": len(stored), "versions": sum(len(v) for v in stored.values()),
-              "duplicates": duplicates, "unknown": unknown, "lost": lost}
+              "duplicates": duplicates, "unknown": unknown, "lost": lost,
+              "ids_changed": sum(1 for w in writes if len(w["request_ids"]) > 1)}
     return counts, problems
 
 
@@ -420,7 +421,9 @@ class DeploymentTest(unittest.TestCase):
         print(f"[{tag}] exactly once (at port {port}): {counts['attempted']} writes attempted, "
               f"{counts['acknowledged']} acknowledged; {counts['versions']} versions of "
               f"{counts['names']} names found: {counts['duplicates']} duplicates, "
-              f"{counts['lost']} lost, {counts['unknown']} of unknown value", file=sys.stderr)
+              f"{counts['lost']} lost, {counts['unknown']} of unknown value; "
+              f"{counts['ids_changed']} writes whose attempts carried more than one request id",
+              file=sys.stderr)
         for p in problems[:20]:
             print(f"[{tag}]   {p}", file=sys.stderr)
         self.assertEqual(problems, [], f"not exactly once: {len(problems)} problems")
