@@ -12,9 +12,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -90,6 +92,78 @@ def kill_region(processes, region):
     return [p["name"] for p in victims]
 
 
+class WriteLog:
+    """Every secret write a test sent, acknowledged or not, for DeploymentTest.exactly_once().
+    Each write has a value of its own (no two writes send the same one) and one dict here:
+    name, value, request_ids (the distinct x-ms-client-request-ids its attempts carried, in order),
+    outcome (the final HTTP status, or the error's name), ok (acknowledged) and version (the one
+    the answer named, when acknowledged). Threads may add at once."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.writes = []
+
+    def add(self, name, value, request_ids, outcome, ok, version=None):
+        with self.lock:
+            self.writes.append({"name": name, "value": value, "request_ids": list(request_ids),
+                                "outcome": outcome, "ok": ok, "version": version})
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.writes)
+
+
+def version_of(secret_id):
+    """The version in a secret identifier: https://host/secrets/NAME/VERSION."""
+    return secret_id.rstrip("/").rsplit("/", 1)[1]
+
+
+def exactly_once_problems(writes, stored):
+    """What the store holds against what was sent: writes as WriteLog keeps them, stored as
+    {name: [(version, value), ...]} for every written name. Returns (counts, problems).
+
+    - a duplicate: a version whose value another version of the name has too (every write sends
+      a value of its own, so one write made two versions; a name written once has at most one);
+    - unknown: a version whose value no write of that name sent;
+    - lost: an acknowledged write whose value is in no version, or not in the version its answer
+      named."""
+    sent, problems, duplicates, unknown, lost = {}, [], 0, 0, 0
+    for w in writes:
+        if w["value"] in sent.setdefault(w["name"], {}):
+            problems.append(f"{w['name']}: two writes sent {w['value']!r} (a test's mistake: "
+                            f"their versions cannot be told apart)")
+        sent[w["name"]][w["value"]] = w
+    for name, versions in sorted(stored.items()):
+        by_value = {}
+        for version, value in versions:
+            by_value.setdefault(value, []).append(version)
+        for value, vs in by_value.items():
+            w = sent.get(name, {}).get(value)
+            if w is None:
+                unknown += len(vs)
+                problems.append(f"{name}: versions {vs} hold a value never sent")
+            elif len(vs) > 1:
+                duplicates += len(vs) - 1
+                problems.append(f"{name}: one write made {len(vs)} versions {vs} (request ids "
+                                f"{w['request_ids']}, outcome {w['outcome']}, acknowledged "
+                                f"{w['ok']} as version {w['version']})")
+    for w in writes:
+        if not w["ok"]:
+            continue
+        versions = stored.get(w["name"], [])
+        where = [v for v, value in versions if value == w["value"]]
+        if not where or (w["version"] and w["version"] not in where):
+            lost += 1
+            problems.append(f"{w['name']}: acknowledged as version {w['version']} (request ids "
+                            f"{w['request_ids']}), but its value is in {where or 'no version'} "
+                            f"of the {len(versions)} there")
+    counts = {"attempted": len(writes), "acknowledged": sum(1 for w in writes if w["ok"]),
+              "names": len(stored), "versions": sum(len(v) for v in stored.values()),
+              "duplicates": duplicates, "unknown": unknown, "lost": lost,
+              "ids_changed": sum(1 for w in writes if len(w["request_ids"]) > 1)}
+    return counts, problems
+
+
 def psql(port, sql, db="kluis"):
     args = ["psql", "-X", "-q", "-A", "-t", "-w", "-h", "127.0.0.1", "-p", str(port), "-d", db,
             "-c", sql]
@@ -118,6 +192,7 @@ class DeploymentTest(unittest.TestCase):
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         cls.written = {}  # name -> value of every secret whose write was acknowledged
+        cls.writes = WriteLog()  # every secret write sent, acknowledged or not
         cls.failed = False
         t0 = time.monotonic()
         try:
@@ -210,13 +285,14 @@ class DeploymentTest(unittest.TestCase):
         url, extra = self.vault_url(port)
         return SecretClient(url, self.credential(), connection_verify=self.ca, **extra, **kwargs)
 
-    def raw(self, method, port, path, body=None, timeout=3.0, with_headers=False):
-        """One request on a new connection, no retries: (status, parsed JSON or None), and the
-        response headers (lower-case names) when with_headers."""
+    def raw(self, method, port, path, body=None, timeout=3.0, with_headers=False, headers=None):
+        """One request on a new connection, no retries, with headers added to the bearer token:
+        (status, parsed JSON or None), and the response headers (lower-case names) when
+        with_headers."""
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
                                            context=self.ssl_ctx)
         try:
-            headers = {"Authorization": f"Bearer {self.token}"}
+            headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
             data = None
             if body is not None:
                 data = json.dumps(body).encode()
@@ -267,8 +343,91 @@ class DeploymentTest(unittest.TestCase):
         return body["access_token"]
 
     def write(self, client, name, value, **kwargs):
-        client.set_secret(name, value, **kwargs)
+        """client.set_secret(name, value) with the SDK's retries, logged in self.writes whatever
+        its outcome, and kept in self.written when acknowledged. Returns the secret; raises what
+        the SDK raised. The request ids logged are the distinct ones of the first attempt
+        (azure-core 1.26 calls a per-call raw_request_hook on the first attempt only) and of every
+        attempt answered: more than one would mean the SDK changed the id between retries."""
+        ids, outcome = [], [None]
+        then = kwargs.pop("raw_response_hook", None)
+
+        def seen(rid):
+            if rid not in ids:
+                ids.append(rid)
+
+        def sent(request):
+            seen(request.http_request.headers.get("x-ms-client-request-id"))
+
+        def answered(response):
+            seen(response.http_request.headers.get("x-ms-client-request-id"))
+            outcome[0] = response.http_response.status_code
+            if then:
+                then(response)
+
+        try:
+            secret = client.set_secret(name, value, raw_request_hook=sent,
+                                       raw_response_hook=answered, **kwargs)
+        except Exception as e:
+            self.writes.add(name, value, ids, outcome[0] or type(e).__name__, False)
+            raise
+        self.writes.add(name, value, ids, outcome[0], True, secret.properties.version)
         type(self).written[name] = value
+        return secret
+
+    def raw_write(self, port, name, value, timeout=3.0):
+        """One PUT of a secret with raw(), a fresh x-ms-client-request-id, logged in self.writes
+        whatever its outcome. Returns the HTTP status, or the error's name."""
+        rid = str(uuid.uuid4())
+        try:
+            status, body = self.raw("PUT", port, f"/secrets/{name}?{API}", {"value": value},
+                                    timeout=timeout, headers={"x-ms-client-request-id": rid})
+        except Exception as e:  # noqa: BLE001 (no answer: the outcome is unknown, and logged)
+            self.writes.add(name, value, [rid], type(e).__name__, False)
+            return type(e).__name__
+        ok = status == 200
+        self.writes.add(name, value, [rid], status, ok, version_of(body["id"]) if ok else None)
+        return status
+
+    def stored_versions(self, name, port):
+        """[(version, value)] of every version of a secret (none: [] when the name does not
+        exist), listed with GET /secrets/{name}/versions and its nextLinks, each value read."""
+        def get(path):
+            return self.wait_for(f"GET {path} on {port}", lambda: (
+                lambda r: r if r[0] in (200, 404) else None)(self.raw("GET", port, path)), 10)
+
+        versions, path = [], f"/secrets/{name}/versions?{API}"
+        while path:
+            status, page = get(path)
+            if status == 404:
+                return []
+            versions += [version_of(item["id"]) for item in page["value"]]
+            link = page.get("nextLink")
+            path = "/" + link.split("//", 1)[1].split("/", 1)[1] if link else None
+        out = []
+        for v in versions:
+            status, body = get(f"/secrets/{name}/{v}?{API}")
+            self.assertEqual(status, 200, f"{name}/{v} is listed but not readable")
+            out.append((v, body["value"]))
+        return out
+
+    def assert_exactly_once(self, tag, port=None):
+        """Every write in self.writes against every version of every written name, read at port
+        (default: through HAProxy): no duplicate, no unknown value, no lost acknowledged write
+        (exactly_once_problems()). Prints the counts after [tag]; returns them."""
+        writes = self.writes.snapshot()
+        port = port or self.lb_port
+        stored = {name: self.stored_versions(name, port) for name in {w["name"] for w in writes}}
+        counts, problems = exactly_once_problems(writes, stored)
+        print(f"[{tag}] exactly once (at port {port}): {counts['attempted']} writes attempted, "
+              f"{counts['acknowledged']} acknowledged; {counts['versions']} versions of "
+              f"{counts['names']} names found: {counts['duplicates']} duplicates, "
+              f"{counts['lost']} lost, {counts['unknown']} of unknown value; "
+              f"{counts['ids_changed']} writes whose attempts carried more than one request id",
+              file=sys.stderr)
+        for p in problems[:20]:
+            print(f"[{tag}]   {p}", file=sys.stderr)
+        self.assertEqual(problems, [], f"not exactly once: {len(problems)} problems")
+        return counts
 
     def sync_standby_names(self):
         primaries = [p for p in self.procs("postgres") if p["role"] == "primary" and p["running"]]

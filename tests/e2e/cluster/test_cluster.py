@@ -12,8 +12,10 @@ secrets through HAProxy with the SDK; both nodes serve the same store; synchrono
 on; kill -9 of a kluisd node is invisible to the SDK and `up` brings the node back; kill -9 of the
 PostgreSQL primary's postmaster makes pg_auto_failover promote the standby, and the time from the
 kill to the first successful write through HAProxy is measured and printed; every secret written
-before is still there. `status` and `down` are checked last, and `down --purge` always runs at
-the end: by tearDownClass, or by a guard process when this one dies first.
+before is still there. Every write is logged, acknowledged or not, with its request id, and after
+each kill every written name's versions are read: no write made two versions, none acknowledged
+is lost, no version holds a value never sent. `status` and `down` are checked last, and `down
+--purge` always runs at the end: by tearDownClass, or by a guard process when this one dies first.
 """
 
 import os
@@ -69,8 +71,7 @@ class ClusterTest(DeploymentTest):
             self.assertEqual((status, body["value"]), (200, value), p["name"])
         # and one written on node 2 directly is read on node 1 at once
         k1, k2 = self.procs("kluisd")
-        status, _ = self.raw("PUT", k2["port"], f"/secrets/direct?{API}", {"value": "on-2"})
-        self.assertEqual(status, 200)
+        self.assertEqual(self.raw_write(k2["port"], "direct", "on-2"), 200)
         type(self).written["direct"] = "on-2"
         self.assertEqual(self.raw("GET", k1["port"], f"/secrets/direct?{API}")[1]["value"], "on-2")
 
@@ -97,16 +98,20 @@ class ClusterTest(DeploymentTest):
             # half of which HAProxy first tries on the victim until its checks mark it down.
             for i in range(20):
                 try:
-                    self.write(client, f"node-down-{i}", f"v{i}")
+                    self.write(client, f"node-down-{i}", f"v{i}-{uuid.uuid4()}")
                     name = f"before-{i % 10}"
                     self.assertEqual(client.get_secret(name).value, self.written[name])
                     with self.client() as fresh:
-                        self.write(fresh, f"node-down-fresh-{i}", f"f{i}")
+                        self.write(fresh, f"node-down-fresh-{i}", f"f{i}-{uuid.uuid4()}")
                         self.assertEqual(fresh.get_secret(name).value, self.written[name])
                 except Exception as e:  # noqa: BLE001
                     errors.append(f"{type(e).__name__}: {e}")
         print(f"\n[cluster] kluisd node {victim['name']} killed: 40 writes and 40 reads through "
-              f"HAProxy in {time.monotonic() - t0:.2f} s, {len(errors)} failed", file=sys.stderr)
+              f"HAProxy in {time.monotonic() - t0:.2f} s, {len(errors)} failed {errors[:5]}",
+              file=sys.stderr)
+        # A write whose first attempt committed on the victim and whose answer died with it is
+        # retried by the SDK (a PUT is idempotent to azure-core): no second version may come of it.
+        self.assert_exactly_once("cluster")
         self.assertEqual(errors, [])
         rc, out = self.status()
         self.assertEqual(rc, 3, out)
@@ -125,13 +130,14 @@ class ClusterTest(DeploymentTest):
         self.assertNotEqual(back["pid"], victim["pid"])
         self.assertEqual(self.raw("GET", back["port"], "/health")[0], 200)
         status, body = self.raw("GET", back["port"], f"/secrets/node-down-19?{API}")
-        self.assertEqual((status, body["value"]), (200, "v19"))
+        self.assertEqual((status, body["value"]), (200, self.written["node-down-19"]))
 
     def test_06_postgres_primary_killed(self):
         self.status()
         primary = self.procs("postgres", "primary")[0]
         standby = self.procs("postgres", "standby")[0]
-        probes = []  # raw writes, no retries: (seconds since the kill, HTTP status or error)
+        probes = []  # raw writes, no retries: (seconds since the kill, HTTP status or error);
+        # each is in self.writes too, with its own x-ms-client-request-id
         acked = {}
         sdk = {"reads": 0, "read_errors": []}
         stop = threading.Event()
@@ -141,11 +147,7 @@ class ClusterTest(DeploymentTest):
             while not stop.is_set():
                 i += 1
                 name, value = f"probe-{i}", f"p{i}-{uuid.uuid4()}"
-                try:
-                    status, _ = self.raw("PUT", self.lb_port, f"/secrets/{name}?{API}",
-                                         {"value": value}, timeout=5)
-                except Exception as e:  # noqa: BLE001
-                    status = type(e).__name__
+                status = self.raw_write(self.lb_port, name, value, timeout=5)
                 probes.append((time.monotonic() - t0, status))
                 if status == 200:
                     acked[name] = value
@@ -154,8 +156,7 @@ class ClusterTest(DeploymentTest):
         def sdk_write():  # one write with the SDK's default retry policy, started at the kill
             with self.client() as c:
                 try:
-                    c.set_secret("during-failover", "sdk")
-                    acked["during-failover"] = "sdk"
+                    self.write(c, "during-failover", "sdk")
                     sdk["write"] = ("ok", time.monotonic() - t0)
                 except Exception as e:  # noqa: BLE001
                     sdk["write"] = (f"{type(e).__name__}: {str(e)[:200]}", time.monotonic() - t0)
@@ -215,6 +216,9 @@ class ClusterTest(DeploymentTest):
                 self.assertEqual(client.get_secret(name).value, value, name)
         print(f"[cluster] all {len(self.written)} acknowledged secrets readable after the "
               f"failover; primary now {standby['name']}", file=sys.stderr)
+        # and each write, acknowledged or not, made at most one version (a probe's name is
+        # written once), which holds its value: none made twice, none lost, none invented
+        self.assert_exactly_once("cluster")
 
     def test_07_status_and_down(self):
         rc, out = self.status()

@@ -1,6 +1,7 @@
 """What the drills share: a deployment made by deploy/cluster.sh for the class (purged at the end,
 by a guard process if the test dies first), tests/e2e/js/drill/load.mjs run through its HAProxy,
-events placed on the load's clock, and the end of a run: history, summary and plot."""
+events placed on the load's clock, and the end of a run: history, summary, the exactly-once
+check and plot."""
 
 import json
 import os
@@ -21,6 +22,9 @@ LOAD_MJS = os.path.join(REPO, "tests", "e2e", "js", "drill", "load.mjs")
 PLOT_PY = os.path.join(HERE, "plot.py")
 LONG = os.environ.get("KLUIS_DRILL_LONG", "") not in ("", "0")
 CONCURRENCY, RATE = 8, 150  # the load: workers, calls a second in all
+# the counts of load.mjs's exactly-once check that go into result.json
+ONCE_KEYS = ("writes", "acknowledged", "names", "versions", "duplicates", "unknown", "lost",
+             "unchecked")
 
 
 def say(msg):
@@ -118,7 +122,8 @@ class DrillTest(unittest.TestCase):
     def start_load(self, duration_s):
         """Starts load.mjs through HAProxy and waits until its workers run (time 0)."""
         self.events = []
-        for f in ("history.jsonl", "started.json", "summary.json", "events.json", "drill.png"):
+        for f in ("history.jsonl", "started.json", "summary.json", "events.json", "drill.png",
+                  "acked.json", "writes.json"):
             if os.path.exists(os.path.join(self.out, f)):
                 os.remove(os.path.join(self.out, f))
         self.status()
@@ -158,6 +163,27 @@ class DrillTest(unittest.TestCase):
         if p.returncode != 0:
             say(f"plot.py failed: {p.stderr}")
         return rc, history, summary
+
+    def exactly_once(self, summary):
+        """The load's check of every written name's versions (summary.json, verify.exactly_once),
+        printed: its counts and (in full in summary.json) up to 20 examples. Returns it."""
+        x = summary.get("verify", {}).get("exactly_once")
+        self.assertIsNotNone(x, f"load.mjs did not check the versions; see {self.out}/load.log")
+        say(f"exactly once: {x['writes']} writes sent, {x['acknowledged']} acknowledged; "
+            f"{x['versions']} versions of {x['names']} names: {x['duplicates']} duplicates, "
+            f"{x['lost']} lost, {x['unknown']} of unknown value, {x['unchecked']} names not "
+            f"checked; {summary.get('request_id_changed')} SDK calls changed their request id "
+            f"between attempts")
+        for e in x["examples"]:
+            say(f"  {e['what']}: {json.dumps(e)}")
+        return x
+
+    def assert_exactly_once(self, x):
+        """No write made two versions, none acknowledged is lost, no version holds a value never
+        sent, and every written name was checked."""
+        self.assertEqual({k: x[k] for k in ("duplicates", "lost", "unknown", "unchecked")},
+                         {"duplicates": 0, "lost": 0, "unknown": 0, "unchecked": 0},
+                         json.dumps(x["examples"] + x["unchecked_names"], indent=1))
 
     def write_result(self, figures, problems):
         with open(os.path.join(self.out, "result.json"), "w") as f:

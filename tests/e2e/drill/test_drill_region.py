@@ -19,14 +19,17 @@ and the load goes on to T+36 s. KLUIS_DRILL_LONG=1 runs 160 s of load and the cy
 healed from the one before (every process running, a synchronous standby).
 
 It passes when: every write the SDK acknowledged is read back afterwards with its value (load.mjs
-checks them all); no read and no sign failed; writes failed only between a primary's death and
-the first successful write after it. That time, from the kill to the first write that started
-after it and succeeded, is measured and printed for each primary killed.
+checks them all); every write sent, acknowledged or not, made at most one version, with its value
+(load.mjs lists and reads every version of every name written: no duplicate, no lost acknowledged
+write, no value never sent); no read and no sign failed; writes failed only between a primary's
+death and the first successful write after it. That time, from the kill to the first write that
+started after it and succeeded, is measured and printed for each primary killed.
 
 Everything goes to KLUIS_DRILL_OUT (default: a new directory under the system's temporary
-directory, printed at the end): history.jsonl, started.json, acked.json, summary.json (the
-load's), events.json (the drill's, on the load's clock), drill.png (tests/e2e/drill/plot.py),
-result.json (the verdict's figures), load.log and the deployment's logs/. The deployment is
+directory, printed at the end): history.jsonl, started.json, acked.json, writes.json,
+summary.json (the load's), events.json (the drill's, on the load's clock), drill.png
+(tests/e2e/drill/plot.py), result.json (the verdict's figures), load.log and the deployment's
+logs/. The deployment is
 always torn down with `down --purge`: by tearDownClass, or by a guard process when this one dies
 first. The short form takes 50–85 s (up ~10 s, load 36 s, its check and the teardown).
 """
@@ -37,7 +40,7 @@ import signal
 import time
 import unittest
 
-from drilllib import LONG, UP_TIMEOUT_S, DrillTest, say
+from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
 from clusterlib import alive, cluster, psql
 
 DURATION_S = 160 if LONG else 36
@@ -189,7 +192,9 @@ class DrillRegionTest(DrillTest):
             tail = f.read()[-3000:]
 
         figures, problems = verdict(history, self.events)
+        once = self.exactly_once(summary)
         figures.update({"long": LONG, "load_s": summary.get("load_s"),
+                        "exactly_once": {k: once[k] for k in ONCE_KEYS},
                         "acked_writes": summary.get("acked_writes"),
                         "verify": {k: summary["verify"].get(k)
                                    for k in ("ok", "checked", "unreadable", "duration_s")},
@@ -212,6 +217,7 @@ class DrillRegionTest(DrillTest):
             f"{figures['acked_writes']} acknowledged writes, read back: "
             f"{summary['verify'].get('ok')}; deployment healed at the end: {healed}")
 
+        self.assert_exactly_once(once)
         self.assertEqual(rc, 0, f"load.mjs exited {rc}\n{tail}")
         self.assertTrue(summary["verify"]["ok"], json.dumps(summary["verify"], indent=1))
         self.assertEqual(problems, [], "\n".join(problems[:20]))

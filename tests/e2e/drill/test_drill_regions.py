@@ -16,7 +16,9 @@ the SDKs' default retry policy). On the load's clock, for each cycle starting at
 
 with cycles at T+0 and T+30 s, and the load ending at T+56 s (KLUIS_DRILL_LONG=1: four cycles,
 126 s of load). It passes when: every acknowledged write is read back afterwards (load.mjs
-checks them all, through HAProxy, so in r1); no read and no sign failed; every failed write failed
+checks them all, through HAProxy, so in r1); every write sent made at most one version, with its
+value, and every acknowledged one is in the version its answer named (load.mjs lists and reads
+every version of every name written); no read and no sign failed; every failed write failed
 with VaultIsReadOnly, between a kill and 5 s after r1 could write again; the failover (the last
 success answered by r1 before the kill to the first answered by r2) and the failback (an r1 node
 answering /health/writable 200 to the first write that succeeded after it) each took under 5 s.
@@ -31,7 +33,7 @@ import threading
 import time
 import unittest
 
-from drilllib import LONG, UP_TIMEOUT_S, DrillTest, say
+from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
 from clusterlib import cluster, kill_region
 
 CYCLES = [0, 30, 60, 90] if LONG else [0, 30]
@@ -136,7 +138,9 @@ class DrillRegionsTest(DrillTest):
         rc, history, summary = self.finish_load(
             DURATION_S, "kluis: region r1 killed and restored under load")
         figures, problems = verdict(history, self.events)
+        once = self.exactly_once(summary)
         figures.update({"acked_writes": summary.get("acked_writes"),
+                        "exactly_once": {k: once[k] for k in ONCE_KEYS},
                         "verify_ok": summary["verify"].get("ok"), "events": self.events})
         self.write_result(figures, problems)
         for op, o in figures["ops"].items():
@@ -149,6 +153,7 @@ class DrillRegionsTest(DrillTest):
                 f"failed (read-only)")
         say(f"{figures['acked_writes']} acknowledged writes, all read back: "
             f"{figures['verify_ok']}")
+        self.assert_exactly_once(once)
         self.assertEqual(rc, 0, f"load.mjs exited {rc}; see {self.out}/load.log")
         self.assertTrue(summary["verify"]["ok"], json.dumps(summary["verify"], indent=1))
         self.assertEqual(problems, [], "\n".join(problems[:20]))

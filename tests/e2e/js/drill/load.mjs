@@ -1,6 +1,7 @@
 // The drills' load: reads, writes and signs against one vault with the official Azure SDKs for
 // JavaScript and their default retry policy, each call recorded as it ended, then a check that
-// every acknowledged write is still there with its value.
+// every acknowledged write is still there with its value, and that every write, acknowledged or
+// not, made at most one version.
 //
 //   node load.mjs --url VAULT_URL --ca CA_FILE --token-file FILE --duration-s N --concurrency C
 //                 --out DIR [--read-pct 60] [--write-pct 25] [--sign-pct 15] [--rate OPS_PER_S]
@@ -17,14 +18,19 @@
 //   {"t0": s, "t1": s, "op": "read|write|sign", "ok": bool, "status": final HTTP status or null,
 //    "code": Azure error code (or system error code or error name) or null, "region": the
 //    x-ms-keyvault-region of the last response received (the SDK's onResponse callback) or null,
-//    "latency_ms": ms, "attempts": HTTP attempts the SDK made, "worker": i, and when the SDK
-//    retried, "trail": [[t, HTTP status or error code] for each attempt, t when it ended];
-//    when it failed, "message"}
+//    "latency_ms": ms, "attempts": HTTP attempts the SDK made, "worker": i, "request_id": the
+//    x-ms-client-request-id the SDK sent, and "request_ids": every one, when its attempts did not
+//    all carry the same; when the SDK retried, "trail": [[t, HTTP status or error code] for each
+//    attempt, t when it ended]; when it failed, "message"}
 // with times in seconds since the load started; DIR/started.json holds that moment as Unix time
 // (so that a drill can place its events on the same clock), written when the load starts.
-// At the end: DIR/acked.json (every acknowledged write: name, version, value, t1), the check
-// (every acknowledged write read back by version, retried for up to --verify-s), and
-// DIR/summary.json. Exits 0, or 1 when setup or the final check failed, 2 on bad arguments.
+// At the end: DIR/acked.json (every acknowledged write: name, version, value, t1),
+// DIR/writes.json (every write sent, setup's too, acknowledged or not: name, value, request_id
+// [, request_ids], ok, version when acknowledged, t1, attempts[, code][, setup]), the check
+// (every acknowledged write read back by version, retried for up to --verify-s; then every
+// version of every written name listed and read: a value in two versions is a duplicate, a value
+// no write sent is unknown, an acknowledged write not in the version its answer named is lost),
+// and DIR/summary.json. Exits 0, or 1 when setup or the final check failed, 2 on bad arguments.
 // One progress line a second on stderr. Whatever happens, it ends within N + 90 s.
 //
 // Trust: the CA file is given to the SDK clients (tlsOptions.ca). *.vault.localhost names need
@@ -128,14 +134,20 @@ const since = () => +((Date.now() - (loadStart ?? processStart)) / 1000).toFixed
 // The operation in progress (one per async call chain), for the per-attempt policy below.
 const current = new AsyncLocalStorage();
 
+// What one SDK call's attempts saw, filled by attemptPolicy.
+const newRec = () => ({ attempts: 0, trail: [], ids: [], lastRegion: null, region: null, status: null });
+
 // Sees every HTTP attempt the SDK makes inside one call (after its retry policy, so once per
 // try), without changing anything: counts the attempts, keeps each one's outcome (HTTP status or
-// error code) and the last response's region.
+// error code), the last response's region and the x-ms-client-request-ids sent (each distinct
+// one once: the SDK sets it before its retry policy, so one is expected per call).
 // The 401 of the SDK's first-request challenge is not an attempt of the operation.
 const attemptPolicy = {
 	name: "drillAttempts",
 	async sendRequest(request, next) {
 		const rec = current.getStore();
+		const id = request.headers.get("x-ms-client-request-id") ?? null;
+		if (rec && !rec.ids.includes(id)) rec.ids.push(id);
 		try {
 			const res = await next(request);
 			if (rec && !(res.status === 401 && res.headers.get("www-authenticate"))) {
@@ -179,7 +191,7 @@ const newSecretClient = () => new SecretClient(target.url, credential, clientOpt
 const history = [];
 let historyFd = null;
 async function record(op, worker, fn) {
-	const rec = { attempts: 0, trail: [], lastRegion: null, region: null, status: null };
+	const rec = newRec();
 	const t0 = Date.now();
 	const options = {
 		abortSignal: AbortSignal.timeout(OP_TIMEOUT_S * 1000),
@@ -212,17 +224,31 @@ async function record(op, worker, fn) {
 		latency_ms: t1 - t0,
 		attempts: rec.attempts,
 		worker,
+		request_id: rec.ids[0] ?? null,
 	};
+	if (rec.ids.length > 1) h.request_ids = rec.ids; // the SDK changed the id between attempts
 	if (rec.attempts > 1) h.trail = rec.trail; // what each try got, when the SDK retried
 	if (message) h.message = message;
 	history.push(h);
 	fs.writeSync(historyFd, JSON.stringify(h) + "\n");
-	return { ok, result, h };
+	return { ok, result, h, rec };
 }
 
 // --- setup -------------------------------------------------------------------------------------
 
 const acked = []; // {name, version, value, t1, setup?}
+const writes = []; // every write sent, acknowledged or not: see noteWrite()
+
+// One write into writes: its attempts' request ids, and its version when acknowledged.
+function noteWrite(name, value, rec, ok, version, t1, code, setup) {
+	const w = { name, value, request_id: rec.ids[0] ?? null, ok, t1, attempts: rec.attempts };
+	if (rec.ids.length > 1) w.request_ids = rec.ids;
+	if (ok) w.version = version;
+	else w.code = code;
+	if (setup) w.setup = true;
+	writes.push(w);
+}
+
 const names = []; // write names created so far (a write picks a new one until WRITE_NAMES)
 const setupLog = { attempts: 0, errors: [] };
 
@@ -239,7 +265,15 @@ async function setup() {
 				const name = `drill-${runId}-seed-${i}`;
 				if (seeded.has(name)) continue;
 				const value = `seed-${i}-${crypto.randomUUID()}`;
-				const s = await secrets.setSecret(name, value);
+				const rec = newRec();
+				let s;
+				try {
+					s = await current.run(rec, () => secrets.setSecret(name, value));
+				} catch (e) {
+					noteWrite(name, value, rec, false, null, 0, e.code ?? e.name ?? "Error", true);
+					throw e;
+				}
+				noteWrite(name, value, rec, true, s.properties.version, 0, null, true);
 				seeded.set(name, { name, version: s.properties.version, value, t1: 0, setup: true });
 			}
 			key ??= await keys.createEcKey(`drill-${runId}-ec`, { curve: "P-256" });
@@ -313,7 +347,9 @@ async function worker(i, key) {
 			if (names.length < WRITE_NAMES) names.push(name);
 			const value = `${runId}-${i}-${writeSeq}-${crypto.randomUUID()}`;
 			const r = await record("write", i, (o) => secrets.setSecret(name, value, o));
-			if (r.ok) acked.push({ name, version: r.result.properties.version, value, t1: r.h.t1 });
+			const version = r.ok ? r.result.properties.version : null;
+			noteWrite(name, value, r.rec, r.ok, version, r.h.t1, r.h.code);
+			if (r.ok) acked.push({ name, version, value, t1: r.h.t1 });
 		} else {
 			const data = crypto.randomBytes(32);
 			const digest = crypto.createHash("sha256").update(data).digest();
@@ -351,6 +387,8 @@ function progress(prevCount) {
 
 // --- the final check ---------------------------------------------------------------------------
 
+const readBack = new Map(); // "name/version" -> value, as verify() read it
+
 async function verify() {
 	const start = Date.now();
 	const deadline = Math.min(start + verifyS * 1000, hardDeadline);
@@ -369,6 +407,7 @@ async function verify() {
 						version: a.version,
 						abortSignal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())),
 					});
+					readBack.set(`${a.name}/${a.version}`, s.value);
 					if (s.value === a.value) pending.delete(`${a.name}/${a.version}`);
 					else a.last = "WrongValue";
 				} catch (e) {
@@ -380,13 +419,88 @@ async function verify() {
 		if (pending.size > 0) await sleep(1000);
 	}
 	const bad = [...pending.values()];
+	const exactlyOnce = await checkVersions();
 	return {
-		ok: bad.length === 0,
+		ok: bad.length === 0 && exactlyOnce.ok,
 		checked: acked.length,
 		unreadable: bad.length,
 		rounds,
 		duration_s: +((Date.now() - start) / 1000).toFixed(2),
 		failures: bad.slice(0, 20).map((a) => ({ name: a.name, version: a.version, t1: a.t1, last: a.last })),
+		exactly_once: exactlyOnce,
+	};
+}
+
+// Every version of every written name, listed and read (retried for up to --verify-s), against
+// writes: every write sends a value of its own, so a value in two versions of a name is a
+// duplicate (one write made two versions), a value no write of the name sent is unknown, and an
+// acknowledged write whose value is not in the version its answer named is lost.
+async function checkVersions() {
+	const start = Date.now();
+	const deadline = Math.min(start + verifyS * 1000, hardDeadline);
+	const sent = new Map(); // name -> Map(value -> write)
+	for (const w of writes) {
+		if (!sent.has(w.name)) sent.set(w.name, new Map());
+		sent.get(w.name).set(w.value, w);
+	}
+	const stored = new Map(); // name -> [{version, value}], once listed and read in full
+	const last = new Map(); // name -> the last error met listing or reading it
+	while (stored.size < sent.size && Date.now() < deadline) {
+		const todo = [...sent.keys()].filter((n) => !stored.has(n));
+		const one = async () => {
+			const c = newSecretClient();
+			while (todo.length > 0 && Date.now() < deadline) {
+				const name = todo.pop();
+				const abortSignal = AbortSignal.timeout(Math.max(1000, deadline - Date.now()));
+				try {
+					const versions = [];
+					for await (const p of c.listPropertiesOfSecretVersions(name, { abortSignal })) {
+						const key = `${name}/${p.version}`;
+						if (!readBack.has(key))
+							readBack.set(key, (await c.getSecret(name, { version: p.version, abortSignal })).value);
+						versions.push({ version: p.version, value: readBack.get(key) });
+					}
+					stored.set(name, versions);
+				} catch (e) {
+					last.set(name, `${e.statusCode ?? ""} ${e.code ?? e.name}`.trim());
+				}
+			}
+		};
+		await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, one));
+		if (stored.size < sent.size) await sleep(1000);
+	}
+	const r = { versions: 0, duplicates: 0, unknown: 0, lost: 0, unchecked: sent.size - stored.size };
+	const examples = [];
+	const about = (w) => w && { request_id: w.request_id, request_ids: w.request_ids, ok: w.ok,
+		version: w.version, attempts: w.attempts, t1: w.t1, code: w.code };
+	for (const [name, versions] of stored) {
+		r.versions += versions.length;
+		const byValue = new Map();
+		for (const v of versions) byValue.set(v.value, [...(byValue.get(v.value) ?? []), v.version]);
+		for (const [value, vs] of byValue) {
+			const w = sent.get(name).get(value);
+			if (!w) r.unknown += vs.length;
+			else if (vs.length > 1) r.duplicates += vs.length - 1;
+			else continue;
+			examples.push({ what: w ? "duplicate" : "unknown", name, versions: vs, value, write: about(w) });
+		}
+	}
+	for (const w of writes.filter((x) => x.ok && stored.has(x.name))) {
+		const where = stored.get(w.name).filter((v) => v.value === w.value).map((v) => v.version);
+		if (where.includes(w.version)) continue;
+		r.lost += 1;
+		examples.push({ what: "lost", name: w.name, versions: where, value: w.value, write: about(w) });
+	}
+	return {
+		ok: r.duplicates === 0 && r.unknown === 0 && r.lost === 0 && r.unchecked === 0,
+		writes: writes.length,
+		acknowledged: writes.filter((w) => w.ok).length,
+		names: stored.size,
+		...r,
+		duration_s: +((Date.now() - start) / 1000).toFixed(2),
+		examples: examples.slice(0, 20),
+		unchecked_names: [...sent.keys()].filter((n) => !stored.has(n)).slice(0, 20)
+			.map((n) => ({ name: n, last: last.get(n) ?? null })),
 	};
 }
 
@@ -444,6 +558,8 @@ function summaryBase() {
 		regions,
 		failures: [...groups.values()],
 		acked_writes: acked.length,
+		// calls whose attempts did not all carry the same x-ms-client-request-id
+		request_id_changed: history.filter((h) => h.request_ids).length,
 	};
 }
 
@@ -476,6 +592,7 @@ progress(shown);
 fs.closeSync(historyFd);
 
 writeJson("acked.json", acked);
+writeJson("writes.json", writes);
 log(`load ended (${stopReason}) after ${((loadEnd - loadStart) / 1000).toFixed(1)} s; ` +
 	`checking ${acked.length} acknowledged writes`);
 const v = await verify();
@@ -487,6 +604,11 @@ for (const op of ["read", "write", "sign"])
 for (const g of summary.failures)
 	log(`failed: ${g.count} x ${g.op} ${g.status ?? "-"} ${g.code} ` +
 		`(t1 ${g.first_t1}..${g.last_t1} s): ${g.message ?? ""}`);
-log(`check: ${v.ok ? "every" : `NOT every (${v.unreadable} unreadable)`} acknowledged write ` +
-	`of ${v.checked} read back in ${v.duration_s} s`);
+log(`check: ${v.unreadable === 0 ? "every" : `NOT every (${v.unreadable} unreadable)`} ` +
+	`acknowledged write of ${v.checked} read back in ${v.duration_s} s`);
+const x = v.exactly_once;
+log(`exactly once: ${x.writes} writes sent, ${x.acknowledged} acknowledged; ${x.versions} versions ` +
+	`of ${x.names} names: ${x.duplicates} duplicates, ${x.unknown} unknown, ${x.lost} lost, ` +
+	`${x.unchecked} names not checked; ${summary.request_id_changed} calls changed request id`);
+for (const e of x.examples) log(`  ${e.what}: ${JSON.stringify(e)}`);
 process.exit(v.ok ? 0 : 1);
