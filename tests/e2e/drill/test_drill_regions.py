@@ -14,8 +14,11 @@ the SDKs' default retry policy). On the load's clock, for each cycle starting at
             their keepers, the pg_auto_failover monitor (HAProxy and r2 stay)
     B+14 s  `cluster.sh up`, which starts r1 again on its data
 
-with cycles at T+0 and T+30 s, and the load ending at T+56 s (KLUIS_DRILL_LONG=1: four cycles,
-126 s of load). It passes when: every acknowledged write is read back afterwards (load.mjs
+with cycles at T+0 and T+30 s, and the load ending 22 s after the last restore's r1 is writable
+(T+66 s when restores take their usual 8 s; KLUIS_DRILL_LONG=1: four cycles). A cycle starts at
+its time or, when the previous restore took longer (a slow or busy machine), 8 s after r1 could
+write again, so that every kill meets a healed deployment and the failback is measured under
+load (a fixed schedule once ran its second restore past the load's end: failback "None"). It passes when: every acknowledged write is read back afterwards (load.mjs
 checks them all, through HAProxy, so in r1); every write sent made at most one version, with its
 value, and every acknowledged one is in the version its answer named (load.mjs lists and reads
 every version of every name written); no read and no sign failed; every failed write failed
@@ -28,6 +31,7 @@ The figures are printed; history, events, result and the plot (drill.png) go to 
 
 import http.client
 import json
+import signal
 import ssl
 import threading
 import time
@@ -39,6 +43,9 @@ from clusterlib import cluster, kill_region
 CYCLES = [0, 30, 60, 90] if LONG else [0, 30]
 DURATION_S = CYCLES[-1] + 36
 KILL_S, RESTORE_S = 6, 14  # within a cycle
+HEALED_S = 8  # steady load after r1 is writable again, before the next cycle's kill counts down
+TAIL_S = 22  # load after the last restore's r1 is writable
+BOUND_S = DURATION_S + 240  # the load's own limit: restores slower than this fail the drill
 TARGET_S = 5.0
 
 
@@ -117,6 +124,7 @@ class DrillRegionsTest(DrillTest):
         self.fail("no r1 node writable within 120 s of the restore")
 
     def cycle(self, base):
+        """One kill and restore from base on the load's clock; returns when r1 was writable."""
         self.wait_until(base + KILL_S)
         self.status()
         names = kill_region(self.topology["processes"], "r1")
@@ -128,15 +136,21 @@ class DrillRegionsTest(DrillTest):
         up = threading.Thread(target=cluster, args=("up", self.dir),
                               kwargs={"timeout": UP_TIMEOUT_S}, daemon=True)
         up.start()
-        self.event("r1 writable", "writable", t=self.r1_writable(topo))
+        writable = self.r1_writable(topo)
+        self.event("r1 writable", "writable", t=writable)
         up.join(timeout=UP_TIMEOUT_S)
+        return writable
 
     def test_drill(self):
-        self.start_load(DURATION_S)
+        self.start_load(BOUND_S)
+        healed = None
         for base in CYCLES:
-            self.cycle(base)
+            late = healed + HEALED_S - KILL_S if healed is not None else base
+            healed = self.cycle(max(base, late))
+        self.wait_until(max(DURATION_S, healed + TAIL_S))
+        self.load.send_signal(signal.SIGTERM)  # it stops, checks every write and exits
         rc, history, summary = self.finish_load(
-            DURATION_S, "kluis: region r1 killed and restored under load")
+            BOUND_S, "kluis: region r1 killed and restored under load")
         figures, problems = verdict(history, self.events)
         once = self.exactly_once(summary)
         figures.update({"acked_writes": summary.get("acked_writes"),
