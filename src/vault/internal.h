@@ -20,6 +20,7 @@
 #include "vault/vaults.h"
 
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
+#define VERSION_REC_MAX (1024u * 1024)	/* the largest version record read or written */
 #define VAULT_META_DATA_KEY KEYSPACE_META_DATA_KEY	/* the data key, under the master key */
 
 struct signkeys;
