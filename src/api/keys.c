@@ -120,7 +120,7 @@ int keys_create(struct api_call *c)
 			goto out;
 		spec.has_key_ops = true;
 	}
-	if (key_create(&c->vault, name, &spec, &in, &out, &m, &c->err) != 0)
+	if (key_create(&c->vault, name, &spec, &in, NULL, &out, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
@@ -160,7 +160,7 @@ int keys_import(struct api_call *c)
 		goto out;
 	}
 	if (jwk_from_json(key, &jwk, &c->err) != 0 ||
-	    key_import(&c->vault, name, &jwk, json_is_true(hsm), &in, &out, &m, &c->err) != 0)
+	    key_import(&c->vault, name, &jwk, json_is_true(hsm), &in, NULL, &out, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
@@ -338,7 +338,7 @@ int keys_rotate(struct api_call *c)
 
 	obj_init(&o);
 	key_meta_init(&m);
-	if ((name = api_name_param(c, "key")) != NULL && key_rotate(&c->vault, name, &o, &m, &c->err) == 0)
+	if ((name = api_name_param(c, "key")) != NULL && key_rotate(&c->vault, name, NULL, &o, &m, &c->err) == 0)
 		rc = reply_key(c, &o, &m);
 	obj_clear(&o);
 	key_meta_clear(&m);
