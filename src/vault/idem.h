@@ -5,7 +5,7 @@
  * A create that carries a struct obj_idem reads its record in the same store round trip as the
  * name's heads (object.c), and writes it in the same transaction as the version, checked absent
  * (or at the version of the expired record it replaces), so that concurrent retries of one id make
- * one version. The record answers retries for IDEM_RETENTION_S.
+ * one version. The record lives IDEM_RETENTION_S; the jobs sweep it after (idemsweep.c).
  *
  * Key: i/<vault>/<hex SHA-256 of the principal's identity and the client request id> (keyspace.h),
  * so a principal never receives another's answer. Value: IDEM_FORMAT, the kind's tag, the creation
@@ -79,5 +79,11 @@ enum idem_verdict {
 int idem_judge(const struct vault_core *core, const char *key, const struct obj_idem *idem,
 	       char tag, const struct store_read *r, int64_t now, struct idem_rec *rec,
 	       struct kl_err *err);
+
+/* idemsweep.c: deletes the records created more than IDEM_RETENTION_S before now, each checked
+ * at the version it was read at (a concurrent writer wins; that batch waits for the next sweep),
+ * IDEM_SWEEP_BATCH per transaction. *n_deleted counts them. Run by the jobs and by tests. */
+#define IDEM_SWEEP_BATCH 256
+int idem_sweep(struct vault_core *core, int64_t now, size_t *n_deleted, struct kl_err *err);
 
 #endif

@@ -1,9 +1,9 @@
-/* vault/idem.c and the creates of objcreate.c that carry an idempotency record, on a store that
- * counts the test thread's calls (one round trip each on PostgreSQL): the same id and body
- * replays the first version and writes nothing, another body is refused and writes nothing, no id
- * (or another principal) makes a version each time, concurrent attempts of one id make one
- * version (on LMDB, then on two nodes of one PostgreSQL), and a record past its retention answers
- * nothing. */
+/* vault/idem.c, idemsweep.c and the creates of objcreate.c that carry an idempotency record, on
+ * a store that counts the test thread's calls (one round trip each on PostgreSQL) and can play a
+ * concurrent writer: the same id and body replays the first version and writes nothing, another
+ * body is refused and writes nothing, no id (or another principal) makes a version each time,
+ * concurrent attempts of one id make one version (on LMDB, then on two nodes of one PostgreSQL),
+ * a record past its retention answers nothing and is swept, and the sweep yields to a writer. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,15 +25,17 @@
 
 static const char *const PID = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-/* --- a store that counts calls ---------------------------------------------------------------- */
+/* --- a store that counts calls and can race the sweep ----------------------------------------- */
 
 /* Wraps a real store: every call goes to it; those of the test's own thread are counted (the core's
- * threads call it too). */
+ * threads call it too). When racing is set, the next transaction that starts with a check first
+ * rewrites that check's key, as a concurrent writer would between a read and the commit. */
 struct probe {
 	struct store base;	/* first */
 	struct store *inner;
 	pthread_t owner;
 	_Atomic unsigned gets, many, scans, txns;
+	_Atomic bool racing;
 };
 
 static void count(struct probe *p, _Atomic unsigned *n)
@@ -75,6 +77,9 @@ static int probe_txn(struct store *st, const struct store_op *ops, size_t n_ops,
 	struct probe *p = (struct probe *)st;
 
 	count(p, &p->txns);
+	if (n_ops > 0 && ops[0].kind == STORE_CHECK && atomic_exchange(&p->racing, false) &&
+	    store_put(p->inner, ops[0].key, ops[0].key_len, "rewritten", 9, err) != 0)
+		return -1;
 	return p->inner->vt->txn(p->inner, ops, n_ops, err);
 }
 
@@ -618,17 +623,18 @@ static void test_concurrent_attempts_on_two_nodes(void **state)
 	pg_fixture_stop(&pg);
 }
 
-/* --- retention -------------------------------------------------------------------------------- */
+/* --- retention and the sweep ----------------------------------------------------------------- */
 
 /* Past the retention a record answers nothing: the same id makes a new version (and the record
- * then names it); another body is no longer refused. */
-static void test_expired_record_is_ignored(void **state)
+ * then names it); another body is no longer refused. The sweep removes it then, not before. */
+static void test_expired_record_is_ignored_and_swept(void **state)
 {
 	struct env *e = *state;
 	struct obj_idem idem, other;
 	struct kl_err err = { 0 };
 	struct idem_rec rec;
 	struct obj a, b, c;
+	size_t n;
 
 	idem_of(&idem, NULL, "req-old", "SetSecret", "aged", "v");
 	assert_int_equal(set_secret(&e->v, "aged", "v", &idem, &a, &err), 0);
@@ -647,9 +653,92 @@ static void test_expired_record_is_ignored(void **state)
 	idem_of(&other, NULL, "req-old", "SetSecret", "aged", "another body");
 	assert_int_equal(set_secret(&e->v, "aged", "another body", &other, &c, &err), 0);
 	assert_int_equal(versions_of(&e->v, 's', "aged"), 3);
+	/* the sweep: nothing before the retention ends, the record after */
+	assert_int_equal(idem_sweep(e->core, clock_now_s(), &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(records_in(e->core), 1);
+	assert_int_equal(idem_sweep(e->core, clock_now_s() + IDEM_RETENTION_S + 5, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(records_in(e->core), 0);
+	assert_int_equal(versions_of(&e->v, 's', "aged"), 3);	/* the versions stay */
 	obj_clear(&a);
 	obj_clear(&b);
 	obj_clear(&c);
+}
+
+/* Many records, expired and live interleaved: the sweep takes the expired ones in several
+ * batches and leaves every live one. */
+static void test_sweep_in_batches(void **state)
+{
+	enum { N = 2 * IDEM_SWEEP_BATCH + 44 };
+	struct env *e = *state;
+	static char keys[2 * N][KEYBUF];
+	static struct buf vals[2 * N];
+	struct store_op *ops = calloc(2 * N, sizeof(*ops));
+	struct kl_err err = { 0 };
+	int64_t now = clock_now_s();
+	size_t i, n;
+
+	assert_non_null(ops);
+	for (i = 0; i < 2 * N; i++) {
+		struct idem_rec rec = { .tag = 's', .created = i % 2 ? now : now - IDEM_RETENTION_S };
+		unsigned char digest[IDEM_DIGEST_LEN] = { 0 };
+
+		digest[0] = (unsigned char)(i >> 8);
+		digest[1] = (unsigned char)i;
+		snprintf(rec.version, sizeof(rec.version), "%032zx", i);
+		keyspace_idempotency(keys[i], "default", digest);
+		buf_init(&vals[i], 4096);
+		assert_int_equal(idem_rec_encode(e->core, keys[i], &rec, &vals[i], &err), 0);
+		ops[i] = (struct store_op){ .kind = STORE_PUT, .key = keys[i],
+					    .key_len = strlen(keys[i]), .val = vals[i].data,
+					    .val_len = vals[i].len };
+	}
+	assert_int_equal(store_txn(e->core->st, ops, 2 * N, &err), 0);
+	assert_int_equal(idem_sweep(e->core, now, &n, &err), 0);
+	assert_int_equal(n, N);
+	assert_int_equal(records_in(e->core), N);
+	for (i = 1; i < 2 * N; i += 2) {	/* exactly the live ones are left */
+		struct buf val;
+
+		buf_init(&val, 4096);
+		assert_int_equal(store_get(e->core->st, keys[i], strlen(keys[i]), &val, NULL, &err),
+				 0);
+		buf_clear(&val);
+	}
+	for (i = 0; i < 2 * N; i++)
+		buf_clear(&vals[i]);
+	free(ops);
+}
+
+/* A record rewritten between the sweep's read and its commit is kept: the writer wins, the sweep
+ * reports no error and deletes it on a later run. */
+static void test_sweep_yields_to_a_writer(void **state)
+{
+	struct env *e = *state;
+	struct obj_idem idem;
+	struct kl_err err = { 0 };
+	struct buf val;
+	struct obj a;
+	char key[KEYBUF];
+	size_t n;
+
+	idem_of(&idem, NULL, "req-w", "SetSecret", "written", "v");
+	assert_int_equal(set_secret(&e->v, "written", "v", &idem, &a, &err), 0);
+	keyspace_idempotency(key, e->v.name, idem.id);
+	atomic_store(&e->st->racing, true);
+	assert_int_equal(idem_sweep(e->core, clock_now_s() + IDEM_RETENTION_S, &n, &err), 0);
+	assert_false(atomic_load(&e->st->racing));	/* the race ran */
+	assert_int_equal(n, 0);
+	buf_init(&val, 64);
+	assert_int_equal(store_get(e->core->st, key, strlen(key), &val, NULL, &err), 0);
+	assert_int_equal(val.len, 9);
+	assert_memory_equal(val.data, "rewritten", 9);	/* the writer's, kept */
+	buf_clear(&val);
+	assert_int_equal(idem_sweep(e->core, clock_now_s(), &n, &err), 0);	/* damaged: swept */
+	assert_int_equal(n, 1);
+	assert_int_equal(records_in(e->core), 0);
+	obj_clear(&a);
 }
 
 /* A damaged record answers nothing and is replaced by the next create with its id. */
@@ -682,7 +771,9 @@ int main(void)
 		ENV(test_key_create_and_rotate_replay),
 		ENV(test_replay_of_a_purged_version_creates_again),
 		ENV(test_concurrent_attempts_make_one_version),
-		ENV(test_expired_record_is_ignored),
+		ENV(test_expired_record_is_ignored_and_swept),
+		ENV(test_sweep_in_batches),
+		ENV(test_sweep_yields_to_a_writer),
 		ENV(test_damaged_record_is_replaced),
 		cmocka_unit_test(test_concurrent_attempts_on_two_nodes),
 	};
