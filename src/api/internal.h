@@ -227,6 +227,13 @@ enum paging_mode { PAGING_LIVE, PAGING_VERSIONS, PAGING_DELETED };
 int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, const char *name,
 		const char *path, paging_item_fn item);
 
+/* idempotency.c: the idempotency of a create that makes a version of name (vault/idem.h), into
+ * idem; *out is idem, or NULL when the request has no x-ms-client-request-id (then nothing is
+ * computed). The caller wipes idem when done. -1 with c->err when the digests fail. */
+struct obj_idem;
+int api_idempotency(struct api_call *c, const char *name, struct obj_idem *idem,
+		    const struct obj_idem **out);
+
 /* backup.c: POST .../backup and .../restore for any kind of object. */
 int api_backup(struct api_call *c, enum obj_kind kind, const char *name);
 int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out);

@@ -7,6 +7,7 @@
 
 #include "api/internal.h"
 #include "util/b64url.h"
+#include "vault/idem.h"
 #include "vault/keys.h"
 
 json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
@@ -89,6 +90,8 @@ static int opt_uint(json_t *body, const char *field, unsigned long max, unsigned
 
 int keys_create(struct api_call *c)
 {
+	const struct obj_idem *once = NULL;
+	struct obj_idem idem;
 	struct obj_tag *tags = NULL;
 	struct key_spec spec = { 0 };
 	struct key_meta m;
@@ -120,10 +123,13 @@ int keys_create(struct api_call *c)
 			goto out;
 		spec.has_key_ops = true;
 	}
-	if (key_create(&c->vault, name, &spec, &in, &out, &m, &c->err) != 0)
+	if (api_idempotency(c, name, &idem, &once) != 0 ||
+	    key_create(&c->vault, name, &spec, &in, once, &out, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
+	if (once != NULL)	/* idem_prepare wipes what it fails to finish */
+		secure_wipe(&idem, sizeof(idem));
 	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);
@@ -134,6 +140,8 @@ out:
 
 int keys_import(struct api_call *c)
 {
+	const struct obj_idem *once = NULL;
+	struct obj_idem idem;
 	struct obj_tag *tags = NULL;
 	struct key_meta m;
 	struct jwk jwk;
@@ -159,11 +167,13 @@ int keys_import(struct api_call *c)
 		kl_fail(&c->err, KL_EINVAL, "The field 'Hsm' must be a boolean.");
 		goto out;
 	}
-	if (jwk_from_json(key, &jwk, &c->err) != 0 ||
-	    key_import(&c->vault, name, &jwk, json_is_true(hsm), &in, &out, &m, &c->err) != 0)
+	if (jwk_from_json(key, &jwk, &c->err) != 0 || api_idempotency(c, name, &idem, &once) != 0 ||
+	    key_import(&c->vault, name, &jwk, json_is_true(hsm), &in, once, &out, &m, &c->err) != 0)
 		goto out;
 	rc = reply_key(c, &out, &m);
 out:
+	if (once != NULL)	/* idem_prepare wipes what it fails to finish */
+		secure_wipe(&idem, sizeof(idem));
 	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);
@@ -331,6 +341,8 @@ int keys_restore(struct api_call *c)
 
 int keys_rotate(struct api_call *c)
 {
+	const struct obj_idem *once = NULL;
+	struct obj_idem idem;
 	struct key_meta m;
 	struct obj o;
 	const char *name;
@@ -338,8 +350,12 @@ int keys_rotate(struct api_call *c)
 
 	obj_init(&o);
 	key_meta_init(&m);
-	if ((name = api_name_param(c, "key")) != NULL && key_rotate(&c->vault, name, &o, &m, &c->err) == 0)
+	if ((name = api_name_param(c, "key")) != NULL &&
+	    api_idempotency(c, name, &idem, &once) == 0 &&
+	    key_rotate(&c->vault, name, once, &o, &m, &c->err) == 0)
 		rc = reply_key(c, &o, &m);
+	if (once != NULL)	/* idem_prepare wipes what it fails to finish */
+		secure_wipe(&idem, sizeof(idem));
 	obj_clear(&o);
 	key_meta_clear(&m);
 	return rc;

@@ -7,6 +7,7 @@
 
 #include "api/internal.h"
 #include "vault/certs.h"
+#include "vault/idem.h"
 #include "vault/secrets.h"
 
 static int reply_secret(struct api_call *c, const struct obj *o, const char *value, size_t len)
@@ -16,7 +17,9 @@ static int reply_secret(struct api_call *c, const struct obj *o, const char *val
 
 int secrets_set(struct api_call *c)
 {
+	const struct obj_idem *once = NULL;
 	struct obj_tag *tags = NULL;
+	struct obj_idem idem;
 	struct obj in, out;
 	json_t *body = NULL, *jv;
 	const char *name, *ct = NULL;
@@ -48,11 +51,17 @@ int secrets_set(struct api_call *c)
 		goto out;
 	}
 	in.content_type = (char *)ct;	/* borrowed, like the tags */
-	rc = obj_create(&c->vault, OBJ_SECRET, name, &in, json_string_value(jv),
-			json_string_length(jv), &out, &c->err);
+	if (api_idempotency(c, name, &idem, &once) != 0)
+		goto out;
+	/* a replay answers with the first attempt's version and this body's value: the same, as
+	 * the fingerprint covers the body */
+	rc = obj_create_idem(&c->vault, OBJ_SECRET, name, &in, json_string_value(jv),
+			     json_string_length(jv), once, &out, &c->err);
 	if (rc == 0)
 		rc = reply_secret(c, &out, json_string_value(jv), json_string_length(jv));
 out:
+	if (once != NULL)	/* idem_prepare wipes what it fails to finish */
+		secure_wipe(&idem, sizeof(idem));
 	body_new_object_done(&in, tags);
 	obj_clear(&in);
 	obj_clear(&out);

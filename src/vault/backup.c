@@ -12,7 +12,6 @@
 #include "vault/keys.h"
 
 #define BACKUP_FORMAT 1
-#define VERSION_REC_MAX (1024u * 1024)
 
 static void backup_aad(char out[32], enum obj_kind kind)
 {

@@ -19,6 +19,7 @@
 #include "vault/certs.h"
 #include "vault/core.h"
 #include "vault/hint.h"
+#include "vault/idem.h"
 #include "vault/identity_internal.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
@@ -348,7 +349,8 @@ out:
 }
 
 /* The writing jobs: purge what is due, rotate keys whose policy says so, run the lifetime
- * actions of certificate policies, forget client assertions past their exp. */
+ * actions of certificate policies, forget client assertions past their exp and idempotency
+ * records past their retention. */
 static void run_jobs(struct vault_core *core)
 {
 	struct kl_err err = { 0 };
@@ -376,6 +378,11 @@ static void run_jobs(struct vault_core *core)
 	kl_err_clear(&err);
 	if (identity_replay_sweep(core, clock_now_s(), &err) != 0)
 		LOG_WARN(NULL, "removal of expired client assertion records failed: %s", err.msg);
+	kl_err_clear(&err);
+	if (idem_sweep(core, clock_now_s(), &n, &err) != 0)
+		LOG_WARN(NULL, "removal of expired idempotency records failed: %s", err.msg);
+	else if (n > 0)
+		LOG_DEBUG(NULL, "removed %zu expired idempotency records", n);
 }
 
 /* The background thread: polls the storage's role every mode_poll_ms (the mode follows it),

@@ -20,6 +20,7 @@
 #include "vault/vaults.h"
 
 #define KEYBUF 512	/* store keys we build are far shorter than STORE_KEY_MAX */
+#define VERSION_REC_MAX (1024u * 1024)	/* the largest version record read or written */
 #define VAULT_META_DATA_KEY KEYSPACE_META_DATA_KEY	/* the data key, under the master key */
 
 struct signkeys;
@@ -166,12 +167,12 @@ int obj_refuse_managed(const struct vault *v, enum obj_kind k, const char *lname
 int obj_refuse_managed_latest(const struct vault *v, enum obj_kind k, const char *lname,
 			      const struct head *h, const char *op, struct kl_err *err);
 
-/* obj_create with the operation word of the refusal over a managed name (NULL: "set" for a
+/* obj_create_idem with the operation word of the refusal over a managed name (NULL: "set" for a
  * secret, "create" for a key). A version created with in->managed set (the certificate layer's
- * own) is never refused. */
+ * own) is never refused. idem may be NULL (no record). */
 int obj_create_as(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
-		  const void *material, size_t material_len, const char *op, struct obj *out,
-		  struct kl_err *err);
+		  const void *material, size_t material_len, const char *op,
+		  const struct obj_idem *idem, struct obj *out, struct kl_err *err);
 
 /* obj_update that also changes managed versions: for the certificate layer, which mirrors a
  * certificate's attributes onto its key and secret. */

@@ -113,7 +113,8 @@ out:
 /* Stores a new version of name holding key k, labelled kty, with key_ops. */
 static int store_key(struct vault *v, const char *name, const struct keyops_key *k,
 		     const char *kty, unsigned key_ops, const struct obj *in, const char *op,
-		     struct obj *out, struct key_meta *meta, struct kl_err *err)
+		     const struct obj_idem *idem, struct obj *out, struct key_meta *meta,
+		     struct kl_err *err)
 {
 	struct key_meta m;
 	struct buf material;
@@ -133,7 +134,8 @@ static int store_key(struct vault *v, const char *name, const struct keyops_key 
 	if ((in->has_tags && obj_set_tags(&o, in->tags, in->n_tags, err) != 0) ||
 	    meta_encode(&m, &o.pub, err) != 0)
 		goto out;
-	if (obj_create_as(v, OBJ_KEY, name, &o, material.data, material.len, op, out, err) != 0 ||
+	if (obj_create_as(v, OBJ_KEY, name, &o, material.data, material.len, op, idem, out,
+			  err) != 0 ||
 	    key_meta_of(out, meta, err) != 0)
 		goto out;
 	rc = 0;
@@ -145,7 +147,8 @@ out:
 }
 
 int key_create(struct vault *v, const char *name, const struct key_spec *spec,
-	       const struct obj *in, struct obj *out, struct key_meta *meta, struct kl_err *err)
+	       const struct obj *in, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err)
 {
 	struct keyops_key *k = NULL;
 	unsigned ops;
@@ -174,14 +177,15 @@ int key_create(struct vault *v, const char *name, const struct key_spec *spec,
 	if (k == NULL)
 		goto out;
 	rc = store_key(v, name, k, spec->kty, spec->has_key_ops ? spec->key_ops : ops, in, "create",
-		       out, meta, err);
+		       idem, out, meta, err);
 out:
 	keyops_free(k);
 	return rc;
 }
 
 int key_import(struct vault *v, const char *name, const struct jwk *jwk, bool hsm,
-	       const struct obj *in, struct obj *out, struct key_meta *meta, struct kl_err *err)
+	       const struct obj *in, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err)
 {
 	struct keyops_key *k = NULL;
 	char kty[16];
@@ -198,8 +202,8 @@ int key_import(struct vault *v, const char *name, const struct jwk *jwk, bool hs
 	ops = fam == KEYOPS_RSA ? default_ops_rsa : fam == KEYOPS_EC ? default_ops_ec : default_ops_oct;
 	snprintf(kty, sizeof(kty), "%s%s", fam == KEYOPS_RSA ? "RSA" : fam == KEYOPS_EC ? "EC" : "oct",
 		 hsm || strstr(jwk->kty, "-HSM") != NULL ? "-HSM" : "");
-	rc = store_key(v, name, k, kty, jwk->has_key_ops ? jwk->key_ops : ops, in, "import", out,
-		       meta, err);
+	rc = store_key(v, name, k, kty, jwk->has_key_ops ? jwk->key_ops : ops, in, "import", idem,
+		       out, meta, err);
 out:
 	keyops_free(k);
 	return rc;
@@ -252,8 +256,8 @@ out:
 	return rc;
 }
 
-int key_rotate(struct vault *v, const char *name, struct obj *out, struct key_meta *meta,
-	       struct kl_err *err)
+int key_rotate(struct vault *v, const char *name, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err)
 {
 	struct key_spec spec = { 0 };
 	struct key_policy pol;
@@ -288,7 +292,7 @@ int key_rotate(struct vault *v, const char *name, struct obj *out, struct key_me
 	}
 	if (cur.has_tags && obj_set_tags(&in, cur.tags, cur.n_tags, err) != 0)
 		goto out;
-	rc = key_create(v, cur.name, &spec, &in, out, meta, err);
+	rc = key_create(v, cur.name, &spec, &in, idem, out, meta, err);
 out:
 	obj_clear(&cur);
 	obj_clear(&in);

@@ -34,13 +34,18 @@ struct key_spec {
 	unsigned key_ops;	/* default: RSA all six, EC sign/verify, oct encrypt/decrypt/wrap/unwrap */
 };
 
-/* attrs/tags come from in (as for obj_create); out and meta receive the stored version. */
+/* attrs/tags come from in (as for obj_create); out and meta receive the stored version. idem: the
+ * request's idempotency (obj_create_idem), NULL for none; a replayed create answers with the
+ * version the first attempt made (the key generated for this attempt is discarded). */
+struct obj_idem;
 int key_create(struct vault *v, const char *name, const struct key_spec *spec,
-	       const struct obj *in, struct obj *out, struct key_meta *meta, struct kl_err *err);
+	       const struct obj *in, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err);
 /* Import a JWK with its private members; hsm adds "-HSM" to the type label. key_ops from the JWK
- * when it has them, else the type's default. */
+ * when it has them, else the type's default. idem as for key_create. */
 int key_import(struct vault *v, const char *name, const struct jwk *jwk, bool hsm,
-	       const struct obj *in, struct obj *out, struct key_meta *meta, struct kl_err *err);
+	       const struct obj *in, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err);
 
 /* Reads a version's public description; a thin wrapper over obj_get. */
 int key_get(struct vault *v, const char *name, const char *version, struct obj *out,
@@ -57,9 +62,10 @@ int key_update(struct vault *v, const char *name, const char *version,
 	       struct key_meta *meta, struct kl_err *err);
 
 /* A new version with the latest's type, size or curve, key_ops and tags; with a rotation policy
- * that sets expiryTime, exp = now + expiryTime. */
-int key_rotate(struct vault *v, const char *name, struct obj *out, struct key_meta *meta,
-	       struct kl_err *err);
+ * that sets expiryTime, exp = now + expiryTime. idem as for key_create (NULL for the policy's
+ * own rotations). */
+int key_rotate(struct vault *v, const char *name, const struct obj_idem *idem, struct obj *out,
+	       struct key_meta *meta, struct kl_err *err);
 
 enum key_op { KEY_OP_ENCRYPT, KEY_OP_DECRYPT, KEY_OP_WRAP, KEY_OP_UNWRAP, KEY_OP_SIGN, KEY_OP_VERIFY };
 

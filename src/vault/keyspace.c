@@ -2,8 +2,9 @@
  * keyspace.h documents. Must never change a key's bytes (existing stores are read by them), read
  * or write the store, or see a value. */
 #include <stdio.h>
-
 #include <string.h>
+
+#include "util/hex.h"
 #include "vault/internal.h"
 #include "vault/keyspace.h"
 
@@ -65,6 +66,14 @@ void keyspace_rotation_index(char *out, const char *vname, const char *lname)
 void keyspace_renewal_index(char *out, const char *vname, const char *lname)
 {
 	snprintf(out, KEYBUF, "a/%s/%s", vname, lname);
+}
+
+void keyspace_idempotency(char *out, const char *vname, const unsigned char digest[32])
+{
+	char hex[65];
+
+	hex_encode(digest, 32, hex);
+	snprintf(out, KEYBUF, "i/%s/%s", vname, hex);
 }
 
 bool keyspace_vault(char *out, const char *name)

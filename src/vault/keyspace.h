@@ -42,6 +42,11 @@ struct vault;
 #define KEYSPACE_ROTATION_INDEX "r/"
 /* a/<vault>/<lname>: index of certificates to renew, empty value (certpolicy.c). */
 #define KEYSPACE_RENEWAL_INDEX "a/"
+/* i/<vault>/<hex SHA-256 of the principal's identity and an x-ms-client-request-id>: the
+ * idempotency record of a create (idem.h): IDEM_FORMAT 1, the kind's tag, the creation time, the
+ * version id made, the request's fingerprint sealed with this key as additional data (idem.c);
+ * written with the version (object.c), swept IDEM_RETENTION_S after its creation (idemsweep.c). */
+#define KEYSPACE_IDEMPOTENCY "i/"
 
 /* ---- the deployment: vaults, identities, rights ---- */
 /* V/<vault lname>: a vault record, VAULT_FORMAT 2 (record.c). */
@@ -105,6 +110,8 @@ void keyspace_purge_schedule(char *out, int64_t when, const char *vname, char ta
 			     const char *lname);
 void keyspace_rotation_index(char *out, const char *vname, const char *lname);
 void keyspace_renewal_index(char *out, const char *vname, const char *lname);
+/* i/<vault>/<64 hex digits of digest>. */
+void keyspace_idempotency(char *out, const char *vname, const unsigned char digest[32]);
 /* V/<lower-cased name>; false when the name does not fit. */
 bool keyspace_vault(char *out, const char *name);
 void keyspace_principal(char *out, const char *id);

@@ -41,6 +41,19 @@ int obj_get(struct vault *v, enum obj_kind kind, const char *name, const char *v
 int obj_create(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
 	       const void *material, size_t material_len, struct obj *out, struct kl_err *err);
 
+/* obj_create for a client's request that carries an idempotency id (vault/idem.h; NULL: none, and
+ * then exactly obj_create). It is a parameter of its own, not a field of in: in describes the
+ * version to store, and is also what the certificate layer and restores build, while the record
+ * belongs to the request that asks. Within IDEM_RETENTION_S of a create with the same id and
+ * fingerprint, nothing is written and out is the version that create made (as it is now: an
+ * update since shows); the same id with another fingerprint is KL_ECONFLICT
+ * ClientRequestIdReused, and nothing is written. The record is read with the heads (no extra
+ * round trip) and written in the version's transaction. */
+struct obj_idem;
+int obj_create_idem(struct vault *v, enum obj_kind kind, const char *name, const struct obj *in,
+		    const void *material, size_t material_len, const struct obj_idem *idem,
+		    struct obj *out, struct kl_err *err);
+
 /* Applies patch to one version (latest when version is empty) and stores it; out is the result. */
 int obj_update(struct vault *v, enum obj_kind kind, const char *name, const char *version,
 	       const struct obj_patch *patch, struct obj *out, struct kl_err *err);

@@ -273,7 +273,7 @@ static void rotate_one(struct vault_core *core, const char *vname, const char *l
 	obj_init(&o);
 	obj_init(&rotated);
 	if (key_get(&v, lname, NULL, &o, &m, &e) == 0 && rotation_due(&p, &o, run->now)) {
-		if (key_rotate(&v, lname, &rotated, &m, &e) == 0)
+		if (key_rotate(&v, lname, NULL, &rotated, &m, &e) == 0)
 			(*run->n_rotated)++;
 		else
 			LOG_WARN(NULL, "automatic rotation of key %s/%s failed: %s", vname,

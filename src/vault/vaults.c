@@ -283,6 +283,10 @@ static int finish_purge(struct vault_core *core, const char *name, struct kl_err
 	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_ROTATION_INDEX, lname);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
 		goto out;
+	/* the idempotency records of its creates (they would expire anyway) */
+	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_IDEMPOTENCY, lname);
+	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0)
+		goto out;
 	/* the certificate renewal index */
 	snprintf(prefix, sizeof(prefix), "%s%s/", KEYSPACE_RENEWAL_INDEX, lname);
 	if (store_del_prefix(core->st, prefix, NULL, NULL, &n, err) != 0 ||

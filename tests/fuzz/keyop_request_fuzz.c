@@ -31,7 +31,7 @@ static void make_key(struct vault *v, const char *name, const char *kty, unsigne
 	obj_init(&in);
 	obj_init(&out);
 	in.attrs.enabled = true;
-	if (key_create(v, name, &spec, &in, &out, &m, &err) != 0) {
+	if (key_create(v, name, &spec, &in, NULL, &out, &m, &err) != 0) {
 		fprintf(stderr, "fuzz setup: %s\n", err.msg);
 		abort();
 	}

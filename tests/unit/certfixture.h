@@ -82,7 +82,7 @@ static inline void certfix_key_version(struct vault *v, const char *name, char v
 	obj_init(&scratch);
 	obj_init(&out);
 	in.attrs.enabled = true;
-	CERTFIX_CHECK(key_create(v, "certfix-scratch", &spec, &in, &made, &m, &err) == 0);
+	CERTFIX_CHECK(key_create(v, "certfix-scratch", &spec, &in, NULL, &made, &m, &err) == 0);
 	CERTFIX_CHECK(obj_version_load(v, OBJ_KEY, "certfix-scratch", made.version, &scratch,
 				     NULL, &material, &err) == 0);
 	in.managed = true;

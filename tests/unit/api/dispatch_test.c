@@ -8,7 +8,8 @@ struct result {
 	char www_auth[512];
 	char retry_after[16];
 	char request_id[64];
-	char client_id[64];
+	char client_id[64];	/* echoed */
+	char sent_client_id[64];
 };
 
 static void result_clear(struct result *r)
@@ -17,17 +18,28 @@ static void result_clear(struct result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Sends one request; query is "a=b&c=d" already decoded (no escapes), or NULL. */
-static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
-		     const char *query, const char *authz, const char *body, struct result *out)
+#define NO_CLIENT_ID ""
+
+/* Sends one request with x-ms-client-request-id client_id (NO_CLIENT_ID: none; NULL: a fresh
+ * one, as the SDKs send one per request: a create with a used id is replayed or refused); query
+ * is "a=b&c=d" already decoded (no escapes), or NULL. */
+static void send_req_id(struct api_env *e, const char *method, const char *host, const char *path,
+			const char *query, const char *authz, const char *body,
+			const char *client_id, struct result *out)
 {
+	static unsigned seq;
 	struct api_req req;
 	struct api_resp resp;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	api_env_req(e, &req, method, host, path, query, authz);
-	req.client_request_id = strdup("client-id-1");
+	if (client_id == NULL)
+		snprintf(out->sent_client_id, sizeof(out->sent_client_id), "client-id-%u", ++seq);
+	else
+		snprintf(out->sent_client_id, sizeof(out->sent_client_id), "%s", client_id);
+	if (out->sent_client_id[0] != '\0')
+		req.client_request_id = strdup(out->sent_client_id);
 	api_env_answer(e, &req, &resp, body);
 	out->status = resp.status;
 	if (resp.body.len > 0) {
@@ -48,6 +60,12 @@ static void send_req(struct api_env *e, const char *method, const char *host, co
 	}
 	api_req_free(&req);
 	api_resp_free(&resp);
+}
+
+static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
+		     const char *query, const char *authz, const char *body, struct result *out)
+{
+	send_req_id(e, method, host, path, query, authz, body, NULL, out);
 }
 
 #define HOST "default.vault.localhost:8443"
@@ -83,7 +101,7 @@ static void test_no_token_gets_challenge(void **state)
 		 "Bearer authorization=\"https://" HOST "/%s\", resource=\"https://vault.localhost:8443\"",
 		 vault_core_tenant(e->core));
 	assert_string_equal(r.www_auth, expect);
-	assert_string_equal(r.client_id, "client-id-1");
+	assert_string_equal(r.client_id, r.sent_client_id);
 	assert_int_equal(strlen(r.request_id), 36);
 	result_clear(&r);
 }
@@ -306,6 +324,67 @@ static void test_versions_of_absent_name_are_empty(void **state)
 
 /* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
  * whatever the fault (zeros, not base64url, the other kind's blob, a flipped byte). */
+/* A create sent again with its x-ms-client-request-id (its answer was lost) gets the first
+ * answer; the id with another body is refused (409, no Retry-After: no retry would help); no id
+ * makes a version each time. */
+static void test_retried_create_is_replayed_or_refused(void **state)
+{
+	struct api_env *e = *state;
+	const char *body = "{\"value\":\"a\"}";
+	struct result a, b, k1, k2;
+	const char *inner;
+
+	send_req_id(e, "PUT", HOST, "/secrets/retried", V, e->bearer, body, "retry-1", &a);
+	send_req_id(e, "PUT", HOST, "/secrets/retried", V, e->bearer, body, "retry-1", &b);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(b.status, 200);
+	assert_string_equal(json_string_value(json_object_get(b.body, "id")),
+			    json_string_value(json_object_get(a.body, "id")));
+	assert_string_equal(json_string_value(json_object_get(b.body, "value")), "a");
+	assert_true(json_equal(json_object_get(b.body, "attributes"),
+			       json_object_get(a.body, "attributes")));
+	assert_string_equal(b.client_id, "retry-1");
+	result_clear(&b);
+	send_req_id(e, "PUT", HOST, "/secrets/retried", V, e->bearer, "{\"value\":\"b\"}",
+		    "retry-1", &b);
+	assert_int_equal(b.status, 409);
+	assert_string_equal(err_code(&b), "Conflict");
+	inner = json_string_value(json_object_get(
+		json_object_get(json_object_get(b.body, "error"), "innererror"), "code"));
+	assert_non_null(inner);
+	assert_string_equal(inner, "ClientRequestIdReused");
+	assert_string_equal(b.retry_after, "");
+	result_clear(&b);
+	send_req(e, "GET", HOST, "/secrets/retried", V, e->bearer, NULL, &b);
+	assert_string_equal(json_string_value(json_object_get(b.body, "value")), "a");
+	assert_string_equal(json_string_value(json_object_get(b.body, "id")),
+			    json_string_value(json_object_get(a.body, "id")));
+	result_clear(&a);
+	result_clear(&b);
+	/* without the header: a version per request */
+	send_req_id(e, "PUT", HOST, "/secrets/retried", V, e->bearer, body, NO_CLIENT_ID, &a);
+	send_req_id(e, "PUT", HOST, "/secrets/retried", V, e->bearer, body, NO_CLIENT_ID, &b);
+	assert_string_equal(a.client_id, "");
+	assert_string_not_equal(json_string_value(json_object_get(a.body, "id")),
+				json_string_value(json_object_get(b.body, "id")));
+	result_clear(&a);
+	result_clear(&b);
+	/* a key's create and rotation: the first key again */
+	body = "{\"kty\":\"EC\",\"crv\":\"P-256\"}";
+	send_req_id(e, "POST", HOST, "/keys/retried/create", V, e->bearer, body, "retry-k", &k1);
+	send_req_id(e, "POST", HOST, "/keys/retried/create", V, e->bearer, body, "retry-k", &k2);
+	assert_int_equal(k1.status, 200);
+	assert_true(json_equal(json_object_get(k1.body, "key"), json_object_get(k2.body, "key")));
+	result_clear(&k1);
+	result_clear(&k2);
+	send_req_id(e, "POST", HOST, "/keys/retried/rotate", V, e->bearer, NULL, "retry-r", &k1);
+	send_req_id(e, "POST", HOST, "/keys/retried/rotate", V, e->bearer, NULL, "retry-r", &k2);
+	assert_int_equal(k1.status, 200);
+	assert_true(json_equal(json_object_get(k1.body, "key"), json_object_get(k2.body, "key")));
+	result_clear(&k1);
+	result_clear(&k2);
+}
+
 static void test_restore_refusals_use_the_service_words(void **state)
 {
 	static const char *const secret_text = "Backup blob contains invalid or corrupt version.";
@@ -572,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_bad_bodies_change_nothing),
 		cmocka_unit_test(test_paging_follows_skiptoken),
 		cmocka_unit_test(test_versions_of_absent_name_are_empty),
+		cmocka_unit_test(test_retried_create_is_replayed_or_refused),
 		cmocka_unit_test(test_restore_refusals_use_the_service_words),
 		cmocka_unit_test(test_hosts_route_to_vaults),
 		cmocka_unit_test(test_unknown_route_and_method),

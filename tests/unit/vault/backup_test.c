@@ -42,7 +42,7 @@ static int setup(void **state)
 	obj_init(&out);
 	in.attrs.enabled = true;
 	buf_init(&e->blob, 1024 * 1024);
-	if (key_create(&e->v, "k", &spec, &in, &out, &m, &err) != 0 ||
+	if (key_create(&e->v, "k", &spec, &in, NULL, &out, &m, &err) != 0 ||
 	    obj_backup(&e->v, OBJ_KEY, "k", &e->blob, &err) != 0) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;

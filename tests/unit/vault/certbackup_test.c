@@ -212,7 +212,7 @@ static void test_restore_refuses_taken_names(void **state)
 	assert_int_equal(cert_restore(&e->v, e->blob.data, e->blob.len, &o, &err), -1);
 	assert_string_equal(err.inner_code, "ObjectIsDeletedButRecoverable");
 	assert_int_equal(obj_purge(&e->v, OBJ_SECRET, "bk", &err), 0);
-	assert_int_equal(key_create(&e->v, "bk", &spec, &in, &o, &m, &err), 0);
+	assert_int_equal(key_create(&e->v, "bk", &spec, &in, NULL, &o, &m, &err), 0);
 	snprintf(ver, sizeof(ver), "%s", o.version);
 	obj_clear(&o);
 	assert_int_equal(cert_restore(&e->v, e->blob.data, e->blob.len, &o, &err), -1);
@@ -376,7 +376,7 @@ static void forge(struct env *e, enum forgery f, struct buf *blob)
 	obj_init(&k);
 	buf_init_secret(&payload, 1u << 20);
 	in.attrs.enabled = true;
-	assert_int_equal(key_create(&e->v, "forge-src", &spec, &in, &k, &m, &err), 0);
+	assert_int_equal(key_create(&e->v, "forge-src", &spec, &in, NULL, &k, &m, &err), 0);
 	assert_int_equal(rec_put_u8(&payload, 'c', &err), 0);
 	assert_int_equal(rec_put_str(&payload, f == FORGE_BAD_NAME ? "F_g" : "Fg", &err), 0);
 	assert_int_equal(rec_put_str(&payload, f == FORGE_OTHER_LATEST ? other : ver, &err), 0);

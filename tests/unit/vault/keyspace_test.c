@@ -46,6 +46,17 @@ static void test_object_keys_are_unchanged(void **state)
 	assert_string_equal(k, "r/myvault/k1");
 	keyspace_renewal_index(k, "myvault", "c1");
 	assert_string_equal(k, "a/myvault/c1");
+	{
+		unsigned char digest[32];
+		size_t i;
+
+		for (i = 0; i < sizeof(digest); i++)
+			digest[i] = (unsigned char)(i * 9 + 1);
+		keyspace_idempotency(k, "myvault", digest);
+		assert_string_equal(k, "i/myvault/010a131c252e374049525b646d767f88"
+				       "919aa3acb5bec7d0d9e2ebf4fd060f18");
+		assert_string_equal(KEYSPACE_IDEMPOTENCY, "i/");
+	}
 }
 
 static void test_deployment_keys_are_unchanged(void **state)

@@ -160,11 +160,11 @@ static void test_writes_of_key_refused(void **state)
 	jwk_init(&jwk);
 	buf_init(&blob, 1u << 20);
 	in.attrs.enabled = true;
-	assert_int_equal(key_create(&e->v, "web", &spec, &in, &o, &m, &err), -1);
+	assert_int_equal(key_create(&e->v, "web", &spec, &in, NULL, &o, &m, &err), -1);
 	expect_managed(&err, OBJ_KEY, "create");
 	snprintf(jwk.kty, sizeof(jwk.kty), "oct");
 	assert_int_equal(buf_append(&jwk.k, "0123456789abcdef0123456789abcdef", 32, &err), 0);
-	assert_int_equal(key_import(&e->v, "web", &jwk, false, &in, &o, &m, &err), -1);
+	assert_int_equal(key_import(&e->v, "web", &jwk, false, &in, NULL, &o, &m, &err), -1);
 	expect_managed(&err, OBJ_KEY, "import");
 	assert_int_equal(key_update(&e->v, "web", "", &patch, false, 0, &o, &m, &err), -1);
 	expect_managed(&err, OBJ_KEY, "update");
@@ -172,7 +172,7 @@ static void test_writes_of_key_refused(void **state)
 	expect_managed(&err, OBJ_KEY, "update");
 	assert_int_equal(key_delete(&e->v, "web", &o, &err), -1);
 	expect_managed(&err, OBJ_KEY, "delete");
-	assert_int_equal(key_rotate(&e->v, "web", &o, &m, &err), -1);
+	assert_int_equal(key_rotate(&e->v, "web", NULL, &o, &m, &err), -1);
 	expect_managed(&err, OBJ_KEY, "rotate");
 	assert_int_equal(key_policy_set(&e->v, "web", &pol, &pol_out, &err), -1);
 	expect_managed(&err, OBJ_KEY, "setrotationpolicy");
@@ -186,7 +186,7 @@ static void test_writes_of_key_refused(void **state)
 	assert_int_equal(key_policy_get(&e->v, "web", &pol_out, &err), 0);
 	assert_false(pol_out.is_set);
 	/* release of an ordinary key is still the plain "not supported" */
-	assert_int_equal(key_create(&e->v, "plain", &spec, &in, &o, &m, &err), 0);
+	assert_int_equal(key_create(&e->v, "plain", &spec, &in, NULL, &o, &m, &err), 0);
 	obj_clear(&o);
 	assert_int_equal(key_release(&e->v, "plain", "", &err), -1);
 	assert_int_equal(err.code, KL_EINVAL);

@@ -57,7 +57,7 @@ static void make_key(struct vault_env *e, const char *name, struct obj *out)
 	key_meta_init(&m);
 	obj_init(&in);
 	in.attrs.enabled = true;
-	assert_int_equal(key_create(&e->v, name, &spec, &in, out, &m, &err), 0);
+	assert_int_equal(key_create(&e->v, name, &spec, &in, NULL, out, &m, &err), 0);
 	obj_clear(&in);
 	key_meta_clear(&m);
 }

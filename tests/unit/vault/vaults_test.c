@@ -193,6 +193,8 @@ static void test_delete_recover_purge(void **state)
 	/* purge: only a deleted vault; everything it held goes, other vaults keep theirs */
 	assert_int_equal(store_put(e->core->st, "a/beta/c1", 9, "", 0, &err), 0);
 	assert_int_equal(store_put(e->core->st, "a/default/c1", 12, "", 0, &err), 0);
+	assert_int_equal(store_put(e->core->st, "i/beta/r1", 9, "", 0, &err), 0);
+	assert_int_equal(store_put(e->core->st, "i/default/r1", 12, "", 0, &err), 0);
 	assert_int_equal(vaults_purge(e->core, "beta", &err), -1);
 	kl_err_clear(&err);
 	assert_int_equal(vaults_delete(e->core, "beta", &err), 0);
@@ -202,13 +204,17 @@ static void test_delete_recover_purge(void **state)
 	create(e, "beta", 7, false);
 	assert_int_equal(count_secrets(e, "beta"), 0);
 	assert_int_equal(count_secrets(e, "default"), 1);
-	{	/* the certificate renewal index went with the vault */
+	{	/* the certificate renewal index went with the vault, */
 		struct buf val;
 
 		buf_init(&val, 64);
 		assert_int_equal(store_get(e->core->st, "a/beta/c1", 9, &val, NULL, &err), -1);
 		assert_int_equal(err.code, KL_ENOTFOUND);
 		assert_int_equal(store_get(e->core->st, "a/default/c1", 12, &val, NULL, &err), 0);
+		/* and its idempotency records */
+		assert_int_equal(store_get(e->core->st, "i/beta/r1", 9, &val, NULL, &err), -1);
+		assert_int_equal(err.code, KL_ENOTFOUND);
+		assert_int_equal(store_get(e->core->st, "i/default/r1", 12, &val, NULL, &err), 0);
 		buf_clear(&val);
 	}
 }
