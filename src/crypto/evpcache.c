@@ -1,7 +1,9 @@
 /* evpcache.c owns the fetched algorithms of crypto/ and each thread's reusable OpenSSL contexts
  * (evpcache.h). A thread's contexts are freed by a thread-specific destructor when the thread
  * ends; the fetched algorithms live as long as the process. A GCM context keeps no key between
- * uses: evpcache_gcm_done keys it with zeros. */
+ * uses: evpcache_gcm_done keys it with zeros. Its few globals (the once, the thread key, the
+ * algorithms) are written once and only read after: an exception to "no mutable globals outside
+ * main.c" that decisions.md 30 explains. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -9,7 +11,6 @@
 
 #include "crypto/evpcache.h"
 
-#define GCM_IV_LEN 12
 
 struct thread_ctx {
 	EVP_CIPHER_CTX *gcm[2];	/* [0] decrypt, [1] encrypt */
@@ -78,7 +79,7 @@ EVP_CIPHER_CTX *evpcache_gcm(bool encrypt)
 		if ((c = EVP_CIPHER_CTX_new()) == NULL)
 			return NULL;
 		if (EVP_CipherInit_ex(c, aes_gcm, NULL, NULL, NULL, encrypt) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL) != 1) {
+		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, EVPCACHE_GCM_IV_LEN, NULL) != 1) {
 			EVP_CIPHER_CTX_free(c);
 			return NULL;
 		}

@@ -19,6 +19,7 @@ const EVP_MD *evpcache_sha(int bits);
  * EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, -1); give it back with evpcache_gcm_done, which
  * overwrites the key schedule. Never held across a call to another function that may use it. */
 EVP_CIPHER_CTX *evpcache_gcm(bool encrypt);
+#define EVPCACHE_GCM_IV_LEN 12
 void evpcache_gcm_done(EVP_CIPHER_CTX *ctx);
 
 /* This thread's SHA-256 context, ready for EVP_DigestInit_ex(ctx, evpcache_sha(256), NULL);

@@ -29,6 +29,7 @@
 #define SEAL_NONCE_LEN 12
 #define SEAL_TAG_LEN 16
 #define SEAL_OVERHEAD (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+_Static_assert(SEAL_NONCE_LEN == EVPCACHE_GCM_IV_LEN, "the cached GCM contexts take this nonce");
 #define SEAL_CHUNK 1024
 /* EVP takes int lengths; records are far smaller than this anyway. */
 #define SEAL_PLAIN_MAX ((size_t)INT_MAX - SEAL_OVERHEAD)

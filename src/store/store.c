@@ -283,6 +283,11 @@ int store_del(struct store *st, const void *key, size_t key_len, struct kl_err *
 	return store_txn(st, &op, 1, err);
 }
 
+int store_maintain(struct store *st, struct kl_err *err)
+{
+	return st->vt->maintain != NULL ? st->vt->maintain(st, err) : 0;
+}
+
 int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
 	       struct kl_err *err)
 {

@@ -78,6 +78,8 @@ struct store_vtable {
 	/* NULL for backends that are always primary. */
 	int (*role)(struct store *st, enum store_role *role, struct store_repl *repl,
 		    struct kl_err *err);
+	/* Housekeeping of the backend's own (NULL: none), see store_maintain. */
+	int (*maintain)(struct store *st, struct kl_err *err);
 	void (*close)(struct store *st);
 	const char *name;	/* "lmdb", "postgres" */
 };
@@ -88,6 +90,11 @@ struct store {
 	const struct store_vtable *vt;
 	struct store_watch *watch;	/* store.c's: the change epoch (store_watch); NULL: none */
 };
+
+/* The backend's own housekeeping, off any request's path: the core's job loop calls it every
+ * minute or so on one node of a deployment (PostgreSQL: deletes old commit markers, in bounded
+ * batches). 0 when there is nothing to do. */
+int store_maintain(struct store *st, struct kl_err *err);
 
 /* Appends the value of key to val (which the caller initialised) and sets *version (may be
  * NULL). KL_ENOTFOUND when absent. */

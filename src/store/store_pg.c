@@ -679,6 +679,7 @@ static const struct store_vtable pg_vtable = {
 	.txn = store_pg_txn,
 	.get_many = store_pg_get_many,
 	.role = pg_role,
+	.maintain = store_pg_maintain,
 	.close = pg_close,
 	.name = "postgres",
 };
@@ -719,7 +720,6 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	s->base.vt = &pg_vtable;
 	s->pool_size = pool_size;
 	atomic_init(&s->wait_ms, FAILOVER_WAIT_MS);
-	atomic_init(&s->sweep_ms, 0);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	store_pg_many_init(s);

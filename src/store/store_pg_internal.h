@@ -47,7 +47,6 @@ struct store_pg {
 	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
 	bool read_leading;	/* a caller is running a group now */
 	_Atomic uint64_t read_groups, read_calls;	/* statements run, get_many calls served */
-	_Atomic uint64_t sweep_ms;	/* when old commit markers were last deleted (mono ms) */
 };
 
 /* What a failed statement means for the caller and for its connection. */
@@ -120,9 +119,8 @@ int store_pg_marker_new(unsigned char marker[STORE_PG_MARKER_LEN], struct kl_err
  * does; -1 with err when that did not come in time. */
 int store_pg_settle(struct store_pg *s, const unsigned char *marker, bool *landed,
 		    struct kl_err *err);
-/* Deletes commit markers too old to be settled any more, at most once a minute per node; c is a
- * connection to the primary that a transaction just used successfully. */
-void store_pg_sweep_markers(struct store_pg *s, PGconn *c);
+/* The vtable's maintain: deletes commit markers too old to be settled, in bounded batches. */
+int store_pg_maintain(struct store *st, struct kl_err *err);
 /* Opens the schema on c: creates or migrates it on a primary; on a read-only standby only checks
  * that it is there and not newer than this kluisd. */
 int store_pg_ensure_table(PGconn *c, struct kl_err *err);

@@ -10,16 +10,20 @@
  *   - the row is the transaction's own: it committed, and is on this primary;
  *   - the row is the fence: the transaction never committed here and never can (its insert of the
  *     marker would now fail), so running it again applies it once.
- * A transaction still running on the server when the fence arrives holds the marker's unique key:
- * the fence waits for it to end, and sees which way it went. The fence always writes (a row, or an
+ * A run still going on the server when the fence arrives either holds the marker's unique key
+ * already (the fence waits for its end and sees which way it went) or has not inserted it yet
+ * (the fence's row wins, and the run's own insert fails: it never commits). The fence always writes (a row, or an
  * update of the row), so its own COMMIT waits for the synchronous standbys, which then hold
  * everything before it, the transaction's commit included: a found marker is as durable as an
  * acknowledged write. A fence whose answer is lost, or whose wait for the standbys is canceled, is
  * simply sent again: fencing is idempotent.
  *
- * Markers are needed only while a settle may run (a failover wait); a sweep deletes those older
- * than MARKER_KEEP_S, at most once a SWEEP_EVERY_MS per node, on a connection a transaction has
- * just used. Never logs or copies a key or a value. */
+ * A marker is needed only while its run may be settled. The job loop's housekeeping
+ * (store_pg_maintain) deletes markers older than MARKER_KEEP_S by the database's clock, in bounded
+ * batches; a settle trusts a fence that says "never committed" only within SETTLE_TRUST_MS of the
+ * run's sending (store_pg_txn.c), far inside that keep, so that a marker swept meanwhile (a run
+ * stuck for minutes on an old primary, clocks of two database hosts apart) is never taken for
+ * "never committed" and run twice. Never logs or copies a key or a value. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -28,8 +32,9 @@
 #include "store/store_pg_internal.h"
 #include "util/log.h"
 
-#define SWEEP_EVERY_MS 60000
-#define MARKER_KEEP_S "300"	/* far longer than a failover wait */
+#define MARKER_KEEP_S "900"	/* 15 minutes: three times SETTLE_TRUST_MS */
+#define SWEEP_BATCH "5000"	/* markers deleted per statement */
+#define SWEEP_BATCHES 20	/* statements per housekeeping call: 100,000 markers */
 
 int store_pg_marker_new(unsigned char marker[STORE_PG_MARKER_LEN], struct kl_err *err)
 {
@@ -61,7 +66,7 @@ static int fence_once(PGconn *c, const unsigned char *marker, bool *landed, enum
 		goto out;
 	if (store_pg_unreplicated()) {	/* the fence itself is not on the standbys yet */
 		kl_fail(err, KL_EUNAVAIL, "the store's database canceled a commit's replication");
-		*f = FAULT_LINK;
+		*f = FAULT_BUSY;	/* the connection is fine: fence again on it */
 		goto out;
 	}
 	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 1) {
@@ -106,17 +111,31 @@ int store_pg_settle(struct store_pg *s, const unsigned char *marker, bool *lande
 	return rc;
 }
 
-void store_pg_sweep_markers(struct store_pg *s, PGconn *c)
+int store_pg_maintain(struct store *st, struct kl_err *err)
 {
-	uint64_t now = store_pg_mono_ms(), last = atomic_load(&s->sweep_ms);
-	PGresult *r;
+	struct store_pg *s = (struct store_pg *)st;
+	enum pg_fault f = FAULT_NONE;
+	uint64_t epoch;
+	PGresult *r = NULL;
+	PGconn *c;
+	int i, rc = -1;
 
-	if (now - last < SWEEP_EVERY_MS || !atomic_compare_exchange_strong(&s->sweep_ms, &last, now))
-		return;
-	r = PQexec(c, "DELETE FROM " MARKERS " WHERE at < now() - interval '" MARKER_KEEP_S
-		      " seconds'");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		LOG_WARN(NULL, "could not delete old commit markers: %.200s",
-			 PQresultErrorMessage(r));
+	if ((c = store_pg_take(s, &epoch, 0, err)) == NULL)
+		return -1;
+	for (i = 0; i < SWEEP_BATCHES; i++) {
+		PQclear(r);
+		r = PQexec(c, "DELETE FROM " MARKERS " WHERE id IN (SELECT id FROM " MARKERS
+			      " WHERE at < now() - interval '" MARKER_KEEP_S " seconds' LIMIT "
+			      SWEEP_BATCH ")");
+		if ((f = store_pg_check(c, r, PGRES_COMMAND_OK, "delete old commit markers",
+					err)) != FAULT_NONE)
+			goto out;
+		if (strcmp(PQcmdTuples(r), SWEEP_BATCH) != 0)
+			break;	/* fewer than a batch: none older left */
+	}
+	rc = 0;
+out:
 	PQclear(r);
+	store_pg_give(s, c, epoch, f);
+	return rc;
 }

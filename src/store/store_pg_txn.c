@@ -29,7 +29,10 @@
 #include "util/rec.h"
 
 #define SERIAL_TRIES 40		/* a transaction's runs before it gives up on serialization */
-#define SETTLES 3		/* unknown outcomes settled as "not applied" before giving up */
+#define SETTLES 3		/* runs whose answer was lost, settled as not applied, before giving up */
+/* A fence that says "never committed" is believed only this long after its run was sent: the
+ * marker cannot have been swept yet (store_pg_settle.c keeps markers three times as long). */
+#define SETTLE_TRUST_MS (5 * 60 * 1000)
 
 static int migrate(PGconn *c, struct kl_err *err);
 
@@ -142,7 +145,7 @@ static PGresult *step_result(PGconn *c)
 
 /* What the result of step says. On a failure, err is filled and the fault returned. */
 static enum pg_fault step_check(PGconn *c, const PGresult *r, enum txn_step step, bool *applied,
-				struct kl_err *err)
+				bool *answered, struct kl_err *err)
 {
 	static const ExecStatusType want[STEPS] = { PGRES_COMMAND_OK, PGRES_TUPLES_OK,
 						    PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC,
@@ -167,6 +170,7 @@ static enum pg_fault step_check(PGconn *c, const PGresult *r, enum txn_step step
 		return f;
 	if (step == STEP_CALL) {
 		*applied = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 1 && PQgetvalue(r, 0, 0)[0];
+		*answered = true;
 	} else if (step == STEP_COMMIT && strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
 		/* COMMIT of a transaction that failed answers "ROLLBACK", not an error */
 		LOG_ERROR(NULL, "PostgreSQL answered COMMIT with %.32s",
@@ -186,7 +190,7 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 {
 	enum txn_step step, sent, first = STEPS;
 	struct kl_err later = { 0 };
-	bool applied = false, server_said;
+	bool applied = false, answered = false, server_said;
 	enum pg_fault g;
 	PGresult *r;
 	int rc = -1;
@@ -204,7 +208,7 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 	/* Every step's result, in order; the first failure is the one that counts. */
 	for (step = STEP_BEGIN; step < STEPS; step++) {
 		r = step_result(c);
-		g = step_check(c, r, step, &applied, first == STEPS ? err : &later);
+		g = step_check(c, r, step, &applied, &answered, first == STEPS ? err : &later);
 		server_said = r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL;
 		PQclear(r);
 		if (g != FAULT_NONE && first == STEPS) {
@@ -212,12 +216,21 @@ static int txn_once(PGconn *c, const struct txn_args *a, enum pg_fault *f, bool 
 			*f = g;
 			/* Lost once the COMMIT may have left: the server may have run it all. Only
 			 * the server's own refusal of a step before COMMIT (it ended the session
-			 * there, so COMMIT never ran) says otherwise. */
+			 * there, so COMMIT never ran), or the function's answer that a check failed
+			 * (it wrote nothing, so there is nothing to commit), says otherwise. */
 			*unknown = g == FAULT_LINK && sent >= STEP_COMMIT && step <= STEP_COMMIT &&
-				   !(step < STEP_COMMIT && server_said);
+				   !(step < STEP_COMMIT && server_said) && !(answered && !applied);
 		}
 		if (PQstatus(c) != CONNECTION_OK)
 			break;
+	}
+	if (first == STEP_COMMIT && answered && !applied && *f == FAULT_LINK) {
+		/* a check failed, nothing was written: the loss changes nothing (the broken
+		 * connection is dropped when next taken) */
+		kl_err_clear(err);
+		kl_fail(err, KL_ECONFLICT, "the record changed concurrently");
+		*f = FAULT_NONE;
+		goto out;
 	}
 	if (first <= STEP_COMMIT)
 		goto out;	/* failed, or its outcome is unknown */
@@ -263,6 +276,7 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 	struct txn_args a;
 	enum pg_fault f = FAULT_NONE;
 	unsigned serial = 0, relinks = 0, settles = 0, seed;
+	uint64_t sent_ms;
 	struct timespec now;
 	bool unknown = false, migrated = false, landed = false;
 	uint64_t epoch, deadline = store_pg_deadline(s);
@@ -276,6 +290,7 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 	for (;;) {
 		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
 			break;
+		sent_ms = store_pg_mono_ms();
 		rc = txn_once(c, &a, &f, &unknown, err);
 		if (rc != 0 && f == FAULT_SCHEMA && !migrated) {
 			migrated = true;	/* once: bring the schema up to date, run again */
@@ -286,8 +301,6 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 				continue;
 			break;
 		}
-		if (rc == 0)
-			store_pg_sweep_markers(s, c);
 		store_pg_give(s, c, epoch, f);
 		if (rc == 0 || (f == FAULT_NONE && !unknown))
 			break;
@@ -299,8 +312,16 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 				rc = 0;
 				break;
 			}
-			if (++settles >= SETTLES || store_pg_marker_new(a.marker, err) != 0)
+			/* "never committed" from a marker possibly swept since: not believed */
+			if (store_pg_mono_ms() - sent_ms > SETTLE_TRUST_MS)
 				goto unknown;
+			if (++settles >= SETTLES) {
+				kl_fail(err, KL_EUNAVAIL, "the store's database lost the answer to this "
+					"write %d times; it was not applied", SETTLES);
+				break;
+			}
+			if (store_pg_marker_new(a.marker, err) != 0)
+				break;
 			continue;
 		}
 		if (f == FAULT_SERIAL && ++serial < SERIAL_TRIES) {
@@ -325,8 +346,8 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 		kl_err_clear(err);	/* the failures before were overcome */
 	goto out;
 unknown:
-	kl_fail(err, KL_EOUTCOME, "the store's database was lost during a commit, and no writable "
-		"database answered in time to say whether the write was applied");
+	kl_fail(err, KL_EOUTCOME, "the store's database was lost during a commit, and it could not "
+		"be settled whether the write was applied");
 out:
 	txn_args_clear(&a);
 	return rc;
@@ -425,7 +446,7 @@ static int migrate(PGconn *c, struct kl_err *err)
 		 * stays for the nodes of version 2 still running during an upgrade. */
 		"CREATE TABLE IF NOT EXISTS " MARKERS " (id bytea PRIMARY KEY, "
 		"fence boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT now())",
-		"CREATE INDEX IF NOT EXISTS " MARKERS "_at ON " MARKERS " USING brin (at)",
+		"CREATE INDEX IF NOT EXISTS " MARKERS "_at ON " MARKERS " (at)",
 		"CREATE OR REPLACE FUNCTION " TABLE "_txn(marker bytea, kinds bytea, keys bytea[], "
 		"vals bytea[], versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
 		"DECLARE i int; v bigint;\n"

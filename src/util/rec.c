@@ -159,33 +159,41 @@ out:
 	return p;
 }
 
-char *rec_get_str(struct rec_reader *r)
+/* The bytes of the string field at r: false, with r past it, when the field is absent; false,
+ * with r bad, when it is damaged (short, or a NUL inside). */
+static bool take_str(struct rec_reader *r, const unsigned char **p, uint32_t *len)
 {
-	const unsigned char *p;
-	char *s = NULL;
-	uint32_t len;
-
 	if (r->bad)
-		goto out;
+		return false;
 	/* Peek for the absent marker, then read the field as bytes. */
 	if (r->len - r->off >= 4 && memcmp(r->p + r->off, "\xff\xff\xff\xff", 4) == 0) {
 		r->off += 4;
-		goto out;
+		return false;
 	}
-	len = rec_get_u32(r);
-	if ((p = rec_take(r, len)) == NULL)
-		goto out;
-	if (memchr(p, '\0', len) != NULL) {
+	*len = rec_get_u32(r);
+	if ((*p = rec_take(r, *len)) == NULL)
+		return false;
+	if (memchr(*p, '\0', *len) != NULL) {
 		r->bad = true;
-		goto out;
+		return false;
 	}
+	return true;
+}
+
+char *rec_get_str(struct rec_reader *r)
+{
+	const unsigned char *p;
+	uint32_t len;
+	char *s;
+
+	if (!take_str(r, &p, &len))
+		return NULL;
 	if ((s = malloc((size_t)len + 1)) == NULL) {
 		r->bad = true;	/* the caller cannot tell this from damage; it fails either way */
-		goto out;
+		return NULL;
 	}
 	memcpy(s, p, len);
 	s[len] = '\0';
-out:
 	return s;
 }
 
@@ -195,20 +203,7 @@ bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n)
 	const unsigned char *p;
 	uint32_t len;
 
-	if (r->bad)
-		return false;
-	if (r->len - r->off >= 4 && memcmp(r->p + r->off, "\xff\xff\xff\xff", 4) == 0) {
-		r->off += 4;	/* absent: read past, and not a string */
-		return false;
-	}
-	len = rec_get_u32(r);
-	if ((p = rec_take(r, len)) == NULL)
-		return false;
-	if (memchr(p, '\0', len) != NULL) {
-		r->bad = true;
-		return false;
-	}
-	if ((size_t)len >= n)
+	if (!take_str(r, &p, &len) || (size_t)len >= n)
 		return false;
 	memcpy(out, p, len);
 	out[len] = '\0';

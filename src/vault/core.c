@@ -350,7 +350,7 @@ out:
 
 /* The writing jobs: purge what is due, rotate keys whose policy says so, run the lifetime
  * actions of certificate policies, forget client assertions past their exp and idempotency
- * records past their retention. */
+ * records past their retention, and the store's own housekeeping. */
 static void run_jobs(struct vault_core *core)
 {
 	struct kl_err err = { 0 };
@@ -383,6 +383,9 @@ static void run_jobs(struct vault_core *core)
 		LOG_WARN(NULL, "removal of expired idempotency records failed: %s", err.msg);
 	else if (n > 0)
 		LOG_DEBUG(NULL, "removed %zu expired idempotency records", n);
+	kl_err_clear(&err);
+	if (store_maintain(core->st, &err) != 0)
+		LOG_WARN(NULL, "the store's housekeeping failed: %s", err.msg);
 }
 
 /* The background thread: polls the storage's role every mode_poll_ms (the mode follows it),

@@ -1,5 +1,5 @@
 /* Idempotency records (idem.h): the request's id and fingerprint, the record's codec, and the
- * verdict a create acts on. Never reads or writes the store itself: object.c reads the record with
+ * verdict a create acts on. Never reads or writes the store itself: objcreate.c reads the record with
  * the heads and writes it with the version, idemsweep.c removes expired ones. Holds the fingerprint
  * (derived from a body that may hold a secret) only in the caller's struct and sealed at rest. */
 #include <string.h>

@@ -3,7 +3,7 @@
  * x-ms-client-request-id, and gets the version the first request made instead of a second one.
  *
  * A create that carries a struct obj_idem reads its record in the same store round trip as the
- * name's heads (object.c), and writes it in the same transaction as the version, checked absent
+ * name's heads (objcreate.c), and writes it in the same transaction as the version, checked absent
  * (or at the version of the expired record it replaces), so that concurrent retries of one id make
  * one version. The record lives IDEM_RETENTION_S; the jobs sweep it after (idemsweep.c).
  *
@@ -47,7 +47,7 @@ int idem_prepare(struct obj_idem *out, const struct principal_ref *who,
 		 const char *client_request_id, const char *op, const char *name, const void *body,
 		 size_t body_len, struct kl_err *err);
 
-/* ---- for vault/ (object.c, idemsweep.c) and the tests ---- */
+/* ---- for vault/ (objcreate.c, idemsweep.c) and the tests ---- */
 
 /* A record as stored. */
 struct idem_rec {

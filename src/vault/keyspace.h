@@ -45,7 +45,7 @@ struct vault;
 /* i/<vault>/<hex SHA-256 of the principal's identity and an x-ms-client-request-id>: the
  * idempotency record of a create (idem.h): IDEM_FORMAT 1, the kind's tag, the creation time, the
  * version id made, the request's fingerprint sealed with this key as additional data (idem.c);
- * written with the version (object.c), swept IDEM_RETENTION_S after its creation (idemsweep.c). */
+ * written with the version (objcreate.c), swept IDEM_RETENTION_S after its creation (idemsweep.c). */
 #define KEYSPACE_IDEMPOTENCY "i/"
 
 /* ---- the deployment: vaults, identities, rights ---- */

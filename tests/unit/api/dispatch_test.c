@@ -322,8 +322,6 @@ static void test_versions_of_absent_name_are_empty(void **state)
 	send_expect(e, "GET", "/secrets/bad_name/versions", NULL, 400);
 }
 
-/* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
- * whatever the fault (zeros, not base64url, the other kind's blob, a flipped byte). */
 /* A create sent again with its x-ms-client-request-id (its answer was lost) gets the first
  * answer; the id with another body is refused (409, no Retry-After: no retry would help); no id
  * makes a version each time. */
@@ -385,6 +383,8 @@ static void test_retried_create_is_replayed_or_refused(void **state)
 	result_clear(&k2);
 }
 
+/* A blob that cannot be restored gets the service's own words, which the SDKs' tests compare:
+ * whatever the fault (zeros, not base64url, the other kind's blob, a flipped byte). */
 static void test_restore_refusals_use_the_service_words(void **state)
 {
 	static const char *const secret_text = "Backup blob contains invalid or corrupt version.";

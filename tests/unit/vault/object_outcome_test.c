@@ -49,7 +49,6 @@ static void *set_secret(void *arg)
 	return NULL;
 }
 
-/* Terminates every kluisd backend waiting on event, once one shows up; false when none did. */
 /* Polls until a kluisd backend waits on event; its pid in pid. */
 static bool wait_for_event(const char *event, char *pid, size_t n)
 {
@@ -70,6 +69,7 @@ static bool wait_for_event(const char *event, char *pid, size_t n)
 	return pid[0] != '\0';
 }
 
+/* Terminates every kluisd backend waiting on event, once one shows up; false when none did. */
 static bool terminate_waiting(const char *event)
 {
 	char sql[256], pid[32];
@@ -117,6 +117,8 @@ static void test_set_settles_an_unknown_outcome(void **state)
 	pthread_t t;
 	bool terminated;
 
+	/* the settle waits through two restarts of a busy machine: not the default 8 s */
+	store_pg_set_failover_wait(n->st, 60000);
 	/* a restart, not a reload: commits wait from the first one on */
 	assert_int_equal(pg_fixture_sql(pg.port, "ALTER SYSTEM SET synchronous_standby_names = "
 						 "'nobody'"),
@@ -131,6 +133,7 @@ static void test_set_settles_an_unknown_outcome(void **state)
 	assert_true(terminated);
 	if (s.rc != 0)
 		fail_msg("obj_create: %s %s", kl_errc_name(s.err.code), s.err.msg);
+	store_pg_set_failover_wait(n->st, 8000);
 	assert_int_equal(versions_of("applied"), 1);	/* applied once, not run again */
 	expect_latest(&n->v, "applied", s.out.version);
 	obj_clear(&s.out);
