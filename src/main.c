@@ -60,6 +60,7 @@ struct options {
 	const char *default_vault;
 	unsigned threads;			/* 0 until parsed: then four per online CPU */
 	int retention_days;
+	int jobs_interval_s;			/* --jobs-interval; 0: the core's default */
 	int cert_issue_delay_s;			/* --certificate-issue-delay */
 	size_t max_body;			/* 0: the API's default */
 	struct throttle_config throttle;	/* --throttle */
@@ -88,6 +89,7 @@ enum {
 	OPT_MAX_CONNS_PER_IP,
 	OPT_IDLE_TIMEOUT,
 	OPT_REQUEST_TIMEOUT,
+	OPT_JOBS_INTERVAL,
 	OPT_LOG_LEVEL,
 	OPT_OIDC_ISSUER,
 	OPT_OIDC_AUDIENCE,
@@ -117,6 +119,7 @@ static const struct option long_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "jobs-interval", required_argument, NULL, OPT_JOBS_INTERVAL },
 	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "oidc-issuer", required_argument, NULL, OPT_OIDC_ISSUER },
@@ -171,6 +174,10 @@ static void print_help(void)
 	       "  --threads N            worker threads, 1-%d (default: four per online CPU)\n"
 	       "  --retention-days N     days a deleted object is kept before it is purged, 7-90\n"
 	       "                         (default %d)\n"
+	       "  --jobs-interval SECONDS\n"
+	       "                         how often the background jobs run (purges, key\n"
+	       "                         rotation, certificate lifetime actions, sweeps), 1-3600\n"
+	       "                         (default 60)\n"
 	       "  --certificate-issue-delay SECONDS\n"
 	       "                         how long a self-signed certificate's operation stays\n"
 	       "                         inProgress after create, 0-3600 (default 2)\n"
@@ -390,6 +397,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto out;
 			}
 			o->retention_days = (int)v;
+			break;
+		case OPT_JOBS_INTERVAL:
+			if (!parse_number(optarg, 1, 3600, &v)) {
+				usage_error("--jobs-interval", optarg,
+					    "must be a number of seconds from 1 to 3600");
+				goto out;
+			}
+			o->jobs_interval_s = (int)v;
 			break;
 		case OPT_CERT_ISSUE_DELAY:
 			if (!parse_number(optarg, 0, 3600, &v)) {
@@ -697,6 +712,7 @@ static int run(const struct options *o)
 	vcfg.data_dir = o->data_dir;
 	vcfg.default_vault = o->default_vault;
 	vcfg.retention_days = o->retention_days;
+	vcfg.purge_interval_s = o->jobs_interval_s;
 	vcfg.cert_issue_delay_s = o->cert_issue_delay_s;
 	vcfg.read_only = o->read_only;
 	core = vault_core_open(&vcfg, st, &err);
