@@ -12,15 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# Each phase's header says how long the run has taken so far (the README quotes the total).
+phase() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 bash scripts/deps.sh
 
-echo "== npm ci (tests/e2e/js)"
+phase "npm ci (tests/e2e/js)"
 (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 
 
 if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
-	echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+	phase "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKLUIS_SANITIZE=address,undefined \
 		-DKLUIS_E2E=OFF >/dev/null
 	cmake --build build-asan -j"$jobs"
@@ -37,7 +39,7 @@ bench/run.sh --smoke >"$smoke_log" 2>&1 &
 smoke_pid=$!
 
 if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
-	echo "== fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-20}s each (build-fuzz/, clang libFuzzer)"
+	phase "fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-20}s each (build-fuzz/, clang libFuzzer)"
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
 		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
 	cmake --build build-fuzz -j"$jobs" --target fuzzers >/dev/null
@@ -59,14 +61,14 @@ if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
 		{ echo "fuzzing failed"; exit 1; }
 fi
 
-echo "== benchmark smoke (bench/run.sh --smoke, run next to the fuzzers; figures not judged)"
+phase "benchmark smoke (bench/run.sh --smoke, run next to the fuzzers; figures not judged)"
 smoke_rc=0
 wait "$smoke_pid" || smoke_rc=$?
 cat "$smoke_log"
 rm -f "$smoke_log"
 [ "$smoke_rc" -eq 0 ] || { echo "benchmark smoke failed (exit $smoke_rc)"; exit 1; }
 
-echo "== release build, unit and end-to-end tests (build/)"
+phase "release build, unit and end-to-end tests (build/)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKLUIS_E2E=ON >/dev/null
 cmake --build build -j"$jobs"
 cd build
