@@ -405,6 +405,28 @@ out:
 	return rc;
 }
 
+/* The bodies of the transaction functions (schema 2's and 3's): every check, then every write. */
+#define TXN_CHECKS                                                                                 \
+	"  FOR i IN 1 .. length(kinds) LOOP\n"                                                     \
+	"    IF get_byte(kinds, i - 1) = 99 THEN\n"                                                \
+	"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"                  \
+	"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"                     \
+	"    END IF;\n"                                                                           \
+	"  END LOOP;\n"
+#define TXN_WRITES                                                                                 \
+	"  FOR i IN 1 .. length(kinds) LOOP\n"                                                     \
+	"    IF get_byte(kinds, i - 1) = 112 THEN\n"                                               \
+	"      INSERT INTO " TABLE " AS t (key, value, version)\n"                                 \
+	"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"                                 \
+	"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"                 \
+	"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"                                            \
+	"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"                                   \
+	"    END IF;\n"                                                                           \
+	"  END LOOP;\n"                                                                           \
+	"  RETURN true;\n"                                                                        \
+	"END\n"                                                                                   \
+	"$fn$"
+
 /* Creates the table, or brings an older schema up to SCHEMA_VERSION, in one transaction under an
  * advisory lock, so that nodes starting together do it once and never half. */
 static int migrate(PGconn *c, struct kl_err *err)
@@ -422,24 +444,8 @@ static int migrate(PGconn *c, struct kl_err *err)
 		"versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
 		"DECLARE i int; v bigint;\n"
 		"BEGIN\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 99 THEN\n"
-		"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
-		"      INSERT INTO " TABLE " AS t (key, value, version)\n"
-		"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"
-		"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"
-		"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"
-		"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
-		"  RETURN true;\n"
-		"END\n"
-		"$fn$",
+		TXN_CHECKS
+		TXN_WRITES,
 		/* versions 2 -> 3: commit markers (store_pg_settle.c). The marker goes in once the
 		 * checks have passed, so that it is committed exactly when the writes are; a
 		 * marker already there (a fence) fails the transaction. The four-argument function
@@ -451,25 +457,9 @@ static int migrate(PGconn *c, struct kl_err *err)
 		"vals bytea[], versions bigint[]) RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
 		"DECLARE i int; v bigint;\n"
 		"BEGIN\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 99 THEN\n"
-		"      SELECT t.version INTO v FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"      IF COALESCE(v, 0) <> versions[i] THEN RETURN false; END IF;\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
+		TXN_CHECKS
 		"  INSERT INTO " MARKERS " (id) VALUES (marker);\n"
-		"  FOR i IN 1 .. length(kinds) LOOP\n"
-		"    IF get_byte(kinds, i - 1) = 112 THEN\n"
-		"      INSERT INTO " TABLE " AS t (key, value, version)\n"
-		"        VALUES (keys[i], vals[i], 1) ON CONFLICT (key)\n"
-		"        DO UPDATE SET value = EXCLUDED.value, version = t.version + 1;\n"
-		"    ELSIF get_byte(kinds, i - 1) = 100 THEN\n"
-		"      DELETE FROM " TABLE " t WHERE t.key = keys[i];\n"
-		"    END IF;\n"
-		"  END LOOP;\n"
-		"  RETURN true;\n"
-		"END\n"
-		"$fn$",
+		TXN_WRITES,
 		"COMMENT ON TABLE " TABLE " IS '" SCHEMA_COMMENT "'",
 		"COMMIT",
 	};
