@@ -16,9 +16,11 @@
  * server's own answer to an earlier step (an error, or the FATAL of a session it ended) shows that
  * COMMIT never ran. An unknown outcome is settled (store_pg_settle.c: each run carries a commit
  * marker, and a fence of it on a writable primary says whether the run committed or never will):
- * a run that committed is a success, one that never will is run again with a new marker; only a
- * settle that found no writable primary in the failover wait fails, with KL_EOUTCOME. A
- * connection found lost before anything was sent is replaced and the transaction run again once. */
+ * a run that committed is a success, one that never will is run again with a new marker (three
+ * lost answers in a row: KL_EUNAVAIL, not applied). KL_EOUTCOME is left for what cannot be
+ * settled: no writable primary within the failover wait, a fence that fails otherwise, a run sent
+ * longer than SETTLE_TRUST_MS before. A connection found lost before anything was sent is
+ * replaced and the transaction run again once. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
