@@ -61,3 +61,14 @@ void secure_wipe(void *p, size_t n)
 	if (p != NULL && n > 0)
 		explicit_bzero(p, n);
 }
+
+bool secure_equal(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= (unsigned char)(x[i] ^ y[i]);
+	return d == 0;
+}

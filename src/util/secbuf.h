@@ -3,6 +3,7 @@
 #ifndef KLUIS_UTIL_SECBUF_H
 #define KLUIS_UTIL_SECBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -21,5 +22,7 @@ void secbuf_free(struct secbuf *s);
 
 /* Wipe n bytes at p in a way the compiler cannot drop. */
 void secure_wipe(void *p, size_t n);
+/* Whether a[0..n) and b[0..n) are equal, in time that depends on n only (digests of secrets). */
+bool secure_equal(const void *a, const void *b, size_t n);
 
 #endif

@@ -146,16 +146,6 @@ out:
 	return rc;
 }
 
-static bool same_digest(const unsigned char *a, const unsigned char *b)
-{
-	unsigned char d = 0;
-	size_t i;
-
-	for (i = 0; i < IDEM_DIGEST_LEN; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 int idem_judge(const struct vault_core *core, const char *key, const struct obj_idem *idem,
 	       char tag, const struct store_read *r, int64_t now, struct idem_rec *rec,
 	       struct kl_err *err)
@@ -172,7 +162,7 @@ int idem_judge(const struct vault_core *core, const char *key, const struct obj_
 	}
 	if (now - rec->created >= IDEM_RETENTION_S)
 		return IDEM_NEW;	/* expired: a new request that happens to reuse the id */
-	if (rec->tag != tag || !same_digest(rec->fingerprint, idem->fingerprint))
+	if (rec->tag != tag || !secure_equal(rec->fingerprint, idem->fingerprint, IDEM_DIGEST_LEN))
 		return kl_fail_az(err, KL_ECONFLICT, "Conflict", "ClientRequestIdReused",
 				  "The x-ms-client-request-id of this request was already used, "
 				  "less than %d seconds ago, for a different request (another "

@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/secbuf.h"
 #include "util/rec.h"
 #include "util/secbuf.h"
 #include "vault/identity_internal.h"
@@ -70,16 +71,6 @@ static void mem_sweep(struct replay_mem *r, int64_t now)
 			i++;
 }
 
-static bool same_digest(const unsigned char *a, const unsigned char *b)
-{
-	unsigned char d = 0;
-	size_t i;
-
-	for (i = 0; i < TOKEN_DIGEST_LEN; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* Is digest in the table (unexpired)? With add, adds it when it is not. -1 when full. */
 static int mem_note(struct replay_mem *r, const unsigned char *digest, int64_t exp, int64_t now,
 		    bool add)
@@ -89,7 +80,7 @@ static int mem_note(struct replay_mem *r, const unsigned char *digest, int64_t e
 
 	pthread_mutex_lock(&r->mu);
 	for (i = 0; i < r->n; i++)
-		if (same_digest(r->e[i].digest, digest) &&
+		if (secure_equal(r->e[i].digest, digest, TOKEN_DIGEST_LEN) &&
 		    r->e[i].exp + IDENTITY_SKEW_S >= now) {
 			rc = 1;
 			goto out;
