@@ -14,6 +14,7 @@
 
 #include "fixture.h"
 #include "pg_fixture.h"
+#include "probe_store.h"
 #include "store/store_pg.h"
 #include "vault/hint.h"
 #include "vault/internal.h"
@@ -129,80 +130,10 @@ static void test_hint_under_threads(void **state)
 	hint_free(h);
 }
 
-/* --- a store that counts its calls ----------------------------------------------------------- */
-
-/* Wraps a real store: every call goes to it, and those of the test's own thread are counted (a
- * round trip on PostgreSQL each); the core's threads (the epoch poller, the jobs) call it too. */
-struct counting {
-	struct store base;	/* first */
-	struct store *inner;
-	pthread_t owner;
-	_Atomic unsigned gets, many, scans, txns;
-};
-
-static void count(struct counting *c, _Atomic unsigned *n)
-{
-	if (pthread_equal(pthread_self(), c->owner))
-		atomic_fetch_add(n, 1);
-}
-
-static int count_get(struct store *st, const void *key, size_t key_len, struct buf *val,
-		     uint64_t *version, struct kl_err *err)
-{
-	struct counting *c = (struct counting *)st;
-
-	count(c, &c->gets);
-	return store_get(c->inner, key, key_len, val, version, err);
-}
-
-static int count_get_many(struct store *st, struct store_read *reads, size_t n,
-			  struct kl_err *err)
-{
-	struct counting *c = (struct counting *)st;
-
-	count(c, &c->many);
-	return store_get_many(c->inner, reads, n, err);
-}
-
-static int count_scan(struct store *st, const void *prefix, size_t prefix_len, const void *after,
-		      size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err)
-{
-	struct counting *c = (struct counting *)st;
-
-	count(c, &c->scans);
-	return store_scan(c->inner, prefix, prefix_len, after, after_len, fn, arg, err);
-}
-
-static int count_txn(struct store *st, const struct store_op *ops, size_t n_ops,
-		     struct kl_err *err)
-{
-	struct counting *c = (struct counting *)st;
-
-	count(c, &c->txns);
-	return c->inner->vt->txn(c->inner, ops, n_ops, err);
-}
-
-static void count_close(struct store *st)
-{
-	struct counting *c = (struct counting *)st;
-
-	store_close(c->inner);
-	free(c);
-}
-
-static const struct store_vtable counting_vt = {
-	.get = count_get,
-	.scan = count_scan,
-	.txn = count_txn,
-	.get_many = count_get_many,
-	.close = count_close,
-	.name = "counting",
-};
-
 struct env {
 	struct fixture_dir dir;
 	struct vault_core *core;
-	struct counting *st;
+	struct probe *st;
 	struct vault v;
 };
 
@@ -215,11 +146,8 @@ static int env_setup(void **state)
 
 	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
 	    (inner = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
-	    (e->st = calloc(1, sizeof(*e->st))) == NULL)
+	    (e->st = probe_new(inner)) == NULL)
 		return -1;
-	e->st->base.vt = &counting_vt;
-	e->st->inner = inner;
-	e->st->owner = pthread_self();
 	cfg.data_dir = e->dir.path;
 	if ((e->core = vault_core_open(&cfg, &e->st->base, &err)) == NULL ||
 	    vault_open(e->core, "default", &e->v, &err) != 0) {

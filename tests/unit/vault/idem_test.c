@@ -17,6 +17,7 @@
 #include "pg_fixture.h"
 #include "store/store_pg.h"
 #include "util/clock.h"
+#include "probe_store.h"
 #include "vault/idem.h"
 #include "vault/internal.h"
 #include "vault/keys.h"
@@ -24,81 +25,6 @@
 #include "vault/secrets.h"
 
 static const char *const PID = "0f8fad5b-d9cb-469f-a165-70867728950e";
-
-/* --- a store that counts calls and can race the sweep ----------------------------------------- */
-
-/* Wraps a real store: every call goes to it; those of the test's own thread are counted (the core's
- * threads call it too). When racing is set, the next transaction that starts with a check first
- * rewrites that check's key, as a concurrent writer would between a read and the commit. */
-struct probe {
-	struct store base;	/* first */
-	struct store *inner;
-	pthread_t owner;
-	_Atomic unsigned gets, many, scans, txns;
-	_Atomic bool racing;
-};
-
-static void count(struct probe *p, _Atomic unsigned *n)
-{
-	if (pthread_equal(pthread_self(), p->owner))
-		atomic_fetch_add(n, 1);
-}
-
-static int probe_get(struct store *st, const void *key, size_t key_len, struct buf *val,
-		     uint64_t *version, struct kl_err *err)
-{
-	struct probe *p = (struct probe *)st;
-
-	count(p, &p->gets);
-	return store_get(p->inner, key, key_len, val, version, err);
-}
-
-static int probe_get_many(struct store *st, struct store_read *reads, size_t n,
-			  struct kl_err *err)
-{
-	struct probe *p = (struct probe *)st;
-
-	count(p, &p->many);
-	return store_get_many(p->inner, reads, n, err);
-}
-
-static int probe_scan(struct store *st, const void *prefix, size_t prefix_len, const void *after,
-		      size_t after_len, store_scan_fn fn, void *arg, struct kl_err *err)
-{
-	struct probe *p = (struct probe *)st;
-
-	count(p, &p->scans);
-	return store_scan(p->inner, prefix, prefix_len, after, after_len, fn, arg, err);
-}
-
-static int probe_txn(struct store *st, const struct store_op *ops, size_t n_ops,
-		     struct kl_err *err)
-{
-	struct probe *p = (struct probe *)st;
-
-	count(p, &p->txns);
-	if (n_ops > 0 && ops[0].kind == STORE_CHECK && atomic_exchange(&p->racing, false) &&
-	    store_put(p->inner, ops[0].key, ops[0].key_len, "rewritten", 9, err) != 0)
-		return -1;
-	return p->inner->vt->txn(p->inner, ops, n_ops, err);
-}
-
-static void probe_close(struct store *st)
-{
-	struct probe *p = (struct probe *)st;
-
-	store_close(p->inner);
-	free(p);
-}
-
-static const struct store_vtable probe_vt = {
-	.get = probe_get,
-	.scan = probe_scan,
-	.txn = probe_txn,
-	.get_many = probe_get_many,
-	.close = probe_close,
-	.name = "probe",
-};
 
 struct env {
 	struct fixture_dir dir;
@@ -116,11 +42,8 @@ static int env_setup(void **state)
 
 	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
 	    (inner = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
-	    (e->st = calloc(1, sizeof(*e->st))) == NULL)
+	    (e->st = probe_new(inner)) == NULL)
 		return -1;
-	e->st->base.vt = &probe_vt;
-	e->st->inner = inner;
-	e->st->owner = pthread_self();
 	cfg.data_dir = e->dir.path;
 	if ((e->core = vault_core_open(&cfg, &e->st->base, &err)) == NULL ||
 	    vault_open(e->core, "default", &e->v, &err) != 0) {
