@@ -130,46 +130,8 @@ static void test_hint_under_threads(void **state)
 	hint_free(h);
 }
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct probe *st;
-	struct vault v;
-};
-
-static int env_setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-	struct vault_core_config cfg = { .default_vault = "default", .retention_days = 7 };
-	struct kl_err err = { 0 };
-	struct store *inner = NULL;
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (inner = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
-	    (e->st = probe_new(inner)) == NULL)
-		return -1;
-	cfg.data_dir = e->dir.path;
-	if ((e->core = vault_core_open(&cfg, &e->st->base, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
-}
-
 /* Store calls since the last call of this. */
-static unsigned calls(struct env *e)
+static unsigned calls(struct probe_env *e)
 {
 	return atomic_exchange(&e->st->gets, 0) + atomic_exchange(&e->st->many, 0) +
 	       atomic_exchange(&e->st->scans, 0) + atomic_exchange(&e->st->txns, 0);
@@ -208,7 +170,7 @@ static void expect_get(struct vault *v, const char *name, const char *version,
 
 static void test_get_is_one_round_trip(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj a, b;
 	char hkey[KEYBUF], ver[HINT_VERSION_MAX + 1];
 
@@ -246,7 +208,7 @@ static void test_get_is_one_round_trip(void **state)
  * that does not exist is not found either. */
 static void test_hint_of_a_deleted_name(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj a, d, o;
 	struct secbuf *s = NULL;
 	struct kl_err err = { 0 };
@@ -344,10 +306,10 @@ int main(void)
 		cmocka_unit_test(test_hint_set_get_forget),
 		cmocka_unit_test(test_hint_is_bounded),
 		cmocka_unit_test(test_hint_under_threads),
-		cmocka_unit_test_setup_teardown(test_get_is_one_round_trip, env_setup,
-						env_teardown),
-		cmocka_unit_test_setup_teardown(test_hint_of_a_deleted_name, env_setup,
-						env_teardown),
+		cmocka_unit_test_setup_teardown(test_get_is_one_round_trip, probe_env_setup,
+						probe_env_teardown),
+		cmocka_unit_test_setup_teardown(test_hint_of_a_deleted_name, probe_env_setup,
+						probe_env_teardown),
 		cmocka_unit_test(test_stale_hint_between_two_nodes),
 	};
 

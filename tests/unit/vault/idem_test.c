@@ -26,46 +26,8 @@
 
 static const char *const PID = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-struct env {
-	struct fixture_dir dir;
-	struct vault_core *core;
-	struct probe *st;
-	struct vault v;
-};
-
-static int env_setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-	struct vault_core_config cfg = { .default_vault = "default", .retention_days = 7 };
-	struct kl_err err = { 0 };
-	struct store *inner = NULL;
-
-	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
-	    (inner = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
-	    (e->st = probe_new(inner)) == NULL)
-		return -1;
-	cfg.data_dir = e->dir.path;
-	if ((e->core = vault_core_open(&cfg, &e->st->base, &err)) == NULL ||
-	    vault_open(e->core, "default", &e->v, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = e;
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	struct env *e = *state;
-
-	vault_core_close(e->core);
-	fixture_dir_remove(&e->dir);
-	free(e);
-	return 0;
-}
-
 /* Store calls since the last call of this: round trips, and transactions among them. */
-static unsigned calls(struct env *e, unsigned *txns)
+static unsigned calls(struct probe_env *e, unsigned *txns)
 {
 	*txns = atomic_exchange(&e->st->txns, 0);
 	return atomic_exchange(&e->st->gets, 0) + atomic_exchange(&e->st->many, 0) +
@@ -233,7 +195,7 @@ static void test_prepare_separates_every_part(void **state)
  * round trips than a create. */
 static void test_same_id_same_body_replays(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem;
 	struct kl_err err = { 0 };
 	struct obj first, again;
@@ -265,7 +227,7 @@ static void test_same_id_same_body_replays(void **state)
 /* The same id with another body, name or operation: refused, nothing written, the record kept. */
 static void test_same_id_other_request_is_refused(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem, other;
 	struct kl_err err = { 0 };
 	struct buf before, after;
@@ -308,7 +270,7 @@ static void test_same_id_other_request_is_refused(void **state)
 /* No id: a version each time, and no record. One id from two principals: two requests. */
 static void test_no_id_or_another_principal_makes_versions(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem admin, principal;
 	struct kl_err err = { 0 };
 	struct obj a, b;
@@ -337,7 +299,7 @@ static void test_no_id_or_another_principal_makes_versions(void **state)
 /* A key's replay gives the first key, not the one generated for the retry. */
 static void test_key_create_and_rotate_replay(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct key_spec spec = { .kty = "EC", .crv = "P-256" };
 	struct obj_idem idem, rot;
 	struct key_meta m1, m2;
@@ -380,7 +342,7 @@ static void test_key_create_and_rotate_replay(void **state)
 /* A record whose version was purged since answers nothing: the retry creates again. */
 static void test_replay_of_a_purged_version_creates_again(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem;
 	struct kl_err err = { 0 };
 	struct idem_rec rec;
@@ -490,7 +452,7 @@ static void race_one_id(struct vault *const *vs, size_t n_vs)
 
 static void test_concurrent_attempts_make_one_version(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct vault *vs[] = { &e->v };
 
 	race_one_id(vs, 1);
@@ -552,7 +514,7 @@ static void test_concurrent_attempts_on_two_nodes(void **state)
  * then names it); another body is no longer refused. The sweep removes it then, not before. */
 static void test_expired_record_is_ignored_and_swept(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem, other;
 	struct kl_err err = { 0 };
 	struct idem_rec rec;
@@ -594,7 +556,7 @@ static void test_expired_record_is_ignored_and_swept(void **state)
 static void test_sweep_in_batches(void **state)
 {
 	enum { N = 2 * IDEM_SWEEP_BATCH + 44 };
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	static char keys[2 * N][KEYBUF];
 	static struct buf vals[2 * N];
 	struct store_op *ops = calloc(2 * N, sizeof(*ops));
@@ -638,7 +600,7 @@ static void test_sweep_in_batches(void **state)
  * reports no error and deletes it on a later run. */
 static void test_sweep_yields_to_a_writer(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem;
 	struct kl_err err = { 0 };
 	struct buf val;
@@ -667,7 +629,7 @@ static void test_sweep_yields_to_a_writer(void **state)
 /* A damaged record answers nothing and is replaced by the next create with its id. */
 static void test_damaged_record_is_replaced(void **state)
 {
-	struct env *e = *state;
+	struct probe_env *e = *state;
 	struct obj_idem idem;
 	struct kl_err err = { 0 };
 	struct idem_rec rec;
@@ -685,7 +647,7 @@ static void test_damaged_record_is_replaced(void **state)
 
 int main(void)
 {
-#define ENV(t) cmocka_unit_test_setup_teardown(t, env_setup, env_teardown)
+#define ENV(t) cmocka_unit_test_setup_teardown(t, probe_env_setup, probe_env_teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prepare_separates_every_part),
 		ENV(test_same_id_same_body_replays),

@@ -11,7 +11,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "fixture.h"
 #include "store/store.h"
+#include "store/store_lmdb.h"
+#include "vault/vault.h"
 
 struct probe {
 	struct store base;	/* first */
@@ -95,6 +98,46 @@ static inline struct probe *probe_new(struct store *inner)
 		p->owner = pthread_self();
 	}
 	return p;
+}
+
+/* A vault core on a probe around a fresh LMDB store, with the vault "default" open: the setup and
+ * teardown of a cmocka test whose state is a struct probe_env. */
+struct probe_env {
+	struct fixture_dir dir;
+	struct vault_core *core;
+	struct probe *st;
+	struct vault v;
+};
+
+static int probe_env_setup(void **state)
+{
+	struct probe_env *e = calloc(1, sizeof(*e));
+	struct vault_core_config cfg = { .default_vault = "default", .retention_days = 7 };
+	struct kl_err err = { 0 };
+	struct store *inner = NULL;
+
+	if (e == NULL || fixture_dir_make(&e->dir) != 0 ||
+	    (inner = store_lmdb_open(e->dir.store, 64u * 1024 * 1024, &err)) == NULL ||
+	    (e->st = probe_new(inner)) == NULL)
+		return -1;
+	cfg.data_dir = e->dir.path;
+	if ((e->core = vault_core_open(&cfg, &e->st->base, &err)) == NULL ||
+	    vault_open(e->core, "default", &e->v, &err) != 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	*state = e;
+	return 0;
+}
+
+static int probe_env_teardown(void **state)
+{
+	struct probe_env *e = *state;
+
+	vault_core_close(e->core);
+	fixture_dir_remove(&e->dir);
+	free(e);
+	return 0;
 }
 
 #endif
