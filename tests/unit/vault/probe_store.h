@@ -9,11 +9,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "fixture.h"
 #include "store/store.h"
 #include "store/store_lmdb.h"
+#include "vault/core.h"
 #include "vault/vault.h"
 
 struct probe {
