@@ -201,6 +201,26 @@ out:
 	return rc;
 }
 
+/* A deferred trigger on kluis_kv, outcome_slow, that holds in pg_sleep(60) the COMMIT of a
+ * transaction writing key: the first such COMMIT only (first_only; its runs are counted in the
+ * sequence outcome_runs), or every one. The store's tests kill or cut such a COMMIT. 0 on success. */
+static inline int pg_fixture_slow_commit(int port, const char *key, bool first_only)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
+		 "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
+		 "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = '%s'::bytea AND "
+		 "(nextval('outcome_runs') = 1 OR %s) THEN PERFORM pg_sleep(60); END IF; "
+		 "RETURN NULL; END $$;"
+		 "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
+		 "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
+		 "FUNCTION outcome_slow()",
+		 key, first_only ? "false" : "true");
+	return pg_fixture_sql(port, sql);
+}
+
 /* Runs a query on the server on port and copies the first value of its first row into out
  * ("" for NULL). 0 on success. */
 static inline int pg_fixture_query(int port, const char *sql, char *out, size_t n)

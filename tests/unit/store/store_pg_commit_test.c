@@ -83,23 +83,6 @@ static void *put_outcome(void *arg)
 	return NULL;
 }
 
-/* Creates a deferred trigger on kluis_kv that counts its runs in outcome_runs and, on the first
- * run only when "sleep_once", holds the COMMIT of a write of the key "outcome" in pg_sleep. */
-static void make_slow_commit_trigger(void)
-{
-	assert_int_equal(
-		pg_fixture_sql(fx.port,
-			       "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
-			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
-			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = 'outcome'::bytea AND "
-			       "nextval('outcome_runs') = 1 THEN PERFORM pg_sleep(60); END IF; "
-			       "RETURN NULL; END $$;"
-			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
-			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
-			       "FUNCTION outcome_slow()"),
-		0);
-}
-
 /* The pid of the kluisd backend sleeping inside its COMMIT, by polling. */
 static void wait_for_sleeping_commit(char *pid, size_t n)
 {
@@ -139,7 +122,7 @@ static void test_lost_during_commit_is_settled_and_run_again(void **state)
 	char pid[32], runs[32];
 	pthread_t t;
 
-	make_slow_commit_trigger();
+	assert_int_equal(pg_fixture_slow_commit(fx.port, "outcome", true), 0);
 	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
 	wait_for_sleeping_commit(pid, sizeof(pid));
 	terminate_backend(pid);
@@ -165,7 +148,7 @@ static void test_unsettled_outcome_is_eoutcome(void **state)
 	pthread_t t;
 
 	store_pg_set_failover_wait(st, 500);
-	make_slow_commit_trigger();
+	assert_int_equal(pg_fixture_slow_commit(fx.port, "outcome", true), 0);
 	assert_int_equal(pthread_create(&t, NULL, put_outcome, &p), 0);
 	wait_for_sleeping_commit(pid, sizeof(pid));
 	assert_int_equal(pg_fixture_ctl(&fx, "crash"), 0);	/* ends the session too */

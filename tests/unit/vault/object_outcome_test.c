@@ -139,23 +139,6 @@ static void test_set_settles_an_unknown_outcome(void **state)
 	obj_clear(&s.out);
 }
 
-/* A deferred trigger that holds the COMMIT of the first write of the head of "lost" in pg_sleep
- * (the sequence counts its runs; later runs go through). */
-static void slow_first_commit(void)
-{
-	assert_int_equal(
-		pg_fixture_sql(pg.port,
-			       "DROP SEQUENCE IF EXISTS outcome_runs; CREATE SEQUENCE outcome_runs;"
-			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
-			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = "
-			       "'o/default/s/h/lost'::bytea AND nextval('outcome_runs') = 1 THEN "
-			       "PERFORM pg_sleep(60); END IF; RETURN NULL; END $$;"
-			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
-			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
-			       "FUNCTION outcome_slow()"),
-		0);
-}
-
 static void test_set_not_applied_is_run_again_once(void **state)
 {
 	struct node *n = *state;
@@ -163,7 +146,7 @@ static void test_set_not_applied_is_run_again_once(void **state)
 	pthread_t t;
 	bool terminated;
 
-	slow_first_commit();
+	assert_int_equal(pg_fixture_slow_commit(pg.port, "o/default/s/h/lost", true), 0);
 	assert_int_equal(pthread_create(&t, NULL, set_secret, &s), 0);
 	terminated = terminate_waiting("PgSleep");
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -187,16 +170,7 @@ static void test_set_unsettled_stays_unknown(void **state)
 	bool waiting;
 
 	store_pg_set_failover_wait(n->st, 300);
-	assert_int_equal(
-		pg_fixture_sql(pg.port,
-			       "CREATE OR REPLACE FUNCTION outcome_slow() RETURNS trigger "
-			       "LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = "
-			       "'o/default/s/h/gone'::bytea THEN PERFORM pg_sleep(60); END IF; "
-			       "RETURN NULL; END $$;"
-			       "CREATE CONSTRAINT TRIGGER outcome_slow AFTER INSERT OR UPDATE ON "
-			       "kluis_kv DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
-			       "FUNCTION outcome_slow()"),
-		0);
+	assert_int_equal(pg_fixture_slow_commit(pg.port, "o/default/s/h/gone", false), 0);
 	assert_int_equal(pthread_create(&t, NULL, set_secret, &s), 0);
 	waiting = wait_for_event("PgSleep", sql, sizeof(sql));
 	assert_int_equal(pg_fixture_ctl(&pg, "crash"), 0);
