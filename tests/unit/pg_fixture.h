@@ -203,7 +203,8 @@ out:
 
 /* A deferred trigger on kluis_kv, outcome_slow, that holds in pg_sleep(60) the COMMIT of a
  * transaction writing key: the first such COMMIT only (first_only; its runs are counted in the
- * sequence outcome_runs), or every one. The store's tests kill or cut such a COMMIT. 0 on success. */
+ * sequence outcome_runs), or every one. The store's tests kill or cut such a COMMIT. 0 on
+ * success. */
 static inline int pg_fixture_slow_commit(int port, const char *key, bool first_only)
 {
 	char sql[1024];
