@@ -4,9 +4,10 @@
 # (build-asan/; skipped with KLUIS_SKIP_ASAN=1), every libFuzzer target for a bounded time, one
 # per core at a time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 20; skipped with
 # KLUIS_SKIP_FUZZ=1) next to the benchmark harness in smoke mode, then the release build
-# (build/) with its unit tests and the end-to-end suites (official Azure SDKs for JavaScript and
-# Python, hostile bytes) against a real kluisd. The main ctest run comes last (-j for the cores; the cluster tests and
-# drills run alone, RUN_SERIAL), so its summary is the last thing printed.
+# (build/) with the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile
+# bytes) against a real kluisd, and its unit tests only when the sanitizer run was skipped. The
+# main ctest run comes last (-j for the cores; the cluster tests and drills run alone,
+# RUN_SERIAL), so its summary is the last thing printed.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,8 +69,16 @@ cat "$smoke_log"
 rm -f "$smoke_log"
 [ "$smoke_rc" -eq 0 ] || { echo "benchmark smoke failed (exit $smoke_rc)"; exit 1; }
 
-phase "release build, unit and end-to-end tests (build/)"
+# The unit tests ran above under the sanitizers; the release build runs them only when that run
+# was skipped (about a minute saved).
+release_tests=()
+what="unit and end-to-end tests"
+if [ "${KLUIS_SKIP_ASAN:-0}" != 1 ]; then
+	release_tests=(-LE '^unit$')
+	what="end-to-end tests (the unit tests ran under the sanitizers)"
+fi
+phase "release build, $what (build/)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKLUIS_E2E=ON >/dev/null
 cmake --build build -j"$jobs"
 cd build
-exec ctest --output-on-failure -j"$jobs"
+exec ctest --output-on-failure -j"$jobs" "${release_tests[@]}"

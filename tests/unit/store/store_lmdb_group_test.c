@@ -2,10 +2,9 @@
  * its own result, checks that conflict inside one group fail all but one, a member LMDB refuses
  * leaves the others be, a group that cannot begin fails every member, nothing acknowledged is
  * lost (also to kill -9). A group is made for certain by a child process holding LMDB's write
- * lock while the threads queue behind it (store_lmdb_stats says when they all wait). Timings
- * are printed for the record, never asserted. */
+ * lock while the threads queue behind it (store_lmdb_stats says when they all wait). The rate
+ * of grouped commits is the benchmark's to measure (bench/), not this test's. */
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -601,86 +600,6 @@ static void test_acked_writes_survive_kill_during_groups(void **state)
 	free(acked);
 }
 
-/* --- throughput, printed for the record (bench/ measures it; nothing here is asserted) ------- */
-
-#define PUTS_TOTAL 400
-
-struct putter {
-	pthread_t thread;
-	struct store *st;
-	size_t id, n;
-	int rc;
-};
-
-static void *putter_run(void *arg)
-{
-	struct putter *p = arg;
-	struct kl_err err = { 0 };
-	char key[32];
-	size_t i;
-
-	for (i = 0; i < p->n && p->rc == 0; i++) {
-		snprintf(key, sizeof(key), "p%03zu-%04zu", p->id, i);
-		p->rc = store_put(p->st, key, strlen(key), key, strlen(key), &err);
-	}
-	return NULL;
-}
-
-/* PUTS_TOTAL puts of their own keys by n threads: puts per second. */
-static double puts_per_s(struct store *st, size_t n)
-{
-	struct putter p[WRITERS];
-	double t0 = now_s();
-	size_t i;
-
-	assert_true(n <= WRITERS);
-	for (i = 0; i < n; i++) {
-		p[i] = (struct putter){ .st = st, .id = i, .n = PUTS_TOTAL / n };
-		assert_int_equal(pthread_create(&p[i].thread, NULL, putter_run, &p[i]), 0);
-	}
-	for (i = 0; i < n; i++) {
-		assert_int_equal(pthread_join(p[i].thread, NULL), 0);
-		assert_int_equal(p[i].rc, 0);
-	}
-	return (double)(PUTS_TOTAL / n * n) / (now_s() - t0);
-}
-
-/* 4 KiB writes each followed by fdatasync, in dir: the disk's rate of durable writes. */
-static double fdatasync_per_s(const char *dir)
-{
-	char path[96], block[4096] = { 1 };
-	double t0 = now_s();
-	size_t n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/fsync-probe", dir);
-	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
-	while (now_s() - t0 < 1.0) {
-		assert_int_equal(pwrite(fd, block, sizeof(block), (off_t)(n % 256) * 4096),
-				 sizeof(block));
-		assert_int_equal(fdatasync(fd), 0);
-		n++;
-	}
-	close(fd);
-	unlink(path);
-	return (double)n / (now_s() - t0);
-}
-
-static void test_throughput_is_printed(void **state)
-{
-	struct fixture *f = *state;
-	struct store_lmdb_stats before, after;
-	double one, many, disk = fdatasync_per_s(f->dir);
-
-	one = puts_per_s(f->st, 1);
-	store_lmdb_stats(f->st, &before);
-	many = puts_per_s(f->st, WRITERS);
-	store_lmdb_stats(f->st, &after);
-	printf("# disk %.0f fdatasync/s; puts: 1 writer %.0f/s, %d writers %.0f/s (%.1f calls per "
-	       "group)\n", disk, one, WRITERS, many,
-	       (double)(after.calls - before.calls) / (double)(after.groups - before.groups));
-}
-
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -692,7 +611,6 @@ int main(void)
 		TEST(test_failed_write_transaction_fails_every_member),
 		TEST(test_many_writers_lose_nothing),
 		TEST(test_acked_writes_survive_kill_during_groups),
-		TEST(test_throughput_is_printed),
 	};
 
 	return cmocka_run_group_tests_name("LMDB grouped commits", tests, NULL, NULL);
