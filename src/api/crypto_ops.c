@@ -44,18 +44,12 @@ static int set_b64(struct api_call *c, json_t *obj, const char *field, const voi
 	return rc;
 }
 
-/* The key's type and size, for the throttle's weight of the operation (throttle.h). */
-static void note_key(struct api_call *c, const struct obj *o)
+/* The key's type and size, for the throttle's weight of the operation (throttle.h), as
+ * key_operate read them. */
+static void note_key(struct api_call *c, const struct key_op_out *res)
 {
-	struct kl_err err = { 0 };
-	struct key_meta m;
-
-	if (throttle_config_of(c->ctx->throttle)->is_off)
-		return;
-	key_meta_init(&m);
-	if (key_meta_of(o, &m, &err) == 0)
-		throttle_gate_note_key(c, m.kty, m.bits);
-	key_meta_clear(&m);
+	if (!throttle_config_of(c->ctx->throttle)->is_off)
+		throttle_gate_note_key(c, res->kty, res->bits);
 }
 
 static int run(struct api_call *c, enum key_op op)
@@ -114,7 +108,7 @@ static int run(struct api_call *c, enum key_op op)
 	if (key_operate(&c->vault, name, api_version_param(c), op, alg, &in,
 			&res, &o, &c->err) != 0)
 		goto out;
-	note_key(c, &o);
+	note_key(c, &res);
 	if ((reply = json_object()) == NULL) {
 		kl_fail(&c->err, KL_ENOMEM, "out of memory");
 		goto out;

@@ -383,6 +383,8 @@ int key_operate(struct vault *v, const char *name, const char *version, enum key
 	    (ref = load_key(v, lname, o, &m, err)) == NULL)
 		goto out;
 	k = keycache_key(ref);
+	memcpy(out->kty, m.kty, sizeof(out->kty));
+	out->bits = m.bits;
 	switch (op) {
 	case KEY_OP_ENCRYPT:
 		rc = keyops_encrypt(k, alg, &kin, &kout, err);

@@ -83,6 +83,8 @@ struct key_op_out {
 	unsigned char iv[16], tag[16];
 	size_t iv_len, tag_len;
 	bool valid;			/* verify */
+	char kty[16];			/* the key's type and size, as key_meta has them (for the */
+	unsigned bits;			/* throttle's weight of the operation) */
 };
 
 /* Runs op with the key version (latest when version is empty). Refused with KL_EFORBIDDEN when
