@@ -220,6 +220,25 @@ static inline json_t *api_drive_json(const struct api_resp *resp)
 	return json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL);
 }
 
+/* api_drive for a caller that wants only the status and, when out is given, the body as JSON in
+ * *out (api_drive_json; NULL on failure). Returns the status, or -1 with *err as api_drive. */
+static inline int api_drive_status(struct api_ctx *api, const struct api_drive_req *d,
+				   json_t **out, struct kl_err *err)
+{
+	struct api_resp resp;
+	int status = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (api_drive(api, d, &resp, err) == 0) {
+		status = resp.status;
+		if (out != NULL)
+			*out = api_drive_json(&resp);
+	}
+	api_resp_free(&resp);
+	return status;
+}
+
 /* The value of resp's header name (in any case), or NULL when it has none. */
 static inline const char *api_drive_header(const struct api_resp *resp, const char *name)
 {

@@ -100,14 +100,11 @@ static inline void api_env_drive(struct api_env *e, const struct api_drive_req *
  * when empty or not JSON). */
 static inline int api_env_send(struct api_env *e, const struct api_drive_req *d, json_t **out)
 {
-	struct api_resp resp;
-	int status;
+	struct kl_err err = { 0 };
+	int status = api_drive_status(e->api, d, out, &err);
 
-	api_env_drive(e, d, &resp);
-	status = resp.status;
-	if (out != NULL)
-		*out = api_drive_json(&resp);
-	api_resp_free(&resp);
+	if (status < 0)
+		fail_msg("api_drive %s %s: %s", d->method, d->path, err.msg);
 	return status;
 }
 
