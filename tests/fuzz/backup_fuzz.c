@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "crypto/seal.h"
 #include "fixture.h"
 #include "util/b64url.h"
@@ -44,31 +45,14 @@ static char bearer[160];
 /* One admin request to vault default; returns the status, the body in *out when asked. */
 static int call(const char *method, const char *path, const void *body, size_t len, json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
+	const struct api_drive_req d = { .method = method, .host = "default.vault.localhost",
+					 .path = path, .api_version = "7.6",
+					 .authorization = bearer, .body = body, .body_len = len };
 	struct kl_err err = { 0 };
-	int status;
+	int status = api_drive_status(api, &d, out, &err);
 
-	if (api_req_init(api, &req, &err) != 0)
+	if (status < 0)
 		abort();
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup("default.vault.localhost");
-	req.authorization = strdup(bearer);
-	if (api_req_add_query(&req, "api-version", "7.6", &err) != 0)
-		abort();
-	if (api_begin(api, &req, &resp) == 0) {
-		if (body != NULL && buf_append(&req.body, body, len, &err) != 0)
-			abort();
-		api_dispatch(api, &req, &resp);
-	}
-	status = resp.status;
-	if (out != NULL)
-		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-				     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
 	return status;
 }
 

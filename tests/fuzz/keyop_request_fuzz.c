@@ -1,12 +1,14 @@
 /* libFuzzer target: the crypto-operation requests (encrypt, decrypt, wrapkey, unwrapkey, sign,
- * verify) as the network delivers them, through api_begin and api_dispatch to real keys in a
- * real deployment. The first input byte picks the operation and the key; the rest is the body. */
+ * verify) as the network delivers them, through api_begin and api_dispatch (api_drive.h) to real
+ * keys in a real deployment. The first input byte picks the operation and the key; the rest is
+ * the body. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "util/json.h"
 #include "vault/keys.h"
@@ -74,30 +76,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const ops[] = { "encrypt", "decrypt", "wrapkey", "unwrapkey", "sign",
 					   "verify" };
 	static const char *const keys[] = { "rsa", "ec", "oct" };
-	struct api_req req;
-	struct api_resp resp;
+	struct api_drive_req d = { .method = "POST", .host = "default.vault.localhost:8443",
+				   .api_version = "7.5", .authorization = bearer };
 	struct kl_err err = { 0 };
 	char path[64];
+	int status;
 
 	if (size < 1)
 		return 0;
-	if (api_req_init(api, &req, &err) != 0)
-		abort();
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "POST");
 	snprintf(path, sizeof(path), "/keys/%s//%s", keys[(data[0] >> 4) % 3], ops[(data[0] & 15) % 6]);
-	req.path = strdup(path);
-	req.host = strdup("default.vault.localhost:8443");
-	req.authorization = strdup(bearer);
-	if (api_req_add_query(&req, "api-version", "7.5", &err) != 0)
-		abort();
-	if (api_begin(api, &req, &resp) == 0) {
-		if (buf_append(&req.body, data + 1, size - 1, &err) == 0)
-			api_dispatch(api, &req, &resp);
-	}
-	if (resp.status < 200 || resp.status >= 500)
+	d.path = path;
+	d.body = data + 1;
+	d.body_len = size - 1;
+	status = api_drive_status(api, &d, NULL, &err);
+	if (status < 200 || status >= 500)
 		abort();	/* every input gets an answer, and never a server error */
-	api_req_free(&req);
-	api_resp_free(&resp);
 	return 0;
 }

@@ -1,14 +1,15 @@
 /* libFuzzer target: the bodies of the management plane and the administration API (vault create
  * and update, access policies, name checks, principals, tokens, role assignments) through
- * api_begin and api_dispatch on a real deployment. The first input byte picks the operation; the
- * rest is the body. Every input must get an answer below 500, and the vault the operations
- * change must still read back afterwards: nothing stored is left unreadable. */
+ * api_begin and api_dispatch (api_drive.h) on a real deployment. The first input byte picks the
+ * operation; the rest is the body. Every input must get an answer below 500, and the vault the
+ * operations change must still read back afterwards: nothing stored is left unreadable. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "util/json.h"
 
@@ -39,27 +40,14 @@ static const struct {
 static int call(const char *method, const char *path, const char *version, const uint8_t *body,
 		size_t len)
 {
-	struct api_req req;
-	struct api_resp resp;
+	const struct api_drive_req d = { .method = method, .host = "localhost:8443", .path = path,
+					 .api_version = version, .authorization = bearer,
+					 .body = body, .body_len = len };
 	struct kl_err err = { 0 };
-	int status;
+	int status = api_drive_status(api, &d, NULL, &err);
 
-	if (api_req_init(api, &req, &err) != 0)
+	if (status < 0)
 		abort();
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup("localhost:8443");
-	req.authorization = strdup(bearer);
-	if (version != NULL && api_req_add_query(&req, "api-version", version, &err) != 0)
-		abort();
-	if (api_begin(api, &req, &resp) == 0) {
-		if (buf_append(&req.body, body, len, &err) == 0)
-			api_dispatch(api, &req, &resp);
-	}
-	status = resp.status;
-	api_req_free(&req);
-	api_resp_free(&resp);
 	return status;
 }
 

@@ -3,7 +3,8 @@
  * http_unescape (the server's unescape callback), then api_begin (routing, Host to vault,
  * api-version, the Authorization header, the 401 challenge), api_dispatch (every handler and its
  * JSON body, maxresults and $skiptoken paging, names and versions) and api_req_done (the audit
- * line). The deployment has three vaults' worth of principals:
+ * line), driven by api_drive.h as http/ drives them. The deployment has three vaults' worth of
+ * principals:
  *
  *   METHOD TARGET [HTTP/1.1]\n        TARGET is path[?query], the query split on & and =
  *   Name: value\n                     Host, Authorization, x-ms-client-request-id, Content-Type,
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "http/internal.h"
 #include "util/json.h"
@@ -63,35 +65,23 @@ static char tok_admin[128], tok_user[128], tok_other[128], tok_revoked[128];
 static json_t *setup_call(const char *method, const char *host, const char *path, const char *query,
 			  const char *body, int want)
 {
-	struct api_req req;
+	char bearer[160];
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .api_version = query, .authorization = bearer,
+					 .body = body, .body_len = api_drive_len(body) };
 	struct api_resp resp;
 	struct kl_err err = { 0 };
-	char bearer[160];
-	json_t *j = NULL;
+	json_t *j;
 
 	snprintf(bearer, sizeof(bearer), "Bearer %s", tok_admin);
-	if (api_req_init(api, &req, &err) != 0)
+	if (api_drive(api, &d, &resp, &err) != 0)
 		abort();
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	req.path = strdup(path);
-	req.host = strdup(host);
-	req.authorization = strdup(bearer);
-	if (query != NULL && api_req_add_query(&req, "api-version", query, &err) != 0)
-		abort();
-	if (api_begin(api, &req, &resp) == 0) {
-		if (body != NULL && buf_append(&req.body, body, strlen(body), &err) != 0)
-			abort();
-		api_dispatch(api, &req, &resp);
-	}
 	if (resp.status != want) {
 		fprintf(stderr, "fuzz setup: %s %s: %d %.*s\n", method, path, resp.status,
 			(int)resp.body.len, (const char *)resp.body.data);
 		abort();
 	}
-	if (resp.body.len > 0)
-		j = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-	api_req_free(&req);
+	j = api_drive_json(&resp);
 	api_resp_free(&resp);
 	return j;
 }
@@ -224,50 +214,77 @@ static char *take_line(const char **p, const char *end)
 	return line;
 }
 
-/* The query, split and decoded as libmicrohttpd does before kluis sees it. -1 to skip the input
- * (the server would have refused it before api/). */
-static int add_query(struct api_req *req, char *q)
-{
-	struct kl_err err = { 0 };
-	char *save = NULL, *part, *eq;
+/* The input as the HTTP layer hands it on: the strings of a request (owned here; the body points
+ * into the input). */
+struct input {
+	char method[16];
+	char *path, *host, *authorization, *identity_header, *client_request_id, *content_type;
+	char *query;			/* split in place into params */
+	struct api_drive_param *params;
+	size_t n_params;
+	const char *body;
+	size_t body_len;
+};
 
-	for (part = strtok_r(q, "&", &save); part != NULL; part = strtok_r(NULL, "&", &save)) {
+static void input_clear(struct input *in)
+{
+	char *owned[] = { in->path, in->host, in->authorization, in->identity_header,
+			  in->client_request_id, in->content_type, in->query };
+	size_t i;
+
+	for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+		free(owned[i]);
+	free(in->params);
+}
+
+/* The query, split and decoded as libmicrohttpd does before kluis sees it. */
+static void split_query(struct input *in, const char *q)
+{
+	char *save = NULL, *part, *eq;
+	size_t n = 1;
+	const char *c;
+
+	for (c = q; *c != '\0'; c++)
+		n += *c == '&';
+	if ((in->query = strdup(q)) == NULL ||
+	    (in->params = calloc(n, sizeof(*in->params))) == NULL)
+		abort();
+	for (part = strtok_r(in->query, "&", &save); part != NULL;
+	     part = strtok_r(NULL, "&", &save)) {
 		if ((eq = strchr(part, '=')) != NULL)
 			*eq++ = '\0';
 		http_unescape(NULL, NULL, part);
 		if (eq != NULL)
 			http_unescape(NULL, NULL, eq);
-		if (api_req_add_query(req, part, eq ? eq : "", &err) != 0)
-			abort();
+		in->params[in->n_params].name = part;
+		in->params[in->n_params++].value = eq ? eq : "";
 	}
-	return 0;
 }
 
-/* Fills req from the input; -1 when the input is not a request the HTTP layer would pass on. */
-static int parse_input(const uint8_t *data, size_t size, struct api_req *req)
+/* Fills in from the input; -1 when the input is not a request the HTTP layer would pass on. */
+static int parse_input(const uint8_t *data, size_t size, struct input *in)
 {
 	const char *p = (const char *)data, *end = p + size;
 	char *line = NULL, *sp, *target, *q, *value;
-	struct kl_err err = { 0 };
 	int rc = -1;
 
 	if (memchr(data, '\n', size) == NULL)
 		return -1;
 	line = take_line(&p, end);
 	if (line == NULL || (sp = strchr(line, ' ')) == NULL || sp == line ||
-	    (size_t)(sp - line) >= sizeof(req->method))
+	    (size_t)(sp - line) >= sizeof(in->method))
 		goto out;
-	memcpy(req->method, line, (size_t)(sp - line));
+	memcpy(in->method, line, (size_t)(sp - line));
 	target = sp + 1;
 	if ((sp = strchr(target, ' ')) != NULL)
 		*sp = '\0';	/* " HTTP/1.1" */
 	if ((q = strchr(target, '?')) != NULL)
 		*q++ = '\0';
 	http_unescape(NULL, NULL, target);
-	if ((req->path = strdup(target)) == NULL)
+	if ((in->path = strdup(target)) == NULL)
 		abort();
-	if (q != NULL && add_query(req, q) != 0)
-		goto out;
+	if (q != NULL)
+		split_query(in, q);
 	while (p < end) {
 		free(line);
 		if ((line = take_line(&p, end)) == NULL)
@@ -280,27 +297,27 @@ static int parse_input(const uint8_t *data, size_t size, struct api_req *req)
 		while (*value == ' ' || *value == '\t')
 			value++;
 		if (strcasecmp(line, "Host") == 0) {
-			if (req->host != NULL)
+			if (in->host != NULL)
 				goto out;	/* http/ refuses a repeated Host */
-			req->host = strdup(value);
+			in->host = strdup(value);
 		} else if (strcasecmp(line, "Authorization") == 0) {
-			if (req->authorization != NULL)
+			if (in->authorization != NULL)
 				goto out;
-			req->authorization = expand_tokens(value);
+			in->authorization = expand_tokens(value);
 		} else if (strcasecmp(line, "X-IDENTITY-HEADER") == 0) {
-			if (req->identity_header != NULL)
+			if (in->identity_header != NULL)
 				goto out;	/* http/ refuses a repeated one */
-			req->identity_header = expand_tokens(value);
+			in->identity_header = expand_tokens(value);
 		} else if (strcasecmp(line, "x-ms-client-request-id") == 0) {
-			free(req->client_request_id);
-			req->client_request_id = strdup(value);
+			free(in->client_request_id);
+			in->client_request_id = strdup(value);
 		} else if (strcasecmp(line, "Content-Type") == 0) {
-			free(req->content_type);
-			req->content_type = strdup(value);
+			free(in->content_type);
+			in->content_type = strdup(value);
 		}
 	}
-	if (p < end && buf_append(&req->body, p, (size_t)(end - p), &err) != 0)
-		goto out;
+	in->body = p;
+	in->body_len = (size_t)(end - p);
 	rc = 0;
 out:
 	free(line);
@@ -345,16 +362,6 @@ static size_t input_len;
 static bool input_names(const char *s)
 {
 	return occurs(input, input_len, s);
-}
-
-static const char *header(const struct api_resp *resp, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < resp->n_headers; i++)
-		if (strcasecmp(resp->headers[i].name, name) == 0)
-			return resp->headers[i].value;
-	return NULL;
 }
 
 /* The identity provider's answers: OAuth errors, no challenge, tokens only for the principals'
@@ -410,7 +417,7 @@ static void check_answer(const struct api_req *req, const struct api_resp *resp)
 			fail("an error without an Azure error body", req, resp);
 	}
 	json_decref(j);
-	if (resp->status == 401 && header(resp, "WWW-Authenticate") == NULL)
+	if (resp->status == 401 && api_drive_header(resp, "WWW-Authenticate") == NULL)
 		fail("a 401 without a challenge", req, resp);
 	if (contains(&resp->body, tok_admin) && !input_names(tok_admin))
 		fail("the admin token in an answer", req, resp);
@@ -478,36 +485,47 @@ static bool changes_rights(const struct route *r)
 	return false;
 }
 
+/* api_drive's go_on: the admin's requests that would change the principals' rights are not
+ * dispatched (see the top comment): the connection drops instead, noted in *(bool *)arg. */
+static bool keeps_rights(const struct api_req *req, void *arg)
+{
+	if (api_req_who(req)->is_admin && changes_rights(api_req_route(req))) {
+		*(bool *)arg = true;
+		return false;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct input in = { 0 };
 	struct api_req req;
 	struct api_resp resp;
 	struct kl_err err = { 0 };
+	bool is_dropped = false;
 
 	if (size > MAX_INPUT)
 		return 0;
 	input = data;
 	input_len = size;
-	if (api_req_init(api, &req, &err) != 0)
-		abort();
-	api_resp_init(&resp);
-	if (parse_input(data, size, &req) != 0) {
-		api_req_free(&req);
+	if (parse_input(data, size, &in) == 0) {
+		const struct api_drive_req d = {
+			.method = in.method, .host = in.host, .path = in.path,
+			.params = in.params, .n_params = in.n_params,
+			.authorization = in.authorization, .identity_header = in.identity_header,
+			.client_request_id = in.client_request_id, .content_type = in.content_type,
+			.body = in.body, .body_len = in.body_len,
+			.go_on = keeps_rights, .arg = &is_dropped, .keep = &req,
+		};
+
+		if (api_drive(api, &d, &resp, &err) != 0)
+			abort();
+		if (!is_dropped)
+			check_answer(&req, &resp);
+		check_audit(&req, &resp);
 		api_resp_free(&resp);
-		return 0;
+		api_req_free(&req);
 	}
-	if (api_begin(api, &req, &resp) == 0) {
-		if (api_req_who(&req)->is_admin && changes_rights(api_req_route(&req))) {
-			api_req_done(api, &req, &resp, 0);	/* as for a dropped connection */
-			goto out;
-		}
-		api_dispatch(api, &req, &resp);
-	}
-	check_answer(&req, &resp);
-	api_req_done(api, &req, &resp, resp.status);
-out:
-	check_audit(&req, &resp);
-	api_req_free(&req);
-	api_resp_free(&resp);
+	input_clear(&in);
 	return 0;
 }

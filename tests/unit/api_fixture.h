@@ -1,6 +1,6 @@
 /* The fixture the api/ unit tests share: a fresh deployment (fixture.h) with api/ over it and the
- * admin's bearer token, and one request through api_begin and api_dispatch. Header-only so each
- * test binary stands alone. */
+ * admin's bearer token, and requests through it as http/ makes them (api_drive.h), asserted to
+ * be built. Header-only so each test binary stands alone. */
 #ifndef KLUIS_TESTS_API_FIXTURE_H
 #define KLUIS_TESTS_API_FIXTURE_H
 
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "util/json.h"
 
@@ -84,110 +85,78 @@ static inline int api_env_teardown(void **state)
 	return 0;
 }
 
-/* Starts req (api_req_init) for method host path with authz as its Authorization header (host
- * and authz NULL: none) and the query "a=b&c=d" already decoded (NULL: none; a part without '='
- * is a name with an empty value). */
-static inline void api_env_req(struct api_env *e, struct api_req *req, const char *method,
-			       const char *host, const char *path, const char *query,
-			       const char *authz)
-{
-	struct kl_err err = { 0 };
-	char *q = query ? strdup(query) : NULL, *save = NULL, *tok;
-
-	assert_int_equal(api_req_init(e->api, req, &err), 0);
-	snprintf(req->method, sizeof(req->method), "%s", method);
-	req->path = strdup(path);
-	req->host = host ? strdup(host) : NULL;
-	req->authorization = authz ? strdup(authz) : NULL;
-	for (tok = q ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		assert_int_equal(api_req_add_query(req, tok, eq ? eq + 1 : "", &err), 0);
-	}
-	free(q);
-}
-
-/* Answers req into resp (initialised here) as http/ has api/ do it: api_begin, then the body
- * (NULL: none), then api_dispatch when api_begin let the request through. */
-static inline void api_env_answer(struct api_env *e, struct api_req *req, struct api_resp *resp,
-				  const char *body)
+/* d through e's api/ (api_drive), which must manage to build it; the answer into *resp, which
+ * the caller frees with api_resp_free. */
+static inline void api_env_drive(struct api_env *e, const struct api_drive_req *d,
+				 struct api_resp *resp)
 {
 	struct kl_err err = { 0 };
 
-	api_resp_init(resp);
-	if (api_begin(e->api, req, resp) == 0) {
-		if (body != NULL)
-			assert_int_equal(buf_append_str(&req->body, body, &err), 0);
-		api_dispatch(e->api, req, resp);
-	}
+	if (api_drive(e->api, d, resp, &err) != 0)
+		fail_msg("api_drive %s %s: %s", d->method, d->path, err.msg);
 }
 
-/* One request as the admin to host with the given api-version; returns the status and, when out
- * is given, the body in *out (NULL when empty). */
+/* d through e's api/; returns the status and, when out is given, the body parsed into *out (NULL
+ * when empty or not JSON). */
+static inline int api_env_send(struct api_env *e, const struct api_drive_req *d, json_t **out)
+{
+	struct kl_err err = { 0 };
+	int status = api_drive_status(e->api, d, out, &err);
+
+	if (status < 0)
+		fail_msg("api_drive %s %s: %s", d->method, d->path, err.msg);
+	return status;
+}
+
+/* One request as the admin to host with the given api-version and body (NULL: none); returns
+ * the status and, when out is given, the body in *out (NULL when empty). */
 static inline int api_env_call(struct api_env *e, const char *method, const char *host,
 			       const char *path, const char *version, const char *body,
 			       json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
-	struct kl_err err = { 0 };
-	int status;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .api_version = version, .authorization = e->bearer,
+					 .body = body, .body_len = api_drive_len(body) };
 
-	api_env_req(e, &req, method, host, path, NULL, e->bearer);
-	assert_int_equal(api_req_add_query(&req, "api-version", version, &err), 0);
-	api_env_answer(e, &req, &resp, body);
-	status = resp.status;
-	if (out != NULL)
-		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-				     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_send(e, &d, out);
 }
 
-/* POSTs body to path at host as the admin, finished with api_req_done (as http/ finishes a
- * request) when done; returns the status, the body parsed into *out (NULL when empty). */
+/* POSTs body to path at host as the admin; returns the status, the body parsed into *out (NULL
+ * when empty; a body that is not JSON fails the test). */
 static inline int api_env_admin_post(struct api_env *e, const char *host, const char *path,
-				     const char *body, bool done, json_t **out)
+				     const char *body, json_t **out)
 {
-	struct api_req req;
+	const struct api_drive_req d = { .method = "POST", .host = host, .path = path,
+					 .authorization = e->bearer, .body = body,
+					 .body_len = strlen(body) };
 	struct api_resp resp;
 	int status;
 
-	api_env_req(e, &req, "POST", host, path, NULL, e->bearer);
-	api_env_answer(e, &req, &resp, body);
-	if (done)
-		api_req_done(e->api, &req, &resp, resp.status);
+	api_env_drive(e, &d, &resp);
 	status = resp.status;
 	*out = NULL;
 	if (resp.body.len > 0)
-		assert_non_null(*out = json_loadb((const char *)resp.body.data, resp.body.len, 0,
-						  NULL));
-	api_req_free(&req);
+		assert_non_null(*out = api_drive_json(&resp));
 	api_resp_free(&resp);
 	return status;
 }
 
-/* A principal name with role on the default vault, made through the admin API at admin_host
- * (requests finished as http/ does when done); its "Bearer ..." into bearer. */
+/* A principal name with role on the default vault, made through the admin API at admin_host;
+ * its "Bearer ..." into bearer. */
 static inline void api_env_make_principal(struct api_env *e, const char *admin_host,
-					  const char *name, const char *role, bool done,
-					  char *bearer, size_t n)
+					  const char *name, const char *role, char *bearer,
+					  size_t n)
 {
 	char body[256];
 	json_t *j;
 
 	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/principals", body, done, &j),
-			 201);
+	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/principals", body, &j), 201);
 	snprintf(bearer, n, "Bearer %s", json_string_value(json_object_get(j, "token")));
 	json_decref(j);
 	snprintf(body, sizeof(body), "{\"principal\":\"%s\",\"role\":\"%s\",\"vault\":\"default\"}",
 		 name, role);
-	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/roleAssignments", body, done,
-					    &j),
+	assert_int_equal(api_env_admin_post(e, admin_host, "/kluis/v1/roleAssignments", body, &j),
 			 201);
 	json_decref(j);
 }

@@ -25,20 +25,11 @@ static int teardown(void **state)
 static int call(struct api_env *e, const char *method, const char *path, const char *body,
 		const char *authz, json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
-	int status;
+	const struct api_drive_req d = { .method = method, .host = HOST, .path = path,
+					 .authorization = authz ? authz : e->bearer, .body = body,
+					 .body_len = api_drive_len(body) };
 
-	api_env_req(e, &req, method, HOST, path, NULL, authz ? authz : e->bearer);
-	api_env_answer(e, &req, &resp, body);
-	status = resp.status;
-	if (out != NULL)
-		*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0,
-						  NULL)
-				     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_send(e, &d, out);
 }
 
 static const char *code_of(const json_t *j)
@@ -218,7 +209,7 @@ static void test_not_admin(void **state)
 	char bearer[200];
 	size_t i;
 
-	api_env_make_principal(e, HOST, "officer", "Key Vault Secrets Officer", false, bearer,
+	api_env_make_principal(e, HOST, "officer", "Key Vault Secrets Officer", bearer,
 			       sizeof(bearer));
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		assert_int_equal(call(e, routes[i][0], routes[i][1], "{}", bearer, NULL), 403);

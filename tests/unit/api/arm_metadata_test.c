@@ -24,16 +24,15 @@ static int setup(void **state)
 			 "2026-02-01", NEW_VAULT, NULL) != 201 ||
 	    api_env_call(&e->api, "PUT", "localhost", RG("sub-hr") "/vaults/people", "2026-02-01",
 			 NEW_VAULT, NULL) != 201 ||
-	    api_env_admin_post(&e->api, "localhost", "/kluis/v1/principals",
-			       "{\"name\":\"app\"}", false, &j) != 201)
+	    api_env_admin_post(&e->api, "localhost", "/kluis/v1/principals", "{\"name\":\"app\"}",
+			       &j) != 201)
 		return -1;
 	snprintf(e->bearer_app, sizeof(e->bearer_app), "Bearer %s",
 		 json_string_value(json_object_get(j, "token")));
 	json_decref(j);
 	snprintf(body, sizeof(body), "{\"principal\":\"app\",\"role\":\"secrets-user\","
 		 "\"vault\":\"payments\"}");
-	if (api_env_admin_post(&e->api, "localhost", "/kluis/v1/roleAssignments", body, false,
-			       &j) != 201)
+	if (api_env_admin_post(&e->api, "localhost", "/kluis/v1/roleAssignments", body, &j) != 201)
 		return -1;
 	json_decref(j);
 	return 0;
@@ -52,18 +51,10 @@ static int teardown(void **state)
 static int get(struct env *e, const char *host, const char *path, const char *query,
 	       const char *authz, json_t **out)
 {
-	struct api_req req;
-	struct api_resp resp;
-	int status;
+	const struct api_drive_req d = { .method = "GET", .host = host, .path = path,
+					 .query = query, .authorization = authz };
 
-	api_env_req(&e->api, &req, "GET", host, path, query, authz);
-	api_env_answer(&e->api, &req, &resp, NULL);
-	status = resp.status;
-	*out = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-			     : NULL;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_send(&e->api, &d, out);
 }
 
 /* The member at a dotted path ("authentication.loginEndpoint"), or NULL. */

@@ -57,19 +57,12 @@ static int call(struct api_env *e, const char *method, const char *vault, const 
 		const char *body, const char *bearer)
 {
 	char host[128];
-	struct api_req req;
-	struct api_resp resp;
-	struct kl_err err = { 0 };
-	int status;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .api_version = "7.6", .authorization = bearer,
+					 .body = body, .body_len = api_drive_len(body) };
 
 	snprintf(host, sizeof(host), "%s.vault.localhost", vault);
-	api_env_req(e, &req, method, host, path, NULL, bearer);
-	assert_int_equal(api_req_add_query(&req, "api-version", "7.6", &err), 0);
-	api_env_answer(e, &req, &resp, body);
-	status = resp.status;
-	api_req_free(&req);
-	api_resp_free(&resp);
-	return status;
+	return api_env_send(e, &d, NULL);
 }
 
 static int put_secret(struct api_env *e, const char *vault, const char *name, const char *bearer)

@@ -23,20 +23,18 @@ static void result_clear(struct result *r)
 static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
-	struct api_req req;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .query = query, .authorization = authz, .body = body,
+					 .body_len = api_drive_len(body) };
 	struct api_resp resp;
 
 	memset(out, 0, sizeof(*out));
-	api_env_req(e, &req, method, host, path, query, authz);
-	api_env_answer(e, &req, &resp, body);
+	api_env_drive(e, &d, &resp);
 	out->status = resp.status;
 	if (resp.body.len > 0) {
-		snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
-			 (const char *)resp.body.data);
-		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-		assert_non_null(out->body);
+		api_drive_body_copy(&resp, out->text, sizeof(out->text));
+		assert_non_null(out->body = api_drive_json(&resp));
 	}
-	api_req_free(&req);
 	api_resp_free(&resp);
 }
 
@@ -381,7 +379,7 @@ static void test_route_rows(void **state)
 static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	api_env_make_principal(e, ADMIN_HOST, name, role, false, bearer, n);
+	api_env_make_principal(e, ADMIN_HOST, name, role, bearer, n);
 }
 
 /* Who may call what: 403 when the role lacks the permission, otherwise the operation's answer. */

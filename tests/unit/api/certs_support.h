@@ -24,43 +24,26 @@ static inline void res_clear(struct res *r)
 static inline int req(struct api_env *e, const char *method, const char *path, const char *body,
 		      struct res *out)
 {
-	struct api_req rq;
+	struct api_drive_req d = { .method = method, .host = HOST, .api_version = "7.6",
+				   .authorization = e->bearer, .body = body,
+				   .body_len = api_drive_len(body) };
 	struct api_resp resp;
-	struct kl_err err = { 0 };
 	char p[1024], *q;
-	size_t i;
 	int status;
 
 	snprintf(p, sizeof(p), "%s", path);
 	if ((q = strchr(p, '?')) != NULL)
 		*q++ = '\0';
-	api_env_req(e, &rq, method, HOST, p, NULL, e->bearer);
-	if (q != NULL) {
-		char *save = NULL, *kv;
-
-		for (kv = strtok_r(q, "&", &save); kv != NULL; kv = strtok_r(NULL, "&", &save)) {
-			char *eq = strchr(kv, '=');
-
-			assert_non_null(eq);
-			*eq = '\0';
-			assert_int_equal(api_req_add_query(&rq, kv, eq + 1, &err), 0);
-		}
-	}
-	assert_int_equal(api_req_add_query(&rq, "api-version", "7.6", &err), 0);
-	api_env_answer(e, &rq, &resp, body);
+	d.path = p;
+	d.query = q;
+	api_env_drive(e, &d, &resp);
 	status = resp.status;
 	if (out != NULL) {
 		memset(out, 0, sizeof(*out));
 		out->status = status;
-		out->body = NULL;
-		if (resp.body.len > 0)
-			out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-		for (i = 0; i < resp.n_headers; i++)
-			if (strcmp(resp.headers[i].name, "Location") == 0)
-				snprintf(out->location, sizeof(out->location), "%s",
-					 resp.headers[i].value);
+		out->body = api_drive_json(&resp);
+		api_drive_header_copy(&resp, "Location", out->location, sizeof(out->location));
 	}
-	api_req_free(&rq);
 	api_resp_free(&resp);
 	return status;
 }

@@ -28,37 +28,27 @@ static void send_req_id(struct api_env *e, const char *method, const char *host,
 			const char *client_id, struct result *out)
 {
 	static unsigned seq;
-	struct api_req req;
+	struct api_drive_req d = { .method = method, .host = host, .path = path, .query = query,
+				   .authorization = authz, .body = body,
+				   .body_len = api_drive_len(body) };
 	struct api_resp resp;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	api_env_req(e, &req, method, host, path, query, authz);
 	if (client_id == NULL)
 		snprintf(out->sent_client_id, sizeof(out->sent_client_id), "client-id-%u", ++seq);
 	else
 		snprintf(out->sent_client_id, sizeof(out->sent_client_id), "%s", client_id);
 	if (out->sent_client_id[0] != '\0')
-		req.client_request_id = strdup(out->sent_client_id);
-	api_env_answer(e, &req, &resp, body);
+		d.client_request_id = out->sent_client_id;
+	api_env_drive(e, &d, &resp);
 	out->status = resp.status;
-	if (resp.body.len > 0) {
-		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-		assert_non_null(out->body);
-	}
-	for (i = 0; i < resp.n_headers; i++) {
-		const char *n = resp.headers[i].name, *v = resp.headers[i].value;
-
-		if (strcmp(n, "WWW-Authenticate") == 0)
-			snprintf(out->www_auth, sizeof(out->www_auth), "%s", v);
-		else if (strcmp(n, "Retry-After") == 0)
-			snprintf(out->retry_after, sizeof(out->retry_after), "%s", v);
-		else if (strcmp(n, "x-ms-request-id") == 0)
-			snprintf(out->request_id, sizeof(out->request_id), "%s", v);
-		else if (strcmp(n, "x-ms-client-request-id") == 0)
-			snprintf(out->client_id, sizeof(out->client_id), "%s", v);
-	}
-	api_req_free(&req);
+	if (resp.body.len > 0)
+		assert_non_null(out->body = api_drive_json(&resp));
+	api_drive_header_copy(&resp, "WWW-Authenticate", out->www_auth, sizeof(out->www_auth));
+	api_drive_header_copy(&resp, "Retry-After", out->retry_after, sizeof(out->retry_after));
+	api_drive_header_copy(&resp, "x-ms-request-id", out->request_id, sizeof(out->request_id));
+	api_drive_header_copy(&resp, "x-ms-client-request-id", out->client_id,
+			      sizeof(out->client_id));
 	api_resp_free(&resp);
 }
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "util/json.h"
 
@@ -111,7 +112,10 @@ static void test_unknown_path_not_utf8_gets_a_json_404(void **state)
 	struct fixture_dir dir;
 	struct vault_core *core;
 	struct api_ctx *api;
-	struct api_req req;
+	bool is_begun = false;
+	const struct api_drive_req d = { .method = "GET", .host = "default.vault.localhost",
+					 .path = "/\xff\xfe",	/* GET /%FF%FE once decoded */
+					 .go_on = api_drive_note_begun, .arg = &is_begun };
 	struct api_resp resp;
 	struct kl_err err = { 0 };
 	json_t *doc, *e;
@@ -120,17 +124,12 @@ static void test_unknown_path_not_utf8_gets_a_json_404(void **state)
 	assert_int_equal(fixture_dir_make(&dir), 0);
 	assert_non_null(core = fixture_core_open(&dir, 90, &err));
 	assert_non_null(api = api_ctx_new(&cfg, core, &err));
-	assert_int_equal(api_req_init(api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "GET");
-	req.path = strdup("/\xff\xfe");	/* GET /%FF%FE once decoded */
-	req.host = strdup("default.vault.localhost");
-	assert_int_equal(api_begin(api, &req, &resp), -1);
+	assert_int_equal(api_drive(api, &d, &resp, &err), 0);
+	assert_false(is_begun);	/* answered on the head */
 	assert_int_equal(resp.status, 404);
 	e = error_of(&resp, &doc);
 	assert_string_equal(json_string_value(json_object_get(e, "code")), "NotFound");
 	json_decref(doc);
-	api_req_free(&req);
 	api_resp_free(&resp);
 	api_ctx_free(api);
 	vault_core_close(core);

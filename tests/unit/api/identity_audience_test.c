@@ -46,8 +46,8 @@ static int setup(void **state)
 	identity_configure(f->e.core, &cfg);
 	if (identity_signing_ensure(f->e.core, &err) != 0)
 		return -1;
-	api_env_make_principal(&f->e, ADMIN_HOST, "reader-app", "secrets-user", false,
-			       f->kluis_bearer, sizeof(f->kluis_bearer));
+	api_env_make_principal(&f->e, ADMIN_HOST, "reader-app", "secrets-user", f->kluis_bearer,
+			       sizeof(f->kluis_bearer));
 	if (principal_get(f->e.core, "reader-app", &p, &err) != 0 ||
 	    principal_tokens(f->e.core, p.id, &toks, &n, &err) != 0 || n != 1)
 		return -1;
@@ -73,28 +73,17 @@ static int teardown(void **state)
 static int send(struct afx *f, const char *method, const char *host, const char *path,
 		const char *version, const char *authz, bool *challenge, json_t **body)
 {
-	struct api_req req;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .api_version = version, .authorization = authz };
 	struct api_resp resp;
-	struct kl_err err = { 0 };
 	int status;
-	size_t i;
 
-	api_env_req(&f->e, &req, method, host, path, NULL, authz);
-	if (version != NULL)
-		assert_int_equal(api_req_add_query(&req, "api-version", version, &err), 0);
-	api_env_answer(&f->e, &req, &resp, NULL);
+	api_env_drive(&f->e, &d, &resp);
 	status = resp.status;
-	if (challenge != NULL) {
-		*challenge = false;
-		for (i = 0; i < resp.n_headers; i++)
-			if (strcasecmp(resp.headers[i].name, "WWW-Authenticate") == 0)
-				*challenge = true;
-	}
+	if (challenge != NULL)
+		*challenge = api_drive_header(&resp, "WWW-Authenticate") != NULL;
 	if (body != NULL)
-		*body = resp.body.len ? json_loadb((const char *)resp.body.data, resp.body.len, 0,
-						   NULL)
-				      : NULL;
-	api_req_free(&req);
+		*body = api_drive_json(&resp);
 	api_resp_free(&resp);
 	return status;
 }

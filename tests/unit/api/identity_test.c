@@ -34,41 +34,25 @@ static void answer_clear(struct answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static const char *header(const struct api_resp *resp, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < resp->n_headers; i++)
-		if (strcasecmp(resp->headers[i].name, name) == 0)
-			return resp->headers[i].value;
-	return "";
-}
-
-/* One request without a bearer token; done: finished with api_req_done as http/ does. */
+/* One request without a bearer token, finished with api_req_done as http/ does. */
 static void call(struct api_env *e, const char *method, const char *host, const char *path,
 		 const char *query, const char *ctype, const char *body, const char *identity,
 		 const char *client_addr, struct answer *a)
 {
-	struct api_req req;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .query = query, .content_type = ctype,
+					 .identity_header = identity,
+					 .client_addr = client_addr ? client_addr : "127.0.0.1:40000",
+					 .body = body, .body_len = api_drive_len(body) };
 	struct api_resp resp;
 
 	memset(a, 0, sizeof(*a));
-	api_env_req(e, &req, method, host, path, query, NULL);
-	if (ctype != NULL)
-		req.content_type = strdup(ctype);
-	if (identity != NULL)
-		req.identity_header = strdup(identity);
-	snprintf(req.client_addr, sizeof(req.client_addr), "%s",
-		 client_addr ? client_addr : "127.0.0.1:40000");
-	api_env_answer(e, &req, &resp, body);
-	api_req_done(e->api, &req, &resp, resp.status);
+	api_env_drive(e, &d, &resp);
 	a->status = resp.status;
-	if (resp.body.len > 0)
-		a->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-	snprintf(a->error_code, sizeof(a->error_code), "%s", header(&resp, "x-ms-error-code"));
-	snprintf(a->retry_after, sizeof(a->retry_after), "%s", header(&resp, "Retry-After"));
-	snprintf(a->cache_control, sizeof(a->cache_control), "%s", header(&resp, "Cache-Control"));
-	api_req_free(&req);
+	a->body = api_drive_json(&resp);
+	api_drive_header_copy(&resp, "x-ms-error-code", a->error_code, sizeof(a->error_code));
+	api_drive_header_copy(&resp, "Retry-After", a->retry_after, sizeof(a->retry_after));
+	api_drive_header_copy(&resp, "Cache-Control", a->cache_control, sizeof(a->cache_control));
 	api_resp_free(&resp);
 }
 
@@ -221,16 +205,16 @@ static void test_client_secret_grant(void **state)
 	char secret[IDENTITY_SECRET_TEXT_LEN], bearer[4096], body[512], bad[512];
 	struct kl_err err = { 0 };
 	struct answer a;
-	struct api_req req;
-	struct api_resp resp;
+	struct api_drive_req d = { .method = "GET", .host = "default.vault.localhost",
+				   .path = "/secrets", .api_version = "7.6" };
 	json_t *j;
 
 	assert_int_equal(api_env_admin_post(e, "localhost", "/kluis/v1/principals",
-					    "{\"name\":\"billing\"}", true, &j), 201);
+					    "{\"name\":\"billing\"}", &j), 201);
 	json_decref(j);
 	assert_int_equal(api_env_admin_post(e, "localhost", "/kluis/v1/roleAssignments",
 					    "{\"principal\":\"billing\",\"role\":\"secrets-user\","
-					    "\"vault\":\"default\"}", true, &j), 201);
+					    "\"vault\":\"default\"}", &j), 201);
 	json_decref(j);
 	assert_int_equal(identity_secret_add(e->core, "billing", "t", 0, &cred, secret, &err), 0);
 	snprintf(body, sizeof(body), "grant_type=client_credentials&client_id=billing&scope=https"
@@ -246,12 +230,8 @@ static void test_client_secret_grant(void **state)
 	assert_true(json_integer_value(json_object_get(a.body, "expires_in")) > 3000);
 	assert_string_equal(a.cache_control, "no-store");
 	snprintf(bearer, sizeof(bearer), "Bearer %s", str(a.body, "access_token"));
-	api_env_req(e, &req, "GET", "default.vault.localhost", "/secrets", "api-version=7.6",
-		    bearer);
-	api_env_answer(e, &req, &resp, NULL);
-	assert_int_equal(resp.status, 200);
-	api_req_free(&req);
-	api_resp_free(&resp);
+	d.authorization = bearer;
+	assert_int_equal(api_env_send(e, &d, NULL), 200);
 	answer_clear(&a);
 	secure_wipe(secret, sizeof(secret));
 }
@@ -299,12 +279,11 @@ static void test_throttle_per_address(void **state)
 static void test_metrics_count_tokens(void **state)
 {
 	struct api_env *e = *state;
-	struct api_req req;
+	const struct api_drive_req d = { .method = "GET", .host = HOST, .path = "/metrics" };
 	struct api_resp resp;
 	const char *text;
 
-	api_env_req(e, &req, "GET", HOST, "/metrics", NULL, NULL);
-	api_env_answer(e, &req, &resp, NULL);
+	api_env_drive(e, &d, &resp);
 	assert_int_equal(resp.status, 200);
 	assert_int_equal(buf_putc(&resp.body, '\0', &(struct kl_err){ 0 }), 0);
 	text = (const char *)resp.body.data;
@@ -316,7 +295,6 @@ static void test_metrics_count_tokens(void **state)
 	assert_non_null(strstr(text, "kluis_identity_tokens_total{grant=\"federated\","
 				     "outcome=\"issued\"} 0\n"));
 	assert_non_null(strstr(text, "kluis_request_duration_seconds_count{class=\"identity\"}"));
-	api_req_free(&req);
 	api_resp_free(&resp);
 }
 

@@ -1,7 +1,7 @@
 /* api/observe: requests built in memory, answered by api_begin and api_dispatch against a real
- * deployment, then finished with api_req_done as http/ does. Their audit lines name the operation,
- * principal, vault and object, and never the token, the body, the query or a secret value from
- * the response; GET /metrics needs no token and counts them. */
+ * deployment, then finished with api_req_done as http/ does (api_drive.h). Their audit lines name
+ * the operation, principal, vault and object, and never the token, the body, the query or a
+ * secret value from the response; GET /metrics needs no token and counts them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "api/internal.h"
+#include "api_drive.h"
 #include "fixture.h"
 #include "util/json.h"
 #include "util/logfile.h"
@@ -64,39 +65,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* One request through the whole pipeline, finished as http/ finishes it. The response body is
- * copied into body (when not NULL). Returns the status. */
+/* One request through the whole pipeline, finished as http/ finishes it (api_drive). The response
+ * body is copied into body (when not NULL). Returns the status. */
 static int send_req(struct env *e, const char *method, const char *path, const char *query_value,
 		    const char *authz, const char *json, char *body, size_t body_size)
 {
-	struct api_req req;
+	const struct api_drive_param extra = { .name = "extra", .value = query_value };
+	const struct api_drive_req d = { .method = method, .host = HOST, .path = path,
+					 .api_version = "7.5", .params = &extra,
+					 .n_params = query_value != NULL ? 1 : 0,
+					 .authorization = authz, .client_request_id = "client-req-7",
+					 .content_type = "application/json",
+					 .client_addr = "127.0.0.1:40000", .body = json,
+					 .body_len = api_drive_len(json) };
 	struct api_resp resp;
 	struct kl_err err = { 0 };
 	int status;
 
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "%s", method);
-	snprintf(req.client_addr, sizeof(req.client_addr), "127.0.0.1:40000");
-	req.path = strdup(path);
-	req.host = strdup(HOST);
-	req.authorization = authz ? strdup(authz) : NULL;
-	req.client_request_id = strdup("client-req-7");
-	req.content_type = strdup("application/json");
-	assert_int_equal(api_req_add_query(&req, "api-version", "7.5", &err), 0);
-	if (query_value != NULL)
-		assert_int_equal(api_req_add_query(&req, "extra", query_value, &err), 0);
-	if (api_begin(e->api, &req, &resp) == 0) {
-		if (json)
-			assert_int_equal(buf_append_str(&req.body, json, &err), 0);
-		api_dispatch(e->api, &req, &resp);
-	}
+	assert_int_equal(api_drive(e->api, &d, &resp, &err), 0);
 	status = resp.status;
 	if (body != NULL)
-		snprintf(body, body_size, "%.*s", (int)resp.body.len,
-			 resp.body.len ? (const char *)resp.body.data : "");
-	api_req_done(e->api, &req, &resp, status);
-	api_req_free(&req);
+		api_drive_body_copy(&resp, body, body_size);
 	api_resp_free(&resp);
 	return status;
 }
@@ -195,24 +184,19 @@ static void test_audit_names_the_request_never_its_secrets(void **state)
 static void test_metrics_without_token_counts_requests(void **state)
 {
 	struct env *e = *state;
-	struct api_req req;
+	bool is_begun = false;
+	const struct api_drive_req d = { .method = "GET", .path = "/metrics",
+					 .go_on = api_drive_note_begun, .arg = &is_begun };
 	struct api_resp resp;
 	struct kl_err err = { 0 };
-	const char *ct = NULL, *text;
-	size_t i;
+	const char *ct, *text;
 
 	assert_int_equal(send_req(e, "GET", "/secrets/nothing-here", NULL, e->bearer, NULL, NULL,
 				  0), 404);
-	assert_int_equal(api_req_init(e->api, &req, &err), 0);
-	api_resp_init(&resp);
-	snprintf(req.method, sizeof(req.method), "GET");
-	req.path = strdup("/metrics");
-	assert_int_equal(api_begin(e->api, &req, &resp), 0);	/* no token asked for */
-	api_dispatch(e->api, &req, &resp);
+	assert_int_equal(api_drive(e->api, &d, &resp, &err), 0);
+	assert_true(is_begun);	/* no token asked for */
 	assert_int_equal(resp.status, 200);
-	for (i = 0; i < resp.n_headers; i++)
-		if (strcmp(resp.headers[i].name, "Content-Type") == 0)
-			ct = resp.headers[i].value;
+	ct = api_drive_header(&resp, "Content-Type");
 	assert_non_null(ct);
 	assert_string_equal(ct, "text/plain; version=0.0.4; charset=utf-8");
 	text = buf_cstr(&resp.body);
@@ -224,8 +208,6 @@ static void test_metrics_without_token_counts_requests(void **state)
 	assert_non_null(strstr(text, "\nkluis_audit_write_failures_total 0\n"));
 	assert_non_null(strstr(text,
 			       "\nkluis_node_info{region=\"westeurope\",storage=\"lmdb\"} 1\n"));
-	api_req_done(e->api, &req, &resp, resp.status);
-	api_req_free(&req);
 	api_resp_free(&resp);
 }
 

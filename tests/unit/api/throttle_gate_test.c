@@ -54,24 +54,17 @@ static void result_clear(struct result *r)
 static void send_req(struct api_env *e, const char *method, const char *host, const char *path,
 		     const char *query, const char *authz, const char *body, struct result *out)
 {
-	struct api_req req;
+	const struct api_drive_req d = { .method = method, .host = host, .path = path,
+					 .query = query, .authorization = authz, .body = body,
+					 .body_len = api_drive_len(body) };
 	struct api_resp resp;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	api_env_req(e, &req, method, host, path, query, authz);
-	api_env_answer(e, &req, &resp, body);
-	api_req_done(e->api, &req, &resp, resp.status);
+	api_env_drive(e, &d, &resp);
 	out->status = resp.status;
-	snprintf(out->text, sizeof(out->text), "%.*s", (int)resp.body.len,
-		 resp.body.len ? (const char *)resp.body.data : "");
-	if (resp.body.len > 0)
-		out->body = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-	for (i = 0; i < resp.n_headers; i++)
-		if (strcmp(resp.headers[i].name, "Retry-After") == 0)
-			snprintf(out->retry_after, sizeof(out->retry_after), "%s",
-				 resp.headers[i].value);
-	api_req_free(&req);
+	api_drive_body_copy(&resp, out->text, sizeof(out->text));
+	out->body = api_drive_json(&resp);
+	api_drive_header_copy(&resp, "Retry-After", out->retry_after, sizeof(out->retry_after));
 	api_resp_free(&resp);
 }
 
@@ -103,7 +96,7 @@ static void assert_throttled(const struct result *r, const char *code, const cha
 static void make_principal(struct api_env *e, const char *name, const char *role, char *bearer,
 			   size_t n)
 {
-	api_env_make_principal(e, ADMIN_HOST, name, role, true, bearer, n);
+	api_env_make_principal(e, ADMIN_HOST, name, role, bearer, n);
 }
 
 static void test_every_route_draws_on_a_budget(void **state)
