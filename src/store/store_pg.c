@@ -307,6 +307,8 @@ void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault 
 {
 	struct pg_slot slot = { .conn = c, .epoch = epoch };
 
+	if (c != NULL)
+		store_pg_unlease(s, c);
 	if (c != NULL && (f == FAULT_LINK || f == FAULT_READONLY ||
 			  PQpipelineStatus(c) != PQ_PIPELINE_OFF)) {
 		PQfinish(c);
@@ -368,8 +370,8 @@ static bool spoke_while_idle(PGconn *c)
  * older than the last lost link, not broken and not inside a transaction; otherwise it connects
  * afresh, trying again until deadline (0: once). NULL (the slot back in the pool, empty) when
  * that fails. */
-PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
-			 struct kl_err *err)
+PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline, unsigned hung_ms,
+		      struct kl_err *err)
 {
 	struct pg_slot slot;
 	bool stale;
@@ -394,6 +396,8 @@ PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline,
 		if (slot.conn == NULL)
 			store_pg_give(s, NULL, *epoch, FAULT_NONE);
 	}
+	if (slot.conn != NULL)
+		store_pg_lease(s, slot.conn, hung_ms);
 	return slot.conn;
 }
 
@@ -431,7 +435,7 @@ int store_pg_run_read(struct store_pg *s, const char *name, int n, const void *c
 	int tries, rc = -1;
 
 	for (tries = 0; tries < READ_TRIES && (f == FAULT_LINK || f == FAULT_SERIAL); tries++) {
-		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
+		if ((c = store_pg_take(s, &epoch, deadline, HUNG_READ_MS, err)) == NULL)
 			goto out;
 		PQclear(r);
 		r = exec_bytes(c, name, n, p, len);
@@ -666,6 +670,7 @@ static void pg_close(struct store *st)
 	LOG_DEBUG(NULL, "the store served %llu get_many calls with %llu statements",
 		  (unsigned long long)atomic_load(&s->read_calls),
 		  (unsigned long long)atomic_load(&s->read_groups));
+	store_pg_hung_destroy(s);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	store_pg_many_destroy(s);
@@ -724,7 +729,7 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	pthread_cond_init(&s->cv, NULL);
 	store_pg_many_init(s);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
-	if ((c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
+	if (store_pg_hung_init(s, err) != 0 || (c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
 	    prepare_all(c, err) != 0)
 		goto out;
 	s->idle[pool_size - 1].conn = c;	/* on top */

@@ -34,4 +34,8 @@ struct store_pg_read_stats {
 /* A snapshot of the counters of st, which must come from store_pg_open. Thread-safe. */
 void store_pg_read_stats(struct store *st, struct store_pg_read_stats *out);
 
+/* How many connections st cut because their server gave no answer within the limit
+ * (store_pg_hung.c). Thread-safe. */
+uint64_t store_pg_hung_cuts(struct store *st);
+
 #endif

@@ -23,6 +23,21 @@
 #define BINARY 1		/* libpq's format code for binary parameters and results */
 #define ST_GET_MANY "kl_get_many"	/* the prepared statement of store_get_many */
 
+/* How long a connection taken from the pool may wait for its server's answer before it is cut
+ * (store_pg_hung.c): a read; a transaction, whose COMMIT also waits for the synchronous standby;
+ * a schema migration. */
+#define HUNG_READ_MS 3000
+#define HUNG_WRITE_MS 6000
+#define HUNG_SCHEMA_MS 60000
+
+struct pg_lease {
+	PGconn *conn;		/* NULL: free */
+	int fd;			/* conn's socket */
+	unsigned limit_ms;
+	uint64_t until;		/* a store_pg_mono_ms() time */
+	bool cut;		/* shut down by the watcher */
+};
+
 struct pg_slot {
 	PGconn *conn;		/* NULL: connect on first use */
 	uint64_t epoch;		/* s->epoch when conn was made */
@@ -47,6 +62,13 @@ struct store_pg {
 	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
 	bool read_leading;	/* a caller is running a group now */
 	_Atomic uint64_t read_groups, read_calls;	/* statements run, get_many calls served */
+	/* connections out of the pool, and the watcher that cuts hung ones (store_pg_hung.c) */
+	pthread_mutex_t lease_mu;	/* guards leases and stop_watching */
+	pthread_cond_t lease_cv;	/* wakes the watcher to stop */
+	struct pg_lease *leases;	/* pool_size of them; NULL before store_pg_hung_init */
+	pthread_t watcher;
+	bool stop_watching;
+	_Atomic uint64_t cuts;		/* connections cut */
 };
 
 /* What a failed statement means for the caller and for its connection. */
@@ -70,8 +92,10 @@ enum pg_fault store_pg_check(PGconn *c, const PGresult *r, ExecStatusType want, 
 			     struct kl_err *err);
 /* A usable connection from the pool (connecting afresh until deadline, a mono time in ms; 0:
  * once), NULL when there is none; *epoch goes back with it to store_pg_give, with the fault its
- * use met (a lost link or a read-only server drops it). */
-PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline, struct kl_err *err);
+ * use met (a lost link or a read-only server drops it). It is cut when it is still out hung_ms
+ * after it was taken (HUNG_*_MS; store_pg_lease moves the limit). */
+PGconn *store_pg_take(struct store_pg *s, uint64_t *epoch, uint64_t deadline, unsigned hung_ms,
+		      struct kl_err *err);
 void store_pg_give(struct store_pg *s, PGconn *c, uint64_t epoch, enum pg_fault f);
 /* The deadline of a call that rides through a failover; 0 when it must not wait. */
 uint64_t store_pg_deadline(struct store_pg *s);
@@ -124,5 +148,12 @@ int store_pg_maintain(struct store *st, struct kl_err *err);
 /* Opens the schema on c: creates or migrates it on a primary; on a read-only standby only checks
  * that it is there and not newer than this kluisd. */
 int store_pg_ensure_table(PGconn *c, struct kl_err *err);
+
+/* store_pg_hung.c: the watcher of connections out of the pool. */
+int store_pg_hung_init(struct store_pg *s, struct kl_err *err);
+void store_pg_hung_destroy(struct store_pg *s);
+/* Leases c (again: a new limit from now) / ends its lease; before c is closed or given back. */
+void store_pg_lease(struct store_pg *s, PGconn *c, unsigned limit_ms);
+void store_pg_unlease(struct store_pg *s, PGconn *c);
 
 #endif

@@ -96,7 +96,7 @@ int store_pg_settle(struct store_pg *s, const unsigned char *marker, bool *lande
 				break;
 			kl_err_clear(err);
 		}
-		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
+		if ((c = store_pg_take(s, &epoch, deadline, HUNG_WRITE_MS, err)) == NULL)
 			break;
 		rc = fence_once(c, marker, landed, &f, err);
 		store_pg_give(s, c, epoch, f);
@@ -120,9 +120,10 @@ int store_pg_maintain(struct store *st, struct kl_err *err)
 	PGconn *c;
 	int i, rc = -1;
 
-	if ((c = store_pg_take(s, &epoch, 0, err)) == NULL)
+	if ((c = store_pg_take(s, &epoch, 0, HUNG_WRITE_MS, err)) == NULL)
 		return -1;
 	for (i = 0; i < SWEEP_BATCHES; i++) {
+		store_pg_lease(s, c, HUNG_WRITE_MS);	/* a limit for each batch */
 		PQclear(r);
 		r = PQexec(c, "DELETE FROM " MARKERS " WHERE id IN (SELECT id FROM " MARKERS
 			      " WHERE at < now() - interval '" MARKER_KEEP_S " seconds' LIMIT "

@@ -290,13 +290,14 @@ int store_pg_txn(struct store *st, const struct store_op *ops, size_t n_ops, str
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
 	for (;;) {
-		if ((c = store_pg_take(s, &epoch, deadline, err)) == NULL)
+		if ((c = store_pg_take(s, &epoch, deadline, HUNG_WRITE_MS, err)) == NULL)
 			break;
 		sent_ms = store_pg_mono_ms();
 		rc = txn_once(c, &a, &f, &unknown, err);
 		if (rc != 0 && f == FAULT_SCHEMA && !migrated) {
 			migrated = true;	/* once: bring the schema up to date, run again */
 			kl_err_clear(err);
+			store_pg_lease(s, c, HUNG_SCHEMA_MS);
 			f = migrate(c, err) == 0 ? FAULT_NONE : FAULT_OTHER;
 			store_pg_give(s, c, epoch, f);
 			if (f == FAULT_NONE)

@@ -10,6 +10,7 @@
 #ifndef KLUIS_TESTS_PG_FIXTURE_H
 #define KLUIS_TESTS_PG_FIXTURE_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -113,7 +114,49 @@ static inline int pg_fixture_remove_entry(const char *path, const struct stat *s
 	return remove(path);
 }
 
-/* The guard: waits until every copy of the pipe's write end is closed, then cleans up. */
+/* Sends sig to the server of DIR/data (data: "data" or "standby") and to every process it
+ * started (its backends and helpers): SIGSTOP freezes the whole server as a hung machine would,
+ * with its sockets still open; SIGCONT thaws it. 0 when the postmaster was signalled. */
+static inline int pg_fixture_signal(const struct pg_fixture *f, const char *data, int sig)
+{
+	char path[160], line[256];
+	long pm = 0, pid, ppid;
+	FILE *in;
+	DIR *proc;
+	struct dirent *d;
+
+	snprintf(path, sizeof(path), "%s/%s/postmaster.pid", f->dir, data);
+	if ((in = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(line, sizeof(line), in) != NULL)
+		pm = strtol(line, NULL, 10);
+	fclose(in);
+	if (pm <= 0)
+		return -1;
+	if (sig == SIGCONT && kill((pid_t)pm, sig) != 0)	/* the parent first when thawing */
+		return -1;
+	if ((proc = opendir("/proc")) != NULL) {
+		while ((d = readdir(proc)) != NULL) {
+			if ((pid = strtol(d->d_name, NULL, 10)) <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+			if ((in = fopen(path, "r")) == NULL)
+				continue;
+			/* pid (comm) state ppid: comm may hold spaces, so read after its ')' */
+			ppid = 0;
+			if (fgets(line, sizeof(line), in) != NULL && strrchr(line, ')') != NULL)
+				sscanf(strrchr(line, ')') + 1, " %*c %ld", &ppid);
+			fclose(in);
+			if (ppid == pm)
+				kill((pid_t)pid, sig);
+		}
+		closedir(proc);
+	}
+	return sig == SIGCONT || kill((pid_t)pm, sig) == 0 ? 0 : -1;
+}
+
+/* The guard: waits until every copy of the pipe's write end is closed, then cleans up (thawing
+ * first a server a test left stopped: a frozen one would not stop). */
 static inline void pg_fixture_guard(struct pg_fixture *f, int rfd)
 {
 	const char *const stop_primary[] = { "pg_ctl", "-D", "data", "-m", "immediate", "-w",
@@ -128,6 +171,8 @@ static inline void pg_fixture_guard(struct pg_fixture *f, int rfd)
 	signal(SIGHUP, SIG_IGN);
 	while (read(rfd, &c, 1) != 0 && errno == EINTR)
 		;
+	pg_fixture_signal(f, "standby", SIGCONT);
+	pg_fixture_signal(f, "data", SIGCONT);
 	pg_fixture_run(f, stop_standby);
 	pg_fixture_run(f, stop_primary);
 	if (nftw(f->dir, pg_fixture_remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)

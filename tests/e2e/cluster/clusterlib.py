@@ -71,6 +71,21 @@ def alive(pid):
         return False
 
 
+def children(pid):
+    """The pids of the processes whose parent is pid (a postmaster's backends and helpers)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return kids
+
+
 def kill_region(processes, region):
     """kill -9 of every process of a region as topology.json lists them, at once, but HAProxy
     (in front of both regions): kluisd nodes, postmasters, and the pg_autoctl keepers with their

@@ -14,7 +14,8 @@ PostgreSQL primary's postmaster makes pg_auto_failover promote the standby, and 
 kill to the first successful write through HAProxy is measured and printed; every secret written
 before is still there. Every write is logged, acknowledged or not, with its request id, and after
 each kill every written name's versions are read: no write made two versions, none acknowledged
-is lost, no version holds a value never sent. `status` and `down` are checked last, and `down
+is lost, no version holds a value never sent. The new primary is then frozen (SIGSTOP) for 20 s
+under raw reads and writes: no call waits for the whole freeze, and the old primary rejoins. `status` and `down` are checked last, and `down
 --purge` always runs at the end: by tearDownClass, or by a guard process when this one dies first.
 """
 
@@ -26,7 +27,7 @@ import time
 import unittest
 import uuid
 
-from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, psql
+from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, children, cluster, psql
 
 
 class ClusterTest(DeploymentTest):
@@ -218,6 +219,97 @@ class ClusterTest(DeploymentTest):
               f"failover; primary now {standby['name']}", file=sys.stderr)
         # and each write, acknowledged or not, made at most one version (a probe's name is
         # written once), which holds its value: none made twice, none lost, none invented
+        self.assert_exactly_once("cluster")
+
+    def test_06b_postgres_primary_frozen(self):
+        """A primary that hangs instead of dying: its server, backends and keeper stopped with
+        SIGSTOP for FREEZE_S, their sockets open (TCP sees nothing wrong). Raw reads and writes
+        through HAProxy, no retries, a client timeout longer than the freeze: no call may wait
+        for the whole freeze (decisions.md §31: each store connection is cut at its limit); the
+        longest read and write are printed. Thawed, the old primary rejoins as the synchronous
+        standby, and every write is there exactly once."""
+        freeze_s = 20
+        self.status()
+        primary = self.procs("postgres", "primary")[0]
+        frozen = [primary["pid"]] + children(primary["pid"])
+        keeper = primary.get("keeper_pid")  # with its service processes: its process group
+        calls = {"read": [], "write": []}  # (start since the freeze, seconds taken, status)
+        acked = {}
+        stop = threading.Event()
+
+        def timed(kind, fn):
+            start = time.monotonic()
+            status = fn()
+            calls[kind].append((round(start - t0, 2), round(time.monotonic() - start, 2),
+                                status))
+            return status
+
+        def reads():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                path = f"/secrets/before-{i % 10}?{API}"
+
+                def get():
+                    try:
+                        return self.raw("GET", self.lb_port, path, timeout=freeze_s + 20)[0]
+                    except Exception as e:  # noqa: BLE001
+                        return type(e).__name__
+                timed("read", get)
+                time.sleep(0.05)
+
+        def writes():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name, value = f"frozen-{i}", f"f{i}-{uuid.uuid4()}"
+                if timed("write", lambda: self.raw_write(self.lb_port, name, value,
+                                                          timeout=freeze_s + 20)) == 200:
+                    acked[name] = value
+                time.sleep(0.05)
+
+        t0 = time.monotonic()
+        if keeper:
+            os.killpg(keeper, signal.SIGSTOP)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        threads = [threading.Thread(target=f, daemon=True) for f in (reads, writes)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(freeze_s)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+            if keeper:
+                os.killpg(keeper, signal.SIGCONT)
+        thawed = time.monotonic() - t0
+        time.sleep(2)  # calls made after the thaw
+        stop.set()
+        for t in threads:
+            t.join(timeout=freeze_s + 30)
+        during = {k: [c for c in v if c[0] < thawed] for k, v in calls.items()}
+        longest = {k: max((c[1] for c in v), default=0.0) for k, v in during.items()}
+        failed = {k: [(c[0], c[2]) for c in v if c[2] != 200] for k, v in during.items()}
+        print(f"\n[cluster] PostgreSQL primary {primary['name']} frozen (SIGSTOP) for "
+              f"{thawed:.1f} s: reads {len(during['read'])}, longest {longest['read']:.2f} s, "
+              f"not 200: {len(failed['read'])} {failed['read'][:4]}; writes "
+              f"{len(during['write'])}, longest {longest['write']:.2f} s, not 200: "
+              f"{len(failed['write'])} {failed['write'][:4]}", file=sys.stderr)
+        for kind in ("read", "write"):
+            self.assertTrue(during[kind], f"no {kind} was made during the freeze")
+            self.assertLess(longest[kind], freeze_s - 5,
+                            f"a {kind} waited for the frozen primary: {during[kind]}")
+            self.assertTrue(any(c[2] == 200 for c in during[kind]),
+                            f"no {kind} succeeded while the primary was frozen")
+        type(self).written.update(acked)
+        self.wait_for("the old primary back as a standby, synchronous",
+                      lambda: self.status()[0] == 0
+                      and self.proc(primary["name"])["role"] == "standby"
+                      and self.sync_standby_names(), 90)
+        with self.client() as client:
+            for name, value in self.written.items():
+                self.assertEqual(client.get_secret(name).value, value, name)
         self.assert_exactly_once("cluster")
 
     def test_07_status_and_down(self):
