@@ -82,6 +82,13 @@ int jws_parse(const char *tok, size_t len, struct jws_parts *out, struct kl_err 
 	    (out->claims = segment_object(tok + dots[0] + 1, dots[1] - dots[0] - 1, "payload", err)) ==
 		    NULL)
 		goto fail;
+	/* RFC 7515 4.1.11: a recipient must refuse a JWS whose header lists critical extensions it
+	 * does not understand; kluis understands none, so "crit" in any form is refused. */
+	if (json_object_get(out->header, "crit") != NULL) {
+		kl_fail(err, KL_EINVAL, "the JWS header lists critical extensions (crit), which "
+					"are not supported");
+		goto fail;
+	}
 	if (b64url_decode(tok + dots[1] + 1, len - dots[1] - 1, &out->sig, &derr) != 0) {
 		kl_fail(err, KL_EINVAL, "the JWS signature is not base64url");
 		goto fail;

@@ -27,8 +27,9 @@ struct jws_parts {
 void jws_parts_init(struct jws_parts *p);
 void jws_parts_clear(struct jws_parts *p);
 
-/* Splits tok: three base64url segments, header and claims JSON objects, at most JWS_MAX_BYTES.
- * KL_EINVAL saying what is wrong (never quoting the token). */
+/* Splits tok: three base64url segments, header and claims JSON objects, at most JWS_MAX_BYTES,
+ * and a header without "crit" (no critical extension is understood). KL_EINVAL saying what is
+ * wrong (never quoting the token). */
 int jws_parse(const char *tok, size_t len, struct jws_parts *out, struct kl_err *err);
 
 /* Checks p's signature over tok (the same text jws_parse read) with alg (RS256, PS256, ES256;

@@ -134,6 +134,9 @@ class Oidc(unittest.TestCase):
             "encryption key": jwt(self.rsa, "RS256", "enc-1", self.claims()),
             "truncated": good[:-10],
             "not json": "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24." + s,
+            # RFC 7515 4.1.11: a critical extension kluis does not understand, validly signed
+            "crit header": jwt(self.rsa, "RS256", "rsa-1", self.claims(),
+                               {"crit": ["exp"], "exp": now + 60}),
         }
         for what, tok in cases.items():
             with self.subTest(what):

@@ -312,6 +312,39 @@ static void test_parse_refusals(void **state)
 	jws_parts_clear(&p);
 }
 
+/* RFC 7515 4.1.11: critical extensions kluis does not understand (it understands none) refuse
+ * the token, validly signed or not, whatever crit holds. */
+static void test_crit_header_refused(void **state)
+{
+	static const char *const headers[] = {
+		"{\"alg\":\"RS256\",\"crit\":[\"exp\"],\"exp\":1}",
+		"{\"alg\":\"RS256\",\"crit\":[\"b64\"],\"b64\":false}",
+		"{\"alg\":\"RS256\",\"crit\":[]}",
+		"{\"alg\":\"RS256\",\"crit\":\"x\"}",
+	};
+	struct kl_err err = { 0 };
+	struct jws_parts p;
+	struct buf tok;
+	size_t i;
+
+	(void)state;
+	jws_parts_init(&p);
+	for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		sign_raw(kx->rsa, "RS256", headers[i], "{\"sub\":\"x\"}", &tok);
+		kl_err_clear(&err);
+		assert_int_equal(jws_parse((const char *)tok.data, tok.len, &p, &err), -1);
+		assert_int_equal(err.code, KL_EINVAL);
+		assert_non_null(strstr(err.msg, "crit"));
+		assert_null(p.header);
+		buf_clear(&tok);
+	}
+	/* the same token without crit is parsed */
+	sign_raw(kx->rsa, "RS256", "{\"alg\":\"RS256\"}", "{\"sub\":\"x\"}", &tok);
+	assert_int_equal(jws_parse((const char *)tok.data, tok.len, &p, &err), 0);
+	buf_clear(&tok);
+	jws_parts_clear(&p);
+}
+
 static void test_thumbprints(void **state)
 {
 	unsigned char s1[20], s256[32], want1[20], want256[32];
@@ -424,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_tampered_refused),
 		cmocka_unit_test(test_alg_confusion_refused),
 		cmocka_unit_test(test_parse_refusals),
+		cmocka_unit_test(test_crit_header_refused),
 		cmocka_unit_test(test_thumbprints),
 		cmocka_unit_test(test_allocation_failures),
 	};
