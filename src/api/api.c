@@ -21,6 +21,10 @@
 #define RESP_BODY_MAX (64u * 1024 * 1024)
 #define RESP_BODY_RESERVE 2047	/* bytes reserved for a JSON answer before it is written */
 #define HOST_MAX 255
+/* The one refusal of a bearer token that does not open the vault, whatever the reason (unknown,
+ * revoked, expired, or without the client certificate its principal is bound to): the same
+ * text, so the same body and challenge (docs/security.md). */
+#define TOKEN_NOT_VALID "AKV10001: The bearer token is not valid for this vault."
 
 /* The data-plane api-versions kluis understands (all answer with one superset of fields). */
 static const char *const api_versions[] = {
@@ -525,18 +529,17 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 	if (authenticate_bearer(ctx->core, tok, tok_len, &who, &err) != 0) {
 		if (err.code != KL_EUNAUTH)
 			goto fail;	/* the store failed: not the client's fault */
-		api_resp_challenge(ctx, req, request_host(req), resp,
-				   "AKV10001: The bearer token is not valid for this vault.");
+		api_resp_challenge(ctx, req, request_host(req), resp, TOKEN_NOT_VALID);
 		return -1;
 	}
-	/* The second factor of a principal bound to a client certificate (principals.h). */
+	/* The second factor of a principal bound to a client certificate (principals.h). Refused
+	 * exactly as a token that is not valid at all: the answer must not tell whoever holds a
+	 * stolen token that it is live and lacks only its certificate; the reason is logged. */
 	if (who.client_cert[0] != '\0' &&
 	    !same_fingerprint(who.client_cert, req->client_cert)) {
 		LOG_INFO(req->request_id, "principal %.64s presented its token without its client "
 			 "certificate", who.name);
-		api_resp_challenge(ctx, req, request_host(req), resp,
-				   "AKV10001: The bearer token is valid only on a TLS connection "
-				   "that presented the client certificate bound to its principal.");
+		api_resp_challenge(ctx, req, request_host(req), resp, TOKEN_NOT_VALID);
 		return -1;
 	}
 	/* An access token opens the plane its audience names only (vault/identity.h). */

@@ -435,7 +435,7 @@ class TlsTest(unittest.TestCase):
             conn.request("GET", path, headers={"Host": f"{srv.vault_host}:{srv.port}",
                                                "Authorization": f"Bearer {token}"})
             r = conn.getresponse()
-            return r.status, r.read()
+            return r.status, r.read(), r.getheader("WWW-Authenticate")
         finally:
             conn.close()
 
@@ -468,13 +468,18 @@ class TlsTest(unittest.TestCase):
             name, token = self.bound_principal(srv, fp)
 
             self.assertEqual(self.call(srv, token, mine[:2])[0], 200)
+            # Refused exactly as a token that never existed (docs/security.md): the answer must
+            # not tell whoever holds a stolen token that it is live and only lacks its certificate.
+            never = self.call(srv, "kl1." + "A" * 43)
+            self.assertEqual(never[0], 401)
             for what, cert in (("no certificate", None), ("another certificate", other[:2]),
                                ("a certificate of another CA", foreign),
                                ("an expired certificate", expired[:2])):
                 with self.subTest(what):
-                    status, body = self.call(srv, token, cert)
+                    status, body, challenge = self.call(srv, token, cert)
                     self.assertEqual(status, 401, body)
-                    self.assertIn(b"client certificate", body)
+                    self.assertEqual(body, never[1])
+                    self.assertEqual(challenge, never[2])
             # The admin token is not bound; a certificate changes nothing for it.
             self.assertEqual(self.call(srv, srv.token)[0], 200)
             self.assertEqual(self.call(srv, srv.token, other[:2])[0], 200)
