@@ -33,7 +33,7 @@ static int add_visible(void *arg, const struct vault_info *vi, struct kl_err *er
 	json_t *item;
 	bool yes;
 
-	if (authz_can_see_vault(l->c, vi, &yes) != 0) {
+	if (authz_can_read_vault(l->c, vi, &yes) != 0) {
 		*err = l->c->err;
 		return -1;
 	}
@@ -66,7 +66,7 @@ int admin_vault_get(struct api_call *c)
 
 	vault_info_init(&vi);
 	if (vaults_get(c->ctx->core, api_param(c, 0), false, &vi, NULL, &c->err) != 0 ||
-	    authz_can_see_vault(c, &vi, &yes) != 0)
+	    authz_can_read_vault(c, &vi, &yes) != 0)
 		goto out;
 	if (!yes) {	/* as if absent: a caller learns nothing of vaults it has no part in */
 		kl_fail_az(&c->err, KL_ENOTFOUND, "VaultNotFound", NULL,

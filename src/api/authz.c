@@ -264,3 +264,20 @@ int authz_can_see_vault(struct api_call *c, const struct vault_info *vi, bool *y
 	*yes = perms != 0;
 	return 0;
 }
+
+int authz_can_read_vault(struct api_call *c, const struct vault_info *vi, bool *yes)
+{
+	const struct role_def *reader;
+	uint64_t perms;
+
+	*yes = false;
+	if (authz_vault_perms(c, vi, &perms) != 0)
+		return -1;
+	/* The vault resource (its properties, access policies and all) is more than any one kind
+	 * of object in it: Reader or above on the vault, that is every right Key Vault Reader has
+	 * there (or the management plane's vaults/read), never the rights of one kind alone. */
+	reader = roles_find("reader");
+	*yes = (perms & PERM_BIT(PERM_MGMT_READ)) != 0 ||
+	       (reader != NULL && (perms & reader->perms) == reader->perms);
+	return 0;
+}

@@ -308,6 +308,13 @@ int principal_create(struct vault_core *core, const char *name, const char *type
 			"'_' and '-', starting with a letter or digit.", PRINCIPAL_NAME_MAX);
 		goto out;
 	}
+	/* Lookups take an id before a name, and audit lines call the bootstrap administrator
+	 * "admin": a principal named like an id, or "admin", would be mistaken for another. */
+	if (hex_is_uuid(lname) || strcmp(lname, "admin") == 0) {
+		kl_fail(err, KL_EINVAL, "A principal name may not have the form of a principal id, "
+			"nor be \"admin\" (the bootstrap administrator's name).");
+		goto out;
+	}
 	if (strcmp(type, "user") != 0 && strcmp(type, "application") != 0) {
 		kl_fail(err, KL_EINVAL, "A principal's type is \"user\" or \"application\".");
 		goto out;

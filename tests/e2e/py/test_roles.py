@@ -239,6 +239,24 @@ class Roles(unittest.TestCase):
         self.assertFalse(r.json["caller"]["isAdministrator"])
         self.assertEqual(self.arm("GET", "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/role-a").status, 200)
 
+    def test_vault_resource_needs_reader_or_above(self):
+        """The vault resource (properties, access policies) is the management plane's: a
+        principal with data plane rights only (secrets, keys, certificates) does not see it
+        through the admin API; Key Vault Reader or Administrator on the vault does."""
+        for role, sees in (("secrets-user", False), ("crypto-officer", False),
+                           ("certificates-officer", False), ("reader", True),
+                           ("administrator", True)):
+            with self.subTest(role=role):
+                pid, tok = self.principal(harness.unique_name("res"))
+                self.assign(pid, role, "role-a")
+                r = self.admin("GET", "/kluis/v1/vaults", token=tok)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual([v["name"] for v in r.json["value"]], ["role-a"] if sees else [])
+                r = self.admin("GET", "/kluis/v1/vaults/role-a", token=tok)
+                self.assertEqual(r.status, 200 if sees else 404, r)
+                if not sees:
+                    self.assertNotIn("accessPolicies", r.text)
+
     def test_access_policy_vault(self):
         """enableRbacAuthorization false: the vault's access policies decide, roles on it do not."""
         pid, tok = self.principal("policy-app")
@@ -337,6 +355,15 @@ class Roles(unittest.TestCase):
             ("GET", "/kluis/v1/roleAssignments/nope", None, 404),
             ("DELETE", "/kluis/v1/roleAssignments/" + str(uuid.uuid4()), None, 404),
         ]
+        # A name that is another principal's id (in any case), or the bootstrap administrator's
+        # name, would make lookups and audit lines land on the wrong principal.
+        other = self.admin("POST", "/kluis/v1/principals", {"name": harness.unique_name("idname")}).json
+        for name in (other["id"], other["id"].upper(), str(uuid.uuid4()), "admin", "Admin"):
+            with self.subTest(name=name):
+                r = self.admin("POST", "/kluis/v1/principals", {"name": name})
+                self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.admin("GET", f"/kluis/v1/principals/{other['id']}").json["name"],
+                         other["name"])
         self.principal("dup")
         r = self.admin("POST", "/kluis/v1/principals", {"name": "DUP"})
         self.assertEqual(r.status, 409, r)
