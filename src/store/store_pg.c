@@ -729,8 +729,8 @@ struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_er
 	pthread_cond_init(&s->cv, NULL);
 	store_pg_many_init(s);
 	s->n_idle = pool_size;	/* all empty: connected on first use */
-	if (store_pg_hung_init(s, err) != 0 || (c = pg_connect(s, false, err)) == NULL || store_pg_ensure_table(c, err) != 0 ||
-	    prepare_all(c, err) != 0)
+	if (store_pg_hung_init(s, err) != 0 || (c = pg_connect(s, false, err)) == NULL ||
+	    store_pg_ensure_table(c, err) != 0 || prepare_all(c, err) != 0)
 		goto out;
 	s->idle[pool_size - 1].conn = c;	/* on top */
 	c = NULL;
