@@ -56,12 +56,7 @@ static void *sweeper_main(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->is_stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_after_ms(CLOCK_MONOTONIC, SWEEP_INTERVAL_MS);
 		pthread_cond_timedwait(&d->wake, &d->lock, &until);
 		if (d->is_stopping)
 			break;

@@ -17,6 +17,7 @@
 
 #include "store/store_pg.h"
 #include "store/store_pg_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define WATCH_STEP_MS 100	/* how late past its limit a lease may be cut */
@@ -43,12 +44,7 @@ static void *watch(void *arg)
 				       "connection is cut, and the call goes on without it",
 				 l->limit_ms);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += WATCH_STEP_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_after_ms(CLOCK_MONOTONIC, WATCH_STEP_MS);
 		pthread_cond_timedwait(&s->lease_cv, &s->lease_mu, &until);
 	}
 	pthread_mutex_unlock(&s->lease_mu);

@@ -42,3 +42,18 @@ uint64_t clock_mono_us(void)
 {
 	return clock_mono_ns() / 1000u;
 }
+
+struct timespec clock_after_ms(clockid_t clock, unsigned ms)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clock, &ts) != 0)
+		ts.tv_sec = ts.tv_nsec = 0;
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

@@ -3,6 +3,7 @@
 #define KLUIS_UTIL_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Wall-clock Unix seconds (IntDate on the wire). */
 int64_t clock_now_s(void);
@@ -12,5 +13,8 @@ int64_t clock_now_ms(void);
 uint64_t clock_mono_ms(void);
 /* Monotonic microseconds, for latency. */
 uint64_t clock_mono_us(void);
+/* The time ms milliseconds from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME), as
+ * pthread_cond_timedwait takes it for a condition variable on that clock. */
+struct timespec clock_after_ms(clockid_t clock, unsigned ms);
 
 #endif

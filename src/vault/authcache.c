@@ -171,10 +171,7 @@ static void *poller(void *arg)
 		pthread_mutex_unlock(&c->mu);
 		poll_once(core);
 		pthread_mutex_lock(&c->mu);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)AUTHCACHE_POLL_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		until = clock_after_ms(CLOCK_MONOTONIC, AUTHCACHE_POLL_MS);
 		while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
 			;
 	}

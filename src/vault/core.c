@@ -409,10 +409,7 @@ static void *background(void *arg)
 				run_jobs(core);
 		}
 		pthread_mutex_lock(&core->job_mu);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)core->mode_poll_ms * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		until = clock_after_ms(CLOCK_REALTIME, (unsigned)core->mode_poll_ms);
 		while (!core->job_stop &&
 		       pthread_cond_timedwait(&core->job_cv, &core->job_mu, &until) == 0)
 			;
