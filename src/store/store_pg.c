@@ -1,6 +1,6 @@
 /* store_pg.c owns the PostgreSQL backend: one table, kluis_kv (key bytea primary key, value bytea
- * not null, version bigint not null), reached through a pool of libpq connections. With
- * store_pg_txn.c it is the only includer of <libpq-fe.h>. Keys and values travel only as binary
+ * not null, version bigint not null), reached through a pool of libpq connections. With the
+ * other store_pg*.c files it is the only includer of <libpq-fe.h>. Keys and values travel only as binary
  * parameters and results, never inside SQL text. It never logs or puts in an error a key's or a
  * value's contents (values hold sealed secrets, keys object names), nor the conninfo (it may hold
  * a password); of a server error it logs only the SQLSTATE and the primary message, since a

@@ -1,6 +1,7 @@
 /* What the files of the PostgreSQL backend share and nobody else sees: store_pg.c (the pool,
- * statements, reads, open and close) and store_pg_txn.c (transactions and the schema). They are
- * the only includers of <libpq-fe.h>. */
+ * statements, reads, open and close), store_pg_txn.c (transactions and the schema),
+ * store_pg_many.c (grouped reads), store_pg_settle.c (lost commit answers) and store_pg_hung.c
+ * (connections whose server hangs). They are the only includers of <libpq-fe.h>. */
 #ifndef KLUIS_STORE_STORE_PG_INTERNAL_H
 #define KLUIS_STORE_STORE_PG_INTERNAL_H
 
