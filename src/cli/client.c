@@ -2,6 +2,7 @@
  * JSON in and out, paging, and turning an error answer into one line on stderr. It must never
  * print a body or a token; answers are parsed with the wiping allocator (json_util_init). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +137,44 @@ out:
 	return rc;
 }
 
+/* The port of url's authority ("https://host:port/..."), or "" when it names none. */
+static void url_port(const char *url, char *out, size_t n)
+{
+	const char *auth = strstr(url, "://"), *end, *colon = NULL, *p;
+
+	out[0] = '\0';
+	if (auth == NULL)
+		return;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++) {
+		if (*p == ']')
+			colon = NULL;	/* an IPv6 literal's colons are not the port's */
+		else if (*p == ':')
+			colon = p;
+	}
+	if (colon != NULL && (size_t)(end - colon - 1) < n)
+		snprintf(out, n, "%.*s", (int)(end - colon - 1), colon + 1);
+}
+
+/* A vault name as it may stand in a host name: letters, digits and '-'. */
+static bool vault_name_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return i > 0 && i <= 63;
+}
+
 int client_vault_base(struct cli *c, const char **base)
 {
 	json_t *v = NULL;
-	const char *uri;
-	char *url = NULL;
-	size_t n;
+	const char *suffix;
+	char *url = NULL, port[8];
+	size_t i;
 	int rc;
 
 	if (c->vault_uri != NULL) {
@@ -150,27 +183,44 @@ int client_vault_base(struct cli *c, const char **base)
 	}
 	if ((rc = client_need_url(c)) != CLI_OK)
 		return rc;
-	if (c->cfg.vault == NULL) {
-		uri = c->cfg.url;	/* kluisd serves its default vault at the bare address */
-	} else {
-		if ((url = client_url(c->cfg.url, NULL, "kluis", "v1", "vaults", c->cfg.vault,
-				      NULL)) == NULL)
+	if (c->cfg.vault == NULL) {	/* kluisd serves its default vault at the bare address */
+		size_t n;
+
+		if ((c->vault_uri = strdup(c->cfg.url)) == NULL)
 			return client_nomem();
-		if ((rc = client_call(c, "GET", url, NULL, true, &v)) != CLI_OK)
-			goto out;
-		if ((uri = json_string_value(output_path(v, "properties.vaultUri"))) == NULL) {
-			fprintf(stderr, "kluis: the server did not say where vault %.64s is\n",
-				c->cfg.vault);
-			rc = CLI_EFAIL;
-			goto out;
-		}
+		for (n = strlen(c->vault_uri); n > 0 && c->vault_uri[n - 1] == '/'; n--)
+			c->vault_uri[n - 1] = '\0';
+		*base = c->vault_uri;
+		return CLI_OK;
 	}
-	if ((c->vault_uri = strdup(uri)) == NULL) {
+	if (!vault_name_ok(c->cfg.vault)) {
+		fprintf(stderr, "kluis: a vault name is letters, digits and '-'\n");
+		return CLI_EUSAGE;
+	}
+	/* Vault NAME's data plane is https://NAME.<DNS suffix>:<the deployment's port>, as kluisd
+	 * names it in the vault's vaultUri. The suffix comes from GET /kluis/v1/deployment, which
+	 * answers any caller: the vault resource itself is only for Reader or above on the vault,
+	 * and a principal with data plane rights alone must still reach its secrets. */
+	if ((url = client_url(c->cfg.url, NULL, "kluis", "v1", "deployment", NULL)) == NULL)
+		return client_nomem();
+	if ((rc = client_call(c, "GET", url, NULL, true, &v)) != CLI_OK)
+		goto out;
+	if ((suffix = json_string_value(json_object_get(v, "dnsSuffix"))) == NULL ||
+	    *suffix == '\0') {
+		fprintf(stderr, "kluis: the server did not say its DNS suffix\n");
+		rc = CLI_EFAIL;
+		goto out;
+	}
+	url_port(c->cfg.url, port, sizeof(port));
+	if (asprintf(&c->vault_uri, "https://%s.%s%s%s", c->cfg.vault, suffix, *port ? ":" : "",
+		     port) < 0) {
+		c->vault_uri = NULL;
 		rc = client_nomem();
 		goto out;
 	}
-	for (n = strlen(c->vault_uri); n > 0 && c->vault_uri[n - 1] == '/'; n--)
-		c->vault_uri[n - 1] = '\0';
+	for (i = 0; c->vault_uri[i] != '\0'; i++)	/* lowercase, as kluisd writes it */
+		if (c->vault_uri[i] >= 'A' && c->vault_uri[i] <= 'Z')
+			c->vault_uri[i] = (char)(c->vault_uri[i] + 32);
 	*base = c->vault_uri;
 	rc = CLI_OK;
 out:

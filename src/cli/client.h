@@ -34,9 +34,10 @@ int client_need_url(const struct cli *c);
  * '/'), then "?query" when query is not NULL. malloc'd; NULL when out of memory. */
 char *client_url(const char *base, const char *query, ...) __attribute__((sentinel));
 
-/* The data-plane base URL of the configured vault, learnt from GET /kluis/v1/vaults/NAME
- * (properties.vaultUri); without a vault, the deployment URL, which kluisd serves as its
- * default vault. A CLI status; *base is owned by c. */
+/* The data-plane base URL of the configured vault: https://NAME.<the deployment's DNS suffix,
+ * from GET /kluis/v1/deployment>:<the deployment URL's port>, as kluisd names it; without a
+ * vault, the deployment URL, which kluisd serves as its default vault. A CLI status; *base is
+ * owned by c. */
 int client_vault_base(struct cli *c, const char **base);
 
 /* Sends method url with body (may be NULL) and the token when auth. On a 2xx answer returns
