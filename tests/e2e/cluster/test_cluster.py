@@ -33,6 +33,17 @@ from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, children, clust
 class ClusterTest(DeploymentTest):
     """One region: the steps run in the order of their names and share one deployment."""
 
+    def rejoin_and_read_back(self, old_primary, timeout):
+        """Waits (up to timeout s) until the node old_primary is back as the synchronous
+        standby, then reads every acknowledged write back through HAProxy with its value."""
+        self.wait_for("the old primary back as a standby, synchronous",
+                      lambda: self.status()[0] == 0
+                      and self.proc(old_primary)["role"] == "standby"
+                      and self.sync_standby_names(), timeout)
+        with self.client() as client:
+            for name, value in self.written.items():
+                self.assertEqual(client.get_secret(name).value, value, name)
+
     # --- the steps -----------------------------------------------------------------------------
 
     def test_01_topology(self):
@@ -206,15 +217,9 @@ class ClusterTest(DeploymentTest):
         # pg_auto_failover promoted the standby
         self.wait_for("the standby promoted", lambda: self.status()
                       and self.proc(standby["name"])["role"] == "primary", 30)
-        # the old primary's keeper restarts it and it rejoins as a synchronous standby
-        self.wait_for("the old primary back as a standby, synchronous",
-                      lambda: self.status()[0] == 0
-                      and self.proc(primary["name"])["role"] == "standby"
-                      and self.sync_standby_names(), 60)
-        # every acknowledged write is there
-        with self.client() as client:
-            for name, value in self.written.items():
-                self.assertEqual(client.get_secret(name).value, value, name)
+        # the old primary's keeper restarts it and it rejoins as a synchronous standby; every
+        # acknowledged write is there
+        self.rejoin_and_read_back(primary["name"], 60)
         print(f"[cluster] all {len(self.written)} acknowledged secrets readable after the "
               f"failover; primary now {standby['name']}", file=sys.stderr)
         # and each write, acknowledged or not, made at most one version (a probe's name is
@@ -303,13 +308,7 @@ class ClusterTest(DeploymentTest):
             self.assertTrue(any(c[2] == 200 for c in during[kind]),
                             f"no {kind} succeeded while the primary was frozen")
         type(self).written.update(acked)
-        self.wait_for("the old primary back as a standby, synchronous",
-                      lambda: self.status()[0] == 0
-                      and self.proc(primary["name"])["role"] == "standby"
-                      and self.sync_standby_names(), 90)
-        with self.client() as client:
-            for name, value in self.written.items():
-                self.assertEqual(client.get_secret(name).value, value, name)
+        self.rejoin_and_read_back(primary["name"], 90)
         self.assert_exactly_once("cluster")
 
     def test_07_status_and_down(self):
