@@ -695,6 +695,9 @@ start_kluisd() {
 	fi
 	# shellcheck disable=SC2206 # KLUISD_ARGS is split on spaces on purpose
 	[ -z "${KLUISD_ARGS:-}" ] || extra=(${KLUISD_ARGS})
+	# r1's nodes ask the monitor about each new connection: one to a primary it is failing over
+	# from is not used (pg_auto_failover 2.0 may restart it writable; docs/availability.md).
+	[ "$(node_region "$k")" != r1 ] || extra+=(--postgres-monitor "$(monitor_uri)")
 	(exec setsid "$KLUISD" --data-dir "$dd" --listen "127.0.0.1:$port" \
 		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" \
 		"${extra[@]}" >>"$LOGS/kluisd-$k.log" 2>&1 </dev/null 9>&-) &

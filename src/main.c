@@ -53,6 +53,8 @@
 struct options {
 	const char *data_dir;
 	const char *postgres;			/* NULL: LMDB in DIR/store */
+	const char *pg_monitor;			/* pg_auto_failover's monitor; NULL: none */
+	const char *pg_formation;		/* NULL: "default" */
 	bool read_only;
 	const char *region;			/* reported on /health; NULL: "local" */
 	struct http_addr listen;
@@ -95,6 +97,8 @@ enum {
 	OPT_OIDC_AUDIENCE,
 	OPT_OIDC_JWKS,
 	OPT_POSTGRES,
+	OPT_POSTGRES_MONITOR,
+	OPT_POSTGRES_FORMATION,
 	OPT_READ_ONLY,
 	OPT_REGION,
 	OPT_AUDIT_LOG,
@@ -126,6 +130,8 @@ static const struct option long_options[] = {
 	{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
 	{ "oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS },
 	{ "postgres", required_argument, NULL, OPT_POSTGRES },
+	{ "postgres-monitor", required_argument, NULL, OPT_POSTGRES_MONITOR },
+	{ "postgres-formation", required_argument, NULL, OPT_POSTGRES_FORMATION },
 	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
@@ -157,6 +163,14 @@ static void print_help(void)
 	       "                         target_session_attrs=read-write'; the table\n"
 	       "                         kluis_kv is created when missing. Keep a password\n"
 	       "                         in ~/.pgpass, not here: others can read argv\n"
+	       "  --postgres-monitor CONNINFO\n"
+	       "                         pg_auto_failover's monitor (e.g. 'postgres://\n"
+	       "                         autoctl_node@mon/pg_auto_failover'): a new connection\n"
+	       "                         to a server the monitor is failing over from is not\n"
+	       "                         used (docs/availability.md)\n"
+	       "  --postgres-formation NAME\n"
+	       "                         the monitor's formation of --postgres (default\n"
+	       "                         'default')\n"
 	       "  --region NAME          the region this node serves, reported on /health\n"
 	       "                         (1-32 of a-z, 0-9 and '-'; default local)\n"
 	       "  --read-only            refuse every change (503) whatever the storage is; a\n"
@@ -512,6 +526,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->postgres = optarg;
 			break;
+		case OPT_POSTGRES_MONITOR:
+		case OPT_POSTGRES_FORMATION:
+			if (optarg[0] == '\0' || strlen(optarg) > 1024) {
+				usage_error(c == OPT_POSTGRES_MONITOR ? "--postgres-monitor"
+					    : "--postgres-formation",
+					    c == OPT_POSTGRES_MONITOR ? "" : optarg,
+					    "must be 1-1024 characters");
+				goto out;
+			}
+			*(c == OPT_POSTGRES_MONITOR ? &o->pg_monitor : &o->pg_formation) = optarg;
+			break;
 		case OPT_OIDC_ISSUER:
 		case OPT_OIDC_AUDIENCE:
 		case OPT_OIDC_JWKS:
@@ -537,6 +562,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    (o->oidc_issuer != NULL) != (o->oidc_jwks != NULL)) {
 		usage_error("--oidc-issuer", o->oidc_issuer ? o->oidc_issuer : "",
 			    "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
+		goto out;
+	}
+	if (o->postgres == NULL && (o->pg_monitor != NULL || o->pg_formation != NULL)) {
+		usage_error(o->pg_monitor ? "--postgres-monitor" : "--postgres-formation",
+			    o->pg_monitor ? "" : o->pg_formation, "needs --postgres");
 		goto out;
 	}
 	if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
@@ -707,7 +737,9 @@ static int run(const struct options *o)
 		goto out;
 	st = o->postgres != NULL ? store_pg_open(o->postgres, store_pool_size(o), &err)
 				 : store_lmdb_open(store_dir, 0, &err);
-	if (st == NULL)
+	if (st == NULL || (o->pg_monitor != NULL &&
+			   store_pg_set_monitor(st, o->pg_monitor, o->pg_formation ? o->pg_formation
+						: "default", &err) != 0))
 		goto out;
 	vcfg.data_dir = o->data_dir;
 	vcfg.default_vault = o->default_vault;

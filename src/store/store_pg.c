@@ -45,7 +45,9 @@
  * again on the next use by libpq with the same conninfo; a read, or a transaction whose outcome
  * is known to be nothing, is run again on a new connection. A connection whose server takes no
  * writes (25006, or a hot standby refusing SERIALIZABLE) gives KL_EREADONLY and is dropped too,
- * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary.
+ * so that a multi-host conninfo with target_session_attrs=read-write finds the new primary. With
+ * pg_auto_failover's monitor named, a new connection is also dropped while the monitor is moving
+ * writes away from its server (store_pg_monitor.c).
  *
  * Riding through a failover: while no server takes the connection (the primary is dead and the
  * standby not yet promoted, which takes 2-10 s under pg_auto_failover), a read or a transaction
@@ -293,7 +295,7 @@ static PGconn *pg_connect(struct store_pg *s, bool prepare, struct kl_err *err)
 	}
 	PQsetErrorVerbosity(c, PQERRORS_TERSE);
 	PQsetNoticeReceiver(c, note_notice, NULL);
-	if (prepare && prepare_all(c, err) != 0) {
+	if ((prepare && prepare_all(c, err) != 0) || store_pg_monitor_vet(s, c, err) != 0) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -667,6 +669,7 @@ static void pg_close(struct store *st)
 		explicit_bzero(s->conninfo, strlen(s->conninfo));
 		free(s->conninfo);
 	}
+	store_pg_monitor_free(s);
 	LOG_DEBUG(NULL, "the store served %llu get_many calls with %llu statements",
 		  (unsigned long long)atomic_load(&s->read_calls),
 		  (unsigned long long)atomic_load(&s->read_groups));

@@ -19,6 +19,15 @@
  * password); it is never logged. Thread-safe after it returns, like every store. */
 struct store *store_pg_open(const char *conninfo, size_t pool_size, struct kl_err *err);
 
+/* Names pg_auto_failover's monitor (a libpq conninfo or URI; a role such as autoctl_node may
+ * read it) and the formation whose group serves st: from now on a new connection to a server
+ * that takes writes is used only while the monitor has that server as its group's primary and
+ * no failover is under way (store_pg_monitor.c says why, and what happens when the monitor is
+ * down). Call it once, before st is used; copied, wiped at close. KL_EINVAL for a malformed
+ * conninfo or an empty formation. */
+int store_pg_set_monitor(struct store *st, const char *conninfo, const char *formation,
+			 struct kl_err *err);
+
 /* How long a call waits for a server to take it while none does, in milliseconds (the default is
  * 8000; 0: it fails at once). For tests. st must come from store_pg_open. */
 void store_pg_set_failover_wait(struct store *st, unsigned ms);

@@ -1,7 +1,8 @@
 /* What the files of the PostgreSQL backend share and nobody else sees: store_pg.c (the pool,
  * statements, reads, open and close), store_pg_txn.c (transactions and the schema),
- * store_pg_many.c (grouped reads), store_pg_settle.c (lost commit answers) and store_pg_hung.c
- * (connections whose server hangs). They are the only includers of <libpq-fe.h>. */
+ * store_pg_many.c (grouped reads), store_pg_settle.c (lost commit answers), store_pg_hung.c
+ * (connections whose server hangs) and store_pg_monitor.c (asking pg_auto_failover's monitor).
+ * They are the only includers of <libpq-fe.h>. */
 #ifndef KLUIS_STORE_STORE_PG_INTERNAL_H
 #define KLUIS_STORE_STORE_PG_INTERNAL_H
 
@@ -58,6 +59,8 @@ struct store_pg {
 	unsigned connect_unlogged;	/* failed connects since, not logged */
 	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
 	char *conninfo;
+	char *monitor, *formation;	/* pg_auto_failover's monitor; NULL: none (store_pg_monitor.c) */
+	time_t monitor_log_s;	/* when the monitor's answer was last logged; guarded by mu */
 	/* grouped reads (store_pg_many.c) */
 	pthread_mutex_t read_mu;	/* guards the queue and read_leading */
 	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
@@ -156,5 +159,11 @@ void store_pg_hung_destroy(struct store_pg *s);
 /* Leases c (again: a new limit from now) / ends its lease; before c is closed or given back. */
 void store_pg_lease(struct store_pg *s, PGconn *c, unsigned limit_ms);
 void store_pg_unlease(struct store_pg *s, PGconn *c);
+
+/* store_pg_monitor.c */
+/* 0 when c, just made, may be used: the monitor has its server as the primary, or there is no
+ * monitor, or it could not tell. -1 with KL_EUNAVAIL while a failover moves writes elsewhere. */
+int store_pg_monitor_vet(struct store_pg *s, PGconn *c, struct kl_err *err);
+void store_pg_monitor_free(struct store_pg *s);
 
 #endif
