@@ -245,21 +245,25 @@ listening_ports() {
 		done
 	done
 }
+# Sets the variable named $1 to a port that nothing listens on and no earlier pick_port gave. Not
+# $(pick_port): in a subshell the ports it took would be forgotten, and two parts of one
+# deployment could get the same port (seen: kluisd-2 on pg-1's port).
 pick_port() {
-	local lo hi p
+	local lo hi candidate
 	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
 	hi=$((lo - 1))
 	lo=20000
 	[ "$hi" -gt $((lo + 1000)) ] || { lo=10000; hi=19999; }
 	if [ -z "${listening_loaded:-}" ]; then
-		for p in $(listening_ports); do taken_ports[$p]=1; done
+		for candidate in $(listening_ports); do taken_ports[$candidate]=1; done
 		listening_loaded=1
 	fi
-	for _ in $(seq 1 1000); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "${taken_ports[$p]:-}" ] || continue
-		taken_ports[$p]=1
-		echo "$p"
+	local tries
+	for ((tries = 0; tries < 1000; tries++)); do
+		candidate=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+		[ -z "${taken_ports[$candidate]:-}" ] || continue
+		taken_ports[$candidate]=1
+		printf -v "$1" '%s' "$candidate"
 		return 0
 	done
 	die "no free port found between $lo and $hi"
@@ -425,14 +429,14 @@ create_env() {
 	local k
 	regions=${opt_regions:-1}
 	nodes=${opt_nodes:-2}
-	port_monitor=$(pick_port)
-	port_pg_1=$(pick_port)
-	port_pg_2=$(pick_port)
-	[ "$regions" = 1 ] || port_pg_3=$(pick_port)
+	pick_port port_monitor
+	pick_port port_pg_1
+	pick_port port_pg_2
+	[ "$regions" = 1 ] || pick_port port_pg_3
 	for ((k = 1; k <= nodes * regions; k++)); do
-		printf -v "port_kluisd_$k" '%s' "$(pick_port)"
+		pick_port "port_kluisd_$k"
 	done
-	port_haproxy=$(pick_port)
+	pick_port port_haproxy
 	{
 		echo "# written by deploy/cluster.sh at the first 'up'; every later run uses these ports"
 		echo "regions=$regions"
