@@ -5,6 +5,8 @@
 #   deploy/cluster.sh status DIR                          refresh DIR/topology.json, print a table
 #   deploy/cluster.sh down [--purge] DIR                  stop what `up` started (--purge: and
 #                                                         remove the data)
+#   deploy/cluster.sh promote r2 [--dry-run] [--force] DIR  make r2 the primary region when r1
+#                                                         is lost for good (docs/deploy.md)
 #
 # Region r1 (the primary region):
 #   - PostgreSQL 15 managed by pg_auto_failover: a monitor and two data nodes, a primary and a
@@ -17,7 +19,10 @@
 #     that is: a multi-host primary_conninfo with target_session_attrs=read-write). Plain
 #     streaming replication, outside pg_auto_failover: nothing ever promotes it;
 #   - N more kluisd nodes on pg-3, started with --region r2: read-only, because their store is a
-#     standby.
+#     standby. Each region's nodes check the other region's database (--peer-postgres): after
+#     `promote r2`, pg-3 is a primary under a new epoch, r2's nodes take writes, and r1's nodes,
+#     should r1 come back, refuse every write (fenced). Rebuilding r1 as the new secondary is
+#     not done yet.
 # HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS). With one region it sends traffic
 # to the nodes whose /health/writable answers 200 and, when none does, to the nodes whose /health
 # does. With two, r1's nodes (checked on /health/writable) take the traffic and r2's nodes are
@@ -71,6 +76,7 @@ usage() {
 usage: deploy/cluster.sh up [--regions 1|2] [--nodes N] DIR
        deploy/cluster.sh status DIR
        deploy/cluster.sh down [--purge] DIR
+       deploy/cluster.sh promote r2 [--dry-run] [--force] DIR
 EOF
 	exit 2
 }
@@ -83,9 +89,18 @@ shift
 opt_regions=""
 opt_nodes=""
 opt_purge=0
+opt_force=0
+opt_dry_run=0
+promote_region=""
 DIR=""
+if [ "$cmd" = promote ] && [ $# -ge 1 ] && [[ "$1" != -* ]]; then
+	promote_region=$1
+	shift
+fi
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--force) [ "$cmd" = promote ] || usage; opt_force=1; shift ;;
+	--dry-run) [ "$cmd" = promote ] || usage; opt_dry_run=1; shift ;;
 	--regions) [ $# -ge 2 ] || usage; opt_regions=$2; shift 2 ;;
 	--regions=*) opt_regions=${1#*=}; shift ;;
 	--nodes) [ $# -ge 2 ] || usage; opt_nodes=$2; shift 2 ;;
@@ -101,6 +116,8 @@ case "$cmd" in
 up) [ "$opt_purge" = 0 ] || usage ;;
 status) [ -z "$opt_regions$opt_nodes" ] && [ "$opt_purge" = 0 ] || usage ;;
 down) [ -z "$opt_regions$opt_nodes" ] || usage ;;
+promote) [ -z "$opt_regions$opt_nodes" ] && [ "$opt_purge" = 0 ] && [ -n "$promote_region" ] ||
+	usage ;;
 *) usage ;;
 esac
 if [ -n "$opt_regions" ]; then
@@ -582,7 +599,8 @@ up_postgres() {
 		# The role kluisd connects as, owner of its database (so that it may create its table in
 		# the public schema); replicated to the standby like any other change.
 		port=$(primary_port)
-		sql "$port" "$DBNAME" "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DBUSER') THEN CREATE ROLE $DBUSER LOGIN; END IF; END\$\$; ALTER DATABASE $DBNAME OWNER TO $DBUSER; GRANT pg_monitor TO $DBUSER" >/dev/null ||
+		# It may also pause a standby's replay and promote it: `promote` asks an r2 node to.
+		sql "$port" "$DBNAME" "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DBUSER') THEN CREATE ROLE $DBUSER LOGIN; END IF; END\$\$; ALTER DATABASE $DBNAME OWNER TO $DBUSER; GRANT pg_monitor TO $DBUSER; GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer), pg_wal_replay_pause(), pg_wal_replay_resume() TO $DBUSER" >/dev/null ||
 			die "cannot create the role $DBUSER on the primary (port $port)"
 		# A fresh pair: wait until the standby is synchronous, so that the first acknowledged
 		# write is already on two servers. Later runs do not wait for a standby catching up.
@@ -650,9 +668,12 @@ up_replica() {
 		log "started $REPLICA (postgres, pid $pid; log $LOGS/$REPLICA.log)"
 	fi
 	# It answers as a standby once it has replayed to a consistent point; it has kluisd's table
-	# once r1's first node has made it and the replica has replayed that.
+	# once r1's first node has made it and the replica has replayed that. Once promoted, it is
+	# r2's primary: no longer in recovery.
+	local recovery="pg_is_in_recovery() and"
+	[ ! -f "$RUN/promoted-r2" ] || recovery=""
 	for ((i = 0; i < 300; i++)); do
-		[ "$(sql "$port_pg_3" "$DBNAME" "select pg_is_in_recovery() and to_regclass('kluis_kv') is not null" || true)" = t ] &&
+		[ "$(sql "$port_pg_3" "$DBNAME" "select $recovery to_regclass('kluis_kv') is not null" || true)" = t ] &&
 			return 0
 		sleep 0.2
 	done
@@ -702,6 +723,12 @@ start_kluisd() {
 	# r1's nodes ask the monitor about each new connection: one to a primary it is failing over
 	# from is not used (pg_auto_failover 2.0 may restart it writable; docs/availability.md).
 	[ "$(node_region "$k")" != r1 ] || extra+=(--postgres-monitor "$(monitor_uri)")
+	# With two regions each node checks the other region's database: the write fence.
+	if [ "$regions" = 2 ] && [ "$(node_region "$k")" = r1 ]; then
+		extra+=(--peer-postgres "host=127.0.0.1 port=$port_pg_3 dbname=$DBNAME user=$DBUSER sslmode=disable")
+	elif [ "$regions" = 2 ]; then
+		extra+=(--peer-postgres "$(conninfo)")
+	fi
 	(exec setsid "$KLUISD" --data-dir "$dd" --listen "127.0.0.1:$port" \
 		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" \
 		"${extra[@]}" >>"$LOGS/kluisd-$k.log" 2>&1 </dev/null 9>&-) &
@@ -1105,6 +1132,32 @@ down_all() {
 	fi
 }
 
+# --- promote ------------------------------------------------------------------------------------
+
+# Asks the first r2 node that answers to promote its region (POST /kluis/v1/deployment/region/
+# promote): it refuses while r1's database answers as a primary (unless --force), pauses pg-3's
+# replay, waits for r1's write leases to run out (about 11 s), promotes pg-3 and records the new
+# epoch. Prints kluisd's report: what may have been lost is what r1 committed after mayBeLost.after.
+promote_r2() {
+	local k body answer code
+	body="{\"force\": $([ "$opt_force" = 1 ] && echo true || echo false), \"dryRun\": $([ "$opt_dry_run" = 1 ] && echo true || echo false)}"
+	for ((k = nodes + 1; k <= $(total_nodes); k++)); do
+		health "$k" >/dev/null || continue
+		log "asking kluisd-$k (r2) to promote its region$([ "$opt_dry_run" = 1 ] && echo ' (dry run)')"
+		answer=$(curl -sS --max-time 120 --cacert "$DIR/kluisd-$k/tls/ca.pem" \
+			-H "Authorization: Bearer $(cat "$DIR/kluisd-$k/admin-token")" \
+			-H 'Content-Type: application/json' -X POST --data "$body" -w '\n%{http_code}' \
+			"https://127.0.0.1:$(kluisd_port "$k")/kluis/v1/deployment/region/promote" 9>&-) ||
+			die "kluisd-$k did not answer the promotion"
+		code=${answer##*$'\n'}
+		echo "${answer%$'\n'*}"
+		[ "$code" = 200 ] || die "the promotion was refused ($code)"
+		[ "$opt_dry_run" = 1 ] || touch "$RUN/promoted-r2"
+		return 0
+	done
+	die "no r2 kluisd node answers: start them with up first"
+}
+
 # --- main --------------------------------------------------------------------------------------
 
 case "$cmd" in
@@ -1157,6 +1210,13 @@ status)
 	collect
 	write_topology
 	print_table
+	;;
+promote)
+	load_env
+	[ "$regions" = 2 ] || die "promote needs a deployment of two regions (up --regions 2)"
+	[ "$promote_region" = r2 ] ||
+		die "only r2 can be promoted (r1 is the primary region; a planned switchover is not built yet)"
+	promote_r2
 	;;
 down)
 	load_env

@@ -55,6 +55,7 @@ struct options {
 	const char *postgres;			/* NULL: LMDB in DIR/store */
 	const char *pg_monitor;			/* pg_auto_failover's monitor; NULL: none */
 	const char *pg_formation;		/* NULL: "default" */
+	const char *peer_postgres;		/* the other region's database; NULL: none */
 	bool read_only;
 	const char *region;			/* reported on /health; NULL: "local" */
 	struct http_addr listen;
@@ -99,6 +100,7 @@ enum {
 	OPT_POSTGRES,
 	OPT_POSTGRES_MONITOR,
 	OPT_POSTGRES_FORMATION,
+	OPT_PEER_POSTGRES,
 	OPT_READ_ONLY,
 	OPT_REGION,
 	OPT_AUDIT_LOG,
@@ -132,6 +134,7 @@ static const struct option long_options[] = {
 	{ "postgres", required_argument, NULL, OPT_POSTGRES },
 	{ "postgres-monitor", required_argument, NULL, OPT_POSTGRES_MONITOR },
 	{ "postgres-formation", required_argument, NULL, OPT_POSTGRES_FORMATION },
+	{ "peer-postgres", required_argument, NULL, OPT_PEER_POSTGRES },
 	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
@@ -171,6 +174,10 @@ static void print_help(void)
 	       "  --postgres-formation NAME\n"
 	       "                         the monitor's formation of --postgres (default\n"
 	       "                         'default')\n"
+	       "  --peer-postgres CONNINFO\n"
+	       "                         the other region's database: this node keeps checking\n"
+	       "                         it, and refuses every write once that region has been\n"
+	       "                         promoted over this one (docs/deploy.md, Promotion)\n"
 	       "  --region NAME          the region this node serves, reported on /health\n"
 	       "                         (1-32 of a-z, 0-9 and '-'; default local)\n"
 	       "  --read-only            refuse every change (503) whatever the storage is; a\n"
@@ -528,14 +535,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_POSTGRES_MONITOR:
 		case OPT_POSTGRES_FORMATION:
+		case OPT_PEER_POSTGRES:
 			if (optarg[0] == '\0' || strlen(optarg) > 1024) {
 				usage_error(c == OPT_POSTGRES_MONITOR ? "--postgres-monitor"
+					    : c == OPT_PEER_POSTGRES ? "--peer-postgres"
 					    : "--postgres-formation",
-					    c == OPT_POSTGRES_MONITOR ? "" : optarg,
+					    c == OPT_POSTGRES_FORMATION ? optarg : "",
 					    "must be 1-1024 characters");
 				goto out;
 			}
-			*(c == OPT_POSTGRES_MONITOR ? &o->pg_monitor : &o->pg_formation) = optarg;
+			*(c == OPT_POSTGRES_MONITOR ? &o->pg_monitor : c == OPT_PEER_POSTGRES
+			  ? &o->peer_postgres : &o->pg_formation) = optarg;
 			break;
 		case OPT_OIDC_ISSUER:
 		case OPT_OIDC_AUDIENCE:
@@ -564,9 +574,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			    "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
 		goto out;
 	}
-	if (o->postgres == NULL && (o->pg_monitor != NULL || o->pg_formation != NULL)) {
-		usage_error(o->pg_monitor ? "--postgres-monitor" : "--postgres-formation",
-			    o->pg_monitor ? "" : o->pg_formation, "needs --postgres");
+	if (o->postgres == NULL && (o->pg_monitor != NULL || o->pg_formation != NULL ||
+				    o->peer_postgres != NULL)) {
+		usage_error(o->pg_monitor ? "--postgres-monitor" : o->peer_postgres ?
+			    "--peer-postgres" : "--postgres-formation",
+			    o->pg_formation && !o->pg_monitor && !o->peer_postgres ? o->pg_formation
+			    : "", "needs --postgres");
 		goto out;
 	}
 	if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
@@ -639,6 +652,17 @@ static unsigned default_threads(void)
 	if (n < 1)
 		n = 1;
 	return n * 4 > MAX_THREADS ? MAX_THREADS : (unsigned)(n * 4);
+}
+
+/* The other region's database, for the write fence: two connections (the fence's checks, a
+ * promotion's), and no waiting for it when it does not answer. */
+static struct store *open_peer(void *arg, struct kl_err *err)
+{
+	struct store *st = store_pg_open(arg, 2, err);
+
+	if (st != NULL)
+		store_pg_set_failover_wait(st, 0);
+	return st;
 }
 
 /* PostgreSQL connections: one per worker thread, and one for the background jobs, but at most
@@ -747,6 +771,11 @@ static int run(const struct options *o)
 	vcfg.purge_interval_s = o->jobs_interval_s;
 	vcfg.cert_issue_delay_s = o->cert_issue_delay_s;
 	vcfg.read_only = o->read_only;
+	vcfg.region = o->region;
+	if (o->peer_postgres != NULL) {
+		vcfg.open_peer = open_peer;
+		vcfg.open_peer_arg = (void *)o->peer_postgres;
+	}
 	core = vault_core_open(&vcfg, st, &err);
 	st = NULL;	/* the core owns the store now, even when it failed to open */
 	if (core == NULL)

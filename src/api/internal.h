@@ -367,6 +367,8 @@ int arm_subscriptions_list(struct api_call *c);
 int arm_subscription_get(struct api_call *c);
 /* admin.c, admin_roles.c: the administration API (docs/admin-api.md) */
 int admin_deployment(struct api_call *c);
+int admin_region_get(struct api_call *c);
+int admin_region_promote(struct api_call *c);
 int admin_vaults_list(struct api_call *c);
 int admin_vault_get(struct api_call *c);
 int admin_principal_create(struct api_call *c);

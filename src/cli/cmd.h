@@ -1,6 +1,6 @@
 /* The command table: each command group (vault, secret, key, cert, principal, role, status,
- * master-key, identity; identity-agent is agent*.c) is one file that exports its table; main.c dispatches. Shared helpers for commands
- * live in cmd_util.c. */
+ * master-key, region, identity; identity-agent is agent*.c) is one file that exports its table;
+ * main.c dispatches. Shared helpers for commands live in cmd_util.c. */
 #ifndef KLUIS_CLI_CMD_H
 #define KLUIS_CLI_CMD_H
 
@@ -34,6 +34,7 @@ extern const struct cmd_group cmd_principal_group;
 extern const struct cmd_group cmd_role_group;
 extern const struct cmd_group cmd_status_group;
 extern const struct cmd_group cmd_master_key_group;
+extern const struct cmd_group cmd_region_group;
 extern const struct cmd_group cmd_identity_group;	/* cmd_identity.c */
 extern const struct cmd_group cmd_identity_agent_group;	/* agent.c */
 

@@ -15,6 +15,7 @@
 static const struct cmd_group *const groups[] = {
 	&cmd_vault_group, &cmd_secret_group, &cmd_key_group, &cmd_cert_group,
 	&cmd_principal_group, &cmd_role_group, &cmd_status_group, &cmd_master_key_group,
+	&cmd_region_group,
 	&cmd_identity_group, &cmd_identity_agent_group,
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))

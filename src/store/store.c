@@ -1,12 +1,13 @@
 /* store.c owns the public face of the store: every argument check in one place, then the
- * backend's vtable; and the change epoch (store_watch), the one thing it adds to a transaction.
- * It holds no records and never interprets, logs or copies values; of keys it compares only the
- * watched prefixes. */
+ * backend's vtable; and the two things it adds to a transaction: a put of the change epoch
+ * (store_watch) and a check of the write fence (store_fence). It holds no records and never
+ * interprets, logs or copies values; of keys it compares only the watched prefixes. */
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 
@@ -16,6 +17,12 @@ struct store_watch {
 	const char *epoch_key;
 	_Atomic uint64_t epoch;		/* grows by one per change seen */
 	_Atomic uint64_t seen;		/* epoch_key's version at the last poll; 0: never polled */
+};
+
+struct store_fence {
+	const char *key;
+	_Atomic uint64_t version;	/* the key's version that writes check */
+	_Atomic uint64_t lease_until;	/* CLOCK_MONOTONIC ms; 0: no lease */
 };
 
 /* Values are bounded far below this by the layers above; the limit only keeps a backend's
@@ -171,31 +178,96 @@ static void note_own_epoch(struct store *st)
 	buf_clear(&val);
 }
 
-/* The transaction with a put of the epoch key appended, committed; then the local epoch grows. */
-static int txn_with_epoch(struct store *st, const struct store_op *ops, size_t n_ops,
-			  struct kl_err *err)
+static uint64_t mono_ms(void)
 {
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Does the transaction write, other than the fence key (whose owner checks it itself)? */
+static bool fenced_write(const struct store_fence *f, const struct store_op *ops, size_t n_ops)
+{
+	size_t i, len = strlen(f->key);
+	bool writes = false;
+
+	for (i = 0; i < n_ops; i++) {
+		if (ops[i].kind == STORE_CHECK)
+			continue;
+		if (ops[i].key_len == len && memcmp(ops[i].key, f->key, len) == 0)
+			return false;
+		writes = true;
+	}
+	return writes;
+}
+
+/* The fence's version, as the store holds it now; 0 when absent or unreadable. */
+static uint64_t fence_version_now(struct store *st)
+{
+	struct kl_err err = { 0 };
+	struct buf val;
+	uint64_t version = 0;
+
+	buf_init(&val, 256);
+	if (st->vt->get(st, st->fence->key, strlen(st->fence->key), &val, &version, &err) != 0)
+		version = 0;
+	buf_clear(&val);
+	return version;
+}
+
+/* The caller's ops, then a check of the fence key (when fenced), then a put of the epoch key
+ * (when watched), committed; the local epoch grows after a watched one. */
+static int txn_with_extras(struct store *st, const struct store_op *ops, size_t n_ops,
+			   bool fenced, bool watched, struct kl_err *err)
+{
+	struct store_fence *f = st->fence;
 	struct store_watch *w = st->watch;
-	struct store_op *all = calloc(n_ops + 1, sizeof(*all));
-	int rc;
+	struct store_op *all = calloc(n_ops + 2, sizeof(*all));
+	uint64_t lease = fenced ? atomic_load(&f->lease_until) : 0, version = 0;
+	size_t n = n_ops;
+	int rc = -1;
 
 	if (all == NULL)
 		return kl_fail(err, KL_ENOMEM, "out of memory");
 	memcpy(all, ops, n_ops * sizeof(*all));
-	all[n_ops] = (struct store_op){ .kind = STORE_PUT, .key = w->epoch_key,
-					.key_len = strlen(w->epoch_key), .val = "", .val_len = 0 };
-	rc = st->vt->txn(st, all, n_ops + 1, err);
-	if (rc == 0)
+	if (fenced) {
+		version = atomic_load(&f->version);
+		all[n++] = (struct store_op){ .kind = STORE_CHECK, .key = f->key,
+					      .key_len = strlen(f->key), .version = version };
+		if (lease != 0 && mono_ms() >= lease) {
+			kl_fail(err, KL_EREADONLY, "this region's write lease has run out: its "
+				"peer region is being asked whether it took over");
+			goto out;
+		}
+	}
+	if (watched)
+		all[n++] = (struct store_op){ .kind = STORE_PUT, .key = w->epoch_key,
+					      .key_len = strlen(w->epoch_key), .val = "",
+					      .val_len = 0 };
+	rc = st->vt->txn(st, all, n, err);
+	if (rc == 0 && watched)
 		note_own_epoch(st);
 	/* Grows after a failure too (the outcome of a lost commit is unknown): a needless flush
 	 * costs a few reads, a stale entry would let a revoked credential in. */
-	atomic_fetch_add(&w->epoch, 1);
+	if (watched)
+		atomic_fetch_add(&w->epoch, 1);
+	if (fenced && rc != 0 && err->code == KL_ECONFLICT && fence_version_now(st) != version) {
+		kl_err_clear(err);
+		kl_fail(err, KL_EREADONLY, "another region has taken over the writes");
+	} else if (fenced && rc == 0 && lease != 0 && mono_ms() >= lease) {
+		/* Not KL_EOUTCOME: its callers read back what they wrote, and would find it here. */
+		rc = kl_fail(err, KL_EREADONLY, "this region's write lease ran out during the "
+			     "commit: the write may not be in the deployment's store");
+	}
+out:
 	free(all);
 	return rc;
 }
 
 int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct kl_err *err)
 {
+	bool fenced, watched;
 	size_t i;
 	int rc = -1;
 
@@ -207,12 +279,45 @@ int store_txn(struct store *st, const struct store_op *ops, size_t n_ops, struct
 	for (i = 0; i < n_ops; i++)
 		if (check_op(&ops[i], err) != 0)
 			goto out;
-	if (n_ops > 0 && st->watch != NULL && touches_watched(st->watch, ops, n_ops))
-		rc = txn_with_epoch(st, ops, n_ops, err);
+	fenced = st->fence != NULL && fenced_write(st->fence, ops, n_ops);
+	watched = n_ops > 0 && st->watch != NULL && touches_watched(st->watch, ops, n_ops);
+	if (fenced || watched)
+		rc = txn_with_extras(st, ops, n_ops, fenced, watched, err);
 	else
 		rc = n_ops == 0 ? 0 : st->vt->txn(st, ops, n_ops, err);
 out:
 	return rc;
+}
+
+int store_fence(struct store *st, const char *key, struct kl_err *err)
+{
+	struct store_fence *f;
+
+	assert(st != NULL && st->fence == NULL);
+	if (check_key(key, key ? strlen(key) : 0, err) != 0)
+		return -1;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	f->key = key;
+	atomic_init(&f->version, 0);
+	atomic_init(&f->lease_until, 0);
+	st->fence = f;
+	return 0;
+}
+
+void store_fence_set(struct store *st, uint64_t version, uint64_t lease_until_ms)
+{
+	if (st->fence != NULL) {
+		atomic_store(&st->fence->version, version);
+		atomic_store(&st->fence->lease_until, lease_until_ms);
+	}
+}
+
+int store_promote(struct store *st, enum store_promote_step step, struct kl_err *err)
+{
+	if (st->vt->promote == NULL)
+		return kl_fail(err, KL_EINVAL, "this store is no standby: nothing to promote");
+	return st->vt->promote(st, step, err);
 }
 
 int store_watch(struct store *st, const char *const *prefixes, size_t n, const char *epoch_key,
@@ -297,6 +402,8 @@ int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
 		repl = &ignored;
 	repl->streaming = false;
 	repl->lag_ms = -1;
+	repl->paused = false;
+	repl->replayed_at_ms = -1;
 	if (st->vt->role == NULL) {
 		*role = STORE_PRIMARY;
 		return 0;
@@ -309,6 +416,8 @@ void store_close(struct store *st)
 	if (st != NULL) {
 		free(st->watch);
 		st->watch = NULL;
+		free(st->fence);
+		st->fence = NULL;
 		st->vt->close(st);
 	}
 }

@@ -65,7 +65,11 @@ enum store_role { STORE_PRIMARY, STORE_STANDBY };
 struct store_repl {
 	bool streaming;		/* connected to a primary and receiving */
 	int64_t lag_ms;
+	bool paused;		/* a standby whose replay is paused (store_pause_replay) */
+	int64_t replayed_at_ms;	/* a standby's last replayed transaction, Unix ms; -1: unknown */
 };
+
+enum store_promote_step { STORE_REPLAY_RESUME, STORE_REPLAY_PAUSE, STORE_PROMOTE };
 
 struct store_vtable {
 	int (*get)(struct store *st, const void *key, size_t key_len, struct buf *val,
@@ -78,6 +82,9 @@ struct store_vtable {
 	/* NULL for backends that are always primary. */
 	int (*role)(struct store *st, enum store_role *role, struct store_repl *repl,
 		    struct kl_err *err);
+	/* A standby's replay resumed or paused, or the standby made a primary; NULL for backends
+	 * that are always primary. */
+	int (*promote)(struct store *st, enum store_promote_step step, struct kl_err *err);
 	/* Housekeeping of the backend's own (NULL: none), see store_maintain. */
 	int (*maintain)(struct store *st, struct kl_err *err);
 	void (*close)(struct store *st);
@@ -85,10 +92,12 @@ struct store_vtable {
 };
 
 struct store_watch;
+struct store_fence;
 
 struct store {
 	const struct store_vtable *vt;
 	struct store_watch *watch;	/* store.c's: the change epoch (store_watch); NULL: none */
+	struct store_fence *fence;	/* store.c's: the write fence (store_fence); NULL: none */
 };
 
 /* The backend's own housekeeping, off any request's path: the core's job loop calls it every
@@ -140,5 +149,22 @@ int store_epoch_poll(struct store *st, struct kl_err *err);
 
 /* Closes the backend and frees st; NULL is a no-op. */
 void store_close(struct store *st);
+
+/* A standby's way to become the primary: STORE_REPLAY_PAUSE stops applying what its primary
+ * sends (what it received is kept, and applied by the promotion; STORE_REPLAY_RESUME undoes it);
+ * STORE_PROMOTE ends recovery and waits for the store to take writes (up to about a minute).
+ * KL_EINVAL on a store that is not a standby or has none; KL_EFORBIDDEN when the store's database
+ * role may not. */
+int store_promote(struct store *st, enum store_promote_step step, struct kl_err *err);
+
+/* The write fence (the regions' epoch, vault/fence.c): after store_fence, every transaction that
+ * writes (but does not write the key itself: the fence's owner checks its own) also checks that key's version is the one store_fence_set gave last, and, with a lease,
+ * runs only before lease_until_ms (CLOCK_MONOTONIC milliseconds) and is answered success only
+ * when it also returned before then. A transaction that fails on the fence gets KL_EREADONLY, and
+ * so does one that committed after the lease ran out (it is in this store, which may no longer
+ * be the deployment's; a retry meets the idempotency record where it is). Call store_fence once, before the store is shared between threads. */
+int store_fence(struct store *st, const char *key, struct kl_err *err);
+/* lease_until_ms 0: no lease (writes are not limited in time). Thread-safe. */
+void store_fence_set(struct store *st, uint64_t version, uint64_t lease_until_ms);
 
 #endif

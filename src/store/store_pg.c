@@ -89,14 +89,18 @@
 
 /* Whether the server is a hot standby (pg_is_in_recovery()) and, if so, whether its WAL receiver
  * streams (pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
- * it the standby reads as not streaming) and its lag in milliseconds. Binary results: two bools
- * of one byte, then an int8. */
+ * it the standby reads as not streaming), its lag in milliseconds, whether its replay is paused
+ * and when the transaction it replayed last committed (Unix ms). Binary results: two bools of one
+ * byte, an int8, a bool, an int8. */
 #define ROLE_SQL \
 	"SELECT r, s, CASE WHEN NOT r THEN -1 " \
 	"WHEN s AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() " \
 	"THEN 0 " \
 	"ELSE COALESCE(GREATEST(0, 1000 * EXTRACT(EPOCH FROM clock_timestamp() - " \
-	"pg_last_xact_replay_timestamp()))::int8, -1) END " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) END, " \
+	"CASE WHEN r THEN pg_is_wal_replay_paused() ELSE false END, " \
+	"CASE WHEN r THEN COALESCE((1000 * EXTRACT(EPOCH FROM " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) ELSE -1 END " \
 	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
 	"WHERE status = 'streaming') AS s) AS x"
 
@@ -631,24 +635,65 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 {
 	struct store_pg *s = (struct store_pg *)st;
 	PGresult *r = NULL;
-	const unsigned char *lag;
-	uint64_t v = 0;
-	int rc = -1, i;
+	int rc = -1;
 
 	if (store_pg_run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
-	if (PQntuples(r) != 1 || PQnfields(r) != 3 || PQgetlength(r, 0, 0) != 1 ||
-	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8) {
+	if (PQntuples(r) != 1 || PQnfields(r) != 5 || PQgetlength(r, 0, 0) != 1 ||
+	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8 ||
+	    PQgetlength(r, 0, 3) != 1 || PQgetlength(r, 0, 4) != 8) {
 		kl_fail(err, KL_EINTERNAL, "pg_is_in_recovery() gave an unexpected answer");
 		goto out;
 	}
 	*role = PQgetvalue(r, 0, 0)[0] ? STORE_STANDBY : STORE_PRIMARY;
 	repl->streaming = *role == STORE_STANDBY && PQgetvalue(r, 0, 1)[0];
-	lag = (const unsigned char *)PQgetvalue(r, 0, 2);
-	for (i = 0; i < 8; i++)
-		v = v << 8 | lag[i];
-	repl->lag_ms = (int64_t)v;
+	repl->lag_ms = (int64_t)rec_from_be64((const unsigned char *)PQgetvalue(r, 0, 2));
+	repl->paused = PQgetvalue(r, 0, 3)[0] != 0;
+	repl->replayed_at_ms = (int64_t)rec_from_be64((const unsigned char *)PQgetvalue(r, 0, 4));
 	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* pg_wal_replay_resume(), pg_wal_replay_pause() or pg_promote(): EXECUTE on them is the
+ * superuser's unless granted. A promotion waits for its end, up to PROMOTE_WAIT_S. */
+#define PROMOTE_WAIT_S 50
+static const char *const promote_fn[] = { "pg_wal_replay_resume()", "pg_wal_replay_pause()",
+					  "pg_promote(boolean, integer)" };
+static const char *const promote_sql[] = { "SELECT pg_wal_replay_resume()",
+					   "SELECT pg_wal_replay_pause()",
+					   "SELECT pg_promote(true, 50)" };	/* PROMOTE_WAIT_S */
+
+static int pg_promote(struct store *st, enum store_promote_step step, struct kl_err *err)
+{
+	struct store_pg *s = (struct store_pg *)st;
+	bool pause_only = step != STORE_PROMOTE;
+	const char *sql = promote_sql[step];
+	PGresult *r = NULL;
+	uint64_t epoch;
+	PGconn *c;
+	enum pg_fault f = FAULT_NONE;
+	int rc = -1;
+
+	if ((c = store_pg_take(s, &epoch, store_pg_deadline(s), (PROMOTE_WAIT_S + 10) * 1000,
+			       err)) == NULL)
+		goto out;
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) == PGRES_FATAL_ERROR && store_pg_sqlstate_is(r, "55000")) {
+		kl_fail(err, KL_EINVAL, "the store's database is not a standby");
+	} else if (PQresultStatus(r) == PGRES_FATAL_ERROR && store_pg_sqlstate_is(r, "42501")) {
+		kl_fail(err, KL_EFORBIDDEN, "the store's database role may not call %s: grant it "
+			"EXECUTE on it", promote_fn[step]);
+	} else if ((f = store_pg_check(c, r, PGRES_TUPLES_OK, pause_only ? "pause" : "promote",
+				       err)) == FAULT_NONE) {
+		if (!pause_only && (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "t") != 0))
+			kl_fail(err, KL_EUNAVAIL, "the store's database did not finish its "
+				"promotion within %d s", PROMOTE_WAIT_S);
+		else
+			rc = 0;
+	}
+	store_pg_give(s, c, epoch, f);
 out:
 	PQclear(r);
 	return rc;
@@ -687,6 +732,7 @@ static const struct store_vtable pg_vtable = {
 	.txn = store_pg_txn,
 	.get_many = store_pg_get_many,
 	.role = pg_role,
+	.promote = pg_promote,
 	.maintain = store_pg_maintain,
 	.close = pg_close,
 	.name = "postgres",

@@ -338,7 +338,9 @@ struct vault_core *vault_core_open(const struct vault_core_config *cfg, struct s
 	/* A read-only node (a standby's) serves what is there and creates nothing. */
 	if (vault_core_mode(core) == VAULT_MODE_READ_WRITE && ensure_default_vault(core, cfg, err) != 0)
 		goto out;
-	if (authcache_start(core, err) != 0)
+	/* The fence from here on: a first start's own writes (above) come before any promotion. */
+	if (fence_open(core, cfg, err) != 0 || authcache_start(core, err) != 0 ||
+	    fence_start(core, err) != 0)
 		goto out;
 	ret = core;
 	core = NULL;
@@ -443,6 +445,7 @@ void vault_core_close(struct vault_core *core)
 	if (core == NULL)
 		return;
 	authcache_stop(core);	/* its poller reads the store */
+	fence_close(core);	/* so does the fence */
 	if (core->job_running) {
 		pthread_mutex_lock(&core->job_mu);
 		core->job_stop = true;

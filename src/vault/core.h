@@ -29,6 +29,10 @@ struct vault_core_config {
 	int purge_interval_s;		/* how often the purge job looks for due items; 0: 60 */
 	int cert_issue_delay_s;		/* seconds a Self certificate stays inProgress (vault/certs.h;
 					 * kluisd's default is 2); 0: issued at once */
+	const char *region;		/* this node's region (1-32 of a-z, 0-9, '-'); NULL: local */
+	/* the other region's database, for the write fence (vault/fence.h); NULL: none */
+	struct store *(*open_peer)(void *arg, struct kl_err *err);
+	void *open_peer_arg;
 };
 
 /* Opens the deployment on st (which the core then owns and closes). On a store without

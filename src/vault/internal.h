@@ -11,6 +11,7 @@
 #include "crypto/token.h"
 #include "store/store.h"
 #include "vault/core.h"
+#include "vault/fence.h"
 #include "vault/keycache.h"
 #include "vault/keyspace.h"
 #include "util/buf.h"
@@ -67,6 +68,10 @@ struct vault_core {
 	struct hint *hints;		/* hint.c: live head key -> its latest version id */
 	/* the authentication caches and the change epoch's poller (authcache.h) */
 	struct authcache *auth;
+	/* the regions' epoch and the write fence (fence.c) */
+	char region[VAULT_REGION_MAX + 1];
+	struct fence *fence;
+	_Atomic bool fenced;		/* another region took over the writes */
 };
 
 /* The head of a name: live or deleted. */
@@ -205,6 +210,11 @@ void key_forget_cached(const struct vault *v, const char *lname);
  * any of the deleted heads changed meanwhile, KL_ENOTFOUND when the certificate is not deleted). */
 int cert_purge_name(struct vault_core *core, const char *vname, const char *lname,
 		    struct kl_err *err);
+
+/* fence.c: set up in vault_core_open before any thread shares the store; started last. */
+int fence_open(struct vault_core *core, const struct vault_core_config *cfg, struct kl_err *err);
+int fence_start(struct vault_core *core, struct kl_err *err);
+void fence_close(struct vault_core *core);
 
 /* mode.c */
 enum vault_storage_role { VAULT_STORAGE_PRIMARY, VAULT_STORAGE_STANDBY, VAULT_STORAGE_UNREACHABLE };

@@ -85,6 +85,8 @@ struct vault;
 					    * (masterkey.c) */
 #define KEYSPACE_META_SIGNKEY "m/signkey"  /* the kid of the active signing key (signkeys.c) */
 #define KEYSPACE_META_JOBS_LEASE "m/lease/jobs" /* which node runs the jobs, until when (mode.c) */
+#define KEYSPACE_META_REGION_EPOCH "m/region-epoch" /* which region takes writes, since when
+							   (fence.c) */
 #define KEYSPACE_META_AUTH_EPOCH "m/authepoch"	/* empty; put with every change under a watched
 						 * prefix (store_watch; authcache.c) */
 

@@ -1,6 +1,6 @@
 /* The node's mode, derived from its storage and never guessed (DESIGN.md, Modes): read-write
- * while the store is a primary, read-only when it is a standby or when the node was started
- * read-only. Polled by the core's background thread, read by every request without a lock.
+ * while the store is a primary, read-only when it is a standby, when the node was started
+ * read-only, or when another region took over the writes (fence.c). Polled by the core's background thread, read by every request without a lock.
  * Also the lease that lets one node of a cluster at a time run the writing jobs. */
 #include <stdio.h>
 #include <string.h>
@@ -35,11 +35,12 @@ void vault_mode_refresh(struct vault_core *core)
 	/* Unreachable storage keeps the mode it had: the load balancer's check of
 	 * /health/writable fails anyway (it reports the storage), and requests get 503. */
 	if (now != VAULT_STORAGE_UNREACHABLE) {
-		mode = core->forced_read_only || now == VAULT_STORAGE_STANDBY ? VAULT_MODE_READ_ONLY
-									    : VAULT_MODE_READ_WRITE;
+		mode = core->forced_read_only || now == VAULT_STORAGE_STANDBY ||
+		       atomic_load(&core->fenced) ? VAULT_MODE_READ_ONLY : VAULT_MODE_READ_WRITE;
 		if (atomic_exchange(&core->mode, mode) != mode)
-			LOG_WARN(NULL, "mode is now %s (storage %s)", mode == VAULT_MODE_READ_ONLY
-				 ? "read-only" : "read-write", role_name(now));
+			LOG_WARN(NULL, "mode is now %s (storage %s%s)", mode == VAULT_MODE_READ_ONLY
+				 ? "read-only" : "read-write", role_name(now),
+				 atomic_load(&core->fenced) ? "; another region took over" : "");
 	}
 	atomic_store(&core->repl_lag_ms, repl.lag_ms);
 	atomic_store(&core->repl_streaming, repl.streaming);

@@ -107,6 +107,33 @@ def kill_region(processes, region):
     return [p["name"] for p in victims]
 
 
+def signal_region(processes, region, sig):
+    """sig (SIGSTOP: a frozen machine; SIGCONT: it wakes) to every process of a region but
+    HAProxy: kluisd nodes, postmasters and their backends, keepers with their process groups.
+    SIGCONT first to the children, SIGSTOP first to the parents, so that nothing runs half
+    frozen longer than it must."""
+    victims = [p for p in processes if p["region"] == region and p["kind"] != "haproxy"]
+    pids = []
+    for p in victims:
+        for pid in (p.get("pid"), p.get("keeper_pid")):
+            if pid:
+                pids.append(pid)
+                pids.extend(children(pid))
+    if sig == signal.SIGCONT:
+        pids.reverse()
+    for p in victims:
+        if p.get("keeper_pid"):
+            try:
+                os.killpg(p["keeper_pid"], sig)
+            except OSError:
+                pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
 class WriteLog:
     """Every secret write a test sent, acknowledged or not, for DeploymentTest.exactly_once().
     Each write has a value of its own (no two writes send the same one) and one dict here:
@@ -230,11 +257,12 @@ class DeploymentTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         logs = os.path.join(cls.dir, "logs")
-        if cls.failed and os.path.isdir(logs):
+        keep = os.environ.get("KLUIS_KEEP_LOGS") == "1"  # kept after a pass too
+        if (cls.failed or keep) and os.path.isdir(logs):
             kept = tempfile.mkdtemp(prefix="kluis-cluster-logs-")
             shutil.copytree(logs, os.path.join(kept, "logs"))
-            print(f"[cluster] a step failed: the deployment's logs are kept in {kept}",
-                  file=sys.stderr)
+            print(f"[cluster] {'a step failed: ' if cls.failed else ''}the deployment's logs are "
+                  f"kept in {kept}", file=sys.stderr)
         try:
             if os.path.exists(os.path.join(cls.dir, "cluster.env")):
                 rc, out, err = cluster("down", "--purge", cls.dir, timeout=180, check=False)

@@ -20,7 +20,10 @@ kluisd nodes on it) and HAProxy, then:
 - kill -9 of every r1 process at once moves the traffic to r2 with no failed read or signature
   for the SDK's default retry policy, writes fail there with the read-only error only; `up` brings
   r1 back and the traffic with it, r2's replica catches up, and no acknowledged write is lost:
-  every write sent, acknowledged or not, made at most one version, with its value, in both regions.
+  every write sent, acknowledged or not, made at most one version, with its value, in both regions;
+- r1 lost for good: `promote r2` is refused while r1's database answers as a primary, and goes
+  through while r1 is frozen (SIGSTOP); woken, r1's nodes acknowledge no write sent them after
+  the freeze and are fenced; writes succeed in r2; r1 killed and revived by `up` stays fenced.
 The failover (last success in r1 to first success in r2) and the failback (an r1 node writable
 to the first successful write) are measured and printed; both must stay under 5 s.
 """
@@ -28,13 +31,15 @@ to the first successful write) are measured and printed; both must stay under 5 
 import base64
 import json
 import os
+import signal
 import sys
 import threading
 import time
 import unittest
 import uuid
 
-from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, kill_region, psql
+from clusterlib import (API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, kill_region, psql,
+                        signal_region)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import keyutil  # noqa: E402 (the Python suites' helpers: remote-only cryptography)
@@ -489,6 +494,104 @@ class RegionsTest(DeploymentTest):
         # lost, none invented; in r1 (through HAProxy) and in r2's replica
         self.assert_exactly_once("regions")
         self.assert_exactly_once("regions", port=r2)
+
+    def test_04b_promotion_and_fencing(self):
+        """Region r1 lost for good: `promote r2` is refused while r1's database answers as a
+        primary. r1 frozen (SIGSTOP of all its processes, a partition or a hung data centre),
+        r2 promoted, r1 woken: no write sent to r1 is acknowledged after the promotion began, r1's
+        nodes are fenced, r2 takes the writes. r1 then killed and revived by `up` (a power cut
+        that ends) stays fenced (issue 16)."""
+        rc, out, err = cluster("promote", "r2", self.dir, check=False, timeout=180)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("409", err)
+        self.assertIn("still answers as a primary", out)
+        self.status()
+        r1 = self.nodes("r1")
+        # writes straight to an r1 node, before, during and after the freeze
+        old = []  # (start, end, status)
+        stop = threading.Event()
+
+        def write_r1():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                t0 = time.monotonic()
+                try:
+                    status = self.raw("PUT", r1[i % len(r1)]["port"],
+                                      f"/secrets/old-epoch-{i}?{API}", {"value": "x"},
+                                      timeout=60)[0]
+                except OSError as e:
+                    status = type(e).__name__
+                old.append((t0, time.monotonic(), status))
+                time.sleep(0.05)
+
+        writer = threading.Thread(target=write_r1, daemon=True)
+        writer.start()
+        time.sleep(1)
+        signal_region(self.topology["processes"], "r1", signal.SIGSTOP)
+        t_freeze = time.monotonic()
+        try:
+            _, out, _ = cluster("promote", "r2", self.dir, timeout=180)
+        finally:
+            t_promoted = time.monotonic()
+            signal_region(self.topology["processes"], "r1", signal.SIGCONT)
+        report = json.loads(out)
+        self.assertEqual(report["epoch"]["epoch"], 1, out)
+        self.assertEqual(report["epoch"]["region"], "r2", out)
+        self.assertFalse(report["dryRun"])
+        print(f"\n[regions] r1 frozen; promote r2 took {t_promoted - t_freeze:.1f} s; may be "
+              f"lost: r1's commits after {report['mayBeLost']['after']} (lag "
+              f"{report['mayBeLost']['lagSeconds']} s)", file=sys.stderr)
+        for p in r1:
+            self.wait_for(f"r1 node {p['port']} fenced", lambda p=p: self.raw(
+                "GET", p["port"], "/kluis/v1/deployment/region")[1].get("fenced"), 10)
+        time.sleep(1)
+        stop.set()
+        writer.join(timeout=70)
+        late = [h for h in old if h[2] == 200 and h[1] > t_freeze]
+        print(f"[regions] writes sent to r1 nodes: {len(old)}, acknowledged: "
+              f"{sum(1 for h in old if h[2] == 200)} (all before the freeze), answered 503 "
+              f"after it: {sum(1 for h in old if h[2] == 503 and h[1] > t_freeze)}",
+              file=sys.stderr)
+        self.assertEqual(late, [], "an r1 node acknowledged a write after the freeze")
+        self.assertTrue(any(h[2] == 503 and h[1] > t_promoted for h in old), old[-5:])
+        for p in self.nodes("r2"):
+            self.wait_for(f"r2 node {p['port']} writable", lambda p=p: self.raw(
+                "GET", p["port"], "/health/writable")[0] == 200, 10)
+        acked, seen = {}, [None]
+        with self.client() as sc:  # through HAProxy: r2's nodes take the traffic
+            for i in range(5):
+                name, value = f"promoted-{i}", str(uuid.uuid4())
+                self.write(sc, name, value, raw_response_hook=region_hook(seen))
+                self.assertEqual(seen[0], "r2")
+                acked[name] = value
+        # a power cut that ends: r1 killed, then brought back by `up`, stays fenced
+        self.kill_region("r1")
+        cluster("up", self.dir, timeout=UP_TIMEOUT_S)
+        self.load_topology()
+        for p in self.nodes("r1"):
+            status, region = self.raw("GET", p["port"], "/kluis/v1/deployment/region")
+            self.assertEqual(status, 200, region)
+            self.assertTrue(region["fenced"], region)
+            self.assertEqual(region["epoch"]["epoch"], 1, region)  # recorded in r1's store
+            self.assertEqual(self.raw("GET", p["port"], "/health/writable")[0], 503)
+            status, body = self.raw("PUT", p["port"], f"/secrets/old-epoch?{API}",
+                                    {"value": "x"})
+            self.assertEqual(status, 503, body)
+            self.assertEqual(body["error"]["code"], "VaultIsReadOnly", body)
+        with self.client() as sc:
+            for i in range(3):
+                name, value = f"fenced-{i}", str(uuid.uuid4())
+                self.write(sc, name, value, raw_response_hook=region_hook(seen))
+                self.assertEqual(seen[0], "r2")
+                acked[name] = value
+            for name, value in acked.items():
+                self.assertEqual(sc.get_secret(name).value, value, name)
+            from azure.core.exceptions import ResourceNotFoundError
+            with self.assertRaises(ResourceNotFoundError):
+                sc.get_secret("old-epoch")
+        print(f"[regions] r1 revived and fenced; {len(acked)} writes acknowledged by r2 after "
+              f"the promotion read back", file=sys.stderr)
 
     def test_05_status_and_down(self):
         rc, out = self.status()

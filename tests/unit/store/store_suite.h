@@ -1022,6 +1022,57 @@ static void test_watch_epoch(void **state)
 	assert_int_equal(store_epoch(st), e + 1);
 }
 
+/* The write fence (store_fence): every write checks the fence key's version, and within a lease;
+ * one that fails on either gets KL_EREADONLY and writes nothing; the fence's owner writes the key
+ * itself with its own check; reads are never fenced. */
+static void test_fence(void **state)
+{
+	struct store *st = *state;
+	struct kl_err err = { 0 };
+	struct store_op own[2];
+	struct timespec now;
+	uint64_t mono;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	mono = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	assert_int_equal(store_fence(st, "m/fence", &err), 0);
+	suite_put(st, K("f/1"), K("a"));	/* version 0 (absent) is what writes check first */
+	/* the owner's write of the key carries only its own check */
+	own[0] = (struct store_op){ .kind = STORE_CHECK, .key = "m/fence", .key_len = 7,
+				    .version = 0 };
+	own[1] = (struct store_op){ .kind = STORE_PUT, .key = "m/fence", .key_len = 7,
+				    .val = "e1", .val_len = 2 };
+	assert_int_equal(store_txn(st, own, 2, &err), 0);
+	/* the key moved under a writer that still checks version 0: refused, nothing written */
+	assert_int_equal(store_put(st, "f/2", 3, "b", 1, &err), -1);
+	assert_int_equal(err.code, KL_EREADONLY);
+	kl_err_clear(&err);
+	suite_expect_missing(st, K("f/2"));
+	suite_expect(st, K("f/1"), K("a"), 1);
+	/* the owner gives the new version, and a lease still running */
+	store_fence_set(st, 1, mono + 60000);
+	suite_put(st, K("f/2"), K("b"));
+	/* a lease that has run out: refused before anything is sent */
+	store_fence_set(st, 1, 1);
+	assert_int_equal(store_del(st, "f/2", 3, &err), -1);
+	assert_int_equal(err.code, KL_EREADONLY);
+	kl_err_clear(&err);
+	suite_expect(st, K("f/2"), K("b"), 1);
+	/* a caller's own failed check is still a conflict, not the fence */
+	store_fence_set(st, 1, 0);
+	own[0] = (struct store_op){ .kind = STORE_CHECK, .key = "f/2", .key_len = 3, .version = 9 };
+	own[1] = (struct store_op){ .kind = STORE_PUT, .key = "f/2", .key_len = 3, .val = "c",
+				    .val_len = 1 };
+	assert_int_equal(store_txn(st, own, 2, &err), -1);
+	assert_int_equal(err.code, KL_ECONFLICT);
+	kl_err_clear(&err);
+	/* a version no record has fences every write */
+	store_fence_set(st, UINT64_MAX, 0);
+	assert_int_equal(store_put(st, "f/3", 3, "d", 1, &err), -1);
+	assert_int_equal(err.code, KL_EREADONLY);
+	suite_expect_missing(st, K("f/3"));
+}
+
 #define SUITE_TEST(f) cmocka_unit_test_setup_teardown(f, suite_setup, suite_teardown)
 
 /* Runs the suite on backend; returns the number of failed tests. */
@@ -1053,6 +1104,7 @@ static int store_suite_run(struct store_suite_backend *backend)
 		SUITE_TEST(test_get_many_agrees_with_get),
 		SUITE_TEST(test_get_many_bad_reads),
 		SUITE_TEST(test_watch_epoch),
+		SUITE_TEST(test_fence),
 	};
 
 	suite_backend = backend;
