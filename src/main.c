@@ -33,6 +33,7 @@
 #include "util/log.h"
 #include "util/logfile.h"
 #include "vault/core.h"
+#include "vault/fence.h"
 #include "vault/identity.h"
 #include "vault/masterkey.h"
 #include "vault/vault.h"
@@ -267,18 +268,6 @@ static void usage_error(const char *flag, const char *value, const char *why)
 		flag, value, why);
 }
 
-/* A region name: 1-32 of a-z, 0-9 and '-'. */
-static bool parse_region(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= 32 || !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-				 s[i] == '-'))
-			return false;
-	return i > 0;
-}
-
 /* A decimal number in [min, max]: digits only, no sign, no spaces, no overflow. */
 static bool parse_number(const char *s, unsigned long long min, unsigned long long max,
 			 unsigned long long *out)
@@ -491,7 +480,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->read_only = true;
 			break;
 		case OPT_REGION:
-			if (!parse_region(optarg)) {
+			if (!vault_region_name_ok(optarg)) {
 				usage_error("--region", optarg,
 					    "must be 1 to 32 of a-z, 0-9 and '-' (e.g. westeurope)");
 				goto out;
@@ -576,10 +565,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->postgres == NULL && (o->pg_monitor != NULL || o->pg_formation != NULL ||
 				    o->peer_postgres != NULL)) {
-		usage_error(o->pg_monitor ? "--postgres-monitor" : o->peer_postgres ?
-			    "--peer-postgres" : "--postgres-formation",
-			    o->pg_formation && !o->pg_monitor && !o->peer_postgres ? o->pg_formation
-			    : "", "needs --postgres");
+		/* conninfo values are not echoed: they may hold a password */
+		if (o->pg_monitor != NULL || o->peer_postgres != NULL)
+			usage_error(o->pg_monitor ? "--postgres-monitor" : "--peer-postgres", "",
+				    "needs --postgres");
+		else
+			usage_error("--postgres-formation", o->pg_formation, "needs --postgres");
 		goto out;
 	}
 	if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {

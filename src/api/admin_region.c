@@ -57,19 +57,6 @@ int admin_region_get(struct api_call *c)
 	return api_reply_json(c, 200, j);
 }
 
-static int opt_bool(struct api_call *c, json_t *body, const char *field, bool *out)
-{
-	json_t *v = body != NULL ? json_object_get(body, field) : NULL;
-
-	*out = false;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return kl_fail(&c->err, KL_EINVAL, "The field '%s' must be a boolean.", field);
-	*out = json_is_true(v);
-	return 0;
-}
-
 /* {"force": bool, "dryRun": bool}, both optional; an empty body is {}. The answer says what may
  * have been lost: transactions of the old primary region after lastReplayedAt. */
 int admin_region_promote(struct api_call *c)
@@ -80,7 +67,8 @@ int admin_region_promote(struct api_call *c)
 	int rc = -1;
 
 	if ((c->req->body.len > 0 && body_object(c->req, &body, &c->err) != 0) ||
-	    opt_bool(c, body, "force", &force) != 0 || opt_bool(c, body, "dryRun", &dry_run) != 0 ||
+	    body_opt_bool(body, "force", &force, &c->err) != 0 ||
+	    body_opt_bool(body, "dryRun", &dry_run, &c->err) != 0 ||
 	    vault_promote(c->ctx->core, force, dry_run, &p, &c->err) != 0)
 		goto out;
 	rc = api_reply_json(c, 200, json_pack("{s:b, s:o, s:{s:o, s:o, s:b}, s:f}", "dryRun",

@@ -36,6 +36,19 @@ int body_opt_string(json_t *obj, const char *field, const char **out, struct kl_
 	return 0;
 }
 
+int body_opt_bool(json_t *obj, const char *field, bool *out, struct kl_err *err)
+{
+	json_t *v = obj != NULL ? json_object_get(obj, field) : NULL;
+
+	*out = false;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return kl_fail(err, KL_EINVAL, "The field '%s' must be a boolean.", field);
+	*out = json_is_true(v);
+	return 0;
+}
+
 size_t body_utf8_chars(const char *s)
 {
 	size_t n = 0;

@@ -179,6 +179,8 @@ int errors_status(enum kl_errc code);
 int body_object(const struct api_req *req, json_t **out, struct kl_err *err);
 /* Optional string member: absent or null leaves *out NULL; wrong type is KL_EINVAL. */
 int body_opt_string(json_t *obj, const char *field, const char **out, struct kl_err *err);
+/* Optional boolean member (obj may be NULL): absent or null is false; wrong type is KL_EINVAL. */
+int body_opt_bool(json_t *obj, const char *field, bool *out, struct kl_err *err);
 /* attributes {enabled, nbf, exp} into a patch (only what is present). */
 int body_attrs(json_t *obj, struct obj_patch *p, struct kl_err *err);
 /* tags into a patch; *tags is allocated (free with body_tags_free). */

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/store.h"
+#include "util/clock.h"
 
 struct store_watch {
 	const char *const *prefixes;
@@ -178,14 +178,6 @@ static void note_own_epoch(struct store *st)
 	buf_clear(&val);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Does the transaction write, other than the fence key (whose owner checks it itself)? */
 static bool fenced_write(const struct store_fence *f, const struct store_op *ops, size_t n_ops)
 {
@@ -235,7 +227,7 @@ static int txn_with_extras(struct store *st, const struct store_op *ops, size_t 
 		version = atomic_load(&f->version);
 		all[n++] = (struct store_op){ .kind = STORE_CHECK, .key = f->key,
 					      .key_len = strlen(f->key), .version = version };
-		if (lease != 0 && mono_ms() >= lease) {
+		if (lease != 0 && clock_mono_ms() >= lease) {
 			kl_fail(err, KL_EREADONLY, "this region's write lease has run out: its "
 				"peer region is being asked whether it took over");
 			goto out;
@@ -255,7 +247,7 @@ static int txn_with_extras(struct store *st, const struct store_op *ops, size_t 
 	if (fenced && rc != 0 && err->code == KL_ECONFLICT && fence_version_now(st) != version) {
 		kl_err_clear(err);
 		kl_fail(err, KL_EREADONLY, "another region has taken over the writes");
-	} else if (fenced && rc == 0 && lease != 0 && mono_ms() >= lease) {
+	} else if (fenced && rc == 0 && lease != 0 && clock_mono_ms() >= lease) {
 		/* Not KL_EOUTCOME: its callers read back what they wrote, and would find it here. */
 		rc = kl_fail(err, KL_EREADONLY, "this region's write lease ran out during the "
 			     "commit: the write may not be in the deployment's store");

@@ -242,20 +242,21 @@ out:
 /* --- the pool ---------------------------------------------------------------------------- */
 
 /* During an outage every call tries to connect: one log line a second about it is enough. */
-static bool connect_log_due(struct store_pg *s, unsigned *unlogged)
+bool store_pg_log_due(struct store_pg *s, struct pg_log_gate *g, unsigned *skipped)
 {
 	struct timespec now;
 	bool due;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&s->mu);
-	due = now.tv_sec != s->connect_log_s;
+	due = now.tv_sec != g->last_s;
 	if (due) {
-		*unlogged = s->connect_unlogged;
-		s->connect_unlogged = 0;
-		s->connect_log_s = now.tv_sec;
+		if (skipped != NULL)
+			*skipped = g->skipped;
+		g->skipped = 0;
+		g->last_s = now.tv_sec;
 	} else {
-		s->connect_unlogged++;
+		g->skipped++;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return due;
@@ -288,7 +289,7 @@ static PGconn *pg_connect(struct store_pg *s, bool prepare, struct kl_err *err)
 		goto out;
 	}
 	if (PQstatus(c) != CONNECTION_OK) {
-		if (connect_log_due(s, &unlogged))
+		if (store_pg_log_due(s, &s->connect_log, &unlogged))
 			LOG_ERROR(NULL, "cannot connect to PostgreSQL (and %u times more since the "
 					"last report): %.*s",
 				  unlogged, trimmed_len(PQerrorMessage(c)), PQerrorMessage(c));

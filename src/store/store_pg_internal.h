@@ -47,6 +47,12 @@ struct pg_slot {
 
 struct pg_reader;
 
+/* At most one log line a second about one recurring trouble (store_pg_log_due). */
+struct pg_log_gate {
+	time_t last_s;		/* CLOCK_MONOTONIC seconds of the last line */
+	unsigned skipped;	/* occurrences since, not logged */
+};
+
 struct store_pg {
 	struct store base;	/* first: a struct store * is a struct store_pg * */
 	pthread_mutex_t mu;	/* guards idle, n_idle and epoch */
@@ -55,12 +61,11 @@ struct store_pg {
 	size_t n_idle;
 	size_t pool_size;
 	uint64_t epoch;		/* grows at each lost connection: older ones are dropped */
-	time_t connect_log_s;	/* when a failed connect was last logged */
-	unsigned connect_unlogged;	/* failed connects since, not logged */
+	struct pg_log_gate connect_log;	/* failed connects; guarded by mu */
 	_Atomic unsigned wait_ms;	/* FAILOVER_WAIT_MS unless a test set another */
 	char *conninfo;
 	char *monitor, *formation;	/* pg_auto_failover's monitor; NULL: none (store_pg_monitor.c) */
-	time_t monitor_log_s;	/* when the monitor's answer was last logged; guarded by mu */
+	struct pg_log_gate monitor_log;	/* the monitor's answers (store_pg_monitor.c); by mu */
 	/* grouped reads (store_pg_many.c) */
 	pthread_mutex_t read_mu;	/* guards the queue and read_leading */
 	struct pg_reader *read_head, *read_tail;	/* callers of get_many waiting, in order */
@@ -89,6 +94,9 @@ enum pg_fault {
 /* store_pg.c */
 
 bool store_pg_sqlstate_is(const PGresult *r, const char *state);
+/* Whether g's trouble, met again now, is due a log line (the first this second); *skipped (may be
+ * NULL) how many times it was met since the last line without one. Thread-safe (s->mu). */
+bool store_pg_log_due(struct store_pg *s, struct pg_log_gate *g, unsigned *skipped);
 /* Fills err with the kind a fault calls for. */
 void store_pg_fault_err(struct kl_err *err, enum pg_fault f, const char *what);
 /* FAULT_NONE when r has status want. Otherwise logs why once, fills err and returns the fault. */

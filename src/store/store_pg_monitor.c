@@ -94,19 +94,6 @@ void store_pg_monitor_free(struct store_pg *s)
 	free(s->formation);
 }
 
-/* One line a second about the monitor is enough: every new connection asks it. */
-static bool monitor_log_due(struct store_pg *s)
-{
-	time_t now = time(NULL);
-	bool due;
-
-	pthread_mutex_lock(&s->mu);
-	due = now != s->monitor_log_s;
-	s->monitor_log_s = now;
-	pthread_mutex_unlock(&s->mu);
-	return due;
-}
-
 /* Waits until m has the whole answer to what was sent, or until deadline. */
 static bool await_answer(PGconn *m, uint64_t deadline)
 {
@@ -139,7 +126,7 @@ static int ask(struct store_pg *s, const char *host, const char *port, PGresult 
 	*out = NULL;
 	if ((m = PQconnectdbParams(monitor_keys, vals, 1)) == NULL ||
 	    PQstatus(m) != CONNECTION_OK) {
-		if (m != NULL && monitor_log_due(s))
+		if (m != NULL && store_pg_log_due(s, &s->monitor_log, NULL))
 			LOG_WARN(NULL, "cannot reach the pg_auto_failover monitor, so a new store "
 				       "connection is used unchecked: %.*s",
 				 (int)strcspn(PQerrorMessage(m), "\n"), PQerrorMessage(m));
@@ -147,7 +134,7 @@ static int ask(struct store_pg *s, const char *host, const char *port, PGresult 
 	}
 	if (!PQsendQueryParams(m, vet_sql, 3, NULL, params, NULL, NULL, 0) ||
 	    !await_answer(m, deadline)) {
-		if (monitor_log_due(s))
+		if (store_pg_log_due(s, &s->monitor_log, NULL))
 			LOG_WARN(NULL, "the pg_auto_failover monitor gave no answer within %d ms, so "
 				       "a new store connection is used unchecked",
 				 MONITOR_TIMEOUT_MS);
@@ -158,7 +145,7 @@ static int ask(struct store_pg *s, const char *host, const char *port, PGresult 
 		last = r;
 	}
 	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
-		if (monitor_log_due(s))
+		if (store_pg_log_due(s, &s->monitor_log, NULL))
 			LOG_WARN(NULL, "the pg_auto_failover monitor could not answer, so a new store "
 				       "connection is used unchecked: %.*s",
 				 (int)strcspn(PQresultErrorMessage(last), "\n"),
@@ -196,7 +183,7 @@ int store_pg_monitor_vet(struct store_pg *s, PGconn *c, struct kl_err *err)
 	    host == NULL || port == NULL || ask(s, host, port, &r) != 0)
 		goto out;
 	if (PQntuples(r) != 1) {
-		if (monitor_log_due(s))
+		if (store_pg_log_due(s, &s->monitor_log, NULL))
 			LOG_WARN(NULL, "the pg_auto_failover monitor knows no node %s:%s in formation "
 				       "'%s', so a new store connection to it is used unchecked",
 				 host, port, s->formation);
@@ -206,7 +193,7 @@ int store_pg_monitor_vet(struct store_pg *s, PGconn *c, struct kl_err *err)
 	other = PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1);
 	if (goal_writable(goal) && other == NULL)
 		goto out;
-	if (monitor_log_due(s))
+	if (store_pg_log_due(s, &s->monitor_log, NULL))
 		LOG_WARN(NULL, "PostgreSQL at %s:%s takes writes, but pg_auto_failover's monitor "
 			       "has it %s%s%s: not used until a primary is settled",
 			 host, port, goal, other != NULL ? " while another node is " : "",

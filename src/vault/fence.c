@@ -50,7 +50,6 @@ struct fence {
 	uint64_t lease_until;		/* the lease given to the store; CLOCK_MONOTONIC ms */
 	bool peer_reachable, peer_primary, peer_paused;
 	struct vault_epoch own, peer_epoch;
-	bool logged_fenced;
 };
 
 static void epoch_encode(const struct vault_epoch *e, char out[EPOCH_REC_MAX])
@@ -59,7 +58,7 @@ static void epoch_encode(const struct vault_epoch *e, char out[EPOCH_REC_MAX])
 		 e->promoted_at_ms);
 }
 
-static bool region_ok(const char *r)
+bool vault_region_name_ok(const char *r)
 {
 	size_t i;
 
@@ -95,7 +94,7 @@ static int epoch_read(struct store *st, struct vault_epoch *e, uint64_t *version
 	memcpy(text, b.data, b.len);
 	text[b.len] = '\0';
 	if (sscanf(text, "kluis-epoch-1 %" SCNu64 " %33s %" SCNd64, &e->epoch, region,
-		   &e->promoted_at_ms) != 3 || !region_ok(region)) {
+		   &e->promoted_at_ms) != 3 || !vault_region_name_ok(region)) {
 		kl_fail(err, KL_ECORRUPT, "the region epoch record is malformed");
 		goto out;
 	}
@@ -175,14 +174,13 @@ static void fence_check(struct vault_core *core)
 		f->lease_until = 1;	/* not yet granted: already past */
 	/* UINT64_MAX: a version no record has, so every write fails on the fence. */
 	store_fence_set(core->st, fenced ? UINT64_MAX : version, fenced ? 0 : f->lease_until);
-	if (fenced && !f->logged_fenced)
+	pthread_mutex_unlock(&f->mu);
+	was = atomic_exchange(&core->fenced, fenced);
+	if (fenced && !was)
 		LOG_WARN(NULL, "region %s has taken over the writes (epoch %" PRIu64 "): this node "
 			       "of region %s refuses every change from now on",
 			 peer.epoch > own.epoch ? peer.region : own.region,
 			 peer.epoch > own.epoch ? peer.epoch : own.epoch, core->region);
-	f->logged_fenced = fenced;
-	pthread_mutex_unlock(&f->mu);
-	was = atomic_exchange(&core->fenced, fenced);
 	/* Copied into the own store: its region stays fenced without the peer. A standby cannot
 	 * take it; its primary will, or already has. */
 	if (fenced && peer.epoch > own.epoch && epoch_write(core->st, &peer, version, &err) != 0)
@@ -217,7 +215,7 @@ int fence_open(struct vault_core *core, const struct vault_core_config *cfg, str
 	struct fence *f;
 
 	snprintf(core->region, sizeof(core->region), "%s", cfg->region ? cfg->region : "local");
-	if (!region_ok(core->region))
+	if (!vault_region_name_ok(core->region))
 		return kl_fail(err, KL_EINVAL, "a region name is 1-%d of a-z, 0-9 and '-'",
 			       VAULT_REGION_MAX);
 	if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -296,14 +294,12 @@ int vault_region_status(struct vault_core *core, struct vault_region_status *out
 	return 0;
 }
 
-/* Sleeps ms, in steps, so that a stopping process is not held up for long. */
-static void sleep_ms(uint64_t ms)
+static void sleep_ms(unsigned ms)
 {
-	struct timespec step = { 0, 100 * 1000000L };
-	uint64_t until = clock_mono_ms() + ms;
+	struct timespec left = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 
-	while (clock_mono_ms() < until)
-		nanosleep(&step, NULL);
+	while (nanosleep(&left, &left) != 0)
+		;
 }
 
 int vault_promote(struct vault_core *core, bool force, bool dry_run, struct vault_promotion *out,

@@ -14,6 +14,9 @@ struct vault_core;
 
 #define VAULT_REGION_MAX 32
 
+/* A region name: 1-VAULT_REGION_MAX of a-z, 0-9 and '-'. */
+bool vault_region_name_ok(const char *name);
+
 /* Opens the store of the other region's database, for the fence's checks; called again until it
  * succeeds. NULL with err when it cannot be reached now. */
 typedef struct store *(*vault_peer_open_fn)(void *arg, struct kl_err *err);
