@@ -456,7 +456,10 @@ class KluisServer:
 
 
 class _LoopbackHTTPS(http.client.HTTPSConnection):
-    """Connects to 127.0.0.1 but does SNI and certificate verification for another name."""
+    """Connects to 127.0.0.1 but does SNI and certificate verification for another name.
+
+    TCP_NODELAY as every SDK sets it (urllib3, Node, .NET, Netty): without it the request, written
+    right after the client's TLS Finished, waits for the server's delayed ACK (40 ms a request)."""
 
     def __init__(self, name, port, context, timeout):
         super().__init__("127.0.0.1", port, timeout=timeout, context=context)
@@ -464,6 +467,7 @@ class _LoopbackHTTPS(http.client.HTTPSConnection):
 
     def connect(self):
         sock = socket.create_connection((self.host, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self._context.wrap_socket(sock, server_hostname=self._name)
 
 

@@ -34,6 +34,7 @@ class Raw:
         sock = socket.create_connection(("127.0.0.1", srv.port), timeout,
                                         source_address=(source, 0) if source else None)
         try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as harness._LoopbackHTTPS
             self.sock = srv.ssl_context().wrap_socket(sock, server_hostname=host or srv.vault_host)
         except BaseException:
             sock.close()

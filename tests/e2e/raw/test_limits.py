@@ -30,6 +30,7 @@ def tls(srv, source="127.0.0.1", timeout=10):
     when the server refuses it (closes it before or during the handshake)."""
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout, source_address=(source, 0))
     try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as harness._LoopbackHTTPS
         return srv.ssl_context().wrap_socket(sock, server_hostname=srv.vault_host)
     except BaseException:
         sock.close()
