@@ -21,13 +21,15 @@
 #   - N more kluisd nodes on pg-3, started with --region r2: read-only, because their store is a
 #     standby. Each region's nodes check the other region's database (--peer-postgres): after
 #     `promote r2`, pg-3 is a primary under a new epoch, r2's nodes take writes, and r1's nodes,
-#     should r1 come back, refuse every write (fenced). Rebuilding r1 as the new secondary is
-#     not done yet.
+#     should r1 come back, refuse every write (fenced). The next `up` rebuilds r1 as the
+#     secondary region: its formation set aside, pg-1 a plain standby of pg-3, its nodes on it
+#     (deploy/cluster-regions.sh).
 # HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS). With one region it sends traffic
 # to the nodes whose /health/writable answers 200 and, when none does, to the nodes whose /health
 # does. With two, r1's nodes (checked on /health/writable) take the traffic and r2's nodes are
 # backup servers (checked on /health): they take it when no r1 node can write, and their
 # connections are cut the moment an r1 node can write again, so clients come back by themselves.
+# After a promotion the regions swap these parts.
 #
 # Everything listens on 127.0.0.1 only, on ports picked at the first `up` and kept in
 # DIR/cluster.env. Authentication inside the deployment is `trust` on loopback (no passwords):
@@ -481,14 +483,32 @@ kluisd_port() { local v="port_kluisd_$1"; echo "${!v}"; }
 conninfo() {
 	echo "host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 dbname=$DBNAME user=$DBUSER target_session_attrs=read-write sslmode=disable"
 }
-# What kluisd node $1 connects to: r1's pair, or r2's replica.
+plain_conninfo() { echo "host=127.0.0.1 port=$1 dbname=$DBNAME user=$DBUSER sslmode=disable"; }
+# Has r2 been promoted (`promote r2`)? Then pg-3 is the primary and r1 the secondary region.
+promoted() { [ -f "$RUN/promoted-r2" ]; }
+# What kluisd node $1 connects to: r1's pair (or, once r2 is promoted, r1's replica pg-1), or
+# r2's pg-3.
 node_conninfo() {
-	if [ "$(node_region "$1")" = r1 ]; then
-		conninfo
+	if [ "$(node_region "$1")" = r2 ]; then
+		plain_conninfo "$port_pg_3"
+	elif promoted; then
+		plain_conninfo "$port_pg_1"
 	else
-		echo "host=127.0.0.1 port=$port_pg_3 dbname=$DBNAME user=$DBUSER sslmode=disable"
+		conninfo
 	fi
 }
+# The other region's database, which node $1's fence watches (--peer-postgres).
+peer_conninfo() {
+	if [ "$(node_region "$1")" = r1 ]; then
+		plain_conninfo "$port_pg_3"
+	elif promoted; then
+		plain_conninfo "$port_pg_1"
+	else
+		conninfo
+	fi
+}
+# The conninfo of the deployment's writable database.
+primary_conninfo() { if promoted; then plain_conninfo "$port_pg_3"; else conninfo; fi; }
 vault_url() { echo "https://$VAULT.$SUFFIX:$port_haproxy"; }
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$port_monitor/pg_auto_failover?sslmode=disable"; }
 
@@ -632,54 +652,6 @@ wait_sync() {
 	return 1
 }
 
-# --- up: the second region's replica -------------------------------------------------------------
-
-# pg-3: a base backup of r1's primary, then a hot standby streaming from whichever r1 node is the
-# primary. Its settings go last in its postgresql.auto.conf, over what the backup copied from a
-# pg_auto_failover node. It reconnects by itself (every wal_retrieve_retry_interval) when r1 is
-# lost and comes back.
-up_replica() {
-	local pgdata=$PGROOT/$REPLICA port pid i
-	if [ ! -f "$RUN/$REPLICA.created" ]; then
-		port=$(primary_port) || die "no r1 primary to copy $REPLICA from"
-		log "creating $REPLICA (r2's replica) on 127.0.0.1:$port_pg_3 from the primary on $port"
-		pg_tool rm -rf "$pgdata"
-		pg_tool pg_basebackup -h 127.0.0.1 -p "$port" -U pgautofailover_replicator -D "$pgdata" \
-			-X stream -c fast -w >>"$LOGS/$REPLICA.log" 2>&1 ||
-			die "pg_basebackup for $REPLICA failed; see $LOGS/$REPLICA.log"
-		pg_tool touch "$pgdata/standby.signal"
-		{
-			echo "# $REPLICA: r2's asynchronous hot standby (deploy/cluster.sh)"
-			echo "port = $port_pg_3"
-			echo "listen_addresses = '127.0.0.1'"
-			echo "hot_standby = on"
-			echo "primary_conninfo = 'host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 user=pgautofailover_replicator application_name=$REPLICA target_session_attrs=read-write sslmode=disable connect_timeout=2'"
-			echo "primary_slot_name = ''"
-			echo "wal_retrieve_retry_interval = '500ms'"
-			echo "synchronous_standby_names = ''"
-		} | pg_tool tee -a "$pgdata/postgresql.auto.conf" >/dev/null
-		touch "$RUN/$REPLICA.created"
-	fi
-	if ! postmaster_of "$pgdata" >/dev/null; then
-		clear_stale_pidfile "$pgdata"
-		(cd "$PGROOT" && exec "${as_pg[@]}" setsid "$PGBIN/postgres" -D "$pgdata" \
-			>>"$LOGS/$REPLICA.log" 2>&1 </dev/null 9>&-) &
-		pid=$!
-		log "started $REPLICA (postgres, pid $pid; log $LOGS/$REPLICA.log)"
-	fi
-	# It answers as a standby once it has replayed to a consistent point; it has kluisd's table
-	# once r1's first node has made it and the replica has replayed that. Once promoted, it is
-	# r2's primary: no longer in recovery.
-	local recovery="pg_is_in_recovery() and"
-	[ ! -f "$RUN/promoted-r2" ] || recovery=""
-	for ((i = 0; i < 300; i++)); do
-		[ "$(sql "$port_pg_3" "$DBNAME" "select $recovery to_regclass('kluis_kv') is not null" || true)" = t ] &&
-			return 0
-		sleep 0.2
-	done
-	die "$REPLICA does not serve as a standby with kluisd's table within 60 s; see $LOGS/$REPLICA.log"
-}
-
 # --- up: kluisd --------------------------------------------------------------------------------
 
 kluisd_pid() { pid_of "kluisd-$1" --data-dir "$DIR/kluisd-$1"; }
@@ -712,29 +684,40 @@ seed_kluisd() {
 }
 
 start_kluisd() {
-	local k=$1 dd=$DIR/kluisd-$1 port pid extra=()
+	local k=$1 dd=$DIR/kluisd-$1 port pid args
 	port=$(kluisd_port "$k")
 	if [ ! -f "$dd/master.key" ]; then
 		seed_kluisd "$k" || [ "$k" = 1 ] ||
 			die "kluisd-$k has no master key and no initialised node to copy one from"
 	fi
+	kluisd_args "$k" >"$RUN/kluisd-$k.args"
+	mapfile -t args <"$RUN/kluisd-$k.args"
+	(exec setsid "$KLUISD" "${args[@]}" >>"$LOGS/kluisd-$k.log" 2>&1 </dev/null 9>&-) &
+	pid=$!
+	echo "$pid" >"$RUN/kluisd-$k.pid"
+	log "started kluisd-$k on 127.0.0.1:$port (pid $pid; log $LOGS/kluisd-$k.log)"
+}
+
+# The flags of kluisd node $1, one per line.
+kluisd_args() {
+	local k=$1 extra=()
 	# shellcheck disable=SC2206 # KLUISD_ARGS is split on spaces on purpose
 	[ -z "${KLUISD_ARGS:-}" ] || extra=(${KLUISD_ARGS})
 	# r1's nodes ask the monitor about each new connection: one to a primary it is failing over
 	# from is not used (pg_auto_failover 2.0 may restart it writable; docs/availability.md).
-	[ "$(node_region "$k")" != r1 ] || extra+=(--postgres-monitor "$(monitor_uri)")
-	# With two regions each node checks the other region's database: the write fence.
-	if [ "$regions" = 2 ] && [ "$(node_region "$k")" = r1 ]; then
-		extra+=(--peer-postgres "host=127.0.0.1 port=$port_pg_3 dbname=$DBNAME user=$DBUSER sslmode=disable")
-	elif [ "$regions" = 2 ]; then
-		extra+=(--peer-postgres "$(conninfo)")
+	if [ "$(node_region "$k")" = r1 ] && ! promoted; then
+		extra+=(--postgres-monitor "$(monitor_uri)")
 	fi
-	(exec setsid "$KLUISD" --data-dir "$dd" --listen "127.0.0.1:$port" \
-		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" \
-		"${extra[@]}" >>"$LOGS/kluisd-$k.log" 2>&1 </dev/null 9>&-) &
-	pid=$!
-	echo "$pid" >"$RUN/kluisd-$k.pid"
-	log "started kluisd-$k on 127.0.0.1:$port (pid $pid; log $LOGS/kluisd-$k.log)"
+	# With two regions each node checks the other region's database: the write fence.
+	[ "$regions" = 1 ] || extra+=(--peer-postgres "$(peer_conninfo "$k")")
+	printf '%s\n' --data-dir "$DIR/kluisd-$k" --listen "127.0.0.1:$(kluisd_port "$k")" \
+		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" "${extra[@]}"
+}
+
+# Is kluisd node $1 running with other flags than it would be started with now (its database
+# moved: a promotion, a rejoin)?
+kluisd_stale() {
+	[ -f "$RUN/kluisd-$1.args" ] && ! kluisd_args "$1" | cmp -s - "$RUN/kluisd-$1.args"
 }
 
 wait_kluisd() {
@@ -753,7 +736,7 @@ wait_kluisd() {
 
 # Starts the kluisd nodes numbered $1 to $2 that are not running, and waits for them.
 up_kluisd() {
-	local first=$1 last=$2 k started=()
+	local first=$1 last=$2 k pid started=()
 	# Node 1 first when the deployment is new: it initialises the store (master key, admin
 	# token, CA) that the others are seeded from.
 	if [ "$first" = 1 ] && ! kluisd_pid 1 >/dev/null; then
@@ -773,6 +756,15 @@ up_kluisd() {
 	done
 	for k in "${started[@]}"; do
 		wait_kluisd "$k"
+	done
+	# One at a time, so that the others serve meanwhile: the nodes whose flags changed.
+	for ((k = first; k <= last; k++)); do
+		if pid=$(kluisd_pid "$k") && kluisd_stale "$k"; then
+			log "kluisd-$k runs with other flags than it needs now: restarting it"
+			stop_pid "$pid" 20 "kluisd-$k"
+			start_kluisd "$k"
+			wait_kluisd "$k"
+		fi
 	done
 }
 
@@ -819,39 +811,43 @@ $(haproxy_servers 1 "$nodes" check)
 EOF
 }
 
-# Two regions: one backend. r1's nodes are its servers, up while /health/writable answers 200;
-# r2's nodes are its backup servers, up while their /health answers 200 (checked in r2_health,
-# which takes no traffic, and tracked). HAProxy sends nothing to a backup while an r1 node is up.
-# When an r1 node comes up, every connection to r2 is cut (shutdown-backup-sessions), so that
-# clients holding keep-alive connections come back to r1. A connection refused by an r1 node
-# marks it down at once, without waiting for its checks (observe layer4), and the connection is
-# retried on another server after a second (redispatch on every retry). Connections to an r1 node
-# marked down are not cut: that would also cut the one being redispatched. When nothing at all
-# is up, r1's serving nodes answer (503 + Retry-After).
+# Two regions: one backend. The primary region's nodes (r1's; r2's once it is promoted) are its
+# servers, up while /health/writable answers 200; the secondary region's nodes are its backup
+# servers, up while their /health answers 200 (checked in a backend that takes no traffic, and
+# tracked). HAProxy sends nothing to a backup while a primary-region node is up. When one comes
+# up, every connection to a backup is cut (shutdown-backup-sessions), so that clients holding
+# keep-alive connections come back to the primary region. A connection refused by a
+# primary-region node marks it down at once, without waiting for its checks (observe layer4),
+# and the connection is retried on another server after a second (redispatch on every retry).
+# Connections to a node marked down are not cut: that would also cut the one being redispatched.
+# When nothing at all is up, the primary region's serving nodes answer (503 + Retry-After).
 haproxy_two_regions() {
-	local all
-	all=$(total_nodes)
+	local p=r1 s=r2 pf=1 pl=$nodes sf=$((nodes + 1)) sl
+	sl=$(total_nodes)
+	if promoted; then
+		p=r2 s=r1 pf=$((nodes + 1)) pl=$sl sf=1 sl=$nodes
+	fi
 	cat <<EOF
 frontend vault
     bind 127.0.0.1:$port_haproxy
     use_backend regions if { nbsrv(regions) gt 0 }
-    default_backend r1_serving
+    default_backend ${p}_serving
 
 backend regions
     balance roundrobin
     option allbackups
 $(haproxy_check /health/writable)
-$(haproxy_servers 1 "$nodes" "check observe layer4 error-limit 1 on-error mark-down on-marked-up shutdown-backup-sessions")
-$(haproxy_servers $((nodes + 1)) "$all" "backup track r2_health/@K@")
+$(haproxy_servers "$pf" "$pl" "check observe layer4 error-limit 1 on-error mark-down on-marked-up shutdown-backup-sessions")
+$(haproxy_servers "$sf" "$sl" "backup track ${s}_health/@K@")
 
-backend r2_health
+backend ${s}_health
 $(haproxy_check /health)
-$(haproxy_servers $((nodes + 1)) "$all" check)
+$(haproxy_servers "$sf" "$sl" check)
 
-backend r1_serving
+backend ${p}_serving
     balance roundrobin
 $(haproxy_check /health)
-$(haproxy_servers 1 "$nodes" check)
+$(haproxy_servers "$pf" "$pl" check)
 EOF
 }
 
@@ -940,15 +936,22 @@ collect() {
 			[ -n "$n" ] && mstate[$n]="$rep/$goal"
 		done <<<"$lines"
 	fi
-	# monitor
-	pid=$(postmaster_of "$PGROOT/monitor" || true)
-	kpid=$(keeper_pid monitor || true)
-	add monitor monitor r1 monitor "$port_monitor" "$pid" "$kpid" "" \
-		"$([ -n "$pid" ] && [ -n "$kpid" ] && echo 1 || echo 0)"
+	# monitor (not after r1's rejoin as the secondary region: its formation is gone)
+	if ! rejoined; then
+		pid=$(postmaster_of "$PGROOT/monitor" || true)
+		kpid=$(keeper_pid monitor || true)
+		add monitor monitor r1 monitor "$port_monitor" "$pid" "$kpid" "" \
+			"$([ -n "$pid" ] && [ -n "$kpid" ] && echo 1 || echo 0)"
+	fi
 	# data nodes
 	for n in $(pg_nodes); do
+		[ "$n" = pg-1 ] || ! rejoined || continue
 		port=$(pg_port "$n")
 		pid=$(postmaster_of "$PGROOT/$n" || true)
+		if plain_pg "$n"; then
+			collect_plain "$n" r1 "$pid"
+			continue
+		fi
 		kpid=$(keeper_pid "$n" || true)
 		state=${mstate[$n]:-}
 		case "$(sql "$port" "$DBNAME" 'select pg_is_in_recovery()' || true)" in
@@ -966,21 +969,8 @@ collect() {
 		add "$n" postgres r1 "$role" "$port" "$pid" "$kpid" "$state" \
 			"$([ -n "$pid" ] && [ -n "$kpid" ] && echo 1 || echo 0)"
 	done
-	# r2's replica
-	if [ "$regions" = 2 ]; then
-		pid=$(postmaster_of "$PGROOT/$REPLICA" || true)
-		state=""
-		case "$(sql "$port_pg_3" "$DBNAME" 'select pg_is_in_recovery()' || true)" in
-		t)
-			role=standby
-			state=$(sql "$port_pg_3" "$DBNAME" "select coalesce((select status from pg_stat_wal_receiver), 'not streaming')" || true)
-			;;
-		f) role=primary ;;	# never by cluster.sh's doing: somebody promoted it
-		*) role=unknown ;;
-		esac
-		add "$REPLICA" postgres r2 "$role" "$port_pg_3" "$pid" "" "$state" \
-			"$([ -n "$pid" ] && echo 1 || echo 0)"
-	fi
+	# r2's replica (its primary since a promotion)
+	[ "$regions" = 1 ] || collect_plain "$REPLICA" r2 "$(postmaster_of "$PGROOT/$REPLICA" || true)"
 	# kluisd nodes
 	for ((k = 1; k <= $(total_nodes); k++)); do
 		pid=$(kluisd_pid "$k" || true)
@@ -997,6 +987,22 @@ collect() {
 		"$([ -n "$pid" ] && echo 1 || echo 0)"
 }
 
+# A plain PostgreSQL node $1 of region $2, postmaster pid $3: a standby and its replication, or
+# a primary.
+collect_plain() {
+	local n=$1 port state="" role
+	port=$(pg_port "$n")
+	case "$(sql "$port" "$DBNAME" 'select pg_is_in_recovery()' || true)" in
+	t)
+		role=standby
+		state=$(sql "$port" "$DBNAME" "select coalesce((select status from pg_stat_wal_receiver), 'not streaming')" || true)
+		;;
+	f) role=primary ;;
+	*) role=unknown ;;
+	esac
+	add "$n" postgres "$2" "$role" "$port" "$3" "" "$state" "$([ -n "$3" ] && echo 1 || echo 0)"
+}
+
 add() {
 	p_name+=("$1") p_kind+=("$2") p_region+=("$3") p_role+=("$4") p_port+=("$5")
 	p_pid+=("$6") p_keeper+=("$7") p_state+=("$8") p_up+=("$9")
@@ -1009,7 +1015,8 @@ write_topology() {
 		echo "  \"url\": $(json_str "$(vault_url)"),"
 		echo "  \"ca\": $(json_str "$DIR/kluisd-1/tls/ca.pem"),"
 		echo "  \"admin_token_file\": $(json_str "$DIR/kluisd-1/admin-token"),"
-		echo "  \"conninfo\": $(json_str "$(conninfo)"),"
+		echo "  \"conninfo\": $(json_str "$(primary_conninfo)"),"
+		echo "  \"primary_region\": \"$(promoted && echo r2 || echo r1)\","
 		echo "  \"regions\": [$(region_list | sed 's/\([a-z0-9]*\)/"\1"/g; s/ /, /g')],"
 		echo "  \"processes\": ["
 		for ((i = 0; i < n; i++)); do
@@ -1019,7 +1026,7 @@ write_topology() {
 				"${p_pid[i]:-null}" "$([ "${p_up[i]}" = 1 ] && echo true || echo false)"
 			case "${p_kind[i]}" in
 			postgres | monitor)
-				[ "${p_name[i]}" = "$REPLICA" ] ||
+				plain_pg "${p_name[i]}" ||
 					printf ', "keeper_pid": %s' "${p_keeper[i]:-null}"
 				printf ', "data_dir": %s' "$(json_str "$PGROOT/${p_name[i]}")"
 				[ "${p_kind[i]}" = monitor ] ||
@@ -1045,10 +1052,10 @@ print_table() {
 		detail=""
 		[ -z "${p_keeper[i]}" ] || detail="keeper ${p_keeper[i]}"
 		case "${p_kind[i]}" in
-		postgres | monitor) [ -n "${p_keeper[i]}" ] || [ "${p_name[i]}" = "$REPLICA" ] ||
+		postgres | monitor) [ -n "${p_keeper[i]}" ] || plain_pg "${p_name[i]}" ||
 			detail="keeper down" ;;
 		esac
-		if [ "${p_name[i]}" = "$REPLICA" ]; then
+		if plain_pg "${p_name[i]}"; then
 			[ -z "${p_state[i]}" ] || detail="replication: ${p_state[i]}"
 		elif [ -n "${p_state[i]}" ]; then
 			detail="$detail, pg_auto_failover ${p_state[i]}"
@@ -1059,6 +1066,7 @@ print_table() {
 		[ "${p_up[i]}" = 1 ] || down+=("${p_name[i]}")
 	done
 	echo "vault URL: $(vault_url)   CA: $DIR/kluisd-1/tls/ca.pem   token: $DIR/kluisd-1/admin-token"
+	[ "$regions" = 1 ] || region_line
 	if [ "${#down[@]}" -gt 0 ]; then
 		echo "down: ${down[*]}"
 		return 3
@@ -1092,71 +1100,15 @@ down_all() {
 	done
 	for i in "${!pids[@]}"; do stop_pid "${pids[i]}" 20 "${names[i]}"; done
 	if [ "${#as_pg[@]}" -gt 0 ]; then
-		# Data nodes together (stopping one at a time would have the monitor fail over to the
-		# other), then the monitor. `pg_autoctl stop` asks the keeper for a fast shutdown.
-		pids=() names=()
-		for n in $(pg_nodes) monitor; do
-			if pid=$(keeper_pid "$n"); then
-				pids+=("$pid") names+=("$n")
-			fi
-		done
-		for i in "${!pids[@]}"; do
-			[ "${names[i]}" = monitor ] && continue
-			pg_tool pg_autoctl stop --pgdata "$PGROOT/${names[i]}" >/dev/null 2>&1 ||
-				kill -TERM "${pids[i]}" 2>/dev/null || true
-		done
-		for i in "${!pids[@]}"; do
-			[ "${names[i]}" = monitor ] && continue
-			stop_pid "${pids[i]}" 30 "${names[i]} (pg_autoctl)"
-		done
-		for i in "${!pids[@]}"; do
-			[ "${names[i]}" = monitor ] || continue
-			pg_tool pg_autoctl stop --pgdata "$PGROOT/monitor" >/dev/null 2>&1 ||
-				kill -TERM "${pids[i]}" 2>/dev/null || true
-			stop_pid "${pids[i]}" 30 "monitor (pg_autoctl)"
-		done
-		if [ "$regions" = 2 ] && pid=$(postmaster_of "$PGROOT/$REPLICA"); then
-			pg_tool pg_ctl -D "$PGROOT/$REPLICA" -m fast -w -t 30 stop >/dev/null 2>&1 ||
-				kill -KILL "$pid" 2>/dev/null || true
-			log "stopped $REPLICA (pid $pid)"
-		fi
-		# A postmaster whose keeper was killed outlives it: stop it directly.
-		for n in $(pg_nodes) monitor; do
-			reap_keeper_leftovers "$n"
-			if pid=$(postmaster_of "$PGROOT/$n"); then
-				pg_tool pg_ctl -D "$PGROOT/$n" -m fast -w -t 30 stop >/dev/null 2>&1 ||
-					kill -KILL "$pid" 2>/dev/null || true
-				log "stopped the postgres of $n (pid $pid), whose keeper was not running"
-			fi
+		stop_formation
+		for n in $(pg_nodes) "$REPLICA"; do
+			if plain_pg "$n"; then stop_plain_pg "$n"; fi
 		done
 	fi
 }
 
-# --- promote ------------------------------------------------------------------------------------
-
-# Asks the first r2 node that answers to promote its region (POST /kluis/v1/deployment/region/
-# promote): it refuses while r1's database answers as a primary (unless --force), pauses pg-3's
-# replay, waits for r1's write leases to run out (about 11 s), promotes pg-3 and records the new
-# epoch. Prints kluisd's report: what may have been lost is what r1 committed after mayBeLost.after.
-promote_r2() {
-	local k body answer code
-	body="{\"force\": $([ "$opt_force" = 1 ] && echo true || echo false), \"dryRun\": $([ "$opt_dry_run" = 1 ] && echo true || echo false)}"
-	for ((k = nodes + 1; k <= $(total_nodes); k++)); do
-		health "$k" >/dev/null || continue
-		log "asking kluisd-$k (r2) to promote its region$([ "$opt_dry_run" = 1 ] && echo ' (dry run)')"
-		answer=$(curl -sS --max-time 120 --cacert "$DIR/kluisd-$k/tls/ca.pem" \
-			-H "Authorization: Bearer $(cat "$DIR/kluisd-$k/admin-token")" \
-			-H 'Content-Type: application/json' -X POST --data "$body" -w '\n%{http_code}' \
-			"https://127.0.0.1:$(kluisd_port "$k")/kluis/v1/deployment/region/promote" 9>&-) ||
-			die "kluisd-$k did not answer the promotion"
-		code=${answer##*$'\n'}
-		echo "${answer%$'\n'*}"
-		[ "$code" = 200 ] || die "the promotion was refused ($code)"
-		[ "$opt_dry_run" = 1 ] || touch "$RUN/promoted-r2"
-		return 0
-	done
-	die "no r2 kluisd node answers: start them with up first"
-}
+# shellcheck source=deploy/cluster-regions.sh
+. "$REPO/deploy/cluster-regions.sh"
 
 # --- main --------------------------------------------------------------------------------------
 
@@ -1189,13 +1141,21 @@ up)
 	mkdir -p "$RUN" "$LOGS"
 	setup_as_pg
 	ensure_pg_dirs
-	prestart_region
-	up_monitor
-	up_postgres
-	up_kluisd 1 "$nodes"
-	if [ "$regions" = 2 ]; then
+	if promoted; then
+		# r2 first: it is the primary region, and r1 is rebuilt from it.
 		up_replica
 		up_kluisd $((nodes + 1)) "$(total_nodes)"
+		up_rejoin_r1
+		up_kluisd 1 "$nodes"
+	else
+		prestart_region
+		up_monitor
+		up_postgres
+		up_kluisd 1 "$nodes"
+		if [ "$regions" = 2 ]; then
+			up_replica
+			up_kluisd $((nodes + 1)) "$(total_nodes)"
+		fi
 	fi
 	up_haproxy
 	collect
@@ -1216,6 +1176,7 @@ promote)
 	[ "$regions" = 2 ] || die "promote needs a deployment of two regions (up --regions 2)"
 	[ "$promote_region" = r2 ] ||
 		die "only r2 can be promoted (r1 is the primary region; a planned switchover is not built yet)"
+	mkdir -p "$RUN"
 	promote_r2
 	;;
 down)
