@@ -367,8 +367,12 @@ int api_reply_json(struct api_call *c, int status, json_t *body)
 {
 	int rc;
 
-	if (body == NULL)
+	/* A part jansson could not allocate is left out by json_object_set_new without a word: a
+	 * reply built while the request's arena refused anything is not sent. */
+	if (body == NULL || c->req->arena.failed) {
+		json_decref(body);
 		return kl_fail(&c->err, KL_ENOMEM, "out of memory");
+	}
 	buf_reset(&c->resp->body);
 	/* One allocation for most answers instead of one per doubling from 64 bytes. */
 	if (buf_reserve(&c->resp->body, RESP_BODY_RESERVE, &c->err) != 0) {
@@ -485,8 +489,8 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 	const char *tok;
 	struct principal_ref who;
 	struct kl_err err = { 0 };
-	bool method_mismatch;
 	size_t tok_len = 0;
+	int rc;
 
 	if ((st = arena_alloc(&req->arena, sizeof(*st))) == NULL) {
 		kl_fail(&err, KL_ENOMEM, "out of memory");
@@ -494,18 +498,11 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 	}
 	memset(st, 0, sizeof(*st));
 	req->state = st;
-	r = routes_match(req, st, &method_mismatch);
+	rc = routes_match(req, st, &r, &err);
 	st->route = r;
 	st->plane = r != NULL ? route_plane_of(r) : PLANE_PUBLIC;
-	if (r == NULL) {
-		if (method_mismatch)
-			kl_fail_az(&err, KL_EMETHOD, "MethodNotAllowed", NULL,
-				   "The method %.16s is not allowed on this resource.", req->method);
-		else
-			kl_fail_az(&err, KL_ENOTFOUND, "NotFound", NULL,
-				   "The requested resource was not found: %.64s", req->path ? req->path : "");
+	if (rc != 0)
 		goto fail;
-	}
 	if (r->cls == ROUTE_PUBLIC)
 		return 0;
 	if (st->plane == PLANE_IDENTITY)	/* public: each endpoint checks its client */

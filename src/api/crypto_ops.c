@@ -23,10 +23,13 @@ static int member(struct api_call *c, json_t *body, const char *field, bool requ
 	}
 	if (!json_is_string(v))
 		return kl_fail(&c->err, KL_EINVAL, "The field '%s' must be a base64url string.", field);
-	if (b64url_decode(json_string_value(v), json_string_length(v), out, &c->err) != 0)
+	if (b64url_decode(json_string_value(v), json_string_length(v), out, &c->err) != 0) {
+		if (c->err.code == KL_ENOMEM)
+			return -1;
 		return kl_fail(&c->err, c->err.code == KL_ETOOBIG ? KL_EINVAL : c->err.code,
 			       "The field '%s' is not valid base64url%s.", field,
 			       c->err.code == KL_ETOOBIG ? " or is too large" : "");
+	}
 	*present = true;
 	return 0;
 }

@@ -133,11 +133,11 @@ struct route {
 
 enum route_plane route_plane_of(const struct route *r);
 
-/* The route table (routes.c) and its matcher. Returns the route, filling st's path parameters
- * (copied into req's arena); NULL with *method_mismatch true when the path exists under another
- * method. */
-const struct route *routes_match(struct api_req *req, struct api_state *st,
-				 bool *method_mismatch);
+/* The route table (routes.c) and its matcher. The route of req into *out, st's path parameters
+ * copied into req's arena; -1 with *err set when there is none (NotFound, or MethodNotAllowed
+ * when the path exists under another method) or the copy finds no memory. */
+int routes_match(struct api_req *req, struct api_state *st, const struct route **out,
+		 struct kl_err *err);
 const struct route *routes_table(size_t *n);
 
 /* Path parameter 0, the object name, checked against the service's rule: NULL with c->err set

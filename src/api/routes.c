@@ -227,34 +227,38 @@ static bool match(const char *pattern, const char *path, const char **params, si
 	return *ps == '\0';
 }
 
-const struct route *routes_match(struct api_req *req, struct api_state *st,
-				 bool *method_mismatch)
+int routes_match(struct api_req *req, struct api_state *st, const struct route **out,
+		 struct kl_err *err)
 {
 	const char *params[API_MAX_PARAMS];
 	size_t lens[API_MAX_PARAMS], n, i, j;
+	bool method_mismatch = false;
 
-	*method_mismatch = false;
-	if (req->path == NULL)
-		return NULL;
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+	*out = NULL;
+	for (i = 0; req->path != NULL && i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!match(routes[i].path, req->path, params, lens, &n))
 			continue;
 		if (strcmp(routes[i].method, req->method) != 0) {
-			*method_mismatch = true;
+			method_mismatch = true;
 			continue;
 		}
 		for (j = 0; j < n; j++) {
 			st->params[j] = arena_alloc(&req->arena, lens[j] + 1);
 			if (st->params[j] == NULL) {
 				st->n_params = j;
-				return NULL;
+				return kl_fail(err, KL_ENOMEM, "out of memory");
 			}
 			memcpy(st->params[j], params[j], lens[j]);
 			st->params[j][lens[j]] = '\0';
 		}
 		st->n_params = n;
-		*method_mismatch = false;
-		return &routes[i];
+		*out = &routes[i];
+		return 0;
 	}
-	return NULL;
+	if (method_mismatch)
+		return kl_fail_az(err, KL_EMETHOD, "MethodNotAllowed", NULL,
+				  "The method %.16s is not allowed on this resource.", req->method);
+	return kl_fail_az(err, KL_ENOTFOUND, "NotFound", NULL,
+			  "The requested resource was not found: %.64s",
+			  req->path ? req->path : "");
 }

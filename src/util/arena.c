@@ -26,6 +26,7 @@ void arena_init(struct arena *a)
 	a->cur = a->first;
 	a->end = a->first + sizeof(a->first);
 	a->next_size = ARENA_CHUNK_MIN;
+	a->failed = false;
 }
 
 static size_t round_up(size_t n)
@@ -43,15 +44,19 @@ void *arena_alloc(struct arena *a, size_t n)
 		arena_init(a);
 	if (n == 0)
 		n = 1;
-	if (n > SIZE_MAX / 2)
+	if (n > SIZE_MAX / 2) {
+		a->failed = true;
 		return NULL;
+	}
 	n = round_up(n);
 	if ((size_t)(a->end - a->cur) < n) {
 		size = a->next_size;
 		while (size < n)
 			size *= 2;
-		if ((c = malloc(sizeof(*c) + size)) == NULL)
+		if ((c = malloc(sizeof(*c) + size)) == NULL) {
+			a->failed = true;
 			return NULL;
+		}
 		c->size = size;
 		c->next = a->chunks;
 		a->chunks = c;

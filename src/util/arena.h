@@ -22,6 +22,9 @@ struct arena {
 	unsigned char *cur;		/* next free byte of the current chunk */
 	unsigned char *end;		/* end of the current chunk */
 	size_t next_size;		/* size of the next malloc'd chunk */
+	/* An allocation was refused since the arena was made or freed: what was being built with
+	 * it (a reply, through jansson's allocator) may lack a part whose failure went unseen. */
+	bool failed;
 	_Alignas(16) unsigned char first[ARENA_INLINE];
 };
 

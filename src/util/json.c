@@ -105,10 +105,13 @@ int json_util_dump(const json_t *v, struct buf *out, struct kl_err *err)
 
 	if (json_dump_callback(v, json_dump_append, &c, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
 		buf_truncate(out, start);
-		if (derr.code != KL_OK)	/* the buf's own failure: ETOOBIG or ENOMEM */
+		/* The buf's own failure (ETOOBIG or ENOMEM), or jansson's: its dump allocates (the
+		 * set of containers it is inside, against cycles), and the values kluis builds
+		 * hold no cycle, no invalid string and no non-finite number, so that is memory. */
+		if (derr.code != KL_OK)
 			kl_fail(err, derr.code, "%s", derr.msg);
 		else
-			kl_fail(err, KL_EINTERNAL, "cannot serialise JSON");
+			kl_fail(err, KL_ENOMEM, "out of memory");
 		goto out;
 	}
 	rc = 0;

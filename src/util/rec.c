@@ -92,6 +92,7 @@ void rec_reader_init(struct rec_reader *r, const void *p, size_t len)
 	r->len = p != NULL ? len : 0;
 	r->off = 0;
 	r->bad = false;
+	r->nomem = false;
 }
 
 /* n bytes at the cursor, advancing it; NULL (and bad) when fewer remain. */
@@ -189,7 +190,7 @@ char *rec_get_str(struct rec_reader *r)
 	if (!take_str(r, &p, &len))
 		return NULL;
 	if ((s = malloc((size_t)len + 1)) == NULL) {
-		r->bad = true;	/* the caller cannot tell this from damage; it fails either way */
+		r->bad = r->nomem = true;	/* rec_fail tells the two apart */
 		return NULL;
 	}
 	memcpy(s, p, len);
@@ -213,4 +214,11 @@ bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n)
 bool rec_done(const struct rec_reader *r)
 {
 	return !r->bad && r->off == r->len;
+}
+
+int rec_fail(const struct rec_reader *r, struct kl_err *err, const char *what)
+{
+	if (r->nomem)
+		return kl_fail(err, KL_ENOMEM, "out of memory");
+	return kl_fail(err, KL_ECORRUPT, "%s", what);
 }

@@ -23,6 +23,7 @@ struct rec_reader {
 	size_t len;
 	size_t off;
 	bool bad;		/* set by the first read past the end or of a malformed field */
+	bool nomem;		/* a copy could not be allocated (bad is set too) */
 };
 
 void rec_reader_init(struct rec_reader *r, const void *p, size_t len);
@@ -39,6 +40,9 @@ char *rec_get_str(struct rec_reader *r);
 bool rec_get_fixed_str(struct rec_reader *r, char *out, size_t n);
 /* True when every byte was consumed and nothing was bad. */
 bool rec_done(const struct rec_reader *r);
+/* Fails *err for a record r could not read: out of memory when that was why, otherwise
+ * KL_ECORRUPT with the message what. Returns -1. */
+int rec_fail(const struct rec_reader *r, struct kl_err *err, const char *what);
 
 /* Big-endian helpers for building store keys. */
 void rec_be64(unsigned char out[8], uint64_t v);

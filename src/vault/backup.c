@@ -208,7 +208,10 @@ static int restore_parse(struct vault *v, enum obj_kind kind, const struct secbu
 	n = rec_get_u64(&rd);
 	if (rd.bad || display == NULL || latest == NULL || !vault_name_is_valid_object(display) ||
 	    !vault_version_is_valid(latest) || n == 0 || n > OBJ_MAX_VERSIONS_PER_BACKUP) {
-		invalid_blob(err);
+		if (rd.nomem)
+			kl_fail(err, KL_ENOMEM, "out of memory");
+		else
+			invalid_blob(err);
 		goto out;
 	}
 	memset(h, 0, sizeof(*h));

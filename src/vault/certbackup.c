@@ -243,7 +243,10 @@ static int parse_part(const struct vault *v, struct rec_reader *rd, enum obj_kin
 	n = rec_get_u64(rd);
 	if (rd->bad || latest == NULL || !vault_version_is_valid(latest) || n == 0 ||
 	    n > OBJ_MAX_VERSIONS_PER_BACKUP) {
-		fail_invalid(err, "a section's head is damaged");
+		if (rd->nomem)
+			kl_fail(err, KL_ENOMEM, "out of memory");
+		else
+			fail_invalid(err, "a section's head is damaged");
 		goto out;
 	}
 	snprintf(part->h.display, sizeof(part->h.display), "%s", plan->display);

@@ -207,7 +207,7 @@ static int issuer_decode(const void *p, size_t n, struct cert_issuer *i, struct 
 		goto fail;
 	return 0;
 bad:
-	kl_fail(err, KL_ECORRUPT, "a stored certificate issuer is damaged");
+	rec_fail(&r, err, "a stored certificate issuer is damaged");
 fail:
 	cert_issuer_clear(i);
 	return -1;
@@ -589,7 +589,7 @@ static int contacts_decode(const void *p, size_t n, struct cert_contacts *out, s
 		return 0;
 bad:
 	cert_contacts_clear(out);
-	return kl_fail(err, KL_ECORRUPT, "the stored certificate contacts are damaged");
+	return rec_fail(&r, err, "the stored certificate contacts are damaged");
 }
 
 int cert_contacts_set(struct vault *v, const struct cert_contact *in, size_t n,

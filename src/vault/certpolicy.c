@@ -376,8 +376,10 @@ static int get_strv(struct rec_reader *r, char ***v, size_t *n, size_t max)
 		return -1;
 	if (count == 0)
 		return 0;
-	if ((*v = calloc(count, sizeof(**v))) == NULL)
+	if ((*v = calloc(count, sizeof(**v))) == NULL) {
+		r->bad = r->nomem = true;
 		return -1;
+	}
 	for (i = 0; i < count; i++) {
 		if (((*v)[i] = rec_get_str(r)) == NULL)
 			return -1;
@@ -468,7 +470,7 @@ int cert_policy_decode(const void *data, size_t n, struct cert_policy *p, struct
 	return 0;
 bad:
 	cert_policy_clear(p);
-	return kl_fail(err, KL_ECORRUPT, "a stored certificate policy is damaged");
+	return rec_fail(&r, err, "a stored certificate policy is damaged");
 }
 
 /* ---- the record ---- */

@@ -105,7 +105,7 @@ int cert_pub_decode(const void *p, size_t n, struct cert *c, struct kl_err *err)
 	rc = 0;
 	goto out;
 bad:
-	kl_fail(err, KL_ECORRUPT, "a stored certificate version is damaged");
+	rec_fail(&r, err, "a stored certificate version is damaged");
 out:
 	free(x5t);
 	free(prev);

@@ -103,7 +103,7 @@ int key_meta_of(const struct obj *o, struct key_meta *m, struct kl_err *err)
 	rc = 0;
 	goto out;
 bad:
-	kl_fail(err, KL_ECORRUPT, "a stored key description is damaged");
+	rec_fail(&r, err, "a stored key description is damaged");
 out:
 	free(kty);
 	free(crv);

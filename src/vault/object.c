@@ -107,7 +107,8 @@ static int version_open(const struct vault *v, const char *key, const struct buf
 		}
 		if (seal_open(v->core->data_key, key, strlen(key), sealed, sealed_len, material,
 			      err) != 0) {
-			LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
+			if (err->code == KL_ECORRUPT)
+				LOG_ERROR(NULL, "sealed material of %s failed authentication", key);
 			goto out;
 		}
 	}

@@ -124,7 +124,7 @@ int version_decode(const void *p, size_t n, struct obj *o, bool *has_material,
 	rc = 0;
 	goto out;
 bad:
-	kl_fail(err, KL_ECORRUPT, "a stored object version is damaged");
+	rec_fail(&r, err, "a stored object version is damaged");
 out:
 	return rc;
 }
