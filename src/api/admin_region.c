@@ -1,6 +1,7 @@
 /* The administration API, part four (docs/admin-api.md, docs/deploy.md "Promotion"): this node's
- * region, the regions' epoch and the write fence as this node sees them, and the promotion of
- * this node's region when the primary region is lost for good (vault/fence.h). */
+ * region, the regions' epoch and the write fence as this node sees them, the promotion of this
+ * node's region when the primary region is lost for good, and a planned switchover to it
+ * (vault/fence.h). */
 #include <inttypes.h>
 #include <time.h>
 
@@ -75,6 +76,27 @@ int admin_region_promote(struct api_call *c)
 		dry_run, "epoch", epoch_json(&p.epoch), "mayBeLost", "after",
 		time_json(p.replayed_at_ms), "lagSeconds", seconds_json(p.lag_ms), "streaming",
 		p.streaming, "tookSeconds", (double)p.took_ms / 1000.0));
+out:
+	json_decref(body);
+	return rc;
+}
+
+/* {"dryRun": bool}, optional; an empty body is {}. Nothing acknowledged is lost: the answer says
+ * how long the deployment's writes were refused. */
+int admin_region_switchover(struct api_call *c)
+{
+	struct vault_switchover sw;
+	json_t *body = NULL;
+	bool dry_run;
+	int rc = -1;
+
+	if ((c->req->body.len > 0 && body_object(c->req, &body, &c->err) != 0) ||
+	    body_opt_bool(body, "dryRun", &dry_run, &c->err) != 0 ||
+	    vault_switchover(c->ctx->core, dry_run, &sw, &c->err) != 0)
+		goto out;
+	rc = api_reply_json(c, 200, json_pack("{s:b, s:o, s:f, s:f}", "dryRun", dry_run, "epoch",
+		epoch_json(&sw.epoch), "writesPausedSeconds", (double)sw.paused_ms / 1000.0,
+		"tookSeconds", (double)sw.took_ms / 1000.0));
 out:
 	json_decref(body);
 	return rc;

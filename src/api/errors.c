@@ -83,8 +83,10 @@ void api_resp_error(struct api_resp *resp, const struct kl_err *err)
 	api_resp_header(resp, "x-ms-error-code", code);
 	if (resp->status == 429 || resp->status == 503)
 		api_resp_header(resp, "Retry-After", "1");
-	/* The storage is unreachable from this node: the client's retry should be free to land on
-	 * another node or region (a load balancer in TCP mode keeps a connection where it is). */
-	if (kind == KL_EUNAVAIL || kind == KL_EOUTCOME)
+	/* The storage is unreachable from this node, or this node's region does not take writes
+	 * (a secondary region, or one another region took over from): the client's retry should
+	 * be free to land on another node or region (a load balancer in TCP mode keeps a
+	 * connection where it is, and may send a new one where writes go now). */
+	if (kind == KL_EUNAVAIL || kind == KL_EOUTCOME || kind == KL_EREADONLY)
 		api_resp_header(resp, "Connection", "close");
 }

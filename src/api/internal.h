@@ -371,6 +371,7 @@ int arm_subscription_get(struct api_call *c);
 int admin_deployment(struct api_call *c);
 int admin_region_get(struct api_call *c);
 int admin_region_promote(struct api_call *c);
+int admin_region_switchover(struct api_call *c);
 int admin_vaults_list(struct api_call *c);
 int admin_vault_get(struct api_call *c);
 int admin_principal_create(struct api_call *c);

@@ -116,6 +116,7 @@ static const struct route routes[] = {
 	{ "GET",    "/kluis/v1/deployment/region",       admin_region_get,        ROUTE_READ,   PERM_ADMIN,          "GetRegion" },
 	/* ROUTE_READ: it runs on a read-only node (a standby's) and makes its own way to writes. */
 	{ "POST",   "/kluis/v1/deployment/region/promote", admin_region_promote,  ROUTE_READ,   PERM_ADMIN,          "PromoteRegion" },
+	{ "POST",   "/kluis/v1/deployment/region/switchover", admin_region_switchover, ROUTE_READ, PERM_ADMIN,      "SwitchoverRegion" },
 	{ "GET",    "/kluis/v1/vaults",                  admin_vaults_list,       ROUTE_READ,   PERM_DEPLOYMENT,     "ListVaults" },
 	{ "GET",    "/kluis/v1/vaults/{name}",           admin_vault_get,         ROUTE_READ,   PERM_DEPLOYMENT,     "GetVault" },
 	{ "POST",   "/kluis/v1/principals",              admin_principal_create,  ROUTE_ADMIN,  PERM_ADMIN,          "CreatePrincipal" },

@@ -1,6 +1,6 @@
-/* `kluis region ...`: the regions' epoch and write fence as the node at --url sees them, and the
- * promotion of that node's region when the primary region is lost for good (the administration
- * API, /kluis/v1/deployment/region; docs/deploy.md, "Promotion"). */
+/* `kluis region ...`: the regions' epoch and write fence as the node at --url sees them, the
+ * promotion of that node's region when the primary region is lost for good, and a planned
+ * switchover to it (the administration API, /kluis/v1/deployment/region; docs/deploy.md). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +26,16 @@ static int print_promotion(const json_t *v)
 		"promoted-at", "epoch.promotedAt", "may-be-lost-after", "mayBeLost.after",
 		"lag-seconds", "mayBeLost.lagSeconds", "was-streaming", "mayBeLost.streaming",
 		"took-seconds", "tookSeconds", NULL,
+	};
+
+	return cmd_print_fields(v, fields);
+}
+
+static int print_switchover(const json_t *v)
+{
+	static const char *const fields[] = {
+		"dry-run", "dryRun", "epoch", "epoch.epoch", "region", "epoch.region",
+		"writes-paused-seconds", "writesPausedSeconds", "took-seconds", "tookSeconds", NULL,
 	};
 
 	return cmd_print_fields(v, fields);
@@ -60,6 +70,28 @@ static int region_promote(struct cli *c, const struct args *a)
 	return rc;
 }
 
+static int region_switchover(struct cli *c, const struct args *a)
+{
+	json_t *body;
+	char *url;
+	int rc;
+
+	if ((rc = client_need_url(c)) != CLI_OK)
+		return rc;
+	if ((body = json_pack("{s:b}", "dryRun", args_has(a, "dry-run"))) == NULL)
+		return client_nomem();
+	url = client_url(c->cfg.url, NULL, "kluis", "v1", "deployment", "region", "switchover",
+			 NULL);
+	rc = cmd_call_print(c, "POST", url, body, print_switchover);
+	json_decref(body);
+	return rc;
+}
+
+static const struct opt switchover_opts[] = {
+	{ "dry-run", 0, OPT_FLAG, NULL, "check that a switchover could start; change nothing" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 static const struct opt promote_opts[] = {
 	{ "dry-run", 0, OPT_FLAG, NULL, "check and report what may be lost; change nothing" },
 	{ "force", 0, OPT_FLAG, NULL, "promote even though the other region's database still "
@@ -74,10 +106,13 @@ static const struct cmd region_cmds[] = {
 	{ "promote", "region promote [--dry-run] [--force]",
 	  "make the node's region (a standby's) the deployment's primary, after the other region "
 	  "is lost for good; prints what may have been lost", promote_opts, 0, 0, region_promote },
+	{ "switchover", "region switchover [--dry-run]",
+	  "move the deployment's writes to the node's region (a standby's), both regions healthy: "
+	  "nothing acknowledged is lost", switchover_opts, 0, 0, region_switchover },
 	{ NULL, NULL, NULL, NULL, 0, 0, NULL },
 };
 
 const struct cmd_group cmd_region_group = {
-	"region", "the deployment's regions: the epoch and a promotion (administrators)",
+	"region", "the deployment's regions: the epoch, a promotion, a switchover (administrators)",
 	region_cmds, false,
 };

@@ -396,6 +396,7 @@ int store_role(struct store *st, enum store_role *role, struct store_repl *repl,
 	repl->lag_ms = -1;
 	repl->paused = false;
 	repl->replayed_at_ms = -1;
+	repl->wal_pos = 0;
 	if (st->vt->role == NULL) {
 		*role = STORE_PRIMARY;
 		return 0;

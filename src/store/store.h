@@ -67,6 +67,10 @@ struct store_repl {
 	int64_t lag_ms;
 	bool paused;		/* a standby whose replay is paused (store_pause_replay) */
 	int64_t replayed_at_ms;	/* a standby's last replayed transaction, Unix ms; -1: unknown */
+	/* Where the write-ahead log stands, in bytes: a primary's flushed end, a standby's replayed
+	 * end (0: unknown, or a store without one). A standby has every commit of its primary once
+	 * its position reaches the primary's. */
+	uint64_t wal_pos;
 };
 
 enum store_promote_step { STORE_REPLAY_RESUME, STORE_REPLAY_PAUSE, STORE_PROMOTE };

@@ -100,7 +100,9 @@
 	"pg_last_xact_replay_timestamp()))::int8, -1) END, " \
 	"CASE WHEN r THEN pg_is_wal_replay_paused() ELSE false END, " \
 	"CASE WHEN r THEN COALESCE((1000 * EXTRACT(EPOCH FROM " \
-	"pg_last_xact_replay_timestamp()))::int8, -1) ELSE -1 END " \
+	"pg_last_xact_replay_timestamp()))::int8, -1) ELSE -1 END, " \
+	"COALESCE(CASE WHEN r THEN pg_last_wal_replay_lsn() - '0/0' " \
+	"ELSE pg_current_wal_flush_lsn() - '0/0' END, 0)::int8 " \
 	"FROM (SELECT pg_is_in_recovery() AS r, EXISTS (SELECT 1 FROM pg_stat_wal_receiver " \
 	"WHERE status = 'streaming') AS s) AS x"
 
@@ -640,9 +642,10 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 
 	if (store_pg_run_read(s, ST_ROLE, 0, NULL, NULL, "role", false, &r, err) != 0)
 		goto out;
-	if (PQntuples(r) != 1 || PQnfields(r) != 5 || PQgetlength(r, 0, 0) != 1 ||
+	if (PQntuples(r) != 1 || PQnfields(r) != 6 || PQgetlength(r, 0, 0) != 1 ||
 	    PQgetlength(r, 0, 1) != 1 || PQgetlength(r, 0, 2) != 8 ||
-	    PQgetlength(r, 0, 3) != 1 || PQgetlength(r, 0, 4) != 8) {
+	    PQgetlength(r, 0, 3) != 1 || PQgetlength(r, 0, 4) != 8 ||
+	    PQgetlength(r, 0, 5) != 8) {
 		kl_fail(err, KL_EINTERNAL, "pg_is_in_recovery() gave an unexpected answer");
 		goto out;
 	}
@@ -651,6 +654,7 @@ static int pg_role(struct store *st, enum store_role *role, struct store_repl *r
 	repl->lag_ms = (int64_t)rec_from_be64((const unsigned char *)PQgetvalue(r, 0, 2));
 	repl->paused = PQgetvalue(r, 0, 3)[0] != 0;
 	repl->replayed_at_ms = (int64_t)rec_from_be64((const unsigned char *)PQgetvalue(r, 0, 4));
+	repl->wal_pos = rec_from_be64((const unsigned char *)PQgetvalue(r, 0, 5));
 	rc = 0;
 out:
 	PQclear(r);

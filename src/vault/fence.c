@@ -38,6 +38,7 @@
 #define FENCE_UNREACHABLE_POLL_MS 2000
 #define FENCE_LEASE_MS 10000
 #define PROMOTED_WAIT_MS 30000	/* for the store to take writes once promoted */
+#define CATCH_UP_WAIT_MS 10000	/* for a switchover's standby to replay the primary's last commit */
 
 struct fence {
 	vault_peer_open_fn open_peer;	/* NULL: no peer, no lease */
@@ -367,4 +368,127 @@ int vault_promote(struct vault_core *core, bool force, bool dry_run, struct vaul
 done:
 	out->took_ms = clock_mono_ms() - start;
 	return 0;
+}
+
+static struct store *peer_store(struct vault_core *core)
+{
+	struct store *peer;
+
+	pthread_mutex_lock(&core->fence->mu);
+	peer = core->fence->peer;	/* kept open until fence_close */
+	pthread_mutex_unlock(&core->fence->mu);
+	return peer;
+}
+
+/* Promotes core's store and waits until it takes writes. */
+static int promote_store(struct vault_core *core, struct kl_err *err)
+{
+	enum store_role role = STORE_STANDBY;
+	uint64_t deadline;
+
+	if (store_promote(core->st, STORE_PROMOTE, err) != 0)
+		return -1;
+	deadline = clock_mono_ms() + PROMOTED_WAIT_MS;
+	while (store_role(core->st, &role, NULL, err) != 0 || role != STORE_PRIMARY) {
+		kl_err_clear(err);
+		if (clock_mono_ms() > deadline)
+			return kl_fail(err, KL_EUNAVAIL, "the promoted store does not take writes");
+		sleep_ms(100);
+	}
+	return 0;
+}
+
+/* Waits until core's store has replayed up to pos; false after CATCH_UP_WAIT_MS. */
+static bool caught_up(struct vault_core *core, uint64_t pos)
+{
+	uint64_t deadline = clock_mono_ms() + CATCH_UP_WAIT_MS;
+	struct store_repl repl;
+	enum store_role role;
+	struct kl_err err = { 0 };
+
+	for (;;) {
+		if (store_role(core->st, &role, &repl, &err) == 0 && role == STORE_STANDBY &&
+		    repl.wal_pos >= pos)
+			return true;
+		kl_err_clear(&err);
+		if (clock_mono_ms() > deadline)
+			return false;
+		sleep_ms(10);
+	}
+}
+
+int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switchover *out,
+		     struct kl_err *err)
+{
+	struct vault_region_status s;
+	struct vault_epoch old;
+	struct store_repl repl;
+	enum store_role role;
+	struct store *peer;
+	uint64_t start = clock_mono_ms(), paused_at, version, ignored;
+
+	memset(out, 0, sizeof(*out));
+	fence_check(core);	/* a fresh look at the peer */
+	if (vault_region_status(core, &s, err) != 0)
+		return -1;
+	if (!s.standby)
+		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+				  "This region's store already takes writes: there is nothing to "
+				  "switch over to it.");
+	if (!s.peer || !s.peer_reachable || !s.peer_primary || (peer = peer_store(core)) == NULL)
+		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+				  "The other region's database does not answer as a primary: a "
+				  "switchover needs both regions (a region lost for good is "
+				  "promoted instead).");
+	if (!s.streaming)
+		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+				  "This region's database does not stream from the primary: it "
+				  "could not catch up.");
+	out->epoch.epoch = (s.epoch.epoch > s.peer_epoch.epoch ? s.epoch.epoch
+							   : s.peer_epoch.epoch) + 1;
+	memcpy(out->epoch.region, core->region, sizeof(out->epoch.region));
+	if (dry_run)
+		goto done;
+	/* The new epoch in the primary region's store: from its commit on, every write of that
+	 * region fails its fence check there, and its nodes see the record within a poll. */
+	out->epoch.promoted_at_ms = clock_now_ms();
+	if (epoch_read(peer, &old, &version, err) != 0 ||
+	    epoch_write(peer, &out->epoch, version, err) != 0)
+		return -1;
+	paused_at = clock_mono_ms();
+	LOG_WARN(NULL, "switching the writes over to region %s (epoch %" PRIu64 "): the other "
+		       "region refuses them from now on", core->region, out->epoch.epoch);
+	if (store_role(peer, &role, &repl, err) != 0 || role != STORE_PRIMARY)
+		goto undo;
+	out->wal_pos = repl.wal_pos;
+	if (!caught_up(core, out->wal_pos)) {
+		kl_fail(err, KL_EUNAVAIL, "this region's database did not replay the primary's "
+			"last commit within %d ms", CATCH_UP_WAIT_MS);
+		goto undo;
+	}
+	if (promote_store(core, err) != 0)
+		return -1;	/* promoted or not, the old region stays fenced: an operator's call */
+	out->paused_ms = clock_mono_ms() - paused_at;
+	LOG_WARN(NULL, "region %s is the deployment's primary region now (epoch %" PRIu64 "; "
+		       "writes paused %" PRIu64 " ms)", core->region, out->epoch.epoch,
+		 out->paused_ms);
+	fence_check(core);
+	vault_mode_refresh(core);
+done:
+	out->took_ms = clock_mono_ms() - start;
+	return 0;
+undo:
+	{
+		struct kl_err ignore = { 0 };
+
+		/* This store was not promoted: the old region takes writes again. */
+		if (epoch_read(peer, &s.peer_epoch, &ignored, &ignore) == 0 &&
+		    epoch_write(peer, &old, ignored, &ignore) == 0)
+			LOG_WARN(NULL, "switchover to region %s abandoned: the other region takes "
+				       "writes again", core->region);
+		else
+			LOG_ERROR(NULL, "switchover to region %s abandoned, and the old epoch could "
+					"not be put back: %s", core->region, ignore.msg);
+	}
+	return -1;
 }

@@ -63,4 +63,25 @@ struct vault_promotion {
 int vault_promote(struct vault_core *core, bool force, bool dry_run, struct vault_promotion *out,
 		  struct kl_err *err);
 
+struct vault_switchover {
+	struct vault_epoch epoch;	/* the new one (a dry run: what it would be) */
+	uint64_t wal_pos;		/* the old primary's position after the new epoch was
+					 * recorded there, which this store replayed before its
+					 * promotion */
+	uint64_t paused_ms;		/* from the new epoch recorded in the old primary region
+					 * (its writes refused from then on) to this store taking
+					 * writes */
+	uint64_t took_ms;
+};
+
+/* A planned switchover to this node's region, both regions healthy: the new epoch is recorded in
+ * the primary region's store, whose nodes refuse every write from that commit on; this node's
+ * store (its standby) replays up to the primary's position after it, so that it holds every
+ * acknowledged write, and is promoted. Refused (KL_ECONFLICT) when the store is no standby, or
+ * is not streaming, or the other region's database does not answer as a primary (a region lost
+ * for good is promoted instead). When the standby does not catch up within a time limit, the
+ * old epoch is put back and the old primary region takes writes again. */
+int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switchover *out,
+		     struct kl_err *err);
+
 #endif

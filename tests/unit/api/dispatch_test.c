@@ -520,8 +520,9 @@ static void test_route_classes_match_read_only_set(void **state)
 		"ListRoleDefinitions", "ListRoleAssignments", "GetRoleAssignment",
 		"SecretsGet", "SecretsList", "KeysGet", "KeysList", "KeysListVersions", "KeysGetVersion",
 		"OperationsList", "GetMasterKey", "ListSigningKeys",
-		/* the region's fence; a promotion runs on a read-only node, and writes its own way */
-		"GetRegion", "PromoteRegion",
+		/* the region's fence; a promotion or switchover runs on a read-only node, and
+		 * writes its own way */
+		"GetRegion", "PromoteRegion", "SwitchoverRegion",
 		/* Resource Manager's own, for az */
 		"GetCloudMetadata", "SubscriptionsList", "SubscriptionsGet",
 		/* the identity provider: a read-only node issues tokens too (nothing is stored) */

@@ -106,6 +106,23 @@ static void test_unknown_outcome_is_503(void **state)
 	api_resp_free(&resp);
 }
 
+/* A write refused for being read-only closes the connection too: the retry goes through the
+ * load balancer again, to the region that takes writes now. */
+static void test_read_only_closes_the_connection(void **state)
+{
+	struct api_resp resp;
+	struct kl_err err = { 0 };
+
+	(void)state;
+	api_resp_init(&resp);
+	kl_fail_az(&err, KL_EREADONLY, "VaultIsReadOnly", NULL, "The vault is read-only.");
+	api_resp_error(&resp, &err);
+	assert_int_equal(resp.status, 503);
+	assert_string_equal(header_of(&resp, "Retry-After"), "1");
+	assert_string_equal(header_of(&resp, "Connection"), "close");
+	api_resp_free(&resp);
+}
+
 static void test_unknown_path_not_utf8_gets_a_json_404(void **state)
 {
 	struct api_config cfg = { .dns_suffix = "vault.localhost", .default_vault = "default" };
@@ -143,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_message_cut_inside_a_character_keeps_the_body),
 		cmocka_unit_test(test_unknown_path_not_utf8_gets_a_json_404),
 		cmocka_unit_test(test_unknown_outcome_is_503),
+		cmocka_unit_test(test_read_only_closes_the_connection),
 	};
 
 	json_util_init();

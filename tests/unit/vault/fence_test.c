@@ -1,12 +1,19 @@
 /* Two regions on real PostgreSQL servers (pg_fixture.h): node a of region r1 on the primary,
  * node b of region r2 on its hot standby, each checking the other's database (vault/fence.h).
+ * A planned switchover (on a pair of servers of its own): every write a acknowledged, even
+ * while b was taking over, is in b's store, and a refuses writes from the switch on.
  * The primary region lost for good: b's promotion is refused while a's database answers as a
  * primary, and goes through once it is gone (after the leases of r1 have run out), with a new
  * epoch; b then takes writes. When a's database comes back by itself, a is fenced: it refuses
  * every write, and records the new epoch in its own database, so that it stays fenced after a
  * restart even when r2 cannot be reached. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -28,7 +35,7 @@ struct node {
 	const char *region;
 };
 
-static struct pg_fixture pg;
+static struct pg_fixture pg, pg2;
 
 static struct store *open_peer(void *arg, struct kl_err *err)
 {
@@ -149,19 +156,147 @@ static void test_region_lost_for_good(void **state)
 	fixture_dir_remove(&b.dir);
 }
 
+/* Resumes the process *arg after 1.5 s. */
+static void *resume_later(void *arg)
+{
+	struct timespec wait = { 1, 500 * 1000000L };
+
+	nanosleep(&wait, NULL);
+	kill(*(pid_t *)arg, SIGCONT);
+	return NULL;
+}
+
+/* Writes t/w-1, t/w-2, ... through node a until stop; counts the acknowledged ones. */
+struct writer {
+	struct node *a;
+	atomic_bool stop;
+	atomic_int acked;
+	int refused;
+};
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	struct kl_err err = { 0 };
+	char key[32];
+	int i;
+
+	for (i = 1; !atomic_load(&w->stop) && i < 100000; i++) {
+		snprintf(key, sizeof(key), "t/w-%d", i);
+		if (put(w->a, key, &err) == 0)
+			atomic_store(&w->acked, i);	/* one at a time: all up to i acknowledged */
+		else if (err.code == KL_EREADONLY)
+			w->refused++;
+		else
+			fail_msg("write %d: %s", i, err.msg);
+		if (w->refused > 0)
+			break;
+	}
+	return NULL;
+}
+
+static void test_switchover(void **state)
+{
+	struct node a = { .region = "r1" }, b = { .region = "r2" };
+	struct writer w = { .a = &a };
+	struct vault_switchover sw;
+	struct kl_err err = { 0 };
+	struct buf v;
+	char cmd[1024], key[32], rec[32];
+	uint64_t version;
+	pthread_t t, resume;
+	pid_t receiver;
+	int i;
+
+	(void)state;
+	json_util_init();
+	pg_fixture_conninfo(pg2.port, a.store, sizeof(a.store));
+	pg_fixture_conninfo(pg2.standby_port, a.peer, sizeof(a.peer));
+	memcpy(b.store, a.peer, sizeof(b.store));
+	memcpy(b.peer, a.store, sizeof(b.peer));
+	assert_int_equal(fixture_dir_make(&a.dir), 0);
+	assert_int_equal(fixture_dir_make(&b.dir), 0);
+	open_node(&a);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s/master.key' '%s/admin-token' '%s/'", a.dir.path,
+		 a.dir.path, b.dir.path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(put(&a, "t/before", &err), 0);
+	open_node(&b);
+
+	/* refused from the primary's side; a dry run changes nothing */
+	assert_int_equal(vault_switchover(a.core, false, &sw, &err), -1);
+	assert_int_equal(err.code, KL_ECONFLICT);
+	kl_err_clear(&err);
+	assert_int_equal(vault_switchover(b.core, true, &sw, &err), 0);
+	assert_int_equal(sw.epoch.epoch, 1);
+	assert_string_equal(sw.epoch.region, "r2");
+	assert_int_equal(put(&a, "t/still-r1", &err), 0);
+
+	/* a writes without a pause while b takes over; b's WAL receiver is stopped meanwhile, so
+	 * that b lacks a's last commits when the switchover starts, and gets them back 1.5 s on */
+	assert_int_equal(pthread_create(&t, NULL, write_loop, &w), 0);
+	while (atomic_load(&w.acked) < 20)
+		sched_yield();
+	assert_int_equal(pg_fixture_query(pg2.standby_port, "SELECT pid FROM pg_stat_wal_receiver",
+					  rec, sizeof(rec)), 0);
+	receiver = (pid_t)atoi(rec);
+	assert_true(receiver > 0);
+	assert_int_equal(kill(receiver, SIGSTOP), 0);
+	i = atomic_load(&w.acked);
+	while (atomic_load(&w.acked) < i + 20)
+		sched_yield();
+	assert_int_equal(pthread_create(&resume, NULL, resume_later, &receiver), 0);
+	if (vault_switchover(b.core, false, &sw, &err) != 0)
+		fail_msg("switchover: %s", err.msg);
+	pthread_join(resume, NULL);
+	atomic_store(&w.stop, true);
+	pthread_join(t, NULL);
+	assert_true(sw.paused_ms >= 1000);	/* it waited for the receiver */
+	print_message("switchover: writes paused %" PRIu64 " ms, took %" PRIu64 " ms; a's writer "
+		      "had %d acknowledged\n", sw.paused_ms, sw.took_ms, atomic_load(&w.acked));
+	assert_int_equal(sw.epoch.epoch, 1);
+	assert_true(sw.wal_pos > 0);
+	assert_int_equal(vault_core_mode(b.core), VAULT_MODE_READ_WRITE);
+	assert_int_equal(put(&b, "t/after", &err), 0);
+	/* every write a acknowledged is in b's store */
+	buf_init(&v, 4096);
+	for (i = 1; i <= atomic_load(&w.acked); i++) {
+		snprintf(key, sizeof(key), "t/w-%d", i);
+		if (store_get(b.core->st, key, strlen(key), &v, &version, &err) != 0)
+			fail_msg("%s, acknowledged by r1, is not in r2: %s", key, err.msg);
+	}
+	buf_clear(&v);
+	/* a refuses writes from the switch on, and says so at its next look */
+	assert_int_equal(put(&a, "t/old-epoch", &err), -1);
+	assert_int_equal(err.code, KL_EREADONLY);
+	assert_true(wait_fenced(&a));
+	assert_int_equal(vault_core_mode(a.core), VAULT_MODE_READ_ONLY);
+	assert_int_equal(vault_switchover(b.core, false, &sw, &err), -1);	/* done already */
+	assert_int_equal(err.code, KL_ECONFLICT);
+
+	vault_core_close(a.core);
+	vault_core_close(b.core);
+	fixture_dir_remove(&a.dir);
+	fixture_dir_remove(&b.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_switchover),
 		cmocka_unit_test(test_region_lost_for_good),
 	};
 	int failed = 1;
 
-	if (pg_fixture_start(&pg) != 0 || pg_fixture_standby_start(&pg) != 0) {
+	if (pg_fixture_start(&pg) != 0 || pg_fixture_standby_start(&pg) != 0 ||
+	    pg_fixture_start(&pg2) != 0 || pg_fixture_standby_start(&pg2) != 0) {
 		fprintf(stderr, "cannot start PostgreSQL servers for the test\n");
 		goto out;
 	}
 	failed = cmocka_run_group_tests_name("the regions' fence", tests, NULL, NULL);
 out:
+	/* pg2's guard process, forked after pg's, holds pg's pipe too: it goes first */
+	pg_fixture_stop(&pg2);
 	pg_fixture_stop(&pg);
 	return failed == 0 ? 0 : 1;
 }
