@@ -1,20 +1,23 @@
 # shellcheck shell=bash disable=SC2154 # sourced by cluster.sh, which sets the variables
 # deploy/cluster-regions.sh: the second region of deploy/cluster.sh (sourced by it; functions
-# only): r2's replica, the promotion of r2 when r1 is lost for good, and r1's rejoin as the
-# secondary region afterwards (docs/deploy.md, "Promotion when the primary region is lost for
-# good").
+# only): r2's replica, the promotion of a region when the other is lost for good, a planned
+# switchover between healthy regions, and the rebuilding of the old primary region as the
+# secondary afterwards (docs/deploy.md, "Two regions").
 #
-# Before a promotion: r1 runs pg_auto_failover (monitor, pg-1, pg-2) and pg-3 is r2's plain hot
-# standby, streaming from whichever r1 node is the primary. `promote r2` makes pg-3 the primary
-# under epoch 1 and leaves DIR/run/promoted-r2. The next `up` rebuilds r1: its formation is
-# stopped and moved aside whole, and pg-1 becomes a plain hot standby of pg-3. From then on pg-2
-# and the monitor are not part of the deployment.
+# At first r1 runs pg_auto_failover (monitor, pg-1, pg-2) and pg-3 is r2's plain hot standby,
+# streaming from whichever r1 node is the primary. DIR/run/primary-region names the region that
+# takes writes (r1 when absent). `promote r2` makes pg-3 the primary and leaves
+# run/rebuild-r1: the next `up` rebuilds r1, whose databases are set aside, since they may hold
+# writes r2 lacks. `switchover` moves the writes (kluisd records the new epoch in the primary's
+# store, waits until the target's standby has replayed all of it, promotes it) and rebuilds the
+# old primary region at once. The first time r1 is rebuilt its formation is stopped for good
+# (run/r1-rejoined) and pg-1 becomes a plain node: from then on each region has one database,
+# a primary or a standby of the other.
 
 # --- plain PostgreSQL nodes (outside pg_auto_failover) ------------------------------------------
 
 # Is $1 a plain node (no keeper): pg-3 always, pg-1 once r1 has rejoined as the secondary region?
 plain_pg() { [ "$1" = "$REPLICA" ] || { [ "$1" = pg-1 ] && rejoined; }; }
-rejoined() { [ -f "$RUN/r1-rejoined" ]; }
 
 # Node $1's data directory becomes a fresh base backup of the primary on port $2, set up as a hot
 # standby streaming from the servers of conninfo fragment $3 ("host=... port=..."). Its settings
@@ -75,34 +78,70 @@ up_replica() {
 		clone_standby "$REPLICA" "$port" "host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2"
 		touch "$RUN/$REPLICA.created"
 	fi
-	start_plain_pg "$REPLICA" "$(promoted && echo primary || echo standby)"
+	start_plain_pg "$REPLICA" "$([ "$(primary_region)" = r2 ] && echo primary || echo standby)"
 }
 
-# --- up: r1 as the secondary region after a promotion ------------------------------------------
+# --- up after a promotion or a switchover --------------------------------------------------------
 
-# The first `up` after `promote r2` stops r1's kluisd nodes (fenced: they have acknowledged no
-# write since the promotion) and r1's formation, moves the formation's data directories whole to
-# DIR/pg/r1-before-rejoin-TIME, and clones pg-1 afresh from pg-3. The writes r1 committed after
-# the promotion's mayBeLost.after are in that directory and nowhere else: an operator who wants
-# them back reads them there (docs/deploy.md). Later `up`s only start pg-1.
-up_rejoin_r1() {
-	local k pid n aside
-	if ! rejoined; then
-		for ((k = 1; k <= nodes; k++)); do
-			if pid=$(kluisd_pid "$k"); then stop_pid "$pid" 20 "kluisd-$k (r1 rejoins)"; fi
-		done
-		stop_formation
-		aside=$PGROOT/r1-before-rejoin-$(date -u +%Y%m%dT%H%M%SZ)
-		pg_tool mkdir -p "$aside"
-		for n in monitor $(pg_nodes); do
-			if [ -e "$PGROOT/$n" ]; then pg_tool mv "$PGROOT/$n" "$aside/"; fi
-			rm -f "$RUN/$n.created" "$RUN/$n.pgids"
-		done
-		log "r1's databases as they were are kept in $aside"
-		clone_standby pg-1 "$port_pg_3" "host=127.0.0.1 port=$port_pg_3"
-		touch "$RUN/r1-rejoined"
+# The database node of region $1 (pg-1 once r1 has rejoined).
+region_db() { [ "$1" = r1 ] && echo pg-1 || echo "$REPLICA"; }
+# Starts region $1's kluisd nodes (and restarts, one at a time, those whose flags changed).
+up_region_nodes() {
+	if [ "$1" = r1 ]; then up_kluisd 1 "$nodes"; else up_kluisd $((nodes + 1)) "$(total_nodes)"; fi
+}
+
+# Both regions as they are now: the primary region first, then the secondary, rebuilt first if
+# its database is an old primary (after a promotion) or r1 still has its formation.
+up_regions() {
+	local p s
+	p=$(primary_region)
+	s=$(secondary_region)
+	start_plain_pg "$(region_db "$p")" primary
+	up_region_nodes "$p"
+	if [ -f "$RUN/rebuild-$s" ] || { [ "$s" = r1 ] && ! rejoined; }; then
+		rebuild_region "$s" keep
 	fi
-	start_plain_pg pg-1 standby
+	start_plain_pg "$(region_db "$s")" standby
+	up_region_nodes "$s"
+}
+
+# Rebuilds region $1 as the secondary: its kluisd nodes stopped (fenced: they acknowledge no
+# write since the other region took over), its databases stopped and moved whole to
+# DIR/pg/$1-before-rejoin-TIME when $2 is "keep" (after a promotion the writes it committed after
+# the promotion's mayBeLost.after are there and nowhere else), removed when "drop" (after a
+# switchover it holds nothing the primary lacks), and its database node cloned afresh from the
+# primary as a plain hot standby. The caller starts them again.
+rebuild_region() {
+	local r=$1 how=$2 k pid n first=1 last=$nodes db from dirs aside
+	db=$(region_db "$r")
+	from=$(pg_port "$(region_db "$(primary_region)")")
+	[ "$r" = r1 ] || { first=$((nodes + 1)); last=$(total_nodes); }
+	for ((k = first; k <= last; k++)); do
+		if pid=$(kluisd_pid "$k"); then stop_pid "$pid" 20 "kluisd-$k ($r is rebuilt)"; fi
+	done
+	if [ "$r" = r1 ] && ! rejoined; then
+		stop_formation
+		dirs="monitor $(pg_nodes)"
+	else
+		stop_plain_pg "$db"
+		dirs=$db
+	fi
+	if [ "$how" = keep ]; then
+		aside=$PGROOT/$r-before-rejoin-$(date -u +%Y%m%dT%H%M%SZ)
+		pg_tool mkdir -p "$aside"
+	fi
+	for n in $dirs; do
+		if [ -e "$PGROOT/$n" ] && [ "$how" = keep ]; then
+			pg_tool mv "$PGROOT/$n" "$aside/"
+		else
+			pg_tool rm -rf "$PGROOT/$n"
+		fi
+		[ "$n" = "$REPLICA" ] || rm -f "$RUN/$n.created" "$RUN/$n.pgids"
+	done
+	[ "$how" != keep ] || log "$r's databases as they were are kept in $aside"
+	clone_standby "$db" "$from" "host=127.0.0.1 port=$from"
+	[ "$r" = r2 ] || touch "$RUN/r1-rejoined"
+	rm -f "$RUN/rebuild-$r"
 }
 
 # Stops r1's pg_auto_failover formation: the data nodes together (stopping one at a time would
@@ -163,41 +202,70 @@ epoch_of() {
 	echo "$e $r"
 }
 
-# One line: the primary region, the epoch, and the secondary region's replica and its lag.
+# One line: the primary region, the epoch, and the secondary region's database and its lag.
 region_line() {
-	local p=$port_pg_1 s=$REPLICA sport=$port_pg_3 ep lag
-	if promoted; then
-		p=$port_pg_3 s=pg-1 sport=$port_pg_1
+	local p s pport="" sdb ep lag
+	p=$(primary_region)
+	s=$(secondary_region)
+	sdb=$(region_db "$s")
+	if [ "$p" = r2 ] || rejoined; then
+		pport=$(pg_port "$(region_db "$p")")
 	else
-		p=$(primary_port) || p=""
+		pport=$(primary_port) || pport=""
 	fi
-	ep=$( [ -n "$p" ] && epoch_of "$p" || echo "? ?")
-	lag=$(sql "$sport" "$DBNAME" "select case when pg_is_in_recovery() then coalesce(round(extract(epoch from now() - pg_last_xact_replay_timestamp())::numeric, 1)::text || ' s since the last replayed commit', 'nothing replayed yet') else 'not a standby' end" || echo "not answering")
-	echo "primary region: $(promoted && echo r2 || echo r1) (epoch ${ep%% *}); secondary: $(promoted && echo r1 || echo r2), $s $lag"
+	ep=$( [ -n "$pport" ] && epoch_of "$pport" || echo "? ?")
+	lag=$(sql "$(pg_port "$sdb")" "$DBNAME" "select case when pg_is_in_recovery() then coalesce(round(extract(epoch from now() - pg_last_xact_replay_timestamp())::numeric, 1)::text || ' s since the last replayed commit', 'nothing replayed yet') else 'not a standby' end" || echo "not answering")
+	echo "primary region: $p (epoch ${ep%% *}); secondary: $s, $sdb $lag"
 }
 
-# --- promote -------------------------------------------------------------------------------------
+# --- promote and switchover ------------------------------------------------------------------
 
-# Asks the first r2 node that answers to promote its region (POST /kluis/v1/deployment/region/
-# promote): it refuses while r1's database answers as a primary (unless --force), pauses pg-3's
-# replay, waits for r1's write leases to run out (about 11 s), promotes pg-3 and records the new
-# epoch. Prints kluisd's report: what may have been lost is what r1 committed after mayBeLost.after.
-promote_r2() {
-	local k body answer code
-	body="{\"force\": $([ "$opt_force" = 1 ] && echo true || echo false), \"dryRun\": $([ "$opt_dry_run" = 1 ] && echo true || echo false)}"
-	for ((k = nodes + 1; k <= $(total_nodes); k++)); do
+# POSTs body to /kluis/v1/deployment/region/$2 on the first node of region $1 that answers;
+# prints the answer; fails unless it is a 200.
+region_call() {
+	local r=$1 op=$2 body=$3 k first=1 last=$nodes answer code
+	[ "$r" = r1 ] || { first=$((nodes + 1)); last=$(total_nodes); }
+	for ((k = first; k <= last; k++)); do
 		health "$k" >/dev/null || continue
-		log "asking kluisd-$k (r2) to promote its region$([ "$opt_dry_run" = 1 ] && echo ' (dry run)')"
+		log "asking kluisd-$k ($r): $op$([ "$opt_dry_run" = 1 ] && echo ' (dry run)')"
 		answer=$(curl -sS --max-time 120 --cacert "$DIR/kluisd-$k/tls/ca.pem" \
 			-H "Authorization: Bearer $(cat "$DIR/kluisd-$k/admin-token")" \
 			-H 'Content-Type: application/json' -X POST --data "$body" -w '\n%{http_code}' \
-			"https://127.0.0.1:$(kluisd_port "$k")/kluis/v1/deployment/region/promote" 9>&-) ||
-			die "kluisd-$k did not answer the promotion"
+			"https://127.0.0.1:$(kluisd_port "$k")/kluis/v1/deployment/region/$op" 9>&-) ||
+			die "kluisd-$k did not answer"
 		code=${answer##*$'\n'}
 		echo "${answer%$'\n'*}"
-		[ "$code" = 200 ] || die "the promotion was refused ($code)"
-		[ "$opt_dry_run" = 1 ] || touch "$RUN/promoted-r2"
+		[ "$code" = 200 ] || die "$op was refused ($code)"
 		return 0
 	done
-	die "no r2 kluisd node answers: start them with up first"
+	die "no $r kluisd node answers: start them with up first"
+}
+
+# Makes region $1 the primary when the other is lost for good: kluisd refuses while the other
+# region's database answers as a primary (unless --force), pauses the standby's replay, waits
+# for the other region's write leases to run out (about 11 s), promotes it and records the new
+# epoch. Prints kluisd's report: what may have been lost is what the old primary committed after
+# mayBeLost.after. The next `up` rebuilds the old primary region, keeping its databases aside.
+promote_region() {
+	local old
+	old=$(primary_region)
+	region_call "$1" promote "{\"force\": $([ "$opt_force" = 1 ] && echo true || echo false), \"dryRun\": $([ "$opt_dry_run" = 1 ] && echo true || echo false)}"
+	[ "$opt_dry_run" = 0 ] || return 0
+	echo "$1" >"$RUN/primary-region"
+	touch "$RUN/rebuild-$old"
+}
+
+# Moves the writes to region $1, both regions healthy, losing nothing (kluisd's switchover,
+# decisions.md §36), then rebuilds the old primary region as the secondary and restarts the
+# nodes whose flags changed.
+switchover_to() {
+	local old
+	old=$(primary_region)
+	region_call "$1" switchover "{\"dryRun\": $([ "$opt_dry_run" = 1 ] && echo true || echo false)}"
+	[ "$opt_dry_run" = 0 ] || return 0
+	echo "$1" >"$RUN/primary-region"
+	rebuild_region "$old" drop
+	start_plain_pg "$(region_db "$old")" standby
+	up_region_nodes "$old"
+	up_region_nodes "$1"
 }

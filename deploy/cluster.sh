@@ -5,8 +5,10 @@
 #   deploy/cluster.sh status DIR                          refresh DIR/topology.json, print a table
 #   deploy/cluster.sh down [--purge] DIR                  stop what `up` started (--purge: and
 #                                                         remove the data)
-#   deploy/cluster.sh promote r2 [--dry-run] [--force] DIR  make r2 the primary region when r1
-#                                                         is lost for good (docs/deploy.md)
+#   deploy/cluster.sh promote r1|r2 [--dry-run] [--force] DIR  make the secondary region the
+#                                                         primary when the other is lost for good
+#   deploy/cluster.sh switchover r1|r2 [--dry-run] DIR    move the writes to the secondary region,
+#                                                         both healthy, losing nothing
 #
 # Region r1 (the primary region):
 #   - PostgreSQL 15 managed by pg_auto_failover: a monitor and two data nodes, a primary and a
@@ -22,14 +24,15 @@
 #     standby. Each region's nodes check the other region's database (--peer-postgres): after
 #     `promote r2`, pg-3 is a primary under a new epoch, r2's nodes take writes, and r1's nodes,
 #     should r1 come back, refuse every write (fenced). The next `up` rebuilds r1 as the
-#     secondary region: its formation set aside, pg-1 a plain standby of pg-3, its nodes on it
-#     (deploy/cluster-regions.sh).
+#     secondary region: its formation set aside, pg-1 a plain standby of pg-3, its nodes on it.
+#     `switchover` moves the writes between healthy regions and rebuilds the old primary region
+#     at once (deploy/cluster-regions.sh).
 # HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS). With one region it sends traffic
 # to the nodes whose /health/writable answers 200 and, when none does, to the nodes whose /health
-# does. With two, r1's nodes (checked on /health/writable) take the traffic and r2's nodes are
-# backup servers (checked on /health): they take it when no r1 node can write, and their
-# connections are cut the moment an r1 node can write again, so clients come back by themselves.
-# After a promotion the regions swap these parts.
+# does. With two, the same: whichever region takes writes, its nodes take the new connections,
+# and while none can write every node that serves at all does (reads go on in the secondary
+# region). A node that refuses a write for being read-only closes the connection, so clients
+# come back through HAProxy by themselves.
 #
 # Everything listens on 127.0.0.1 only, on ports picked at the first `up` and kept in
 # DIR/cluster.env. Authentication inside the deployment is `trust` on loopback (no passwords):
@@ -78,7 +81,8 @@ usage() {
 usage: deploy/cluster.sh up [--regions 1|2] [--nodes N] DIR
        deploy/cluster.sh status DIR
        deploy/cluster.sh down [--purge] DIR
-       deploy/cluster.sh promote r2 [--dry-run] [--force] DIR
+       deploy/cluster.sh promote r1|r2 [--dry-run] [--force] DIR
+       deploy/cluster.sh switchover r1|r2 [--dry-run] DIR
 EOF
 	exit 2
 }
@@ -95,14 +99,14 @@ opt_force=0
 opt_dry_run=0
 promote_region=""
 DIR=""
-if [ "$cmd" = promote ] && [ $# -ge 1 ] && [[ "$1" != -* ]]; then
+if { [ "$cmd" = promote ] || [ "$cmd" = switchover ]; } && [ $# -ge 1 ] && [[ "$1" != -* ]]; then
 	promote_region=$1
 	shift
 fi
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--force) [ "$cmd" = promote ] || usage; opt_force=1; shift ;;
-	--dry-run) [ "$cmd" = promote ] || usage; opt_dry_run=1; shift ;;
+	--dry-run) [ "$cmd" = promote ] || [ "$cmd" = switchover ] || usage; opt_dry_run=1; shift ;;
 	--regions) [ $# -ge 2 ] || usage; opt_regions=$2; shift 2 ;;
 	--regions=*) opt_regions=${1#*=}; shift ;;
 	--nodes) [ $# -ge 2 ] || usage; opt_nodes=$2; shift 2 ;;
@@ -118,8 +122,8 @@ case "$cmd" in
 up) [ "$opt_purge" = 0 ] || usage ;;
 status) [ -z "$opt_regions$opt_nodes" ] && [ "$opt_purge" = 0 ] || usage ;;
 down) [ -z "$opt_regions$opt_nodes" ] || usage ;;
-promote) [ -z "$opt_regions$opt_nodes" ] && [ "$opt_purge" = 0 ] && [ -n "$promote_region" ] ||
-	usage ;;
+promote | switchover) [ -z "$opt_regions$opt_nodes" ] && [ "$opt_purge" = 0 ] &&
+	[[ "$promote_region" =~ ^r[12]$ ]] || usage ;;
 *) usage ;;
 esac
 if [ -n "$opt_regions" ]; then
@@ -484,31 +488,26 @@ conninfo() {
 	echo "host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 dbname=$DBNAME user=$DBUSER target_session_attrs=read-write sslmode=disable"
 }
 plain_conninfo() { echo "host=127.0.0.1 port=$1 dbname=$DBNAME user=$DBUSER sslmode=disable"; }
-# Has r2 been promoted (`promote r2`)? Then pg-3 is the primary and r1 the secondary region.
-promoted() { [ -f "$RUN/promoted-r2" ]; }
-# What kluisd node $1 connects to: r1's pair (or, once r2 is promoted, r1's replica pg-1), or
-# r2's pg-3.
+# The region that takes writes: r1 until `promote r2` or a switchover says otherwise.
+primary_region() { cat "$RUN/primary-region" 2>/dev/null || echo r1; }
+secondary_region() { [ "$(primary_region)" = r1 ] && echo r2 || echo r1; }
+# Has r1 given up its pg_auto_failover formation for a plain pg-1 (the first time it became the
+# secondary region)? deploy/cluster-regions.sh
+rejoined() { [ -f "$RUN/r1-rejoined" ]; }
+# r1's database: its formation's pair, or pg-1 alone once rejoined.
+r1_conninfo() { if rejoined; then plain_conninfo "$port_pg_1"; else conninfo; fi; }
+# What kluisd node $1 connects to: its region's database.
 node_conninfo() {
-	if [ "$(node_region "$1")" = r2 ]; then
-		plain_conninfo "$port_pg_3"
-	elif promoted; then
-		plain_conninfo "$port_pg_1"
-	else
-		conninfo
-	fi
+	if [ "$(node_region "$1")" = r2 ]; then plain_conninfo "$port_pg_3"; else r1_conninfo; fi
 }
 # The other region's database, which node $1's fence watches (--peer-postgres).
 peer_conninfo() {
-	if [ "$(node_region "$1")" = r1 ]; then
-		plain_conninfo "$port_pg_3"
-	elif promoted; then
-		plain_conninfo "$port_pg_1"
-	else
-		conninfo
-	fi
+	if [ "$(node_region "$1")" = r1 ]; then plain_conninfo "$port_pg_3"; else r1_conninfo; fi
 }
 # The conninfo of the deployment's writable database.
-primary_conninfo() { if promoted; then plain_conninfo "$port_pg_3"; else conninfo; fi; }
+primary_conninfo() {
+	if [ "$(primary_region)" = r2 ]; then plain_conninfo "$port_pg_3"; else r1_conninfo; fi
+}
 vault_url() { echo "https://$VAULT.$SUFFIX:$port_haproxy"; }
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$port_monitor/pg_auto_failover?sslmode=disable"; }
 
@@ -705,7 +704,7 @@ kluisd_args() {
 	[ -z "${KLUISD_ARGS:-}" ] || extra=(${KLUISD_ARGS})
 	# r1's nodes ask the monitor about each new connection: one to a primary it is failing over
 	# from is not used (pg_auto_failover 2.0 may restart it writable; docs/availability.md).
-	if [ "$(node_region "$k")" = r1 ] && ! promoted; then
+	if [ "$(node_region "$k")" = r1 ] && ! rejoined; then
 		extra+=(--postgres-monitor "$(monitor_uri)")
 	fi
 	# With two regions each node checks the other region's database: the write fence.
@@ -811,43 +810,32 @@ $(haproxy_servers 1 "$nodes" check)
 EOF
 }
 
-# Two regions: one backend. The primary region's nodes (r1's; r2's once it is promoted) are its
-# servers, up while /health/writable answers 200; the secondary region's nodes are its backup
-# servers, up while their /health answers 200 (checked in a backend that takes no traffic, and
-# tracked). HAProxy sends nothing to a backup while a primary-region node is up. When one comes
-# up, every connection to a backup is cut (shutdown-backup-sessions), so that clients holding
-# keep-alive connections come back to the primary region. A connection refused by a
-# primary-region node marks it down at once, without waiting for its checks (observe layer4),
-# and the connection is retried on another server after a second (redispatch on every retry).
-# Connections to a node marked down are not cut: that would also cut the one being redispatched.
-# When nothing at all is up, the primary region's serving nodes answer (503 + Retry-After).
+# Two regions: the same configuration whichever region takes writes (a promotion or a switchover
+# changes nothing here, so HAProxy is never restarted for one). New connections go to the nodes
+# whose /health/writable answers 200, which are the primary region's; while none does (the
+# primary region is down, or changing), to every node whose /health answers, so that reads go
+# on in the other region. A connection refused by a node marks it down at once, without waiting
+# for its checks (observe layer4), and is retried on another server after a second (redispatch
+# on every retry). A connection stays where it was sent: a node that refuses a write for being
+# read-only closes the connection, and the client's retry comes back through here.
 haproxy_two_regions() {
-	local p=r1 s=r2 pf=1 pl=$nodes sf=$((nodes + 1)) sl
-	sl=$(total_nodes)
-	if promoted; then
-		p=r2 s=r1 pf=$((nodes + 1)) pl=$sl sf=1 sl=$nodes
-	fi
+	local all
+	all=$(total_nodes)
 	cat <<EOF
 frontend vault
     bind 127.0.0.1:$port_haproxy
-    use_backend regions if { nbsrv(regions) gt 0 }
-    default_backend ${p}_serving
+    use_backend writable if { nbsrv(writable) gt 0 }
+    default_backend serving
 
-backend regions
+backend writable
     balance roundrobin
-    option allbackups
 $(haproxy_check /health/writable)
-$(haproxy_servers "$pf" "$pl" "check observe layer4 error-limit 1 on-error mark-down on-marked-up shutdown-backup-sessions")
-$(haproxy_servers "$sf" "$sl" "backup track ${s}_health/@K@")
+$(haproxy_servers 1 "$all" "check observe layer4 error-limit 1 on-error mark-down")
 
-backend ${s}_health
-$(haproxy_check /health)
-$(haproxy_servers "$sf" "$sl" check)
-
-backend ${p}_serving
+backend serving
     balance roundrobin
 $(haproxy_check /health)
-$(haproxy_servers "$pf" "$pl" check)
+$(haproxy_servers 1 "$all" check)
 EOF
 }
 
@@ -1016,7 +1004,7 @@ write_topology() {
 		echo "  \"ca\": $(json_str "$DIR/kluisd-1/tls/ca.pem"),"
 		echo "  \"admin_token_file\": $(json_str "$DIR/kluisd-1/admin-token"),"
 		echo "  \"conninfo\": $(json_str "$(primary_conninfo)"),"
-		echo "  \"primary_region\": \"$(promoted && echo r2 || echo r1)\","
+		echo "  \"primary_region\": \"$(primary_region)\","
 		echo "  \"regions\": [$(region_list | sed 's/\([a-z0-9]*\)/"\1"/g; s/ /, /g')],"
 		echo "  \"processes\": ["
 		for ((i = 0; i < n; i++)); do
@@ -1141,12 +1129,8 @@ up)
 	mkdir -p "$RUN" "$LOGS"
 	setup_as_pg
 	ensure_pg_dirs
-	if promoted; then
-		# r2 first: it is the primary region, and r1 is rebuilt from it.
-		up_replica
-		up_kluisd $((nodes + 1)) "$(total_nodes)"
-		up_rejoin_r1
-		up_kluisd 1 "$nodes"
+	if [ "$regions" = 2 ] && { rejoined || [ "$(primary_region)" = r2 ]; }; then
+		up_regions	# deploy/cluster-regions.sh: after a promotion or a switchover
 	else
 		prestart_region
 		up_monitor
@@ -1171,13 +1155,21 @@ status)
 	write_topology
 	print_table
 	;;
-promote)
+promote | switchover)
 	load_env
-	[ "$regions" = 2 ] || die "promote needs a deployment of two regions (up --regions 2)"
-	[ "$promote_region" = r2 ] ||
-		die "only r2 can be promoted (r1 is the primary region; a planned switchover is not built yet)"
-	mkdir -p "$RUN"
-	promote_r2
+	[ "$regions" = 2 ] || die "$cmd needs a deployment of two regions (up --regions 2)"
+	mkdir -p "$RUN" "$LOGS"
+	[ "$promote_region" = "$(secondary_region)" ] ||
+		die "$promote_region is the primary region already"
+	if [ "$cmd" = promote ]; then
+		promote_region "$promote_region"
+	else
+		setup_as_pg
+		switchover_to "$promote_region"
+		collect
+		write_topology
+		print_table || true
+	fi
 	;;
 down)
 	load_env

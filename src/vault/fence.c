@@ -142,18 +142,21 @@ static void fence_check(struct vault_core *core)
 		return;	/* the own store does not answer: its writes fail anyway */
 	fenced = other_region(core, &own);
 	pthread_mutex_lock(&f->mu);
-	if (!fenced && f->open_peer != NULL) {
+	/* A fenced node looks too: what it sees is in its status, and a switchover back to its
+	 * region starts from it. */
+	if (f->open_peer != NULL) {
 		if (f->peer == NULL && (f->peer = f->open_peer(f->open_peer_arg, &err)) == NULL)
 			kl_err_clear(&err);
 		/* At most a few seconds against a frozen peer: a read's limit, then one connect
 		 * (its failover wait is 0), and no second read once the first failed. */
 		reachable = f->peer != NULL && store_role(f->peer, &role, &repl, &err) == 0 &&
 			    epoch_read(f->peer, &peer, &ignored, &err) == 0;
-		if (reachable && peer.epoch > own.epoch && other_region(core, &peer))
+		/* A node its own store fences stays fenced, whatever the peer says. */
+		if (!fenced && reachable && peer.epoch > own.epoch && other_region(core, &peer))
 			fenced = true;
-		else if (reachable && role == STORE_STANDBY && repl.paused)
+		else if (!fenced && reachable && role == STORE_STANDBY && repl.paused)
 			clean = false;	/* being promoted */
-		else if (reachable && role == STORE_PRIMARY && peer.epoch == own.epoch &&
+		else if (!fenced && reachable && role == STORE_PRIMARY && peer.epoch == own.epoch &&
 			 !(own.region[0] != '\0' && !other_region(core, &own)))
 			clean = false;	/* two primaries in one epoch: not ours to settle */
 		f->peer_primary = reachable && role == STORE_PRIMARY;
@@ -182,6 +185,9 @@ static void fence_check(struct vault_core *core)
 			       "of region %s refuses every change from now on",
 			 peer.epoch > own.epoch ? peer.region : own.region,
 			 peer.epoch > own.epoch ? peer.epoch : own.epoch, core->region);
+	else if (was && !fenced)
+		LOG_WARN(NULL, "the writes are this region's (%s) again (epoch %" PRIu64 ")",
+			 core->region, own.epoch);
 	/* Copied into the own store: its region stays fenced without the peer. A standby cannot
 	 * take it; its primary will, or already has. */
 	if (fenced && peer.epoch > own.epoch && epoch_write(core->st, &peer, version, &err) != 0)

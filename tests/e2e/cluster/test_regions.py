@@ -633,6 +633,97 @@ class RegionsTest(DeploymentTest):
         print(f"[regions] r1 rejoined and fenced; {len(acked)} writes acknowledged by r2 after "
               f"the promotion read back through HAProxy and from each r1 node", file=sys.stderr)
 
+    def test_04c_switchover_there_and_back(self):
+        """Planned switchovers between the two healthy regions under the SDK's load, twice
+        there and back (test_04b left r2 primary): r1, r2, r1, r2. Reads never fail, writes
+        pause less than TARGET_S each time, and every write acknowledged is read back with its
+        value, through HAProxy and from each region's nodes (issue 16)."""
+        history = []  # (op, start, end, ok, region, error)
+        acked = {}
+        stop = threading.Event()
+        lock = threading.Lock()
+        start = time.monotonic()
+
+        def run(op):
+            seen = [None]
+            with self.client() as sc:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    t0 = time.monotonic()
+                    try:
+                        if op == "read":
+                            name = f"before-{i % 5}"
+                            if sc.get_secret(name, raw_response_hook=region_hook(seen)).value \
+                                    != self.written[name]:
+                                raise AssertionError(name)
+                        else:
+                            name, value = f"sw-{i}", str(uuid.uuid4())
+                            self.write(sc, name, value, raw_response_hook=region_hook(seen))
+                            acked[name] = value
+                        ok, code = True, None
+                    except Exception as e:  # noqa: BLE001 (every outcome is recorded)
+                        ok = False
+                        code = getattr(getattr(e, "error", None), "code", None) or \
+                            type(e).__name__
+                        print(f"[regions] {op} failed at {time.monotonic() - start:.2f} s: "
+                              f"{str(e)[:200]}", file=sys.stderr)
+                    with lock:
+                        history.append((op, t0 - start, time.monotonic() - start, ok,
+                                        seen[0], code))
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=run, args=(op,), daemon=True)
+                   for op in ("read", "write")]
+        for t in threads:
+            t.start()
+        switches = []  # (target, start, end, reported pause)
+        try:
+            time.sleep(2)
+            for target in ("r1", "r2", "r1", "r2"):
+                t0 = time.monotonic() - start
+                _, out, _ = cluster("switchover", target, self.dir, timeout=300)
+                report = json.loads(out.splitlines()[0])
+                switches.append((target, t0, time.monotonic() - start,
+                                 report["writesPausedSeconds"]))
+                self.assertEqual(report["epoch"]["region"], target, out)
+                self.load_topology()
+                self.assertEqual(self.topology["primary_region"], target)
+                time.sleep(2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=120)
+        reads_failed = [h for h in history if h[0] == "read" and not h[3]]
+        writes = [h for h in history if h[0] == "write"]
+        for target, t0, t1, paused in switches:
+            # the longest time without a write completing, from the switchover's start to 2 s
+            # after it ended
+            ends = [t0] + sorted(h[2] for h in writes if h[3] and t0 <= h[2] <= t1 + 2) + \
+                [t1 + 2]
+            gap = max(b - a for a, b in zip(ends, ends[1:]))
+            print(f"[regions] switchover to {target}: {t1 - t0:.1f} s in all, writes paused "
+                  f"{paused:.2f} s by kluisd's count, longest gap between writes "
+                  f"{gap:.2f} s", file=sys.stderr)
+            self.assertLess(gap, TARGET_S, (target, t0, t1))
+        print(f"[regions] during the switchovers: {sum(1 for h in history if h[0] == 'read')} "
+              f"reads ({len(reads_failed)} failed), {len(writes)} writes "
+              f"({sum(1 for h in writes if h[3])} acknowledged, "
+              f"{sum(1 for h in writes if not h[3])} failed: "
+              f"{sorted({h[5] for h in writes if not h[3]})})", file=sys.stderr)
+        self.assertEqual(reads_failed, [])
+        with self.client() as sc:
+            for name, value in acked.items():
+                self.assertEqual(sc.get_secret(name).value, value, name)
+        for p in self.nodes("r1") + self.nodes("r2"):
+            for name, value in acked.items():
+                self.wait_for(f"{name} on node {p['port']}", lambda p=p, name=name: (
+                    self.raw("GET", p["port"], f"/secrets/{name}?{API}")[1] or {}
+                ).get("value") == value, 10)
+        rc, out = self.status()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("primary region: r2 (epoch 5); secondary: r1, pg-1 ", out)
+
     def test_05_status_and_down(self):
         rc, out = self.status()
         self.assertEqual(rc, 0, out)
