@@ -36,6 +36,8 @@ static const char *const class_names[MC_COUNT] = {
 	[MC_SECRET_WRITE] = "secret-write",
 	[MC_KEY_READ] = "key-read",
 	[MC_KEY_WRITE] = "key-write",
+	[MC_CERT_READ] = "certificate-read",
+	[MC_CERT_WRITE] = "certificate-write",
 	[MC_CRYPTO] = "crypto",
 	[MC_MANAGEMENT] = "management",
 	[MC_ADMIN] = "admin",
@@ -96,6 +98,8 @@ enum metrics_class metrics_class(const struct route *r)
 		return MC_CRYPTO;
 	if (r->perm >= PERM_SECRET_GET && r->perm <= PERM_SECRET_PURGE)
 		return r->cls == ROUTE_READ ? MC_SECRET_READ : MC_SECRET_WRITE;
+	if (r->perm >= PERM_CERT_GET && r->perm <= PERM_CERT_ISSUERS_DELETE)
+		return r->cls == ROUTE_READ ? MC_CERT_READ : MC_CERT_WRITE;
 	return r->cls == ROUTE_READ ? MC_KEY_READ : MC_KEY_WRITE;
 }
 

@@ -26,6 +26,8 @@ enum metrics_class {
 	MC_SECRET_WRITE,
 	MC_KEY_READ,
 	MC_KEY_WRITE,
+	MC_CERT_READ,	/* certificates, their policies, operations, contacts and issuers */
+	MC_CERT_WRITE,
 	MC_CRYPTO,	/* encrypt ... verify, and random bytes */
 	MC_MANAGEMENT,	/* the Resource Manager plane */
 	MC_ADMIN,	/* the administration API, /kluis/v1 */

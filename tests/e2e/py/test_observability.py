@@ -363,7 +363,8 @@ class ObservabilityTest(unittest.TestCase):
         hist = fams["kluis_request_duration_seconds"]
         classes = {s.labels["class"] for s in hist.samples}
         self.assertEqual(classes, {"health", "secret-read", "secret-write", "key-read", "key-write",
-                                   "crypto", "management", "admin", "identity", "unknown"})
+                                   "certificate-read", "certificate-write", "crypto",
+                                   "management", "admin", "identity", "unknown"})
         for cls in classes:
             buckets = sorted(((float(s.labels["le"]), s.value) for s in hist.samples
                               if s.name.endswith("_bucket") and s.labels["class"] == cls))

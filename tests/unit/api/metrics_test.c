@@ -106,6 +106,10 @@ static void test_route_classes(void **state)
 	assert_int_equal(metrics_class(route_named("POST", "CreateKey")), MC_KEY_WRITE);
 	assert_int_equal(metrics_class(route_named("PUT", "UpdateKeyRotationPolicy")),
 			 MC_KEY_WRITE);
+	assert_int_equal(metrics_class(route_named("GET", "GetCertificate")), MC_CERT_READ);
+	assert_int_equal(metrics_class(route_named("GET", "GetCertificateIssuers")), MC_CERT_READ);
+	assert_int_equal(metrics_class(route_named("POST", "CreateCertificate")), MC_CERT_WRITE);
+	assert_int_equal(metrics_class(route_named("PUT", "SetCertificateContacts")), MC_CERT_WRITE);
 	assert_int_equal(metrics_class(route_named("POST", "Sign")), MC_CRYPTO);
 	assert_int_equal(metrics_class(route_named("POST", "UnwrapKey")), MC_CRYPTO);
 	assert_int_equal(metrics_class(route_named("POST", "GetRandomBytes")), MC_CRYPTO);
