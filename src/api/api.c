@@ -552,9 +552,15 @@ static int begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp
 	/* The read-only gate: the route table's class decides, before anything touches storage. */
 	if ((r->cls == ROUTE_WRITE || r->cls == ROUTE_ADMIN) &&
 	    vault_core_mode(ctx->core) == VAULT_MODE_READ_ONLY) {
-		kl_fail_az(&err, KL_EREADONLY, "VaultIsReadOnly", "RegionalFailover",
-			   "The vault is read-only: its region has failed over to this one, which "
-			   "serves reads and cryptographic operations only. Retry the change later.");
+		if (vault_core_fenced(ctx->core))
+			kl_fail_az(&err, KL_EREADONLY, "VaultIsReadOnly", "RegionalFailover",
+				   "The vault is read-only here: another region has taken over its "
+				   "writes. Retry the change: it goes to that region.");
+		else
+			kl_fail_az(&err, KL_EREADONLY, "VaultIsReadOnly", "RegionalFailover",
+				   "The vault is read-only: its region has failed over to this one, "
+				   "which serves reads and cryptographic operations only. Retry the "
+				   "change later.");
 		goto fail;
 	}
 	if (st->plane != PLANE_DATA)

@@ -85,6 +85,9 @@ void vault_core_request_id(struct vault_core *core, char out[37]);
  * standby; polled from the storage every mode_poll_ms. Lock-free, for every request. */
 enum vault_mode { VAULT_MODE_READ_WRITE, VAULT_MODE_READ_ONLY };
 enum vault_mode vault_core_mode(const struct vault_core *core);
+/* Has another region taken over the writes (vault/fence.h)? Then this node is read-only for
+ * that reason, not because its region failed over. Lock-free. */
+bool vault_core_fenced(const struct vault_core *core);
 /* "primary", "standby" or "unreachable", as last polled. */
 const char *vault_core_storage_role(const struct vault_core *core);
 /* A standby's replication lag in seconds as of the last poll (struct store_repl in

@@ -309,32 +309,60 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* The start of a promotion or a switchover (what): a fresh look at the peer, this node's status
+ * into *s, refused unless its store is a standby; the next epoch, naming this region, into
+ * *next. */
+static int takeover_begin(struct vault_core *core, const char *what,
+			  struct vault_region_status *s, struct vault_epoch *next,
+			  struct kl_err *err)
+{
+	fence_check(core);
+	if (vault_region_status(core, s, err) != 0)
+		return -1;
+	if (!s->standby)
+		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
+				  "This region's store already takes writes: there is nothing to "
+				  "%s.", what);
+	memset(next, 0, sizeof(*next));
+	next->epoch = (s->epoch.epoch > s->peer_epoch.epoch ? s->epoch.epoch
+							    : s->peer_epoch.epoch) + 1;
+	memcpy(next->region, core->region, sizeof(next->region));
+	return 0;
+}
+
+/* Waits until core's store, just promoted, takes writes. */
+static int wait_writable(struct vault_core *core, struct kl_err *err)
+{
+	enum store_role role = STORE_STANDBY;
+	uint64_t deadline = clock_mono_ms() + PROMOTED_WAIT_MS;
+
+	while (store_role(core->st, &role, NULL, err) != 0 || role != STORE_PRIMARY) {
+		kl_err_clear(err);
+		if (clock_mono_ms() > deadline)
+			return kl_fail(err, KL_EUNAVAIL, "the promoted store does not take writes");
+		sleep_ms(100);
+	}
+	return 0;
+}
+
 int vault_promote(struct vault_core *core, bool force, bool dry_run, struct vault_promotion *out,
 		  struct kl_err *err)
 {
 	struct vault_region_status s;
 	struct store_repl repl;
 	enum store_role role = STORE_STANDBY;
-	uint64_t start = clock_mono_ms(), version, deadline;
+	uint64_t start = clock_mono_ms(), version;
 	struct vault_epoch own;
 
 	memset(out, 0, sizeof(*out));
-	fence_check(core);	/* a fresh look at the peer */
-	if (vault_region_status(core, &s, err) != 0)
+	if (takeover_begin(core, "promote", &s, &out->epoch, err) != 0)
 		return -1;
-	if (!s.standby)
-		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
-				  "This region's store already takes writes: there is nothing to "
-				  "promote.");
 	if (s.peer && s.peer_reachable && s.peer_primary && !force)
 		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
 				  "The other region's database still answers as a primary (epoch "
 				  "%" PRIu64 "): promoting now would give the deployment two "
 				  "primaries. Stop that region, or promote with force.",
 				  s.peer_epoch.epoch);
-	out->epoch.epoch = (s.epoch.epoch > s.peer_epoch.epoch ? s.epoch.epoch
-							   : s.peer_epoch.epoch) + 1;
-	memcpy(out->epoch.region, core->region, sizeof(out->epoch.region));
 	out->replayed_at_ms = s.replayed_at_ms;
 	out->lag_ms = s.lag_ms;
 	out->streaming = s.streaming;
@@ -356,13 +384,8 @@ int vault_promote(struct vault_core *core, bool force, bool dry_run, struct vaul
 		store_promote(core->st, STORE_REPLAY_RESUME, &ignored);	/* still a standby */
 		return -1;
 	}
-	deadline = clock_mono_ms() + PROMOTED_WAIT_MS;
-	while (store_role(core->st, &role, NULL, err) != 0 || role != STORE_PRIMARY) {
-		kl_err_clear(err);
-		if (clock_mono_ms() > deadline)
-			return kl_fail(err, KL_EUNAVAIL, "the promoted store does not take writes");
-		sleep_ms(100);
-	}
+	if (wait_writable(core, err) != 0)
+		return -1;
 	out->epoch.promoted_at_ms = clock_now_ms();
 	if (epoch_read(core->st, &own, &version, err) != 0 ||
 	    epoch_write(core->st, &out->epoch, version, err) != 0)
@@ -384,24 +407,6 @@ static struct store *peer_store(struct vault_core *core)
 	peer = core->fence->peer;	/* kept open until fence_close */
 	pthread_mutex_unlock(&core->fence->mu);
 	return peer;
-}
-
-/* Promotes core's store and waits until it takes writes. */
-static int promote_store(struct vault_core *core, struct kl_err *err)
-{
-	enum store_role role = STORE_STANDBY;
-	uint64_t deadline;
-
-	if (store_promote(core->st, STORE_PROMOTE, err) != 0)
-		return -1;
-	deadline = clock_mono_ms() + PROMOTED_WAIT_MS;
-	while (store_role(core->st, &role, NULL, err) != 0 || role != STORE_PRIMARY) {
-		kl_err_clear(err);
-		if (clock_mono_ms() > deadline)
-			return kl_fail(err, KL_EUNAVAIL, "the promoted store does not take writes");
-		sleep_ms(100);
-	}
-	return 0;
 }
 
 /* Waits until core's store has replayed up to pos; false after CATCH_UP_WAIT_MS. */
@@ -434,13 +439,8 @@ int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switcho
 	uint64_t start = clock_mono_ms(), paused_at, version, ignored;
 
 	memset(out, 0, sizeof(*out));
-	fence_check(core);	/* a fresh look at the peer */
-	if (vault_region_status(core, &s, err) != 0)
+	if (takeover_begin(core, "switch over to it", &s, &out->epoch, err) != 0)
 		return -1;
-	if (!s.standby)
-		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
-				  "This region's store already takes writes: there is nothing to "
-				  "switch over to it.");
 	if (!s.peer || !s.peer_reachable || !s.peer_primary || (peer = peer_store(core)) == NULL)
 		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
 				  "The other region's database does not answer as a primary: a "
@@ -450,9 +450,6 @@ int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switcho
 		return kl_fail_az(err, KL_ECONFLICT, "Conflict", NULL,
 				  "This region's database does not stream from the primary: it "
 				  "could not catch up.");
-	out->epoch.epoch = (s.epoch.epoch > s.peer_epoch.epoch ? s.epoch.epoch
-							   : s.peer_epoch.epoch) + 1;
-	memcpy(out->epoch.region, core->region, sizeof(out->epoch.region));
 	if (dry_run)
 		goto done;
 	/* The new epoch in the primary region's store: from its commit on, every write of that
@@ -472,7 +469,7 @@ int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switcho
 			"last commit within %d ms", CATCH_UP_WAIT_MS);
 		goto undo;
 	}
-	if (promote_store(core, err) != 0)
+	if (store_promote(core->st, STORE_PROMOTE, err) != 0 || wait_writable(core, err) != 0)
 		return -1;	/* promoted or not, the old region stays fenced: an operator's call */
 	out->paused_ms = clock_mono_ms() - paused_at;
 	LOG_WARN(NULL, "region %s is the deployment's primary region now (epoch %" PRIu64 "; "

@@ -56,6 +56,11 @@ enum vault_mode vault_core_mode(const struct vault_core *core)
 	return (enum vault_mode)atomic_load(&core->mode);
 }
 
+bool vault_core_fenced(const struct vault_core *core)
+{
+	return atomic_load(&core->fenced);
+}
+
 const char *vault_core_storage_role(const struct vault_core *core)
 {
 	return role_name(atomic_load(&core->storage_role));

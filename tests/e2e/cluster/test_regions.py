@@ -603,6 +603,7 @@ class RegionsTest(DeploymentTest):
                                     {"value": "x"})
             self.assertEqual(status, 503, body)
             self.assertEqual(body["error"]["code"], "VaultIsReadOnly", body)
+            self.assertIn("another region has taken over", body["error"]["message"])
         with self.client() as sc:
             for i in range(3):
                 name, value = f"fenced-{i}", str(uuid.uuid4())

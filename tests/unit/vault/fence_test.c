@@ -64,6 +64,28 @@ static int put(struct node *n, const char *key, struct kl_err *err)
 	return store_put(n->core->st, key, strlen(key), "v", 1, err);
 }
 
+/* Node a of r1 on f's primary and node b of r2 on its standby, each the other's peer, sharing a
+ * master key; t/before written through a and replicated before b opens. */
+static void open_pair(const struct pg_fixture *f, struct node *a, struct node *b)
+{
+	struct kl_err err = { 0 };
+	char cmd[1024];
+
+	json_util_init();
+	pg_fixture_conninfo(f->port, a->store, sizeof(a->store));
+	pg_fixture_conninfo(f->standby_port, a->peer, sizeof(a->peer));
+	memcpy(b->store, a->peer, sizeof(b->store));
+	memcpy(b->peer, a->store, sizeof(b->peer));
+	assert_int_equal(fixture_dir_make(&a->dir), 0);
+	assert_int_equal(fixture_dir_make(&b->dir), 0);
+	open_node(a);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s/master.key' '%s/admin-token' '%s/'", a->dir.path,
+		 a->dir.path, b->dir.path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(put(a, "t/before", &err), 0);
+	open_node(b);
+}
+
 /* Waits up to 10 s for the node's fence to say fenced. */
 static bool wait_fenced(struct node *n)
 {
@@ -81,22 +103,10 @@ static void test_region_lost_for_good(void **state)
 	struct vault_region_status s;
 	struct vault_promotion p;
 	struct kl_err err = { 0 };
-	char cmd[1024], rec[128];
+	char rec[128];
 
 	(void)state;
-	json_util_init();
-	pg_fixture_conninfo(pg.port, a.store, sizeof(a.store));
-	pg_fixture_conninfo(pg.standby_port, a.peer, sizeof(a.peer));
-	memcpy(b.store, a.peer, sizeof(b.store));
-	memcpy(b.peer, a.store, sizeof(b.peer));
-	assert_int_equal(fixture_dir_make(&a.dir), 0);
-	assert_int_equal(fixture_dir_make(&b.dir), 0);
-	open_node(&a);
-	snprintf(cmd, sizeof(cmd), "cp -p '%s/master.key' '%s/admin-token' '%s/'", a.dir.path,
-		 a.dir.path, b.dir.path);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(put(&a, "t/before", &err), 0);	/* replicated to b's standby */
-	open_node(&b);
+	open_pair(&pg, &a, &b);
 
 	/* r1 writes under a lease: its peer is a streaming standby */
 	assert_int_equal(vault_region_status(a.core, &s, &err), 0);
@@ -202,26 +212,14 @@ static void test_switchover(void **state)
 	struct vault_switchover sw;
 	struct kl_err err = { 0 };
 	struct buf v;
-	char cmd[1024], key[32], rec[32];
+	char key[32], rec[32];
 	uint64_t version;
 	pthread_t t, resume;
 	pid_t receiver;
 	int i;
 
 	(void)state;
-	json_util_init();
-	pg_fixture_conninfo(pg2.port, a.store, sizeof(a.store));
-	pg_fixture_conninfo(pg2.standby_port, a.peer, sizeof(a.peer));
-	memcpy(b.store, a.peer, sizeof(b.store));
-	memcpy(b.peer, a.store, sizeof(b.peer));
-	assert_int_equal(fixture_dir_make(&a.dir), 0);
-	assert_int_equal(fixture_dir_make(&b.dir), 0);
-	open_node(&a);
-	snprintf(cmd, sizeof(cmd), "cp -p '%s/master.key' '%s/admin-token' '%s/'", a.dir.path,
-		 a.dir.path, b.dir.path);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(put(&a, "t/before", &err), 0);
-	open_node(&b);
+	open_pair(&pg2, &a, &b);
 
 	/* refused from the primary's side; a dry run changes nothing */
 	assert_int_equal(vault_switchover(a.core, false, &sw, &err), -1);
