@@ -2,7 +2,7 @@
 # ./scripts/test.sh
 # Installs what is missing, then runs every test: the unit tests in an ASan+UBSan build
 # (build-asan/; skipped with KLUIS_SKIP_ASAN=1), every libFuzzer target for a bounded time, one
-# per core at a time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 20; skipped with
+# per core at a time (build-fuzz/; KLUIS_FUZZ_SECONDS, default 15; skipped with
 # KLUIS_SKIP_FUZZ=1) next to the benchmark harness in smoke mode, then the release build
 # (build/) with the end-to-end suites (official Azure SDKs for JavaScript and Python, hostile
 # bytes) against a real kluisd, and its unit tests only when the sanitizer run was skipped. The
@@ -40,7 +40,7 @@ bench/run.sh --smoke >"$smoke_log" 2>&1 &
 smoke_pid=$!
 
 if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
-	phase "fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-20}s each (build-fuzz/, clang libFuzzer)"
+	phase "fuzzing every network parser for ${KLUIS_FUZZ_SECONDS:-15}s each (build-fuzz/, clang libFuzzer)"
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKLUIS_FUZZ=ON \
 		-DKLUIS_SANITIZE=address,undefined -DKLUIS_E2E=OFF >/dev/null
 	cmake --build build-fuzz -j"$jobs" --target fuzzers >/dev/null
@@ -50,7 +50,7 @@ if [ "${KLUIS_SKIP_FUZZ:-0}" != 1 ]; then
 		name=$(basename "$target" _fuzz)
 		corpus=$(mktemp -d)	# the committed seeds stay as they are
 		cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-		out=$("$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-20}" -max_len=8192 \
+		out=$("$target" -max_total_time="${KLUIS_FUZZ_SECONDS:-15}" -max_len=8192 \
 			-print_final_stats=1 "$corpus" 2>&1 | tail -n 3; exit "${PIPESTATUS[0]}")
 		rc=$?
 		rm -rf "$corpus"
