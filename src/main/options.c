@@ -160,7 +160,8 @@ static bool check_region(const char *arg, struct options *o, struct kl_err *err)
 #define F(field) offsetof(struct options, field)
 #define NUMBER(name, field, width, min, max, why) \
 	{ name, K_NUMBER, F(field), width, min, max, why, false, NULL }
-#define TEXT(name, field, max, why, quiet) { name, K_TEXT, F(field), W_INT, 1, max, why, quiet, NULL }
+#define TEXT(name, field, max, why, quiet) \
+	{ name, K_TEXT, F(field), W_INT, 1, max, why, quiet, NULL }
 #define FLAG(name, field) { name, K_FLAG, F(field), W_INT, 0, 0, NULL, false, NULL }
 #define CHECKED(name, fn, why) { name, K_CHECKED, 0, W_INT, 0, 0, why, false, fn }
 

@@ -106,7 +106,8 @@ out:
 	return rc;
 }
 
-/* Puts e as st's record if the record's version is still version. */
+/* Puts e as st's record if the record's version is still version; epoch 0 (the state before
+ * any promotion, which a switchover given up puts back) removes it. */
 static int epoch_write(struct store *st, const struct vault_epoch *e, uint64_t version,
 		       struct kl_err *err)
 {
@@ -116,8 +117,8 @@ static int epoch_write(struct store *st, const struct vault_epoch *e, uint64_t v
 	struct store_op ops[] = {
 		{ .kind = STORE_CHECK, .key = EPOCH_KEY, .key_len = strlen(EPOCH_KEY),
 		  .version = version },
-		{ .kind = STORE_PUT, .key = EPOCH_KEY, .key_len = strlen(EPOCH_KEY), .val = text,
-		  .val_len = strlen(text) },
+		{ .kind = e->epoch == 0 ? STORE_DEL : STORE_PUT, .key = EPOCH_KEY,
+		  .key_len = strlen(EPOCH_KEY), .val = text, .val_len = strlen(text) },
 	};
 	return store_txn(st, ops, 2, err);
 }
@@ -461,8 +462,12 @@ int vault_switchover(struct vault_core *core, bool dry_run, struct vault_switcho
 	paused_at = clock_mono_ms();
 	LOG_WARN(NULL, "switching the writes over to region %s (epoch %" PRIu64 "): the other "
 		       "region refuses them from now on", core->region, out->epoch.epoch);
-	if (store_role(peer, &role, &repl, err) != 0 || role != STORE_PRIMARY)
+	if (store_role(peer, &role, &repl, err) != 0)
 		goto undo;
+	if (role != STORE_PRIMARY) {
+		kl_fail(err, KL_EUNAVAIL, "the other region's database stopped being a primary");
+		goto undo;
+	}
 	out->wal_pos = repl.wal_pos;
 	if (!caught_up(core, out->wal_pos)) {
 		kl_fail(err, KL_EUNAVAIL, "this region's database did not replay the primary's "

@@ -1,7 +1,8 @@
 /* Two regions on real PostgreSQL servers (pg_fixture.h): node a of region r1 on the primary,
  * node b of region r2 on its hot standby, each checking the other's database (vault/fence.h).
- * A planned switchover (on a pair of servers of its own): every write a acknowledged, even
- * while b was taking over, is in b's store, and a refuses writes from the switch on.
+ * A planned switchover (on a pair of servers of its own): given up, with the old epoch put back,
+ * when b cannot catch up; then every write a acknowledged, even while b was taking over, is in
+ * b's store, and a refuses writes from the switch on.
  * The primary region lost for good: b's promotion is refused while a's database answers as a
  * primary, and goes through once it is gone (after the leases of r1 have run out), with a new
  * epoch; b then takes writes. When a's database comes back by itself, a is fenced: it refuses
@@ -229,6 +230,24 @@ static void test_switchover(void **state)
 	assert_int_equal(sw.epoch.epoch, 1);
 	assert_string_equal(sw.epoch.region, "r2");
 	assert_int_equal(put(&a, "t/still-r1", &err), 0);
+
+	/* b cannot catch up (its WAL receiver stopped): given up after 10 s, the old epoch put
+	 * back (no record, as before), and a takes writes again */
+	assert_int_equal(pg_fixture_query(pg2.standby_port, "SELECT pid FROM pg_stat_wal_receiver",
+					  rec, sizeof(rec)), 0);
+	receiver = (pid_t)atoi(rec);
+	assert_true(receiver > 0);
+	assert_int_equal(kill(receiver, SIGSTOP), 0);
+	assert_int_equal(vault_switchover(b.core, false, &sw, &err), -1);
+	assert_int_equal(err.code, KL_EUNAVAIL);
+	assert_int_equal(kill(receiver, SIGCONT), 0);
+	assert_int_equal(pg_fixture_query(pg2.port, "SELECT count(*) FROM kluis_kv WHERE key = "
+					  "'m/region-epoch'::bytea", rec, sizeof(rec)), 0);
+	assert_string_equal(rec, "0");
+	for (i = 0; i < 50 && put(&a, "t/after-abandoned", &err) != 0; i++)
+		nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+	assert_int_equal(err.code, KL_OK);
+	assert_int_equal(vault_core_mode(b.core), VAULT_MODE_READ_ONLY);
 
 	/* a writes without a pause while b takes over; b's WAL receiver is stopped meanwhile, so
 	 * that b lacks a's last commits when the switchover starts, and gets them back 1.5 s on */
