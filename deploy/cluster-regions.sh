@@ -172,21 +172,18 @@ stop_formation() {
 	for n in $(pg_nodes) monitor; do
 		plain_pg "$n" && continue
 		reap_keeper_leftovers "$n"
-		if pid=$(postmaster_of "$PGROOT/$n"); then
-			pg_tool pg_ctl -D "$PGROOT/$n" -m fast -w -t 30 stop >/dev/null 2>&1 ||
-				kill -KILL "$pid" 2>/dev/null || true
-			log "stopped the postgres of $n (pid $pid), whose keeper was not running"
-		fi
+		stop_plain_pg "$n" "the postgres of $n" ", whose keeper was not running"
 	done
 }
 
-# Stops plain node $1 when it runs.
+# Stops the postmaster of node $1 when it runs (fast, or SIGKILL after 30 s); logs "stopped $2
+# (pid)$3", $2 defaulting to the node's name.
 stop_plain_pg() {
 	local pid
 	if pid=$(postmaster_of "$PGROOT/$1"); then
 		pg_tool pg_ctl -D "$PGROOT/$1" -m fast -w -t 30 stop >/dev/null 2>&1 ||
 			kill -KILL "$pid" 2>/dev/null || true
-		log "stopped $1 (pid $pid)"
+		log "stopped ${2:-$1} (pid $pid)${3:-}"
 	fi
 }
 

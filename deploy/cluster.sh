@@ -780,11 +780,11 @@ haproxy_check() {
 EOF
 }
 
-# "server" lines for kluisd nodes $1 to $2, with the options $3 (@K@ stands for the node's name).
+# "server" lines for kluisd nodes $1 to $2, with the options $3.
 haproxy_servers() {
 	local first=$1 last=$2 opts=$3 k
 	for ((k = first; k <= last; k++)); do
-		echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k") ${opts//@K@/kluisd-$k}"
+		echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k") $opts"
 	done
 }
 

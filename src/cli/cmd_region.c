@@ -53,38 +53,36 @@ static int region_show(struct cli *c, const struct args *a)
 	return cmd_call_print(c, "GET", url, NULL, print_status);
 }
 
-static int region_promote(struct cli *c, const struct args *a)
+/* POSTs body (taken; NULL: out of memory) to /kluis/v1/deployment/region/OP and prints the
+ * answer with print. */
+static int region_post(struct cli *c, const char *op, json_t *body, int (*print)(const json_t *))
 {
-	json_t *body;
 	char *url;
 	int rc;
 
-	if ((rc = client_need_url(c)) != CLI_OK)
+	if ((rc = client_need_url(c)) != CLI_OK) {
+		json_decref(body);
 		return rc;
-	if ((body = json_pack("{s:b, s:b}", "force", args_has(a, "force"), "dryRun",
-			      args_has(a, "dry-run"))) == NULL)
+	}
+	if (body == NULL)
 		return client_nomem();
-	url = client_url(c->cfg.url, NULL, "kluis", "v1", "deployment", "region", "promote", NULL);
-	rc = cmd_call_print(c, "POST", url, body, print_promotion);
+	url = client_url(c->cfg.url, NULL, "kluis", "v1", "deployment", "region", op, NULL);
+	rc = cmd_call_print(c, "POST", url, body, print);
 	json_decref(body);
 	return rc;
 }
 
+static int region_promote(struct cli *c, const struct args *a)
+{
+	return region_post(c, "promote", json_pack("{s:b, s:b}", "force", args_has(a, "force"),
+						   "dryRun", args_has(a, "dry-run")),
+			   print_promotion);
+}
+
 static int region_switchover(struct cli *c, const struct args *a)
 {
-	json_t *body;
-	char *url;
-	int rc;
-
-	if ((rc = client_need_url(c)) != CLI_OK)
-		return rc;
-	if ((body = json_pack("{s:b}", "dryRun", args_has(a, "dry-run"))) == NULL)
-		return client_nomem();
-	url = client_url(c->cfg.url, NULL, "kluis", "v1", "deployment", "region", "switchover",
-			 NULL);
-	rc = cmd_call_print(c, "POST", url, body, print_switchover);
-	json_decref(body);
-	return rc;
+	return region_post(c, "switchover", json_pack("{s:b}", "dryRun", args_has(a, "dry-run")),
+			   print_switchover);
 }
 
 static const struct opt switchover_opts[] = {

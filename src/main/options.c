@@ -66,13 +66,15 @@ static bool parse_number(const char *s, unsigned long long min, unsigned long lo
 	return true;
 }
 
-/* SUFFIX: at least two DNS labels of [a-z0-9-] (lowercased here), none empty, none starting or
- * ending with '-'. */
-static bool parse_dns_suffix(const char *s, char *out, size_t n)
+/* --dns-suffix: at least two DNS labels of [a-z0-9-] (lowercased into o), none empty, none
+ * starting or ending with '-'. */
+static bool check_dns_suffix(const char *s, struct options *o, struct kl_err *err)
 {
+	char *out = o->dns_suffix;
 	size_t i, len = strlen(s), label = 0, labels = 1;
 
-	if (len == 0 || len > OPTIONS_DNS_NAME_MAX || len >= n)
+	(void)err;
+	if (len == 0 || len > OPTIONS_DNS_NAME_MAX || len >= sizeof(o->dns_suffix))
 		return false;
 	for (i = 0; i <= len; i++) {
 		char c = s[i];
@@ -96,7 +98,7 @@ static bool parse_dns_suffix(const char *s, char *out, size_t n)
 	return labels >= 2;
 }
 
-static bool parse_log_level(const char *s, enum log_level *out)
+static bool check_log_level(const char *s, struct options *o, struct kl_err *err)
 {
 	static const struct {
 		const char *name;
@@ -109,9 +111,10 @@ static bool parse_log_level(const char *s, enum log_level *out)
 	};
 	size_t i;
 
+	(void)err;
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcmp(s, levels[i].name) == 0) {
-			*out = levels[i].lv;
+			o->log_level = levels[i].lv;
 			return true;
 		}
 	return false;
@@ -120,12 +123,6 @@ static bool parse_log_level(const char *s, enum log_level *out)
 static bool check_listen(const char *arg, struct options *o, struct kl_err *err)
 {
 	return http_addr_parse(arg, &o->listen, err) == 0;
-}
-
-static bool check_dns_suffix(const char *arg, struct options *o, struct kl_err *err)
-{
-	(void)err;
-	return parse_dns_suffix(arg, o->dns_suffix, sizeof(o->dns_suffix));
 }
 
 static bool check_default_vault(const char *arg, struct options *o, struct kl_err *err)
@@ -140,12 +137,6 @@ static bool check_default_vault(const char *arg, struct options *o, struct kl_er
 static bool check_throttle(const char *arg, struct options *o, struct kl_err *err)
 {
 	return throttle_config_parse(arg, &o->throttle, err) == 0;
-}
-
-static bool check_log_level(const char *arg, struct options *o, struct kl_err *err)
-{
-	(void)err;
-	return parse_log_level(arg, &o->log_level);
 }
 
 static bool check_region(const char *arg, struct options *o, struct kl_err *err)

@@ -61,6 +61,66 @@ def region_hook(sink):
     return hook
 
 
+class Load:
+    """SDK calls through HAProxy from one thread per op, one call at a time, 50 ms apart, until
+    end(): "read" (the before-N secrets, checked against what was written), "read-token" (the
+    same with the access token given), "sign" (ES256 with the key given), "write" (new secrets
+    PREFIX-i, logged by the test's write). Every outcome goes into history as (op, start, end,
+    ok, region that answered, error code), in seconds since begin(); every acknowledged write's
+    value into acked."""
+
+    def __init__(self, test, prefix, token=None, ec=None):
+        self.test, self.prefix, self.token, self.ec = test, prefix, token, ec
+        self.history, self.acked = [], {}
+        self.stop, self.lock = threading.Event(), threading.Lock()
+        self.threads, self.start = [], None
+
+    def begin(self, ops):
+        self.start = time.monotonic()
+        self.threads = [threading.Thread(target=self.run, args=(op,), daemon=True) for op in ops]
+        for t in self.threads:
+            t.start()
+
+    def end(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=120)
+
+    def run(self, op):
+        from azure.keyvault.keys.crypto import SignatureAlgorithm
+
+        test, seen = self.test, [None]
+        hook = region_hook(seen)
+        with (test.token_client(self.token) if op == "read-token" else test.client()) as sc:
+            cc = test.crypto(self.ec) if op == "sign" else None
+            i = 0
+            while not self.stop.is_set():
+                i += 1
+                t0 = time.monotonic()
+                ok, code = True, None
+                try:
+                    if op in ("read", "read-token"):
+                        name = f"before-{i % 5}"
+                        got = sc.get_secret(name, raw_response_hook=hook).value
+                        if got != test.written[name]:
+                            raise AssertionError(f"{name}: {got!r}")
+                    elif op == "sign":
+                        cc.sign(SignatureAlgorithm.es256, os.urandom(32), raw_response_hook=hook)
+                    else:
+                        name, value = f"{self.prefix}-{i}", str(uuid.uuid4())
+                        test.write(sc, name, value, raw_response_hook=hook)  # logged
+                        self.acked[name] = value
+                except Exception as e:  # noqa: BLE001 (every outcome is recorded)
+                    ok = False
+                    code = getattr(getattr(e, "error", None), "code", None) or type(e).__name__
+                    print(f"[regions] {op} failed at {time.monotonic() - self.start:.2f} s "
+                          f"({seen[0]}): {str(e)[:300]}", file=sys.stderr)
+                with self.lock:
+                    self.history.append((op, t0 - self.start, time.monotonic() - self.start,
+                                         ok, seen[0], code))
+                time.sleep(0.05)
+
+
 class RegionsTest(DeploymentTest):
     UP_ARGS = ("--regions", "2")
 
@@ -371,60 +431,17 @@ class RegionsTest(DeploymentTest):
                               "select count(*) from kluis_kv"), before)
 
     def test_04_region_failover_and_failback(self):
-        from azure.keyvault.keys.crypto import SignatureAlgorithm
-
         with self.key_client() as kc:
             ec = kc.get_key("ro-ec")
-        history = []  # (op, start, end, ok, region, error code)
-        acked = {}
-        stop = threading.Event()
-        lock = threading.Lock()
-
-        def record(op, t0, ok, region, code=None):
-            with lock:
-                history.append((op, t0 - start, time.monotonic() - start, ok, region, code))
-
-        def run(op):
-            seen = [None]
-            hook = region_hook(seen)
-            with (self.token_client(before_tok) if op == "read-token" else self.client()) as sc:
-                cc = self.crypto(ec) if op == "sign" else None
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    t0 = time.monotonic()
-                    try:
-                        if op in ("read", "read-token"):
-                            name = f"before-{i % 5}"
-                            got = sc.get_secret(name, raw_response_hook=hook).value
-                            if got != self.written[name]:
-                                raise AssertionError(f"{name}: {got!r}")
-                        elif op == "sign":
-                            cc.sign(SignatureAlgorithm.es256, os.urandom(32),
-                                    raw_response_hook=hook)
-                        else:
-                            name, value = f"w-{i}", str(uuid.uuid4())
-                            self.write(sc, name, value, raw_response_hook=hook)  # logged
-                            acked[name] = value
-                        record(op, t0, True, seen[0])
-                    except Exception as e:  # noqa: BLE001 (every outcome is recorded)
-                        code = getattr(getattr(e, "error", None), "code", None)
-                        record(op, t0, False, seen[0], code or type(e).__name__)
-                        print(f"[regions] {op} failed at {time.monotonic() - start:.2f} s "
-                              f"({seen[0]}): {str(e)[:300]}", file=sys.stderr)
-                    time.sleep(0.05)
-
         with self.client() as sc:
             for i in range(5):
                 self.write(sc, f"before-{i}", str(uuid.uuid4()))
         # issue 14: a reader with an access token issued in r1 before the failover
         client_id, client_secret = self.token_app
         before_tok = self.access_token(self.nodes("r1")[0]["port"], client_id, client_secret)
-        start = time.monotonic()
-        threads = [threading.Thread(target=run, args=(op,), daemon=True)
-                   for op in ("read", "read-token", "sign", "write")]
-        for t in threads:
-            t.start()
+        load = Load(self, "w", token=before_tok, ec=ec)
+        load.begin(("read", "read-token", "sign", "write"))
+        start, history, acked = load.start, load.history, load.acked
         try:
             time.sleep(2)
             t_kill = self.kill_region("r1") - start
@@ -442,9 +459,7 @@ class RegionsTest(DeploymentTest):
             up.join(timeout=UP_TIMEOUT_S)
             time.sleep(3)
         finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=120)
+            load.end()
         ok = [h for h in history if h[3]]
         last_r1 = max(h[2] for h in ok if h[4] == "r1" and h[2] <= t_kill + 1)
         first_r2 = min(h[2] for h in ok if h[4] == "r2")
@@ -461,9 +476,10 @@ class RegionsTest(DeploymentTest):
         # The Python SDK does not retry a POST whose connection closed under it (not idempotent,
         # for all it knows), whether the close came before the request was written
         # (ServiceRequestError: a keep-alive connection reused just as HAProxy closed it) or after
-        # (ServiceResponseError). Connections are cut twice here: r1's die with it, and HAProxy
-        # cuts r2's when r1 is back (shutdown-backup-sessions); a signature sent at either moment
-        # fails. Nothing else may (the JavaScript drill retries those too).
+        # (ServiceResponseError). r1's connections die with it; a signature sent at that moment
+        # fails. The same is allowed around the failback, where HAProxy cut r2's connections
+        # until its configuration stopped naming a primary region (decisions.md §37). Nothing
+        # else may fail (the JavaScript drill retries those too).
         def cut(h):
             return any(h[1] - 0.5 <= t <= h[2] + 0.5 for t in (t_kill, t_healthy)) or \
                 t_healthy <= h[2] <= first_write_back + 1.0
@@ -639,45 +655,9 @@ class RegionsTest(DeploymentTest):
         there and back (test_04b left r2 primary): r1, r2, r1, r2. Reads never fail, writes
         pause less than TARGET_S each time, and every write acknowledged is read back with its
         value, through HAProxy and from each region's nodes (issue 16)."""
-        history = []  # (op, start, end, ok, region, error)
-        acked = {}
-        stop = threading.Event()
-        lock = threading.Lock()
-        start = time.monotonic()
-
-        def run(op):
-            seen = [None]
-            with self.client() as sc:
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    t0 = time.monotonic()
-                    try:
-                        if op == "read":
-                            name = f"before-{i % 5}"
-                            if sc.get_secret(name, raw_response_hook=region_hook(seen)).value \
-                                    != self.written[name]:
-                                raise AssertionError(name)
-                        else:
-                            name, value = f"sw-{i}", str(uuid.uuid4())
-                            self.write(sc, name, value, raw_response_hook=region_hook(seen))
-                            acked[name] = value
-                        ok, code = True, None
-                    except Exception as e:  # noqa: BLE001 (every outcome is recorded)
-                        ok = False
-                        code = getattr(getattr(e, "error", None), "code", None) or \
-                            type(e).__name__
-                        print(f"[regions] {op} failed at {time.monotonic() - start:.2f} s: "
-                              f"{str(e)[:200]}", file=sys.stderr)
-                    with lock:
-                        history.append((op, t0 - start, time.monotonic() - start, ok,
-                                        seen[0], code))
-                    time.sleep(0.05)
-
-        threads = [threading.Thread(target=run, args=(op,), daemon=True)
-                   for op in ("read", "write")]
-        for t in threads:
-            t.start()
+        load = Load(self, "sw")
+        load.begin(("read", "write"))
+        start, history, acked = load.start, load.history, load.acked
         switches = []  # (target, start, end, reported pause)
         try:
             time.sleep(2)
@@ -692,9 +672,7 @@ class RegionsTest(DeploymentTest):
                 self.assertEqual(self.topology["primary_region"], target)
                 time.sleep(2)
         finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=120)
+            load.end()
         reads_failed = [h for h in history if h[0] == "read" and not h[3]]
         writes = [h for h in history if h[0] == "write"]
         for target, t0, t1, paused in switches:
