@@ -317,7 +317,7 @@ class DeploymentTest(unittest.TestCase):
         try:
             socket.getaddrinfo("default.vault.localhost", None)
         except socket.gaierror:
-            # *.localhost does not resolve here (see README): the default vault on localhost.
+            # *.localhost does not resolve here (docs/usage.md): the default vault on localhost.
             url = f"https://localhost:{port}"
             kwargs["verify_challenge_resource"] = False
         return url, kwargs

@@ -1,4 +1,4 @@
-// The throttle (kluisd --throttle, README "Throttling") with the JavaScript SDKs, unchanged:
+// The throttle (kluisd --throttle, docs/configuration.md) with the JavaScript SDKs, unchanged:
 // raw HTTP shows the 429 and its Retry-After; then @azure/keyvault-secrets, @azure/keyvault-keys
 // and @azure/arm-keyvault each complete a burst well past a limit of five requests per second,
 // their retry policy waiting out every 429's Retry-After (the JS SDKs retry a 429 only with it).

@@ -1,4 +1,4 @@
-"""The throttle (kluisd --throttle, README "Throttling") against a real kluisd with low limits.
+"""The throttle (kluisd --throttle, docs/configuration.md) against a real kluisd with low limits.
 
 Raw HTTP shows the 429 as Key Vault sends it (code Throttled, its message, Retry-After in whole
 seconds until the window has room, x-ms-error-code) and Resource Manager's on the management

@@ -34,7 +34,7 @@
 // One progress line a second on stderr. Whatever happens, it ends within N + 90 s.
 //
 // Trust: the CA file is given to the SDK clients (tlsOptions.ca). *.vault.localhost names need
-// nss-myhostname (README); when the vault host does not resolve, the load goes to
+// nss-myhostname (docs/usage.md); when the vault host does not resolve, the load goes to
 // https://localhost:PORT (the default vault) with the challenge resource check off.
 
 import { AsyncLocalStorage } from "node:async_hooks";
