@@ -24,6 +24,7 @@
 #include "crypto/jwt.h"
 #include "crypto/tlsgen.h"
 #include "http/addr.h"
+#include "http/lbagent.h"
 #include "http/server.h"
 #include "store/store.h"
 #include "store/store_lmdb.h"
@@ -162,6 +163,12 @@ static void protect_memory(const struct options *o)
 		LOG_WARN(NULL, "cannot turn core dumps off: %s", strerror(errno));
 }
 
+/* The load balancer agent's question (http/lbagent.h): does this node take writes now? */
+static bool core_takes_writes(void *core)
+{
+	return vault_core_writable(core);
+}
+
 /* --rotate-master-key: the rotation a running node does on POST /kluis/v1/masterKey/rotate,
  * for a node that is stopped. */
 static int rotate_offline(struct vault_core *core, struct kl_err *err)
@@ -188,6 +195,7 @@ static int run(const struct options *o)
 	struct vault_core *core = NULL;
 	struct api_ctx *api = NULL;
 	struct http_server *srv = NULL;
+	struct lbagent *agent = NULL;
 	struct jwt_keyset *oidc = NULL;
 	struct logfile *audit = NULL;
 	sigset_t stop;
@@ -278,6 +286,11 @@ static int run(const struct options *o)
 		 o->listen.host, o->listen.port, o->default_vault, o->dns_suffix, o->listen.port,
 		 o->data_dir);
 	log_tls(srv, hcfg.cert_pem_path, "serving");
+	if (o->has_lb_agent) {
+		if ((agent = lbagent_start(&o->lb_agent, core_takes_writes, core, &err)) == NULL)
+			goto out;
+		LOG_INFO(NULL, "load balancer agent on %s:%u", o->lb_agent.host, o->lb_agent.port);
+	}
 
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0)
@@ -298,7 +311,8 @@ out:
 	if (status != EXIT_SUCCESS)
 		LOG_ERROR(NULL, "%s: %s", o->rotate_master_key ? "kluisd --rotate-master-key failed"
 			  : "kluisd cannot start", err.msg);
-	http_server_stop(srv);	/* first: nothing calls into api/ after it */
+	lbagent_stop(agent);	/* before the core it asks */
+	http_server_stop(srv);	/* nothing calls into api/ after it */
 	vault_core_close(core);	/* stops the jobs, closes the store */
 	api_ctx_free(api);
 	logfile_free(audit);	/* after the server: no request writes to it any more */

@@ -1,11 +1,14 @@
-/* Parsing of the --listen address into a socket address. Owns no state; never resolves a name
- * through DNS (a listen address that depends on a resolver is a start-up surprise), never
- * accepts a port it would have to guess. */
+/* Parsing of the --listen address into a socket address, and the listening socket on it. Owns
+ * no state; never resolves a name through DNS (a listen address that depends on a resolver is a
+ * start-up surprise), never accepts a port it would have to guess. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http/addr.h"
 
@@ -116,5 +119,40 @@ int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err)
 	}
 	rc = 0;
 out:
+	return rc;
+}
+
+int http_addr_listen(const struct http_addr *a, int backlog, int *out, struct kl_err *err)
+{
+	int fd, one = 1, rc = -1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot create a socket for %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (a->is_ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
+		kl_fail(err, KL_EUNAVAIL, "cannot set up a socket for %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot bind %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	if (listen(fd, backlog) != 0) {
+		kl_fail(err, KL_EUNAVAIL, "cannot listen on %s:%u: %s", a->host, a->port,
+			strerror(errno));
+		goto out;
+	}
+	*out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }

@@ -23,4 +23,9 @@ struct http_addr {
  * 1..65535 in decimal. KL_EINVAL with a message naming what is wrong; *out is then unspecified. */
 int http_addr_parse(const char *text, struct http_addr *out, struct kl_err *err);
 
+/* A non-blocking, close-on-exec TCP socket listening on a (SO_REUSEADDR; an IPv6 address only
+ * for IPv6) into *out. KL_EUNAVAIL when it cannot be made, bound or listened on: the message
+ * names the address and says why (e.g. "Address already in use"). */
+int http_addr_listen(const struct http_addr *a, int backlog, int *out, struct kl_err *err);
+
 #endif

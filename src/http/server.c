@@ -102,43 +102,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	LOG_WARN(NULL, "libmicrohttpd: %s", line);
 }
 
-/* The listening socket, made here rather than by libmicrohttpd so that a bind failure is
- * reported with its reason. */
-static int open_listener(const struct http_addr *a, int *out, struct kl_err *err)
-{
-	int fd, one = 1, rc = -1;
-
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		kl_fail(err, KL_EUNAVAIL, "cannot create a socket for %s:%u: %s", a->host, a->port,
-			strerror(errno));
-		goto out;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (a->is_ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
-		kl_fail(err, KL_EUNAVAIL, "cannot set up a socket for %s:%u: %s", a->host, a->port,
-			strerror(errno));
-		goto out;
-	}
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
-		kl_fail(err, KL_EUNAVAIL, "cannot bind %s:%u: %s", a->host, a->port,
-			strerror(errno));
-		goto out;
-	}
-	if (listen(fd, LISTEN_BACKLOG) != 0) {
-		kl_fail(err, KL_EUNAVAIL, "cannot listen on %s:%u: %s", a->host, a->port,
-			strerror(errno));
-		goto out;
-	}
-	*out = fd;
-	fd = -1;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* --- answers -------------------------------------------------------------------------------- */
 
 /* Queues hr->resp. must_close when the connection cannot carry another request (an answer given
@@ -452,7 +415,8 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
 	if ((s->tls = tlscreds_load(cfg->cert_pem_path, cfg->key_pem_path, err)) == NULL ||
 	    (cfg->client_ca_pem_path != NULL &&
 	     tlscreds_read_pem(cfg->client_ca_pem_path, false, &s->client_ca, err) != 0) ||
-	    open_listener(cfg->listen, &s->listen_fd, err) != 0)
+	    /* made here rather than by libmicrohttpd: a bind failure is reported with its reason */
+	    http_addr_listen(cfg->listen, LISTEN_BACKLOG, &s->listen_fd, err) != 0)
 		goto out;
 	tlscreds_activate(s->tls);	/* one server per process: its handshakes get this pair */
 	s->idle_timeout_s = timeout_s;

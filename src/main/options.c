@@ -125,6 +125,12 @@ static bool check_listen(const char *arg, struct options *o, struct kl_err *err)
 	return http_addr_parse(arg, &o->listen, err) == 0;
 }
 
+static bool check_lb_agent(const char *arg, struct options *o, struct kl_err *err)
+{
+	o->has_lb_agent = true;
+	return http_addr_parse(arg, &o->lb_agent, err) == 0;
+}
+
 static bool check_default_vault(const char *arg, struct options *o, struct kl_err *err)
 {
 	(void)err;
@@ -159,6 +165,7 @@ static bool check_region(const char *arg, struct options *o, struct kl_err *err)
 static const struct flag flags[] = {
 	TEXT("data-dir", data_dir, OPTIONS_DATA_DIR_MAX, "must be a path of 1 to 4064 bytes", false),
 	CHECKED("listen", check_listen, NULL),
+	CHECKED("lb-agent", check_lb_agent, NULL),
 	CHECKED("dns-suffix", check_dns_suffix,
 		"must be a DNS name of at least two labels of a-z, 0-9 and '-' (e.g. "
 		"vault.localhost)"),
@@ -312,6 +319,9 @@ static void print_help(void)
 	       "  --listen HOST:PORT     address to serve HTTPS on: an IPv4 address, an IPv6\n"
 	       "                         address in brackets ([::1]:8443) or localhost\n"
 	       "                         (default %s)\n"
+	       "  --lb-agent HOST:PORT   also answer HAProxy's agent check there, in plain TCP:\n"
+	       "                         'ready 100%%' while this node takes writes, 'drain'\n"
+	       "                         while it does not (docs/deploy.md; default: none)\n"
 	       "  --dns-suffix SUFFIX    vaults are addressed as NAME.SUFFIX in the Host header;\n"
 	       "                         the server certificate covers *.SUFFIX\n"
 	       "                         (default %s)\n"
@@ -334,7 +344,7 @@ static void print_help(void)
 	       "  --throttle SPEC        request budgets per vault and per caller, in the shape\n"
 	       "                         of Azure Key Vault's service limits: 'off', or a list\n"
 	       "                         like 'scale=1,window=10,secrets=100,principal.keys=50'\n"
-	       "                         (scale: times Azure's limits; see README, Throttling;\n"
+	       "                         (scale: times Azure's limits; docs/configuration.md;\n"
 	       "                         default scale=1000,window=10); identity=N: requests\n"
 	       "                         to the token endpoints per client address (200)\n"
 	       "  --max-connections N    concurrent connections, 1-1000000 (default 1024);\n"

@@ -26,6 +26,8 @@ struct options {
 	bool read_only;
 	const char *region;			/* reported on /health; NULL: "local" */
 	struct http_addr listen;
+	struct http_addr lb_agent;		/* --lb-agent, when has_lb_agent */
+	bool has_lb_agent;
 	char dns_suffix[OPTIONS_DNS_NAME_MAX + 1];	/* lowercased */
 	const char *default_vault;
 	unsigned threads;			/* 0 until parsed: then four per online CPU */

@@ -58,6 +58,7 @@ static void test_defaults(void **state)
 	assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
 	assert_string_equal(err, "");
 	assert_string_equal(o.data_dir, "./data");
+	assert_false(o.has_lb_agent);
 	assert_string_equal(o.default_vault, "default");
 	assert_string_equal(o.dns_suffix, "vault.localhost");
 	assert_int_equal(o.retention_days, 90);
@@ -88,8 +89,10 @@ static void test_values_land_in_their_fields(void **state)
 			       "f", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--client-ca",
 			       "ca.pem", "--audit-log", "-", "--allow-core-dumps",
 			       "--rotate-master-key", "--throttle", "off", "--listen",
-			       "127.0.0.1:9443", NULL), 0);
+			       "127.0.0.1:9443", "--lb-agent", "127.0.0.1:9444", NULL), 0);
 	assert_string_equal(o.data_dir, "/tmp/d");
+	assert_true(o.has_lb_agent);
+	assert_int_equal(o.lb_agent.port, 9444);
 	assert_int_equal(o.threads, 256);
 	assert_int_equal(o.retention_days, 7);
 	assert_int_equal(o.max_body, 268435456);
@@ -148,6 +151,7 @@ static void test_usage_errors_say_which_flag_and_why(void **state)
 	REFUSED(&o, err, "--log-level 'loud': must be debug, info, warn or error", "--log-level",
 		"loud");
 	REFUSED(&o, err, "--listen 'nowhere':", "--listen", "nowhere");
+	REFUSED(&o, err, "--lb-agent '127.0.0.1:0':", "--lb-agent", "127.0.0.1:0");
 	REFUSED(&o, err, "--throttle 'secrets=x':", "--throttle", "secrets=x");
 	REFUSED(&o, err, "unexpected argument 'extra': kluisd takes only options", "extra");
 	REFUSED(&o, err, "Try 'kluisd --help'", "--no-such-flag");
