@@ -49,7 +49,7 @@ clone_standby() {
 start_plain_pg() {
 	local name=$1 as=$2 pgdata=$PGROOT/$1 pid i recovery="pg_is_in_recovery() and"
 	if ! postmaster_of "$pgdata" >/dev/null; then
-		clear_stale_pidfile "$pgdata"
+		clear_stale_pidfile "$pgdata" "$(pg_port "$name")"
 		(cd "$PGROOT" && exec "${as_pg[@]}" setsid "$PGBIN/postgres" -D "$pgdata" \
 			>>"$LOGS/$name.log" 2>&1 </dev/null 9>&-) &
 		pid=$!
@@ -63,7 +63,11 @@ start_plain_pg() {
 			return 0
 		sleep 0.2
 	done
-	die "$name does not serve kluisd's table as a $as within 60 s; see $LOGS/$name.log"
+	# PostgreSQL's own log is in the data directory (logging_collector, as pg_autoctl set it up)
+	local last
+	last=$(find "$pgdata/log" -type f 2>/dev/null | sort | tail -n 1)
+	[ -z "$last" ] || tail -n 15 "$last" >&2 || true
+	die "$name does not serve kluisd's table as a $as within 60 s; see $LOGS/$name.log${last:+ and $last}"
 }
 
 # --- up: r2's replica --------------------------------------------------------------------------

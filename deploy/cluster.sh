@@ -238,21 +238,31 @@ postmaster_of() {
 	echo "$pid"
 }
 
-# A postmaster.pid left by a postmaster killed with -9 names a pid that the system may since have
-# given to another process: PostgreSQL then refuses to start ("lock file already exists") until
-# that process ends (10 s of a monitor not starting, seen in a drill). When no postmaster of
-# this data directory runs, and no process at all works in it (a backend orphaned by the killed
-# postmaster may still hold its shared memory, which the file is how PostgreSQL finds), the file
-# is stale: remove it.
+# What a postmaster killed with -9 leaves behind names a pid that the system may since have
+# given to another process, or that is still the killed postmaster's zombie where nothing reaps
+# orphans promptly (seen on a machine whose init is not a reaping one): PostgreSQL then refuses
+# to start ("lock file already exists") until that process is gone. Two such files: the data directory $1's postmaster.pid (10 s of a monitor
+# not starting, seen in a drill), and the lock on its port $2's socket,
+# /var/run/postgresql/.s.PGSQL.PORT.lock (the rebuilt pg-1 of a rejoin, which takes over the old
+# pg-1's port, never started, seen in test_regions). When no postmaster of this data directory
+# runs, and no process at all works in it (a backend orphaned by the killed postmaster may still
+# hold its shared memory, which postmaster.pid is how PostgreSQL finds), the first is stale; when
+# besides nothing listens on the port, so is the second: remove them.
 clear_stale_pidfile() {
-	local pgdata=$1 d
-	[ -f "$pgdata/postmaster.pid" ] || return 0
+	local pgdata=$1 port=${2:-} d lock
 	postmaster_of "$pgdata" >/dev/null && return 0
-	for d in /proc/[0-9]*; do
-		[ "$(readlink "$d/cwd" 2>/dev/null)" != "$pgdata" ] || return 0
-	done
-	pg_tool rm -f "$pgdata/postmaster.pid"
-	log "removed the stale $pgdata/postmaster.pid"
+	if [ -f "$pgdata/postmaster.pid" ]; then
+		for d in /proc/[0-9]*; do
+			[ "$(readlink "$d/cwd" 2>/dev/null)" != "$pgdata" ] || return 0
+		done
+		pg_tool rm -f "$pgdata/postmaster.pid"
+		log "removed the stale $pgdata/postmaster.pid"
+	fi
+	lock=/var/run/postgresql/.s.PGSQL.$port.lock
+	[ -n "$port" ] && [ -f "$lock" ] || return 0
+	listening_ports | grep -qx "$port" && return 0
+	pg_tool rm -f "$lock" "/var/run/postgresql/.s.PGSQL.$port"
+	log "removed the stale $lock"
 }
 
 # Ports on 127.0.0.1 below the ephemeral range that nothing listens on and that no other name
@@ -539,7 +549,7 @@ up_monitor() {
 	fi
 	if ! keeper_pid monitor >/dev/null; then
 		reap_keeper_leftovers monitor
-		clear_stale_pidfile "$pgdata"
+		clear_stale_pidfile "$pgdata" "$port_monitor"
 		start_keeper monitor
 	fi
 	wait_sql "$port_monitor" pg_auto_failover 'select 1' 1 60 ||
@@ -581,7 +591,7 @@ prestart_region() {
 	for n in $(pg_nodes); do
 		reap_keeper_leftovers "$n"
 		pgdata=$PGROOT/$n
-		clear_stale_pidfile "$pgdata"
+		clear_stale_pidfile "$pgdata" "$(pg_port "$n")"
 		log "starting the postgres of $n before its keeper (the whole region was down)"
 		pg_tool pg_ctl -D "$pgdata" -W start >>"$LOGS/$n.log" 2>&1 </dev/null ||
 			log "warning: pg_ctl start of $n failed; its keeper will start it"
@@ -609,7 +619,7 @@ up_postgres() {
 		fi
 		if ! keeper_pid "$n" >/dev/null; then
 			reap_keeper_leftovers "$n"
-			clear_stale_pidfile "$PGROOT/$n"
+			clear_stale_pidfile "$PGROOT/$n" "$(pg_port "$n")"
 			start_keeper "$n"
 		fi
 	done
