@@ -28,11 +28,14 @@
 #     `switchover` moves the writes between healthy regions and rebuilds the old primary region
 #     at once (deploy/cluster-regions.sh).
 # HAProxy on 127.0.0.1:PORT in TCP mode (kluisd terminates TLS). With one region it sends traffic
-# to the nodes whose /health/writable answers 200 and, when none does, to the nodes whose /health
-# does. With two, the same: whichever region takes writes, its nodes take the new connections,
-# and while none can write every node that serves at all does (reads go on in the secondary
-# region). A node that refuses a write for being read-only closes the connection, so clients
-# come back through HAProxy by themselves.
+# to the nodes that take writes and, when none does, to every node that answers. With two, the
+# same: whichever region takes writes, its nodes take the new connections, and while none can
+# write every node that serves at all does (reads go on in the secondary region). A node that
+# refuses a write for being read-only closes the connection, so clients come back through
+# HAProxy by themselves. HAProxy asks each node's agent port (kluisd --lb-agent), answered by a
+# thread of its own that no request can hold up: whether it takes writes, and whether it is alive
+# at all; a node that stops answering (frozen, not dead) has its connections cut within about
+# 1.75 s, so that clients retry elsewhere instead of waiting on it.
 #
 # Everything listens on 127.0.0.1 only, on ports picked at the first `up` and kept in
 # DIR/cluster.env. Authentication inside the deployment is `trust` on loopback (no passwords):
@@ -455,6 +458,14 @@ load_env() {
 		printf -v "$key" '%s' "$val"
 		[[ "$key" == port_* ]] && taken_ports[$val]=1
 	done <"$ENV_FILE"
+	# A deployment made before the agent ports: give them theirs, kept like the others.
+	local k a
+	for ((k = 1; k <= nodes * regions; k++)); do
+		a="port_agent_$k"
+		[ -z "${!a:-}" ] || continue
+		pick_port "$a"
+		echo "$a=${!a}" >>"$ENV_FILE"
+	done
 	return 0
 }
 
@@ -469,6 +480,9 @@ create_env() {
 	for ((k = 1; k <= nodes * regions; k++)); do
 		pick_port "port_kluisd_$k"
 	done
+	for ((k = 1; k <= nodes * regions; k++)); do
+		pick_port "port_agent_$k"
+	done
 	pick_port port_haproxy
 	{
 		echo "# written by deploy/cluster.sh at the first 'up'; every later run uses these ports"
@@ -482,6 +496,10 @@ create_env() {
 			local v="port_kluisd_$k"
 			echo "port_kluisd_$k=${!v}"
 		done
+		for ((k = 1; k <= nodes * regions; k++)); do
+			local a="port_agent_$k"
+			echo "port_agent_$k=${!a}"
+		done
 		echo "port_haproxy=$port_haproxy"
 	} >"$ENV_FILE.tmp"
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -494,6 +512,7 @@ node_region() { [ "$1" -le "$nodes" ] && echo r1 || echo r2; }
 region_list() { [ "$regions" = 1 ] && echo r1 || echo r1 r2; }
 pg_port() { local v="port_pg_${1#pg-}"; echo "${!v}"; }
 kluisd_port() { local v="port_kluisd_$1"; echo "${!v}"; }
+agent_port() { local v="port_agent_$1"; echo "${!v}"; }
 conninfo() {
 	echo "host=127.0.0.1,127.0.0.1 port=$port_pg_1,$port_pg_2 dbname=$DBNAME user=$DBUSER target_session_attrs=read-write sslmode=disable"
 }
@@ -720,7 +739,7 @@ kluisd_args() {
 	# With two regions each node checks the other region's database: the write fence.
 	[ "$regions" = 1 ] || extra+=(--peer-postgres "$(peer_conninfo "$k")")
 	printf '%s\n' --data-dir "$DIR/kluisd-$k" --listen "127.0.0.1:$(kluisd_port "$k")" \
-		--postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" "${extra[@]}"
+		--lb-agent "127.0.0.1:$(agent_port "$k")" --postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" "${extra[@]}"
 }
 
 # Is kluisd node $1 running with other flags than it would be started with now (its database
@@ -779,22 +798,30 @@ up_kluisd() {
 
 # --- up: HAProxy -------------------------------------------------------------------------------
 
-# The health check of a backend: GET PATH over TLS, verified against the deployment's CA.
-haproxy_check() {
-	local path=$1 ca=$DIR/kluisd-1/tls/ca.pem
+# The checks of a backend, all on each node's agent port (kluisd --lb-agent): its answer at all
+# says the node is alive (a frozen node's kernel still accepts the connection, but nothing
+# answers: down after two checks of 500 ms, 1.25 to 1.75 s, and its connections are cut so that
+# clients retry elsewhere); with "writes", the agent check also takes a node that does not take writes
+# out of the new connections ("drain"), leaving the connections it has alone. Not /health: a
+# request there waits for a worker thread, which may be riding through a database failover.
+haproxy_checks() {
 	cat <<EOF
-    option httpchk
-    http-check send meth GET uri $path ver HTTP/1.1 hdr Host localhost
-    http-check expect status 200
-    default-server check-ssl verify required ca-file $ca check-sni localhost verifyhost localhost inter 500 fastinter 250 downinter 500 fall 2 rise 2
+    option tcp-check
+    tcp-check expect rstring ^(ready|drain)
+    default-server inter 500 fastinter 250 downinter 500 fall 2 rise 2 on-marked-down shutdown-sessions
 EOF
 }
 
-# "server" lines for kluisd nodes $1 to $2, with the options $3.
+# "server" lines for kluisd nodes $1 to $2, with the options $3; $4 "writes": with the agent
+# check of whether each takes writes.
 haproxy_servers() {
-	local first=$1 last=$2 opts=$3 k
+	local first=$1 last=$2 opts=$3 writes=${4:-} k agent
 	for ((k = first; k <= last; k++)); do
-		echo "    server kluisd-$k 127.0.0.1:$(kluisd_port "$k") $opts"
+		agent=""
+		[ "$writes" != writes ] ||
+			agent=" agent-check agent-port $(agent_port "$k") agent-inter 500"
+		printf '    server kluisd-%s 127.0.0.1:%s check port %s%s%s\n' "$k" \
+			"$(kluisd_port "$k")" "$(agent_port "$k")" "$agent" "${opts:+ $opts}"
 	done
 }
 
@@ -810,24 +837,24 @@ frontend vault
 
 backend r1_writable
     balance roundrobin
-$(haproxy_check /health/writable)
-$(haproxy_servers 1 "$nodes" check)
+$(haproxy_checks)
+$(haproxy_servers 1 "$nodes" "" writes)
 
 backend r1_serving
     balance roundrobin
-$(haproxy_check /health)
-$(haproxy_servers 1 "$nodes" check)
+$(haproxy_checks)
+$(haproxy_servers 1 "$nodes" "")
 EOF
 }
 
 # Two regions: the same configuration whichever region takes writes (a promotion or a switchover
 # changes nothing here, so HAProxy is never restarted for one). New connections go to the nodes
-# whose /health/writable answers 200, which are the primary region's; while none does (the
-# primary region is down, or changing), to every node whose /health answers, so that reads go
-# on in the other region. A connection refused by a node marks it down at once, without waiting
-# for its checks (observe layer4), and is retried on another server after a second (redispatch
-# on every retry). A connection stays where it was sent: a node that refuses a write for being
-# read-only closes the connection, and the client's retry comes back through here.
+# that take writes, which are the primary region's; while none does (the primary region is
+# down, or changing), to every node that answers, so that reads go on in the other region. A
+# connection refused by a node marks it down at once, without waiting for its checks (observe
+# layer4), and is retried on another server after a second (redispatch on every retry). A
+# connection stays where it was sent: a node that refuses a write for being read-only closes the
+# connection, and the client's retry comes back through here.
 haproxy_two_regions() {
 	local all
 	all=$(total_nodes)
@@ -839,13 +866,13 @@ frontend vault
 
 backend writable
     balance roundrobin
-$(haproxy_check /health/writable)
-$(haproxy_servers 1 "$all" "check observe layer4 error-limit 1 on-error mark-down")
+$(haproxy_checks)
+$(haproxy_servers 1 "$all" "observe layer4 error-limit 1 on-error mark-down" writes)
 
 backend serving
     balance roundrobin
-$(haproxy_check /health)
-$(haproxy_servers 1 "$all" check)
+$(haproxy_checks)
+$(haproxy_servers 1 "$all" "")
 EOF
 }
 
@@ -872,7 +899,7 @@ defaults
     timeout connect 1s
     timeout client 5m
     timeout server 5m
-    timeout check 1s
+    timeout check 500ms
 
 # TLS passes through: kluisd terminates it with a certificate for *.$SUFFIX from the shared CA.
 EOF

@@ -134,6 +134,29 @@ def signal_region(processes, region, sig):
             pass
 
 
+def haproxy_servers(deployment_dir):
+    """HAProxy's view of each kluisd node, from its admin socket: {server name: (status, open
+    connections summed over the backends)}; status is that of the backend listed first (UP,
+    DOWN, DRAIN (agent), ...)."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(5)
+    sock.connect(os.path.join(deployment_dir, "haproxy", "admin.sock"))
+    try:
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    finally:
+        sock.close()
+    out = {}
+    for line in data.decode().splitlines():
+        f = line.split(",")
+        if len(f) > 18 and f[1].startswith("kluisd-"):
+            status, conns = out.get(f[1], (f[17], 0))
+            out[f[1]] = (status, conns + int(f[4] or 0))
+    return out
+
+
 class WriteLog:
     """Every secret write a test sent, acknowledged or not, for DeploymentTest.exactly_once().
     Each write has a value of its own (no two writes send the same one) and one dict here:

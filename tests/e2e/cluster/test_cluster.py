@@ -27,7 +27,8 @@ import time
 import unittest
 import uuid
 
-from clusterlib import API, UP_TIMEOUT_S, DeploymentTest, alive, children, cluster, psql
+from clusterlib import (API, UP_TIMEOUT_S, DeploymentTest, alive, children, cluster,
+                        haproxy_servers, psql)
 
 
 class ClusterTest(DeploymentTest):
@@ -309,6 +310,103 @@ class ClusterTest(DeploymentTest):
                             f"no {kind} succeeded while the primary was frozen")
         type(self).written.update(acked)
         self.rejoin_and_read_back(primary["name"], 90)
+        self.assert_exactly_once("cluster")
+
+    def test_06c_kluisd_node_frozen(self):
+        """A kluisd node that hangs instead of dying: stopped with SIGSTOP for FREEZE_S, its
+        sockets open, its kernel still accepting connections. HAProxy's checks ask each node's
+        agent port (kluisd --lb-agent), which the frozen node no longer answers: HAProxy marks
+        it down and cuts its connections, and the SDK retries those calls on the other node.
+        Four SDK clients (two readers, two writers, one call at a time each, keep-alive
+        connections through HAProxy, some of them on the frozen node), default retries: no call
+        fails, and none waits for the whole freeze; the longest is printed (issue 16's target:
+        3 s). Thawed, the node is back in HAProxy and serves again; every write exactly once."""
+        freeze_s = 12
+        victim = self.procs("kluisd")[0]
+        calls = []  # (kind, start (monotonic), seconds taken, error or None)
+        stop = threading.Event()
+        clients = [self.client() for _ in range(4)]
+        for c in clients:  # each opens its pooled connection now, before the freeze
+            c.get_secret("before-0")
+        on_victim = haproxy_servers(self.dir)[victim["name"]][1]
+        self.assertGreater(on_victim, 0, "no connection went to the node to freeze")
+
+        def timed(kind, fn):
+            start = time.monotonic()
+            try:
+                fn()
+                error = None
+            except Exception as e:  # noqa: BLE001
+                error = f"{type(e).__name__}: {str(e)[:120]}"
+            calls.append((kind, start, round(time.monotonic() - start, 2), error))
+
+        def reads(client):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name = f"before-{i % 10}"
+
+                def get():
+                    value = client.get_secret(name).value
+                    if value != self.written[name]:
+                        raise AssertionError(f"{name}: {value!r}")
+                timed("read", get)
+                time.sleep(0.05)
+
+        def writes(client, w):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name, value = f"node-frozen-{w}-{i}", f"n{i}-{uuid.uuid4()}"
+                timed("write", lambda: self.write(client, name, value))
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=reads, args=(clients[0],), daemon=True),
+                   threading.Thread(target=reads, args=(clients[1],), daemon=True),
+                   threading.Thread(target=writes, args=(clients[2], 0), daemon=True),
+                   threading.Thread(target=writes, args=(clients[3], 1), daemon=True)]
+        for t in threads:
+            t.start()
+        time.sleep(1)  # calls before the freeze, on every connection
+        t0 = time.monotonic()
+        os.kill(victim["pid"], signal.SIGSTOP)
+        try:
+            down = self.wait_for("HAProxy to take the frozen node out",
+                                 lambda: haproxy_servers(self.dir)[victim["name"]][0] == "DOWN",
+                                 freeze_s)
+            marked = time.monotonic() - t0
+            time.sleep(max(0.0, freeze_s - marked))
+        finally:
+            os.kill(victim["pid"], signal.SIGCONT)
+        thawed = time.monotonic() - t0
+        back = self.wait_for("HAProxy to take the node back",
+                             lambda: haproxy_servers(self.dir)[victim["name"]][0] == "UP", 20)
+        time.sleep(1)  # calls after the thaw
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        for c in clients:
+            c.close()
+        calls = [(k, round(start - t0, 2), took, e) for k, start, took, e in calls]
+        during = [c for c in calls if 0 <= c[1] < thawed]
+        failed = [c for c in calls if c[3] is not None]
+        slowest = sorted(during, key=lambda c: -c[2])[:4]
+        longest = {k: max((c[2] for c in during if c[0] == k), default=0.0)
+                   for k in ("read", "write")}
+        print(f"\n[cluster] kluisd node {victim['name']} frozen (SIGSTOP) for {thawed:.1f} s with "
+              f"{on_victim} connection(s) on it: HAProxy marked it down after {marked:.2f} s; "
+              f"{len(during)} calls during the freeze, longest read {longest['read']:.2f} s, "
+              f"longest write {longest['write']:.2f} s; {len(failed)} failed {failed[:4]}",
+              file=sys.stderr)
+        self.assertTrue(down, "HAProxy never marked the frozen node down")
+        self.assertTrue(back, "HAProxy did not take the thawed node back")
+        self.assertEqual(failed, [])
+        for kind in ("read", "write"):
+            self.assertTrue(any(c[0] == kind for c in during), f"no {kind} during the freeze")
+            self.assertLess(longest[kind], freeze_s - 5,
+                            f"a {kind} waited for the frozen node; slowest calls: {slowest}")
+        status, body = self.raw("GET", victim["port"], f"/secrets/before-1?{API}")
+        self.assertEqual((status, body["value"]), (200, self.written["before-1"]))
         self.assert_exactly_once("cluster")
 
     def test_07_status_and_down(self):

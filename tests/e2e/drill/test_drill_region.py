@@ -13,17 +13,22 @@ on the load's clock:
     T+6 s   kill -9 of a kluisd node
     T+10 s  `cluster.sh up`, which starts that node again
     T+16 s  kill -9 of the PostgreSQL primary's postmaster (pg_auto_failover promotes the standby)
+    T+26 s  the other kluisd node frozen (SIGSTOP): it hangs instead of dying
+    T+34 s  thawed (SIGCONT)
 
-and the load goes on to T+36 s. KLUIS_DRILL_LONG=1 runs 160 s of load and the cycle four times
-(at T+0, 40, 80, 120 s: the kluisd node killed alternates), each cycle once the deployment has
-healed from the one before (every process running, a synchronous standby).
+and the load goes on to T+42 s. KLUIS_DRILL_LONG=1 runs 160 s of load and the cycle four times
+(at T+0, 40, 80, 120 s: the kluisd nodes killed and frozen alternate), each cycle once the
+deployment has healed from the one before (every process running, a synchronous standby).
 
 It passes when: every write the SDK acknowledged is read back afterwards with its value (load.mjs
 checks them all); every write sent, acknowledged or not, made at most one version, with its value
 (load.mjs lists and reads every version of every name written: no duplicate, no lost acknowledged
 write, no value never sent); no read and no sign failed; writes failed only between a primary's
-death and the first successful write after it. That time, from the kill to the first write that
-started after it and succeeded, is measured and printed for each primary killed.
+death and the first successful write after it; no call waited for the whole freeze of a node
+(HAProxy takes a node that stops answering its agent out and cuts its connections, and the SDK
+retries elsewhere). The time from the kill to the first write that started after it and
+succeeded is measured and printed for each primary killed, and the slowest call across each
+freeze.
 
 Everything goes to KLUIS_DRILL_OUT (default: a new directory under the system's temporary
 directory, printed at the end): history.jsonl, started.json, acked.json, writes.json,
@@ -31,7 +36,7 @@ summary.json (the load's), events.json (the drill's, on the load's clock), drill
 (tests/e2e/drill/plot.py), result.json (the verdict's figures), load.log and the deployment's
 logs/. The deployment is
 always torn down with `down --purge`: by tearDownClass, or by a guard process when this one dies
-first. The short form takes 50–85 s (up ~10 s, load 36 s, its check and the teardown).
+first. The short form takes 55–90 s (up ~10 s, load 42 s, its check and the teardown).
 """
 
 import json
@@ -43,9 +48,10 @@ import unittest
 from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
 from clusterlib import alive, cluster, psql
 
-DURATION_S = 160 if LONG else 36
+DURATION_S = 160 if LONG else 42
 CYCLES = [0, 40, 80, 120] if LONG else [0]  # a cycle's start, seconds on the load's clock
 KILL_KLUISD_S, UP_S, KILL_PRIMARY_S = 6, 10, 16  # within a cycle
+FREEZE_S, FREEZE_FOR_S = 26, 8  # within a cycle: a kluisd node frozen then, for that long
 HEAL_TIMEOUT_S = 40  # a cycle waits this long at most for the deployment to have healed
 
 
@@ -127,8 +133,26 @@ def verdict(history, events):
                            "failed": sum(1 for h in hs if not h["ok"]),
                            "retried": sum(1 for h in hs if h.get("attempts", 1) > 1),
                            "latency_ms_max": max((h["latency_ms"] for h in hs), default=None)})
+    # the calls that were in flight at some moment of a node's freeze: none may have waited for
+    # all of it (they would have, had nobody cut the frozen node's connections)
+    freezes = []
+    thaws = [e for e in events if e.get("kind") == "thaw-kluisd"]
+    for e in events:
+        if e.get("kind") != "freeze-kluisd":
+            continue
+        end = min((t["t"] for t in thaws if t["t"] > e["t"]), default=float("inf"))
+        hs = [h for h in history if h["t0"] < end and h["t1"] > e["t"]]
+        slowest = max(hs, key=lambda h: h["latency_ms"], default=None)
+        f = {"freeze_t": e["t"], "label": e["label"], "frozen_s": round(end - e["t"], 2),
+             "calls": len(hs), "failed": sum(1 for h in hs if not h["ok"]),
+             "retried": sum(1 for h in hs if h.get("attempts", 1) > 1),
+             "latency_ms_max": slowest["latency_ms"] if slowest else None}
+        freezes.append(f)
+        if slowest is not None and slowest["latency_ms"] >= (end - e["t"] - 1) * 1000:
+            problems.append(f"a call waited for the whole freeze of {e['label']}: "
+                            f"{json.dumps(slowest)}")
     return {"ops": by_op, "failures_by_kind": codes, "primary_kills": windows,
-            "kluisd_kills": node_kills}, problems
+            "kluisd_kills": node_kills, "kluisd_freezes": freezes}, problems
 
 
 class DrillRegionTest(DrillTest):
@@ -180,6 +204,20 @@ class DrillRegionTest(DrillTest):
         os.kill(primary["pid"], signal.SIGKILL)
         self.event(f"kill -9 {primary['name']} (primary)", "kill-primary")
 
+        frozen = f"kluisd-{(n + 1) % 2 + 1}"
+        self.wait_until(base + FREEZE_S - 1.5)
+        self.status()
+        node = next(p for p in self.procs("kluisd") if p["name"] == frozen)
+        self.assertTrue(node["running"] and alive(node["pid"]), node)
+        self.wait_until(base + FREEZE_S)
+        os.kill(node["pid"], signal.SIGSTOP)
+        self.event(f"{frozen} frozen (SIGSTOP)", "freeze-kluisd")
+        try:
+            self.wait_until(base + FREEZE_S + FREEZE_FOR_S)
+        finally:
+            os.kill(node["pid"], signal.SIGCONT)
+        self.event(f"{frozen} thawed", "thaw-kluisd")
+
     def test_drill(self):
         self.status()
         self.assertTrue(self.healed(), "the new deployment has no synchronous standby")
@@ -208,6 +246,10 @@ class DrillRegionTest(DrillTest):
             say(f"{k['label']} at T+{k['kill_t']:.2f} s: {k['calls_next_5s']} calls ended in the "
                 f"next 5 s, {k['failed']} failed, {k['retried']} retried, slowest "
                 f"{k['latency_ms_max']} ms")
+        for f in figures["kluisd_freezes"]:
+            say(f"{f['label']} at T+{f['freeze_t']:.2f} s for {f['frozen_s']} s: {f['calls']} "
+                f"calls in flight during it, {f['failed']} failed, {f['retried']} retried, "
+                f"slowest {f['latency_ms_max']} ms")
         for w in figures["primary_kills"]:
             say(f"{w['label']} at T+{w['kill_t']:.2f} s: first successful write "
                 f"{w['first_write_after_s']} s after it (the last error reply to any call "

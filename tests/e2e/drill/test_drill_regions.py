@@ -1,5 +1,5 @@
-"""The regional drill: the whole primary region killed and restored under load, twice, as clients
-with the official JavaScript SDK see it.
+"""The regional drill: the whole primary region killed and restored under load, then frozen and
+thawed, as clients with the official JavaScript SDK see it.
 
 Run (as root, or as a user for whom PostgreSQL 15, pg_auto_failover and HAProxy are installed;
 Debian's /usr/bin/python3 with python3-matplotlib, and node with `npm ci` done in tests/e2e/js):
@@ -14,17 +14,22 @@ the SDKs' default retry policy). On the load's clock, for each cycle starting at
             their keepers, the pg_auto_failover monitor (HAProxy and r2 stay)
     B+14 s  `cluster.sh up`, which starts r1 again on its data
 
-with cycles at T+0 and T+30 s, and the load ending 22 s after the last restore's r1 is writable
-(T+66 s when restores take their usual 8 s; KLUIS_DRILL_LONG=1: four cycles). A cycle starts at
+or, in a freeze cycle, the same processes stopped with SIGSTOP at B+6 s (a data centre that
+hangs: its sockets stay open, nothing answers) and woken with SIGCONT at B+14 s. A kill cycle
+at T+0 and a freeze cycle at T+30 s, and the load ending 22 s after the last cycle's r1 is
+writable (T+66 s when restores take their usual 8 s; KLUIS_DRILL_LONG=1: four cycles, kill and
+freeze alternating). A cycle starts at
 its time or, when the previous restore took longer (a slow or busy machine), 8 s after r1 could
 write again, so that every kill meets a healed deployment and the failback is measured under
 load (a fixed schedule once ran its second restore past the load's end: failback "None"). It passes when: every acknowledged write is read back afterwards (load.mjs
 checks them all, through HAProxy, so in r1); every write sent made at most one version, with its
 value, and every acknowledged one is in the version its answer named (load.mjs lists and reads
 every version of every name written); no read and no sign failed; every failed write failed
-with VaultIsReadOnly, between a kill and 5 s after r1 could write again; the failover (the last
-success answered by r1 before the kill to the first answered by r2) and the failback (an r1 node
-answering /health/writable 200 to the first write that succeeded after it) each took under 5 s.
+with VaultIsReadOnly, between a kill (or freeze) and 5 s after r1 could write again; the
+failover (the last success answered by r1 before the kill to the first answered by r2) and the
+failback (an r1 node answering /health/writable 200 to the first write that succeeded after it)
+each took under 5 s. A frozen region's calls are not answered by anyone: HAProxy takes its nodes
+out when their agents stop answering and cuts their connections, so the SDK's retries reach r2.
 The figures are printed; history, events, result and the plot (drill.png) go to KLUIS_DRILL_OUT
 (default: a new temporary directory, printed at the end).
 """
@@ -38,9 +43,10 @@ import time
 import unittest
 
 from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
-from clusterlib import cluster, kill_region
+from clusterlib import cluster, kill_region, signal_region
 
 CYCLES = [0, 30, 60, 90] if LONG else [0, 30]
+FREEZE = [False, True, False, True]  # a cycle kills r1, or freezes it (by its position)
 DURATION_S = CYCLES[-1] + 36
 KILL_S, RESTORE_S = 6, 14  # within a cycle
 HEALED_S = 8  # steady load after r1 is writable again, before the next cycle's kill counts down
@@ -58,10 +64,10 @@ def verdict(history, events):
         if h["op"] in ("read", "sign"):
             problems.append(f"a {h['op']} failed: {json.dumps(h)}")
     cycles = []
-    kills = [e for e in events if e.get("kind") == "kill-region"]
+    kills = [e for e in events if e.get("kind") in ("kill-region", "freeze-region")]
     for e in kills:
         nxt = next((w for w in events if w.get("kind") == "writable" and w["t"] > e["t"]), None)
-        c = {"kill_t": e["t"], "writable_t": nxt["t"] if nxt else None}
+        c = {"kill_t": e["t"], "label": e["label"], "writable_t": nxt["t"] if nxt else None}
         before = [h["t1"] for h in ok if h.get("region") == "r1" and h["t1"] <= e["t"] + 1.5]
         after = [h["t1"] for h in ok if h.get("region") == "r2" and h["t1"] > e["t"]]
         c["failover_s"] = round(min(after) - max(before), 3) if before and after else None
@@ -123,11 +129,24 @@ class DrillRegionsTest(DrillTest):
             time.sleep(0.05)
         self.fail("no r1 node writable within 120 s of the restore")
 
-    def cycle(self, base):
-        """One kill and restore from base on the load's clock; returns when r1 was writable."""
+    def cycle(self, base, freeze):
+        """One kill and restore (or freeze and thaw) from base on the load's clock; returns when
+        r1 was writable."""
         self.wait_until(base + KILL_S)
         self.status()
-        names = kill_region(self.topology["processes"], "r1")
+        topo = self.topology
+        if freeze:
+            signal_region(topo["processes"], "r1", signal.SIGSTOP)
+            self.event("r1 frozen (SIGSTOP)", "freeze-region")
+            try:
+                self.wait_until(base + RESTORE_S)
+            finally:
+                signal_region(topo["processes"], "r1", signal.SIGCONT)
+            self.event("r1 thawed (SIGCONT)", "restore")
+            writable = self.r1_writable(topo)
+            self.event("r1 writable", "writable", t=writable)
+            return writable
+        names = kill_region(topo["processes"], "r1")
         self.event(f"kill -9 r1 ({len(names)} processes)", "kill-region")
         self.wait_until(base + RESTORE_S)
         self.status()
@@ -144,13 +163,13 @@ class DrillRegionsTest(DrillTest):
     def test_drill(self):
         self.start_load(BOUND_S)
         healed = None
-        for base in CYCLES:
+        for base, freeze in zip(CYCLES, FREEZE):
             late = healed + HEALED_S - KILL_S if healed is not None else base
-            healed = self.cycle(max(base, late))
+            healed = self.cycle(max(base, late), freeze)
         self.wait_until(max(DURATION_S, healed + TAIL_S))
         self.load.send_signal(signal.SIGTERM)  # it stops, checks every write and exits
         rc, history, summary = self.finish_load(
-            BOUND_S, "kluis: region r1 killed and restored under load")
+            BOUND_S, "kluis: region r1 killed and restored, then frozen and thawed, under load")
         figures, problems = verdict(history, self.events)
         once = self.exactly_once(summary)
         figures.update({"acked_writes": summary.get("acked_writes"),
@@ -161,7 +180,7 @@ class DrillRegionsTest(DrillTest):
             say(f"{op}: {o['ok']} ok ({o['by_r2']} answered by r2), {o['failed']} failed, p50 "
                 f"{o['latency_ms_p50']} ms, max {o['latency_ms_max']} ms")
         for c in figures["cycles"]:
-            say(f"r1 killed at T+{c['kill_t']:.2f} s: failover {c['failover_s']} s; r1 writable "
+            say(f"{c['label']} at T+{c['kill_t']:.2f} s: failover {c['failover_s']} s; r1 writable "
                 f"at T+{c['writable_t']} s, failback {c.get('failback_s')} s; "
                 f"{c.get('served_by_r2')} calls served by r2, {c.get('writes_failed')} writes "
                 f"failed (read-only)")
