@@ -10,6 +10,8 @@ synchronous standby, two kluisd nodes), r2 (an asynchronous hot standby of r1's 
 kluisd nodes on it) and HAProxy, then:
 - every reply names the region that answered (x-ms-keyvault-region), and r2's nodes report
   read-only mode, a standby store and their replication lag;
+- the `kluis region` commands (show; promote and switchover as dry runs) against each region's
+  nodes: what each reports, and the refusals while both regions are healthy;
 - at an r2 node, every operation of the read-only set answers as at an r1 node (secrets, keys,
   versions, encrypt, decrypt, wrap, unwrap, sign, verify, backups, vault reads), and every write
   is refused with 503 VaultIsReadOnly before it touches the store; a certificate made in r1 is
@@ -34,6 +36,7 @@ import glob
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -214,6 +217,57 @@ class RegionsTest(DeploymentTest):
         with self.client() as c:
             self.write(c, "hello", "from r1", raw_response_hook=region_hook(seen))
         self.assertEqual(seen[0], "r1")
+
+    def kluis(self, port, *args):
+        """The kluis command-line tool against the node on port, JSON output: (exit status,
+        parsed stdout or None, stderr)."""
+        cli = os.environ.get("KLUIS_CLI") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "build", "kluis")
+        p = subprocess.run([cli, "--url", f"https://127.0.0.1:{port}", "--ca", self.ca,
+                            "--token-file", self.topology["admin_token_file"], "-o", "json",
+                            *args], capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("KLUIS_") or k == "KLUIS_CLI"})
+        try:
+            out = json.loads(p.stdout) if p.stdout.strip() else None
+        except ValueError:
+            out = p.stdout
+        return p.returncode, out, p.stderr
+
+    def test_02b_region_commands_of_the_cli(self):
+        """`kluis region show`, and `region promote` and `region switchover` in their dry runs,
+        as an operator meets them with both regions healthy: each node reports its region, the
+        epoch and its view of the other; promoting r2 is refused while r1's database answers as
+        a primary; a dry-run switchover to r2 reports the epoch it would take and changes
+        nothing; r1 cannot switch over to itself."""
+        for p in self.procs("kluisd"):
+            rc, out, err = self.kluis(p["port"], "region", "show")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out["region"], p["region"], out)
+            self.assertEqual(out["epoch"]["epoch"], 0, out)
+            self.assertFalse(out["fenced"], out)
+            self.assertEqual(out["storageRole"], "primary" if p["region"] == "r1" else "standby")
+            self.assertTrue(out["peer"]["reachable"], out)
+        r2 = self.nodes("r2")[0]
+        rc, out, err = self.kluis(r2["port"], "region", "promote", "--dry-run")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("still answers as a primary", err)
+        rc, out, err = self.kluis(r2["port"], "region", "switchover", "--dry-run")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out["dryRun"], out)
+        self.assertEqual((out["epoch"]["epoch"], out["epoch"]["region"]), (1, "r2"), out)
+        rc, out, refusal = self.kluis(self.nodes("r1")[0]["port"], "region", "switchover",
+                                      "--dry-run")
+        self.assertNotEqual(rc, 0, out)
+        self.assertTrue(refusal.strip(), "a refusal says why")
+        # nothing changed: r1 still takes the writes under epoch 0
+        rc, out, err = self.kluis(r2["port"], "region", "show")
+        self.assertEqual((rc, out["epoch"]["epoch"], out["storageRole"]), (0, 0, "standby"),
+                         (out, err))
+        self.assertEqual(self.raw("GET", self.nodes("r1")[0]["port"], "/health/writable")[0],
+                         200)
+        print(f"\n[regions] kluis region show/promote/switchover (dry runs) as expected; r1's "
+              f"refusal to switch over to itself: {refusal.strip()[:160]}", file=sys.stderr)
 
     def test_03_read_only_set_in_r2(self):
         from azure.keyvault.keys.crypto import KeyWrapAlgorithm
