@@ -17,6 +17,20 @@ jobs=$(nproc 2>/dev/null || echo 2)
 phase() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 bash scripts/deps.sh
+# promtool checks and unit-tests the alerting rules (tests/e2e/py/test_monitoring.py). It comes
+# with Debian's prometheus package, whose server the tests do not want running: its service is
+# stopped and disabled right after the install (as bench/run.sh does with nginx's).
+if ! command -v promtool >/dev/null 2>&1; then
+	echo "test.sh: installing prometheus (for promtool)" >&2
+	sudo_=""
+	[ "$(id -u)" -eq 0 ] || sudo_=sudo
+	$sudo_ apt-get update -qq
+	$sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		prometheus >/dev/null
+	if [ -d /run/systemd/system ]; then
+		$sudo_ systemctl disable --now prometheus >/dev/null 2>&1 || true
+	fi
+fi
 
 phase "npm ci (tests/e2e/js)"
 (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
