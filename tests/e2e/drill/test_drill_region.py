@@ -16,19 +16,23 @@ on the load's clock:
     T+26 s  the other kluisd node frozen (SIGSTOP): it hangs instead of dying
     T+34 s  thawed (SIGCONT)
 
-and the load goes on to T+42 s. KLUIS_DRILL_LONG=1 runs 160 s of load and the cycle four times
-(at T+0, 40, 80, 120 s: the kluisd nodes killed and frozen alternate), each cycle once the
-deployment has healed from the one before (every process running, a synchronous standby).
+then, once the deployment has healed (from T+36 s), the PostgreSQL primary frozen for 15 s
+(SIGSTOP of its server, backends and keeper: a database machine that hangs; pg_auto_failover
+promotes the standby), thawed (it rejoins as the standby), and 8 s more of load.
+KLUIS_DRILL_LONG=1 runs the cycle four times (at T+0, 40, 80, 120 s: the kluisd nodes killed and
+frozen alternate), each cycle once the deployment has healed from the one before (every process
+running, a synchronous standby), then the database freeze.
 
 It passes when: every write the SDK acknowledged is read back afterwards with its value (load.mjs
 checks them all); every write sent, acknowledged or not, made at most one version, with its value
 (load.mjs lists and reads every version of every name written: no duplicate, no lost acknowledged
 write, no value never sent); no read and no sign failed; writes failed only between a primary's
-death and the first successful write after it; no call waited for the whole freeze of a node
-(HAProxy takes a node that stops answering its agent out and cuts its connections, and the SDK
-retries elsewhere). The time from the kill to the first write that started after it and
-succeeded is measured and printed for each primary killed, and the slowest call across each
-freeze.
+death (or freeze) and the first successful write after it; no call waited for the whole freeze
+of a kluisd node (HAProxy takes a node that stops answering its agent out and cuts its
+connections, and the SDK retries elsewhere) or of the database (each store connection is cut at
+its limit, decisions.md section 31). The time from the kill or freeze to the first write that
+started after it and succeeded is measured and printed for each primary, and the slowest call
+across each freeze.
 
 Everything goes to KLUIS_DRILL_OUT (default: a new directory under the system's temporary
 directory, printed at the end): history.jsonl, started.json, acked.json, writes.json,
@@ -36,7 +40,7 @@ summary.json (the load's), events.json (the drill's, on the load's clock), drill
 (tests/e2e/drill/plot.py), result.json (the verdict's figures), load.log and the deployment's
 logs/. The deployment is
 always torn down with `down --purge`: by tearDownClass, or by a guard process when this one dies
-first. The short form takes 55–90 s (up ~10 s, load 42 s, its check and the teardown).
+first. The short form takes 75–110 s (up ~10 s, load about 60 s, its check and the teardown).
 """
 
 import json
@@ -46,9 +50,11 @@ import time
 import unittest
 
 from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
-from clusterlib import alive, cluster, psql
+from clusterlib import alive, children, cluster, psql
 
-DURATION_S = 160 if LONG else 42
+DURATION_S = 160 if LONG else 36  # the cycles' end, then the database freeze
+DB_FREEZE_FOR_S, TAIL_S = 15, 8  # the primary frozen that long, then load that long
+BOUND_S = DURATION_S + 2 * 40 + DB_FREEZE_FOR_S + TAIL_S  # the load's own limit
 CYCLES = [0, 40, 80, 120] if LONG else [0]  # a cycle's start, seconds on the load's clock
 KILL_KLUISD_S, UP_S, KILL_PRIMARY_S = 6, 10, 16  # within a cycle
 FREEZE_S, FREEZE_FOR_S = 26, 8  # within a cycle: a kluisd node frozen then, for that long
@@ -80,7 +86,7 @@ def verdict(history, events):
             attempts.append((h["t1"], h["status"] if h["ok"] or h["status"] else h["code"]))
     windows = []
     for e in events:
-        if e.get("kind") != "kill-primary":
+        if e.get("kind") not in ("kill-primary", "freeze-primary"):
             continue
         after = [h for h in history if h["op"] == "write" and h["ok"] and h["t0"] >= e["t"]]
         first = min(after, key=lambda h: h["t1"]) if after else None
@@ -136,11 +142,12 @@ def verdict(history, events):
     # the calls that were in flight at some moment of a node's freeze: none may have waited for
     # all of it (they would have, had nobody cut the frozen node's connections)
     freezes = []
-    thaws = [e for e in events if e.get("kind") == "thaw-kluisd"]
     for e in events:
-        if e.get("kind") != "freeze-kluisd":
+        if e.get("kind") not in ("freeze-kluisd", "freeze-primary"):
             continue
-        end = min((t["t"] for t in thaws if t["t"] > e["t"]), default=float("inf"))
+        thaw = e["kind"].replace("freeze", "thaw")
+        end = min((t["t"] for t in events if t.get("kind") == thaw and t["t"] > e["t"]),
+                  default=float("inf"))
         hs = [h for h in history if h["t0"] < end and h["t1"] > e["t"]]
         slowest = max(hs, key=lambda h: h["latency_ms"], default=None)
         f = {"freeze_t": e["t"], "label": e["label"], "frozen_s": round(end - e["t"], 2),
@@ -152,7 +159,7 @@ def verdict(history, events):
             problems.append(f"a call waited for the whole freeze of {e['label']}: "
                             f"{json.dumps(slowest)}")
     return {"ops": by_op, "failures_by_kind": codes, "primary_kills": windows,
-            "kluisd_kills": node_kills, "kluisd_freezes": freezes}, problems
+            "kluisd_kills": node_kills, "freezes": freezes}, problems
 
 
 class DrillRegionTest(DrillTest):
@@ -218,13 +225,44 @@ class DrillRegionTest(DrillTest):
             os.kill(node["pid"], signal.SIGCONT)
         self.event(f"{frozen} thawed", "thaw-kluisd")
 
+    def freeze_primary(self):
+        """The PostgreSQL primary frozen for DB_FREEZE_FOR_S once the deployment has healed:
+        its server, its backends and its keeper with its service processes (SIGSTOP), then
+        woken; returns when it was thawed, on the load's clock."""
+        deadline = time.monotonic() + HEAL_TIMEOUT_S
+        while not self.healed():
+            self.assertLess(time.monotonic(), deadline,
+                            f"the deployment has not healed {HEAL_TIMEOUT_S} s after the cycles")
+            time.sleep(0.5)
+        primary = [p for p in self.procs("postgres", "primary") if p["running"]][0]
+        pids = [primary["pid"]] + children(primary["pid"])
+        keeper = primary.get("keeper_pid")
+        if keeper:
+            os.killpg(keeper, signal.SIGSTOP)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        self.event(f"{primary['name']} frozen (primary, SIGSTOP)", "freeze-primary")
+        try:
+            time.sleep(DB_FREEZE_FOR_S)
+        finally:
+            for pid in reversed(pids):
+                os.kill(pid, signal.SIGCONT)
+            if keeper:
+                os.killpg(keeper, signal.SIGCONT)
+        self.event(f"{primary['name']} thawed", "thaw-primary")
+        return self.now()
+
     def test_drill(self):
         self.status()
         self.assertTrue(self.healed(), "the new deployment has no synchronous standby")
-        self.start_load(DURATION_S)
+        self.start_load(BOUND_S)
         for n, base in enumerate(CYCLES):
             self.cycle(base, n)
-        rc, history, summary = self.finish_load(DURATION_S)
+        self.wait_until(DURATION_S)
+        thawed = self.freeze_primary()
+        self.wait_until(thawed + TAIL_S)
+        self.load.send_signal(signal.SIGTERM)  # it stops, checks every write and exits
+        rc, history, summary = self.finish_load(BOUND_S)
         healed = self.healed()
         with open(os.path.join(self.out, "load.log")) as f:
             tail = f.read()[-3000:]
@@ -246,7 +284,7 @@ class DrillRegionTest(DrillTest):
             say(f"{k['label']} at T+{k['kill_t']:.2f} s: {k['calls_next_5s']} calls ended in the "
                 f"next 5 s, {k['failed']} failed, {k['retried']} retried, slowest "
                 f"{k['latency_ms_max']} ms")
-        for f in figures["kluisd_freezes"]:
+        for f in figures["freezes"]:
             say(f"{f['label']} at T+{f['freeze_t']:.2f} s for {f['frozen_s']} s: {f['calls']} "
                 f"calls in flight during it, {f['failed']} failed, {f['retried']} retried, "
                 f"slowest {f['latency_ms_max']} ms")
