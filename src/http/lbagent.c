@@ -51,6 +51,10 @@ static void *serve(void *arg)
 			break;
 		while ((fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
 			answer(a, fd);
+		/* Out of descriptors (or memory): the listener stays readable, so wait a little
+		 * rather than spin; the checker's next try comes within a second anyway. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			poll(NULL, 0, 100);
 	}
 	return NULL;
 }

@@ -1,9 +1,10 @@
 /* The load balancer's agent port (--lb-agent): a plain TCP listener that answers each connection
  * with one line of HAProxy's agent-check protocol and closes it. "ready 100%" while the node
  * takes writes, "drain" while it does not: HAProxy then sends it no new connections of a
- * backend that is for writes, and leaves the connections it has alone. Whether the node is
- * alive at all is for HAProxy's health check on the HTTPS port, whose failure (a frozen node)
- * cuts the node's connections; the agent only says where new ones should go.
+ * backend that is for writes, and leaves the connections it has alone. Its own thread answers,
+ * whatever the request workers wait for, so that an answer at all means the process runs: a
+ * health check on this port tells a frozen node (no answer) from a busy one, which a request to
+ * /health, queued behind a worker, cannot (deploy/cluster.sh cuts a silent node's connections).
  *
  * Says nothing else: no secret, no version, nothing from the request (it reads none). Thread
  * safety: start and stop from one thread; in between, its own thread calls ready(arg), which
