@@ -244,13 +244,14 @@ postmaster_of() {
 # What a postmaster killed with -9 leaves behind names a pid that the system may since have
 # given to another process, or that is still the killed postmaster's zombie where nothing reaps
 # orphans promptly (seen on a machine whose init is not a reaping one): PostgreSQL then refuses
-# to start ("lock file already exists") until that process is gone. Two such files: the data directory $1's postmaster.pid (10 s of a monitor
-# not starting, seen in a drill), and the lock on its port $2's socket,
-# /var/run/postgresql/.s.PGSQL.PORT.lock (the rebuilt pg-1 of a rejoin, which takes over the old
-# pg-1's port, never started, seen in test_regions). When no postmaster of this data directory
-# runs, and no process at all works in it (a backend orphaned by the killed postmaster may still
-# hold its shared memory, which postmaster.pid is how PostgreSQL finds), the first is stale; when
-# besides nothing listens on the port, so is the second: remove them.
+# to start ("lock file already exists") until that process is gone. Two such files: the data
+# directory $1's postmaster.pid (10 s of a monitor not starting, seen in a drill), and the lock
+# on its port $2's socket, /var/run/postgresql/.s.PGSQL.PORT.lock (the rebuilt pg-1 of a rejoin,
+# which takes over the old pg-1's port, never started, seen in test_regions). When no postmaster
+# of this data directory runs, and no process at all works in it (a backend orphaned by the
+# killed postmaster may still hold its shared memory, which postmaster.pid is how PostgreSQL
+# finds), the first is stale; when besides nothing listens on the port, so is the second: remove
+# them.
 clear_stale_pidfile() {
 	local pgdata=$1 port=${2:-} d lock
 	postmaster_of "$pgdata" >/dev/null && return 0
@@ -739,7 +740,8 @@ kluisd_args() {
 	# With two regions each node checks the other region's database: the write fence.
 	[ "$regions" = 1 ] || extra+=(--peer-postgres "$(peer_conninfo "$k")")
 	printf '%s\n' --data-dir "$DIR/kluisd-$k" --listen "127.0.0.1:$(kluisd_port "$k")" \
-		--lb-agent "127.0.0.1:$(agent_port "$k")" --postgres "$(node_conninfo "$k")" --region "$(node_region "$k")" "${extra[@]}"
+		--lb-agent "127.0.0.1:$(agent_port "$k")" --postgres "$(node_conninfo "$k")" \
+		--region "$(node_region "$k")" "${extra[@]}"
 }
 
 # Is kluisd node $1 running with other flags than it would be started with now (its database
@@ -801,9 +803,10 @@ up_kluisd() {
 # The checks of a backend, all on each node's agent port (kluisd --lb-agent): its answer at all
 # says the node is alive (a frozen node's kernel still accepts the connection, but nothing
 # answers: down after two checks of 500 ms, 1.25 to 1.75 s, and its connections are cut so that
-# clients retry elsewhere); with "writes", the agent check also takes a node that does not take writes
-# out of the new connections ("drain"), leaving the connections it has alone. Not /health: a
-# request there waits for a worker thread, which may be riding through a database failover.
+# clients retry elsewhere); with "writes", the agent check also takes a node that does not take
+# writes out of the new connections ("drain"), leaving the connections it has alone. Not
+# /health: a request there waits for a worker thread, which may be riding through a database
+# failover.
 haproxy_checks() {
 	cat <<EOF
     option tcp-check
