@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a source file includes a header from a layer above it. Calls go one way:
 # main -> http -> api -> vault -> {crypto, store}, with util under all; cli uses crypto and util.
+# A layer is its folder with every folder under it: src/api/data/x.c is in the api layer, and
+# "api/data/x.h" is a header of the api layer.
 set -u
 src=${1:?usage: layers.sh SRC_DIR}
 declare -A allowed=(
@@ -22,14 +24,14 @@ for layer in "${!allowed[@]}"; do
       *" $inc "*) ;;
       *) echo "layers: $file includes $inc/ (layer $layer may include: ${allowed[$layer]})"; bad=1 ;;
     esac
-  done < <(grep -Hn '^#include "' "$src/$layer"/*.[ch] 2>/dev/null)
+  done < <(grep -rHn --include='*.[ch]' '^#include "' "$src/$layer" 2>/dev/null)
 done
 # Only crypto/ includes OpenSSL; only http/ (and, for the identity agent's loopback server, the
 # CLI's cli/agent_http.c) includes microhttpd; only store/ includes lmdb and libpq.
 check_only() {
   local pattern=$1 owner=$2 also=${3:-}
   local hits
-  hits=$(grep -ln "^#include <$pattern" "$src"/*/*.[ch] "$src"/*.c 2>/dev/null | grep -v "^$src/$owner/" |
+  hits=$(grep -rln --include='*.[ch]' "^#include <$pattern" "$src" 2>/dev/null | grep -v "^$src/$owner/" |
          { if [ -n "$also" ]; then grep -vx "$src/$also"; else cat; fi; } || true)
   if [ -n "$hits" ]; then echo "layers: <$pattern> outside $owner/: $hits"; bad=1; fi
 }

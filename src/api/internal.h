@@ -194,7 +194,7 @@ void body_new_object_done(struct obj *in, struct obj_tag *tags);
 /* Number of UTF-8 characters of s (jansson has validated the encoding). */
 size_t body_utf8_chars(const char *s);
 
-/* bundle.c: Azure JSON for objects. The collection is "secrets" or "keys". */
+/* data/bundle.c: Azure JSON for objects. The collection is "secrets" or "keys". */
 json_t *bundle_attributes(const struct api_call *c, const struct obj *o);
 /* "https://HOST/COLLECTION/NAME[/VERSION]" in the request's arena (util/arena.h): it lives until
  * the request ends and is never freed alone. NULL when out of memory. */
@@ -208,7 +208,7 @@ int bundle_common(const struct api_call *c, json_t *b, const struct obj *o,
 json_t *bundle_secret(const struct api_call *c, const struct obj *o, const char *value,
 		      size_t value_len, bool is_item);
 
-/* paging.c: maxresults and $skiptoken in, nextLink out. */
+/* data/paging.c: maxresults and $skiptoken in, nextLink out. */
 int paging_args(const struct api_req *req, size_t *max, bool *max_given, char *after,
 		size_t after_size, struct kl_err *err);
 /* Sets "nextLink" on page (null when next is empty). path is the collection path. */
@@ -229,24 +229,24 @@ enum paging_mode { PAGING_LIVE, PAGING_VERSIONS, PAGING_DELETED };
 int paging_list(struct api_call *c, enum obj_kind kind, enum paging_mode mode, const char *name,
 		const char *path, paging_item_fn item);
 
-/* idempotency.c: the idempotency of a create that makes a version of name (vault/idem.h), into
+/* data/idempotency.c: the idempotency of a create that makes a version of name (vault/idem.h), into
  * idem; *out is idem, or NULL when the request has no x-ms-client-request-id (then nothing is
  * computed). The caller wipes idem when done. -1 with c->err when the digests fail. */
 struct obj_idem;
 int api_idempotency(struct api_call *c, const char *name, struct obj_idem *idem,
 		    const struct obj_idem **out);
 
-/* backup.c: POST .../backup and .../restore for any kind of object. */
+/* data/backup.c: POST .../backup and .../restore for any kind of object. */
 int api_backup(struct api_call *c, enum obj_kind kind, const char *name);
 int api_restore(struct api_call *c, enum obj_kind kind, struct obj *out);
 
-/* keys.c: KeyBundle /
- * KeyItem JSON (m may be NULL for items; versioned: the kid names the version). */
+/* data/keys.c: KeyBundle / KeyItem JSON (m may be NULL for items; versioned: the kid names the
+ * version). */
 struct key_meta;
 json_t *bundle_key(const struct api_call *c, const struct obj *o, const struct key_meta *m,
 		   bool is_item, bool versioned);
 
-/* certs.c, certpolicy.c, certop.c: certificates (vault/certs.h) on the wire. */
+/* data/certs.c, certpolicy.c, certop.c: certificates (vault/certs.h) on the wire. */
 struct cert;
 struct cert_policy;
 struct cert_op;
@@ -270,10 +270,11 @@ int certpolicy_read(struct api_call *c, json_t *j, struct cert_policy *p);
 json_t *certpolicy_json(const struct api_call *c, const char *name, const struct cert_policy *p);
 json_t *certop_json(const struct api_call *c, const char *name, const struct cert_op *op);
 
-/* Handlers. */
+/* Handlers, by folder of src/api/. Here: health.c, observe.c (GET /metrics). */
 int health_get(struct api_call *c);
 int health_writable(struct api_call *c);
 int metrics_get(struct api_call *c);
+/* data/: the Azure Key Vault data plane: secrets.c, keys.c, crypto_ops.c, policy.c */
 int secrets_set(struct api_call *c);
 int secrets_get(struct api_call *c);
 int secrets_update(struct api_call *c);
@@ -311,7 +312,7 @@ int deleted_keys_get(struct api_call *c);
 int deleted_keys_list(struct api_call *c);
 int deleted_keys_recover(struct api_call *c);
 int deleted_keys_purge(struct api_call *c);
-/* cert_issuers.c, cert_contacts.c: certificate issuers and contacts */
+/* data/cert_issuers.c, cert_contacts.c: certificate issuers and contacts */
 int certificate_issuer_set(struct api_call *c);
 int certificate_issuer_update(struct api_call *c);
 int certificate_issuer_get(struct api_call *c);
@@ -320,7 +321,7 @@ int certificate_issuers_list(struct api_call *c);
 int certificate_contacts_set(struct api_call *c);
 int certificate_contacts_get(struct api_call *c);
 int certificate_contacts_delete(struct api_call *c);
-/* certs.c, certop.c, certpolicy.c, certlife.c: certificates (C1 #1-#19) */
+/* data/certs.c, certop.c, certpolicy.c, certimport.c, certlife.c: certificates (C1 #1-#19) */
 int certs_create(struct api_call *c);
 int certs_import(struct api_call *c);
 int certs_get(struct api_call *c);
@@ -340,7 +341,7 @@ int deleted_certs_get(struct api_call *c);
 int deleted_certs_list(struct api_call *c);
 int deleted_certs_recover(struct api_call *c);
 int deleted_certs_purge(struct api_call *c);
-/* arm_vaults.c: the management plane */
+/* mgmt/arm_vaults.c: the management plane */
 int arm_vault_get(struct api_call *c);
 int arm_vault_put(struct api_call *c);
 int arm_vault_patch(struct api_call *c);
@@ -354,7 +355,7 @@ int arm_deleted_get(struct api_call *c);
 int arm_deleted_purge(struct api_call *c);
 int arm_check_name(struct api_call *c);
 int arm_operations_list(struct api_call *c);
-/* arm_objects.c: the management plane's secrets and keys */
+/* mgmt/arm_objects.c: the management plane's secrets and keys */
 int arm_secret_put(struct api_call *c);
 int arm_secret_patch(struct api_call *c);
 int arm_secret_get(struct api_call *c);
@@ -363,11 +364,11 @@ int arm_key_put(struct api_call *c);
 int arm_key_get(struct api_call *c);
 int arm_keys_list(struct api_call *c);
 int arm_key_versions_list(struct api_call *c);
-/* arm_metadata.c: the cloud's metadata and the subscriptions (az login) */
+/* mgmt/arm_metadata.c: the cloud's metadata and the subscriptions (az login) */
 int arm_metadata_endpoints(struct api_call *c);
 int arm_subscriptions_list(struct api_call *c);
 int arm_subscription_get(struct api_call *c);
-/* admin.c, admin_roles.c: the administration API (docs/admin-api.md) */
+/* admin/admin.c, admin_region.c, admin_roles.c: the administration API (docs/admin-api.md) */
 int admin_deployment(struct api_call *c);
 int admin_region_get(struct api_call *c);
 int admin_region_promote(struct api_call *c);
@@ -386,29 +387,30 @@ int admin_assignment_create(struct api_call *c);
 int admin_assignments_list(struct api_call *c);
 int admin_assignment_get(struct api_call *c);
 int admin_assignment_delete(struct api_call *c);
-/* identity_errors.c: the identity provider's step of api_begin (no bearer token: the Host header
- * and the query checked, OAuth errors) and its OAuth error bodies (identity_errors.h). */
+/* identity/identity_errors.c: the identity provider's step of api_begin (no bearer token: the
+ * Host header and the query checked, OAuth errors) and its OAuth error bodies
+ * (identity/identity_internal.h). */
 int identity_begin(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
 /* c->err (a failure before or in a handler of PLANE_IDENTITY) as an OAuth error in c->resp. */
 void identity_reply_error(struct api_call *c);
-/* identity_discovery.c, identity_token.c, identity_msi.c: the identity provider */
+/* identity/identity_discovery.c, identity_token.c, identity_msi.c: the identity provider */
 int identity_openid_config(struct api_call *c);
 int identity_openid_config_v2(struct api_call *c);
 int identity_jwks_get(struct api_call *c);
 int identity_token_v2(struct api_call *c);
 int identity_token_v1(struct api_call *c);
 int identity_msi_token(struct api_call *c);
-/* admin_credentials.c: a principal's client secrets and client certificates */
+/* admin/admin_credentials.c: a principal's client secrets and client certificates */
 int admin_secrets_list(struct api_call *c);
 int admin_secret_create(struct api_call *c);
 int admin_secret_revoke(struct api_call *c);
 int admin_certificates_list(struct api_call *c);
 int admin_certificate_create(struct api_call *c);
 int admin_certificate_revoke(struct api_call *c);
-/* admin_masterkey.c: the master key's status and rotation */
+/* admin/admin_masterkey.c: the master key's status and rotation */
 int admin_master_key_get(struct api_call *c);
 int admin_master_key_rotate(struct api_call *c);
-/* admin_identity.c: the access token signing keys */
+/* admin/admin_identity.c: the access token signing keys */
 int admin_signing_keys_list(struct api_call *c);
 int admin_signing_keys_rotate(struct api_call *c);
 

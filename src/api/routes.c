@@ -11,6 +11,7 @@ static const struct route routes[] = {
 	{ "GET",    "/health",                           health_get,              ROUTE_PUBLIC, PERM_NONE,           "Health" },
 	{ "GET",    "/health/writable",                  health_writable,         ROUTE_PUBLIC, PERM_NONE,           "HealthWritable" },
 	{ "GET",    "/metrics",                          metrics_get,             ROUTE_PUBLIC, PERM_NONE,           "GetMetrics" },
+	/* the Azure Key Vault data plane (data/): the vault the Host names */
 	{ "GET",    "/secrets",                          secrets_list,            ROUTE_READ,   PERM_SECRET_LIST,    "GetSecrets" },
 	{ "POST",   "/secrets/restore",                  secrets_restore,         ROUTE_WRITE,  PERM_SECRET_RESTORE, "RestoreSecret" },
 	{ "PUT",    "/secrets/{name}",                   secrets_set,             ROUTE_WRITE,  PERM_SECRET_SET,     "SetSecret" },
@@ -82,7 +83,7 @@ static const struct route routes[] = {
 #define SUB "/subscriptions/{sub}"
 #define RGP "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault"
 #define KVP "/subscriptions/{sub}/providers/Microsoft.KeyVault"
-	/* the management plane (Resource Manager's shapes) */
+	/* the management plane (mgmt/, Resource Manager's shapes) */
 	{ "GET",    RGP "/vaults/{name}",                arm_vault_get,           ROUTE_READ,   PERM_MGMT_READ,      "VaultsGet" },
 	{ "PUT",    RGP "/vaults/{name}",                arm_vault_put,           ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsCreateOrUpdate" },
 	{ "PATCH",  RGP "/vaults/{name}",                arm_vault_patch,         ROUTE_WRITE,  PERM_MGMT_WRITE,     "VaultsUpdate" },
@@ -111,7 +112,7 @@ static const struct route routes[] = {
 	{ "GET",    "//metadata/endpoints",              arm_metadata_endpoints,  ROUTE_PUBLIC, PERM_NONE,           "GetCloudMetadata" },
 	{ "GET",    "/subscriptions",                    arm_subscriptions_list,  ROUTE_READ,   PERM_MGMT_SIGNED_IN, "SubscriptionsList" },
 	{ "GET",    SUB,                                 arm_subscription_get,    ROUTE_READ,   PERM_MGMT_SIGNED_IN, "SubscriptionsGet" },
-	/* the administration API (docs/admin-api.md) */
+	/* the administration API (admin/, docs/admin-api.md) */
 	{ "GET",    "/kluis/v1/deployment",              admin_deployment,        ROUTE_READ,   PERM_DEPLOYMENT,     "GetDeployment" },
 	{ "GET",    "/kluis/v1/deployment/region",       admin_region_get,        ROUTE_READ,   PERM_ADMIN,          "GetRegion" },
 	/* ROUTE_READ: it runs on a read-only node (a standby's) and makes its own way to writes. */
@@ -141,8 +142,9 @@ static const struct route routes[] = {
 	{ "POST",   "/kluis/v1/masterKey/rotate",        admin_master_key_rotate, ROUTE_ADMIN,  PERM_ADMIN,          "RotateMasterKey" },
 	{ "GET",    "/kluis/v1/identity/signingKeys",    admin_signing_keys_list, ROUTE_READ,   PERM_ADMIN,          "ListSigningKeys" },
 	{ "POST",   "/kluis/v1/identity/signingKeys/rotate", admin_signing_keys_rotate, ROUTE_ADMIN, PERM_ADMIN,       "RotateSigningKey" },
-	/* the identity provider (docs/identity.md): last, so that no row above is shadowed; a
-	 * {tenant} that is not one kluis serves is a 400 invalid_tenant from the handler */
+	/* the identity provider (identity/, docs/identity.md): last, so that no row above is
+	 * shadowed; a {tenant} that is not one kluis serves is a 400 invalid_tenant from the
+	 * handler */
 	{ "GET",    "/adfs/adfs/.well-known/openid-configuration", identity_openid_config, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },
 	{ "GET",    "/{tenant}/.well-known/openid-configuration", identity_openid_config, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },
 	{ "GET",    "/{tenant}/v2.0/.well-known/openid-configuration", identity_openid_config_v2, ROUTE_READ, PERM_IDENTITY, "GetOpenIdConfiguration" },

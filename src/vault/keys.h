@@ -1,7 +1,7 @@
 /* Keys of a vault: RSA, EC and oct keys as versioned objects (vault/object.h with OBJ_KEY) whose
  * private material is sealed and never leaves the vault; the operations done with them, with
  * key_ops, enabled and nbf/exp enforced on every call; rotation and rotation policies. No JSON,
- * no HTTP: api/keys.c translates. Thread-safe like object.h. */
+ * no HTTP: api/data/keys.c translates. Thread-safe like object.h. */
 #ifndef KLUIS_VAULT_KEYS_H
 #define KLUIS_VAULT_KEYS_H
 

@@ -1,12 +1,12 @@
-/* libFuzzer target: token request bodies (application/x-www-form-urlencoded) through the parser
- * of api/identity_form.c. Any input must be parsed or refused without a crash or a read past its
- * end; a parsed form must satisfy the parser's promises (bounded fields, distinct non-empty names,
- * values inside its buffer, lengths that match). */
+/* libFuzzer target: token request bodies (application/x-www-form-urlencoded) through the parser of
+ * api/identity/identity_form.c. Any input must be parsed or refused without a crash or a read past
+ * its end; a parsed form must satisfy the parser's promises (bounded fields, distinct non-empty
+ * names, values inside its buffer, lengths that match). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/identity_form.h"
+#include "api/identity/identity_form.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

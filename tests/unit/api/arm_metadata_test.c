@@ -1,4 +1,4 @@
-/* api/arm_metadata.c: the cloud metadata document az reads at `az cloud register`, and the
+/* api/mgmt/arm_metadata.c: the cloud metadata document az reads at `az cloud register`, and the
  * subscriptions az lists at `az login`: which ones a caller sees, and their shape. */
 #include "api_fixture.h"
 

@@ -1,6 +1,6 @@
-/* api/certimport.c through api_dispatch: import of PFX and PEM uploads in every form C5 accepts,
- * the policy of an import, and merge (C6) of CA certificates made with the openssl tool into a
- * pending version; the refusals of both. Also delete and recover render their bundles. */
+/* api/data/certimport.c through api_dispatch: import of PFX and PEM uploads in every form C5
+ * accepts, the policy of an import, and merge (C6) of CA certificates made with the openssl tool
+ * into a pending version; the refusals of both. Also delete and recover render their bundles. */
 #include <sys/wait.h>
 
 #include "certs_support.h"

@@ -1,4 +1,4 @@
-/* api/certs.c, certop.c, certpolicy.c through api_dispatch: create (Self, Unknown, issuer
+/* api/data/certs.c, certop.c, certpolicy.c through api_dispatch: create (Self, Unknown, issuer
  * objects), the operation's states and its cancel/delete, bundles and items, lists, update with
  * the enabled mirror, policies and every validation error of C7. */
 #include "certs_support.h"

@@ -1,5 +1,5 @@
-/* api/api.c's audience gate and api/admin_identity.c: a data-plane access token opens the data
- * plane only, a management-plane one Resource Manager and the admin API only (401 with the
+/* api/api.c's audience gate and api/admin/admin_identity.c: a data-plane access token opens the
+ * data plane only, a management-plane one Resource Manager and the admin API only (401 with the
  * challenge elsewhere); the signing key list and rotation through the admin API. */
 #include "api_fixture.h"
 #include "vault/identity.h"

@@ -1,5 +1,6 @@
-/* The token request body parser (api/identity_form.c): the encodings MSAL and azure-identity
- * send, every refusal, the limits, the wiping of the decoded text, and every allocation failing. */
+/* The token request body parser (api/identity/identity_form.c): the encodings MSAL and
+ * azure-identity send, every refusal, the limits, the wiping of the decoded text, and every
+ * allocation failing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "api/identity_form.h"
+#include "api/identity/identity_form.h"
 
 /* malloc and calloc of this binary fail the Nth call when armed (glibc's own allocator behind
  * them, so free stays glibc's). Not under AddressSanitizer, which owns the allocator. */

@@ -6,7 +6,7 @@
  * Must never serve a private key member or anything of a credential. */
 #include <stdio.h>
 
-#include "api/identity_internal.h"
+#include "api/identity/identity_internal.h"
 #include "util/b64url.h"
 #include "util/json.h"
 #include "util/jwk.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/identity_internal.h"
+#include "api/identity/identity_internal.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "vault/identity.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/identity_form.h"
-#include "api/identity_internal.h"
+#include "api/identity/identity_form.h"
+#include "api/identity/identity_internal.h"
 #include "util/b64url.h"
 #include "util/clock.h"
 #include "util/json.h"

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "api/identity_form.h"
+#include "api/identity/identity_form.h"
 #include "util/hex.h"
 #include "util/utf8.h"
 

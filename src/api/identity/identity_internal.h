@@ -1,5 +1,6 @@
-/* What the identity provider's files of api/ share (identity_errors.c, identity_discovery.c,
- * identity_token.c, identity_msi.c): OAuth errors and the tenants kluis answers for.
+/* What the identity provider's files of api/identity/ share (identity_errors.c,
+ * identity_discovery.c, identity_token.c, identity_msi.c): OAuth errors and the tenants kluis
+ * answers for.
  *
  * An OAuth failure is a kl_err like any other, made by identity_error: its kind gives the status
  * (KL_EINVAL 400, KL_EUNAUTH 401, KL_ETOOBIG 413, KL_ETHROTTLED 429, KL_EUNAVAIL 503), its

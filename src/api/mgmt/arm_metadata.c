@@ -10,9 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/arm.h"
 #include "api/authz.h"
 #include "api/internal.h"
+#include "api/mgmt/arm.h"
 #include "vault/core.h"
 
 #define ARM_SUBSCRIPTIONS_MAX 1000	/* labels listed (more: not a deployment az lists) */

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "api/audit.h"
-#include "api/identity_internal.h"
+#include "api/identity/identity_internal.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/arm.h"
 #include "api/authz.h"
 #include "api/internal.h"
+#include "api/mgmt/arm.h"
 #include "util/clock.h"
 #include "util/secbuf.h"
 #include "vault/core.h"

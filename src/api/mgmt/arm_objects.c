@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/arm.h"
 #include "api/internal.h"
+#include "api/mgmt/arm.h"
 #include "util/json.h"
 #include "vault/keys.h"
 #include "vault/object.h"

@@ -1,4 +1,6 @@
-/* The management plane's resource JSON (arm.c) for its handlers (arm_vaults.c, admin.c). */
+/* The management plane's resource JSON (arm.c) for its handlers (arm_vaults.c, arm_objects.c,
+ * arm_metadata.c) and for the admin API's vault reads (admin/admin.c), which answer in the same
+ * Vault shape. */
 #ifndef KLUIS_API_ARM_H
 #define KLUIS_API_ARM_H
 

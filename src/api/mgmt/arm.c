@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api/arm.h"
+#include "api/mgmt/arm.h"
 #include "util/json.h"
 #include "vault/core.h"
 

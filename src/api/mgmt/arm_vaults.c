@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/arm.h"
 #include "api/internal.h"
+#include "api/mgmt/arm.h"
 #include "util/json.h"
 #include "vault/core.h"
 
