@@ -332,5 +332,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 	if (o.threads == 0)
 		o.threads = default_threads();
-	return run(&o);
+	rc = run(&o);
+	options_clear(&o);	/* the --config file's text, wiped: it may hold a password */
+	return rc;
 }

@@ -1,13 +1,20 @@
 /* options.c: kluisd's flags as one table (name, kind, field, range, reason), the getopt loop that
- * applies it, the checks that span several flags, and --help. */
+ * applies it, the --config file's keys (the same table, the same checks), the checks that span
+ * several flags, and --help. It must never echo a quiet value (a conninfo may hold a password),
+ * never open anything but the --config file, and never exit: main.c does. */
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
+#include "main/conffile.h"
 #include "main/options.h"
 #include "util/err.h"
+#include "util/secbuf.h"
 #include "vault/fence.h"
 #include "vault/identity.h"
 #include "vault/vault.h"
@@ -22,9 +29,9 @@
 #define CONNINFO_MAX 1024
 
 enum kind {
-	K_FLAG,		/* no argument: sets a bool */
+	K_FLAG,		/* no argument: sets a bool; in the file, true or false */
 	K_NUMBER,	/* a decimal number in [min, max], into an int, unsigned or size_t */
-	K_TEXT,		/* 1 to max bytes, kept as a pointer into argv */
+	K_TEXT,		/* 1 to max bytes, kept as a pointer into argv or the file's text */
 	K_CHECKED,	/* its own check, which stores what it accepts */
 };
 
@@ -36,9 +43,10 @@ struct flag {
 	size_t off;			/* of its field in struct options */
 	enum width width;		/* K_NUMBER */
 	unsigned long long min, max;	/* K_NUMBER: the range; K_TEXT: max is the longest */
-	const char *why;		/* the usage error's reason; K_CHECKED: unless it gives one */
-	bool quiet;			/* the value is not echoed: a conninfo may hold a password */
+	const char *why;		/* the usage error's reason; K_CHECKED: unless it has one */
+	bool quiet;			/* never echo the value: a conninfo may hold a password */
 	bool (*check)(const char *arg, struct options *o, struct kl_err *err);	/* K_CHECKED */
+	bool argv_only;			/* --config, --check-config: not a key of the file */
 };
 
 /* "kluisd: --flag 'value': why" and a pointer to --help, on stderr. */
@@ -46,6 +54,21 @@ static void usage_error(const char *flag, const char *value, const char *why)
 {
 	fprintf(stderr, "kluisd: %s '%.200s': %s\nTry 'kluisd --help' for more information.\n",
 		flag, value, why);
+}
+
+/* A boolean flag's value in the file: true/false, yes/no, on/off or 1/0, in any case. */
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return true;
+		}
+	return false;
 }
 
 /* A decimal number in [min, max]: digits only, no sign, no spaces, no overflow. */
@@ -156,14 +179,16 @@ static bool check_region(const char *arg, struct options *o, struct kl_err *err)
 
 #define F(field) offsetof(struct options, field)
 #define NUMBER(name, field, width, min, max, why) \
-	{ name, K_NUMBER, F(field), width, min, max, why, false, NULL }
+	{ name, K_NUMBER, F(field), width, min, max, why, false, NULL, false }
 #define TEXT(name, field, max, why, quiet) \
-	{ name, K_TEXT, F(field), W_INT, 1, max, why, quiet, NULL }
-#define FLAG(name, field) { name, K_FLAG, F(field), W_INT, 0, 0, NULL, false, NULL }
-#define CHECKED(name, fn, why) { name, K_CHECKED, 0, W_INT, 0, 0, why, false, fn }
+	{ name, K_TEXT, F(field), W_INT, 1, max, why, quiet, NULL, false }
+#define FLAG(name, field) { name, K_FLAG, F(field), W_INT, 0, 0, BOOL_WHY, false, NULL, false }
+#define CHECKED(name, fn, why) { name, K_CHECKED, 0, W_INT, 0, 0, why, false, fn, false }
+#define BOOL_WHY "must be true or false (or yes/no, on/off, 1/0)"
 
 static const struct flag flags[] = {
-	TEXT("data-dir", data_dir, OPTIONS_DATA_DIR_MAX, "must be a path of 1 to 4064 bytes", false),
+	TEXT("data-dir", data_dir, OPTIONS_DATA_DIR_MAX, "must be a path of 1 to 4064 bytes",
+	     false),
 	CHECKED("listen", check_listen, NULL),
 	CHECKED("lb-agent", check_lb_agent, NULL),
 	CHECKED("dns-suffix", check_dns_suffix,
@@ -210,23 +235,32 @@ static const struct flag flags[] = {
 	       "must be a number of seconds from 0 to 3600"),
 	NUMBER("access-token-lifetime", access_token_lifetime_s, W_INT, IDENTITY_LIFETIME_MIN_S,
 	       IDENTITY_LIFETIME_MAX_S, "must be a number of seconds from 300 to 86400"),
+	/* only in argv: where the file is, and whether to check it and stop */
+	{ "config", K_TEXT, F(config), W_INT, 1, PATH_MAX - 1, "must be a path of 1 to 4095 bytes",
+	  false, NULL, true },
+	{ "check-config", K_FLAG, F(check_config), W_INT, 0, 0, BOOL_WHY, false, NULL, true },
 };
 
 #define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
 #define OPT_FIRST 256	/* getopt_long's value for flags[0] */
 
-/* Applies flag f with argument arg (NULL for a K_FLAG) to *o; false after a usage error. */
-static bool apply(const struct flag *f, const char *arg, struct options *o)
+/* Applies flag f with argument arg to *o: the one check of a value, from argv or the file. arg
+ * is NULL for a K_FLAG in argv (it sets the flag), a boolean word in the file. Returns NULL, or
+ * why arg is refused; a quiet flag's reason is its own, never a check's that might quote arg. */
+static const char *apply(const struct flag *f, const char *arg, struct options *o,
+			 struct kl_err *err)
 {
-	char *field = (char *)o + f->off, name[48];
-	struct kl_err err = { 0 };
+	char *field = (char *)o + f->off;
 	unsigned long long v;
 
-	snprintf(name, sizeof(name), "--%s", f->name);
+	err->msg[0] = '\0';
 	switch (f->kind) {
 	case K_FLAG:
-		*(bool *)field = true;
-		return true;
+		if (arg == NULL)
+			*(bool *)field = true;
+		else if (!parse_bool(arg, (bool *)field))
+			break;
+		return NULL;
 	case K_NUMBER:
 		if (!parse_number(arg, f->min, f->max, &v))
 			break;
@@ -236,23 +270,110 @@ static bool apply(const struct flag *f, const char *arg, struct options *o)
 			*(unsigned *)field = (unsigned)v;
 		else
 			*(size_t *)field = (size_t)v;
-		return true;
+		return NULL;
 	case K_TEXT:
 		if (arg[0] == '\0' || strlen(arg) > f->max)
 			break;
 		*(const char **)field = arg;
-		return true;
+		return NULL;
 	case K_CHECKED:
-		if (f->check(arg, o, &err))
-			return true;
-		if (err.msg[0] != '\0') {
-			usage_error(name, arg, err.msg);
-			return false;
-		}
+		if (f->check(arg, o, err))
+			return NULL;
 		break;
 	}
-	usage_error(name, f->quiet ? "" : arg, f->why);
+	return f->quiet || err->msg[0] == '\0' ? f->why : err->msg;
+}
+
+/* Applies a flag of argv; false after saying why on stderr. */
+static bool apply_arg(const struct flag *f, const char *arg, struct options *o)
+{
+	struct kl_err err = { 0 };
+	const char *why = apply(f, arg, o, &err);
+	char name[48];
+
+	if (why == NULL)
+		return true;
+	snprintf(name, sizeof(name), "--%s", f->name);
+	usage_error(name, f->quiet ? "" : arg, why);
 	return false;
+}
+
+static const struct flag *flag_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_FLAGS; i++)
+		if (strcmp(flags[i].name, name) == 0)
+			return &flags[i];
+	return NULL;
+}
+
+/* "kluisd: FILE:LINE: why" on stderr: the shape compilers use, which editors jump to. */
+static void file_error(const char *path, size_t line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void file_error(const char *path, size_t line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kluisd: %s:%zu: ", path, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Applies the --config file at path to *o, line by line, through apply(); false after saying
+ * on stderr what is wrong with it (its first error). On success o->config_text keeps the text
+ * the values point into. */
+static bool apply_file(const char *path, struct options *o)
+{
+	struct conffile cf = { 0 };
+	struct kl_err err = { 0 };
+	size_t seen[N_FLAGS] = { 0 };	/* the line that set each flag; 0: none yet */
+	const char *key, *value, *why;
+	const struct flag *f;
+	bool ok = false;
+	int got;
+
+	if (conffile_read(path, &cf, &err) != 0) {
+		fprintf(stderr, "kluisd: %s: %s\n", path, err.msg);
+		goto out;
+	}
+	while ((got = conffile_next(&cf, &key, &value, &err)) == 1) {
+		if ((f = flag_by_name(key)) == NULL) {
+			file_error(path, cf.line, "unknown key '%.64s': the keys are kluisd's "
+				   "flags without their leading dashes (kluisd --help)", key);
+			goto out;
+		}
+		if (f->argv_only) {
+			file_error(path, cf.line, "%s cannot be set in a configuration file, only "
+				   "on the command line", f->name);
+			goto out;
+		}
+		if (seen[f - flags] != 0) {
+			file_error(path, cf.line, "%s is set twice (first on line %zu)", f->name,
+				   seen[f - flags]);
+			goto out;
+		}
+		seen[f - flags] = cf.line;
+		if ((why = apply(f, value, o, &err)) == NULL)
+			continue;
+		if (f->quiet)
+			file_error(path, cf.line, "%s (value not shown): %s", f->name, why);
+		else
+			file_error(path, cf.line, "%s '%.200s': %s", f->name, value, why);
+		goto out;
+	}
+	if (got < 0) {
+		file_error(path, cf.line, "%s", err.msg);
+		goto out;
+	}
+	o->config_text = cf.text;	/* the values point into it: o owns it now */
+	cf.text = NULL;
+	ok = true;
+out:
+	conffile_clear(&cf);
+	return ok;
 }
 
 /* The checks that span several flags. */
@@ -291,6 +412,14 @@ static void print_help(void)
 	       "flight, closes the store and exits 0; SIGHUP reopens the audit log and\n"
 	       "reloads the TLS certificate and key.\n"
 	       "\n"
+	       "  --config FILE          read flags from FILE before those given here, which\n"
+	       "                         override it: one 'name = value' a line, the flag's\n"
+	       "                         name without dashes ('listen = 127.0.0.1:8443',\n"
+	       "                         'read-only = true'); a line starting with '#' is a\n"
+	       "                         comment (docs/configuration.md)\n"
+	       "  --check-config         with --config: check FILE and the other flags, print\n"
+	       "                         'FILE: ok' and exit 0, or the first error and exit 2,\n"
+	       "                         opening nothing else\n"
 	       "  --data-dir DIR         where the store, master key, admin token and TLS\n"
 	       "                         files live; created (mode 0700) and initialised on\n"
 	       "                         first start (default %s)\n"
@@ -299,7 +428,8 @@ static void print_help(void)
 	       "                         'host=db1,db2 dbname=kluis\n"
 	       "                         target_session_attrs=read-write'; the table\n"
 	       "                         kluis_kv is created when missing. Keep a password\n"
-	       "                         in ~/.pgpass, not here: others can read argv\n"
+	       "                         in ~/.pgpass or the --config file, not in argv,\n"
+	       "                         which others can read\n"
 	       "  --postgres-monitor CONNINFO\n"
 	       "                         pg_auto_failover's monitor (e.g. 'postgres://\n"
 	       "                         autoctl_node@mon/pg_auto_failover'): a new connection\n"
@@ -391,18 +521,17 @@ static void print_help(void)
 	       "\n"
 	       "Clients trust DIR/tls/ca.pem and authenticate with the bearer token in\n"
 	       "DIR/admin-token.\n"
-	       "Exit status: 0 stopped by a signal, 1 start-up failed, 2 bad usage.\n",
-	       DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_DNS_SUFFIX, DEFAULT_VAULT, OPTIONS_MAX_THREADS,
-	       DEFAULT_RETENTION_DAYS, MAX_BODY_LIMIT, API_DEFAULT_MAX_BODY, IDENTITY_LIFETIME_MIN_S,
-	       IDENTITY_LIFETIME_MAX_S, IDENTITY_LIFETIME_DEFAULT_S);
+	       "Exit status: 0 stopped by a signal, 1 start-up failed, 2 bad usage or a bad\n"
+	       "configuration file.\n",
+	       DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_DNS_SUFFIX, DEFAULT_VAULT,
+	       OPTIONS_MAX_THREADS, DEFAULT_RETENTION_DAYS, MAX_BODY_LIMIT, API_DEFAULT_MAX_BODY,
+	       IDENTITY_LIFETIME_MIN_S, IDENTITY_LIFETIME_MAX_S, IDENTITY_LIFETIME_DEFAULT_S);
 }
 
-int options_parse(int argc, char **argv, struct options *o)
+/* The defaults, before the file and argv; false if they fail their own checks. */
+static bool set_defaults(struct options *o)
 {
-	struct option longs[N_FLAGS + 2];
 	struct kl_err err = { 0 };
-	size_t i;
-	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->data_dir = DEFAULT_DATA_DIR;
@@ -412,29 +541,88 @@ int options_parse(int argc, char **argv, struct options *o)
 	o->log_level = LOG_LV_INFO;
 	throttle_config_default(&o->throttle);
 	snprintf(o->dns_suffix, sizeof(o->dns_suffix), "%s", DEFAULT_DNS_SUFFIX);
-	if (http_addr_parse(DEFAULT_LISTEN, &o->listen, &err) != 0)
-		return -1;	/* cannot happen: the default is valid */
+	return http_addr_parse(DEFAULT_LISTEN, &o->listen, &err) == 0;
+}
+
+/* A flag of argv, kept until the file has been applied. */
+struct given {
+	const struct flag *f;
+	const char *arg;
+};
+
+/* Applies the flags of argv that are (argv_only) or are not file keys, in their order. */
+static bool apply_given(const struct given *given, size_t n, bool argv_only, struct options *o)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (given[i].f->argv_only == argv_only && !apply_arg(given[i].f, given[i].arg, o))
+			return false;
+	return true;
+}
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+	struct option longs[N_FLAGS + 2];
+	struct given *given = NULL;
+	size_t i, n = 0;
+	int c, rc = -1;
+
+	if (!set_defaults(o))
+		goto out;	/* cannot happen: the defaults are valid */
 	for (i = 0; i < N_FLAGS; i++)
 		longs[i] = (struct option){ flags[i].name, flags[i].kind == K_FLAG ? no_argument
 				: required_argument, NULL, OPT_FIRST + (int)i };
 	longs[N_FLAGS] = (struct option){ "help", no_argument, NULL, 'h' };
 	longs[N_FLAGS + 1] = (struct option){ NULL, 0, NULL, 0 };
+	/* each flag takes at least one of argv's argc - 1 arguments */
+	if ((given = calloc((size_t)argc, sizeof(*given))) == NULL) {
+		fprintf(stderr, "kluisd: out of memory\n");
+		goto out;
+	}
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		if (c == 'h') {
 			print_help();
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		if (c < OPT_FIRST || c >= OPT_FIRST + (int)N_FLAGS) {
 			/* getopt_long has said what is wrong */
 			fprintf(stderr, "Try 'kluisd --help' for more information.\n");
-			return -1;
+			goto out;
 		}
-		if (!apply(&flags[c - OPT_FIRST], optarg, o))
-			return -1;
+		given[n++] = (struct given){ &flags[c - OPT_FIRST], optarg };
 	}
 	if (optind < argc) {
 		usage_error("unexpected argument", argv[optind], "kluisd takes only options");
-		return -1;
+		goto out;
 	}
-	return consistent(o) ? 0 : -1;
+	/* The file first, whole, then every other flag of argv over it, wherever --config was. */
+	if (!apply_given(given, n, true, o))
+		goto out;
+	if (o->check_config && o->config == NULL) {
+		fprintf(stderr, "kluisd: --check-config needs --config FILE\n"
+			"Try 'kluisd --help' for more information.\n");
+		goto out;
+	}
+	if ((o->config != NULL && !apply_file(o->config, o)) || !apply_given(given, n, false, o) ||
+	    !consistent(o))
+		goto out;
+	if (o->check_config) {
+		printf("%s: ok\n", o->config);
+		rc = 1;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(given);
+	if (rc != 0)
+		options_clear(o);	/* nothing for the caller to free */
+	return rc;
+}
+
+void options_clear(struct options *o)
+{
+	secbuf_free(o->config_text);
+	memset(o, 0, sizeof(*o));
 }

@@ -1,6 +1,7 @@
-/* kluisd's command line: its flags, their defaults and checks, and --help (docs/operations.md).
- * One table lists every flag with its kind and range; parsing it fills a struct options, or says
- * on stderr what is wrong with which flag. */
+/* kluisd's command line and configuration file: its flags, their defaults and checks, --config,
+ * --check-config and --help (docs/configuration.md). One table lists every flag with its kind
+ * and range; parsing it fills a struct options, or says on stderr what is wrong with which flag
+ * or which line of the file. Not thread-safe (getopt_long). */
 #ifndef KLUIS_MAIN_OPTIONS_H
 #define KLUIS_MAIN_OPTIONS_H
 
@@ -17,7 +18,13 @@
 /* --data-dir's longest: the names kluisd builds under it must fit in PATH_MAX. */
 #define OPTIONS_DATA_DIR_MAX (PATH_MAX - 32)
 
+struct secbuf;
+
 struct options {
+	const char *config;			/* --config FILE; NULL: none */
+	bool check_config;			/* --check-config: check, say so, exit */
+	struct secbuf *config_text;		/* the file, which the values read from it point
+						   into; options_clear() wipes and frees it */
 	const char *data_dir;
 	const char *postgres;			/* NULL: LMDB in DIR/store */
 	const char *pg_monitor;			/* pg_auto_failover's monitor; NULL: none */
@@ -48,8 +55,15 @@ struct options {
 	int access_token_lifetime_s;		/* --access-token-lifetime; 0: the default */
 };
 
-/* Fills *o from argv. Returns 0 to run, 1 when --help was answered (on stdout), -1 after a usage
- * error (reported on stderr). */
+/* Fills *o from the defaults, then the --config file, then the other flags of argv, whatever
+ * their order: a flag given in argv overrides the file's line for it. Returns 0 to run (the
+ * caller then frees *o with options_clear()), 1 when --help or --check-config was answered (on
+ * stdout), -1 after a usage error or a bad file (reported on stderr: "kluisd: FILE:LINE: why").
+ * After 1 or -1 nothing is left to free. The values point into argv and o->config_text. */
 int options_parse(int argc, char **argv, struct options *o);
+
+/* Wipes and frees what options_parse() allocated (the file may hold a password) and zeroes *o;
+ * a zeroed *o, or one cleared already, is a no-op. */
+void options_clear(struct options *o);
 
 #endif
