@@ -40,7 +40,7 @@ summary.json (the load's), events.json (the drill's, on the load's clock), drill
 (tests/e2e/drill/plot.py), result.json (the verdict's figures), load.log and the deployment's
 logs/. The deployment is
 always torn down with `down --purge`: by tearDownClass, or by a guard process when this one dies
-first. The short form takes 75–110 s (up ~10 s, load about 60 s, its check and the teardown).
+first. The short form takes 70–110 s (up ~10 s, load about 60 s, its check and the teardown).
 """
 
 import json
