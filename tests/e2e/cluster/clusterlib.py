@@ -108,11 +108,17 @@ def kill_region(processes, region):
 
 
 def signal_region(processes, region, sig):
-    """sig (SIGSTOP: a frozen machine; SIGCONT: it wakes) to every process of a region but
-    HAProxy: kluisd nodes, postmasters and their backends, keepers with their process groups.
+    """signal_processes() of every process of a region but HAProxy (in front of both regions):
+    its kluisd nodes, postmasters and keepers, the monitor."""
+    signal_processes([p for p in processes if p["region"] == region and p["kind"] != "haproxy"],
+                     sig)
+
+
+def signal_processes(victims, sig):
+    """sig (SIGSTOP: a frozen machine; SIGCONT: it wakes) to each process of victims (entries of
+    topology.json) with everything it runs: a postmaster's backends, a keeper's process group.
     SIGCONT first to the children, SIGSTOP first to the parents, so that nothing runs half
     frozen longer than it must."""
-    victims = [p for p in processes if p["region"] == region and p["kind"] != "haproxy"]
     pids = []
     for p in victims:
         for pid in (p.get("pid"), p.get("keeper_pid")):

@@ -27,8 +27,8 @@ import time
 import unittest
 import uuid
 
-from clusterlib import (API, UP_TIMEOUT_S, DeploymentTest, alive, children, cluster,
-                        haproxy_servers, psql)
+from clusterlib import (API, UP_TIMEOUT_S, DeploymentTest, alive, cluster, haproxy_servers,
+                        psql, signal_processes)
 
 
 class ClusterTest(DeploymentTest):
@@ -237,8 +237,6 @@ class ClusterTest(DeploymentTest):
         freeze_s = 20
         self.status()
         primary = self.procs("postgres", "primary")[0]
-        frozen = [primary["pid"]] + children(primary["pid"])
-        keeper = primary.get("keeper_pid")  # with its service processes: its process group
         calls = {"read": [], "write": []}  # (start since the freeze, seconds taken, status)
         acked = {}
         stop = threading.Event()
@@ -275,20 +273,14 @@ class ClusterTest(DeploymentTest):
                 time.sleep(0.05)
 
         t0 = time.monotonic()
-        if keeper:
-            os.killpg(keeper, signal.SIGSTOP)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        signal_processes([primary], signal.SIGSTOP)  # server, backends, keeper's group
         threads = [threading.Thread(target=f, daemon=True) for f in (reads, writes)]
         try:
             for t in threads:
                 t.start()
             time.sleep(freeze_s)
         finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
-            if keeper:
-                os.killpg(keeper, signal.SIGCONT)
+            signal_processes([primary], signal.SIGCONT)
         thawed = time.monotonic() - t0
         time.sleep(2)  # calls made after the thaw
         stop.set()

@@ -50,7 +50,7 @@ import time
 import unittest
 
 from drilllib import LONG, ONCE_KEYS, UP_TIMEOUT_S, DrillTest, say
-from clusterlib import alive, children, cluster, psql
+from clusterlib import alive, cluster, psql, signal_processes
 
 DURATION_S = 160 if LONG else 36  # the cycles' end, then the database freeze
 DB_FREEZE_FOR_S, TAIL_S = 15, 8  # the primary frozen that long, then load that long
@@ -235,20 +235,12 @@ class DrillRegionTest(DrillTest):
                             f"the deployment has not healed {HEAL_TIMEOUT_S} s after the cycles")
             time.sleep(0.5)
         primary = [p for p in self.procs("postgres", "primary") if p["running"]][0]
-        pids = [primary["pid"]] + children(primary["pid"])
-        keeper = primary.get("keeper_pid")
-        if keeper:
-            os.killpg(keeper, signal.SIGSTOP)
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+        signal_processes([primary], signal.SIGSTOP)
         self.event(f"{primary['name']} frozen (primary, SIGSTOP)", "freeze-primary")
         try:
             time.sleep(DB_FREEZE_FOR_S)
         finally:
-            for pid in reversed(pids):
-                os.kill(pid, signal.SIGCONT)
-            if keeper:
-                os.killpg(keeper, signal.SIGCONT)
+            signal_processes([primary], signal.SIGCONT)
         self.event(f"{primary['name']} thawed", "thaw-primary")
         return self.now()
 
