@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import unittest
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness
@@ -45,21 +46,15 @@ def promtool(*args, cwd=MONITORING):
     return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
 def rule_exprs():
-    """(alert name, expr, runbook) of every alert in kluis-alerts.yml, read without a YAML
-    library (Debian's python3 may lack one): the file's own layout, checked by promtool."""
-    with open(RULES, encoding="utf-8") as f:
-        text = f.read()
-    out = []
-    for block in re.split(r"\n\s+- alert: ", text)[1:]:
-        name = block.split("\n", 1)[0].strip()
-        m = re.search(r"\n\s+expr: (>-\n(?:\s{10,}.*\n)+|.*\n)", block)
-        expr = m.group(1)
-        if expr.startswith(">-"):
-            expr = " ".join(line.strip() for line in expr.splitlines()[1:])
-        runbook = re.search(r'runbook: "([^"]+)"', block).group(1)
-        out.append((name, expr.strip(), runbook))
-    return out
+    """(alert name, expr, runbook) of every alert in kluis-alerts.yml."""
+    return [(r["alert"], r["expr"], r["annotations"]["runbook"])
+            for g in load_yaml(RULES)["groups"] for r in g["rules"]]
 
 
 def dashboard_exprs(dash):
@@ -81,21 +76,20 @@ class MonitoringTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("SUCCESS", r.stdout)
         # every alert is exercised by the unit tests
-        with open(RULE_TESTS, encoding="utf-8") as f:
-            tested = set(re.findall(r"alertname: (\w+)", f.read()))
+        tested = {t["alertname"] for case in load_yaml(RULE_TESTS)["tests"]
+                  for t in case["alert_rule_test"]}
         self.assertEqual(tested, {name for name, _, _ in self.rules})
 
     def test_dashboard_queries_parse(self):
         tmp = tempfile.mkdtemp(prefix="kluis-monitoring-")
         try:
             path = os.path.join(tmp, "dashboard-rules.yml")
+            rules = [{"record": f"dashboard_query_{i}",
+                      "expr": expr.replace("$__rate_interval", "1m")
+                      .replace('"$instance"', '".*"')}
+                     for i, (_, expr) in enumerate(dashboard_exprs(self.dash))]
             with open(path, "w", encoding="utf-8") as f:
-                f.write("groups:\n  - name: dashboard\n    rules:\n")
-                for i, (_, expr) in enumerate(dashboard_exprs(self.dash)):
-                    expr = (expr.replace("$__rate_interval", "1m")
-                            .replace('"$instance"', '".*"'))
-                    f.write(f"      - record: dashboard_query_{i}\n")
-                    f.write(f"        expr: {json.dumps(expr)}\n")
+                yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
             r = promtool("check", "rules", path)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         finally:
